@@ -1,0 +1,60 @@
+"""Enumerations shared by the ORM, services and chain backends. Values are what the DB stores."""
+
+from enum import StrEnum
+
+
+class Chain(StrEnum):
+    btc = "btc"
+    ltc = "ltc"
+    eth = "eth"
+    sol = "sol"
+
+
+class Network(StrEnum):
+    mainnet = "mainnet"
+    testnet = "testnet"
+    regtest = "regtest"
+
+
+class ProductKind(StrEnum):
+    digital = "digital"
+    physical = "physical"
+
+
+class StockStatus(StrEnum):
+    available = "available"
+    reserved = "reserved"
+    sold = "sold"
+
+
+class OrderStatus(StrEnum):
+    awaiting_payment = "awaiting_payment"
+    confirming = "confirming"
+    paid = "paid"
+    shipped = "shipped"
+    expired = "expired"
+    cancelled = "cancelled"
+    underpaid = "underpaid"
+    paid_late = "paid_late"
+
+
+class OrderProblem(StrEnum):
+    """Why an order sits in the admins' problem queue; None when there is nothing to look at."""
+
+    underpaid = "underpaid"
+    overpaid = "overpaid"
+    paid_late = "paid_late"
+    reorged = "reorged"
+    delivery_failed = "delivery_failed"
+
+
+class PaymentStatus(StrEnum):
+    seen = "seen"  # on chain or in the mempool, below the confirmation depth
+    confirmed = "confirmed"  # reached the depth and counted towards its invoice
+    reorged = "reorged"  # vanished from the chain; no longer counted
+
+
+class OutboxStatus(StrEnum):
+    pending = "pending"
+    sent = "sent"
+    failed = "failed"
