@@ -1,0 +1,47 @@
+"""Builders for the bot, its dispatcher and storage. No module-level state: tests build many."""
+
+import logging
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.base import BaseSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.memory import MemoryStorage
+from aiogram.fsm.storage.redis import RedisStorage
+from aiogram.types import ErrorEvent
+
+from bot.container import Container
+from bot.middlewares import DbSessionMiddleware, UserMiddleware
+from config import Settings
+from handlers import build_router
+
+log = logging.getLogger(__name__)
+
+
+def create_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
+    """The bot at TELEGRAM_API_URL; tests pass their own recording session."""
+    session = session or AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    return Bot(settings.bot_token.get_secret_value(), session=session,
+               default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+
+
+def create_storage(settings: Settings) -> BaseStorage:
+    return RedisStorage.from_url(settings.redis_url) if settings.redis_url else MemoryStorage()
+
+
+async def on_error(event: ErrorEvent) -> bool:
+    # The update itself may hold goods or personal data: log its id and the exception only.
+    log.error("update %s failed", event.update.update_id, exc_info=event.exception)
+    return True
+
+
+def create_dispatcher(container: Container, storage: BaseStorage) -> Dispatcher:
+    dp = Dispatcher(storage=storage, settings=container.settings, translator=container.translator)
+    dp.update.outer_middleware(DbSessionMiddleware(container))
+    dp.update.outer_middleware(UserMiddleware(container))
+    dp.errors.register(on_error)
+    dp.include_router(build_router())
+    return dp

@@ -1,0 +1,108 @@
+"""All settings of the shop, read from the environment and an optional `.env` file.
+
+Nothing here runs at import: `bot/__main__.py` builds `Settings()` once and passes it down;
+tests build their own. `.env.example` documents every variable.
+"""
+
+import re
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from models.enums import Chain, Network
+
+ROOT = Path(__file__).resolve().parent
+TOKEN_RE = re.compile(r"^\d{5,20}:[A-Za-z0-9_-]{30,}$")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=ROOT / ".env", env_file_encoding="utf-8", extra="ignore")
+
+    # Telegram
+    bot_token: SecretStr = SecretStr("")
+    telegram_api_url: str = "https://api.telegram.org"
+    telegram_webhook_url: str = ""
+    telegram_webhook_secret: SecretStr = SecretStr("")
+    admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    default_language: Literal["en", "de"] = "en"
+
+    # Storage
+    database_url: str = "sqlite+aiosqlite:///data/shop.db"
+    redis_url: str = ""
+
+    # Processing server (webhook, health, metrics)
+    processing_host: str = "127.0.0.1"
+    processing_port: int = 8080
+    log_level: str = "INFO"
+
+    # Shop
+    fiat_currency: str = "USD"
+    order_timeout_minutes: int = Field(30, ge=1)
+    max_user_timeouts: int = Field(3, ge=1)
+
+    # Wallet
+    network: Network = Network.mainnet
+    btc_xpub: str = ""
+    ltc_xpub: str = ""
+    eth_xpub: str = ""
+    sol_key_file: Path = Path("data/sol.key")
+    wallet_key: SecretStr = SecretStr("")
+    goods_key: SecretStr = SecretStr("")
+    gap_limit_warn: int = 15
+    eth_chain_id: int = 1
+
+    # Rates: "BTC=60000,LTC=80" (fiat per coin) pins them; otherwise public APIs are asked.
+    rates_fixed: Annotated[dict[Chain, Decimal], NoDecode] = Field(default_factory=dict)
+    rate_max_age_seconds: int = 300
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _parse_admin_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(int(part) for part in value.replace(" ", "").split(",") if part)
+        if isinstance(value, int):
+            return frozenset({value})
+        return value
+
+    @field_validator("rates_fixed", mode="before")
+    @classmethod
+    def _parse_rates(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        rates: dict[Chain, Decimal] = {}
+        for pair in filter(None, value.replace(" ", "").split(",")):
+            coin, _, amount = pair.partition("=")
+            try:
+                rates[Chain(coin.lower())] = Decimal(amount)
+            except (ValueError, InvalidOperation) as e:
+                raise ValueError(f"expected COIN=PRICE pairs like BTC=60000, got {pair!r}") from e
+        return rates
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The DB file when DATABASE_URL is SQLite, resolved against the repo root."""
+        prefix = "sqlite+aiosqlite:///"
+        if not self.database_url.startswith(prefix):
+            return None
+        path = Path(self.database_url.removeprefix(prefix))
+        return path if path.is_absolute() else ROOT / path
+
+    @property
+    def resolved_database_url(self) -> str:
+        path = self.sqlite_path
+        return f"sqlite+aiosqlite:///{path}" if path else self.database_url
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong. The message names the variable and is safe to print."""
+
+
+def check_bot_token(settings: Settings) -> None:
+    if not TOKEN_RE.match(settings.bot_token.get_secret_value()):
+        raise ConfigError(
+            "BOT_TOKEN is missing or malformed: set it to the token @BotFather gave you "
+            "(see README.md, 'Talking to @BotFather')."
+        )

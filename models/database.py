@@ -1,0 +1,70 @@
+"""Engine and session factory, and migrations: the only place that knows about DB dialects."""
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from config import ROOT
+
+log = logging.getLogger(__name__)
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    """An async engine; on SQLite every transaction starts with BEGIN IMMEDIATE.
+
+    SQLite ignores SELECT ... FOR UPDATE. Taking the write lock at BEGIN makes each transaction
+    see the latest committed state and run alone among writers, so a conditional UPDATE can
+    never act on a stale read; busy_timeout makes the others wait instead of failing.
+    """
+    if url.startswith("sqlite"):
+        _ensure_sqlite_dir(url)
+        engine = create_async_engine(url, **kwargs)
+        event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
+        return engine
+    return create_async_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, see _sqlite_begin_immediate
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_begin_immediate(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    path = url.split(":///", 1)[1]
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config(str(ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(ROOT / "models" / "migrations"))
+    cfg.attributes["database_url"] = url
+    return cfg
+
+
+def upgrade_database(url: str) -> None:
+    """Apply pending migrations (blocking; call before the event loop starts or in a thread)."""
+    if url.startswith("sqlite"):
+        _ensure_sqlite_dir(url)
+    command.upgrade(alembic_config(url), "head")
+    log.info("database schema is at head")

@@ -1,0 +1,101 @@
+"""Orders, the stock they hold, their invoices and the chain payments seen for them."""
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, str_enum
+from models.enums import Chain, OrderProblem, OrderStatus, PaymentStatus
+from models.types import BaseUnits, DecimalText, utcnow
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    __table_args__ = (Index("ix_orders_status_expires_at", "status", "expires_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    status: Mapped[OrderStatus] = mapped_column(str_enum(OrderStatus), default=OrderStatus.awaiting_payment)
+    problem: Mapped[OrderProblem | None] = mapped_column(str_enum(OrderProblem))
+    total_minor: Mapped[int]  # fiat total in minor units, from the prices at purchase
+    fiat_currency: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    grace_used: Mapped[bool] = mapped_column(default=False)  # the one underpayment extension
+    expiry_warned_at: Mapped[datetime | None]
+    paid_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    shipped_at: Mapped[datetime | None]
+    tracking: Mapped[str | None] = mapped_column(Text)
+    closed_at: Mapped[datetime | None]  # expired, cancelled, or a problem resolved
+    close_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class OrderItem(Base):
+    __tablename__ = "order_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id", ondelete="SET NULL"))
+    product_name: Mapped[str] = mapped_column(String(128))
+    quantity: Mapped[int]
+    unit_price_minor: Mapped[int]
+
+
+class Reservation(Base):
+    """The hold of one stock unit by one order. A unit can be held once: stock_unit_id is unique."""
+
+    __tablename__ = "reservations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    stock_unit_id: Mapped[int] = mapped_column(ForeignKey("stock_units.id", ondelete="CASCADE"), unique=True)
+    reserved_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+
+class Invoice(Base):
+    __tablename__ = "invoices"
+    __table_args__ = (UniqueConstraint("chain", "derivation_index"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), unique=True)
+    chain: Mapped[Chain] = mapped_column(str_enum(Chain))
+    derivation_index: Mapped[int]
+    address: Mapped[str] = mapped_column(String(128), unique=True)
+    amount_due: Mapped[int] = mapped_column(BaseUnits())
+    rate: Mapped[Decimal] = mapped_column(DecimalText())  # fiat per coin, locked at checkout
+    rate_source: Mapped[str] = mapped_column(String(128))
+    rate_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Payment(Base):
+    """One chain payment to an invoice address, stored once under its natural id (e.g. txid:vout)."""
+
+    __tablename__ = "payments"
+    __table_args__ = (UniqueConstraint("chain", "natural_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    chain: Mapped[Chain] = mapped_column(str_enum(Chain))
+    natural_id: Mapped[str] = mapped_column(String(192))
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"), index=True)
+    amount: Mapped[int] = mapped_column(BaseUnits())
+    confirmations: Mapped[int] = mapped_column(default=0)
+    block_height: Mapped[int | None]
+    block_hash: Mapped[str | None] = mapped_column(String(128))
+    status: Mapped[PaymentStatus] = mapped_column(str_enum(PaymentStatus), default=PaymentStatus.seen)
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DerivationCounter(Base):
+    """The next unused derivation index per chain, taken with UPDATE ... RETURNING."""
+
+    __tablename__ = "derivation_counters"
+
+    chain: Mapped[Chain] = mapped_column(str_enum(Chain), primary_key=True)
+    next_index: Mapped[int] = mapped_column(default=0)

@@ -1,0 +1,86 @@
+"""Buyers, the catalog and its sellable units, and carts."""
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, str_enum
+from models.enums import ProductKind, StockStatus
+from models.types import utcnow
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    telegram_id: Mapped[int] = mapped_column(unique=True)
+    username: Mapped[str | None] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(8))
+    timeout_count: Mapped[int] = mapped_column(default=0)
+    last_timeout_at: Mapped[datetime | None]
+    is_banned: Mapped[bool] = mapped_column(default=False)
+    blocked_bot: Mapped[bool] = mapped_column(default=False)  # 403 from Telegram: skip in broadcasts
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Category(Base):
+    __tablename__ = "categories"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    is_active: Mapped[bool] = mapped_column(default=True)
+
+
+class Subcategory(Base):
+    __tablename__ = "subcategories"
+    __table_args__ = (UniqueConstraint("category_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    is_active: Mapped[bool] = mapped_column(default=True)
+
+
+class Product(Base):
+    __tablename__ = "products"
+    __table_args__ = (UniqueConstraint("subcategory_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subcategory_id: Mapped[int] = mapped_column(ForeignKey("subcategories.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    description: Mapped[str] = mapped_column(Text, default="")
+    price_minor: Mapped[int]  # fiat in minor units (cents) of FIAT_CURRENCY
+    kind: Mapped[ProductKind] = mapped_column(str_enum(ProductKind))
+    is_active: Mapped[bool] = mapped_column(default=True)
+
+
+class StockUnit(Base):
+    """One sellable unit. Its status moves available -> reserved -> sold, each step a conditional UPDATE."""
+
+    __tablename__ = "stock_units"
+    __table_args__ = (
+        UniqueConstraint("product_id", "payload_digest"),
+        Index("ix_stock_units_product_id_status", "product_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    status: Mapped[StockStatus] = mapped_column(str_enum(StockStatus), default=StockStatus.available)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"), index=True)
+    # Digital goods: AES-GCM ciphertext, and a keyed digest so imports can skip duplicates blind.
+    payload_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    payload_digest: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sold_at: Mapped[datetime | None]
+
+
+class CartItem(Base):
+    __tablename__ = "cart_items"
+    __table_args__ = (UniqueConstraint("user_id", "product_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    quantity: Mapped[int]
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,86 @@
+"""Fixtures: a migrated database (SQLite, and PostgreSQL when TEST_DATABASE_URL is set) and the real
+Dispatcher wired exactly as `python -m bot` wires it, talking to a recording Bot API session."""
+
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from aiogram.fsm.storage.memory import MemoryStorage
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.container import Container
+from bot.factory import create_bot, create_dispatcher
+from config import Settings
+from l10n import Translator
+from models import Base
+from models.database import create_engine, create_sessionmaker, upgrade_database
+from tests.recording import RecordingSession
+from tests.telegram import Telegram
+
+PG_URL = os.environ.get("TEST_DATABASE_URL", "")
+TOKEN = "123456:TEST-token-that-is-long-enough-for-aiogram"
+ADMIN_ID = 900_000_001
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "shop.db"
+    upgrade_database(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_migrated() -> str:
+    upgrade_database(PG_URL)
+    return PG_URL
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A freshly migrated, empty database for each test, on each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "shop.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite+aiosqlite:///{path}"
+    else:
+        if not PG_URL:
+            pytest.skip("TEST_DATABASE_URL is not set")
+        yield request.getfixturevalue("pg_migrated")
+
+
+@pytest.fixture
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(db_url)
+    if engine.dialect.name == "postgresql":
+        tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+        async with engine.begin() as conn:
+            await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return create_sessionmaker(engine)
+
+
+@pytest.fixture
+def settings(db_url: str) -> Settings:
+    return Settings(_env_file=None, bot_token=TOKEN, database_url=db_url,
+                    admin_ids=frozenset({ADMIN_ID}))
+
+
+@pytest.fixture
+def container(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> Container:
+    return Container(settings=settings, sessions=sessions, translator=Translator())
+
+
+@pytest.fixture
+async def tg(container: Container) -> AsyncIterator[Telegram]:
+    session = RecordingSession()
+    bot = create_bot(container.settings, session)
+    dp = create_dispatcher(container, MemoryStorage())
+    yield Telegram(dp=dp, bot=bot, session=session)

@@ -1,0 +1,57 @@
+"""A Bot API session that records every call and answers with Telegram-shaped results,
+so the real Dispatcher runs end to end inside one test process."""
+
+import itertools
+from collections.abc import AsyncGenerator
+from datetime import UTC, datetime
+from typing import Any
+
+from aiogram import Bot
+from aiogram.client.session.base import BaseSession
+from aiogram.methods import (
+    EditMessageCaption,
+    EditMessageReplyMarkup,
+    EditMessageText,
+    GetMe,
+    SendPhoto,
+    TelegramMethod,
+)
+from aiogram.methods.base import TelegramType
+from aiogram.types import Chat, Message, PhotoSize, User
+
+BOT_USER = User(id=4242, is_bot=True, first_name="Shop", username="shop_test_bot")
+
+
+class RecordingSession(BaseSession):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[TelegramMethod[Any]] = []
+        self._ids = itertools.count(1000)
+
+    async def close(self) -> None:
+        pass
+
+    async def stream_content(self, url: str, headers: dict[str, Any] | None = None, timeout: int = 30,
+                             chunk_size: int = 65536, raise_for_status: bool = True) -> AsyncGenerator[bytes, None]:
+        yield b""
+
+    async def make_request(self, bot: Bot, method: TelegramMethod[TelegramType],
+                           timeout: int | None = None) -> TelegramType:
+        self.calls.append(method)
+        return self._result(bot, method)  # type: ignore[no-any-return]
+
+    def _result(self, bot: Bot, method: TelegramMethod[Any]) -> Any:
+        if isinstance(method, GetMe):
+            return BOT_USER
+        if not hasattr(method, "chat_id"):
+            return True  # answerCallbackQuery, deleteMessage, setMyCommands, ...
+        edit = isinstance(method, EditMessageText | EditMessageCaption | EditMessageReplyMarkup)
+        message_id = getattr(method, "message_id", 0) if edit else next(self._ids)
+        photo = [PhotoSize(file_id="photo", file_unique_id="p", width=400, height=400)] \
+            if isinstance(method, SendPhoto) else None
+        return Message(
+            message_id=message_id, date=datetime.now(UTC),
+            chat=Chat(id=method.chat_id, type="private"), from_user=BOT_USER,
+            text=getattr(method, "text", None), caption=getattr(method, "caption", None), photo=photo,
+            reply_markup=getattr(method, "reply_markup", None),
+        ).as_(bot)

@@ -1,0 +1,88 @@
+"""Feeding Telegram-shaped updates to the real Dispatcher and reading what the bot answered."""
+
+import itertools
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.filters.callback_data import CallbackData
+from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage, SendPhoto, TelegramMethod
+from aiogram.types import InlineKeyboardMarkup, Update
+
+from tests.recording import RecordingSession
+
+
+@dataclass(frozen=True)
+class Person:
+    id: int
+    first_name: str = "Alice"
+    username: str | None = "alice"
+    language_code: str | None = "en"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "is_bot": False, "first_name": self.first_name, "username": self.username,
+                "language_code": self.language_code}
+
+
+@dataclass
+class Telegram:
+    """One chat-side view of the bot: send text, press buttons, see the calls each one caused."""
+
+    dp: Dispatcher
+    bot: Bot
+    session: RecordingSession
+    _update_ids: "itertools.count[int]" = field(default_factory=lambda: itertools.count(1))
+    _message_ids: "itertools.count[int]" = field(default_factory=lambda: itertools.count(1))
+
+    async def feed(self, payload: dict[str, Any]) -> list[TelegramMethod[Any]]:
+        before = len(self.session.calls)
+        update = Update.model_validate({"update_id": next(self._update_ids), **payload}, context={"bot": self.bot})
+        await self.dp.feed_update(self.bot, update)
+        return self.session.calls[before:]
+
+    async def send(self, person: Person, text: str) -> list[TelegramMethod[Any]]:
+        return await self.feed({"message": {
+            "message_id": next(self._message_ids), "date": int(time.time()), "text": text,
+            "chat": {"id": person.id, "type": "private", "first_name": person.first_name},
+            "from": person.as_json(),
+            **({"entities": [{"type": "bot_command", "offset": 0, "length": len(text.split(maxsplit=1)[0])}]}
+               if text.startswith("/") else {}),
+        }})
+
+    async def press(self, person: Person, data: str | CallbackData, message_id: int = 1,
+                    text: str = "…") -> list[TelegramMethod[Any]]:
+        raw = data.pack() if isinstance(data, CallbackData) else data
+        return await self.feed({"callback_query": {
+            "id": str(next(self._update_ids)), "from": person.as_json(), "chat_instance": "-1234567890",
+            "data": raw,
+            "message": {"message_id": message_id, "date": int(time.time()), "text": text,
+                        "chat": {"id": person.id, "type": "private", "first_name": person.first_name},
+                        "from": {"id": 4242, "is_bot": True, "first_name": "Shop"}},
+        }})
+
+
+def texts(calls: list[TelegramMethod[Any]]) -> list[str]:
+    """What the person would read: sent and edited texts, captions and callback alerts."""
+    out: list[str] = []
+    for call in calls:
+        if isinstance(call, SendMessage | EditMessageText) and call.text:
+            out.append(call.text)
+        elif isinstance(call, SendPhoto) and call.caption:
+            out.append(call.caption)
+        elif isinstance(call, AnswerCallbackQuery) and call.text:
+            out.append(call.text)
+    return out
+
+
+def last_markup(calls: list[TelegramMethod[Any]]) -> InlineKeyboardMarkup:
+    for call in reversed(calls):
+        markup = getattr(call, "reply_markup", None)
+        if isinstance(markup, InlineKeyboardMarkup):
+            return markup
+    raise AssertionError("the bot showed no inline keyboard")
+
+
+def buttons(calls: list[TelegramMethod[Any]]) -> dict[str, str]:
+    """Button text -> callback data of the last keyboard shown."""
+    return {b.text: b.callback_data or "" for row in last_markup(calls).inline_keyboard for b in row}
