@@ -1,0 +1,115 @@
+"""Exact amounts, payment URIs and the QR PNG."""
+
+import random
+import struct
+import zlib
+from decimal import Context, Decimal
+
+import pytest
+import segno
+
+from models.enums import Chain
+from services.payment_uri import DECIMALS, format_amount, payment_uri, qr_png
+
+BTC = "bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu"
+LTC = "ltc1qjmxnz78nmc8nq77wuxh25n2es7rzm5c2rkk4wh"
+ETH = "0x9858EfFD232B4033E47d90003D41EC34EcaEda94"
+SOL = "HAgk14JpMQLgt6rVgv7cBQFJWFto5Dqxi472uT3DKpqk"
+HUGE_WEI = 123_456_789 * 10**30 + 7  # far beyond float precision
+
+
+@pytest.mark.parametrize(
+    ("chain", "units", "text"),
+    [
+        (Chain.btc, 150_000, "0.0015"),
+        (Chain.btc, 1, "0.00000001"),
+        (Chain.btc, 0, "0"),
+        (Chain.btc, 10**8, "1"),
+        (Chain.btc, 123_456_789, "1.23456789"),
+        (Chain.ltc, 21 * 10**14, "21000000"),
+        (Chain.eth, 1, "0.000000000000000001"),
+        (Chain.eth, 10**18 + 10**17, "1.1"),
+        (Chain.eth, HUGE_WEI, "123456789000000000000.000000000000000007"),
+        (Chain.sol, 1, "0.000000001"),
+        (Chain.sol, 1_500_000_000, "1.5"),
+    ],
+)
+def test_format_amount(chain: Chain, units: int, text: str) -> None:
+    assert format_amount(chain, units) == text
+
+
+def test_format_amount_matches_decimal() -> None:
+    rng = random.Random(7)
+    exact = Context(prec=100)  # the default 28 digits would round the reference itself
+    for chain, decimals in DECIMALS.items():
+        for _ in range(500):
+            units = rng.randrange(10 ** rng.randrange(1, 40))
+            assert Decimal(format_amount(chain, units)) == Decimal(units).scaleb(-decimals, exact)
+
+
+def test_format_amount_rejects_negative() -> None:
+    with pytest.raises(ValueError):
+        format_amount(Chain.btc, -1)
+
+
+def test_uris() -> None:
+    assert payment_uri(Chain.btc, BTC, 150_000) == f"bitcoin:{BTC}?amount=0.0015"
+    assert payment_uri(Chain.btc, BTC, 1) == f"bitcoin:{BTC}?amount=0.00000001"
+    assert payment_uri(Chain.ltc, LTC, 1) == f"litecoin:{LTC}?amount=0.00000001"
+    assert payment_uri(Chain.sol, SOL, 1) == f"solana:{SOL}?amount=0.000000001"
+    assert payment_uri(Chain.sol, SOL, 2_500_000_000) == f"solana:{SOL}?amount=2.5"
+    assert payment_uri(Chain.eth, ETH, 1, eth_chain_id=1) == f"ethereum:{ETH}@1?value=1"
+    assert payment_uri(Chain.eth, ETH, HUGE_WEI, eth_chain_id=11155111) == (
+        f"ethereum:{ETH}@11155111?value=123456789000000000000000000000000000007"
+    )
+
+
+@pytest.mark.parametrize(
+    ("chain", "address", "units", "chain_id"),
+    [
+        (Chain.btc, BTC, 0, None),
+        (Chain.btc, BTC, -5, None),
+        (Chain.btc, f"{BTC}?amount=100", 1, None),
+        (Chain.btc, "", 1, None),
+        (Chain.eth, ETH, 1, None),
+        (Chain.eth, ETH, 1, 0),
+    ],
+)
+def test_uri_rejects(chain: Chain, address: str, units: int, chain_id: int | None) -> None:
+    with pytest.raises(ValueError):
+        payment_uri(chain, address, units, chain_id)
+
+
+def png_chunks(data: bytes) -> dict[bytes, bytes]:
+    chunks: dict[bytes, bytes] = {}
+    pos = 8
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
+        body = data[pos + 8 : pos + 8 + length]
+        assert struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])[0] == zlib.crc32(kind + body)
+        chunks[kind] = chunks.get(kind, b"") + body
+        pos += 12 + length
+    return chunks
+
+
+def test_qr_png() -> None:
+    uri = payment_uri(Chain.eth, ETH, HUGE_WEI, eth_chain_id=1)
+    png = qr_png(uri)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    chunks = png_chunks(png)
+    width, height, bit_depth, colour_type = struct.unpack(">IIBB", chunks[b"IHDR"][:10])
+    qr = segno.make_qr(uri, error="m")
+    assert not qr.is_micro
+    assert (width, height) == qr.symbol_size(scale=8, border=4)
+    assert isinstance(qr.version, int)
+    assert width == (17 + 4 * qr.version + 2 * 4) * 8  # modules of the symbol plus the quiet zone, 8 px each
+    channels = {0: 1, 3: 1}[colour_type]  # greyscale or palette
+    row_bytes = 1 + (width * bit_depth * channels + 7) // 8  # a filter byte, then the pixels
+    assert len(zlib.decompress(chunks[b"IDAT"])) == height * row_bytes
+
+
+def test_short_uri_is_not_micro_qr() -> None:
+    png = qr_png("a")
+    width = struct.unpack(">I", png_chunks(png)[b"IHDR"][:4])[0]
+    assert width == (21 + 8) * 8  # version 1, the smallest full QR code
