@@ -91,6 +91,10 @@ class Settings(BaseSettings):
         return path if path.is_absolute() else ROOT / path
 
     @property
+    def sol_key_path(self) -> Path:
+        return self.sol_key_file if self.sol_key_file.is_absolute() else ROOT / self.sol_key_file
+
+    @property
     def resolved_database_url(self) -> str:
         path = self.sqlite_path
         return f"sqlite+aiosqlite:///{path}" if path else self.database_url

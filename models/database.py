@@ -1,6 +1,8 @@
 """Engine and session factory, and migrations: the only place that knows about DB dialects."""
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,17 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
         return engine
     return create_async_engine(url, pool_pre_ping=True, **kwargs)
+
+
+@asynccontextmanager
+async def standalone_session(url: str) -> AsyncIterator[AsyncSession]:
+    """One session on its own engine, for command-line tools; both are closed afterwards."""
+    engine = create_engine(url)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            yield session
+    finally:
+        await engine.dispose()
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -17,6 +17,7 @@ from config import Settings
 from l10n import Translator
 from models import Base
 from models.database import create_engine, create_sessionmaker, upgrade_database
+from services.wallet import load_wallet
 from tests.recording import RecordingSession
 from tests.telegram import Telegram
 
@@ -75,7 +76,7 @@ def settings(db_url: str) -> Settings:
 
 @pytest.fixture
 def container(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> Container:
-    return Container(settings=settings, sessions=sessions, translator=Translator())
+    return Container(settings=settings, sessions=sessions, translator=Translator(), wallet=load_wallet(settings))
 
 
 @pytest.fixture

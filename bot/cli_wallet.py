@@ -1,0 +1,75 @@
+"""`python -m bot wallet ...`: the merchant's terminal tools. Never exposed over Telegram."""
+
+import argparse
+import asyncio
+import sys
+
+from bip_utils import Bip39MnemonicGenerator, Bip39WordsNum
+
+from config import ConfigError, Settings
+from models.database import standalone_session
+from models.enums import Chain
+from services.hdwallet import SolAccountNode
+from services.secretbox import write_sol_key_file
+from services.wallet import load_wallet
+from services.wallet_admin import WalletAdminService
+
+
+def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    wallet = commands.add_parser("wallet", help="derive, export and SOL key tools")
+    sub = wallet.add_subparsers(dest="wallet_command", required=True)
+    derive = sub.add_parser("derive", help="print the receive address at an index")
+    derive.add_argument("--chain", type=Chain, choices=list(Chain), required=True)
+    derive.add_argument("--index", type=int, required=True)
+    derive.set_defaults(func=derive_address)
+    init = sub.add_parser("sol-init", help="create SOL_KEY_FILE from a mnemonic on stdin, or a new one")
+    init.add_argument("--generate", action="store_true", help="make a new 24-word mnemonic and print it once")
+    init.add_argument("--force", action="store_true", help="overwrite an existing SOL_KEY_FILE")
+    init.set_defaults(func=sol_init)
+    export = sub.add_parser("export", help="watch-only imports for your wallet software")
+    export.set_defaults(func=export_watch_only, needs_db=True)
+    show = sub.add_parser("show-key", help="print one SOL address's private key to sweep it (audited)")
+    show.add_argument("--chain", type=Chain, choices=[Chain.sol], required=True)
+    show.add_argument("--index", type=int, required=True)
+    show.set_defaults(func=show_key, needs_db=True)
+
+
+def derive_address(args: argparse.Namespace, settings: Settings) -> int:
+    print(load_wallet(settings).address(args.chain, args.index))
+    return 0
+
+
+def sol_init(args: argparse.Namespace, settings: Settings) -> int:
+    secret = settings.wallet_key.get_secret_value()
+    if not secret:
+        raise ConfigError("WALLET_KEY: set it (a long random secret) before creating SOL_KEY_FILE")
+    path = settings.sol_key_path
+    if path.exists() and not args.force:
+        raise ConfigError(f"SOL_KEY_FILE: {path} exists; pass --force to replace it")
+    if args.generate:
+        mnemonic = str(Bip39MnemonicGenerator().FromWordsNumber(Bip39WordsNum.WORDS_NUM_24))
+        print("Write these 24 words down now; they are not stored anywhere:\n" + mnemonic)
+    else:
+        mnemonic = " ".join(sys.stdin.read().split())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_sol_key_file(path, SolAccountNode.from_mnemonic(mnemonic), secret)
+    print(f"wrote {path}; SOL index 0 address: {SolAccountNode.from_mnemonic(mnemonic).address(0)}")
+    return 0
+
+
+def export_watch_only(args: argparse.Namespace, settings: Settings) -> int:
+    async def run() -> None:
+        async with standalone_session(settings.resolved_database_url) as session:
+            for item in await WalletAdminService(session, load_wallet(settings)).watch_only_exports():
+                used = "none yet" if item.highest_index is None else str(item.highest_index)
+                print(f"{item.chain.upper()}: {item.text}\n  highest index used: {used}")
+    asyncio.run(run())
+    return 0
+
+
+def show_key(args: argparse.Namespace, settings: Settings) -> int:
+    async def run() -> str:
+        async with standalone_session(settings.resolved_database_url) as session:
+            return await WalletAdminService(session, load_wallet(settings)).reveal_sol_key(args.index, actor="cli")
+    print(asyncio.run(run()))
+    return 0
