@@ -15,6 +15,8 @@ from config import ConfigError, Settings
 from l10n import Translator
 from models.database import create_engine, create_sessionmaker
 from processing.web import WebDeps, create_web_app
+from services.goods import goods_cipher
+from services.rates import rate_service_from_settings
 from services.wallet import Wallet
 
 log = logging.getLogger("bot")
@@ -34,7 +36,7 @@ async def run(settings: Settings, wallet: Wallet) -> None:
     log.info("bot @%s (id %s) starting", me.username, me.id)
     engine = create_engine(settings.resolved_database_url)
     container = Container(settings=settings, sessions=create_sessionmaker(engine), translator=Translator(),
-                          wallet=wallet)
+                          wallet=wallet, rates=rate_service_from_settings(settings), goods=goods_cipher(settings))
     dp = create_dispatcher(container, create_storage(settings))
     scheduler = AsyncIOScheduler(timezone="UTC")
     runner = web.AppRunner(create_web_app(WebDeps(sessions=container.sessions, scheduler=scheduler)),
@@ -65,4 +67,5 @@ async def run(settings: Settings, wallet: Wallet) -> None:
         await runner.cleanup()
         await dp.storage.close()
         await bot.session.close()
+        await container.rates.close()
         await engine.dispose()

@@ -6,6 +6,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from config import Settings
 from l10n import Translator
+from services.cart import CartService
+from services.catalog import CatalogService
+from services.checkout import CheckoutService
+from services.goods import GoodsCipher
+from services.orders import OrderService
+from services.rates import RateService
 from services.users import UserService
 from services.wallet import Wallet
 
@@ -16,7 +22,15 @@ class Container:
     sessions: async_sessionmaker[AsyncSession]
     translator: Translator
     wallet: Wallet
+    rates: RateService
+    goods: GoodsCipher | None
 
     def services(self, session: AsyncSession) -> dict[str, object]:
         """The services a handler may ask for by name, all sharing the update's one session."""
-        return {"users": UserService(session)}
+        return {
+            "users": UserService(session),
+            "catalog": CatalogService(session),
+            "cart": CartService(session),
+            "checkout": CheckoutService(session, self.settings, self.wallet, self.rates),
+            "orders": OrderService(session, self.settings, self.wallet, self.goods),
+        }

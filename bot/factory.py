@@ -12,6 +12,7 @@ from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.types import ErrorEvent
+from aiogram.utils.callback_answer import CallbackAnswerMiddleware
 
 from bot.container import Container
 from bot.middlewares import DbSessionMiddleware, UserMiddleware
@@ -39,9 +40,11 @@ async def on_error(event: ErrorEvent) -> bool:
 
 
 def create_dispatcher(container: Container, storage: BaseStorage) -> Dispatcher:
-    dp = Dispatcher(storage=storage, settings=container.settings, translator=container.translator)
+    dp = Dispatcher(storage=storage, settings=container.settings, translator=container.translator,
+                    wallet=container.wallet)
     dp.update.outer_middleware(DbSessionMiddleware(container))
     dp.update.outer_middleware(UserMiddleware(container))
+    dp.callback_query.middleware(CallbackAnswerMiddleware())
     dp.errors.register(on_error)
     dp.include_router(build_router())
     return dp

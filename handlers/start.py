@@ -4,6 +4,7 @@ from aiogram import F, Router
 from aiogram.filters import CommandStart
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
+from aiogram.utils.callback_answer import CallbackAnswer
 
 from handlers import keyboards
 from handlers.callbacks import LanguageCb, MenuAction, MenuCb
@@ -30,10 +31,10 @@ async def choose_language(query: CallbackQuery, l10n: L10n) -> None:
 
 
 async def set_language(query: CallbackQuery, callback_data: LanguageCb, user: UserDTO,
-                       users: UserService, translator: Translator) -> None:
+                       users: UserService, translator: Translator, callback_answer: CallbackAnswer) -> None:
     await users.set_language(user.id, callback_data.code)
     l10n = translator(callback_data.code)
-    await query.answer(l10n("language.changed"))
+    callback_answer.text = l10n("language.changed")
     await show(query, l10n("menu.title"), keyboards.main_menu(l10n))
 
 

@@ -4,6 +4,7 @@ Dispatcher wired exactly as `python -m bot` wires it, talking to a recording Bot
 import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,13 @@ from config import Settings
 from l10n import Translator
 from models import Base
 from models.database import create_engine, create_sessionmaker, upgrade_database
-from services.wallet import load_wallet
+from models.enums import Chain
+from services.goods import GoodsCipher
+from services.hdwallet import SolAccountNode
+from services.rates import rate_service_from_settings
+from services.secretbox import write_sol_key_file
+from services.wallet import Wallet, load_wallet
+from tests.keys import BTC_ZPUB, ETH_XPUB, LTC_ZPUB, MNEMONIC, WALLET_KEY
 from tests.recording import RecordingSession
 from tests.telegram import Telegram
 
@@ -68,15 +75,40 @@ def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return create_sessionmaker(engine)
 
 
-@pytest.fixture
-def settings(db_url: str) -> Settings:
-    return Settings(_env_file=None, bot_token=TOKEN, database_url=db_url,
-                    admin_ids=frozenset({ADMIN_ID}))
+RATES = {Chain.btc: Decimal(60000), Chain.ltc: Decimal(80), Chain.eth: Decimal(3000), Chain.sol: Decimal(150)}
+
+
+@pytest.fixture(scope="session")
+def sol_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("wallet") / "sol.key"
+    write_sol_key_file(path, SolAccountNode.from_mnemonic(MNEMONIC), WALLET_KEY)
+    return path
 
 
 @pytest.fixture
-def container(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> Container:
-    return Container(settings=settings, sessions=sessions, translator=Translator(), wallet=load_wallet(settings))
+def settings(db_url: str, sol_key_file: Path) -> Settings:
+    """A mainnet shop with all four chains and fixed rates; tests replace fields with model_copy."""
+    return Settings(_env_file=None, bot_token=TOKEN, database_url=db_url, admin_ids=frozenset({ADMIN_ID}),
+                    btc_xpub=BTC_ZPUB, ltc_xpub=LTC_ZPUB, eth_xpub=ETH_XPUB, sol_key_file=sol_key_file,
+                    wallet_key=WALLET_KEY, rates_fixed=RATES)
+
+
+@pytest.fixture(scope="session")
+def wallet(sol_key_file: Path) -> Wallet:
+    return load_wallet(Settings(_env_file=None, btc_xpub=BTC_ZPUB, ltc_xpub=LTC_ZPUB, eth_xpub=ETH_XPUB,
+                                sol_key_file=sol_key_file, wallet_key=WALLET_KEY))
+
+
+@pytest.fixture(scope="session")
+def goods() -> GoodsCipher:
+    return GoodsCipher(WALLET_KEY)
+
+
+@pytest.fixture
+def container(settings: Settings, sessions: async_sessionmaker[AsyncSession], wallet: Wallet,
+              goods: GoodsCipher) -> Container:
+    return Container(settings=settings, sessions=sessions, translator=Translator(), wallet=wallet,
+                     rates=rate_service_from_settings(settings), goods=goods)
 
 
 @pytest.fixture

@@ -17,3 +17,5 @@ BTC_ZPUB = account_xpub("m/84'/0'/0'", "zpub")
 BTC_VPUB = account_xpub("m/84'/1'/0'", "vpub")
 LTC_TTUB = account_xpub("m/84'/1'/0'", "ttub")  # Litecoin testnet/regtest: no separate regtest version
 ETH_XPUB = account_xpub("m/44'/60'/0'", "xpub")
+LTC_ZPUB = account_xpub("m/84'/2'/0'", "zpub")  # Electrum-LTC exports Litecoin accounts with zpub versions
+WALLET_KEY = "test wallet key: long, random and never used anywhere else"

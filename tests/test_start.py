@@ -42,7 +42,7 @@ async def test_garbage_text_and_forged_callbacks_get_a_clear_answer(tg: Telegram
     assert texts(calls) == ["I did not understand that. Use the buttons below."]
     for forged in ["lg:xx", "m:nonsense", "zz:1:2:3", "x" * 64, ""]:
         calls = await tg.press(bob, forged)
-        assert texts(calls)[0] == "This button is out of date. Here is the current view.", forged
+        assert "This button is out of date. Here is the current view." in texts(calls), forged
     async with sessions() as s:
         assert (await s.execute(select(User.language).where(User.telegram_id == 114))).scalar_one() == "en"
 

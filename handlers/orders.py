@@ -1,0 +1,108 @@
+"""The invoice, "My orders", the check-now button and cancelling."""
+
+from datetime import datetime
+from html import escape
+
+from aiogram import F, Router
+from aiogram.types import BufferedInputFile, CallbackQuery
+from aiogram.utils.callback_answer import CallbackAnswer
+
+from config import Settings
+from handlers import keyboards
+from handlers.callbacks import MenuAction, MenuCb, OrderAction, OrderCb
+from handlers.render import alert, show
+from l10n import L10n
+from models.enums import OrderStatus
+from models.types import utcnow
+from services.catalog import NotFound
+from services.dto import InvoiceView, NamedItem, OrderView, UserDTO
+from services.money import format_fiat
+from services.orders import CannotCancel, OrderService
+from services.payment_uri import format_amount, qr_png
+
+OPEN = (OrderStatus.awaiting_payment, OrderStatus.confirming)
+
+
+def invoice_text(order: OrderView, invoice: InvoiceView, l10n: L10n, now: datetime) -> str:
+    coin = invoice.chain.upper()
+    return l10n("invoice.text", order_id=order.id, amount=format_amount(invoice.chain, invoice.amount_due), coin=coin,
+                address=invoice.address, total=format_fiat(order.total, order.currency),
+                rate=format_fiat(invoice.rate, order.currency), expires=invoice.expires_at.strftime("%Y-%m-%d %H:%M"),
+                minutes=max(0, int((invoice.expires_at - now).total_seconds() // 60)))
+
+
+def order_text(order: OrderView, l10n: L10n) -> str:
+    lines = "\n".join(f"{escape(line.name)} × {line.quantity} · {format_fiat(line.unit_price, order.currency)}"
+                      for line in order.lines)
+    parts = [l10n("order.detail", order_id=order.id, status=l10n(f"status.{order.status}"),
+                  date=order.created_at.strftime("%Y-%m-%d %H:%M"), lines=lines,
+                  total=format_fiat(order.total, order.currency))]
+    if order.invoice:
+        coin = order.invoice.chain.upper()
+        parts.append(l10n("order.invoice", amount=format_amount(order.invoice.chain, order.invoice.amount_due),
+                          coin=coin, address=order.invoice.address))
+        parts += [l10n("order.payment", amount=format_amount(order.invoice.chain, p.amount), coin=coin,
+                       confirmations=p.confirmations) for p in order.payments]
+    if order.goods:
+        parts += [l10n("order.goods"), *(f"<code>{escape(g)}</code>" for g in order.goods)]
+    return "\n\n".join(parts)
+
+
+async def send_order(query: CallbackQuery, order: OrderView, settings: Settings, l10n: L10n) -> None:
+    """An open order is shown as its invoice: a QR photo of the payment URI with the details as caption."""
+    if order.status not in OPEN or order.invoice is None or query.bot is None or query.from_user is None:
+        await show(query, order_text(order, l10n), keyboards.order(order, l10n))
+        return
+    photo = BufferedInputFile(qr_png(order.invoice.uri), filename=f"order-{order.id}.png")
+    await query.bot.send_photo(query.from_user.id, photo, caption=invoice_text(order, order.invoice, l10n, utcnow()),
+                               reply_markup=keyboards.invoice(order.id, l10n))
+
+
+async def list_orders(query: CallbackQuery, callback_data: OrderCb | None, user: UserDTO, orders: OrderService,
+                      l10n: L10n) -> None:
+    page = max(callback_data.page, 0) if callback_data else 0
+    rows, more = await orders.list(user.id, page)
+    items = [NamedItem(o.id, l10n("orders.row", order_id=o.id, date=o.created_at.strftime("%Y-%m-%d"),
+                                  status=l10n(f"status.{o.status}"))) for o in rows]
+    await show(query, l10n("orders.title") if items else l10n("orders.empty"),
+               keyboards.orders(items, page, more, l10n))
+
+
+async def open_orders(query: CallbackQuery, user: UserDTO, orders: OrderService, l10n: L10n) -> None:
+    await list_orders(query, None, user, orders, l10n)
+
+
+async def view_order(query: CallbackQuery, callback_data: OrderCb, user: UserDTO, orders: OrderService,
+                     settings: Settings, l10n: L10n, callback_answer: CallbackAnswer) -> None:
+    try:
+        view = await orders.view(callback_data.id, user.id)
+    except NotFound:
+        alert(callback_answer, l10n("error.stale"))
+        await list_orders(query, None, user, orders, l10n)
+        return
+    if callback_data.action is OrderAction.check and view.status is OrderStatus.awaiting_payment:
+        callback_answer.text = l10n("invoice.not_seen")
+    await send_order(query, view, settings, l10n)
+
+
+async def cancel_order(query: CallbackQuery, callback_data: OrderCb, user: UserDTO, orders: OrderService,
+                       l10n: L10n, callback_answer: CallbackAnswer) -> None:
+    try:
+        await orders.cancel(callback_data.id, user.id)
+    except NotFound:
+        alert(callback_answer, l10n("error.stale"))
+        await list_orders(query, None, user, orders, l10n)
+        return
+    except CannotCancel:
+        alert(callback_answer, l10n("order.cannot_cancel"))
+        return
+    await show(query, l10n("order.cancelled", order_id=callback_data.id), keyboards.main_menu(l10n))
+
+
+def build() -> Router:
+    router = Router(name="orders")
+    router.callback_query.register(open_orders, MenuCb.filter(F.action == MenuAction.orders))
+    router.callback_query.register(list_orders, OrderCb.filter(F.action == OrderAction.list))
+    router.callback_query.register(view_order, OrderCb.filter(F.action.in_({OrderAction.view, OrderAction.check})))
+    router.callback_query.register(cancel_order, OrderCb.filter(F.action == OrderAction.cancel))
+    return router

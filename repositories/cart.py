@@ -1,0 +1,41 @@
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import CartItem, Product
+from repositories.base import insert_ignoring_conflict
+
+
+class CartRepo:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def lines(self, user_id: int) -> list[tuple[CartItem, Product]]:
+        result = await self._s.execute(
+            select(CartItem, Product).join(Product, Product.id == CartItem.product_id)
+            .where(CartItem.user_id == user_id).order_by(CartItem.id))
+        return [(item, product) for item, product in result.tuples()]
+
+    async def line(self, user_id: int, item_id: int) -> CartItem | None:
+        """The line only when it belongs to this user."""
+        result = await self._s.execute(select(CartItem).where(CartItem.id == item_id, CartItem.user_id == user_id))
+        return result.scalar_one_or_none()
+
+    async def add(self, user_id: int, product_id: int, quantity: int) -> int:
+        """Adds to the line of this product (creating it); returns the line's new quantity."""
+        await insert_ignoring_conflict(self._s, CartItem.__table__,  # type: ignore[arg-type]
+                                       {"user_id": user_id, "product_id": product_id, "quantity": 0},
+                                       ["user_id", "product_id"])
+        result = await self._s.execute(
+            update(CartItem).where(CartItem.user_id == user_id, CartItem.product_id == product_id)
+            .values(quantity=CartItem.quantity + quantity).returning(CartItem.quantity))
+        return int(result.scalar_one())
+
+    async def set_quantity(self, item_id: int, quantity: int) -> None:
+        await self._s.execute(update(CartItem).where(CartItem.id == item_id).values(quantity=quantity))
+
+    async def remove(self, user_id: int, item_id: int) -> bool:
+        result = await self._s.execute(delete(CartItem).where(CartItem.id == item_id, CartItem.user_id == user_id))
+        return bool(getattr(result, "rowcount", 0))
+
+    async def clear(self, user_id: int) -> None:
+        await self._s.execute(delete(CartItem).where(CartItem.user_id == user_id))

@@ -1,0 +1,192 @@
+"""The buyer's path through the real Dispatcher: catalog, cart, checkout, invoice, cancel, my orders."""
+
+import subprocess
+import sys
+from decimal import Decimal
+
+import pytest
+from aiogram.methods import SendPhoto
+from sqlalchemy import func, select, update
+
+from config import ROOT
+from handlers.callbacks import (
+    CartAction,
+    CartCb,
+    CatalogCb,
+    CatalogLevel,
+    MenuAction,
+    MenuCb,
+    OrderAction,
+    OrderCb,
+    PayCb,
+    ProductAction,
+    ProductCb,
+)
+from models import AuditLog, CartItem, Category, Invoice, Order, Reservation, StockUnit, User
+from models.enums import Chain, OrderStatus, StockStatus
+from services.rates import amount_due
+from tests.keys import BTC_ZPUB, ETH_XPUB, LTC_ZPUB
+from tests.shop import seed_product
+from tests.telegram import Person, Telegram, buttons, texts
+
+EXPECTED_DUE = {Chain.btc: 41_667, Chain.ltc: 31_250_000, Chain.eth: 8_333_333_333_333_334, Chain.sol: 166_666_667}
+
+
+async def count(sessions, stmt) -> int:
+    async with sessions() as s:
+        return int((await s.execute(stmt)).scalar_one())
+
+
+async def buy_two(tg: Telegram, person: Person, product_id: int) -> list:
+    """/start → Shop → category → subcategory → product → + → add 2 → cart → checkout."""
+    await tg.send(person, "/start")
+    calls = await tg.press(person, MenuCb(action=MenuAction.shop))
+    calls = await tg.press(person, buttons(calls)["Software"])
+    calls = await tg.press(person, buttons(calls)["Licences"])
+    calls = await tg.press(person, buttons(calls)["Editor Pro 1y"])
+    assert "Price: 12.50 USD" in texts(calls)[0]
+    calls = await tg.press(person, buttons(calls)["+"])
+    calls = await tg.press(person, buttons(calls)["🛒 Add 2 to cart"])
+    assert "Added. Your cart now holds 2 of this." in texts(calls)
+    calls = await tg.press(person, buttons(calls)["🛒 Cart"])
+    assert "Editor Pro 1y: 2 × 12.50 USD = 25.00 USD" in texts(calls)[0]
+    return await tg.press(person, buttons(calls)["💳 Checkout"])
+
+
+@pytest.mark.parametrize("chain", list(Chain))
+async def test_walk_from_start_to_invoice(tg: Telegram, sessions, goods, chain: Chain) -> None:
+    product = await seed_product(sessions, units=5, goods=goods)
+    alice = Person(id=201)
+    calls = await buy_two(tg, alice, product)
+    assert set(buttons(calls)) == {"BTC", "LTC", "ETH", "SOL", "⬅ Back"}
+    calls = await tg.press(alice, buttons(calls)[chain.upper()])
+
+    photo = next(c for c in calls if isinstance(c, SendPhoto))
+    async with sessions() as s:
+        invoice = (await s.execute(select(Invoice))).scalar_one()
+    assert invoice.amount_due == EXPECTED_DUE[chain] == amount_due(chain, Decimal("25.00"), invoice.rate)
+    assert invoice.rate_source == "fixed"
+    assert f"<code>{invoice.address}</code>" in photo.caption
+    assert set(buttons(calls)) == {"🔄 I've paid, check now", "✖ Cancel order", "🏠 Main menu"}
+    derived = subprocess.run(
+        [sys.executable, "-m", "bot", "wallet", "derive", "--chain", chain.value, "--index",
+         str(invoice.derivation_index)], cwd=ROOT, capture_output=True, text=True, check=True,
+        env={"BTC_XPUB": BTC_ZPUB, "LTC_XPUB": LTC_ZPUB, "ETH_XPUB": ETH_XPUB, "SOL_KEY_FILE": str(tg_settings_sol(tg)),
+             "WALLET_KEY": tg.dp["settings"].wallet_key.get_secret_value(), "PATH": "/usr/bin:/bin"})
+    assert derived.stdout.strip() == invoice.address
+    assert await count(sessions, select(func.count()).select_from(Reservation)) == 2
+    assert await count(sessions, select(func.count()).select_from(CartItem)) == 0
+
+
+def tg_settings_sol(tg: Telegram):
+    return tg.dp["settings"].sol_key_path
+
+
+async def test_pagination_shows_arrows_only_where_there_is_a_page(tg: Telegram, sessions) -> None:
+    async with sessions.begin() as s:
+        s.add_all(Category(name=f"Category {n:02d}") for n in range(10))
+    bob = Person(id=202)
+    calls = await tg.press(bob, MenuCb(action=MenuAction.shop))
+    first = buttons(calls)
+    assert len([b for b in first if b.startswith("Category")]) == 8 and "▶" in first and "◀" not in first
+    calls = await tg.press(bob, first["▶"])
+    second = buttons(calls)
+    assert list(second) == ["Category 08", "Category 09", "◀", "⬅ Back"]
+
+
+async def test_short_stock_reserves_nothing_and_keeps_the_cart(tg: Telegram, sessions, goods) -> None:
+    product = await seed_product(sessions, units=3, goods=goods)
+    carol, dave = Person(id=203), Person(id=204)
+    await buy_two(tg, carol, product)
+    await buy_two(tg, dave, product)
+    calls = await tg.press(carol, PayCb(chain=Chain.btc))
+    assert any(isinstance(c, SendPhoto) for c in calls)
+    calls = await tg.press(dave, PayCb(chain=Chain.btc))
+    assert texts(calls)[0].startswith("Not enough stock, nothing was reserved and your cart is unchanged:\n"
+                                      "Editor Pro 1y: 1 left")
+    assert await count(sessions, select(func.count()).select_from(Order)) == 1
+    assert await count(sessions, select(func.count()).select_from(Reservation)) == 2
+    assert await count(sessions, select(func.sum(CartItem.quantity))) == 2  # Dave's cart as it was
+
+
+async def test_second_checkout_shows_the_open_invoice_and_cancel_releases_stock(tg: Telegram, sessions,
+                                                                                goods) -> None:
+    product = await seed_product(sessions, units=4, goods=goods)
+    erin = Person(id=205)
+    await buy_two(tg, erin, product)
+    await tg.press(erin, PayCb(chain=Chain.ltc))
+    await tg.press(erin, MenuCb(action=MenuAction.shop))
+    calls = await tg.press(erin, PayCb(chain=Chain.eth))  # a new checkout while one is unpaid
+    assert "You already have an unpaid order. Pay or cancel it first:" in texts(calls)
+    assert "LTC" in next(c for c in calls if isinstance(c, SendPhoto)).caption
+    assert await count(sessions, select(func.count()).select_from(Order)) == 1
+
+    order_id = await count(sessions, select(Order.id))
+    calls = await tg.press(erin, OrderCb(action=OrderAction.cancel, id=order_id))
+    assert f"Order #{order_id} is cancelled and its items are back on the shelf." in texts(calls)
+    assert await count(sessions, select(func.count()).where(StockUnit.status == StockStatus.available)) == 4
+    assert await count(sessions, select(func.count()).select_from(Reservation)) == 0
+    calls = await tg.press(erin, OrderCb(action=OrderAction.cancel, id=order_id))
+    assert texts(calls) == ["This order can no longer be cancelled."]
+
+    async with sessions() as s:
+        audit = (await s.execute(select(AuditLog.actor, AuditLog.action))).all()
+    assert audit == [(f"buyer:{order_id and 1}", "order.cancel")]
+
+
+async def test_paid_order_cannot_be_cancelled_and_shows_goods(tg: Telegram, sessions, goods) -> None:
+    product = await seed_product(sessions, units=2, goods=goods)
+    frank = Person(id=206)
+    await buy_two(tg, frank, product)
+    await tg.press(frank, PayCb(chain=Chain.btc))
+    order_id = await count(sessions, select(Order.id))
+    async with sessions.begin() as s:  # what the observer does on confirmation
+        await s.execute(update(Order).values(status=OrderStatus.paid))
+        await s.execute(update(StockUnit).values(status=StockStatus.sold))
+    calls = await tg.press(frank, OrderCb(action=OrderAction.cancel, id=order_id))
+    assert texts(calls) == ["This order can no longer be cancelled."]
+    calls = await tg.press(frank, OrderCb(action=OrderAction.view, id=order_id))
+    assert "<code>KEY-Editor Pro 1y-0000</code>" in texts(calls)[0]
+
+
+async def test_another_users_order_looks_exactly_like_a_missing_one(tg: Telegram, sessions, goods) -> None:
+    product = await seed_product(sessions, units=2, goods=goods)
+    owner, mallory = Person(id=207), Person(id=208)
+    await buy_two(tg, owner, product)
+    await tg.press(owner, PayCb(chain=Chain.btc))
+    order_id = await count(sessions, select(Order.id))
+    for action in OrderAction:
+        theirs = texts(await tg.press(mallory, OrderCb(action=action, id=order_id)))
+        missing = texts(await tg.press(mallory, OrderCb(action=action, id=order_id + 999)))
+        assert theirs == missing, action
+        assert not any(str(order_id) in t or "Editor" in t for t in theirs), theirs
+    async with sessions() as s:
+        assert (await s.execute(select(Order.status))).scalar_one() is OrderStatus.awaiting_payment
+
+
+async def test_stale_buttons_get_an_alert_and_a_fresh_view(tg: Telegram, sessions, goods) -> None:
+    grace = Person(id=209)
+    await tg.send(grace, "/start")
+    for stale in (ProductCb(action=ProductAction.view, id=999), CatalogCb(level=CatalogLevel.products, id=999),
+                  CartCb(action=CartAction.remove, item=999), ProductCb(action=ProductAction.add, id=999)):
+        calls = await tg.press(grace, stale)
+        assert any(t in texts(calls) for t in ("This button is out of date. Here is the current view.",
+                                                "This product is no longer sold.")), stale
+        assert buttons(calls)
+
+
+async def test_timeout_limit_and_ban_refuse_checkout_but_not_browsing(tg: Telegram, sessions, goods) -> None:
+    product = await seed_product(sessions, units=5, goods=goods)
+    heidi, ivan = Person(id=210), Person(id=211)
+    await buy_two(tg, heidi, product)
+    await buy_two(tg, ivan, product)
+    async with sessions.begin() as s:
+        await s.execute(update(User).where(User.telegram_id == heidi.id).values(timeout_count=3))
+        await s.execute(update(User).where(User.telegram_id == ivan.id).values(is_banned=True))
+    calls = await tg.press(heidi, PayCb(chain=Chain.btc))
+    assert texts(calls) == ["You let too many orders expire unpaid, so checkout is blocked. "
+                            "Please contact support to unblock it."]
+    calls = await tg.press(ivan, PayCb(chain=Chain.btc))
+    assert "blocked from checking out" in texts(calls)[0]
+    assert await count(sessions, select(func.count()).select_from(Order)) == 0
+    assert await count(sessions, select(func.count()).select_from(Reservation)) == 0
