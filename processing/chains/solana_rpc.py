@@ -1,0 +1,130 @@
+"""Solana JSON-RPC for native SOL, from each address's signature history.
+
+Per address `getSignaturesForAddress` (newest first, 1,000 a page), then `getTransaction` for every
+successful signature: the credit is postBalances[i] − preBalances[i] where account key i is our
+address, counting only increases. Account keys are the message's static keys (plain strings in the
+json encoding, objects with `pubkey` in jsonParsed) followed by the keys a v0 transaction loads
+from lookup tables (`meta.loadedAddresses.writable`, then `readonly`), the order of the balances.
+
+- natural_id f"{signature}:{address}"; block_height is the slot; block_hash is None, because a
+  transaction does not name its block (its recentBlockhash is a different block).
+- confirmations is 1 once the signature's confirmationStatus reaches the backend's commitment,
+  else 0. Only "confirmed" and "finalized" exist here: `processed` is refused by the RPC.
+- A finalized transaction never changes, so its decoded credits are cached in memory; everything
+  else is read from the chain on every scan, so a dropped fork shows up as a missing payment.
+- No getMultipleAccounts shortcut: an account the merchant swept to zero is closed and reads as
+  null, yet its payments must still be reported.
+
+Requests per cycle for N addresses: ceil((N + 1) / 100) batches (getSlot + signatures; the lower
+bound), one more page round per 1,000 signatures, and ceil(U / 100) batches for U uncached txs.
+A provider that answers an empty signature list during an outage cannot be told from an unpaid
+address; errors and garbage always raise.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from models.enums import Chain
+from processing.chains.base import ChainSnapshot, ProviderError, SeenPayment
+from processing.chains.http import Call, HttpClient, expect_shape, json_int
+
+_PAGE = 1000  # the most getSignaturesForAddress returns per call
+_RANK = {"confirmed": 1, "finalized": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class _Signature:
+    signature: str
+    slot: int
+    ok: bool  # err is null
+    status: str | None  # confirmationStatus
+
+
+class SolanaRpcBackend:
+    chain = Chain.sol
+    name = "solana-rpc"
+
+    def __init__(self, url: str, commitment: str = "finalized", timeout: float = 10.0) -> None:
+        if commitment not in _RANK:
+            raise ValueError("commitment must be 'confirmed' or 'finalized'")
+        self._rpc = HttpClient(url, timeout)
+        self._commitment = commitment
+        self._finalized: dict[str, dict[str, int]] = {}  # signature -> credits by account
+
+    async def watch(self, addresses: Sequence[str]) -> None:
+        """Nothing to do: every account's history is public."""
+
+    async def scan(self, addresses: Sequence[str]) -> ChainSnapshot:
+        opts = {"commitment": self._commitment}
+        calls: list[Call] = [("getSlot", [opts])]
+        calls += [("getSignaturesForAddress", [a, {"limit": _PAGE, **opts}]) for a in addresses]
+        slot, *pages = await self._rpc.batch(calls)
+        with expect_shape("getSlot"):
+            tip = json_int(slot)
+        history = {a: await self._rest_of(a, _signatures(page)) for a, page in zip(addresses, pages, strict=True)}
+        credits = await self._credits([s for sigs in history.values() for s in sigs])
+        return ChainSnapshot(
+            tip_height=tip,
+            payments={a: self._payments(a, sigs, credits) for a, sigs in history.items()},
+        )
+
+    async def close(self) -> None:
+        await self._rpc.close()
+
+    async def _rest_of(self, address: str, page: list[_Signature]) -> list[_Signature]:
+        """Page on with `before` while full pages come back; keep successful signatures only."""
+        signatures = list(page)
+        while len(page) == _PAGE:
+            params = {"limit": _PAGE, "before": page[-1].signature, "commitment": self._commitment}
+            page = _signatures(await self._rpc.call("getSignaturesForAddress", [address, params]))
+            signatures += page
+        return [s for s in signatures if s.ok]
+
+    async def _credits(self, signatures: list[_Signature]) -> dict[str, dict[str, int]]:
+        """Balance increases by account for each signature; finalized ones are cached."""
+        credits = {s.signature: self._finalized[s.signature] for s in signatures if s.signature in self._finalized}
+        missing = sorted({s.signature for s in signatures} - credits.keys())
+        opts = {"commitment": self._commitment, "maxSupportedTransactionVersion": 0, "encoding": "json"}
+        txs = await self._rpc.batch([("getTransaction", [sig, opts]) for sig in missing])
+        for sig, tx in zip(missing, txs, strict=True):
+            if tx is None:
+                raise ProviderError(f"getTransaction {sig}: not found at {self._commitment}")
+            credits[sig] = _balance_increases(tx)
+        self._finalized.update((s.signature, credits[s.signature]) for s in signatures if s.status == "finalized")
+        return credits
+
+    def _payments(
+        self, address: str, signatures: list[_Signature], credits: dict[str, dict[str, int]]
+    ) -> list[SeenPayment]:
+        found: dict[str, SeenPayment] = {}
+        for s in signatures:
+            amount = credits[s.signature].get(address, 0)
+            if amount > 0:
+                reached = _RANK.get(s.status or "", 0) >= _RANK[self._commitment]
+                natural_id = f"{s.signature}:{address}"
+                found[natural_id] = SeenPayment(natural_id, address, amount, int(reached), s.slot, None)
+        return list(found.values())
+
+
+def _signatures(page: Any) -> list[_Signature]:
+    with expect_shape("getSignaturesForAddress"):
+        return [
+            _Signature(str(s["signature"]), json_int(s["slot"]), s["err"] is None, s.get("confirmationStatus"))
+            for s in page
+        ]
+
+
+def _balance_increases(tx: Any) -> dict[str, int]:
+    with expect_shape("getTransaction"):
+        meta = tx["meta"]
+        if meta["err"] is not None:
+            return {}
+        keys = [k if isinstance(k, str) else k["pubkey"] for k in tx["transaction"]["message"]["accountKeys"]]
+        loaded = meta.get("loadedAddresses") or {}
+        keys += [*loaded.get("writable", []), *loaded.get("readonly", [])]
+        pre = [json_int(v) for v in meta["preBalances"]]
+        post = [json_int(v) for v in meta["postBalances"]]
+        if not len(keys) == len(pre) == len(post):
+            raise ValueError("balances do not match the account keys")
+        return {k: after - before for k, before, after in zip(keys, pre, post, strict=True) if after > before}

@@ -1,0 +1,439 @@
+"""Chain backends against wire-format doubles (Esplora, Solana) and real nodes (litecoind, anvil)."""
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import Decimal
+from unittest.mock import patch
+
+import pytest
+
+from models.enums import Chain
+from processing.chains.base import ChainSnapshot, ProviderError, SeenPayment
+from processing.chains.core_rpc import CoreRpcBackend
+from processing.chains.esplora import EsploraBackend
+from processing.chains.evm_rpc import EvmRpcBackend
+from processing.chains.http import HttpClient, RpcError
+from processing.chains.solana_rpc import SolanaRpcBackend
+from tests.doubles import Fault
+from tests.doubles.esplora import EsploraDouble
+from tests.doubles.solana import LAMPORTS_PER_SOL, SolanaDouble
+from tests.nodes import Anvil, Litecoind, anvil_fixture, anvil_session_fixture, free_port, litecoind_fixture  # noqa: F401
+
+TIMEOUT = 1.0
+ERRORS = [Fault.rate_limited, Fault.server_error, Fault.timeout, Fault.truncated]
+
+
+def only(snapshot: ChainSnapshot, address: str) -> SeenPayment:
+    (payment,) = snapshot.payments[address]
+    return payment
+
+
+# --- shared HTTP client ---
+
+
+async def test_errors_never_show_credentials() -> None:
+    esplora = EsploraDouble()
+    url = await esplora.start()
+    esplora.fault = Fault.server_error
+    secret_url = url.replace("http://", "http://shop:hunter2@") + "/v3/KEY"
+    for client in (
+        HttpClient(secret_url, TIMEOUT),
+        HttpClient(f"http://shop:hunter2@127.0.0.1:{free_port()}/v3/KEY", TIMEOUT),
+    ):
+        with pytest.raises(ProviderError) as caught:
+            await client.call("getblockcount", [])
+        assert "hunter2" not in str(caught.value) and "KEY" not in str(caught.value)
+        await client.close()
+    await esplora.stop()
+
+
+async def test_batch_answers_are_matched_by_id_and_errors_fail_the_batch() -> None:
+    sol = SolanaDouble()  # answers batches in reverse order
+    client = HttpClient(await sol.start(), TIMEOUT)
+    account = sol.new_account(7)
+    slot, balance = await client.batch([("getSlot", []), ("getBalance", [account])])
+    assert (slot, balance["value"]) == (sol.finalized_slot, 7)
+    with pytest.raises(RpcError) as caught:  # the double refuses `processed` as Solana does
+        await client.batch([("getSlot", []), ("getSignaturesForAddress", [account, {"commitment": "processed"}])])
+    assert caught.value.code == -32602 and "commitment below `confirmed`" in str(caught.value)
+    await client.close()
+    await sol.stop()
+
+
+# --- Esplora ---
+
+
+@pytest.fixture
+async def esplora() -> AsyncIterator[tuple[EsploraDouble, EsploraBackend]]:
+    double = EsploraDouble()
+    backend = EsploraBackend(Chain.btc, await double.start(), TIMEOUT)
+    double.slow_seconds = TIMEOUT * 2
+    yield double, backend
+    await backend.close()
+    await double.stop()
+
+
+async def test_esplora_mempool_then_confirmed(esplora: tuple[EsploraDouble, EsploraBackend]) -> None:
+    double, backend = esplora
+    txid = double.pay("bcrt1qshop", 150_000)
+    seen = only(await backend.scan(["bcrt1qshop"]), "bcrt1qshop")
+    assert seen == SeenPayment(f"{txid}:1", "bcrt1qshop", 150_000, 0, None, None)
+    (block,) = double.mine()
+    double.mine(2)
+    snapshot = await backend.scan(["bcrt1qshop", "bcrt1qother"])
+    assert only(snapshot, "bcrt1qshop") == SeenPayment(f"{txid}:1", "bcrt1qshop", 150_000, 3, 101, block)
+    assert snapshot.tip_height == 103 and snapshot.payments["bcrt1qother"] == []
+    double.set_tip(110)
+    assert only(await backend.scan(["bcrt1qshop"]), "bcrt1qshop").confirmations == 10
+
+
+async def test_esplora_keeps_a_payment_the_merchant_spent(esplora: tuple[EsploraDouble, EsploraBackend]) -> None:
+    double, backend = esplora
+    txid = double.pay("bcrt1qshop", 90_000)
+    double.mine()
+    double.spend(txid, 1, "bcrt1qcold")
+    double.mine()
+    assert only(await backend.scan(["bcrt1qshop"]), "bcrt1qshop").natural_id == f"{txid}:1"
+
+
+async def test_esplora_reorg_moves_unconfirms_or_drops(esplora: tuple[EsploraDouble, EsploraBackend]) -> None:
+    double, backend = esplora
+    txid = double.pay("bcrt1qshop", 10_000)
+    (old_block,) = double.mine()
+    double.reorg(1, then="remine")
+    moved = only(await backend.scan(["bcrt1qshop"]), "bcrt1qshop")
+    assert (moved.natural_id, moved.block_height, moved.confirmations) == (f"{txid}:1", 101, 1)
+    assert moved.block_hash == double.chain[101] != old_block
+    double.reorg(1, then="mempool")
+    back = only(await backend.scan(["bcrt1qshop"]), "bcrt1qshop")
+    assert (back.natural_id, back.confirmations, back.block_hash) == (f"{txid}:1", 0, None)
+    double.mine()
+    double.reorg(1, then="drop")  # a double spend won
+    assert (await backend.scan(["bcrt1qshop"])).payments == {"bcrt1qshop": []}
+
+
+async def test_esplora_pages_through_history_with_few_requests(esplora: tuple[EsploraDouble, EsploraBackend]) -> None:
+    double, backend = esplora
+    for _ in range(60):
+        double.pay("bcrt1qbusy", 1_000)
+    double.mine()
+    for _ in range(3):
+        double.pay("bcrt1qbusy", 2_000)
+    quiet = [f"bcrt1qquiet{i}" for i in range(5)]
+    snapshot = await backend.scan(["bcrt1qbusy", *quiet])
+    assert len(snapshot.payments["bcrt1qbusy"]) == 63
+    assert sum(p.amount for p in snapshot.payments["bcrt1qbusy"]) == 66_000
+    # 1 per address, 2 more pages for the 60 confirmed (25 + 25 + 10), 1 for the tip
+    assert len(double.requests) == 6 + 2 + 1
+
+
+@pytest.mark.parametrize("fault", ERRORS)
+@pytest.mark.parametrize("fault_on", ["", "/address/", "/blocks/tip"])
+async def test_esplora_outage_raises(
+    esplora: tuple[EsploraDouble, EsploraBackend], fault: Fault, fault_on: str
+) -> None:
+    double, backend = esplora
+    double.pay("bcrt1qshop", 10_000)
+    double.mine()
+    double.fault, double.fault_on = fault, fault_on
+    if fault is Fault.truncated and fault_on == "/blocks/tip":
+        return  # the tip is plain text, which truncation leaves alone
+    with pytest.raises(ProviderError):
+        await backend.scan(["bcrt1qshop"])
+
+
+async def test_esplora_cannot_see_through_an_outage_that_answers_empty(
+    esplora: tuple[EsploraDouble, EsploraBackend],
+) -> None:
+    """Documented limit: HTTP 200 with an empty history is indistinguishable from an unpaid address."""
+    double, backend = esplora
+    double.pay("bcrt1qshop", 10_000)
+    double.mine()
+    double.fault = Fault.empty
+    assert (await backend.scan(["bcrt1qshop"])).payments == {"bcrt1qshop": []}
+
+
+# --- Solana ---
+
+
+@pytest.fixture
+async def solana() -> AsyncIterator[SolanaDouble]:
+    double = SolanaDouble()
+    await double.start()
+    double.slow_seconds = TIMEOUT * 2
+    yield double
+    await double.stop()
+
+
+async def sol_backend(double: SolanaDouble, commitment: str = "finalized") -> SolanaRpcBackend:
+    return SolanaRpcBackend(double.url, commitment, TIMEOUT)
+
+
+async def test_solana_payment_shows_once_finalized(solana: SolanaDouble) -> None:
+    backend = await sol_backend(solana)
+    payer, shop = solana.new_account(10 * LAMPORTS_PER_SOL), solana.new_account()
+    sig = solana.transfer(payer, shop, LAMPORTS_PER_SOL)
+    assert (await backend.scan([shop])).payments == {shop: []}
+    solana.finalize()
+    snapshot = await backend.scan([shop])
+    assert only(snapshot, shop) == SeenPayment(f"{sig}:{shop}", shop, LAMPORTS_PER_SOL, 1, solana.slot, None)
+    assert snapshot.tip_height == solana.finalized_slot
+    await backend.close()
+
+
+async def test_solana_confirmed_commitment_sees_forks_drop(solana: SolanaDouble) -> None:
+    backend = await sol_backend(solana, "confirmed")
+    payer, shop = solana.new_account(10 * LAMPORTS_PER_SOL), solana.new_account()
+    sig = solana.transfer(payer, shop, 2 * LAMPORTS_PER_SOL)
+    assert only(await backend.scan([shop]), shop).confirmations == 1  # the commitment is reached
+    solana.drop(sig)
+    assert (await backend.scan([shop])).payments == {shop: []}
+    await backend.close()
+
+
+async def test_solana_counts_only_successful_increases(solana: SolanaDouble) -> None:
+    backend = await sol_backend(solana)
+    payer, shop, cold = solana.new_account(10 * LAMPORTS_PER_SOL), solana.new_account(), solana.new_account()
+    solana.transfer(payer, shop, 500_000)  # below the rent-exempt minimum: fails on chain
+    paid = solana.transfer(payer, shop, LAMPORTS_PER_SOL, lookup_table=True)  # v0, key from a lookup table
+    solana.transfer(shop, cold, solana.balance(shop) - 5_000)  # the merchant sweeps to zero
+    solana.finalize()
+    payments = (await backend.scan([shop, cold])).payments
+    assert [(p.natural_id, p.amount) for p in payments[shop]] == [(f"{paid}:{shop}", LAMPORTS_PER_SOL)]
+    assert [p.amount for p in payments[cold]] == [LAMPORTS_PER_SOL - 5_000]
+    await backend.close()
+
+
+async def test_solana_batches_pages_and_caches(solana: SolanaDouble) -> None:
+    backend = await sol_backend(solana)
+    payer = solana.new_account(10_000 * LAMPORTS_PER_SOL)
+    shops = [solana.new_account() for _ in range(150)]
+    busy = shops[0]
+    for _ in range(1_001):
+        solana.transfer(payer, busy, LAMPORTS_PER_SOL)
+    solana.transfer(payer, shops[1], LAMPORTS_PER_SOL)
+    solana.finalize()
+    snapshot = await backend.scan(shops)
+    assert len(snapshot.payments[busy]) == 1_001 and len(snapshot.payments[shops[1]]) == 1
+    # 2 batches (getSlot + 150 addresses), 1 page for the busy address, 11 batches of getTransaction
+    assert len(solana.requests) == 2 + 1 + 11
+    solana.requests.clear()
+    await backend.scan(shops)
+    assert len(solana.requests) == 2 + 1  # finalized transactions come from the cache
+    await backend.close()
+
+
+@pytest.mark.parametrize("fault", ERRORS)
+async def test_solana_outage_raises(solana: SolanaDouble, fault: Fault) -> None:
+    backend = await sol_backend(solana)
+    payer, shop = solana.new_account(10 * LAMPORTS_PER_SOL), solana.new_account()
+    solana.transfer(payer, shop, LAMPORTS_PER_SOL)
+    solana.finalize()
+    solana.fault = fault
+    with pytest.raises(ProviderError):
+        await backend.scan([shop])
+    await backend.close()
+
+
+async def test_solana_rpc_error_raises(solana: SolanaDouble) -> None:
+    backend = await sol_backend(solana)
+    solana.rpc_error = (-32005, "Node is behind by 42 slots")
+    with pytest.raises(ProviderError, match="Node is behind"):
+        await backend.scan([solana.new_account()])
+    await backend.close()
+
+
+async def test_solana_cannot_see_through_an_outage_that_answers_empty(solana: SolanaDouble) -> None:
+    """Documented limit: an empty signature list is indistinguishable from an unpaid address."""
+    backend = await sol_backend(solana)
+    payer, shop = solana.new_account(10 * LAMPORTS_PER_SOL), solana.new_account()
+    solana.transfer(payer, shop, LAMPORTS_PER_SOL)
+    solana.finalize()
+    solana.fault = Fault.empty
+    assert (await backend.scan([shop])).payments == {shop: []}
+    await backend.close()
+
+
+# --- Core RPC against litecoind -regtest ---
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not await check():
+        assert time.monotonic() < deadline, "condition not reached"
+        await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+async def core(litecoind: Litecoind, request: pytest.FixtureRequest) -> AsyncIterator[CoreRpcBackend]:
+    backend = CoreRpcBackend(Chain.ltc, f"{litecoind.url}/wallet/watch-{request.node.name[:40]}", 10)
+    yield backend
+    await backend.close()
+
+
+@pytest.mark.nodes
+async def test_core_watch_is_idempotent_and_scan_refuses_unwatched(litecoind: Litecoind, core: CoreRpcBackend) -> None:
+    address, other = litecoind.address(), litecoind.address()
+    await core.watch([address])
+    await core.watch([address])
+    assert (await core.scan([address])).payments == {address: []}
+    with pytest.raises(ProviderError, match="does not watch"):
+        await core.scan([address, other])
+    litecoind.rpc("unloadwallet", core._wallet)  # as after a node restart
+    with pytest.raises(ProviderError, match="RPC error -18"):
+        await core.scan([address])
+    assert (await core.scan([address])).payments == {address: []}  # loaded again
+
+
+@pytest.mark.nodes
+async def test_core_mempool_confirmations_reorg_and_spend(litecoind: Litecoind, core: CoreRpcBackend) -> None:
+    address = litecoind.address()
+    assert address.startswith("rltc1")
+    await core.watch([address])
+    txid = litecoind.send(address, Decimal("0.12345678"))
+
+    async def in_mempool() -> bool:
+        return bool((await core.scan([address])).payments[address])
+
+    await eventually(in_mempool)
+    payment = only(await core.scan([address]), address)
+    assert payment.natural_id.startswith(f"{txid}:")
+    assert payment == SeenPayment(payment.natural_id, address, 12_345_678, 0, None, None)
+
+    (block,) = litecoind.mine()
+    litecoind.mine(2)
+    snapshot = await core.scan([address])
+    payment = only(snapshot, address)
+    assert (payment.confirmations, payment.block_hash) == (3, block)
+    assert payment.block_height == snapshot.tip_height - 2
+
+    litecoind.invalidate(block)  # back to the mempool
+    assert only(await core.scan([address]), address).block_hash is None
+    (new_block,) = litecoind.mine()
+    moved = only(await core.scan([address]), address)
+    assert (moved.natural_id, moved.confirmations, moved.block_hash) == (payment.natural_id, 1, new_block)
+
+    litecoind.send(litecoind.address("funder"), Decimal("0.1"), wallet="merchant")  # the merchant spends it
+    litecoind.mine()
+    assert only(await core.scan([address]), address).natural_id == payment.natural_id
+
+
+@pytest.mark.nodes
+async def test_core_drops_a_payment_a_reorg_double_spent(litecoind: Litecoind, core: CoreRpcBackend) -> None:
+    address = litecoind.address()
+    await core.watch([address])
+    litecoind.send(address, Decimal("0.5"))
+    litecoind.mine()
+    txid = only(await core.scan([address]), address).natural_id.split(":")[0]
+    litecoind.double_spend(txid)
+    assert (await core.scan([address])).payments == {address: []}
+
+
+@pytest.mark.nodes
+async def test_core_scans_in_one_request(litecoind: Litecoind, core: CoreRpcBackend) -> None:
+    addresses = [litecoind.address() for _ in range(30)]
+    await core.watch(addresses)
+    litecoind.rpc("sendmany", "", {a: "0.01" for a in addresses[:3]}, wallet="funder")
+    litecoind.mine()
+    with patch.object(core._rpc, "_send", wraps=core._rpc._send) as sent:
+        snapshot = await core.scan(addresses)
+    assert sent.call_count == 1
+    assert [len(snapshot.payments[a]) for a in addresses[:4]] == [1, 1, 1, 0]
+
+
+@pytest.mark.nodes
+async def test_core_unreachable_node_raises(litecoind: Litecoind) -> None:
+    backend = CoreRpcBackend(Chain.ltc, f"http://shop:wrong@127.0.0.1:{litecoind.port}", TIMEOUT)
+    with pytest.raises(ProviderError, match="HTTP 401") as caught:
+        await backend.scan([])
+    assert "wrong" not in str(caught.value)
+    await backend.close()
+
+
+# --- EVM RPC against anvil ---
+
+
+def fresh_address(n: int) -> str:
+    return f"0x{0x5A0000 + n:040x}"
+
+
+@pytest.fixture
+async def evm(anvil: Anvil) -> AsyncIterator[EvmRpcBackend]:
+    backend = EvmRpcBackend(anvil.url, 3, TIMEOUT * 5)
+    yield backend
+    await backend.close()
+
+
+@pytest.mark.nodes
+async def test_evm_payment_confirmations_and_request_count(anvil: Anvil, evm: EvmRpcBackend) -> None:
+    address, idle = fresh_address(1), fresh_address(2)
+    tx = anvil.send(address, 10**18)
+    height = anvil.block_number()
+    anvil.mine(5)
+    snapshot = await evm.scan([address, idle])
+    assert snapshot.payments[idle] == []
+    assert only(snapshot, address) == SeenPayment(tx, address, 10**18, 6, height, anvil.block_hash(height))
+
+    anvil.mine()
+    with patch.object(evm._rpc, "_send", wraps=evm._rpc._send) as sent:
+        assert only(await evm.scan([address, idle]), address).confirmations == 7
+    assert sent.call_count == 2  # eth_blockNumber + one batch: the anchor holds the payment
+
+
+@pytest.mark.nodes
+async def test_evm_reorg_moves_then_removes_a_payment(anvil: Anvil, evm: EvmRpcBackend) -> None:
+    address = fresh_address(3)
+    anvil.mine(20)
+    anvil.send(address, 5 * 10**17)
+    height = anvil.block_number()
+    anvil.mine()
+    before = only(await evm.scan([address]), address)
+    anvil.reorg(2, [(anvil.tx_request(address, 5 * 10**17), 1)])  # mined again one block later
+    moved = only(await evm.scan([address]), address)
+    assert (moved.amount, moved.block_height) == (before.amount, height + 1)
+    assert moved.block_hash != before.block_hash
+    anvil.mine(10)
+    assert only(await evm.scan([address]), address).confirmations == 11  # now held by the anchor
+    anvil.reorg(12)  # deeper than the anchor: the payment is gone
+    assert (await evm.scan([address])).payments == {address: []}
+
+
+@pytest.mark.nodes
+async def test_evm_sweep_keeps_credits_and_internal_transfers_count(anvil: Anvil, evm: EvmRpcBackend) -> None:
+    address = fresh_address(4)
+    first = anvil.send(address, 10**18)
+    anvil.rpc("anvil_impersonateAccount", address)
+    anvil.send(anvil.accounts[1], 9 * 10**17, sender=address)  # the merchant sweeps most of it
+    forwarder = fresh_address(99)  # runtime code: CALL(gas, address, callvalue, 0, 0, 0, 0)
+    anvil.rpc("anvil_setCode", forwarder, f"0x600060006000600034 73{address[2:]} 5af100".replace(" ", ""))
+    anvil.send(forwarder, 3 * 10**17)  # an internal transfer: no transaction to `address`
+    internal_height = anvil.block_number()
+    anvil.mine()  # anvil_setBalance rewrites the state of the latest block in place
+    anvil.rpc("anvil_setBalance", address, hex(int(anvil.rpc("eth_getBalance", address, "latest"), 16) + 7))
+    anvil.mine()
+    payments = (await evm.scan([address])).payments[address]
+    assert [(p.natural_id, p.amount) for p in payments] == [
+        (first, 10**18),
+        (f"{address}@{internal_height}", 3 * 10**17),
+        (f"{address}@{internal_height + 1}", 7),
+    ]
+
+
+@pytest.mark.nodes
+async def test_evm_unreachable_node_raises() -> None:
+    backend = EvmRpcBackend(f"http://127.0.0.1:{free_port()}/v2/SECRETKEY", 3, TIMEOUT)
+    with pytest.raises(ProviderError) as caught:
+        await backend.scan([fresh_address(5)])
+    assert "SECRETKEY" not in str(caught.value)
+    await backend.close()
+
+
+@pytest.mark.nodes
+async def test_evm_anchor_at_the_tip_does_not_double_count(anvil: Anvil) -> None:
+    address = fresh_address(6)
+    anvil.send(address, 10**15)
+    backend = EvmRpcBackend(anvil.url, 1, TIMEOUT * 5)  # the anchor sits on the tip itself
+    for _ in range(3):
+        assert only(await backend.scan([address]), address).confirmations == 1
+    await backend.close()
