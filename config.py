@@ -54,6 +54,25 @@ class Settings(BaseSettings):
     gap_limit_warn: int = 15
     eth_chain_id: int = 1
 
+    # Chain watching
+    btc_backend: Literal["esplora", "core-rpc"] = "esplora"
+    ltc_backend: Literal["esplora", "core-rpc"] = "esplora"
+    btc_esplora_url: str = ""  # default per NETWORK, see esplora_url()
+    ltc_esplora_url: str = ""
+    btc_rpc_url: SecretStr = SecretStr("")
+    ltc_rpc_url: SecretStr = SecretStr("")
+    eth_rpc_url: SecretStr = SecretStr("")
+    sol_rpc_url: SecretStr = SecretStr("")
+    sol_commitment: Literal["confirmed", "finalized"] = "finalized"
+    btc_confirmations: int = Field(1, ge=1)
+    ltc_confirmations: int = Field(2, ge=1)
+    eth_confirmations: int = Field(12, ge=1)
+    provider_timeout_seconds: float = Field(10.0, gt=0)
+    observer_interval_seconds: int = Field(30, ge=1)
+    payment_tolerance_percent: Decimal = Field(Decimal(0), ge=0, lt=100)
+    underpaid_grace_minutes: int = Field(30, ge=0)
+    monitor_hours: int = Field(24, ge=0)
+
     # Rates: "BTC=60000,LTC=80" (fiat per coin) pins them; otherwise public APIs are asked.
     rates_fixed: Annotated[dict[Chain, Decimal], NoDecode] = Field(default_factory=dict)
     rate_max_age_seconds: int = 300
@@ -89,6 +108,12 @@ class Settings(BaseSettings):
             return None
         path = Path(self.database_url.removeprefix(prefix))
         return path if path.is_absolute() else ROOT / path
+
+    def confirmations(self, chain: Chain) -> int:
+        """Depth at which a payment counts. SOL has finality instead: one means SOL_COMMITMENT reached."""
+        depths = {Chain.btc: self.btc_confirmations, Chain.ltc: self.ltc_confirmations,
+                  Chain.eth: self.eth_confirmations, Chain.sol: 1}
+        return depths[chain]
 
     @property
     def sol_key_path(self) -> Path:

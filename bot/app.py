@@ -14,8 +14,11 @@ from bot.factory import create_bot, create_dispatcher, create_storage
 from config import ConfigError, Settings
 from l10n import Translator
 from models.database import create_engine, create_sessionmaker
+from processing.chains.factory import build_backends
+from processing.observer import Observer, schedule
 from processing.web import WebDeps, create_web_app
 from services.goods import goods_cipher
+from services.notifier import OutboxSender
 from services.rates import rate_service_from_settings
 from services.wallet import Wallet
 
@@ -35,10 +38,14 @@ async def run(settings: Settings, wallet: Wallet) -> None:
         raise ConfigError(f"TELEGRAM_API_URL: cannot reach the Bot API ({e.message})") from None
     log.info("bot @%s (id %s) starting", me.username, me.id)
     engine = create_engine(settings.resolved_database_url)
-    container = Container(settings=settings, sessions=create_sessionmaker(engine), translator=Translator(),
-                          wallet=wallet, rates=rate_service_from_settings(settings), goods=goods_cipher(settings))
+    sessions = create_sessionmaker(engine)
+    observer = Observer(sessions, settings, build_backends(settings, wallet.chains))
+    container = Container(settings=settings, sessions=sessions, translator=Translator(), wallet=wallet,
+                          rates=rate_service_from_settings(settings), goods=goods_cipher(settings), observer=observer)
     dp = create_dispatcher(container, create_storage(settings))
     scheduler = AsyncIOScheduler(timezone="UTC")
+    outbox = OutboxSender(sessions, bot, container.translator, container.goods, settings.default_language)
+    schedule(scheduler, observer, outbox, settings.observer_interval_seconds)
     runner = web.AppRunner(create_web_app(WebDeps(sessions=container.sessions, scheduler=scheduler)),
                            access_log=None)
 
@@ -68,4 +75,6 @@ async def run(settings: Settings, wallet: Wallet) -> None:
         await dp.storage.close()
         await bot.session.close()
         await container.rates.close()
+        for backend in observer.backends.values():
+            await backend.close()
         await engine.dispose()

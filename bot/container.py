@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from config import Settings
 from l10n import Translator
+from processing.observer import Observer
 from services.cart import CartService
 from services.catalog import CatalogService
 from services.checkout import CheckoutService
@@ -24,6 +25,7 @@ class Container:
     wallet: Wallet
     rates: RateService
     goods: GoodsCipher | None
+    observer: Observer
 
     def services(self, session: AsyncSession) -> dict[str, object]:
         """The services a handler may ask for by name, all sharing the update's one session."""

@@ -41,7 +41,7 @@ async def on_error(event: ErrorEvent) -> bool:
 
 def create_dispatcher(container: Container, storage: BaseStorage) -> Dispatcher:
     dp = Dispatcher(storage=storage, settings=container.settings, translator=container.translator,
-                    wallet=container.wallet)
+                    wallet=container.wallet, payment_observer=container.observer)
     dp.update.outer_middleware(DbSessionMiddleware(container))
     dp.update.outer_middleware(UserMiddleware(container))
     dp.callback_query.middleware(CallbackAnswerMiddleware())

@@ -2,6 +2,7 @@
 
 from datetime import datetime
 from html import escape
+from typing import TYPE_CHECKING
 
 from aiogram import F, Router
 from aiogram.types import BufferedInputFile, CallbackQuery
@@ -19,6 +20,9 @@ from services.dto import InvoiceView, NamedItem, OrderView, UserDTO
 from services.money import format_fiat
 from services.orders import CannotCancel, OrderService
 from services.payment_uri import format_amount, qr_png
+
+if TYPE_CHECKING:  # the observer imports the notifier, which imports handlers.callbacks
+    from processing.observer import Observer
 
 OPEN = (OrderStatus.awaiting_payment, OrderStatus.confirming)
 
@@ -73,15 +77,20 @@ async def open_orders(query: CallbackQuery, user: UserDTO, orders: OrderService,
 
 
 async def view_order(query: CallbackQuery, callback_data: OrderCb, user: UserDTO, orders: OrderService,
-                     settings: Settings, l10n: L10n, callback_answer: CallbackAnswer) -> None:
+                     payment_observer: "Observer", settings: Settings, l10n: L10n,
+                     callback_answer: CallbackAnswer) -> None:
     try:
         view = await orders.view(callback_data.id, user.id)
+        if callback_data.action is OrderAction.check and view.invoice and view.status in OPEN:
+            if await payment_observer.check_address(view.invoice.chain, view.invoice.address) is None:
+                callback_answer.text = l10n("invoice.check_failed")
+            view = await orders.view(callback_data.id, user.id)
+            if view.status is OrderStatus.awaiting_payment and not callback_answer.text:
+                callback_answer.text = l10n("invoice.not_seen")
     except NotFound:
         alert(callback_answer, l10n("error.stale"))
         await list_orders(query, None, user, orders, l10n)
         return
-    if callback_data.action is OrderAction.check and view.status is OrderStatus.awaiting_payment:
-        callback_answer.text = l10n("invoice.not_seen")
     await send_order(query, view, settings, l10n)
 
 

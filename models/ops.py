@@ -34,6 +34,16 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None]
 
 
+class Lease(Base):
+    """Who runs the observer: with several bot processes on one database, only the holder scans."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime]
+
+
 class AuditLog(Base):
     __tablename__ = "audit_log"
     __table_args__ = (Index("ix_audit_log_entity", "entity", "entity_id"),)

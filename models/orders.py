@@ -3,7 +3,7 @@
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, str_enum
@@ -88,6 +88,9 @@ class Payment(Base):
     block_height: Mapped[int | None]
     block_hash: Mapped[str | None] = mapped_column(String(128))
     status: Mapped[PaymentStatus] = mapped_column(str_enum(PaymentStatus), default=PaymentStatus.seen)
+    # Consecutive scans that did not show it. Only a few misses in a row count as a reorg, so one
+    # provider answering "nothing" during an outage cannot un-credit anything.
+    missing_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -5,7 +5,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Invoice, Order, OrderItem, Payment
-from models.enums import OrderStatus
+from models.enums import OrderProblem, OrderStatus
 
 OPEN_STATUSES = (OrderStatus.awaiting_payment, OrderStatus.confirming)
 
@@ -55,6 +55,12 @@ class OrderRepo:
         rows = list((await self._s.execute(select(Order).where(Order.user_id == user_id).order_by(Order.id.desc())
                                            .offset(page * size).limit(size + 1))).scalars())
         return rows[:size], len(rows) > size
+
+    async def flag(self, order_id: int, problem: OrderProblem) -> bool:
+        """Put the order in the problem queue unless it is already there for this reason."""
+        result = await self._s.execute(
+            update(Order).where(Order.id == order_id, Order.problem.is_distinct_from(problem)).values(problem=problem))
+        return getattr(result, "rowcount", 0) == 1
 
     async def move(self, order_id: int, from_statuses: Sequence[OrderStatus], **values: Any) -> bool:
         """Conditional status change: applies only while the order is in one of `from_statuses`."""

@@ -19,6 +19,7 @@ from l10n import Translator
 from models import Base
 from models.database import create_engine, create_sessionmaker, upgrade_database
 from models.enums import Chain
+from processing.observer import Observer
 from services.goods import GoodsCipher
 from services.hdwallet import SolAccountNode
 from services.rates import rate_service_from_settings
@@ -108,7 +109,8 @@ def goods() -> GoodsCipher:
 def container(settings: Settings, sessions: async_sessionmaker[AsyncSession], wallet: Wallet,
               goods: GoodsCipher) -> Container:
     return Container(settings=settings, sessions=sessions, translator=Translator(), wallet=wallet,
-                     rates=rate_service_from_settings(settings), goods=goods)
+                     rates=rate_service_from_settings(settings), goods=goods,
+                     observer=Observer(sessions, settings, backends={}))
 
 
 @pytest.fixture

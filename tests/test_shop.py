@@ -3,6 +3,7 @@
 import subprocess
 import sys
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from aiogram.methods import SendPhoto
@@ -37,7 +38,7 @@ async def count(sessions, stmt) -> int:
         return int((await s.execute(stmt)).scalar_one())
 
 
-async def buy_two(tg: Telegram, person: Person, product_id: int) -> list:
+async def buy_two(tg: Telegram, person: Person, product_id: int) -> list[Any]:
     """/start → Shop → category → subcategory → product → + → add 2 → cart → checkout."""
     await tg.send(person, "/start")
     calls = await tg.press(person, MenuCb(action=MenuAction.shop))
@@ -66,7 +67,7 @@ async def test_walk_from_start_to_invoice(tg: Telegram, sessions, goods, chain: 
         invoice = (await s.execute(select(Invoice))).scalar_one()
     assert invoice.amount_due == EXPECTED_DUE[chain] == amount_due(chain, Decimal("25.00"), invoice.rate)
     assert invoice.rate_source == "fixed"
-    assert f"<code>{invoice.address}</code>" in photo.caption
+    assert f"<code>{invoice.address}</code>" in (photo.caption or "")
     assert set(buttons(calls)) == {"🔄 I've paid, check now", "✖ Cancel order", "🏠 Main menu"}
     derived = subprocess.run(
         [sys.executable, "-m", "bot", "wallet", "derive", "--chain", chain.value, "--index",
@@ -118,7 +119,7 @@ async def test_second_checkout_shows_the_open_invoice_and_cancel_releases_stock(
     await tg.press(erin, MenuCb(action=MenuAction.shop))
     calls = await tg.press(erin, PayCb(chain=Chain.eth))  # a new checkout while one is unpaid
     assert "You already have an unpaid order. Pay or cancel it first:" in texts(calls)
-    assert "LTC" in next(c for c in calls if isinstance(c, SendPhoto)).caption
+    assert "LTC" in (next(c for c in calls if isinstance(c, SendPhoto)).caption or "")
     assert await count(sessions, select(func.count()).select_from(Order)) == 1
 
     order_id = await count(sessions, select(Order.id))

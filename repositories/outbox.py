@@ -1,0 +1,42 @@
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import OutboxMessage
+from models.enums import OutboxStatus
+
+
+class OutboxRepo:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def enqueue(self, kind: str, chat_id: int, order_id: int | None = None, **params: Any) -> None:
+        self._s.add(OutboxMessage(kind=kind, chat_id=chat_id, order_id=order_id, params=params))
+        await self._s.flush()
+
+    async def due(self, now: datetime, limit: int) -> list[OutboxMessage]:
+        result = await self._s.execute(
+            select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.pending,
+                                        OutboxMessage.next_attempt_at <= now)
+            .order_by(OutboxMessage.id).limit(limit))
+        return list(result.scalars())
+
+    async def claim(self, message_id: int, now: datetime, until: datetime) -> bool:
+        """Take a due message for sending until `until`, so no other process sends it meanwhile."""
+        result = await self._s.execute(
+            update(OutboxMessage).where(OutboxMessage.id == message_id, OutboxMessage.status == OutboxStatus.pending,
+                                        OutboxMessage.next_attempt_at <= now)
+            .values(next_attempt_at=until, attempts=OutboxMessage.attempts + 1))
+        return getattr(result, "rowcount", 0) == 1
+
+    async def finish(self, message_id: int, status: OutboxStatus, now: datetime, error: str | None = None) -> None:
+        await self._s.execute(update(OutboxMessage).where(OutboxMessage.id == message_id,
+                                                          OutboxMessage.status == OutboxStatus.pending)
+                              .values(status=status, sent_at=now if status is OutboxStatus.sent else None,
+                                      last_error=error))
+
+    async def retry_at(self, message_id: int, when: datetime, error: str) -> None:
+        await self._s.execute(update(OutboxMessage).where(OutboxMessage.id == message_id)
+                              .values(next_attempt_at=when, last_error=error))

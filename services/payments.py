@@ -1,0 +1,178 @@
+"""The payment lifecycle: reconcile what a chain shows with what we stored, then move the order.
+
+Every state change is a conditional UPDATE inside one transaction with its outbox messages, so the
+observer, the "check now" button and the webhook can race on one invoice without double credit.
+"""
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from decimal import ROUND_CEILING, Decimal
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from config import Settings
+from models import Invoice, Order, Payment, User
+from models.enums import Chain, OrderProblem, OrderStatus, PaymentStatus
+from processing.chains.base import SeenPayment
+from repositories.audit import AuditRepo
+from repositories.orders import OrderRepo
+from repositories.payments import OPEN, PaymentRepo
+from repositories.stock import StockRepo
+from services.notify import notify_admins, notify_buyer
+
+log = logging.getLogger(__name__)
+MISSES_FOR_REORG = 3  # scans in a row without a payment before it counts as reorged away
+
+
+class PaymentService:
+    def __init__(self, session: AsyncSession, settings: Settings) -> None:
+        self._session = session
+        self._settings = settings
+
+    async def apply_scan(self, chain: Chain, invoice_id: int, seen: Sequence[SeenPayment], now: datetime) -> None:
+        """Store what the chain shows for one invoice and move its order accordingly. Idempotent."""
+        async with self._session.begin():
+            invoice = await self._session.get(Invoice, invoice_id)
+            if invoice is None:
+                return
+            order = await self._locked_order(invoice.order_id)
+            depth = self._settings.confirmations(chain)
+            repo = PaymentRepo(self._session)
+            stored = {p.natural_id: p for p in await repo.for_invoice(invoice_id)}
+            progressed = False
+            for payment in seen:
+                status = PaymentStatus.confirmed if payment.confirmations >= depth else PaymentStatus.seen
+                old = stored.get(payment.natural_id)
+                if old is None:
+                    progressed |= await repo.record(chain, invoice_id, payment, now)
+                elif (old.confirmations, old.block_hash, old.status, old.missing_count) != (
+                        payment.confirmations, payment.block_hash, status, 0):
+                    progressed |= payment.confirmations > old.confirmations or old.status is PaymentStatus.reorged
+                    await repo.refresh(old.id, payment, status, now)
+            present = {p.natural_id for p in seen}
+            for old in stored.values():
+                if old.natural_id not in present and old.status is not PaymentStatus.reorged:
+                    misses = old.missing_count + 1
+                    gone = misses >= MISSES_FOR_REORG
+                    await repo.missed(old.id, misses, PaymentStatus.reorged if gone else old.status, now)
+            await self._settle(order, invoice, await repo.for_invoice(invoice_id), progressed, now)
+
+    async def _locked_order(self, order_id: int) -> Order:
+        # Row lock on PostgreSQL serialises concurrent reconcilers of one order; SQLite is serial anyway.
+        return (await self._session.execute(select(Order).where(Order.id == order_id).with_for_update()
+                                            .execution_options(populate_existing=True))).scalar_one()
+
+    async def _settle(self, order: Order, invoice: Invoice, payments: list[Payment], progressed: bool,
+                      now: datetime) -> None:
+        depth = self._settings.confirmations(invoice.chain)
+        live = [p for p in payments if p.status is not PaymentStatus.reorged]
+        confirmed = sum(p.amount for p in live if p.confirmations >= depth)
+        received = sum(p.amount for p in live)
+        s, orders = self._session, OrderRepo(self._session)
+        if order.status in OPEN and confirmed >= self.threshold(invoice.amount_due):
+            await self.mark_paid(order, "observer", now, overpaid=confirmed > invoice.amount_due)
+        elif order.status is OrderStatus.awaiting_payment and received:
+            if await orders.move(order.id, [OrderStatus.awaiting_payment], status=OrderStatus.confirming):
+                await notify_buyer(s, order, "payment_seen", confirmations=_best(live), required=depth)
+        elif order.status is OrderStatus.confirming and not received:
+            if await orders.move(order.id, [OrderStatus.confirming], status=OrderStatus.awaiting_payment):
+                await notify_buyer(s, order, "payment_reorged")
+                await notify_admins(s, self._settings.admin_ids, "admin.reorged", order.id)
+        elif order.status is OrderStatus.confirming and progressed:
+            await notify_buyer(s, order, "payment_seen", confirmations=_best(live), required=depth)
+        elif order.status in (OrderStatus.expired, OrderStatus.cancelled) and received:
+            if await orders.move(order.id, [OrderStatus.expired, OrderStatus.cancelled], status=OrderStatus.paid_late,
+                                 problem=OrderProblem.paid_late):
+                await notify_admins(s, self._settings.admin_ids, "admin.problem", order.id,
+                                    problem=OrderProblem.paid_late.value, received=received)
+        elif (order.status in (OrderStatus.paid, OrderStatus.shipped)
+              and confirmed < self.threshold(invoice.amount_due)
+              and await orders.flag(order.id, OrderProblem.reorged)):
+            await notify_admins(s, self._settings.admin_ids, "admin.problem", order.id,
+                                problem=OrderProblem.reorged.value, received=confirmed)
+
+    def threshold(self, amount_due: int) -> int:
+        """The least that counts as paid: due × (1 − PAYMENT_TOLERANCE_PERCENT), rounded up."""
+        share = (Decimal(100) - self._settings.payment_tolerance_percent) / Decimal(100)
+        return int((Decimal(amount_due) * share).to_integral_value(rounding=ROUND_CEILING))
+
+    async def mark_paid(self, order: Order, actor: str, now: datetime, *, overpaid: bool = False,
+                        reason: str | None = None) -> bool:
+        """Open order -> paid: units sold, reservations gone, goods queued for delivery, admins told.
+
+        Runs inside the caller's transaction. False (and nothing changed) if the order has moved on.
+        The observer and an admin's manual confirmation both come through here.
+        """
+        s = self._session
+        if not await OrderRepo(s).move(order.id, OPEN, status=OrderStatus.paid, paid_at=now,
+                                       problem=OrderProblem.overpaid if overpaid else None):
+            return False
+        sold = await StockRepo(s).sell(order.id, now)
+        await AuditRepo(s).record(actor, "order.paid", "order", order.id, before={"status": order.status.value},
+                                  after={"status": OrderStatus.paid.value, "sold_units": sold}, reason=reason)
+        await notify_buyer(s, order, "paid", overpaid=overpaid)
+        await notify_admins(s, self._settings.admin_ids, "admin.paid", order.id, overpaid=overpaid)
+        return True
+
+    async def expire_overdue(self, chain: Chain, observed_at: datetime) -> int:
+        """Close open orders of `chain` whose time is up, judged by a scan made at `observed_at`.
+
+        Nothing seen: expired, stock back, the buyer's timeout counted. Money seen but short, all of it
+        at depth: one grace extension, then underpaid (stock back, admins alerted). A payment still
+        below depth holds the order open. Returns how many orders changed.
+        """
+        async with self._session.begin():
+            due = (await self._session.execute(
+                select(Order.id).join(Invoice, Invoice.order_id == Order.id)
+                .where(Invoice.chain == chain, Order.status.in_(OPEN), Order.expires_at <= observed_at))).scalars()
+            order_ids = list(due)
+        changed = 0
+        for order_id in order_ids:
+            async with self._session.begin():
+                changed += await self._expire_one(order_id, chain, observed_at)
+        return changed
+
+    async def _expire_one(self, order_id: int, chain: Chain, now: datetime) -> bool:
+        s, orders = self._session, OrderRepo(self._session)
+        order = await self._locked_order(order_id)
+        invoice = await orders.invoice(order_id)
+        if order.status not in OPEN or order.expires_at > now or invoice is None:
+            return False
+        payments = await PaymentRepo(s).for_invoice(invoice.id)
+        if not payments:
+            if not await orders.move(order.id, [OrderStatus.awaiting_payment], status=OrderStatus.expired,
+                                     closed_at=now, close_reason="not paid in time"):
+                return False
+            await StockRepo(s).release(order.id)
+            await s.execute(update(User).where(User.id == order.user_id)
+                            .values(timeout_count=User.timeout_count + 1, last_timeout_at=now))
+            await notify_buyer(s, order, "expired")
+            await notify_admins(s, self._settings.admin_ids, "admin.expired", order.id)
+            return True
+        depth = self._settings.confirmations(chain)
+        live = [p for p in payments if p.status is not PaymentStatus.reorged]
+        if any(p.confirmations < depth for p in live):
+            return False  # money on its way: never expire under it
+        received = sum(p.amount for p in live)
+        if not order.grace_used and self._settings.underpaid_grace_minutes:
+            until = now + timedelta(minutes=self._settings.underpaid_grace_minutes)
+            if await orders.move(order.id, OPEN, expires_at=until, grace_used=True):
+                await s.execute(update(Invoice).where(Invoice.id == invoice.id).values(expires_at=until))
+                await notify_buyer(s, order, "underpaid_grace", remainder=invoice.amount_due - received,
+                                   minutes=self._settings.underpaid_grace_minutes)
+                return True
+            return False
+        if not await orders.move(order.id, OPEN, status=OrderStatus.underpaid, problem=OrderProblem.underpaid,
+                                 closed_at=now, close_reason="underpaid"):
+            return False
+        await StockRepo(s).release(order.id)
+        await notify_buyer(s, order, "underpaid", received=received)
+        await notify_admins(s, self._settings.admin_ids, "admin.problem", order.id,
+                            problem=OrderProblem.underpaid.value, received=received)
+        return True
+
+
+def _best(payments: list[Payment]) -> int:
+    return max((p.confirmations for p in payments), default=0)

@@ -1,0 +1,76 @@
+"""A shop wired to a chain backend, for payment tests: place orders through the services, run the
+observer's cycles and send the outbox through a recording bot."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from aiogram import Bot
+from aiogram.methods import SendMessage
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from config import Settings
+from l10n import Translator
+from models import Invoice, Order, OutboxMessage, Payment, StockUnit
+from models.enums import Chain, OrderStatus, StockStatus
+from processing.chains.base import ChainBackend
+from processing.observer import Observer
+from services.cart import CartService
+from services.checkout import CheckoutService
+from services.goods import GoodsCipher
+from services.notifier import OutboxSender
+from services.rates import rate_service_from_settings
+from services.users import UserService
+from services.wallet import load_wallet
+from tests.recording import RecordingSession
+
+
+@dataclass
+class Shop:
+    settings: Settings
+    sessions: async_sessionmaker[AsyncSession]
+    observer: Observer
+    sender: OutboxSender
+    telegram: RecordingSession
+
+    @classmethod
+    def build(cls, settings: Settings, sessions: async_sessionmaker[AsyncSession], goods: GoodsCipher,
+              chain: Chain, backend: ChainBackend) -> "Shop":
+        telegram = RecordingSession()
+        bot = Bot(settings.bot_token.get_secret_value(), session=telegram)
+        return cls(settings, sessions, Observer(sessions, settings, {chain: backend}),
+                   OutboxSender(sessions, bot, Translator(), goods, "en"), telegram)
+
+    async def order(self, telegram_id: int, product_id: int, quantity: int, chain: Chain) -> Invoice:
+        wallet = load_wallet(self.settings)
+        async with self.sessions() as s:
+            user = await UserService(s).register(telegram_id, None, "en")
+            await CartService(s).add(user.id, product_id, quantity)
+            result = await CheckoutService(s, self.settings, wallet, rate_service_from_settings(self.settings)) \
+                .checkout(user.id, chain)
+            async with s.begin():
+                invoice = (await s.execute(select(Invoice).where(Invoice.order_id == result.order_id))).scalar_one()
+        return invoice
+
+    async def status(self, order_id: int) -> OrderStatus:
+        return (await self.one(select(Order.status).where(Order.id == order_id)))  # type: ignore[no-any-return]
+
+    async def one(self, stmt: Any) -> Any:
+        async with self.sessions() as s:
+            return (await s.execute(stmt)).scalar_one()
+
+    async def outbox(self, kind: str) -> list[dict[str, Any]]:
+        async with self.sessions() as s:
+            rows = (await s.execute(select(OutboxMessage).where(OutboxMessage.kind == kind)
+                                    .order_by(OutboxMessage.id))).scalars()
+            return [{"chat_id": m.chat_id, "order_id": m.order_id, **m.params} for m in rows]
+
+    async def units(self, status: StockStatus) -> int:
+        return int(await self.one(select(func.count()).where(StockUnit.status == status)))
+
+    async def payments(self) -> int:
+        return int(await self.one(select(func.count()).select_from(Payment)))
+
+    async def sent_texts(self, chat_id: int) -> list[str]:
+        await self.sender.send_due()
+        return [c.text for c in self.telegram.calls if isinstance(c, SendMessage) and c.chat_id == chat_id]
