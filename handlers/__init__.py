@@ -1,10 +1,11 @@
 from aiogram import Router
 
-from handlers import cart, fallback, menu, orders, shop, start
+from handlers import admin, cart, fallback, menu, orders, shop, start
 
 
 def build_router() -> Router:
     """A fresh router tree (tests build many). The fallback router goes last: it takes what nobody else did."""
     root = Router(name="root")
-    root.include_routers(start.build(), shop.build(), cart.build(), orders.build(), menu.build(), fallback.build())
+    root.include_routers(start.build(), admin.build(), shop.build(), cart.build(), orders.build(), menu.build(),
+                         fallback.build())
     return root
