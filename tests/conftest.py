@@ -1,6 +1,7 @@
 """Fixtures: a migrated database (SQLite, and PostgreSQL when TEST_DATABASE_URL is set) and the real
 Dispatcher wired exactly as `python -m bot` wires it, talking to a recording Bot API session."""
 
+import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
@@ -9,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from aiogram.fsm.storage.memory import MemoryStorage
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from bot.container import Container
 from bot.factory import create_bot, create_dispatcher
@@ -42,9 +43,22 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def pg_migrated() -> str:
-    upgrade_database(PG_URL)
-    return PG_URL
+def pg_migrated() -> Iterator[str]:
+    """A database of this test run's own on the TEST_DATABASE_URL server, so parallel runs never collide."""
+    name = f"shop_test_{os.getpid()}"
+    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    asyncio.run(_admin_sql(f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"'))
+    upgrade_database(url)
+    yield url
+    asyncio.run(_admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _admin_sql(*statements: str) -> None:
+    engine = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        for statement in statements:
+            await conn.execute(text(statement))
+    await engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

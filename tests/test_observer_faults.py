@@ -1,0 +1,141 @@
+"""Provider faults and races, against the Esplora double: an error is "unknown", never "nothing
+received"; observer, check-now and each other racing on one invoice never credit twice."""
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+
+from models import AuditLog, Order, OutboxMessage
+from models.enums import Chain, OrderStatus, OutboxStatus, StockStatus
+from models.types import utcnow
+from processing.chains.esplora import EsploraBackend
+from services import notifier
+from tests.doubles import Fault
+from tests.doubles.esplora import EsploraDouble
+from tests.payflow import Shop
+from tests.shop import seed_product
+
+ERRORS = [Fault.rate_limited, Fault.server_error, Fault.timeout, Fault.truncated]
+
+
+@pytest.fixture
+async def esplora():
+    double = EsploraDouble()
+    double.slow_seconds = 1.0
+    await double.start()
+    yield double
+    await double.stop()
+
+
+@pytest.fixture
+async def shop(settings, sessions, goods, esplora: EsploraDouble):
+    backend = EsploraBackend(Chain.btc, esplora.url, 0.5)
+    btc = settings.model_copy(update={"btc_confirmations": 2, "observer_interval_seconds": 1})
+    yield Shop.build(btc, sessions, goods, Chain.btc, backend)
+    await backend.close()
+
+
+async def overdue(sessions, order_id: int) -> None:
+    async with sessions.begin() as s:
+        await s.execute(update(Order).where(Order.id == order_id).values(expires_at=utcnow() - timedelta(seconds=1)))
+
+
+def recover(shop: Shop, esplora: EsploraDouble) -> None:
+    esplora.fault = Fault.none
+    shop.observer.health[Chain.btc].retry_after = 0  # skip the backoff wait
+
+
+@pytest.mark.parametrize("fault", ERRORS)
+async def test_provider_errors_change_nothing_and_never_expire(shop: Shop, sessions, goods, esplora: EsploraDouble,
+                                                               fault: Fault) -> None:
+    product = await seed_product(sessions, units=2, goods=goods)
+    unpaid = await shop.order(501, product, 1, Chain.btc)
+    paying = await shop.order(502, product, 1, Chain.btc)
+    esplora.pay(paying.address, paying.amount_due)
+    await overdue(sessions, unpaid.order_id)
+    esplora.fault = fault
+    await shop.observer.observe(Chain.btc)
+    assert await shop.status(unpaid.order_id) is OrderStatus.awaiting_payment  # not expired: we could not look
+    assert await shop.status(paying.order_id) is OrderStatus.awaiting_payment
+    assert await shop.observer.check_address(Chain.btc, paying.address) is None
+    assert await shop.payments() == 0
+    assert shop.observer.health[Chain.btc].failures == 2  # the cycle and the check both failed
+
+    recover(shop, esplora)
+    esplora.mine(2)
+    await shop.observer.observe(Chain.btc)
+    assert await shop.status(unpaid.order_id) is OrderStatus.expired
+    assert await shop.status(paying.order_id) is OrderStatus.paid
+
+
+async def test_an_outage_that_answers_empty_does_not_uncredit_or_expire(shop: Shop, sessions, goods,
+                                                                       esplora: EsploraDouble) -> None:
+    product = await seed_product(sessions, units=1, goods=goods)
+    invoice = await shop.order(503, product, 1, Chain.btc)
+    esplora.pay(invoice.address, invoice.amount_due)
+    esplora.mine(1)
+    await shop.observer.observe(Chain.btc)
+    assert await shop.status(invoice.order_id) is OrderStatus.confirming
+    await overdue(sessions, invoice.order_id)
+    esplora.fault = Fault.empty
+    for _ in range(2):  # fewer scans in a row than a reorg needs
+        await shop.observer.observe(Chain.btc)
+    assert await shop.status(invoice.order_id) is OrderStatus.confirming
+    recover(shop, esplora)
+    esplora.mine(1)
+    await shop.observer.observe(Chain.btc)
+    assert await shop.status(invoice.order_id) is OrderStatus.paid
+    assert await shop.payments() == 1
+
+
+async def test_observer_and_check_now_race_without_double_credit(shop: Shop, sessions, goods,
+                                                                 esplora: EsploraDouble) -> None:
+    orders = 20
+    product = await seed_product(sessions, units=orders, goods=goods)
+    invoices = [await shop.order(600 + n, product, 1, Chain.btc) for n in range(orders)]
+    for invoice in invoices:
+        esplora.pay(invoice.address, invoice.amount_due)
+    esplora.mine(2)
+    checks = [shop.observer.check_address(Chain.btc, invoices[n % orders].address) for n in range(1000)]
+    cycles = [shop.observer.observe(Chain.btc) for _ in range(10)]
+    results = await asyncio.gather(*checks, *cycles)
+    assert all(r is True for r in results[:1000])
+    async with sessions() as s:
+        paid = (await s.execute(select(func.count()).where(Order.status == OrderStatus.paid))).scalar_one()
+        credits = (await s.execute(select(func.count()).where(AuditLog.action == "order.paid"))).scalar_one()
+        deliveries = (await s.execute(select(func.count()).where(OutboxMessage.kind == "paid"))).scalar_one()
+    assert (paid, credits, deliveries, await shop.payments()) == (orders, orders, orders, orders)
+    assert await shop.units(StockStatus.sold) == orders
+
+
+async def test_crash_between_send_and_mark_resends_but_never_redelivers_twice(shop: Shop, sessions, goods,
+                                                                             esplora: EsploraDouble,
+                                                                             monkeypatch) -> None:
+    product = await seed_product(sessions, units=1, goods=goods)
+    invoice = await shop.order(504, product, 1, Chain.btc)
+    esplora.pay(invoice.address, invoice.amount_due)
+    esplora.mine(2)
+    await shop.observer.observe(Chain.btc)
+    async with sessions.begin() as s:  # only the delivery is left to send
+        await s.execute(update(OutboxMessage).where(OutboxMessage.kind != "paid").values(status=OutboxStatus.sent))
+
+    finish = notifier.OutboxRepo.finish
+
+    async def crash(*args, **kwargs):  # the message went out, then the process died before marking it
+        raise asyncio.CancelledError
+
+    monkeypatch.setattr(notifier.OutboxRepo, "finish", crash)
+    with pytest.raises(asyncio.CancelledError):
+        await shop.sender.send_due()
+    monkeypatch.setattr(notifier.OutboxRepo, "finish", finish)
+    assert await shop.sender.send_due() == 0  # the claim still holds: nobody else sends it meanwhile
+    async with sessions.begin() as s:  # the claim runs out, as it would after a restart
+        await s.execute(update(OutboxMessage).values(next_attempt_at=utcnow()))
+    texts = await shop.sent_texts(504)
+    assert sum("KEY-Editor Pro 1y-0000" in t for t in texts) == 2  # sent again: duplicated message, at most
+    assert await shop.sender.send_due() == 0
+    async with sessions() as s:
+        assert (await s.execute(select(func.count()).where(OutboxMessage.kind == "paid"))).scalar_one() == 1
+    assert await shop.units(StockStatus.sold) == 1
