@@ -11,7 +11,7 @@ from models import AuditLog, Order, OutboxMessage
 from models.enums import Chain, OrderStatus, OutboxStatus, StockStatus
 from models.types import utcnow
 from processing.chains.esplora import EsploraBackend
-from services import notifier
+from repositories.outbox import OutboxRepo
 from tests.doubles import Fault
 from tests.doubles.esplora import EsploraDouble
 from tests.payflow import Shop
@@ -121,15 +121,15 @@ async def test_crash_between_send_and_mark_resends_but_never_redelivers_twice(sh
     async with sessions.begin() as s:  # only the delivery is left to send
         await s.execute(update(OutboxMessage).where(OutboxMessage.kind != "paid").values(status=OutboxStatus.sent))
 
-    finish = notifier.OutboxRepo.finish
+    finish = OutboxRepo.finish
 
     async def crash(*args, **kwargs):  # the message went out, then the process died before marking it
         raise asyncio.CancelledError
 
-    monkeypatch.setattr(notifier.OutboxRepo, "finish", crash)
+    monkeypatch.setattr(OutboxRepo, "finish", crash)
     with pytest.raises(asyncio.CancelledError):
         await shop.sender.send_due()
-    monkeypatch.setattr(notifier.OutboxRepo, "finish", finish)
+    monkeypatch.setattr(OutboxRepo, "finish", finish)
     assert await shop.sender.send_due() == 0  # the claim still holds: nobody else sends it meanwhile
     async with sessions.begin() as s:  # the claim runs out, as it would after a restart
         await s.execute(update(OutboxMessage).values(next_attempt_at=utcnow()))
