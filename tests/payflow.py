@@ -25,6 +25,18 @@ from services.wallet import load_wallet
 from tests.recording import RecordingSession
 
 
+async def place_order(settings: Settings, sessions: async_sessionmaker[AsyncSession], telegram_id: int,
+                      product_id: int, quantity: int, chain: Chain) -> Invoice:
+    """A buyer puts `quantity` in the cart and checks out in `chain`, through the services."""
+    async with sessions() as s:
+        user = await UserService(s).register(telegram_id, None, "en")
+        await CartService(s).add(user.id, product_id, quantity)
+        checkout = CheckoutService(s, settings, load_wallet(settings), rate_service_from_settings(settings))
+        result = await checkout.checkout(user.id, chain)
+        async with s.begin():
+            return (await s.execute(select(Invoice).where(Invoice.order_id == result.order_id))).scalar_one()
+
+
 @dataclass
 class Shop:
     settings: Settings
@@ -42,15 +54,7 @@ class Shop:
                    OutboxSender(sessions, bot, Translator(), goods, "en"), telegram)
 
     async def order(self, telegram_id: int, product_id: int, quantity: int, chain: Chain) -> Invoice:
-        wallet = load_wallet(self.settings)
-        async with self.sessions() as s:
-            user = await UserService(s).register(telegram_id, None, "en")
-            await CartService(s).add(user.id, product_id, quantity)
-            result = await CheckoutService(s, self.settings, wallet, rate_service_from_settings(self.settings)) \
-                .checkout(user.id, chain)
-            async with s.begin():
-                invoice = (await s.execute(select(Invoice).where(Invoice.order_id == result.order_id))).scalar_one()
-        return invoice
+        return await place_order(self.settings, self.sessions, telegram_id, product_id, quantity, chain)
 
     async def status(self, order_id: int) -> OrderStatus:
         return (await self.one(select(Order.status).where(Order.id == order_id)))  # type: ignore[no-any-return]

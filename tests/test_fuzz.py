@@ -1,0 +1,171 @@
+"""Hostile input, generated: forged callback data, free text in every conversation state, and broken
+catalog files. No unhandled exception, a clear answer, and no state change.
+
+FUZZ_EXAMPLES sets the examples per target (default 2,500: 10,000 with the webhook fuzzing)."""
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiogram.fsm.storage.memory import MemoryStorage
+from aiogram.methods import AnswerCallbackQuery
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from bot.container import Container
+from bot.factory import create_bot, create_dispatcher
+from config import Settings
+from handlers.callbacks import OrderAction, OrderCb
+from l10n import Translator
+from models import Base
+from models.database import create_engine, create_sessionmaker
+from processing.observer import Observer
+from services.catalog_import import CatalogErrors, CatalogImporter, load_catalog_json, parse_catalog
+from services.goods import GoodsCipher
+from services.rates import rate_service_from_settings
+from tests.conftest import ADMIN_ID, RATES, TOKEN
+from tests.keys import WALLET_KEY
+from tests.recording import RecordingSession
+from tests.shop import seed_product
+from tests.telegram import Person, Telegram
+
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "2500"))
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
+                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+PREFIXES = ["m", "lg", "ct", "pr", "ca", "pay", "od", "adm", "ao", "ap", "sp", "ai", "au", "ab", "as", "aw", ""]
+callback_data = st.one_of(
+    st.text(max_size=80),
+    st.builds(lambda p, parts: ":".join([p, *parts]), st.sampled_from(PREFIXES),
+              st.lists(st.one_of(st.text(max_size=12), st.integers(-2**70, 2**70).map(str)), max_size=5)),
+)
+STATEFUL = {"users", "cart_items", "outbox", "audit_log", "webhook_events", "leases"}  # may change harmlessly
+
+
+def snapshot(loop: asyncio.AbstractEventLoop, sessions: Any) -> dict[str, Any]:
+    """Every row of every table that invalid input must not touch."""
+    async def read() -> dict[str, Any]:
+        async with sessions() as s:
+            return {t.name: sorted(map(repr, (await s.execute(select(t))).all()))
+                    for t in Base.metadata.sorted_tables if t.name not in STATEFUL}
+    return loop.run_until_complete(read())
+
+
+@dataclass
+class Fuzz:
+    loop: asyncio.AbstractEventLoop
+    tg: Telegram
+    sessions: Any
+    goods: GoodsCipher
+
+    def run(self, coro: Any) -> Any:
+        return self.loop.run_until_complete(coro)
+
+
+@pytest.fixture
+def fuzz(sqlite_template: Path, tmp_path: Path, wallet: Any, goods: GoodsCipher) -> Iterator[Fuzz]:
+    """A stocked shop on SQLite behind the real Dispatcher, driven from a loop of the test's own
+    (hypothesis runs plain functions; each example awaits on this loop)."""
+    path = tmp_path / "fuzz.db"
+    shutil.copy(sqlite_template, path)
+    url = f"sqlite+aiosqlite:///{path}"
+    settings_ = Settings(_env_file=None, bot_token=TOKEN, database_url=url, admin_ids=frozenset({ADMIN_ID}),
+                         rates_fixed=RATES, wallet_key=WALLET_KEY)
+    loop = asyncio.new_event_loop()
+    engine = create_engine(url)
+    sessions = create_sessionmaker(engine)
+    container = Container(settings=settings_, sessions=sessions, translator=Translator(), wallet=wallet,
+                          rates=rate_service_from_settings(settings_), goods=goods,
+                          observer=Observer(sessions, settings_, backends={}))
+    recording = RecordingSession()
+    tg = Telegram(dp=create_dispatcher(container, MemoryStorage()), bot=create_bot(settings_, recording),
+                  session=recording)
+    loop.run_until_complete(seed_product(sessions, units=3, goods=goods))
+    yield Fuzz(loop, tg, sessions, goods)
+    loop.run_until_complete(engine.dispose())
+    loop.close()
+
+
+def test_forged_callback_data_is_answered_and_changes_nothing(fuzz: Fuzz) -> None:
+    mallory = Person(id=7001)
+    fuzz.run(fuzz.tg.send(mallory, "/start"))
+    before = snapshot(fuzz.loop, fuzz.sessions)
+
+    @FUZZ
+    @given(data=callback_data)
+    def press(data: str) -> None:
+        calls = fuzz.run(fuzz.tg.press(mallory, data[:64]))  # Telegram never delivers more than 64 bytes
+        assert any(isinstance(c, AnswerCallbackQuery) for c in calls), data
+
+    press()
+    assert snapshot(fuzz.loop, fuzz.sessions) == before
+
+
+def test_free_text_in_every_state_gets_an_answer(fuzz: Fuzz) -> None:
+    eve = Person(id=7002)
+    fuzz.run(fuzz.tg.send(eve, "/start"))
+    before = snapshot(fuzz.loop, fuzz.sessions)
+    entry_points = ["", "m:support", "/admin", "/start"]  # no state, support state, admin (denied), reset
+
+    @FUZZ
+    @given(entry=st.sampled_from(entry_points), text=st.text(min_size=1, max_size=300))
+    def talk(entry: str, text: str) -> None:
+        if entry.startswith("/"):
+            fuzz.run(fuzz.tg.send(eve, entry))
+        elif entry:
+            fuzz.run(fuzz.tg.press(eve, entry))
+        calls = fuzz.run(fuzz.tg.send(eve, text))
+        assert calls, text
+
+    talk()
+    after = snapshot(fuzz.loop, fuzz.sessions)
+    assert after == before
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20)
+                           | st.floats(allow_nan=False).map(str),
+                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+                               st.sampled_from(["categories", "subcategories", "products", "name", "price", "kind",
+                                                "stock", "quantity", "description"]) | st.text(max_size=8),
+                               inner, max_size=5), max_leaves=10)
+
+
+@FUZZ
+@given(raw=st.one_of(st.binary(max_size=300), json_values.map(lambda v: json.dumps(v).encode())))
+def test_broken_catalog_files_are_rejected_with_paths(raw: bytes) -> None:
+    try:
+        data = load_catalog_json(raw)
+    except CatalogErrors as e:
+        assert e.problems and all(p.startswith("$") for p in e.problems)
+        return
+    _, problems = parse_catalog(data)
+    assert all(":" in p for p in problems)
+
+
+def test_broken_catalog_files_change_nothing(fuzz: Fuzz) -> None:
+    before = snapshot(fuzz.loop, fuzz.sessions)
+
+    async def import_(data: Any) -> None:
+        async with fuzz.sessions() as s:
+            with contextlib.suppress(CatalogErrors):
+                await CatalogImporter(s, fuzz.goods).import_catalog(data)
+
+    @settings(max_examples=min(EXAMPLES, 500), deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(data=json_values.filter(lambda d: parse_catalog(d)[1]))  # invalid files only
+    def import_invalid(data: Any) -> None:
+        fuzz.run(import_(data))
+
+    import_invalid()
+    assert snapshot(fuzz.loop, fuzz.sessions) == before
+
+
+def test_order_callbacks_carry_ids_only() -> None:
+    assert len(OrderCb(action=OrderAction.cancel, id=2**63 - 1, page=10**6).pack().encode()) <= 64
