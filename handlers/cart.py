@@ -1,5 +1,7 @@
 """The cart, and checkout up to the invoice."""
 
+from typing import TYPE_CHECKING
+
 from aiogram import F, Router
 from aiogram.types import CallbackQuery
 from aiogram.utils.callback_answer import CallbackAnswer
@@ -18,6 +20,9 @@ from services.money import format_fiat
 from services.orders import OrderService
 from services.rates import RateUnavailable
 from services.wallet import Wallet
+
+if TYPE_CHECKING:  # the observer imports the notifier, which imports handlers.callbacks
+    from processing.observer import Observer
 
 
 def cart_text(view: CartView, currency: str, l10n: L10n) -> str:
@@ -69,8 +74,8 @@ async def choose_chain(query: CallbackQuery, user: UserDTO, cart: CartService, w
 
 
 async def pay(query: CallbackQuery, callback_data: PayCb, user: UserDTO, checkout: CheckoutService,
-              orders: OrderService, cart: CartService, settings: Settings, l10n: L10n,
-              callback_answer: CallbackAnswer) -> None:
+              orders: OrderService, cart: CartService, payment_observer: "Observer", settings: Settings,
+              l10n: L10n, callback_answer: CallbackAnswer) -> None:
     try:
         result = await checkout.checkout(user.id, callback_data.chain)
     except CheckoutRefused as e:
@@ -89,9 +94,13 @@ async def pay(query: CallbackQuery, callback_data: PayCb, user: UserDTO, checkou
     if result.existing:
         alert(callback_answer, l10n("checkout.existing"))
     try:
-        await send_order(query, await orders.view(result.order_id, user.id), settings, l10n)
+        order = await orders.view(result.order_id, user.id)
     except NotFound:
         alert(callback_answer, l10n("error.stale"))
+        return
+    if order.invoice and not result.existing:  # watched before the buyer can see, and pay, the address
+        await payment_observer.watch_invoice(order.invoice.chain, order.invoice.address)
+    await send_order(query, order, settings, l10n)
 
 
 def build() -> Router:

@@ -88,6 +88,19 @@ class Observer:
             await PaymentService(s, self.settings).apply_scan(chain, invoice.id, snapshot.get(address, []), utcnow())
         return True
 
+    async def watch_invoice(self, chain: Chain, address: str) -> None:
+        """Start watching a new invoice address before the buyer sees it. Best effort: on failure
+        the next cycle imports it and searches recent blocks."""
+        backend = self.backends.get(chain)
+        if backend is None:
+            return
+        try:
+            await backend.watch([address])
+        except ProviderError as e:
+            log.warning("%s: could not watch a new invoice address yet: %s", chain, e)
+            return
+        self._watched.setdefault(chain, set()).add(address)
+
     async def warn_expiring(self) -> None:
         """Tell buyers about five minutes before their invoice runs out. Once per order."""
         now = utcnow()
@@ -106,8 +119,8 @@ class Observer:
         backend, health = self.backends[chain], self.health.setdefault(chain, ProviderHealth())
         try:
             new = [a for a in addresses if a not in self._watched.setdefault(chain, set())]
-            if new:
-                await backend.watch(new)
+            if new:  # normally done at checkout (watch_invoice); here after a restart or a failure
+                await backend.watch(new, rescan_recent=True)
                 self._watched[chain].update(new)
             snapshot = await backend.scan(addresses) if addresses else None
         except ProviderError as e:

@@ -38,8 +38,12 @@ class ChainBackend(Protocol):
     chain: Chain
     name: str  # "esplora", "core-rpc", "evm-rpc", "solana-rpc": used in metrics and health
 
-    async def watch(self, addresses: Sequence[str]) -> None:
-        """Make the backend able to see these addresses (core-rpc imports them). Idempotent."""
+    async def watch(self, addresses: Sequence[str], *, rescan_recent: bool = False) -> None:
+        """Make the backend able to see these addresses (core-rpc imports them). Idempotent.
+
+        rescan_recent: the addresses may have been paid before this call (the bot was down when the
+        invoice was made), so recent blocks are searched too.
+        """
 
     async def scan(self, addresses: Sequence[str]) -> ChainSnapshot:
         """Every payment to each address as the chain shows it now. Raises ProviderError."""

@@ -10,8 +10,9 @@ mined, spent outputs still listed, and transactions that a reorg conflicted out 
 The wallet is created blank with private keys disabled (`createwallet name true true`). That is
 a legacy wallet on litecoind 0.21 and Core before 23, where addresses go in with
 `importaddress a "" false`, and a descriptor wallet on Core 23 and later (Core 30 has no legacy
-wallets at all), where they go in as `addr(a)` descriptors with timestamp "now". Neither rescans:
-invoice addresses are fresh, so nothing can have paid them before `watch`.
+wallets at all), where they go in as `addr(a)` descriptors with timestamp "now". Imports do not
+rescan: the shop imports an invoice address before showing it, so nothing can have paid it earlier
+(see `watch` for the catch-up after a failed import).
 
 The URL is `http://user:pass@host:port[/wallet/name]`; without a wallet path the wallet is
 "shop-watch". Per cycle `scan` sends ONE HTTP request, a batch of `listsinceblock`,
@@ -37,6 +38,7 @@ from processing.chains.http import HttpClient, RpcError, expect_shape, json_int
 
 _DEFAULT_WALLET = "shop-watch"
 _COIN = Decimal(100_000_000)  # satoshis or litoshis per coin
+RESCAN_BLOCKS = 1000  # about 1.7 days of Litecoin, a week of Bitcoin
 _WALLET_NOT_FOUND = -18  # RPC_WALLET_NOT_FOUND: not loaded, or no such wallet on disk
 
 
@@ -52,14 +54,29 @@ class CoreRpcBackend:
         self._rpc = HttpClient(str(parsed.with_path("/")), timeout, jsonrpc="1.0")
         self._descriptors: bool | None = None  # None until the wallet is known to be loaded
 
-    async def watch(self, addresses: Sequence[str]) -> None:
-        """Import the addresses into the watch-only wallet, creating or loading it. Idempotent."""
+    async def watch(self, addresses: Sequence[str], *, rescan_recent: bool = False) -> None:
+        """Import the addresses the wallet does not watch yet, creating or loading it. Idempotent.
+
+        An import sees only what happens after it. The shop imports an invoice's address before the
+        buyer is shown it; when that failed (node down) the observer imports it later with
+        rescan_recent, and the last RESCAN_BLOCKS blocks are searched for payments made meanwhile.
+        A transaction still in the mempool at that moment shows up once it is mined.
+        """
         descriptors = await self._ensure_wallet()
+        infos = await self._wallet_batch([("getaddressinfo", [a]) for a in addresses]) if addresses else []
+        with expect_shape("getaddressinfo"):
+            addresses = [a for a, i in zip(addresses, infos, strict=True) if not _watched(i)]
         if not addresses:
             return
         if not descriptors:
             await self._wallet_batch([("importaddress", [a, "", False]) for a in addresses])
-            return
+        else:
+            await self._import_descriptors(addresses)
+        if rescan_recent:
+            tip = json_int(await self._rpc.call("getblockcount", []))
+            await self._wallet_call("rescanblockchain", [max(0, tip - RESCAN_BLOCKS)])
+
+    async def _import_descriptors(self, addresses: Sequence[str]) -> None:
         infos = await self._rpc.batch([("getdescriptorinfo", [f"addr({a})"]) for a in addresses])
         with expect_shape("getdescriptorinfo"):
             requests = [{"desc": i["descriptor"], "timestamp": "now", "label": ""} for i in infos]

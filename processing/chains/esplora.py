@@ -30,7 +30,7 @@ class EsploraBackend:
         self.chain = chain
         self._http = HttpClient(base_url, timeout)
 
-    async def watch(self, addresses: Sequence[str]) -> None:
+    async def watch(self, addresses: Sequence[str], *, rescan_recent: bool = False) -> None:
         """Nothing to do: Esplora indexes every address."""
 
     async def scan(self, addresses: Sequence[str]) -> ChainSnapshot:

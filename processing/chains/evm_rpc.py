@@ -80,7 +80,7 @@ class EvmRpcBackend:
         self._confirmations = max(confirmations, 1)
         self._anchors: dict[str, _Anchor] = {}  # by lowercase address
 
-    async def watch(self, addresses: Sequence[str]) -> None:
+    async def watch(self, addresses: Sequence[str], *, rescan_recent: bool = False) -> None:
         """Nothing to do: balances of every address are public."""
 
     async def scan(self, addresses: Sequence[str]) -> ChainSnapshot:

@@ -52,7 +52,7 @@ class SolanaRpcBackend:
         self._commitment = commitment
         self._finalized: dict[str, dict[str, int]] = {}  # signature -> credits by account
 
-    async def watch(self, addresses: Sequence[str]) -> None:
+    async def watch(self, addresses: Sequence[str], *, rescan_recent: bool = False) -> None:
         """Nothing to do: every account's history is public."""
 
     async def scan(self, addresses: Sequence[str]) -> ChainSnapshot:
