@@ -14,7 +14,7 @@ from processing.chains.core_rpc import CoreRpcBackend
 from services.payment_uri import format_amount
 from tests.keys import LTC_TTUB
 from tests.nodes import Litecoind, litecoind_fixture  # noqa: F401
-from tests.payflow import Shop
+from tests.payflow import Shop, fresh_addresses
 from tests.shop import seed_product
 
 BUYER = 301
@@ -25,6 +25,7 @@ async def shop(settings, sessions, goods, litecoind: Litecoind):
     regtest = settings.model_copy(update={"network": Network.regtest, "ltc_xpub": LTC_TTUB, "btc_xpub": "",
                                           "eth_xpub": "", "ltc_confirmations": 2, "underpaid_grace_minutes": 30})
     backend = CoreRpcBackend(Chain.ltc, f"{litecoind.url}/wallet/shop-{uuid.uuid4().hex[:8]}", 10)
+    await fresh_addresses(sessions, Chain.ltc)
     yield Shop.build(regtest, sessions, goods, Chain.ltc, backend)
     await backend.close()
 
