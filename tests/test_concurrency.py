@@ -1,12 +1,16 @@
 """No oversell under real concurrency: many buyers check out the same stock at once, each task with
-its own session and connection, on SQLite and on PostgreSQL."""
+its own session and connection, on SQLite and on PostgreSQL, and across two processes."""
 
 import asyncio
+import json
 import random
+import sys
 import time
 
+import pytest
 from sqlalchemy import func, insert, select
 
+from config import ROOT
 from models import CartItem, Invoice, Order, Reservation, StockUnit, User
 from models.enums import Chain, StockStatus
 from services.checkout import CheckoutService, OutOfStock
@@ -16,7 +20,8 @@ from tests.shop import seed_product
 BUYERS, UNITS = 1000, 100
 
 
-async def test_1000_concurrent_checkouts_never_oversell(sessions, settings, wallet, goods) -> None:
+async def buyers_with_carts(sessions, goods) -> tuple[dict[int, int], dict[int, int]]:
+    """100 units and 1,000 buyers who each want 1 to 3 of them: (wanted per buyer, user id per telegram id)."""
     product = await seed_product(sessions, units=UNITS, goods=goods)
     rng = random.Random(7)
     wanted = {n: rng.randint(1, 3) for n in range(BUYERS)}
@@ -25,24 +30,11 @@ async def test_1000_concurrent_checkouts_never_oversell(sessions, settings, wall
         ids = dict((await s.execute(select(User.telegram_id, User.id))).tuples().all())
         await s.execute(insert(CartItem), [{"user_id": ids[10_000 + n], "product_id": product, "quantity": q}
                                            for n, q in wanted.items()])
-    rates = rate_service_from_settings(settings)
-    chains = list(Chain)
+    return wanted, ids
 
-    async def checkout(n: int) -> int | None:
-        async with sessions() as s:
-            try:
-                result = await CheckoutService(s, settings, wallet, rates).checkout(ids[10_000 + n], chains[n % 4])
-            except OutOfStock:
-                return None
-            return result.order_id
 
-    started = time.perf_counter()
-    results = await asyncio.gather(*(checkout(n) for n in range(BUYERS)))
-    elapsed = time.perf_counter() - started
-    print(f"\n{BUYERS} checkouts in {elapsed:.2f}s: {BUYERS / elapsed:.0f} checkouts/s "
-          f"({sessions.kw['bind'].dialect.name})")
-
-    won = {n: order for n, order in enumerate(results) if order is not None}
+async def check_no_oversell(sessions, results: dict[int, int | None], wanted: dict[int, int]) -> None:
+    won = {n: order for n, order in results.items() if order is not None}
     async with sessions() as s:
         held = dict((await s.execute(select(StockUnit.order_id, func.count()).where(
             StockUnit.status == StockStatus.reserved).group_by(StockUnit.order_id))).tuples().all())
@@ -59,3 +51,38 @@ async def test_1000_concurrent_checkouts_never_oversell(sessions, settings, wall
     assert set(held) == set(won.values())  # failed checkouts hold nothing
     assert len(indices) == len(set(indices))  # no derivation index taken twice
     assert available < 3  # the shelf was emptied as far as the requests allowed
+
+
+async def test_1000_concurrent_checkouts_never_oversell(sessions, settings, wallet, goods) -> None:
+    wanted, ids = await buyers_with_carts(sessions, goods)
+    rates = rate_service_from_settings(settings)
+    chains = list(Chain)
+
+    async def checkout(n: int) -> int | None:
+        async with sessions() as s:
+            try:
+                result = await CheckoutService(s, settings, wallet, rates).checkout(ids[10_000 + n], chains[n % 4])
+            except OutOfStock:
+                return None
+            return result.order_id
+
+    started = time.perf_counter()
+    results = await asyncio.gather(*(checkout(n) for n in range(BUYERS)))
+    elapsed = time.perf_counter() - started
+    print(f"\n{BUYERS} checkouts in {elapsed:.2f}s: {BUYERS / elapsed:.0f} checkouts/s "
+          f"({sessions.kw['bind'].dialect.name})")
+    await check_no_oversell(sessions, dict(enumerate(results)), wanted)
+
+
+@pytest.mark.stress
+async def test_1000_checkouts_across_two_processes_sharing_the_database(db_url: str, sessions, goods) -> None:
+    wanted, _ = await buyers_with_carts(sessions, goods)
+    half = BUYERS // 2
+    workers = [await asyncio.create_subprocess_exec(sys.executable, "-m", "tests.checkout_worker", db_url,
+                                                    str(first), str(half), cwd=ROOT, stdout=asyncio.subprocess.PIPE)
+               for first in (0, half)]
+    outputs = await asyncio.gather(*(w.communicate() for w in workers))
+    assert [w.returncode for w in workers] == [0, 0]
+    results = {int(n): order for out, _ in outputs for n, order in json.loads(out).items()}
+    assert len(results) == BUYERS
+    await check_no_oversell(sessions, results, wanted)
