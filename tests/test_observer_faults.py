@@ -2,12 +2,14 @@
 received"; observer, check-now and each other racing on one invoice never credit twice."""
 
 import asyncio
+import sys
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select, update
 
-from models import AuditLog, Order, OutboxMessage
+from config import ROOT
+from models import AuditLog, Order, OutboxMessage, User
 from models.enums import Chain, OrderStatus, OutboxStatus, StockStatus
 from models.types import utcnow
 from processing.chains.esplora import EsploraBackend
@@ -139,3 +141,28 @@ async def test_crash_between_send_and_mark_resends_but_never_redelivers_twice(sh
     async with sessions() as s:
         assert (await s.execute(select(func.count()).where(OutboxMessage.kind == "paid"))).scalar_one() == 1
     assert await shop.units(StockStatus.sold) == 1
+
+
+@pytest.mark.stress
+async def test_two_processes_credit_once_and_expire_once(db_url: str, shop: Shop, sessions, goods,
+                                                         esplora: EsploraDouble) -> None:
+    product = await seed_product(sessions, units=30, goods=goods)
+    invoices = [await shop.order(700 + n, product, 1, Chain.btc) for n in range(30)]
+    for invoice in invoices[:20]:
+        esplora.pay(invoice.address, invoice.amount_due)
+    esplora.mine(1)
+    for invoice in invoices[20:]:
+        await overdue(sessions, invoice.order_id)
+    workers = [await asyncio.create_subprocess_exec(sys.executable, "-m", "tests.observer_worker", db_url,
+                                                    esplora.url, "3", cwd=ROOT) for _ in range(2)]
+    assert [await w.wait() for w in workers] == [0, 0]
+    async with sessions() as s:
+        counts = dict((await s.execute(select(AuditLog.action, func.count()).group_by(AuditLog.action)))
+                      .tuples().all())
+        kinds = dict((await s.execute(select(OutboxMessage.kind, func.count()).where(
+            OutboxMessage.kind.in_(["paid", "expired"])).group_by(OutboxMessage.kind))).tuples().all())
+        statuses = dict((await s.execute(select(Order.status, func.count()).group_by(Order.status))).tuples().all())
+    assert counts.get("order.paid") == 20 and kinds == {"paid": 20, "expired": 10}
+    assert statuses == {OrderStatus.paid: 20, OrderStatus.expired: 10}
+    assert await shop.payments() == 20
+    assert await shop.one(select(func.sum(User.timeout_count))) == 10
