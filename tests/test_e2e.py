@@ -123,6 +123,9 @@ async def test_buyers_pay_in_ltc_and_eth_and_get_their_goods(tmp_path: Path, lit
     assert "Traceback" not in log, log[-3000:]
     for secret in (WALLET_KEY, "KEY-E2E-0000", litecoind.password, tg.token):
         assert secret not in log
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("shop.db*"))  # the database, its WAL and SHM
+    for plaintext in (b"KEY-E2E-", b"abandon", WALLET_KEY.encode()):  # goods, the mnemonic, the wallet key
+        assert plaintext not in stored and plaintext.decode() not in log
     with sqlite3.connect(db) as conn:
         statuses = dict(conn.execute("SELECT status, count(*) FROM orders GROUP BY status").fetchall())
         sold = conn.execute("SELECT count(*) FROM stock_units WHERE status = 'sold'").fetchone()[0]
