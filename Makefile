@@ -22,5 +22,6 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 # anvil (a real Ethereum node) for the chain tests; they skip when npm is missing.
 node_modules/.installed: package.json package-lock.json
-	if command -v npm >/dev/null; then npm ci --no-audit --no-fund --loglevel=error; fi
+	# npm install, not npm ci: npm 11 leaves other platforms' optional anvil binaries out of the lock file
+	if command -v npm >/dev/null; then npm install --no-audit --no-fund --loglevel=error; fi
 	mkdir -p node_modules && touch $@
