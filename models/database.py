@@ -15,6 +15,7 @@ from config import ROOT
 
 log = logging.getLogger(__name__)
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+POOL_TIMEOUT_SECONDS = 120
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
@@ -24,12 +25,16 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     see the latest committed state and run alone among writers, so a conditional UPDATE can
     never act on a stale read; busy_timeout makes the others wait instead of failing.
     """
+    # A burst of buyers queues for a connection rather than failing after the default 30 s.
+    kwargs.setdefault("pool_timeout", POOL_TIMEOUT_SECONDS)
     if url.startswith("sqlite"):
         _ensure_sqlite_dir(url)
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
         return engine
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 10)
     return create_async_engine(url, pool_pre_ping=True, **kwargs)
 
 
