@@ -92,8 +92,10 @@ async def test_an_outage_that_answers_empty_does_not_uncredit_or_expire(shop: Sh
     assert await shop.payments() == 1
 
 
-async def test_observer_and_check_now_race_without_double_credit(shop: Shop, sessions, goods,
+async def test_observer_and_check_now_race_without_double_credit(settings, sessions, goods,
                                                                  esplora: EsploraDouble) -> None:
+    backend = EsploraBackend(Chain.btc, esplora.url, 60)  # patient: 1,000 requests at once on 2 cores
+    shop = Shop.build(settings.model_copy(update={"btc_confirmations": 2}), sessions, goods, Chain.btc, backend)
     orders = 20
     product = await seed_product(sessions, units=orders, goods=goods)
     invoices = [await shop.order(600 + n, product, 1, Chain.btc) for n in range(orders)]
@@ -110,6 +112,7 @@ async def test_observer_and_check_now_race_without_double_credit(shop: Shop, ses
         deliveries = (await s.execute(select(func.count()).where(OutboxMessage.kind == "paid"))).scalar_one()
     assert (paid, credits, deliveries, await shop.payments()) == (orders, orders, orders, orders)
     assert await shop.units(StockStatus.sold) == orders
+    await backend.close()
 
 
 async def test_crash_between_send_and_mark_resends_but_never_redelivers_twice(shop: Shop, sessions, goods,
