@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     telegram_api_url: str = "https://api.telegram.org"
     telegram_webhook_url: str = ""
     telegram_webhook_secret: SecretStr = SecretStr("")
+    telegram_webhook_path: str = "/telegram/webhook"  # served on the processing server in webhook mode
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     default_language: Literal["en", "de"] = "en"
 
@@ -37,6 +38,9 @@ class Settings(BaseSettings):
     processing_host: str = "127.0.0.1"
     processing_port: int = 8080
     log_level: str = "INFO"
+    webhook_secret: SecretStr = SecretStr("")  # empty: POST WEBHOOK_PATH answers 404
+    webhook_path: str = "/payments/webhook"
+    webhook_tolerance_seconds: int = Field(300, ge=1)
 
     # Shop
     fiat_currency: str = "USD"
@@ -84,6 +88,13 @@ class Settings(BaseSettings):
             return frozenset(int(part) for part in value.replace(" ", "").split(",") if part)
         if isinstance(value, int):
             return frozenset({value})
+        return value
+
+    @field_validator("webhook_path", "telegram_webhook_path")
+    @classmethod
+    def _check_path(cls, value: str) -> str:
+        if not value.startswith("/") or any(c in value for c in "?#{} "):
+            raise ValueError("must be an absolute URL path like /payments/webhook")
         return value
 
     @field_validator("rates_fixed", mode="before")

@@ -7,7 +7,7 @@ import sys
 
 from pydantic import ValidationError
 
-from bot import cli_catalog, cli_wallet
+from bot import cli_catalog, cli_ops, cli_wallet
 from config import ConfigError, Settings, check_bot_token
 from models.database import upgrade_database
 from services.hdwallet import WalletConfigError
@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command")
     cli_wallet.register(commands)
     cli_catalog.register(commands)
+    cli_ops.register(commands)
     args = parser.parse_args(argv)
     try:
         settings = load_settings()

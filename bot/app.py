@@ -1,12 +1,21 @@
-"""The running shop: bot polling, the processing web server and the scheduler in one event loop."""
+"""The running shop: Telegram updates, the processing web server and the scheduler in one event loop.
+
+Updates arrive by long polling, or, when TELEGRAM_WEBHOOK_URL is set, by Telegram POSTing them to
+TELEGRAM_WEBHOOK_PATH on the processing server (one port for everything). Webhook mode lets several
+instances run behind a reverse proxy; polling allows exactly one.
+"""
 
 import asyncio
 import contextlib
 import logging
+import re
 import signal
 
-from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
+from aiogram import Bot, Dispatcher
+from aiogram.exceptions import TelegramBadRequest, TelegramNetworkError, TelegramUnauthorizedError
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_SUBMITTED, JobEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.container import Container
@@ -15,6 +24,7 @@ from config import ConfigError, Settings
 from l10n import Translator
 from models.database import create_engine, create_sessionmaker
 from processing.chains.factory import build_backends
+from processing.metrics import ShopMetrics
 from processing.observer import Observer, schedule
 from processing.web import WebDeps, create_web_app
 from services.goods import goods_cipher
@@ -23,11 +33,72 @@ from services.rates import rate_service_from_settings
 from services.wallet import Wallet
 
 log = logging.getLogger("bot")
+SECRET_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")  # what Telegram accepts as secret_token
+JOB_GRACE_SECONDS = 15  # on shutdown, how long running jobs (a provider call, a send) may take to finish
 
 
-async def run(settings: Settings, wallet: Wallet) -> None:
-    """Bot polling, the processing web server and the scheduler, until SIGINT or SIGTERM."""
-    bot = create_bot(settings)
+class RunningJobs:
+    """Counts scheduler jobs in flight. APScheduler's asyncio executor cancels running jobs on
+    shutdown, mid-transaction and with a traceback; draining first lets them finish cleanly."""
+
+    def __init__(self, scheduler: AsyncIOScheduler) -> None:
+        self._running = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        scheduler.add_listener(self._count, EVENT_JOB_SUBMITTED | EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+
+    def _count(self, event: JobEvent) -> None:
+        self._running = self._running + 1 if event.code == EVENT_JOB_SUBMITTED else max(0, self._running - 1)
+        if self._running:
+            self._idle.clear()
+        else:
+            self._idle.set()
+
+    async def stop(self, scheduler: AsyncIOScheduler, timeout: float = JOB_GRACE_SECONDS) -> None:
+        """No new runs; wait up to `timeout` for the running ones; then shut the scheduler down."""
+        scheduler.pause()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        scheduler.shutdown(wait=False)
+
+
+def webhook_mode(settings: Settings) -> bool:
+    """True when Telegram should push updates. Raises ConfigError without a usable secret token:
+    the secret is the only thing that tells Telegram's POSTs from anyone else's."""
+    if not settings.telegram_webhook_url:
+        return False
+    if not SECRET_TOKEN_RE.fullmatch(settings.telegram_webhook_secret.get_secret_value()):
+        raise ConfigError("TELEGRAM_WEBHOOK_SECRET: required with TELEGRAM_WEBHOOK_URL; 1-256 characters "
+                          "of A-Z, a-z, 0-9, _ and - (see README.md, 'Telegram webhook mode')")
+    return True
+
+
+def telegram_webhook_url(settings: Settings) -> str:
+    return settings.telegram_webhook_url.rstrip("/") + settings.telegram_webhook_path
+
+
+def serve_telegram_updates(app: web.Application, dp: Dispatcher, bot: Bot, settings: Settings) -> None:
+    """Route TELEGRAM_WEBHOOK_PATH to the dispatcher. aiogram answers 401 unless the request carries
+    X-Telegram-Bot-Api-Secret-Token = TELEGRAM_WEBHOOK_SECRET, and handles accepted updates in the
+    background, so Telegram gets its 200 at once."""
+    webhook_mode(settings)  # never serve the route without a secret
+    SimpleRequestHandler(dp, bot, secret_token=settings.telegram_webhook_secret.get_secret_value()) \
+        .register(app, path=settings.telegram_webhook_path)
+    setup_application(app, dp, bot=bot)
+
+
+async def set_telegram_webhook(bot: Bot, dp: Dispatcher, settings: Settings) -> None:
+    """Point Telegram at this shop. Idempotent: every instance behind the proxy may call it."""
+    try:
+        await bot.set_webhook(url=telegram_webhook_url(settings),
+                              secret_token=settings.telegram_webhook_secret.get_secret_value(),
+                              allowed_updates=dp.resolve_used_update_types(), drop_pending_updates=False)
+    except TelegramBadRequest as e:
+        raise ConfigError(f"TELEGRAM_WEBHOOK_URL: Telegram refused the webhook ({e.message})") from None
+    log.info("Telegram delivers updates to %s", telegram_webhook_url(settings))
+
+
+async def check_bot_api(bot: Bot) -> None:
     try:
         me = await bot.get_me()
     except TelegramUnauthorizedError:
@@ -37,27 +108,12 @@ async def run(settings: Settings, wallet: Wallet) -> None:
         await bot.session.close()
         raise ConfigError(f"TELEGRAM_API_URL: cannot reach the Bot API ({e.message})") from None
     log.info("bot @%s (id %s) starting", me.username, me.id)
-    engine = create_engine(settings.resolved_database_url)
-    sessions = create_sessionmaker(engine)
-    observer = Observer(sessions, settings, build_backends(settings, wallet.chains))
-    container = Container(settings=settings, sessions=sessions, translator=Translator(), wallet=wallet,
-                          rates=rate_service_from_settings(settings), goods=goods_cipher(settings), observer=observer)
-    dp = create_dispatcher(container, create_storage(settings))
-    scheduler = AsyncIOScheduler(timezone="UTC")
-    outbox = OutboxSender(sessions, bot, container.translator, container.goods, settings.default_language)
-    schedule(scheduler, observer, outbox, settings.observer_interval_seconds)
-    runner = web.AppRunner(create_web_app(WebDeps(sessions=container.sessions, scheduler=scheduler)),
-                           access_log=None)
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
 
-    await runner.setup()
-    await web.TCPSite(runner, settings.processing_host, settings.processing_port).start()
-    log.info("processing server on http://%s:%s", settings.processing_host, settings.processing_port)
-    scheduler.start()
+async def poll_until(stop: asyncio.Event, dp: Dispatcher, bot: Bot) -> None:
+    """Long-poll until `stop` is set; re-raise if polling dies on its own."""
+    # A webhook left over from webhook mode makes getUpdates fail with 409; pending updates are kept.
+    await bot.delete_webhook(drop_pending_updates=False)
     polling = asyncio.create_task(dp.start_polling(bot, handle_signals=False, close_bot_session=False))
     try:
         done, _ = await asyncio.wait({polling, asyncio.create_task(stop.wait())},
@@ -65,13 +121,61 @@ async def run(settings: Settings, wallet: Wallet) -> None:
         if polling in done:
             polling.result()  # polling died on its own: surface why
     finally:
-        log.info("shutting down")
         if not polling.done():
             with contextlib.suppress(RuntimeError):
                 await dp.stop_polling()
             await polling
-        scheduler.shutdown(wait=False)
-        await runner.cleanup()
+
+
+def stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def run(settings: Settings, wallet: Wallet) -> None:
+    """Updates, the processing web server and the scheduler, until SIGINT or SIGTERM.
+
+    On shutdown in webhook mode the webhook stays set: other instances may still serve it, and
+    Telegram keeps undelivered updates (retrying for a while) until one answers.
+    """
+    pushed = webhook_mode(settings)
+    bot = create_bot(settings)
+    await check_bot_api(bot)
+    engine = create_engine(settings.resolved_database_url)
+    sessions = create_sessionmaker(engine)
+    metrics = ShopMetrics()
+    observer = Observer(sessions, settings, metrics.instrument(build_backends(settings, wallet.chains)))
+    container = Container(settings=settings, sessions=sessions, translator=Translator(), wallet=wallet,
+                          rates=rate_service_from_settings(settings), goods=goods_cipher(settings), observer=observer)
+    dp = create_dispatcher(container, create_storage(settings))
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    outbox = OutboxSender(sessions, bot, container.translator, container.goods, settings.default_language)
+    schedule(scheduler, observer, outbox, settings.observer_interval_seconds)
+    jobs = RunningJobs(scheduler)
+    app = create_web_app(WebDeps(sessions=sessions, scheduler=scheduler, observer=observer, settings=settings,
+                                 metrics=metrics))
+    if pushed:
+        serve_telegram_updates(app, dp, bot, settings)
+    runner = web.AppRunner(app, access_log=None)
+    stop = stop_on_signals()
+
+    await runner.setup()
+    await web.TCPSite(runner, settings.processing_host, settings.processing_port).start()
+    log.info("processing server on http://%s:%s", settings.processing_host, settings.processing_port)
+    scheduler.start()
+    try:
+        if pushed:
+            await set_telegram_webhook(bot, dp, settings)
+            await stop.wait()
+        else:
+            await poll_until(stop, dp, bot)
+    finally:
+        log.info("shutting down")
+        await jobs.stop(scheduler)
+        await runner.cleanup()  # finishes running webhook hint checks, then closes the routes
         await dp.storage.close()
         await bot.session.close()
         await container.rates.close()

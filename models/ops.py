@@ -7,7 +7,7 @@ from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, str_enum
-from models.enums import OutboxStatus
+from models.enums import Chain, OutboxStatus
 from models.types import utcnow
 
 
@@ -57,3 +57,18 @@ class AuditLog(Base):
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookEvent(Base):
+    """A payment hint that passed the webhook's signature check, kept so a replayed event_id does nothing.
+
+    Only a hint: nothing here is ever credited. The chain check it triggers decides.
+    """
+
+    __tablename__ = "webhook_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(128), unique=True)
+    chain: Mapped[Chain] = mapped_column(str_enum(Chain))
+    address: Mapped[str] = mapped_column(String(128))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
