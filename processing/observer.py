@@ -61,13 +61,16 @@ class Observer:
         closed_since = observed_at - timedelta(hours=self.settings.monitor_hours)
         async with self.sessions() as s, s.begin():
             watched = await PaymentRepo(s).watched(chain, closed_since)
+            paid_before = await PaymentRepo(s).invoices_with_payments([i for i, _ in watched])
         snapshot = await self._scan(chain, [address for _, address in watched])
         if snapshot is None:
             return
         async with self.sessions() as s:
             payments = PaymentService(s, self.settings)
             for invoice_id, address in watched:
-                await payments.apply_scan(chain, invoice_id, snapshot.get(address, []), observed_at)
+                seen = snapshot.get(address, [])
+                if seen or invoice_id in paid_before:  # an invoice with nothing, then or now, has nothing to do
+                    await payments.apply_scan(chain, invoice_id, seen, observed_at)
             await payments.expire_overdue(chain, observed_at)
         health.last_cycle_seconds = time.monotonic() - started
 

@@ -30,6 +30,15 @@ class PaymentRepo:
             .order_by(Invoice.id))
         return [(int(i), str(a)) for i, a in result.tuples()]
 
+    async def invoices_with_payments(self, invoice_ids: list[int]) -> set[int]:
+        """Those of the invoices that have any payment stored."""
+        found: set[int] = set()
+        for start in range(0, len(invoice_ids), 1000):  # keep the IN list within every DB's limits
+            chunk = invoice_ids[start:start + 1000]
+            result = await self._s.execute(select(Payment.invoice_id).distinct().where(Payment.invoice_id.in_(chunk)))
+            found.update(int(i) for i in result.scalars())
+        return found
+
     async def invoice_by_address(self, chain: Chain, address: str) -> Invoice | None:
         result = await self._s.execute(select(Invoice).where(Invoice.chain == chain, Invoice.address == address))
         return result.scalar_one_or_none()
