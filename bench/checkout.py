@@ -1,0 +1,128 @@
+"""Checkouts per second through the real CheckoutService, beside raw single-row write transactions.
+
+Each checkout (hold the unit, take a derivation index, derive the address, write order, invoice and
+admin notice, empty the cart) runs in its own task and session, `--concurrency` at a time. The reference
+is `UPDATE derivation_counters SET next_index = next_index + 1` in a transaction of its own, as many
+times at the same concurrency on the same engine: the cheapest write transaction that database offers.
+Latency is per call, so it includes waiting for the engine's connection pool, as in the bot.
+
+Run: .venv/bin/python -m bench checkout [--buyers N] [--concurrency C]
+PostgreSQL too when BENCH_DATABASE_URL or TEST_DATABASE_URL is set (a database of our own is made on
+that server and dropped afterwards).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from sqlalchemy import insert, text
+
+from bench.common import (
+    Row,
+    env_int,
+    percentile,
+    postgres_admin_url,
+    postgres_database,
+    print_rows,
+    seed_buyers,
+    seed_catalog,
+    shop_settings,
+    sqlite_url,
+)
+from config import Settings
+from models import CartItem, DerivationCounter
+from models.database import create_engine, create_sessionmaker
+from models.enums import Chain
+from services.checkout import CheckoutService
+from services.rates import rate_service_from_settings
+from services.wallet import load_wallet
+
+CHAINS = (Chain.btc, Chain.ltc, Chain.eth)
+RAW_WRITE = text("UPDATE derivation_counters SET next_index = next_index + 1 WHERE chain = :chain")
+
+
+async def timed_calls(count: int, concurrency: int,
+                      call: Callable[[int], Awaitable[object]]) -> tuple[float, list[float]]:
+    """Run call(0..count-1) with `concurrency` workers; (wall seconds, latency of each call in seconds)."""
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for n in range(count):
+        queue.put_nowait(n)
+    latencies: list[float] = []
+
+    async def worker() -> None:
+        while not queue.empty():
+            n = queue.get_nowait()
+            started = time.perf_counter()
+            await call(n)
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - started, latencies
+
+
+async def measure(settings: Settings, buyers: int, concurrency: int) -> list[Row]:
+    engine = create_engine(settings.database_url)
+    sessions = create_sessionmaker(engine)
+    try:
+        catalog = await seed_catalog(sessions, units=buyers)
+        users = await seed_buyers(sessions, buyers, first_telegram_id=10_000)
+        async with sessions.begin() as s:
+            await s.execute(insert(CartItem), [{"user_id": u, "product_id": catalog.product_id, "quantity": 1}
+                                               for u in users])
+            await s.execute(insert(DerivationCounter).values(chain=Chain.sol, next_index=0))
+        wallet, rates = load_wallet(settings), rate_service_from_settings(settings)
+
+        async def checkout(n: int) -> None:
+            async with sessions() as s:
+                result = await CheckoutService(s, settings, wallet, rates).checkout(users[n], CHAINS[n % len(CHAINS)])
+            if result.existing:  # every buyer has one cart and no open order: anything else is a broken setup
+                raise RuntimeError(f"buyer {n} got an existing order back")
+
+        async def raw_write(_: int) -> None:
+            async with engine.begin() as conn:
+                await conn.execute(RAW_WRITE, {"chain": Chain.sol.value})
+
+        await timed_calls(concurrency, concurrency, raw_write)  # warm the pool's connections
+        raw_seconds, raw_latency = await timed_calls(buyers, concurrency, raw_write)
+        seconds, latency = await timed_calls(buyers, concurrency, checkout)
+        await rates.close()
+    finally:
+        await engine.dispose()
+    db = engine.dialect.name
+    reference = f"raw 1-row write tx ({db})"
+    return [
+        Row(f"checkouts/s ({db}, {concurrency} buyers)", buyers / seconds, "per second",
+            f"{reference}/s", buyers / raw_seconds),
+        Row(f"checkout p50 latency ({db})", percentile(latency, 50) * 1e3, "ms",
+            f"{reference} p50", percentile(raw_latency, 50) * 1e3),
+        Row(f"checkout p99 latency ({db})", percentile(latency, 99) * 1e3, "ms",
+            f"{reference} p99", percentile(raw_latency, 99) * 1e3),
+    ]
+
+
+def main(argv: list[str] | None = None) -> list[Row]:
+    parser = argparse.ArgumentParser(prog="python -m bench checkout", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--buyers", type=int, default=env_int("BENCH_CHECKOUT_BUYERS", 500),
+                        help="checkouts (and raw writes) per database")
+    parser.add_argument("--concurrency", type=int, default=env_int("BENCH_CHECKOUT_CONCURRENCY", 50))
+    args = parser.parse_args(argv)
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="bench-checkout-") as tmp:
+        sol_key = Path(tmp) / "no-sol.key"
+        rows += asyncio.run(measure(shop_settings(sqlite_url(Path(tmp)), sol_key), args.buyers, args.concurrency))
+        if admin_url := postgres_admin_url():
+            with postgres_database(admin_url) as url:
+                rows += asyncio.run(measure(shop_settings(url, sol_key), args.buyers, args.concurrency))
+        else:
+            print("PostgreSQL skipped: set BENCH_DATABASE_URL or TEST_DATABASE_URL")
+    return rows
+
+
+if __name__ == "__main__":
+    print_rows(main())
