@@ -27,6 +27,7 @@ from processing.chains.factory import build_backends
 from processing.metrics import ShopMetrics
 from processing.observer import Observer, schedule
 from processing.web import WebDeps, create_web_app
+from services.admin_broadcast import BroadcastProgress
 from services.goods import goods_cipher
 from services.notifier import OutboxSender
 from services.rates import rate_service_from_settings
@@ -152,8 +153,12 @@ async def run(settings: Settings, wallet: Wallet) -> None:
                           rates=rate_service_from_settings(settings), goods=goods_cipher(settings), observer=observer)
     dp = create_dispatcher(container, create_storage(settings))
     scheduler = AsyncIOScheduler(timezone="UTC")
-    outbox = OutboxSender(sessions, bot, container.translator, container.goods, settings.default_language)
+    outbox = OutboxSender(sessions, bot, container.translator, container.goods, settings.default_language,
+                          settings.admin_ids)
     schedule(scheduler, observer, outbox, settings.observer_interval_seconds)
+    progress = BroadcastProgress(sessions, bot, container.translator)
+    scheduler.add_job(progress.report, "interval", seconds=2, id="broadcast-progress", max_instances=1,
+                      coalesce=True)
     jobs = RunningJobs(scheduler)
     app = create_web_app(WebDeps(sessions=sessions, scheduler=scheduler, observer=observer, settings=settings,
                                  metrics=metrics))

@@ -1,11 +1,12 @@
 from aiogram import Router
 
-from handlers import admin, cart, fallback, menu, orders, shop, start
+from handlers import admin, cart, fallback, menu, orders, shop, start, support
 
 
 def build_router() -> Router:
     """A fresh router tree (tests build many). The fallback router goes last: it takes what nobody else did."""
     root = Router(name="root")
-    root.include_routers(start.build(), admin.build(), shop.build(), cart.build(), orders.build(), menu.build(),
-                         fallback.build())
+    # support before the shop's routers: while it waits for a message, any button first ends the wait
+    root.include_routers(start.build(), admin.build(), support.build(), shop.build(), cart.build(), orders.build(),
+                         menu.build(), fallback.build())
     return root

@@ -15,6 +15,6 @@ async def coming_soon(query: CallbackQuery, l10n: L10n, callback_answer: Callbac
 
 def build() -> Router:
     router = Router(name="menu")
-    pending = {MenuAction.support}
+    pending: set[MenuAction] = set()  # support now lives in handlers.support
     router.callback_query.register(coming_soon, MenuCb.filter(F.action.in_(pending)))
     return router

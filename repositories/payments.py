@@ -49,13 +49,14 @@ class PaymentRepo:
                                        .execution_options(populate_existing=True))
         return list(result.scalars())
 
-    async def record(self, chain: Chain, invoice_id: int, seen: SeenPayment, now: datetime) -> bool:
+    async def record(self, chain: Chain, invoice_id: int, seen: SeenPayment, status: PaymentStatus,
+                     now: datetime) -> bool:
         """Store a payment once under its natural id; True when it is new."""
         return await insert_ignoring_conflict(self._s, Payment.__table__,  # type: ignore[arg-type]
                                               {"chain": chain, "natural_id": seen.natural_id,
                                                "invoice_id": invoice_id, "amount": seen.amount,
                                                "confirmations": seen.confirmations, "block_height": seen.block_height,
-                                               "block_hash": seen.block_hash, "status": PaymentStatus.seen,
+                                               "block_hash": seen.block_hash, "status": status,
                                                "first_seen_at": now, "updated_at": now, "missing_count": 0},
                                               ["chain", "natural_id"])
 

@@ -16,7 +16,8 @@ from repositories.catalog import CatalogRepo
 from repositories.orders import OrderRepo
 from repositories.stock import StockRepo
 from repositories.wallet import WalletRepo
-from services.money import from_minor
+from services.money import format_fiat, from_minor
+from services.notify import notify_admins
 from services.rates import RateService, amount_due
 from services.wallet import Wallet
 
@@ -113,4 +114,6 @@ class CheckoutService:
             amount_due=amount_due(chain, from_minor(total_minor), rate), rate=rate, rate_source=source,
             rate_at=rate_at, expires_at=until, created_at=now))
         await CartRepo(s).clear(user_id)
+        await notify_admins(s, self._settings.admin_ids, "admin.new_order", order.id,
+                            total=format_fiat(from_minor(total_minor), self._settings.fiat_currency))
         return CheckoutResult(order.id, existing=False)

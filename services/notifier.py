@@ -15,14 +15,17 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from handlers.admin.order_views import open_order
 from handlers.callbacks import OrderAction, OrderCb
 from l10n import Translator
 from models import Invoice, Order, OutboxMessage, User
-from models.enums import OutboxStatus
+from models.enums import OrderProblem, OutboxStatus
 from models.types import utcnow
+from repositories.orders import OrderRepo
 from repositories.outbox import OutboxRepo
 from repositories.stock import StockRepo
 from services.goods import GoodsCipher
+from services.notify import notify_admins
 from services.payment_uri import format_amount
 
 log = logging.getLogger(__name__)
@@ -33,8 +36,9 @@ MESSAGE_LIMIT = 4000  # Telegram allows 4096 characters
 
 class OutboxSender:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], bot: Bot, translator: Translator,
-                 goods: GoodsCipher | None, default_language: str) -> None:
+                 goods: GoodsCipher | None, default_language: str, admin_ids: frozenset[int]) -> None:
         self._sessions = sessions
+        self._admin_ids = admin_ids  # told when a delivery fails for good
         self._bot = bot
         self._translator = translator
         self._goods = goods
@@ -69,12 +73,14 @@ class OutboxSender:
                 async with s.begin():
                     await OutboxRepo(s).finish(message_id, OutboxStatus.failed, now, "blocked by the user")
                     await s.execute(update(User).where(User.telegram_id == message.chat_id).values(blocked_bot=True))
+                    await self._delivery_failed(s, message, "blocked by the user")
                 return False
             except Exception as e:  # network trouble, Telegram 5xx: retry with backoff
                 log.warning("outbox %s (%s) failed: %s", message_id, message.kind, type(e).__name__)
                 async with s.begin():
                     if message.attempts >= MAX_ATTEMPTS or isinstance(e, TelegramBadRequest):
                         await OutboxRepo(s).finish(message_id, OutboxStatus.failed, now, type(e).__name__)
+                        await self._delivery_failed(s, message, type(e).__name__)
                     else:
                         await OutboxRepo(s).retry_at(message_id, now + timedelta(seconds=2 ** message.attempts),
                                                      type(e).__name__)
@@ -85,6 +91,12 @@ class OutboxSender:
                     await s.execute(update(Order).where(Order.id == message.order_id, Order.delivered_at.is_(None))
                                     .values(delivered_at=utcnow()))
             return True
+
+    async def _delivery_failed(self, s: AsyncSession, message: OutboxMessage, error: str) -> None:
+        """The outbox gave up on a delivery: the order goes to the admins' problem queue."""
+        if message.kind == "paid" and message.order_id is not None \
+                and await OrderRepo(s).flag(message.order_id, OrderProblem.delivery_failed):
+            await notify_admins(s, self._admin_ids, "admin.delivery_failed", message.order_id, error=error)
 
     async def _render(self, s: AsyncSession, message: OutboxMessage) -> list[str]:
         language = (await s.execute(select(User.language).where(User.telegram_id == message.chat_id))).scalar()
@@ -111,11 +123,13 @@ class OutboxSender:
 
 
 def _open_order(message: OutboxMessage) -> Any:
-    """A button to the buyer's order (admins get theirs from the admin panel)."""
-    if message.order_id is None or message.kind.startswith("admin."):
+    """A button to the order: the buyer's own view, or for an admin notice the admin order view."""
+    if message.order_id is None:
         return None
     kb = InlineKeyboardBuilder()
-    kb.button(text=f"#{message.order_id}", callback_data=OrderCb(action=OrderAction.view, id=message.order_id))
+    kb.button(text=f"#{message.order_id}",
+              callback_data=open_order(message.order_id) if message.kind.startswith("admin.")
+              else OrderCb(action=OrderAction.view, id=message.order_id))
     return kb.as_markup()
 
 

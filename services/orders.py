@@ -15,6 +15,7 @@ from services.catalog import NotFound
 from services.dto import InvoiceView, OrderLine, OrderView, PaymentView
 from services.goods import GoodsCipher
 from services.money import from_minor
+from services.notify import notify_admins
 from services.payment_uri import payment_uri
 from services.wallet import Wallet
 
@@ -65,7 +66,7 @@ class OrderService:
             goods=[self._goods.open(blob) for blob in sealed] if self._goods else [])
 
     async def cancel(self, order_id: int, user_id: int) -> None:
-        """The buyer cancels their unpaid order; its stock goes back at once. Audited.
+        """The buyer cancels their unpaid order; its stock goes back at once and admins are told. Audited.
 
         Raises NotFound (not theirs or missing) or CannotCancel (moved on). A second cancel raises
         CannotCancel and changes nothing.
@@ -83,6 +84,7 @@ class OrderService:
                 f"buyer:{user_id}", "order.cancel", "order", order.id, reason="cancelled by buyer",
                 before={"status": OrderStatus.awaiting_payment.value},
                 after={"status": OrderStatus.cancelled.value, "released_units": released})
+            await notify_admins(self._session, self._settings.admin_ids, "admin.cancelled", order.id)
 
     def _invoice_view(self, invoice: Invoice) -> InvoiceView:
         return InvoiceView(

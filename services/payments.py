@@ -5,7 +5,7 @@ observer, the "check now" button and the webhook can race on one invoice without
 """
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 
@@ -41,12 +41,13 @@ class PaymentService:
             depth = self._settings.confirmations(chain)
             repo = PaymentRepo(self._session)
             stored = {p.natural_id: p for p in await repo.for_invoice(invoice_id)}
+            was_confirmed = _confirmed(stored.values(), depth)
             progressed = False
             for payment in seen:
                 status = PaymentStatus.confirmed if payment.confirmations >= depth else PaymentStatus.seen
                 old = stored.get(payment.natural_id)
                 if old is None:
-                    progressed |= await repo.record(chain, invoice_id, payment, now)
+                    progressed |= await repo.record(chain, invoice_id, payment, status, now)
                 elif (old.confirmations, old.block_hash, old.status, old.missing_count) != (
                         payment.confirmations, payment.block_hash, status, 0):
                     progressed |= payment.confirmations > old.confirmations or old.status is PaymentStatus.reorged
@@ -57,7 +58,7 @@ class PaymentService:
                     misses = old.missing_count + 1
                     gone = misses >= MISSES_FOR_REORG
                     await repo.missed(old.id, misses, PaymentStatus.reorged if gone else old.status, now)
-            await self._settle(order, invoice, await repo.for_invoice(invoice_id), progressed, now)
+            await self._settle(order, invoice, await repo.for_invoice(invoice_id), progressed, now, was_confirmed)
 
     async def _locked_order(self, order_id: int) -> Order:
         # Row lock on PostgreSQL serialises concurrent reconcilers of one order; SQLite is serial anyway.
@@ -65,10 +66,10 @@ class PaymentService:
                                             .execution_options(populate_existing=True))).scalar_one()
 
     async def _settle(self, order: Order, invoice: Invoice, payments: list[Payment], progressed: bool,
-                      now: datetime) -> None:
+                      now: datetime, was_confirmed: int) -> None:
         depth = self._settings.confirmations(invoice.chain)
         live = [p for p in payments if p.status is not PaymentStatus.reorged]
-        confirmed = sum(p.amount for p in live if p.confirmations >= depth)
+        confirmed = _confirmed(live, depth)
         received = sum(p.amount for p in live)
         s, orders = self._session, OrderRepo(self._session)
         if order.status in OPEN and confirmed >= self.threshold(invoice.amount_due):
@@ -87,8 +88,10 @@ class PaymentService:
                                  problem=OrderProblem.paid_late):
                 await notify_admins(s, self._settings.admin_ids, "admin.problem", order.id,
                                     problem=OrderProblem.paid_late.value, received=received)
+        # Only when this scan lost confirmed money: an admin who accepted a short payment, or resolved
+        # the reorg, is not asked again on every later scan.
         elif (order.status in (OrderStatus.paid, OrderStatus.shipped)
-              and confirmed < self.threshold(invoice.amount_due)
+              and confirmed < min(was_confirmed, self.threshold(invoice.amount_due))
               and await orders.flag(order.id, OrderProblem.reorged)):
             await notify_admins(s, self._settings.admin_ids, "admin.problem", order.id,
                                 problem=OrderProblem.reorged.value, received=confirmed)
@@ -105,12 +108,12 @@ class PaymentService:
         Runs inside the caller's transaction. False (and nothing changed) if the order has moved on.
         The observer and an admin's manual confirmation both come through here.
         """
-        s = self._session
+        s, before = self._session, order.status  # read first: the UPDATE below refreshes `order` in place
         if not await OrderRepo(s).move(order.id, OPEN, status=OrderStatus.paid, paid_at=now,
                                        problem=OrderProblem.overpaid if overpaid else None):
             return False
         sold = await StockRepo(s).sell(order.id, now)
-        await AuditRepo(s).record(actor, "order.paid", "order", order.id, before={"status": order.status.value},
+        await AuditRepo(s).record(actor, "order.paid", "order", order.id, before={"status": before.value},
                                   after={"status": OrderStatus.paid.value, "sold_units": sold}, reason=reason)
         await notify_buyer(s, order, "paid", overpaid=overpaid)
         await notify_admins(s, self._settings.admin_ids, "admin.paid", order.id, overpaid=overpaid)
@@ -172,6 +175,10 @@ class PaymentService:
         await notify_admins(s, self._settings.admin_ids, "admin.problem", order.id,
                             problem=OrderProblem.underpaid.value, received=received)
         return True
+
+
+def _confirmed(payments: Iterable[Payment], depth: int) -> int:
+    return sum(p.amount for p in payments if p.status is not PaymentStatus.reorged and p.confirmations >= depth)
 
 
 def _best(payments: list[Payment]) -> int:

@@ -59,7 +59,7 @@ class Shop:
         telegram = RecordingSession()
         bot = Bot(settings.bot_token.get_secret_value(), session=telegram)
         return cls(settings, sessions, Observer(sessions, settings, {chain: backend}),
-                   OutboxSender(sessions, bot, Translator(), goods, "en"), telegram)
+                   OutboxSender(sessions, bot, Translator(), goods, "en", settings.admin_ids), telegram)
 
     async def order(self, telegram_id: int, product_id: int, quantity: int, chain: Chain) -> Invoice:
         return await place_order(self.settings, self.sessions, telegram_id, product_id, quantity, chain)

@@ -1,0 +1,36 @@
+"""Small pieces the admin sections share: who acts, answering a button or a message, keyboards."""
+
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+
+from handlers.admin.menu import AdminCb, AdminSection
+from handlers.keyboards import button
+from handlers.render import show
+from l10n import L10n
+
+
+def actor(event: Message | CallbackQuery) -> str:
+    """The audit log's name for the admin behind an update."""
+    return f"admin:{event.from_user.id if event.from_user else 0}"
+
+
+async def answer(event: Message | CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+    """Replace the pressed message with the view, or answer a typed message with a new one."""
+    if isinstance(event, CallbackQuery):
+        await show(event, text, markup)
+    else:
+        await event.answer(text, reply_markup=markup)
+
+
+def to_menu(l10n: L10n) -> InlineKeyboardButton:
+    return button(l10n("nav.back"), AdminCb(section=AdminSection.home))
+
+
+def rows(*lines: list[InlineKeyboardButton]) -> InlineKeyboardMarkup:
+    """One keyboard row per non-empty list."""
+    return InlineKeyboardMarkup(inline_keyboard=[line for line in lines if line])
+
+
+def before_last_row(markup: InlineKeyboardMarkup, *lines: list[InlineKeyboardButton]) -> InlineKeyboardMarkup:
+    """Extra rows above the last one (the back button of handlers.keyboards.paged)."""
+    keyboard = markup.inline_keyboard
+    return InlineKeyboardMarkup(inline_keyboard=[*keyboard[:-1], *(line for line in lines if line), keyboard[-1]])

@@ -1,0 +1,81 @@
+"""Wallet: per coin the last derivation index used and the gap-limit monitor, provider health, and the
+watch-only export for Sparrow or Electrum."""
+
+from datetime import datetime
+from enum import StrEnum
+from html import escape
+from typing import TYPE_CHECKING
+
+from aiogram import F, Router
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import CallbackQuery
+
+from config import Settings
+from handlers.admin.menu import AdminCb, AdminSection
+from handlers.admin.panel import answer, rows, to_menu
+from handlers.keyboards import button
+from l10n import L10n
+from models.types import utcnow
+from services.wallet_admin import GapReport, WalletAdminService
+
+if TYPE_CHECKING:  # the observer imports the notifier, which imports handlers.callbacks
+    from processing.observer import Observer, ProviderHealth
+
+
+class WalletAction(StrEnum):
+    export = "x"
+
+
+class WalletCb(CallbackData, prefix="aw"):
+    action: WalletAction
+
+
+def gap_line(report: GapReport, limit: int, l10n: L10n) -> str:
+    def index(value: int | None) -> str:
+        return "—" if value is None else str(value)
+
+    line = l10n("admin.wallet.chain", coin=report.chain.upper(), last=index(report.highest_index),
+                paid=index(report.last_paid_index), gap=report.longest_gap)
+    if report.warn(limit):
+        line += "\n" + l10n("admin.wallet.gap_warning", gap=report.longest_gap, limit=limit)
+    return line
+
+
+def health_line(coin: str, health: "ProviderHealth | None", now: datetime, l10n: L10n) -> str:
+    if health is None or (health.last_ok is None and not health.failures):
+        return l10n("admin.wallet.health_unknown", coin=coin)
+    ago = l10n("admin.wallet.never") if health.last_ok is None else \
+        l10n("admin.wallet.ago", seconds=int((now - health.last_ok).total_seconds()))
+    if health.failures:
+        return l10n("admin.wallet.health_failing", coin=coin, failures=health.failures, ago=ago)
+    return l10n("admin.wallet.health_ok", coin=coin, ago=ago, took=f"{health.last_cycle_seconds:.1f}")
+
+
+async def open_section(query: CallbackQuery, wallet_admin: WalletAdminService, payment_observer: "Observer",
+                       settings: Settings, l10n: L10n) -> None:
+    reports = await wallet_admin.gap_reports()
+    limit, now = settings.gap_limit_warn, utcnow()
+    gaps = [gap_line(r, limit, l10n) for r in reports] or [l10n("admin.wallet.none")]
+    parts = [l10n("admin.wallet.title"), *gaps]
+    if any(r.warn(limit) for r in reports):
+        parts.append(l10n("admin.wallet.gap_hint", limit=limit))
+    health = [health_line(r.chain.upper(), payment_observer.health.get(r.chain), now, l10n) for r in reports]
+    parts.append("\n".join([l10n("admin.wallet.health"), *health]))
+    await answer(query, "\n\n".join(parts), rows(
+        [button(l10n("admin.wallet.export"), WalletCb(action=WalletAction.export))] if reports else [],
+        [to_menu(l10n)]))
+
+
+async def export(query: CallbackQuery, wallet_admin: WalletAdminService, l10n: L10n) -> None:
+    exports = await wallet_admin.watch_only_exports()
+    lines = [l10n("admin.wallet.export_row", coin=e.chain.upper(), text=escape(e.text),
+                  last="—" if e.highest_index is None else e.highest_index) for e in exports]
+    if query.bot is not None and query.from_user is not None:
+        await query.bot.send_message(query.from_user.id, "\n\n".join([l10n("admin.wallet.export_title"), *lines]))
+
+
+def build() -> Router:
+    router = Router(name="admin-wallet")
+    router.callback_query.register(open_section, AdminCb.filter(F.section == AdminSection.wallet))
+    router.callback_query.register(export, WalletCb.filter(F.action == WalletAction.export))
+    return router

@@ -1,0 +1,156 @@
+"""Support: the buyer writes once (text or a photo), every admin gets a copy, and an admin's reply to
+that copy goes back to the buyer. /start, /admin or any button leaves the waiting state."""
+
+import logging
+from html import escape
+from typing import Any
+
+from aiogram import Bot, F, Router
+from aiogram.dispatcher.event.bases import SkipHandler
+from aiogram.exceptions import TelegramAPIError
+from aiogram.filters import Filter, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.callback_answer import CallbackAnswer
+
+from handlers import keyboards
+from handlers.admin.order_views import open_order
+from handlers.callbacks import MenuAction, MenuCb
+from handlers.keyboards import button
+from handlers.render import show
+from l10n import L10n, Translator
+from services.dto import UserDTO
+from services.support import Recipient, Relay, SupportRequest, SupportService, SupportThread
+
+log = logging.getLogger(__name__)
+MESSAGE_LIMIT, CAPTION_LIMIT = 4096, 1024
+
+
+class SupportForm(StatesGroup):
+    waiting = State()
+
+
+def _fit(header: str, body: str | None, limit: int) -> str:
+    """Header and the escaped body within Telegram's limit (which counts text without HTML tags)."""
+    room = max(limit - len(header) - 2, 0)
+    return f"{header}\n\n{escape((body or '')[:room])}" if body else header
+
+
+def _home(l10n: L10n) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[[button(l10n("menu.main"), MenuCb(action=MenuAction.main))]])
+
+
+def _answer_button(l10n: L10n) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[[button(l10n("support.write_again"),
+                                                         MenuCb(action=MenuAction.support))]])
+
+
+async def leave(query: CallbackQuery, state: FSMContext, callback_answer: CallbackAnswer) -> None:
+    """Any button ends the wait for a support message, then does what it always does."""
+    callback_answer.disable()  # the handler that takes the button answers it
+    await state.clear()
+    raise SkipHandler
+
+
+async def leave_on_command(message: Message, state: FSMContext) -> None:
+    await state.clear()
+    raise SkipHandler
+
+
+async def ask(query: CallbackQuery, state: FSMContext, l10n: L10n) -> None:
+    await state.set_state(SupportForm.waiting)
+    await show(query, l10n("support.ask"), _home(l10n))
+
+
+async def forward(message: Message, state: FSMContext, user: UserDTO, support: SupportService, bot: Bot,
+                  translator: Translator, l10n: L10n) -> None:
+    await state.clear()
+    sent = await support.forward(user, _relay(message, bot, translator))
+    await message.answer(l10n("support.sent" if sent else "support.unavailable"),
+                         reply_markup=keyboards.main_menu(l10n))
+
+
+async def not_supported(message: Message, l10n: L10n) -> None:
+    await message.answer(l10n("support.text_or_photo"), reply_markup=_home(l10n))
+
+
+def _relay(message: Message, bot: Bot, translator: Translator) -> Relay:
+    async def send(to: Recipient, request: SupportRequest) -> int | None:
+        l10n = translator(to.language)
+        order = request.latest_order_id
+        header = l10n("support.admin_header", buyer=request.buyer_telegram_id,
+                      username=escape(f"@{request.username}") if request.username else "—",
+                      order=f"#{order}" if order else "—")
+        markup = InlineKeyboardMarkup(inline_keyboard=[[button(l10n("support.open_order", order_id=order),
+                                                               open_order(order))]]) if order else None
+        try:
+            if message.photo:
+                copy = await bot.send_photo(to.telegram_id, message.photo[-1].file_id,
+                                            caption=_fit(header, message.caption, CAPTION_LIMIT), reply_markup=markup)
+            else:
+                copy = await bot.send_message(to.telegram_id, _fit(header, message.text, MESSAGE_LIMIT),
+                                              reply_markup=markup)
+        except TelegramAPIError as e:
+            log.warning("support copy to an admin failed: %s", type(e).__name__)
+            return None
+        return copy.message_id
+
+    return send
+
+
+class RepliesToSupport(Filter):
+    """An admin's text or photo that replies to a support copy; hands the handler its `thread`."""
+
+    async def __call__(self, message: Message, bot: Bot, support: SupportService) -> bool | dict[str, Any]:
+        reply = message.reply_to_message
+        if (reply is None or reply.from_user is None or reply.from_user.id != bot.id or message.from_user is None
+                or not (message.text or message.photo)):
+            return False
+        thread = await support.thread(message.from_user.id, reply.message_id)
+        return {"thread": thread} if thread else False
+
+
+async def admin_reply(message: Message, thread: SupportThread, support: SupportService, bot: Bot,
+                      translator: Translator, l10n: L10n) -> None:
+    async def deliver(to: SupportThread) -> bool:
+        buyer = translator(to.buyer_language)
+        header = buyer("support.reply")
+        try:
+            if message.photo:
+                await bot.send_photo(to.buyer_telegram_id, message.photo[-1].file_id,
+                                     caption=_fit(header, message.caption, CAPTION_LIMIT),
+                                     reply_markup=_answer_button(buyer))
+            else:
+                await bot.send_message(to.buyer_telegram_id, _fit(header, message.text, MESSAGE_LIMIT),
+                                       reply_markup=_answer_button(buyer))
+        except TelegramAPIError as e:
+            log.warning("support reply to a buyer failed: %s", type(e).__name__)
+            return False
+        return True
+
+    assert message.from_user is not None  # RepliesToSupport checked it
+    delivered = await support.answer(message.from_user.id, thread, deliver)
+    await message.reply(l10n("support.reply_sent" if delivered else "support.reply_failed",
+                             buyer=thread.buyer_telegram_id))
+
+
+def build() -> Router:
+    """The buyer's side. Goes before the shop's routers, so that any button first ends the wait."""
+    router = Router(name="support")
+    router.callback_query.register(leave, StateFilter(SupportForm.waiting))
+    router.callback_query.register(ask, MenuCb.filter(F.action == MenuAction.support))
+    # A command leaves, then goes where it always goes. The state filters below still see the state as it
+    # was when the update came in, so they leave commands alone themselves.
+    command = F.text.startswith("/")
+    router.message.register(leave_on_command, StateFilter(SupportForm.waiting), command)
+    router.message.register(forward, StateFilter(SupportForm.waiting), (F.text & ~command) | F.photo)
+    router.message.register(not_supported, StateFilter(SupportForm.waiting), ~command)
+    return router
+
+
+def build_admin() -> Router:
+    """The admins' side, included in the admin router (which checks who is an admin)."""
+    router = Router(name="support-replies")
+    router.message.register(admin_reply, RepliesToSupport())
+    return router

@@ -1,0 +1,160 @@
+"""What the admin order and problem services hand to handlers: plain frozen data and the errors they raise."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from models.enums import Chain, OrderProblem, OrderStatus, PaymentStatus
+from services.dto import InvoiceView, OrderLine
+
+
+class OrderBucket(StrEnum):
+    """The admin's order lists. A paid order is "ready for shipment" while it holds physical items,
+    else "delivered" (digital goods go out with the payment notice)."""
+
+    awaiting = "aw"
+    confirming = "cf"
+    ready = "rs"
+    delivered = "dl"
+    shipped = "sh"
+    expired = "ex"
+    cancelled = "cx"
+
+
+# bucket -> (statuses, physical items: required / excluded / either)
+BUCKETS: dict[OrderBucket, tuple[tuple[OrderStatus, ...], bool | None]] = {
+    OrderBucket.awaiting: ((OrderStatus.awaiting_payment,), None),
+    OrderBucket.confirming: ((OrderStatus.confirming,), None),
+    OrderBucket.ready: ((OrderStatus.paid,), True),
+    OrderBucket.delivered: ((OrderStatus.paid,), False),
+    OrderBucket.shipped: ((OrderStatus.shipped,), None),
+    OrderBucket.expired: ((OrderStatus.expired,), None),
+    OrderBucket.cancelled: ((OrderStatus.cancelled,), None),
+}
+
+
+def bucket_of(status: OrderStatus, physical: bool) -> OrderBucket | None:
+    """The list an order shows up in; None for underpaid and paid-late orders (the problem queue)."""
+    for bucket, (statuses, needs_physical) in BUCKETS.items():
+        if status in statuses and needs_physical in (None, physical):
+            return bucket
+    return None
+
+
+class AdminAction(StrEnum):
+    ship = "ship"
+    cancel = "cancel"
+    expire = "expire"
+    confirm = "confirm"
+
+
+class Resolution(StrEnum):
+    fulfil = "fulfil"
+    refund = "refund"
+    close = "close"
+    resend = "resend"
+
+
+class OrderMovedOn(Exception):
+    """The order is no longer where the admin saw it (pressed twice, another admin, the observer)."""
+
+    def __init__(self, status: OrderStatus, problem: OrderProblem | None = None) -> None:
+        super().__init__(status, problem)
+        self.status = status
+        self.problem = problem
+
+
+class StockGone(Exception):
+    """Fulfilling needs units that are no longer on the shelf; nothing was changed."""
+
+    def __init__(self, shortages: list[tuple[str, int]]) -> None:
+        super().__init__(shortages)
+        self.shortages = shortages  # (product name, units left)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRow:
+    id: int
+    created_at: datetime
+    status: OrderStatus
+    problem: OrderProblem | None
+    total: Decimal
+    currency: str
+    buyer: str  # @username, else the Telegram id
+
+
+@dataclass(frozen=True, slots=True)
+class OrderPage:
+    bucket: OrderBucket
+    rows: list[OrderRow]
+    page: int
+    has_next: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BuyerInfo:
+    telegram_id: int
+    username: str | None
+    language: str
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentRow:
+    natural_id: str
+    amount: int
+    confirmations: int
+    block_height: int | None
+    status: PaymentStatus
+    url: str | None  # a public explorer, mainnet and testnet only
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    at: datetime
+    what: str  # an audit action ("order.paid") or an outbox kind ("paid")
+    who: str  # the audit actor, or the outbox recipient
+    detail: str  # "awaiting_payment → paid", or the outbox status
+    reason: str | None
+    message: bool  # an outbox message rather than an audit row
+
+
+@dataclass(frozen=True, slots=True)
+class AdminOrderView:
+    id: int
+    status: OrderStatus
+    problem: OrderProblem | None
+    bucket: OrderBucket | None
+    physical: bool
+    created_at: datetime
+    tracking: str | None
+    close_reason: str | None
+    total: Decimal
+    currency: str
+    buyer: BuyerInfo
+    lines: list[OrderLine]
+    invoice: InvoiceView | None
+    payments: list[PaymentRow]
+    timeline: list[TimelineEntry]
+    actions: frozenset[AdminAction]
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemRow:
+    id: int
+    problem: OrderProblem
+    status: OrderStatus
+    chain: Chain | None
+    due: int
+    received: int  # non-reorged payments
+    difference: int  # received − due, in base units
+    difference_fiat: Decimal  # at the invoice's locked rate
+    currency: str
+    resolutions: tuple[Resolution, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemPage:
+    rows: list[ProblemRow]
+    page: int
+    has_next: bool
