@@ -1,6 +1,6 @@
 """The whole product over HTTP: `python -m bot` as the README runs it, polling an HTTP Bot API double,
 watching litecoind (core-rpc) and anvil. Buyers walk from /start to delivered goods in LTC and ETH,
-and one order expires."""
+an admin ships a physical order with tracking, and one order expires."""
 
 import asyncio
 import json
@@ -113,6 +113,21 @@ async def test_buyers_pay_in_ltc_and_eth_and_get_their_goods(tmp_path: Path, lit
             paid = await eth_buyer.wait_text("ist bezahlt")
             assert "KEY-E2E-0001" in paid["text"]
 
+            parcel = Buyer(tg, FakeUser(id=1004, first_name="Paula"))
+            address, amount = await parcel.checkout("Sticker pack", "LTC")
+            litecoind.send(address, amount)
+            litecoind.mine(2)
+            paid = await parcel.wait_text("will be shipped soon")
+            order_id = re.search(r"Order #(\d+)", paid["text"]).group(1)  # type: ignore[union-attr]
+            admin = Buyer(tg, FakeUser(id=ADMIN, first_name="Ada"))
+            await tg.user_sends_text(admin.user, f"/order {order_id}")
+            detail = await admin.wait_text(f"Order #{order_id} · ")  # admins also got order notifications
+            await tg.user_presses(admin.user, detail, find_button(detail, text="🚚 Mark shipped"))
+            await admin.wait_text("send the tracking details")
+            await tg.user_sends_text(admin.user, "DHL 00340434161234567890")
+            await admin.wait_text(f"Order #{order_id} is marked shipped")
+            await parcel.wait_text("Tracking: DHL 00340434161234567890")
+
             late = Buyer(tg, FakeUser(id=1003, first_name="Otto"))
             await late.checkout("Sticker pack", "ETH")
             with sqlite3.connect(db) as conn:  # the buyer walked away; let the clock run out
@@ -129,4 +144,4 @@ async def test_buyers_pay_in_ltc_and_eth_and_get_their_goods(tmp_path: Path, lit
     with sqlite3.connect(db) as conn:
         statuses = dict(conn.execute("SELECT status, count(*) FROM orders GROUP BY status").fetchall())
         sold = conn.execute("SELECT count(*) FROM stock_units WHERE status = 'sold'").fetchone()[0]
-    assert statuses == {"paid": 2, "expired": 1} and sold == 2
+    assert statuses == {"paid": 2, "shipped": 1, "expired": 1} and sold == 3

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text, update
 
-from config import ROOT
+from config import ROOT, Settings
 from models import Order
 from models.database import create_engine, create_sessionmaker
 from models.enums import Chain
@@ -60,7 +60,7 @@ INVARIANTS = {
 }
 
 
-async def test_sigkill_at_random_moments_keeps_every_invariant(tmp_path: Path, sqlite_template: Path, settings,
+async def test_sigkill_at_random_moments_keeps_every_invariant(tmp_path: Path, sqlite_template: Path,
                                                                goods) -> None:
     rng = random.Random(int(os.environ.get("KILL_SEED", "2026")))
     db = tmp_path / "shop.db"
@@ -70,7 +70,7 @@ async def test_sigkill_at_random_moments_keeps_every_invariant(tmp_path: Path, s
     sessions = create_sessionmaker(engine)
     esplora = EsploraDouble()
     await esplora.start()
-    shop_settings = settings.model_copy(update={"database_url": url})
+    shop_settings = Settings(_env_file=None, database_url=url, btc_xpub=BTC_ZPUB, rates_fixed=RATES)
     product = await seed_product(sessions, units=200, goods=goods)
     invoices = [await place_order(shop_settings, sessions, 8000 + n, product, 1 + n % 2, Chain.btc)
                 for n in range(60)]
@@ -97,7 +97,7 @@ async def test_sigkill_at_random_moments_keeps_every_invariant(tmp_path: Path, s
             with log.open("ab") as out:
                 proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", cwd=ROOT, env=env,
                                                             stdout=out, stderr=out)
-                await asyncio.sleep(rng.uniform(4.0, 10.0))
+                await asyncio.sleep(rng.uniform(3.0, 8.0))  # during startup, migrations, cycles, sends
                 proc.send_signal(signal.SIGKILL)
                 await proc.wait()
 
