@@ -34,7 +34,7 @@ from tests.shop import seed_product
 SECRET = "webhook-test-secret-5f0c1e"
 PATH = "/payments/webhook"
 BUYER = 401
-FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "300"))
+FUZZ_EXAMPLES = int(os.environ.get("FUZZ_WEBHOOK_EXAMPLES", "1000"))  # per database: 2,000 cases
 
 
 class StaticChain:
