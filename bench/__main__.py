@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import coincurve
 
-from bench import checkout, dispatch, memory, observer, wallet
+from bench import checkout, dispatch, latency, memory, observer, wallet
 from bench.common import Row, env_int, print_rows
 from models.enums import Chain, Network
 from services.hdwallet import parse_account_key
@@ -35,6 +35,7 @@ BENCHMARKS: dict[str, Callable[[list[str]], list[Row]]] = {
     "dispatch": dispatch.main,
     "observer": observer.main,
     "memory": memory.main,
+    "latency": latency.main,
 }
 
 
