@@ -16,13 +16,8 @@ from sqlalchemy.exc import IntegrityError
 
 from config import ConfigError, Settings
 from models.database import standalone_session
-from services.catalog_import import (
-    CatalogErrors,
-    CatalogExporter,
-    CatalogImporter,
-    ImportSummary,
-    load_catalog_json,
-)
+from services.catalog_format import CatalogErrors, load_catalog_json
+from services.catalog_import import CatalogExporter, CatalogImporter, ImportSummary
 from services.goods import GoodsCipher, GoodsKeyMissing, goods_cipher
 from services.secretbox import DecryptionError
 

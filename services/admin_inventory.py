@@ -20,7 +20,7 @@ from repositories.audit import AuditRepo
 from repositories.catalog import CatalogRepo
 from repositories.inventory import InventoryRepo
 from services.catalog import NotFound
-from services.catalog_import import parse_catalog
+from services.catalog_format import parse_catalog
 from services.money import from_minor
 
 PAGE_SIZE = 8

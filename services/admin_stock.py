@@ -19,7 +19,8 @@ from repositories.admin_inventory import AdminInventoryRepo
 from repositories.audit import AuditRepo
 from repositories.inventory import InventoryRepo
 from services.catalog import NotFound
-from services.catalog_import import KEY_MISSING, MAX_QUANTITY
+from services.catalog_format import MAX_QUANTITY
+from services.catalog_import import KEY_MISSING
 from services.goods import GoodsCipher, GoodsKeyMissing
 from services.secretbox import DecryptionError
 from services.stock_files import StockFileErrors, StockLine, check_payloads, read_stock

@@ -1,6 +1,6 @@
 """Digital stock as an admin sends it: pasted lines, or a .txt, .csv or .json file. Pure: no I/O.
 
-Every payload is then checked by the catalog import's own checker (services.catalog_import.parse_catalog),
+Every payload is then checked by the catalog import's own checker (services.catalog_format.parse_catalog),
 so a unit accepted here is exactly one `python -m bot catalog import` would accept; its problems are
 reported by the line they come from.
 """
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from models.enums import ProductKind
-from services.catalog_import import MAX_QUANTITY, parse_catalog
+from services.catalog_format import MAX_QUANTITY, parse_catalog
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_PROBLEMS_SHOWN = 10

@@ -18,14 +18,8 @@ from sqlalchemy import select, update
 from config import ROOT
 from models import Category, Product, StockUnit, Subcategory
 from models.enums import StockStatus
-from services.catalog_import import (
-    CatalogErrors,
-    CatalogExporter,
-    CatalogImporter,
-    ImportSummary,
-    load_catalog_json,
-    parse_catalog,
-)
+from services.catalog_format import CatalogErrors, load_catalog_json, parse_catalog
+from services.catalog_import import CatalogExporter, CatalogImporter, ImportSummary
 from services.goods import GoodsCipher, GoodsKeyMissing
 
 EXAMPLE = Path(__file__).parent / "data" / "catalog_example.json"

@@ -29,7 +29,8 @@ from l10n import Translator
 from models import Base
 from models.database import create_engine, create_sessionmaker
 from processing.observer import Observer
-from services.catalog_import import CatalogErrors, CatalogImporter, load_catalog_json, parse_catalog
+from services.catalog_format import CatalogErrors, load_catalog_json, parse_catalog
+from services.catalog_import import CatalogImporter
 from services.goods import GoodsCipher
 from services.rates import rate_service_from_settings
 from tests.conftest import ADMIN_ID, RATES, TOKEN

@@ -19,7 +19,7 @@ from models.enums import ProductKind
 from services.admin_inventory import InventoryAdminService
 from services.admin_stock import StockAdded, StockAdminService, StockPreview, WrongKind
 from services.catalog import NotFound
-from services.catalog_import import MAX_QUANTITY
+from services.catalog_format import MAX_QUANTITY
 from services.goods import GoodsKeyMissing
 from services.stock_files import MAX_FILE_BYTES, MAX_PROBLEMS_SHOWN, StockFileErrors
 
