@@ -16,7 +16,6 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from config import Settings
-from models.enums import Chain
 from models.types import utcnow
 from processing.metrics import ShopMetrics, chain_health
 from processing.observer import LEASE, Observer
@@ -39,11 +38,9 @@ class WebDeps:
 
 async def read_stats(deps: WebDeps, now: datetime) -> ShopStats | None:
     """The shop's counts, or None when the database does not answer within a few seconds."""
-    settings = deps.settings or (deps.observer.settings if deps.observer else None)
-    depths = {chain: settings.confirmations(chain) for chain in Chain} if settings else {}
     try:
         async with asyncio.timeout(DB_CHECK_TIMEOUT_SECONDS), deps.sessions() as session:
-            return await StatsService(session).snapshot(LEASE, now, depths)
+            return await StatsService(session).snapshot(LEASE, now)
     except Exception as e:  # any failure means "not reachable"; the reason goes to the log only
         log.warning("health: database unreachable: %s", type(e).__name__)
         return None

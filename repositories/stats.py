@@ -1,9 +1,8 @@
 """Counts for /healthz and /metrics: cheap aggregate queries, read-only."""
 
-from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Invoice, Lease, Order, OutboxMessage, Payment
@@ -19,14 +18,10 @@ class StatsRepo:
         rows = await self._s.execute(select(Order.status, func.count()).group_by(Order.status))
         return {OrderStatus(status): int(n) for status, n in rows.tuples()}
 
-    async def credited_payments_by_chain(self, depths: Mapping[Chain, int]) -> dict[Chain, int]:
-        """Payments that count towards their invoice: confirmed, or seen at the chain's depth (a payment
-        first seen already at depth keeps status "seen" until the next scan refreshes it)."""
-        at_depth = [and_(Payment.chain == chain, Payment.confirmations >= depth) for chain, depth in depths.items()]
-        credited = Payment.status == PaymentStatus.confirmed
-        if at_depth:
-            credited = or_(credited, and_(Payment.status == PaymentStatus.seen, or_(*at_depth)))
-        rows = await self._s.execute(select(Payment.chain, func.count()).where(credited).group_by(Payment.chain))
+    async def credited_payments_by_chain(self) -> dict[Chain, int]:
+        """Payments at their chain's confirmation depth, which count towards their invoice."""
+        rows = await self._s.execute(select(Payment.chain, func.count())
+                                     .where(Payment.status == PaymentStatus.confirmed).group_by(Payment.chain))
         return {Chain(chain): int(n) for chain, n in rows.tuples()}
 
     async def open_invoices(self) -> int:

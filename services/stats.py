@@ -1,6 +1,5 @@
 """A snapshot of the shop's state for /healthz and /metrics."""
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -23,13 +22,12 @@ class StatsService:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def snapshot(self, lease: str, now: datetime, depths: Mapping[Chain, int]) -> ShopStats:
-        """Read-only; one transaction so the counts agree with each other. `depths`: confirmations per
-        chain at which a payment counts (empty: trust the stored status only). Raises on database errors."""
+    async def snapshot(self, lease: str, now: datetime) -> ShopStats:
+        """Read-only; one transaction so the counts agree with each other. Raises on database errors."""
         async with self._session.begin():
             repo = StatsRepo(self._session)
             orders = await repo.orders_by_status()
-            credited = await repo.credited_payments_by_chain(depths)
+            credited = await repo.credited_payments_by_chain()
             return ShopStats(orders={status: orders.get(status, 0) for status in OrderStatus},
                              credited_payments={chain: credited.get(chain, 0) for chain in Chain},
                              open_invoices=await repo.open_invoices(), outbox_pending=await repo.outbox_pending(),
