@@ -111,6 +111,8 @@ class OutboxSender:
                 if key in params:
                     params[key] = format_amount(invoice.chain, int(params[key]))
             params.setdefault("address", invoice.address)
+        if "problem" in params:  # stored as the enum value; admins read it in their language
+            params["problem"] = l10n(f"admin.problems.kind.{params['problem']}")
         text = l10n(f"notify.{message.kind}", **params)
         if message.kind != "paid" or message.order_id is None:
             return [text]

@@ -12,6 +12,7 @@ from models.enums import Chain, Network, OrderProblem, OrderStatus, StockStatus
 from models.types import utcnow
 from processing.chains.core_rpc import CoreRpcBackend
 from services.payment_uri import format_amount
+from tests.conftest import ADMIN_ID
 from tests.keys import LTC_TTUB
 from tests.nodes import Litecoind, litecoind_fixture  # noqa: F401
 from tests.payflow import Shop, fresh_addresses
@@ -149,3 +150,4 @@ async def test_late_payment_after_expiry_is_flagged_not_fulfilled(shop: Shop, se
     assert await shop.units(StockStatus.sold) == 0
     (alert,) = await shop.outbox("admin.problem")
     assert alert["problem"] == "paid_late"
+    assert any("needs a look: paid late (" in t for t in await shop.sent_texts(ADMIN_ID))
