@@ -1,9 +1,10 @@
 """/start, the main menu and the language switch."""
 
 from aiogram import F, Router
+from aiogram.enums import ChatMemberStatus, ChatType
 from aiogram.filters import CommandStart
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, ChatMemberUpdated, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 
 from handlers import keyboards
@@ -38,9 +39,15 @@ async def set_language(query: CallbackQuery, callback_data: LanguageCb, user: Us
     await show(query, l10n("menu.title"), keyboards.main_menu(l10n))
 
 
+async def bot_blocked_or_unblocked(event: ChatMemberUpdated, users: UserService) -> None:
+    """Telegram tells the bot when a buyer blocks it (kicked) and when they come back (member)."""
+    await users.set_blocked_bot(event.chat.id, event.new_chat_member.status == ChatMemberStatus.KICKED)
+
+
 def build() -> Router:
     router = Router(name="start")
     router.message.register(start, CommandStart())
+    router.my_chat_member.register(bot_blocked_or_unblocked, F.chat.type == ChatType.PRIVATE)
     router.callback_query.register(main_menu, MenuCb.filter(F.action == MenuAction.main))
     router.callback_query.register(choose_language, MenuCb.filter(F.action == MenuAction.language))
     router.callback_query.register(set_language, LanguageCb.filter(F.code.in_(LANGUAGES)))

@@ -25,5 +25,9 @@ class UserRepo:
         await self._s.execute(update(User).where(User.id == user_id, User.username.is_distinct_from(username))
                               .values(username=username))
 
+    async def set_blocked_bot(self, telegram_id: int, blocked: bool) -> None:
+        await self._s.execute(update(User).where(User.telegram_id == telegram_id, User.blocked_bot.is_not(blocked))
+                              .values(blocked_bot=blocked))
+
     async def set_language(self, user_id: int, language: str) -> None:
         await self._s.execute(update(User).where(User.id == user_id).values(language=language))

@@ -1,8 +1,8 @@
 """Broadcasts: one text to every user who has not blocked the bot, sent through the outbox.
 
 Starting one writes its record and one outbox row per recipient in one transaction; the outbox job sends
-them (429: waits retry_after and retries that message; 403: marks users.blocked_bot, so the next
-broadcast skips them; a restart resumes from the database). Rows fall due BROADCAST_PER_SECOND apart, so
+them (429: sends nothing more until retry_after has passed; 403: marks users.blocked_bot, so the next
+broadcast skips them until they unblock the bot; a restart resumes from the database). Rows fall due BROADCAST_PER_SECOND apart, so
 a broadcast leaves room in each outbox batch for order notifications. BroadcastProgress, a scheduler
 job, edits the admin's progress message and records the end.
 """

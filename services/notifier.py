@@ -24,6 +24,7 @@ from models.types import utcnow
 from repositories.orders import OrderRepo
 from repositories.outbox import OutboxRepo
 from repositories.stock import StockRepo
+from repositories.users import UserRepo
 from services.goods import GoodsCipher
 from services.notify import notify_admins
 from services.payment_uri import format_amount
@@ -43,15 +44,23 @@ class OutboxSender:
         self._translator = translator
         self._goods = goods
         self._default_language = default_language
+        self._flood_until = utcnow()  # after a 429, nothing is sent before Telegram's retry_after has passed
 
     async def send_due(self, limit: int = 50) -> int:
         """Send what is due; returns how many were sent. Safe to run in several processes at once."""
         now = utcnow()
+        if now < self._flood_until:
+            return 0
         async with self._sessions() as s, s.begin():
             due = [m.id for m in await OutboxRepo(s).due(now, limit)]
         sent = 0
         for message_id in due:
-            sent += await self._send_one(message_id, now)
+            try:
+                sent += await self._send_one(message_id, now)
+            except TelegramRetryAfter as e:  # flood control: stop the batch, the rest stays due
+                self._flood_until = now + timedelta(seconds=e.retry_after)
+                log.warning("outbox: Telegram asked to wait %s s", e.retry_after)
+                break
         return sent
 
     async def _send_one(self, message_id: int, now: datetime) -> bool:
@@ -68,11 +77,11 @@ class OutboxSender:
             except TelegramRetryAfter as e:
                 async with s.begin():
                     await OutboxRepo(s).retry_at(message_id, now + timedelta(seconds=e.retry_after), "429")
-                return False
+                raise
             except TelegramForbiddenError:
                 async with s.begin():
                     await OutboxRepo(s).finish(message_id, OutboxStatus.failed, now, "blocked by the user")
-                    await s.execute(update(User).where(User.telegram_id == message.chat_id).values(blocked_bot=True))
+                    await UserRepo(s).set_blocked_bot(message.chat_id, True)
                     await self._delivery_failed(s, message, "blocked by the user")
                 return False
             except Exception as e:  # network trouble, Telegram 5xx: retry with backoff

@@ -35,3 +35,8 @@ class UserService:
             raise ValueError(language)
         async with self._session.begin():
             await UserRepo(self._session).set_language(user_id, language)
+
+    async def set_blocked_bot(self, telegram_id: int, blocked: bool) -> None:
+        """The buyer blocked (or unblocked) the bot in their private chat: broadcasts skip them while blocked."""
+        async with self._session.begin():
+            await UserRepo(self._session).set_blocked_bot(telegram_id, blocked)

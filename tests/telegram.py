@@ -50,6 +50,18 @@ class Telegram:
                if text.startswith("/") else {}),
         }})
 
+    async def bot_status(self, person: Person, old: str, new: str,
+                         chat: dict[str, Any] | None = None) -> list[TelegramMethod[Any]]:
+        """A my_chat_member update: in a private chat "kicked" is the person blocking the bot, "member" unblocking."""
+        bot = {"id": 4242, "is_bot": True, "first_name": "Shop"}
+        def member(status: str) -> dict[str, Any]:
+            return {"status": status, "user": bot, **({"until_date": 0} if status == "kicked" else {})}
+        return await self.feed({"my_chat_member": {
+            "chat": chat or {"id": person.id, "type": "private", "first_name": person.first_name},
+            "from": person.as_json(), "date": int(time.time()),
+            "old_chat_member": member(old), "new_chat_member": member(new),
+        }})
+
     async def press(self, person: Person, data: str | CallbackData, message_id: int = 1,
                     text: str = "…") -> list[TelegramMethod[Any]]:
         raw = data.pack() if isinstance(data, CallbackData) else data

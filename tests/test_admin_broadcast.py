@@ -118,3 +118,21 @@ async def test_starting_twice_from_one_preview_queues_once(sessions) -> None:
                                 .where(OutboxMessage.kind == "broadcast"))).all()
     assert len(rows) == 6 and all(status is OutboxStatus.pending for status, _ in rows)
     assert {params["broadcast_id"] for _, params in rows} == {first.id, other.id}
+
+
+async def test_a_429_stops_the_batch_until_retry_after_has_passed(container, sessions) -> None:
+    chat_ids = await seed_recipients(sessions, 5)
+    async with sessions() as s:
+        await BroadcastService(s).start("admin:1", "Sale today", "en", chat_id=ADMIN.id, message_id=1)
+    async with sessions.begin() as s:
+        await s.execute(update(OutboxMessage).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+    async with polled_shop(container) as shop:
+        outbox = OutboxSender(sessions, shop.bot, container.translator, container.goods, "en", frozenset())
+        shop.double.rate_limit(times=1, retry_after=1)
+        assert await outbox.send_due() == 0
+        assert await outbox.send_due() == 0  # still inside retry_after: Telegram is not asked again
+        assert len(shop.double.calls_of("sendMessage")) == 1
+        assert [e["error_code"] for _, e in shop.double.errors] == [429]
+        await asyncio.sleep(1.1)
+        assert await outbox.send_due() == 5
+        assert all([m["text"] for m in shop.double.sent_to(c)] == ["Sale today"] for c in chat_ids)

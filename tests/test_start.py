@@ -51,3 +51,21 @@ async def test_no_main_menu_entry_is_a_placeholder_any_more(tg: Telegram) -> Non
     for action in MenuAction:  # support was the last one; tests/test_support.py covers it
         calls = await tg.press(Person(id=115), MenuCb(action=action))
         assert texts(calls) and "Coming soon." not in texts(calls), action
+
+
+async def test_blocking_and_unblocking_the_bot_is_remembered_for_broadcasts(tg: Telegram, sessions) -> None:
+    carol = Person(id=115)
+    await tg.send(carol, "/start")
+
+    async def blocked() -> bool:
+        async with sessions() as s:
+            return bool((await s.execute(select(User.blocked_bot).where(User.telegram_id == carol.id))).scalar_one())
+
+    assert await tg.bot_status(carol, "member", "kicked") == []  # nothing can be sent to a user who blocked us
+    assert await blocked()
+    group = {"id": -100123, "type": "supergroup", "title": "Friends"}
+    await tg.bot_status(carol, "member", "left", chat=group)  # she removed the bot from a group: not a block
+    await tg.bot_status(carol, "kicked", "member", chat=group)
+    assert await blocked()
+    await tg.bot_status(carol, "kicked", "member")
+    assert not await blocked()
