@@ -16,10 +16,11 @@ from config import ROOT
 log = logging.getLogger(__name__)
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 POOL_TIMEOUT_SECONDS = 120
+READ_ONLY = "shop_read_only"  # execution option set by read_only()
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An async engine; on SQLite every transaction starts with BEGIN IMMEDIATE.
+    """An async engine; on SQLite every transaction but a `read_only` one starts with BEGIN IMMEDIATE.
 
     SQLite ignores SELECT ... FOR UPDATE. Taking the write lock at BEGIN makes each transaction
     see the latest committed state and run alone among writers, so a conditional UPDATE can
@@ -53,6 +54,19 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+@asynccontextmanager
+async def read_only(session: AsyncSession) -> AsyncIterator[None]:
+    """A transaction that only reads, one consistent snapshot throughout.
+
+    On SQLite it starts with a plain (deferred) BEGIN, so under WAL it reads the last committed state
+    without queueing behind writers for the write lock. PostgreSQL runs it READ ONLY, so a write
+    slipped into one fails in the tests instead of silently taking SQLite's lock.
+    """
+    async with session.begin():
+        await session.connection(execution_options={READ_ONLY: True, "postgresql_readonly": True})
+        yield
+
+
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, see _sqlite_begin_immediate
     cursor = dbapi_connection.cursor()
@@ -64,7 +78,7 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin_immediate(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 def _ensure_sqlite_dir(url: str) -> None:

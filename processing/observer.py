@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from config import Settings
 from models import Order
+from models.database import read_only
 from models.enums import Chain, OrderStatus
 from models.types import utcnow
 from processing.chains.base import ChainBackend, ProviderError, SeenPayment
@@ -59,7 +60,7 @@ class Observer:
             return
         started, observed_at = time.monotonic(), utcnow()
         closed_since = observed_at - timedelta(hours=self.settings.monitor_hours)
-        async with self.sessions() as s, s.begin():
+        async with self.sessions() as s, read_only(s):
             watched = await PaymentRepo(s).watched(chain, closed_since)
             paid_before = await PaymentRepo(s).invoices_with_payments([i for i, _ in watched])
         snapshot = await self._scan(chain, [address for _, address in watched])
@@ -80,7 +81,7 @@ class Observer:
         True when the address belongs to an invoice and the chain answered; False for an unknown
         address; None when the provider could not tell ("unknown", nothing changes).
         """
-        async with self.sessions() as s, s.begin():
+        async with self.sessions() as s, read_only(s):
             invoice = await PaymentRepo(s).invoice_by_address(chain, address)
         if invoice is None or chain not in self.backends:
             return False

@@ -2,9 +2,9 @@
 
 Starting one writes its record and one outbox row per recipient in one transaction; the outbox job sends
 them (429: sends nothing more until retry_after has passed; 403: marks users.blocked_bot, so the next
-broadcast skips them until they unblock the bot; a restart resumes from the database). Rows fall due BROADCAST_PER_SECOND apart, so
-a broadcast leaves room in each outbox batch for order notifications. BroadcastProgress, a scheduler
-job, edits the admin's progress message and records the end.
+broadcast skips them until they unblock the bot; a restart resumes from the database). Rows fall due
+BROADCAST_PER_SECOND apart, so a broadcast leaves room in each outbox batch for order notifications.
+BroadcastProgress, a scheduler job, edits the admin's progress message and records the end.
 """
 
 import logging
@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from l10n import Translator
 from models import AuditLog
+from models.database import read_only
 from models.enums import OutboxStatus
 from models.types import utcnow
 from repositories.admin_broadcast import BroadcastRepo
@@ -46,7 +47,7 @@ class BroadcastService:
 
     async def recipients(self) -> int:
         """How many users a broadcast started now would go to. Read-only."""
-        async with self._session.begin():
+        async with read_only(self._session):
             return await BroadcastRepo(self._session).count_recipients()
 
     async def start(self, actor: str, text: str, language: str, chat_id: int, message_id: int) -> BroadcastStatus:

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Category, Product, Subcategory
+from models.database import read_only
 from models.enums import ProductKind, StockStatus
 from repositories.admin_inventory import AdminInventoryRepo, Node
 from repositories.audit import AuditRepo
@@ -138,7 +139,7 @@ class InventoryAdminService:
 
         Raises NotFound for a missing category or subcategory.
         """
-        async with self._session.begin():
+        async with read_only(self._session):
             repo = AdminInventoryRepo(self._session)
             pages = CatalogRepo(self._session)
             if level is None:
@@ -154,7 +155,7 @@ class InventoryAdminService:
 
     async def product(self, product_id: int) -> ProductAdmin:
         """The product with its units per status. Raises NotFound."""
-        async with self._session.begin():
+        async with read_only(self._session):
             repo = AdminInventoryRepo(self._session)
             product = await repo.get(Product, product_id)
             if not isinstance(product, Product):

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from config import Settings
 from models import AuditLog, Order, OutboxMessage, User
+from models.database import read_only
 from models.enums import Chain, OrderStatus, OutboxStatus
 from models.types import utcnow
 from repositories.admin_orders import AdminOrderRepo
@@ -54,7 +55,7 @@ class AdminOrderService:
 
     async def counts(self) -> dict[OrderBucket, int]:
         """How many orders each list holds."""
-        async with self._session.begin():
+        async with read_only(self._session):
             raw = await AdminOrderRepo(self._session).counts()
         return {bucket: sum(n for (status, physical), n in raw.items() if bucket_of(status, physical) is bucket)
                 for bucket in OrderBucket}
@@ -62,13 +63,13 @@ class AdminOrderService:
     async def page(self, bucket: OrderBucket, page: int) -> OrderPage:
         statuses, physical = BUCKETS[bucket]
         page = max(page, 0)
-        async with self._session.begin():
+        async with read_only(self._session):
             rows, more = await AdminOrderRepo(self._session).page(statuses, physical, page, PAGE_SIZE)
         return OrderPage(bucket, [_row(order, user) for order, user in rows], page, more)
 
     async def view(self, order_id: int) -> AdminOrderView:
         """Everything about one order for an admin. Raises NotFound."""
-        async with self._session.begin():
+        async with read_only(self._session):
             return await self._view(order_id)
 
     async def check(self, order_id: int, action: AdminAction) -> None:

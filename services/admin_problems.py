@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from config import Settings
 from models import Invoice, Order
+from models.database import read_only
 from models.enums import OrderProblem, OrderStatus
 from models.types import utcnow
 from repositories.admin_orders import AdminOrderRepo
@@ -45,13 +46,13 @@ class ProblemService:
     async def page(self, page: int) -> ProblemPage:
         """The queue, oldest first, with what was due and received per order."""
         page = max(page, 0)
-        async with self._session.begin():
+        async with read_only(self._session):
             orders, more = await AdminOrderRepo(self._session).problems(page, PAGE_SIZE)
             return ProblemPage([await self._row(o) for o in orders], page, more)
 
     async def view(self, order_id: int) -> ProblemRow:
         """One order's problem. Raises NotFound, or OrderMovedOn when it has none (any more)."""
-        async with self._session.begin():
+        async with read_only(self._session):
             order = await self._session.get(Order, order_id, populate_existing=True)
             if order is None:
                 raise NotFound
@@ -67,7 +68,7 @@ class ProblemService:
             async with self._session.begin():
                 await self._fulfil(order_id, admin, problem)
         except _Short as short:
-            async with self._session.begin():
+            async with read_only(self._session):
                 left = await CatalogRepo(self._session).available([pid for pid in short.products if pid])
             raise StockGone([(name, left.get(pid, 0)) for pid, name in short.products.items()]) from None
         return await self.page(0)

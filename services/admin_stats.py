@@ -16,6 +16,7 @@ from enum import StrEnum
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config import Settings
+from models.database import read_only
 from models.enums import Chain
 from models.types import utcnow
 from repositories.admin_stats import SalesRepo
@@ -89,7 +90,7 @@ class SalesStatsService:
 
     async def overview(self, now: datetime | None = None) -> Overview:
         now = now or utcnow()
-        async with self._session.begin():
+        async with read_only(self._session):
             repo = SalesRepo(self._session)
             periods = [await self._period(repo, period, period.since(now)) for period in Period]
             top = await repo.top_products(Period.month.since(now), TOP_PRODUCTS)
@@ -99,7 +100,7 @@ class SalesStatsService:
         """A PNG bar chart of the last 30 days' revenue in the shop's currency, one bar per UTC day."""
         now = now or utcnow()
         first = Period.month.since(now)
-        async with self._session.begin():
+        async with read_only(self._session):
             sold = await SalesRepo(self._session).sold(first)
         per_day: dict[date, int] = defaultdict(int)
         for _, paid_at, total, currency in sold:
@@ -113,7 +114,7 @@ class SalesStatsService:
         """CSV, one row per order created in the period: what was due and what arrived (payments still on
         chain), the difference (negative: short), and the fiat total. Amounts in whole coins."""
         now = now or utcnow()
-        async with self._session.begin():
+        async with read_only(self._session):
             repo = SalesRepo(self._session)
             orders = await repo.orders_with_invoices(period.since(now))
             received: dict[int, int] = defaultdict(int)

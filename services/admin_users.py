@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import User
+from models.database import read_only
 from models.enums import OrderStatus
 from repositories.admin_users import AdminUserRepo
 from repositories.audit import AuditRepo
@@ -47,7 +48,7 @@ class UserAdminService:
     async def find(self, query: str) -> UserCard:
         """By Telegram id (digits) or username (with or without @). Raises NotFound. Read-only."""
         query = query.strip()
-        async with self._session.begin():
+        async with read_only(self._session):
             repo = AdminUserRepo(self._session)
             user = await repo.by_telegram_id(int(query)) if query.isdigit() and len(query) < 19 else \
                 await repo.by_username(query.removeprefix("@")) if query.removeprefix("@") else None
@@ -57,7 +58,7 @@ class UserAdminService:
 
     async def card(self, user_id: int) -> UserCard:
         """Raises NotFound. Read-only."""
-        async with self._session.begin():
+        async with read_only(self._session):
             repo = AdminUserRepo(self._session)
             user = await repo.get(user_id)
             if user is None:
@@ -66,14 +67,14 @@ class UserAdminService:
 
     async def with_timeouts(self, at_least: int, page: int) -> tuple[list[UserCard], bool]:
         """Users with at least `at_least` orders that expired unpaid, most first; one page. Read-only."""
-        async with self._session.begin():
+        async with read_only(self._session):
             repo = AdminUserRepo(self._session)
             users, more = await repo.with_timeouts(max(at_least, 1), page, PAGE_SIZE)
             return [await self._card(repo, u) for u in users], more
 
     async def orders(self, user_id: int, page: int) -> tuple[list[UserOrder], bool]:
         """The user's orders, newest first; one page. Raises NotFound for a missing user. Read-only."""
-        async with self._session.begin():
+        async with read_only(self._session):
             if await AdminUserRepo(self._session).get(user_id) is None:
                 raise NotFound
             rows, more = await OrderRepo(self._session).of_user(user_id, page, PAGE_SIZE)

@@ -2,6 +2,7 @@
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models.database import read_only
 from repositories.cart import CartRepo
 from repositories.catalog import CatalogRepo
 from services.catalog import NotFound
@@ -20,7 +21,7 @@ class CartService:
         self._session = session
 
     async def view(self, user_id: int) -> CartView:
-        async with self._session.begin():
+        async with read_only(self._session):
             return await self._view(user_id)
 
     async def add(self, user_id: int, product_id: int, quantity: int) -> int:

@@ -2,6 +2,7 @@
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models.database import read_only
 from repositories.cart import CartRepo
 from repositories.catalog import CatalogRepo
 from services.dto import NamedItem, Page, ProductCard
@@ -19,13 +20,13 @@ class CatalogService:
         self._session = session
 
     async def categories(self, page: int) -> Page:
-        async with self._session.begin():
+        async with read_only(self._session):
             rows, more = await CatalogRepo(self._session).page(CatalogRepo.categories(), page, PAGE_SIZE)
         return Page([NamedItem(c.id, c.name) for c in rows], page, more)
 
     async def subcategories(self, category_id: int, page: int) -> Page:
         """Raises NotFound for a missing or inactive category."""
-        async with self._session.begin():
+        async with read_only(self._session):
             repo = CatalogRepo(self._session)
             category = await repo.category(category_id)
             if category is None or not category.is_active:
@@ -35,7 +36,7 @@ class CatalogService:
 
     async def products(self, subcategory_id: int, page: int) -> Page:
         """Raises NotFound for a missing or inactive subcategory."""
-        async with self._session.begin():
+        async with read_only(self._session):
             repo = CatalogRepo(self._session)
             sub = await repo.subcategory(subcategory_id)
             if sub is None or not sub.is_active:
@@ -45,7 +46,7 @@ class CatalogService:
 
     async def product(self, product_id: int, user_id: int) -> ProductCard:
         """The card with live availability. Raises NotFound for a deleted product (inactive ones are shown)."""
-        async with self._session.begin():
+        async with read_only(self._session):
             repo = CatalogRepo(self._session)
             product = await repo.product(product_id)
             if product is None:

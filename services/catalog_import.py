@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Product
+from models.database import read_only
 from models.enums import ProductKind, StockStatus
 from models.types import utcnow
 from repositories.inventory import InventoryRepo
@@ -148,7 +149,7 @@ class CatalogExporter:
         """
         if with_payloads and self._cipher is None:
             raise GoodsKeyMissing(KEY_MISSING)
-        async with self._session.begin():
+        async with read_only(self._session):
             repo = InventoryRepo(self._session)
             categories, subcategories, products = await repo.tree()
             counts = await repo.unit_counts()

@@ -19,6 +19,7 @@ from handlers.admin.order_views import open_order
 from handlers.callbacks import OrderAction, OrderCb
 from l10n import Translator
 from models import Invoice, Order, OutboxMessage, User
+from models.database import read_only
 from models.enums import OrderProblem, OutboxStatus
 from models.types import utcnow
 from repositories.orders import OrderRepo
@@ -51,7 +52,7 @@ class OutboxSender:
         now = utcnow()
         if now < self._flood_until:
             return 0
-        async with self._sessions() as s, s.begin():
+        async with self._sessions() as s, read_only(s):
             due = [m.id for m in await OutboxRepo(s).due(now, limit)]
         sent = 0
         for message_id in due:

@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from config import Settings
 from models import Invoice, Order
+from models.database import read_only
 from models.enums import OrderStatus
 from models.types import utcnow
 from repositories.audit import AuditRepo
@@ -36,7 +37,7 @@ class OrderService:
         self._goods = goods
 
     async def list(self, user_id: int, page: int) -> tuple[list[Order], bool]:
-        async with self._session.begin():
+        async with read_only(self._session):
             return await OrderRepo(self._session).of_user(user_id, page, PAGE_SIZE)
 
     async def view(self, order_id: int, user_id: int) -> OrderView:
@@ -46,7 +47,7 @@ class OrderService:
         (raises services.wallet.AddressMismatch if it differs). Goods are decrypted only here,
         only for the buyer, and only once the order is paid.
         """
-        async with self._session.begin():
+        async with read_only(self._session):
             repo = OrderRepo(self._session)
             order = await repo.owned(order_id, user_id)
             if order is None:

@@ -5,6 +5,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models.database import read_only
 from models.enums import Chain, OrderStatus
 from repositories.stats import StatsRepo
 
@@ -24,7 +25,7 @@ class StatsService:
 
     async def snapshot(self, lease: str, now: datetime) -> ShopStats:
         """Read-only; one transaction so the counts agree with each other. Raises on database errors."""
-        async with self._session.begin():
+        async with read_only(self._session):
             repo = StatsRepo(self._session)
             orders = await repo.orders_by_status()
             credited = await repo.credited_payments_by_chain()

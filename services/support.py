@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from config import Settings
 from models import AuditLog, User
+from models.database import read_only
 from repositories.audit import AuditRepo
 from repositories.orders import OrderRepo
 from repositories.users import UserRepo
@@ -78,7 +79,7 @@ class SupportService:
 
     async def thread(self, admin_telegram_id: int, message_id: int) -> SupportThread | None:
         """The buyer behind the copy `message_id` in this admin's chat; None if it is no support copy."""
-        async with self._session.begin():
+        async with read_only(self._session):
             rows = (await self._session.execute(select(AuditLog.after).where(
                 AuditLog.entity == COPY, AuditLog.entity_id == message_id,
                 AuditLog.action == "support.message"))).scalars()

@@ -2,6 +2,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from l10n import LANGUAGES
 from models import User
+from models.database import read_only
 from repositories.users import UserRepo
 from services.dto import UserDTO
 
@@ -16,15 +17,21 @@ class UserService:
         self._session = session
 
     async def register(self, telegram_id: int, username: str | None, language: str) -> UserDTO:
-        """The buyer behind an update, created on first contact. Idempotent and race-free."""
-        async with self._session.begin():
-            repo = UserRepo(self._session)
+        """The buyer behind an update, created on first contact. Idempotent and race-free.
+
+        Runs on every update, so the usual case (known user, same username) only reads.
+        """
+        repo = UserRepo(self._session)
+        async with read_only(self._session):
             user = await repo.by_telegram_id(telegram_id)
+        if user is not None and user.username == username:
+            return to_dto(user)
+        async with self._session.begin():
             if user is None:
                 await repo.insert_if_missing(telegram_id, username, language)
                 user = await repo.by_telegram_id(telegram_id)
                 assert user is not None
-            elif user.username != username:
+            else:
                 await repo.set_username(user.id, username)
                 user.username = username
             return to_dto(user)

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models.database import read_only
 from models.enums import Chain
 from repositories.audit import AuditRepo
 from repositories.wallet import WalletRepo
@@ -48,7 +49,7 @@ class WalletAdminService:
     async def gap_reports(self) -> list[GapReport]:
         """Per configured chain; read-only."""
         reports = []
-        async with self._session.begin():
+        async with read_only(self._session):
             repo = WalletRepo(self._session)
             for chain in self._wallet.chains:
                 highest, paid = await repo.highest_index(chain), await repo.paid_indices(chain)
@@ -57,7 +58,7 @@ class WalletAdminService:
 
     async def watch_only_exports(self) -> list[WatchOnlyExport]:
         exports = []
-        async with self._session.begin():
+        async with read_only(self._session):
             repo = WalletRepo(self._session)
             for chain in self._wallet.chains:
                 if chain is Chain.sol:

@@ -1,5 +1,6 @@
 """The buyer's path through the real Dispatcher: catalog, cart, checkout, invoice, cancel, my orders."""
 
+import asyncio
 import subprocess
 import sys
 from decimal import Decimal
@@ -191,3 +192,18 @@ async def test_timeout_limit_and_ban_refuse_checkout_but_not_browsing(tg: Telegr
     assert "blocked from checking out" in texts(calls)[0]
     assert await count(sessions, select(func.count()).select_from(Order)) == 0
     assert await count(sessions, select(func.count()).select_from(Reservation)) == 0
+
+
+async def test_browsing_does_not_wait_for_a_writer(tg: Telegram, sessions, goods) -> None:
+    """A long write (an admin's catalog import, an observer cycle) must not hold up buyers who only look.
+    On SQLite every write starts with BEGIN IMMEDIATE; reads start deferred and read the WAL snapshot."""
+    product = await seed_product(sessions, units=3, goods=goods)
+    dora = Person(id=230)
+    await tg.send(dora, "/start")
+    async with sessions() as writer, writer.begin():
+        await writer.execute(update(Category).values(name="Software (renaming)"))  # holds the write lock
+        browse = [MenuCb(action=MenuAction.shop), ProductCb(action=ProductAction.view, id=product, qty=1),
+                  MenuCb(action=MenuAction.cart), MenuCb(action=MenuAction.orders)]
+        seen = [texts(await asyncio.wait_for(tg.press(dora, data), timeout=10)) for data in browse]
+    assert seen == [["Choose a category:"], ["<b>Editor Pro 1y</b>\nOne-year licence key\n\nPrice: 12.50 USD\nAvailable: 3"],
+                    ["Your cart is empty."], ["You have no orders yet."]]
