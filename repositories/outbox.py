@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import OutboxMessage
 from models.enums import OutboxStatus
+from repositories.admin_broadcast import KIND as BROADCAST
 
 
 class OutboxRepo:
@@ -17,10 +18,12 @@ class OutboxRepo:
         await self._s.flush()
 
     async def due(self, now: datetime, limit: int) -> list[OutboxMessage]:
+        """Oldest first, but order and admin messages before broadcast rows: a broadcast backlog (after
+        a 429 or downtime) must not hold up a buyer's "paid" message."""
         result = await self._s.execute(
             select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.pending,
                                         OutboxMessage.next_attempt_at <= now)
-            .order_by(OutboxMessage.id).limit(limit))
+            .order_by(OutboxMessage.kind == BROADCAST, OutboxMessage.id).limit(limit))
         return list(result.scalars())
 
     async def claim(self, message_id: int, now: datetime, until: datetime) -> bool:

@@ -9,11 +9,13 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from models import AuditLog, OutboxMessage, User
-from models.enums import OutboxStatus
+from models.enums import Chain, OutboxStatus
 from models.types import utcnow
 from services.admin_broadcast import BROADCAST_PER_SECOND, BroadcastProgress, BroadcastService
 from services.notifier import OutboxSender
 from tests.admin_double import ADMIN, PolledShop, polled_shop
+from tests.payflow import place_order
+from tests.shop import seed_product
 
 TEXT = "Sale: 10% off & more <3"
 
@@ -136,3 +138,18 @@ async def test_a_429_stops_the_batch_until_retry_after_has_passed(container, ses
         await asyncio.sleep(1.1)
         assert await outbox.send_due() == 5
         assert all([m["text"] for m in shop.double.sent_to(c)] == ["Sale today"] for c in chat_ids)
+
+
+async def test_order_messages_go_before_a_broadcast_backlog(container, sessions, goods) -> None:
+    await seed_recipients(sessions, 120)
+    async with sessions() as s:
+        await BroadcastService(s).start("admin:1", "Sale today", "en", chat_id=ADMIN.id, message_id=1)
+    async with sessions.begin() as s:  # the bot was down: the whole broadcast is due at once
+        await s.execute(update(OutboxMessage).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+    product = await seed_product(sessions, units=1, goods=goods)
+    invoice = await place_order(container.settings, sessions, 700_001, product, 1, Chain.btc)  # queued last
+    async with polled_shop(container) as shop:
+        outbox = OutboxSender(sessions, shop.bot, container.translator, container.goods, "en", frozenset())
+        assert await outbox.send_due(limit=50) == 50
+        sent = [call["text"] for call in shop.double.calls_of("sendMessage")]
+        assert sent[0].startswith(f"🛒 New order #{invoice.order_id}: 12.50 USD") and sent[1:] == ["Sale today"] * 49

@@ -205,5 +205,5 @@ async def test_browsing_does_not_wait_for_a_writer(tg: Telegram, sessions, goods
         browse = [MenuCb(action=MenuAction.shop), ProductCb(action=ProductAction.view, id=product, qty=1),
                   MenuCb(action=MenuAction.cart), MenuCb(action=MenuAction.orders)]
         seen = [texts(await asyncio.wait_for(tg.press(dora, data), timeout=10)) for data in browse]
-    assert seen == [["Choose a category:"], ["<b>Editor Pro 1y</b>\nOne-year licence key\n\nPrice: 12.50 USD\nAvailable: 3"],
-                    ["Your cart is empty."], ["You have no orders yet."]]
+    card = "<b>Editor Pro 1y</b>\nOne-year licence key\n\nPrice: 12.50 USD\nAvailable: 3"
+    assert seen == [["Choose a category:"], [card], ["Your cart is empty."], ["You have no orders yet."]]
