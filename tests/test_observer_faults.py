@@ -25,7 +25,7 @@ ERRORS = [Fault.rate_limited, Fault.server_error, Fault.timeout, Fault.truncated
 @pytest.fixture
 async def esplora():
     double = EsploraDouble()
-    double.slow_seconds = 1.0
+    double.slow_seconds = 3.0
     await double.start()
     yield double
     await double.stop()
@@ -33,7 +33,7 @@ async def esplora():
 
 @pytest.fixture
 async def shop(settings, sessions, goods, esplora: EsploraDouble):
-    backend = EsploraBackend(Chain.btc, esplora.url, 0.5)
+    backend = EsploraBackend(Chain.btc, esplora.url, 2)  # 0.5 s can time out a healthy double on a busy CI
     btc = settings.model_copy(update={"btc_confirmations": 2, "observer_interval_seconds": 1})
     yield Shop.build(btc, sessions, goods, Chain.btc, backend)
     await backend.close()

@@ -58,7 +58,7 @@ class Apis:
             fiat=fiat,
             max_age_seconds=max_age_seconds,
             sources=self.sources(),
-            timeout_seconds=0.5,
+            timeout_seconds=2,  # under the doubles' 5 s "timeout" fault; 0.5 s timed out healthy doubles on a busy CI
             clock=clock,
         )
         self.services.append(service)  # closed by the fixture
