@@ -1,5 +1,6 @@
 """The cart, and checkout up to the invoice."""
 
+from html import escape
 from typing import TYPE_CHECKING
 
 from aiogram import F, Router
@@ -30,7 +31,7 @@ def cart_text(view: CartView, currency: str, l10n: L10n) -> str:
         return l10n("cart.empty")
     lines = [l10n("cart.title")]
     for line in view.lines:
-        lines.append(l10n("cart.line", name=line.name, quantity=line.quantity,
+        lines.append(l10n("cart.line", name=escape(line.name), quantity=line.quantity,
                           price=format_fiat(line.unit_price, currency), subtotal=format_fiat(line.subtotal, currency)))
         if line.quantity > line.available:
             lines.append(l10n("cart.line_short", available=line.available))
@@ -85,7 +86,7 @@ async def pay(query: CallbackQuery, callback_data: PayCb, user: UserDTO, checkou
         alert(callback_answer, l10n("checkout.rate_unavailable"))
         return
     except OutOfStock as e:
-        left = [l10n("checkout.left", name=name, available=n) for name, n in e.shortages]
+        left = [l10n("checkout.left", name=escape(name), available=n) for name, n in e.shortages]
         view = await cart.view(user.id)
         await show(query, "\n".join([l10n("checkout.out_of_stock"), *left, "", cart_text(view, settings.fiat_currency,
                                                                                           l10n)]),

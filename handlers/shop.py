@@ -1,5 +1,7 @@
 """Catalog browsing and the product card."""
 
+from html import escape
+
 from aiogram import F, Router
 from aiogram.types import CallbackQuery
 from aiogram.utils.callback_answer import CallbackAnswer
@@ -36,13 +38,13 @@ async def browse(query: CallbackQuery, callback_data: CatalogCb, catalog: Catalo
             await categories(query, catalog, l10n, page)
         elif callback_data.level is CatalogLevel.subcategories:
             view = await catalog.subcategories(callback_data.id, page)
-            await show(query, l10n("catalog.subcategories", name=view.title), keyboards.paged(
+            await show(query, l10n("catalog.subcategories", name=escape(view.title)), keyboards.paged(
                 view.items, page, view.has_next, lambda i: CatalogCb(level=CatalogLevel.products, id=i),
                 lambda p: CatalogCb(level=CatalogLevel.subcategories, id=callback_data.id, page=p),
                 CatalogCb(level=CatalogLevel.categories), l10n))
         else:
             view = await catalog.products(callback_data.id, page)
-            await show(query, l10n("catalog.products", name=view.title), keyboards.paged(
+            await show(query, l10n("catalog.products", name=escape(view.title)), keyboards.paged(
                 view.items, page, view.has_next, lambda i: ProductCb(action=ProductAction.view, id=i),
                 lambda p: CatalogCb(level=CatalogLevel.products, id=callback_data.id, page=p),
                 CatalogCb(level=CatalogLevel.subcategories, id=view.parent_id), l10n))
@@ -61,7 +63,7 @@ async def product_card(query: CallbackQuery, callback_data: ProductCb, user: Use
         return
     room = card.available - card.in_cart
     qty = max(1, min(callback_data.qty, room))
-    lines = [l10n("product.card", name=card.name, description=card.description,
+    lines = [l10n("product.card", name=escape(card.name), description=escape(card.description),
                   price=format_fiat(card.price, settings.fiat_currency), available=card.available)]
     if card.in_cart:
         lines.append(l10n("product.in_cart", count=card.in_cart))

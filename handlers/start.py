@@ -1,5 +1,7 @@
 """/start, the main menu and the language switch."""
 
+from html import escape
+
 from aiogram import F, Router
 from aiogram.enums import ChatMemberStatus, ChatType
 from aiogram.filters import CommandStart
@@ -18,7 +20,7 @@ from services.users import UserService
 async def start(message: Message, state: FSMContext, l10n: L10n) -> None:
     await state.clear()  # /start always leads home, whatever the buyer was doing
     name = message.from_user.first_name if message.from_user else ""
-    await message.answer(l10n("start.welcome", name=name))
+    await message.answer(l10n("start.welcome", name=escape(name)))
     await message.answer(l10n("menu.title"), reply_markup=keyboards.main_menu(l10n))
 
 

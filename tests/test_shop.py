@@ -207,3 +207,25 @@ async def test_browsing_does_not_wait_for_a_writer(tg: Telegram, sessions, goods
         seen = [texts(await asyncio.wait_for(tg.press(dora, data), timeout=10)) for data in browse]
     card = "<b>Editor Pro 1y</b>\nOne-year licence key\n\nPrice: 12.50 USD\nAvailable: 3"
     assert seen == [["Choose a category:"], [card], ["Your cart is empty."], ["You have no orders yet."]]
+
+
+async def test_names_with_html_characters_reach_the_buyer_escaped(tg: Telegram, sessions, goods) -> None:
+    """Messages are HTML: a raw "<" in a name makes Telegram refuse the whole message ("can't parse entities")."""
+    product = await seed_product(sessions, name="Chess <Pro> & more", category="Games & Co",
+                                 subcategory="Board <games>", units=1, goods=goods)
+    eve = Person(id=231, first_name="<Eve>")
+    assert texts(await tg.send(eve, "/start"))[0].startswith("Welcome to the shop, &lt;Eve&gt;!")
+    calls = await tg.press(eve, CatalogCb(level=CatalogLevel.subcategories, id=await category_id(sessions)))
+    assert texts(calls) == ["Games &amp; Co: choose a subcategory:"]
+    calls = await tg.press(eve, buttons(calls)["Board <games>"])  # button labels are plain text
+    assert texts(calls) == ["Board &lt;games&gt;: choose a product:"]
+    calls = await tg.press(eve, ProductCb(action=ProductAction.view, id=product, qty=1))
+    assert texts(calls)[0].startswith("<b>Chess &lt;Pro&gt; &amp; more</b>\n")
+    await tg.press(eve, ProductCb(action=ProductAction.add, id=product, qty=1))
+    calls = await tg.press(eve, MenuCb(action=MenuAction.cart))
+    assert "Chess &lt;Pro&gt; &amp; more: 1 × 12.50 USD = 12.50 USD" in texts(calls)[0]
+
+
+async def category_id(sessions) -> int:
+    async with sessions() as s:
+        return int((await s.execute(select(Category.id))).scalar_one())
