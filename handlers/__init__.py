@@ -1,6 +1,6 @@
 from aiogram import Router
 
-from handlers import admin, cart, fallback, menu, orders, shop, start, support
+from handlers import admin, cart, fallback, orders, shop, start, support
 
 
 def build_router() -> Router:
@@ -8,5 +8,5 @@ def build_router() -> Router:
     root = Router(name="root")
     # support before the shop's routers: while it waits for a message, any button first ends the wait
     root.include_routers(start.build(), admin.build(), support.build(), shop.build(), cart.build(), orders.build(),
-                         menu.build(), fallback.build())
+                         fallback.build())
     return root
