@@ -85,11 +85,13 @@ class Observer:
             invoice = await PaymentRepo(s).invoice_by_address(chain, address)
         if invoice is None or chain not in self.backends:
             return False
+        observed_at = utcnow()  # before the scan, as in a cycle: what it shows is at least this recent
         snapshot = await self._scan(chain, [address])
         if snapshot is None:
             return None
         async with self.sessions() as s:
-            await PaymentService(s, self.settings).apply_scan(chain, invoice.id, snapshot.get(address, []), utcnow())
+            await PaymentService(s, self.settings).apply_scan(chain, invoice.id, snapshot.get(address, []),
+                                                              observed_at)
         return True
 
     async def watch_invoice(self, chain: Chain, address: str) -> None:

@@ -32,7 +32,8 @@ class PaymentService:
         self._settings = settings
 
     async def apply_scan(self, chain: Chain, invoice_id: int, seen: Sequence[SeenPayment], now: datetime) -> None:
-        """Store what the chain shows for one invoice and move its order accordingly. Idempotent."""
+        """Store what the chain showed at `now` for one invoice and move its order accordingly. Idempotent;
+        a scan older than one already applied changes nothing."""
         async with self._session.begin():
             invoice = await self._session.get(Invoice, invoice_id)
             if invoice is None:
@@ -41,6 +42,8 @@ class PaymentService:
             depth = self._settings.confirmations(chain)
             repo = PaymentRepo(self._session)
             stored = {p.natural_id: p for p in await repo.for_invoice(invoice_id)}
+            if any(p.updated_at > now for p in stored.values()):
+                return  # a scan made later (check-now during a long cycle) is already stored: this one is stale
             was_confirmed = _confirmed(stored.values(), depth)
             progressed = False
             for payment in seen:

@@ -2,6 +2,7 @@
 received"; observer, check-now and each other racing on one invoice never credit twice."""
 
 import asyncio
+import dataclasses
 import sys
 from datetime import timedelta
 
@@ -9,11 +10,13 @@ import pytest
 from sqlalchemy import func, select, update
 
 from config import ROOT
-from models import AuditLog, Order, OutboxMessage, User
-from models.enums import Chain, OrderStatus, OutboxStatus, StockStatus
+from models import AuditLog, Order, OutboxMessage, Payment, User
+from models.enums import Chain, OrderStatus, OutboxStatus, PaymentStatus, StockStatus
 from models.types import utcnow
+from processing.chains.base import SeenPayment
 from processing.chains.esplora import EsploraBackend
 from repositories.outbox import OutboxRepo
+from services.payments import PaymentService
 from tests.doubles import Fault
 from tests.doubles.esplora import EsploraDouble
 from tests.payflow import Shop
@@ -169,3 +172,23 @@ async def test_two_processes_credit_once_and_expire_once(db_url: str, shop: Shop
     assert statuses == {OrderStatus.paid: 20, OrderStatus.expired: 10}
     assert await shop.payments() == 20
     assert await shop.one(select(func.sum(User.timeout_count))) == 10
+
+
+async def test_a_scan_older_than_the_stored_one_changes_nothing(shop: Shop, sessions, goods) -> None:
+    """A long cycle scans at t1; meanwhile check-now applies what it saw at t2. The cycle's older view
+    (fewer confirmations) must not roll the payment back or flag the paid order as reorged."""
+    product = await seed_product(sessions, units=1, goods=goods)
+    invoice = await shop.order(503, product, 1, Chain.btc)
+    t1 = utcnow()
+    seen = SeenPayment(natural_id="ab" * 32 + ":0", address=invoice.address, amount=invoice.amount_due,
+                       confirmations=2, block_height=100, block_hash="00" * 32)
+    async with sessions() as s:
+        await PaymentService(s, shop.settings).apply_scan(Chain.btc, invoice.id, [seen], t1 + timedelta(seconds=5))
+        await PaymentService(s, shop.settings).apply_scan(
+            Chain.btc, invoice.id, [dataclasses.replace(seen, confirmations=0, block_height=None, block_hash=None)], t1)
+        await PaymentService(s, shop.settings).apply_scan(Chain.btc, invoice.id, [], t1)
+    async with sessions() as s:
+        order = await s.get(Order, invoice.order_id)
+        payment = (await s.execute(select(Payment))).scalar_one()
+    assert order is not None and (order.status, order.problem) == (OrderStatus.paid, None)
+    assert (payment.confirmations, payment.status, payment.missing_count) == (2, PaymentStatus.confirmed, 0)
