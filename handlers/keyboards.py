@@ -79,7 +79,7 @@ def paged(
 def product(card: ProductCard, qty: int, l10n: L10n) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     room = card.available - card.in_cart
-    if card.is_active and room > 0:
+    if card.on_sale and room > 0:
         steps = [button("−", ProductCb(action=ProductAction.view, id=card.id, qty=qty - 1))] if qty > 1 else []
         steps.append(button(str(qty), ProductCb(action=ProductAction.view, id=card.id, qty=qty)))
         if qty < room:

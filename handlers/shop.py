@@ -67,7 +67,7 @@ async def product_card(query: CallbackQuery, callback_data: ProductCb, user: Use
                   price=format_fiat(card.price, settings.fiat_currency), available=card.available)]
     if card.in_cart:
         lines.append(l10n("product.in_cart", count=card.in_cart))
-    if not card.is_active:
+    if not card.on_sale:
         lines.append(l10n("product.inactive"))
     elif card.available == 0:
         lines.append(l10n("product.sold_out"))

@@ -42,6 +42,16 @@ class CatalogRepo:
     async def product(self, product_id: int) -> Product | None:
         return await self._s.get(Product, product_id)
 
+    async def on_sale(self, product_ids: Sequence[int]) -> set[int]:
+        """The products buyers may buy: active, in an active subcategory of an active category."""
+        if not product_ids:
+            return set()
+        result = await self._s.execute(
+            select(Product.id).join(Subcategory, Subcategory.id == Product.subcategory_id)
+            .join(Category, Category.id == Subcategory.category_id)
+            .where(Product.id.in_(product_ids), Product.is_active, Subcategory.is_active, Category.is_active))
+        return set(result.scalars())
+
     async def available(self, product_ids: Sequence[int]) -> dict[int, int]:
         """Units neither reserved nor sold, per product (missing ids count 0)."""
         if not product_ids:

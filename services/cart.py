@@ -32,8 +32,7 @@ class CartService:
         """
         async with self._session.begin():
             catalog = CatalogRepo(self._session)
-            product = await catalog.product(product_id)
-            if product is None or not product.is_active or quantity < 1:
+            if quantity < 1 or product_id not in await catalog.on_sale([product_id]):
                 raise NotFound
             available = (await catalog.available([product_id]))[product_id]
             cart = CartRepo(self._session)

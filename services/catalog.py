@@ -39,7 +39,8 @@ class CatalogService:
         async with read_only(self._session):
             repo = CatalogRepo(self._session)
             sub = await repo.subcategory(subcategory_id)
-            if sub is None or not sub.is_active:
+            category = await repo.category(sub.category_id) if sub else None
+            if sub is None or not sub.is_active or category is None or not category.is_active:
                 raise NotFound
             rows, more = await repo.page(CatalogRepo.products(subcategory_id), page, PAGE_SIZE)
         return Page([NamedItem(p.id, p.name) for p in rows], page, more, parent_id=sub.category_id, title=sub.name)
@@ -52,8 +53,9 @@ class CatalogService:
             if product is None:
                 raise NotFound
             available = (await repo.available([product_id]))[product_id]
+            on_sale = product_id in await repo.on_sale([product_id])
             in_cart = next((item.quantity for item, p in await CartRepo(self._session).lines(user_id)
                             if p.id == product_id), 0)
         return ProductCard(id=product.id, subcategory_id=product.subcategory_id, name=product.name,
                            description=product.description, price=from_minor(product.price_minor), kind=product.kind,
-                           is_active=product.is_active, available=available, in_cart=in_cart)
+                           on_sale=on_sale, available=available, in_cart=in_cart)

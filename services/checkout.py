@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from config import Settings
 from models import Invoice, Order, OrderItem, User
+from models.database import read_only
 from models.enums import Chain
 from models.types import utcnow
 from repositories.cart import CartRepo
@@ -66,7 +67,7 @@ class CheckoutService:
         """
         if chain not in self._wallet.chains:
             raise CheckoutRefused("checkout.chain_unavailable")
-        async with self._session.begin():
+        async with read_only(self._session):
             existing = await OrderRepo(self._session).open_order_of(user_id)
         if existing is not None:
             return CheckoutResult(existing.id, existing=True)
@@ -75,9 +76,11 @@ class CheckoutService:
             async with self._session.begin():
                 return await self._create_order(user_id, chain, rate.value, rate.source, rate.at)
         except _Short as short:
-            async with self._session.begin():
-                left = await CatalogRepo(self._session).available(list(short.products))
-            raise OutOfStock([(name, left[pid]) for pid, name in short.products.items()]) from None
+            async with read_only(self._session):
+                catalog, ids = CatalogRepo(self._session), list(short.products)
+                left, on_sale = await catalog.available(ids), await catalog.on_sale(ids)
+            raise OutOfStock([(name, left[pid] if pid in on_sale else 0)
+                              for pid, name in short.products.items()]) from None
 
     async def _create_order(self, user_id: int, chain: Chain, rate: Decimal, source: str,
                             rate_at: datetime) -> CheckoutResult:
@@ -103,9 +106,9 @@ class CheckoutService:
                   created_at=now, expires_at=until),
             [OrderItem(product_id=p.id, product_name=p.name, quantity=i.quantity, unit_price_minor=p.price_minor)
              for i, p in lines])
-        stock = StockRepo(s)
+        stock, on_sale = StockRepo(s), await CatalogRepo(s).on_sale([p.id for _, p in lines])
         short = {p.id: p.name for i, p in lines
-                 if not p.is_active or len(await stock.reserve(p.id, i.quantity, order.id, until)) < i.quantity}
+                 if p.id not in on_sale or len(await stock.reserve(p.id, i.quantity, order.id, until)) < i.quantity}
         if short:
             raise _Short(short)
         index = await WalletRepo(s).take_next_index(chain)

@@ -40,7 +40,7 @@ class ProductCard:
     description: str
     price: Decimal
     kind: ProductKind
-    is_active: bool
+    on_sale: bool  # active, and so are its subcategory and category
     available: int
     in_cart: int
 

@@ -229,3 +229,21 @@ async def test_names_with_html_characters_reach_the_buyer_escaped(tg: Telegram, 
 async def category_id(sessions) -> int:
     async with sessions() as s:
         return int((await s.execute(select(Category.id))).scalar_one())
+
+
+async def test_a_hidden_category_stops_sales_of_everything_under_it(tg: Telegram, sessions, goods) -> None:
+    product = await seed_product(sessions, units=3, goods=goods)
+    erin = Person(id=232)
+    await buy_two(tg, erin, product)  # two in the cart, then the admin hides the whole category
+    async with sessions.begin() as s:
+        await s.execute(update(Category).values(is_active=False))
+    calls = await tg.press(erin, PayCb(chain=Chain.btc))
+    assert texts(calls)[0].startswith("Not enough stock, nothing was reserved and your cart is unchanged:\n"
+                                      "Editor Pro 1y: 0 left")
+    calls = await tg.press(erin, ProductCb(action=ProductAction.view, id=product, qty=1))
+    assert "This product is no longer sold." in texts(calls)[0] and "🛒 Add 1 to cart" not in buttons(calls)
+    calls = await tg.press(erin, ProductCb(action=ProductAction.add, id=product, qty=1))
+    assert texts(calls)[-1] == "This product is no longer sold."  # the add press is refused
+    assert await count(sessions, select(func.count()).select_from(Order)) == 0
+    assert await count(sessions, select(func.count()).select_from(Reservation)) == 0
+    assert await count(sessions, select(func.sum(CartItem.quantity))) == 2
