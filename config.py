@@ -8,6 +8,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -96,6 +97,14 @@ class Settings(BaseSettings):
         if not value.startswith("/") or any(c in value for c in "?#{} "):
             raise ValueError("must be an absolute URL path like /payments/webhook")
         return value
+
+    @field_validator("telegram_api_url")
+    @classmethod
+    def _check_api_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http(s) URL like https://api.telegram.org")
+        return value.rstrip("/")
 
     @field_validator("rates_fixed", mode="before")
     @classmethod

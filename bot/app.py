@@ -107,7 +107,8 @@ async def check_bot_api(bot: Bot) -> None:
         raise ConfigError("BOT_TOKEN was rejected by the Bot API (see README.md, 'Talking to @BotFather')") from None
     except TelegramNetworkError as e:
         await bot.session.close()
-        raise ConfigError(f"TELEGRAM_API_URL: cannot reach the Bot API ({e.message})") from None
+        reason = e.message.replace(bot.token, "<BOT_TOKEN>")  # the client's error may quote the request URL
+        raise ConfigError(f"TELEGRAM_API_URL: cannot reach the Bot API ({reason})") from None
     log.info("bot @%s (id %s) starting", me.username, me.id)
 
 

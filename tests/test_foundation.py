@@ -39,6 +39,15 @@ def test_missing_or_malformed_token_exits_2_with_one_line(tmp_path) -> None:
         assert len(lines) == 1 and "BOT_TOKEN" in lines[0] and "README" in lines[0], result.stderr
 
 
+def test_a_bot_api_url_without_scheme_exits_2_without_the_token(tmp_path) -> None:
+    token = "123456789:AAbbccddeeffgghhiijjkkllmmnnooppqq"
+    result = run_bot(DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/x.db", BOT_TOKEN=token,
+                     TELEGRAM_API_URL="api.telegram.org")
+    assert result.returncode == 2 and token not in result.stderr + result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "TELEGRAM_API_URL" in lines[0] and "http(s) URL" in lines[0], result.stderr
+
+
 async def test_wei_amounts_and_rates_survive_the_database_exactly(sessions) -> None:
     wei = 123_456_789_012_345_678_901_234_567_890  # far beyond 64 bits
     async with sessions.begin() as s:
