@@ -130,6 +130,7 @@ class Observer:
                 self._watched[chain].update(new)
             snapshot = await backend.scan(addresses) if addresses else None
         except ProviderError as e:
+            self._watched.pop(chain, None)  # maybe the node lost its watch wallet: ask watch() again next time
             health.failures += 1
             delay = min(MAX_BACKOFF_SECONDS, self.settings.observer_interval_seconds * 2 ** (health.failures - 1))
             health.retry_after = time.monotonic() + delay

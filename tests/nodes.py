@@ -87,6 +87,7 @@ class Litecoind:
     password = "regtest-password"
 
     def __init__(self, binary: str, datadir: Path) -> None:
+        self.datadir = datadir
         self.port = free_port()
         self.url = f"http://{self.user}:{self.password}@127.0.0.1:{self.port}"
         self._auth = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()

@@ -1,5 +1,6 @@
 """The observer against a real Litecoin Core node in regtest (core-rpc backend, watch-only wallet)."""
 
+import shutil
 import uuid
 from datetime import timedelta
 from decimal import Decimal
@@ -82,6 +83,23 @@ async def test_reorg_below_depth_uncredits_and_reopens(shop: Shop, sessions, goo
     assert len(await shop.outbox("payment_reorged")) == 1
     assert len(await shop.outbox("admin.reorged")) == 1
     assert await shop.units(StockStatus.reserved) == 1  # still held for the buyer
+
+
+async def test_a_lost_watch_wallet_is_rebuilt_and_its_payment_found(shop: Shop, sessions, goods,
+                                                                   litecoind: Litecoind) -> None:
+    product = await seed_product(sessions, units=1, goods=goods)
+    invoice = await shop.order(BUYER, product, 1, Chain.ltc)
+    await shop.observer.observe(Chain.ltc)  # watched since checkout
+    wallet = shop.observer.backends[Chain.ltc]._wallet  # type: ignore[attr-defined]  # the fixture's shop-… name
+    litecoind.rpc("unloadwallet", wallet)  # the node operator wiped the wallet ...
+    shutil.rmtree(litecoind.datadir / "regtest" / "wallets" / wallet)
+    litecoind.send(invoice.address, coins(invoice.amount_due))  # ... and the buyer paid meanwhile
+    litecoind.mine(2)
+    await shop.observer.observe(Chain.ltc)  # a fresh wallet that does not watch the address: unknown
+    assert await shop.status(invoice.order_id) is OrderStatus.awaiting_payment
+    shop.observer.health[Chain.ltc].retry_after = 0  # skip the backoff wait
+    await shop.observer.observe(Chain.ltc)  # imported again, recent blocks searched
+    assert await shop.status(invoice.order_id) is OrderStatus.paid
 
 
 async def expire_now(sessions, order_id: int) -> None:
