@@ -125,9 +125,9 @@ class PaymentService:
     async def expire_overdue(self, chain: Chain, observed_at: datetime) -> int:
         """Close open orders of `chain` whose time is up, judged by a scan made at `observed_at`.
 
-        Nothing seen: expired, stock back, the buyer's timeout counted. Money seen but short, all of it
-        at depth: one grace extension, then underpaid (stock back, admins alerted). A payment still
-        below depth holds the order open. Returns how many orders changed.
+        Nothing seen (or only payments a reorg removed): expired, stock back, the buyer's timeout counted.
+        Money seen but short, all of it at depth: one grace extension, then underpaid (stock back, admins
+        alerted). A payment still below depth holds the order open. Returns how many orders changed.
         """
         async with self._session.begin():
             due = (await self._session.execute(
@@ -146,8 +146,8 @@ class PaymentService:
         invoice = await orders.invoice(order_id)
         if order.status not in OPEN or order.expires_at > now or invoice is None:
             return False
-        payments = await PaymentRepo(s).for_invoice(invoice.id)
-        if not payments:
+        live = [p for p in await PaymentRepo(s).for_invoice(invoice.id) if p.status is not PaymentStatus.reorged]
+        if not live:  # nothing paid, or only money a reorg took away again: a plain timeout
             if not await orders.move(order.id, [OrderStatus.awaiting_payment], status=OrderStatus.expired,
                                      closed_at=now, close_reason="not paid in time"):
                 return False
@@ -158,7 +158,6 @@ class PaymentService:
             await notify_admins(s, self._settings.admin_ids, "admin.expired", order.id)
             return True
         depth = self._settings.confirmations(chain)
-        live = [p for p in payments if p.status is not PaymentStatus.reorged]
         if any(p.confirmations < depth for p in live):
             return False  # money on its way: never expire under it
         received = sum(p.amount for p in live)

@@ -192,3 +192,22 @@ async def test_a_scan_older_than_the_stored_one_changes_nothing(shop: Shop, sess
         payment = (await s.execute(select(Payment))).scalar_one()
     assert order is not None and (order.status, order.problem) == (OrderStatus.paid, None)
     assert (payment.confirmations, payment.status, payment.missing_count) == (2, PaymentStatus.confirmed, 0)
+
+
+async def test_an_order_whose_only_payment_was_reorged_away_expires_as_unpaid(shop: Shop, sessions, goods,
+                                                                              esplora: EsploraDouble) -> None:
+    product = await seed_product(sessions, units=1, goods=goods)
+    invoice = await shop.order(504, product, 1, Chain.btc)
+    esplora.pay(invoice.address, invoice.amount_due)
+    esplora.mine(1)
+    await shop.observer.observe(Chain.btc)
+    assert await shop.status(invoice.order_id) is OrderStatus.confirming
+    esplora.reorg(1, then="drop")  # a double spend: the payment is gone for good
+    for _ in range(3):
+        await shop.observer.observe(Chain.btc)
+    assert await shop.status(invoice.order_id) is OrderStatus.awaiting_payment
+    await overdue(sessions, invoice.order_id)
+    await shop.observer.observe(Chain.btc)
+    assert await shop.status(invoice.order_id) is OrderStatus.expired  # not a grace period for "the remainder"
+    assert await shop.units(StockStatus.available) == 1
+    assert await shop.outbox("underpaid_grace") == [] and len(await shop.outbox("expired")) == 1
