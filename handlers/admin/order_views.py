@@ -144,7 +144,7 @@ def _order_text(view: AdminOrderView, timeline: list[TimelineEntry], l10n: L10n)
         payments = [l10n("admin.orders.payment", tx=_tx_link(p.natural_id, p.url),
                          amount=format_amount(inv.chain, p.amount), coin=coin, confirmations=p.confirmations,
                          block=p.block_height if p.block_height is not None else "—",
-                         status=p.status.value) for p in view.payments[-SHOWN:]]
+                         status=l10n(f"admin.orders.payment_status.{p.status.value}")) for p in view.payments[-SHOWN:]]
         parts.append("\n".join([text, *payments] if payments else [text, l10n("admin.orders.no_payments")]))
     if view.tracking:
         parts.append(l10n("admin.orders.tracking", tracking=escape(view.tracking)))
