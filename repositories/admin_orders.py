@@ -41,11 +41,6 @@ class AdminOrderRepo:
                                            .offset(page * size).limit(size + 1))).scalars())
         return rows[:size], len(rows) > size
 
-    async def locked(self, order_id: int) -> Order | None:
-        """The order, fresh from the database and row-locked on PostgreSQL until the transaction ends."""
-        return (await self._s.execute(select(Order).where(Order.id == order_id).with_for_update()
-                                      .execution_options(populate_existing=True))).scalar_one_or_none()
-
     async def buyer(self, user_id: int) -> User:
         return (await self._s.execute(select(User).where(User.id == user_id))).scalar_one()
 

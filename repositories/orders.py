@@ -44,6 +44,12 @@ class OrderRepo:
         return list((await self._s.execute(select(OrderItem).where(OrderItem.order_id == order_id)
                                            .order_by(OrderItem.id))).scalars())
 
+    async def locked(self, order_id: int) -> Order | None:
+        """The order, fresh from the database and row-locked on PostgreSQL until the transaction ends
+        (this serialises concurrent reconcilers of one order; SQLite's BEGIN IMMEDIATE does so anyway)."""
+        return (await self._s.execute(select(Order).where(Order.id == order_id).with_for_update()
+                                      .execution_options(populate_existing=True))).scalar_one_or_none()
+
     async def invoice(self, order_id: int) -> Invoice | None:
         return (await self._s.execute(select(Invoice).where(Invoice.order_id == order_id))).scalar_one_or_none()
 

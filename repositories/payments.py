@@ -9,8 +9,8 @@ from models import Invoice, Order, Payment
 from models.enums import Chain, OrderStatus, PaymentStatus
 from processing.chains.base import SeenPayment
 from repositories.base import insert_ignoring_conflict
+from repositories.orders import OPEN_STATUSES
 
-OPEN = (OrderStatus.awaiting_payment, OrderStatus.confirming)
 # Closed orders are still watched for a while: late payments, and reorgs after "paid".
 WATCHED_AFTER_CLOSE = (OrderStatus.expired, OrderStatus.cancelled, OrderStatus.paid, OrderStatus.shipped,
                        OrderStatus.underpaid, OrderStatus.paid_late)
@@ -25,7 +25,7 @@ class PaymentRepo:
         result = await self._s.execute(
             select(Invoice.id, Invoice.address).join(Order, Order.id == Invoice.order_id)
             .where(Invoice.chain == chain,
-                   or_(Order.status.in_(OPEN),
+                   or_(Order.status.in_(OPEN_STATUSES),
                        and_(Order.status.in_(WATCHED_AFTER_CLOSE), Invoice.created_at >= closed_since)))
             .order_by(Invoice.id))
         return [(int(i), str(a)) for i, a in result.tuples()]

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Invoice, Lease, Order, OutboxMessage, Payment
 from models.enums import Chain, OrderStatus, OutboxStatus, PaymentStatus
-from repositories.payments import OPEN
+from repositories.orders import OPEN_STATUSES
 
 
 class StatsRepo:
@@ -26,7 +26,8 @@ class StatsRepo:
 
     async def open_invoices(self) -> int:
         result = await self._s.execute(select(func.count()).select_from(Invoice)
-                                       .join(Order, Order.id == Invoice.order_id).where(Order.status.in_(OPEN)))
+                                       .join(Order, Order.id == Invoice.order_id)
+                                       .where(Order.status.in_(OPEN_STATUSES)))
         return int(result.scalar_one())
 
     async def outbox_pending(self) -> int:

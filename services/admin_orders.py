@@ -146,7 +146,7 @@ class AdminOrderService:
             return await self._view(order_id)
 
     async def _locked(self, order_id: int) -> Order:
-        order = await AdminOrderRepo(self._session).locked(order_id)
+        order = await OrderRepo(self._session).locked(order_id)
         if order is None:
             raise NotFound
         return order

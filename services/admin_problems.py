@@ -135,7 +135,7 @@ class ProblemService:
         return await self.page(0)
 
     async def _locked(self, order_id: int, problem: OrderProblem) -> Order:
-        order = await AdminOrderRepo(self._session).locked(order_id)
+        order = await OrderRepo(self._session).locked(order_id)
         if order is None:
             raise NotFound
         if order.problem is not problem:

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from handlers.admin.order_views import open_order
 from handlers.callbacks import OrderAction, OrderCb
 from l10n import Translator
-from models import Invoice, Order, OutboxMessage, User
+from models import Order, OutboxMessage, User
 from models.database import read_only
 from models.enums import OrderProblem, OutboxStatus
 from models.types import utcnow
@@ -114,7 +114,7 @@ class OutboxSender:
         params: dict[str, Any] = {"order_id": message.order_id, **message.params}
         invoice = None
         if message.order_id is not None:
-            invoice = (await s.execute(select(Invoice).where(Invoice.order_id == message.order_id))).scalar()
+            invoice = await OrderRepo(s).invoice(message.order_id)
         if invoice is not None:
             params["coin"] = invoice.chain.upper()
             for key in ("remainder", "received"):

@@ -17,8 +17,8 @@ from models import Invoice, Order, Payment, User
 from models.enums import Chain, OrderProblem, OrderStatus, PaymentStatus
 from processing.chains.base import SeenPayment
 from repositories.audit import AuditRepo
-from repositories.orders import OrderRepo
-from repositories.payments import OPEN, PaymentRepo
+from repositories.orders import OPEN_STATUSES, OrderRepo
+from repositories.payments import PaymentRepo
 from repositories.stock import StockRepo
 from services.notify import notify_admins, notify_buyer
 
@@ -36,9 +36,9 @@ class PaymentService:
         a scan older than one already applied changes nothing."""
         async with self._session.begin():
             invoice = await self._session.get(Invoice, invoice_id)
-            if invoice is None:
+            order = await OrderRepo(self._session).locked(invoice.order_id) if invoice else None
+            if invoice is None or order is None:
                 return
-            order = await self._locked_order(invoice.order_id)
             depth = self._settings.confirmations(chain)
             repo = PaymentRepo(self._session)
             stored = {p.natural_id: p for p in await repo.for_invoice(invoice_id)}
@@ -63,11 +63,6 @@ class PaymentService:
                     await repo.missed(old.id, misses, PaymentStatus.reorged if gone else old.status, now)
             await self._settle(order, invoice, await repo.for_invoice(invoice_id), progressed, now, was_confirmed)
 
-    async def _locked_order(self, order_id: int) -> Order:
-        # Row lock on PostgreSQL serialises concurrent reconcilers of one order; SQLite is serial anyway.
-        return (await self._session.execute(select(Order).where(Order.id == order_id).with_for_update()
-                                            .execution_options(populate_existing=True))).scalar_one()
-
     async def _settle(self, order: Order, invoice: Invoice, payments: list[Payment], progressed: bool,
                       now: datetime, was_confirmed: int) -> None:
         depth = self._settings.confirmations(invoice.chain)
@@ -75,7 +70,7 @@ class PaymentService:
         confirmed = _confirmed(live, depth)
         received = sum(p.amount for p in live)
         s, orders = self._session, OrderRepo(self._session)
-        if order.status in OPEN and confirmed >= self.threshold(invoice.amount_due):
+        if order.status in OPEN_STATUSES and confirmed >= self.threshold(invoice.amount_due):
             await self.mark_paid(order, "observer", now, overpaid=confirmed > invoice.amount_due)
         elif order.status is OrderStatus.awaiting_payment and received:
             if await orders.move(order.id, [OrderStatus.awaiting_payment], status=OrderStatus.confirming):
@@ -112,7 +107,7 @@ class PaymentService:
         The observer and an admin's manual confirmation both come through here.
         """
         s, before = self._session, order.status  # read first: the UPDATE below refreshes `order` in place
-        if not await OrderRepo(s).move(order.id, OPEN, status=OrderStatus.paid, paid_at=now,
+        if not await OrderRepo(s).move(order.id, OPEN_STATUSES, status=OrderStatus.paid, paid_at=now,
                                        problem=OrderProblem.overpaid if overpaid else None):
             return False
         sold = await StockRepo(s).sell(order.id, now)
@@ -132,7 +127,8 @@ class PaymentService:
         async with self._session.begin():
             due = (await self._session.execute(
                 select(Order.id).join(Invoice, Invoice.order_id == Order.id)
-                .where(Invoice.chain == chain, Order.status.in_(OPEN), Order.expires_at <= observed_at))).scalars()
+                .where(Invoice.chain == chain, Order.status.in_(OPEN_STATUSES), Order.expires_at <= observed_at)
+            )).scalars()
             order_ids = list(due)
         changed = 0
         for order_id in order_ids:
@@ -142,9 +138,9 @@ class PaymentService:
 
     async def _expire_one(self, order_id: int, chain: Chain, now: datetime) -> bool:
         s, orders = self._session, OrderRepo(self._session)
-        order = await self._locked_order(order_id)
+        order = await orders.locked(order_id)
         invoice = await orders.invoice(order_id)
-        if order.status not in OPEN or order.expires_at > now or invoice is None:
+        if order is None or order.status not in OPEN_STATUSES or order.expires_at > now or invoice is None:
             return False
         live = [p for p in await PaymentRepo(s).for_invoice(invoice.id) if p.status is not PaymentStatus.reorged]
         if not live:  # nothing paid, or only money a reorg took away again: a plain timeout
@@ -163,13 +159,13 @@ class PaymentService:
         received = sum(p.amount for p in live)
         if not order.grace_used and self._settings.underpaid_grace_minutes:
             until = now + timedelta(minutes=self._settings.underpaid_grace_minutes)
-            if await orders.move(order.id, OPEN, expires_at=until, grace_used=True):
+            if await orders.move(order.id, OPEN_STATUSES, expires_at=until, grace_used=True):
                 await s.execute(update(Invoice).where(Invoice.id == invoice.id).values(expires_at=until))
                 await notify_buyer(s, order, "underpaid_grace", remainder=invoice.amount_due - received,
                                    minutes=self._settings.underpaid_grace_minutes)
                 return True
             return False
-        if not await orders.move(order.id, OPEN, status=OrderStatus.underpaid, problem=OrderProblem.underpaid,
+        if not await orders.move(order.id, OPEN_STATUSES, status=OrderStatus.underpaid, problem=OrderProblem.underpaid,
                                  closed_at=now, close_reason="underpaid"):
             return False
         await StockRepo(s).release(order.id)
