@@ -7,10 +7,13 @@ PY := $(VENV)/bin/python
 run: $(VENV)/.installed
 	$(PY) -m bot
 
-test: $(VENV)/.installed node_modules/.installed
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy .
+test: lint node_modules/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
 
 stress: $(VENV)/.installed
 	$(PY) -m pytest -m stress $(PYTEST_ARGS)

@@ -131,8 +131,12 @@ class Settings(BaseSettings):
 
     def confirmations(self, chain: Chain) -> int:
         """Depth at which a payment counts. SOL has finality instead: one means SOL_COMMITMENT reached."""
-        depths = {Chain.btc: self.btc_confirmations, Chain.ltc: self.ltc_confirmations,
-                  Chain.eth: self.eth_confirmations, Chain.sol: 1}
+        depths = {
+            Chain.btc: self.btc_confirmations,
+            Chain.ltc: self.ltc_confirmations,
+            Chain.eth: self.eth_confirmations,
+            Chain.sol: 1,
+        }
         return depths[chain]
 
     @property

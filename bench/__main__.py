@@ -25,8 +25,15 @@ def wallet_rows(argv: list[str]) -> list[Row]:
     btc = parse_account_key(Chain.btc, Network.mainnet, BTC_ZPUB, "BTC_XPUB")
     secrets = [hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(count)]
     floor = wallet.per_call_us(lambda i: coincurve.PublicKey.from_secret(secrets[i]), count)
-    return [Row("BTC address from xpub", wallet.per_call_us(btc.address, count), "µs/op",
-                "coincurve G*k (from_secret)", floor)]
+    return [
+        Row(
+            "BTC address from xpub",
+            wallet.per_call_us(btc.address, count),
+            "µs/op",
+            "coincurve G*k (from_secret)",
+            floor,
+        )
+    ]
 
 
 BENCHMARKS: dict[str, Callable[[list[str]], list[Row]]] = {

@@ -46,8 +46,9 @@ CHAINS = (Chain.btc, Chain.ltc, Chain.eth)
 RAW_WRITE = text("UPDATE derivation_counters SET next_index = next_index + 1 WHERE chain = :chain")
 
 
-async def timed_calls(count: int, concurrency: int,
-                      call: Callable[[int], Awaitable[object]]) -> tuple[float, list[float]]:
+async def timed_calls(
+    count: int, concurrency: int, call: Callable[[int], Awaitable[object]]
+) -> tuple[float, list[float]]:
     """Run call(0..count-1) with `concurrency` workers; (wall seconds, latency of each call in seconds)."""
     queue: asyncio.Queue[int] = asyncio.Queue()
     for n in range(count):
@@ -73,8 +74,9 @@ async def measure(settings: Settings, buyers: int, concurrency: int) -> list[Row
         catalog = await seed_catalog(sessions, units=buyers)
         users = await seed_buyers(sessions, buyers, first_telegram_id=10_000)
         async with sessions.begin() as s:
-            await s.execute(insert(CartItem), [{"user_id": u, "product_id": catalog.product_id, "quantity": 1}
-                                               for u in users])
+            await s.execute(
+                insert(CartItem), [{"user_id": u, "product_id": catalog.product_id, "quantity": 1} for u in users]
+            )
             await s.execute(insert(DerivationCounter).values(chain=Chain.sol, next_index=0))
         wallet, rates = load_wallet(settings), rate_service_from_settings(settings)
 
@@ -97,19 +99,38 @@ async def measure(settings: Settings, buyers: int, concurrency: int) -> list[Row
     db = engine.dialect.name
     reference = f"raw 1-row write tx ({db})"
     return [
-        Row(f"checkouts/s ({db}, {concurrency} buyers)", buyers / seconds, "per second",
-            f"{reference}/s", buyers / raw_seconds),
-        Row(f"checkout p50 latency ({db})", percentile(latency, 50) * 1e3, "ms",
-            f"{reference} p50", percentile(raw_latency, 50) * 1e3),
-        Row(f"checkout p99 latency ({db})", percentile(latency, 99) * 1e3, "ms",
-            f"{reference} p99", percentile(raw_latency, 99) * 1e3),
+        Row(
+            f"checkouts/s ({db}, {concurrency} buyers)",
+            buyers / seconds,
+            "per second",
+            f"{reference}/s",
+            buyers / raw_seconds,
+        ),
+        Row(
+            f"checkout p50 latency ({db})",
+            percentile(latency, 50) * 1e3,
+            "ms",
+            f"{reference} p50",
+            percentile(raw_latency, 50) * 1e3,
+        ),
+        Row(
+            f"checkout p99 latency ({db})",
+            percentile(latency, 99) * 1e3,
+            "ms",
+            f"{reference} p99",
+            percentile(raw_latency, 99) * 1e3,
+        ),
     ]
 
 
 def main(argv: list[str] | None = None) -> list[Row]:
     parser = argparse.ArgumentParser(prog="python -m bench checkout", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--buyers", type=int, default=env_int("BENCH_CHECKOUT_BUYERS", 500),
-                        help="checkouts (and raw writes) per database")
+    parser.add_argument(
+        "--buyers",
+        type=int,
+        default=env_int("BENCH_CHECKOUT_BUYERS", 500),
+        help="checkouts (and raw writes) per database",
+    )
     parser.add_argument("--concurrency", type=int, default=env_int("BENCH_CHECKOUT_CONCURRENCY", 50))
     args = parser.parse_args(argv)
     rows: list[Row] = []

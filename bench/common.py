@@ -50,11 +50,15 @@ class Row:
 def print_rows(rows: Sequence[Row]) -> None:
     print(f"\n{'figure':<50}{'value':>10} {'unit':<11}{'reference':<40}{'value':>10}{'ratio':>8}")
     for r in rows:
-        print(f"{r.name:<50}{_num(r.figure):>10} {r.unit:<11}{r.reference:<40}{_num(r.reference_figure):>10}"
-              f"{r.ratio:>8.2f}")
+        print(
+            f"{r.name:<50}{_num(r.figure):>10} {r.unit:<11}{r.reference:<40}{_num(r.reference_figure):>10}"
+            f"{r.ratio:>8.2f}"
+        )
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"\n{time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, load average {load}, "
-          f"{platform.python_implementation()} {platform.python_version()}")
+    print(
+        f"\n{time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, load average {load}, "
+        f"{platform.python_implementation()} {platform.python_version()}"
+    )
 
 
 def _num(value: float) -> str:
@@ -107,9 +111,18 @@ async def _admin_sql(admin_url: str, *statements: str) -> None:
 
 def shop_settings(database_url: str, sol_key_file: Path) -> Settings:
     """A mainnet shop with BTC, LTC and ETH from the test keys, fixed rates and one admin."""
-    return Settings(_env_file=None, bot_token=TOKEN, database_url=database_url, admin_ids=frozenset({ADMIN_ID}),
-                    btc_xpub=BTC_ZPUB, ltc_xpub=LTC_ZPUB, eth_xpub=ETH_XPUB, sol_key_file=sol_key_file,
-                    wallet_key=WALLET_KEY, rates_fixed=RATES)
+    return Settings(
+        _env_file=None,
+        bot_token=TOKEN,
+        database_url=database_url,
+        admin_ids=frozenset({ADMIN_ID}),
+        btc_xpub=BTC_ZPUB,
+        ltc_xpub=LTC_ZPUB,
+        eth_xpub=ETH_XPUB,
+        sol_key_file=sol_key_file,
+        wallet_key=WALLET_KEY,
+        rates_fixed=RATES,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +132,9 @@ class Catalog:
     product_id: int
 
 
-async def seed_catalog(sessions: async_sessionmaker[AsyncSession], units: int,
-                       goods: GoodsCipher | None = None) -> Catalog:
+async def seed_catalog(
+    sessions: async_sessionmaker[AsyncSession], units: int, goods: GoodsCipher | None = None
+) -> Catalog:
     """One category, subcategory and digital product ("Editor Pro 1y", 12.50) with `units` units in
     stock; their payloads are sealed when `goods` is given, as the admin import does."""
     async with sessions.begin() as s:
@@ -130,8 +144,13 @@ async def seed_catalog(sessions: async_sessionmaker[AsyncSession], units: int,
         sub = Subcategory(category_id=category.id, name="Licences")
         s.add(sub)
         await s.flush()
-        product = Product(subcategory_id=sub.id, name="Editor Pro 1y", description="One-year licence key",
-                          price_minor=1250, kind=ProductKind.digital)
+        product = Product(
+            subcategory_id=sub.id,
+            name="Editor Pro 1y",
+            description="One-year licence key",
+            price_minor=1250,
+            kind=ProductKind.digital,
+        )
         s.add(product)
         await s.flush()
         catalog = Catalog(category.id, sub.id, product.id)
@@ -139,9 +158,13 @@ async def seed_catalog(sessions: async_sessionmaker[AsyncSession], units: int,
         rows = []
         for n in range(start, min(units, start + CHUNK)):
             payload = f"KEY-{n:08d}"
-            rows.append({"product_id": catalog.product_id,
-                         "payload_enc": goods.seal(payload) if goods else None,
-                         "payload_digest": goods.digest(payload) if goods else None})
+            rows.append(
+                {
+                    "product_id": catalog.product_id,
+                    "payload_enc": goods.seal(payload) if goods else None,
+                    "payload_digest": goods.digest(payload) if goods else None,
+                }
+            )
         async with sessions.begin() as s:
             await s.execute(insert(StockUnit), rows)
     return catalog
@@ -159,8 +182,9 @@ async def seed_buyers(sessions: async_sessionmaker[AsyncSession], count: int, fi
     return ids
 
 
-async def seed_open_invoices(sessions: async_sessionmaker[AsyncSession], chain: Chain, addresses: Sequence[str],
-                             first_telegram_id: int) -> None:
+async def seed_open_invoices(
+    sessions: async_sessionmaker[AsyncSession], chain: Chain, addresses: Sequence[str], first_telegram_id: int
+) -> None:
     """One buyer, one order awaiting payment (expiring in a day) and one invoice per address."""
     users = await seed_buyers(sessions, len(addresses), first_telegram_id)
     now = utcnow()
@@ -168,12 +192,40 @@ async def seed_open_invoices(sessions: async_sessionmaker[AsyncSession], chain: 
     for start in range(0, len(addresses), CHUNK):
         batch = range(start, min(len(addresses), start + CHUNK))
         async with sessions.begin() as s:
-            orders = (await s.execute(
-                insert(Order).returning(Order.id, sort_by_parameter_order=True),
-                [{"user_id": users[n], "total_minor": 1250, "fiat_currency": "USD", "created_at": now,
-                  "expires_at": until} for n in batch])).scalars().all()
-            await s.execute(insert(Invoice), [
-                {"order_id": order, "chain": chain, "derivation_index": n, "address": addresses[n],
-                 "amount_due": 20_834, "rate": RATES[chain], "rate_source": "fixed", "rate_at": now,
-                 "expires_at": until, "created_at": now}
-                for order, n in zip(orders, batch, strict=True)])
+            orders = (
+                (
+                    await s.execute(
+                        insert(Order).returning(Order.id, sort_by_parameter_order=True),
+                        [
+                            {
+                                "user_id": users[n],
+                                "total_minor": 1250,
+                                "fiat_currency": "USD",
+                                "created_at": now,
+                                "expires_at": until,
+                            }
+                            for n in batch
+                        ],
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            await s.execute(
+                insert(Invoice),
+                [
+                    {
+                        "order_id": order,
+                        "chain": chain,
+                        "derivation_index": n,
+                        "address": addresses[n],
+                        "amount_due": 20_834,
+                        "rate": RATES[chain],
+                        "rate_source": "fixed",
+                        "rate_at": now,
+                        "expires_at": until,
+                        "created_at": now,
+                    }
+                    for order, n in zip(orders, batch, strict=True)
+                ],
+            )

@@ -65,8 +65,9 @@ async def walk(tg: Telegram, buyer: Person, presses: list[str], pay: str) -> Non
     await tg.press(buyer, pay)
 
 
-async def run_walks(tg: Telegram, presses: list[str], pays: list[str], buyers: int,
-                    concurrency: int) -> tuple[float, float]:
+async def run_walks(
+    tg: Telegram, presses: list[str], pays: list[str], buyers: int, concurrency: int
+) -> tuple[float, float]:
     """(wall seconds, CPU seconds) for every buyer's walk, `concurrency` walks at a time."""
     queue: asyncio.Queue[int] = asyncio.Queue()
     for n in range(buyers):
@@ -103,9 +104,15 @@ async def measure(settings: Settings, buyers: int, concurrency: int) -> list[Row
     sessions = create_sessionmaker(engine)
     goods = GoodsCipher(WALLET_KEY)
     catalog: Catalog = await seed_catalog(sessions, units=buyers + 1, goods=goods)
-    container = Container(settings=settings, sessions=sessions, translator=Translator(), wallet=load_wallet(settings),
-                          rates=rate_service_from_settings(settings), goods=goods,
-                          observer=Observer(sessions, settings, backends={}))
+    container = Container(
+        settings=settings,
+        sessions=sessions,
+        translator=Translator(),
+        wallet=load_wallet(settings),
+        rates=rate_service_from_settings(settings),
+        goods=goods,
+        observer=Observer(sessions, settings, backends={}),
+    )
     session = RecordingSession()
     bot = create_bot(settings, session)
     shop = Telegram(dp=create_dispatcher(container, MemoryStorage()), bot=bot, session=session)
@@ -121,16 +128,23 @@ async def measure(settings: Settings, buyers: int, concurrency: int) -> list[Row
     noop_seconds, noop_cpu = await run_walks(noop, presses, pays, buyers, concurrency)
     await container.rates.close()
     await engine.dispose()
-    return [Row(f"shop updates/s ({concurrency} walks at once)", updates / seconds, "per second",
-                "no-op handler updates/s", updates / noop_seconds),
-            Row("shop CPU ms/update", cpu / updates * 1e3, "ms", "no-op handler CPU ms/update",
-                noop_cpu / updates * 1e3)]
+    return [
+        Row(
+            f"shop updates/s ({concurrency} walks at once)",
+            updates / seconds,
+            "per second",
+            "no-op handler updates/s",
+            updates / noop_seconds,
+        ),
+        Row("shop CPU ms/update", cpu / updates * 1e3, "ms", "no-op handler CPU ms/update", noop_cpu / updates * 1e3),
+    ]
 
 
 def main(argv: list[str] | None = None) -> list[Row]:
     parser = argparse.ArgumentParser(prog="python -m bench dispatch", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--buyers", type=int, default=env_int("BENCH_DISPATCH_BUYERS", 100),
-                        help="independent walks (9 updates each)")
+    parser.add_argument(
+        "--buyers", type=int, default=env_int("BENCH_DISPATCH_BUYERS", 100), help="independent walks (9 updates each)"
+    )
     parser.add_argument("--concurrency", type=int, default=env_int("BENCH_DISPATCH_CONCURRENCY", 10))
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-dispatch-") as tmp:

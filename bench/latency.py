@@ -76,8 +76,12 @@ async def litecoind_ltc(tmp: Path) -> AsyncIterator[Node]:
 
     try:
         await asyncio.to_thread(node.fund)
-        yield Node(Chain.ltc, {"network": Network.regtest, "ltc_xpub": LTC_TTUB, "btc_xpub": "", "eth_xpub": "",
-                               "ltc_confirmations": 1}, backend, pay_and_mine)
+        yield Node(
+            Chain.ltc,
+            {"network": Network.regtest, "ltc_xpub": LTC_TTUB, "btc_xpub": "", "eth_xpub": "", "ltc_confirmations": 1},
+            backend,
+            pay_and_mine,
+        )
     finally:
         await backend.close()
         await asyncio.to_thread(node.stop)
@@ -90,15 +94,20 @@ async def measure(tmp: Path, url: str, node: Node, samples: int, interval: int) 
     engine = create_engine(url)
     sessions = create_sessionmaker(engine)
     settings = shop_settings(url, tmp / "none.key").model_copy(
-        update={**node.settings, "observer_interval_seconds": interval})
+        update={**node.settings, "observer_interval_seconds": interval}
+    )
     goods = GoodsCipher(WALLET_KEY)
     shop = Shop.build(settings, sessions, goods, node.chain, node.backend)
     catalog = await seed_catalog(sessions, 2 * samples, goods)
     await fresh_addresses(sessions, node.chain)
 
     async def paid_message_after(buyer: int, started: float) -> float:
-        while not any(isinstance(c, SendMessage) and c.chat_id == buyer and "is paid" in c.text  # noqa: ASYNC110
-                      for c in shop.telegram.calls):  # the recording session has no event to wait on
+        def paid() -> bool:
+            return any(
+                isinstance(c, SendMessage) and c.chat_id == buyer and "is paid" in c.text for c in shop.telegram.calls
+            )
+
+        while not paid():  # noqa: ASYNC110 (the recording session has no event to wait on)
             await asyncio.sleep(0.01)
         return time.perf_counter() - started
 
@@ -137,17 +146,37 @@ async def run(tmp: Path, url: str, chain: str, samples: int, interval: int) -> t
 def main(argv: list[str]) -> list[Row]:
     parser = argparse.ArgumentParser(prog="python -m bench latency", description=__doc__)
     parser.add_argument("--samples", type=int, default=env_int("BENCH_LATENCY_SAMPLES", 10))
-    parser.add_argument("--interval", type=int, default=env_int("BENCH_LATENCY_INTERVAL", 5),
-                        help="OBSERVER_INTERVAL_SECONDS for the polling half (default 5; the shop's default is 30)")
-    parser.add_argument("--chain", choices=sorted(NODES), default="btc",
-                        help="btc: the Esplora double (default); ltc: a real litecoind in regtest")
+    parser.add_argument(
+        "--interval",
+        type=int,
+        default=env_int("BENCH_LATENCY_INTERVAL", 5),
+        help="OBSERVER_INTERVAL_SECONDS for the polling half (default 5; the shop's default is 30)",
+    )
+    parser.add_argument(
+        "--chain",
+        choices=sorted(NODES),
+        default="btc",
+        help="btc: the Esplora double (default); ltc: a real litecoind in regtest",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         url = sqlite_url(Path(tmp))
         upgrade_database(url)
         polled, hinted = asyncio.run(run(Path(tmp), url, args.chain, args.samples, args.interval))
     where = "Esplora double" if args.chain == "btc" else "litecoind regtest"
-    return [Row(f"{where}, polling every {args.interval} s: block → paid message, median", statistics.median(polled),
-                "s", "webhook hint: block → paid message, median", statistics.median(hinted)),
-            Row(f"{where}, polling every {args.interval} s: block → paid message, max", max(polled), "s",
-                "webhook hint: block → paid message, max", max(hinted))]
+    return [
+        Row(
+            f"{where}, polling every {args.interval} s: block → paid message, median",
+            statistics.median(polled),
+            "s",
+            "webhook hint: block → paid message, median",
+            statistics.median(hinted),
+        ),
+        Row(
+            f"{where}, polling every {args.interval} s: block → paid message, max",
+            max(polled),
+            "s",
+            "webhook hint: block → paid message, max",
+            max(hinted),
+        ),
+    ]

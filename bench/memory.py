@@ -53,8 +53,9 @@ async def seed(url: str, units: int, invoices: int) -> None:
     engine = create_engine(url)
     sessions = create_sessionmaker(engine)
     await seed_catalog(sessions, units, GoodsCipher(WALLET_KEY))
-    await seed_open_invoices(sessions, Chain.btc, [f"bc1qbench{n:033d}" for n in range(invoices)],
-                             first_telegram_id=1_000_000)
+    await seed_open_invoices(
+        sessions, Chain.btc, [f"bc1qbench{n:033d}" for n in range(invoices)], first_telegram_id=1_000_000
+    )
     await engine.dispose()
 
 
@@ -63,9 +64,17 @@ async def run_bot(url: str, tmp: Path, name: str, cycles: int, min_seconds: floa
     ({"startup": VmHWM at startup, "VmHWM": peak since, "VmRSS": ...} in KiB, seconds waited)."""
     async with TelegramDouble() as telegram:
         esplora = EsploraDouble()
-        env = {**telegram.env(), "DATABASE_URL": url, "BTC_XPUB": BTC_ZPUB, "BTC_ESPLORA_URL": await esplora.start(),
-               "OBSERVER_INTERVAL_SECONDS": "1", "RATES_FIXED": "BTC=60000", "WALLET_KEY": WALLET_KEY,
-               "SOL_KEY_FILE": str(tmp / "no-sol.key"), "LOG_LEVEL": "WARNING"}
+        env = {
+            **telegram.env(),
+            "DATABASE_URL": url,
+            "BTC_XPUB": BTC_ZPUB,
+            "BTC_ESPLORA_URL": await esplora.start(),
+            "OBSERVER_INTERVAL_SECONDS": "1",
+            "RATES_FIXED": "BTC=60000",
+            "WALLET_KEY": WALLET_KEY,
+            "SOL_KEY_FILE": str(tmp / "no-sol.key"),
+            "LOG_LEVEL": "WARNING",
+        }
         try:
             log = tmp / f"{name}.log"
             async with bot_process(env, log) as bot:
@@ -95,11 +104,17 @@ def main(argv: list[str] | None = None) -> list[Row]:
         print(f"seeded bot: {args.cycles} observer cycles over {args.invoices:,} invoices in {waited:.0f} s")
         bare, _ = asyncio.run(run_bot(empty, tmp, "empty", 0, args.cycles + 2))
     shop = f"{args.units // 1000}k units, {args.invoices:,} invoices"
-    return [Row(f"bot VmHWM at startup, {shop}", full["startup"] / 1024, "MiB", "same, empty DB",
-                bare["startup"] / 1024),
-            Row("bot VmHWM while serving (after startup)", full["VmHWM"] / 1024, "MiB", "same, empty DB",
-                bare["VmHWM"] / 1024),
-            Row("bot VmRSS after the cycles", full["VmRSS"] / 1024, "MiB", "same, empty DB", bare["VmRSS"] / 1024)]
+    return [
+        Row(f"bot VmHWM at startup, {shop}", full["startup"] / 1024, "MiB", "same, empty DB", bare["startup"] / 1024),
+        Row(
+            "bot VmHWM while serving (after startup)",
+            full["VmHWM"] / 1024,
+            "MiB",
+            "same, empty DB",
+            bare["VmHWM"] / 1024,
+        ),
+        Row("bot VmRSS after the cycles", full["VmRSS"] / 1024, "MiB", "same, empty DB", bare["VmRSS"] / 1024),
+    ]
 
 
 if __name__ == "__main__":

@@ -132,14 +132,17 @@ async def bare_solana(url: str, addresses: list[str]) -> None:
     calls += [("getSignaturesForAddress", [a, {"limit": 1000, "commitment": "finalized"}]) for a in addresses]
     async with aiohttp.ClientSession() as http:
         for start in range(0, len(calls), BATCH_LIMIT):
-            body = [{"jsonrpc": "2.0", "id": start + n, "method": method, "params": params}
-                    for n, (method, params) in enumerate(calls[start : start + BATCH_LIMIT])]
+            body = [
+                {"jsonrpc": "2.0", "id": start + n, "method": method, "params": params}
+                for n, (method, params) in enumerate(calls[start : start + BATCH_LIMIT])
+            ]
             async with http.post(url, json=body) as response:
                 json.loads(await response.read())
 
 
-async def cycle(settings: Settings, chain: Chain, backend: ChainBackend, double: DoubleProcess, addresses: list[str],
-                bound: int) -> list[Row]:
+async def cycle(
+    settings: Settings, chain: Chain, backend: ChainBackend, double: DoubleProcess, addresses: list[str], bound: int
+) -> list[Row]:
     """One observer cycle, then the bare client; rows for requests, CPU and wall time."""
     engine = create_engine(settings.database_url)
     timed = TimedScans(backend)
@@ -172,8 +175,10 @@ async def cycle(settings: Settings, chain: Chain, backend: ChainBackend, double:
 
 async def seed(settings: Settings, invoices: int) -> dict[Chain, list[str]]:
     """Distinct addresses of plausible length (the doubles accept any); bulk-inserted open invoices."""
-    addresses = {Chain.btc: [f"bc1qbench{n:033d}" for n in range(invoices)],
-                 Chain.sol: [f"BenchSo1{n:036d}" for n in range(invoices)]}
+    addresses = {
+        Chain.btc: [f"bc1qbench{n:033d}" for n in range(invoices)],
+        Chain.sol: [f"BenchSo1{n:036d}" for n in range(invoices)],
+    }
     engine = create_engine(settings.database_url)
     sessions = create_sessionmaker(engine)
     await seed_open_invoices(sessions, Chain.btc, addresses[Chain.btc], first_telegram_id=1_000_000)
@@ -184,8 +189,9 @@ async def seed(settings: Settings, invoices: int) -> dict[Chain, list[str]]:
 
 def main(argv: list[str] | None = None) -> list[Row]:
     parser = argparse.ArgumentParser(prog="python -m bench observer", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--invoices", type=int, default=env_int("BENCH_OBSERVER_INVOICES", 500),
-                        help="open invoices per chain")
+    parser.add_argument(
+        "--invoices", type=int, default=env_int("BENCH_OBSERVER_INVOICES", 500), help="open invoices per chain"
+    )
     args = parser.parse_args(argv)
     n = args.invoices
     rows: list[Row] = []
@@ -197,8 +203,9 @@ def main(argv: list[str] | None = None) -> list[Row]:
             rows += asyncio.run(cycle(settings, Chain.btc, backend, esplora, addresses[Chain.btc], 1 + n))
         with double_process("solana") as solana:
             backend = SolanaRpcBackend(solana.url, "finalized", TIMEOUT)
-            rows += asyncio.run(cycle(settings, Chain.sol, backend, solana, addresses[Chain.sol],
-                                      math.ceil((n + 1) / BATCH_LIMIT)))
+            rows += asyncio.run(
+                cycle(settings, Chain.sol, backend, solana, addresses[Chain.sol], math.ceil((n + 1) / BATCH_LIMIT))
+            )
     return rows
 
 

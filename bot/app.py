@@ -69,8 +69,10 @@ def webhook_mode(settings: Settings) -> bool:
     if not settings.telegram_webhook_url:
         return False
     if not SECRET_TOKEN_RE.fullmatch(settings.telegram_webhook_secret.get_secret_value()):
-        raise ConfigError("TELEGRAM_WEBHOOK_SECRET: required with TELEGRAM_WEBHOOK_URL; 1-256 characters "
-                          "of A-Z, a-z, 0-9, _ and - (see README.md, 'Telegram webhook mode')")
+        raise ConfigError(
+            "TELEGRAM_WEBHOOK_SECRET: required with TELEGRAM_WEBHOOK_URL; 1-256 characters "
+            "of A-Z, a-z, 0-9, _ and - (see README.md, 'Telegram webhook mode')"
+        )
     return True
 
 
@@ -83,17 +85,21 @@ def serve_telegram_updates(app: web.Application, dp: Dispatcher, bot: Bot, setti
     X-Telegram-Bot-Api-Secret-Token = TELEGRAM_WEBHOOK_SECRET, and handles accepted updates in the
     background, so Telegram gets its 200 at once."""
     webhook_mode(settings)  # never serve the route without a secret
-    SimpleRequestHandler(dp, bot, secret_token=settings.telegram_webhook_secret.get_secret_value()) \
-        .register(app, path=settings.telegram_webhook_path)
+    SimpleRequestHandler(dp, bot, secret_token=settings.telegram_webhook_secret.get_secret_value()).register(
+        app, path=settings.telegram_webhook_path
+    )
     setup_application(app, dp, bot=bot)
 
 
 async def set_telegram_webhook(bot: Bot, dp: Dispatcher, settings: Settings) -> None:
     """Point Telegram at this shop. Idempotent: every instance behind the proxy may call it."""
     try:
-        await bot.set_webhook(url=telegram_webhook_url(settings),
-                              secret_token=settings.telegram_webhook_secret.get_secret_value(),
-                              allowed_updates=dp.resolve_used_update_types(), drop_pending_updates=False)
+        await bot.set_webhook(
+            url=telegram_webhook_url(settings),
+            secret_token=settings.telegram_webhook_secret.get_secret_value(),
+            allowed_updates=dp.resolve_used_update_types(),
+            drop_pending_updates=False,
+        )
     except TelegramBadRequest as e:
         raise ConfigError(f"TELEGRAM_WEBHOOK_URL: Telegram refused the webhook ({e.message})") from None
     log.info("Telegram delivers updates to %s", telegram_webhook_url(settings))
@@ -118,8 +124,7 @@ async def poll_until(stop: asyncio.Event, dp: Dispatcher, bot: Bot) -> None:
     await bot.delete_webhook(drop_pending_updates=False)
     polling = asyncio.create_task(dp.start_polling(bot, handle_signals=False, close_bot_session=False))
     try:
-        done, _ = await asyncio.wait({polling, asyncio.create_task(stop.wait())},
-                                     return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({polling, asyncio.create_task(stop.wait())}, return_when=asyncio.FIRST_COMPLETED)
         if polling in done:
             polling.result()  # polling died on its own: surface why
     finally:
@@ -150,19 +155,27 @@ async def run(settings: Settings, wallet: Wallet) -> None:
     sessions = create_sessionmaker(engine)
     metrics = ShopMetrics()
     observer = Observer(sessions, settings, metrics.instrument(build_backends(settings, wallet.chains)))
-    container = Container(settings=settings, sessions=sessions, translator=Translator(), wallet=wallet,
-                          rates=rate_service_from_settings(settings), goods=goods_cipher(settings), observer=observer)
+    container = Container(
+        settings=settings,
+        sessions=sessions,
+        translator=Translator(),
+        wallet=wallet,
+        rates=rate_service_from_settings(settings),
+        goods=goods_cipher(settings),
+        observer=observer,
+    )
     dp = create_dispatcher(container, create_storage(settings))
     scheduler = AsyncIOScheduler(timezone="UTC")
-    outbox = OutboxSender(sessions, bot, container.translator, container.goods, settings.default_language,
-                          settings.admin_ids)
+    outbox = OutboxSender(
+        sessions, bot, container.translator, container.goods, settings.default_language, settings.admin_ids
+    )
     schedule(scheduler, observer, outbox, settings.observer_interval_seconds)
     progress = BroadcastProgress(sessions, bot, container.translator)
-    scheduler.add_job(progress.report, "interval", seconds=2, id="broadcast-progress", max_instances=1,
-                      coalesce=True)
+    scheduler.add_job(progress.report, "interval", seconds=2, id="broadcast-progress", max_instances=1, coalesce=True)
     jobs = RunningJobs(scheduler)
-    app = create_web_app(WebDeps(sessions=sessions, scheduler=scheduler, observer=observer, settings=settings,
-                                 metrics=metrics))
+    app = create_web_app(
+        WebDeps(sessions=sessions, scheduler=scheduler, observer=observer, settings=settings, metrics=metrics)
+    )
     if pushed:
         serve_telegram_updates(app, dp, bot, settings)
     runner = web.AppRunner(app, access_log=None)

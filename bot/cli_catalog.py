@@ -30,8 +30,11 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     load.set_defaults(func=import_file, needs_db=True)
     dump = sub.add_parser("export", help="write the catalog as JSON to FILE, or to stdout")
     dump.add_argument("file", type=Path, nargs="?")
-    dump.add_argument("--with-payloads", action="store_true",
-                      help="include the plaintext payloads of available digital units (keep the file secret)")
+    dump.add_argument(
+        "--with-payloads",
+        action="store_true",
+        help="include the plaintext payloads of available digital units (keep the file secret)",
+    )
     dump.set_defaults(func=export_file, needs_db=True)
 
 
@@ -63,11 +66,12 @@ async def _import(settings: Settings, data: object) -> ImportSummary:
 
 
 def _summary_text(s: ImportSummary) -> str:
-    lines = [f"categories:    {s.categories_created} created, {s.categories - s.categories_created} existing",
-             f"subcategories: {s.subcategories_created} created, {s.subcategories - s.subcategories_created} existing",
-             f"products:      {s.products_created} created, {s.products_updated} updated, "
-             f"{s.products_unchanged} unchanged",
-             f"units:         {s.units_added} added, {s.units_skipped} skipped as already there"]
+    lines = [
+        f"categories:    {s.categories_created} created, {s.categories - s.categories_created} existing",
+        f"subcategories: {s.subcategories_created} created, {s.subcategories - s.subcategories_created} existing",
+        f"products:      {s.products_created} created, {s.products_updated} updated, {s.products_unchanged} unchanged",
+        f"units:         {s.units_added} added, {s.units_skipped} skipped as already there",
+    ]
     lines += [f"  skipped {count} payload(s) already stored for {label}" for label, count in s.skipped_payloads]
     return "\n".join(lines)
 
@@ -82,11 +86,14 @@ def export_file(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError("GOODS_KEY/WALLET_KEY: a stored payload does not open with this key") from None
     text = json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
     if args.with_payloads:
-        count = sum(len(p.get("stock", [])) for c in doc["categories"] for s in c["subcategories"]
-                    for p in s["products"])
+        count = sum(
+            len(p.get("stock", [])) for c in doc["categories"] for s in c["subcategories"] for p in s["products"]
+        )
         where = args.file or "standard output"
-        print(f"warning: {where} holds {count} secret payload(s) in plain text; keep it safe and delete it "
-              "when done", file=sys.stderr)
+        print(
+            f"warning: {where} holds {count} secret payload(s) in plain text; keep it safe and delete it when done",
+            file=sys.stderr,
+        )
     if args.file is None:
         sys.stdout.buffer.write(text.encode())
         sys.stdout.flush()

@@ -57,11 +57,20 @@ def send_hint(args: argparse.Namespace, settings: Settings) -> int:
     url = args.url or default_webhook_url(settings)
     if not url.startswith(("http://", "https://")):
         raise ConfigError(f"--url: expected an http:// or https:// URL, got {url!r}")
-    body = json.dumps({"event_id": args.event_id or str(uuid.uuid4()), "chain": args.chain.value,
-                       "address": args.address, "txid": args.txid}).encode()
+    body = json.dumps(
+        {
+            "event_id": args.event_id or str(uuid.uuid4()),
+            "chain": args.chain.value,
+            "address": args.address,
+            "txid": args.txid,
+        }
+    ).encode()
     timestamp = int(time.time())
-    headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: str(timestamp),
-               SIGNATURE_HEADER: sign(secret, timestamp, body)}
+    headers = {
+        "Content-Type": "application/json",
+        TIMESTAMP_HEADER: str(timestamp),
+        SIGNATURE_HEADER: sign(secret, timestamp, body),
+    }
     request = urllib.request.Request(url, data=body, method="POST", headers=headers)  # noqa: S310 - checked
     try:
         with urllib.request.urlopen(request, timeout=args.timeout) as response:  # noqa: S310 - scheme checked above
@@ -92,8 +101,11 @@ def _reason(reply: bytes) -> str:
 def backup_database(args: argparse.Namespace, settings: Settings) -> int:
     source = settings.sqlite_path
     if source is None:
-        print("error: DATABASE_URL is PostgreSQL; back it up with pg_dump, e.g. "
-              "`pg_dump --format=custom --file=shop.dump shop` (see README.md, 'Backups')", file=sys.stderr)
+        print(
+            "error: DATABASE_URL is PostgreSQL; back it up with pg_dump, e.g. "
+            "`pg_dump --format=custom --file=shop.dump shop` (see README.md, 'Backups')",
+            file=sys.stderr,
+        )
         return 2
     target: Path = args.path
     if not source.is_file():

@@ -63,6 +63,7 @@ def export_watch_only(args: argparse.Namespace, settings: Settings) -> int:
             for item in await WalletAdminService(session, load_wallet(settings)).watch_only_exports():
                 used = "none yet" if item.highest_index is None else str(item.highest_index)
                 print(f"{item.chain.upper()}: {item.text}\n  highest index used: {used}")
+
     asyncio.run(run())
     return 0
 
@@ -71,5 +72,6 @@ def show_key(args: argparse.Namespace, settings: Settings) -> int:
     async def run() -> str:
         async with standalone_session(settings.resolved_database_url) as session:
             return await WalletAdminService(session, load_wallet(settings)).reveal_sol_key(args.index, actor="cli")
+
     print(asyncio.run(run()))
     return 0

@@ -25,8 +25,9 @@ log = logging.getLogger(__name__)
 def create_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
     """The bot at TELEGRAM_API_URL; tests pass their own recording session."""
     session = session or AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
-    return Bot(settings.bot_token.get_secret_value(), session=session,
-               default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+    return Bot(
+        settings.bot_token.get_secret_value(), session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML)
+    )
 
 
 def create_storage(settings: Settings) -> BaseStorage:
@@ -40,8 +41,13 @@ async def on_error(event: ErrorEvent) -> bool:
 
 
 def create_dispatcher(container: Container, storage: BaseStorage) -> Dispatcher:
-    dp = Dispatcher(storage=storage, settings=container.settings, translator=container.translator,
-                    wallet=container.wallet, payment_observer=container.observer)
+    dp = Dispatcher(
+        storage=storage,
+        settings=container.settings,
+        translator=container.translator,
+        wallet=container.wallet,
+        payment_observer=container.observer,
+    )
     dp.update.outer_middleware(DbSessionMiddleware(container))
     dp.update.outer_middleware(UserMiddleware(container))
     dp.callback_query.middleware(CallbackAnswerMiddleware())

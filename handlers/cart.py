@@ -31,8 +31,15 @@ def cart_text(view: CartView, currency: str, l10n: L10n) -> str:
         return l10n("cart.empty")
     lines = [l10n("cart.title")]
     for line in view.lines:
-        lines.append(l10n("cart.line", name=escape(line.name), quantity=line.quantity,
-                          price=format_fiat(line.unit_price, currency), subtotal=format_fiat(line.subtotal, currency)))
+        lines.append(
+            l10n(
+                "cart.line",
+                name=escape(line.name),
+                quantity=line.quantity,
+                price=format_fiat(line.unit_price, currency),
+                subtotal=format_fiat(line.subtotal, currency),
+            )
+        )
         if line.quantity > line.available:
             lines.append(l10n("cart.line_short", available=line.available))
     lines.append(l10n("cart.total", total=format_fiat(view.total, currency)))
@@ -44,8 +51,15 @@ async def show_cart(query: CallbackQuery, user: UserDTO, cart: CartService, sett
     await show(query, cart_text(view, settings.fiat_currency, l10n), keyboards.cart(view, l10n))
 
 
-async def edit_cart(query: CallbackQuery, callback_data: CartCb, user: UserDTO, cart: CartService,
-                    settings: Settings, l10n: L10n, callback_answer: CallbackAnswer) -> None:
+async def edit_cart(
+    query: CallbackQuery,
+    callback_data: CartCb,
+    user: UserDTO,
+    cart: CartService,
+    settings: Settings,
+    l10n: L10n,
+    callback_answer: CallbackAnswer,
+) -> None:
     try:
         if callback_data.action is CartAction.remove:
             view = await cart.remove(user.id, callback_data.item)
@@ -61,8 +75,15 @@ async def edit_cart(query: CallbackQuery, callback_data: CartCb, user: UserDTO, 
     await show(query, cart_text(view, settings.fiat_currency, l10n), keyboards.cart(view, l10n))
 
 
-async def choose_chain(query: CallbackQuery, user: UserDTO, cart: CartService, wallet: Wallet, settings: Settings,
-                       l10n: L10n, callback_answer: CallbackAnswer) -> None:
+async def choose_chain(
+    query: CallbackQuery,
+    user: UserDTO,
+    cart: CartService,
+    wallet: Wallet,
+    settings: Settings,
+    l10n: L10n,
+    callback_answer: CallbackAnswer,
+) -> None:
     view = await cart.view(user.id)
     if not view.lines:
         alert(callback_answer, l10n("cart.empty"))
@@ -70,13 +91,25 @@ async def choose_chain(query: CallbackQuery, user: UserDTO, cart: CartService, w
     elif not wallet.chains:
         alert(callback_answer, l10n("checkout.no_chains"))
     else:
-        await show(query, l10n("checkout.choose_chain", total=format_fiat(view.total, settings.fiat_currency)),
-                   keyboards.chains(wallet.chains, l10n))
+        await show(
+            query,
+            l10n("checkout.choose_chain", total=format_fiat(view.total, settings.fiat_currency)),
+            keyboards.chains(wallet.chains, l10n),
+        )
 
 
-async def pay(query: CallbackQuery, callback_data: PayCb, user: UserDTO, checkout: CheckoutService,
-              orders: OrderService, cart: CartService, payment_observer: "Observer", settings: Settings,
-              l10n: L10n, callback_answer: CallbackAnswer) -> None:
+async def pay(
+    query: CallbackQuery,
+    callback_data: PayCb,
+    user: UserDTO,
+    checkout: CheckoutService,
+    orders: OrderService,
+    cart: CartService,
+    payment_observer: "Observer",
+    settings: Settings,
+    l10n: L10n,
+    callback_answer: CallbackAnswer,
+) -> None:
     try:
         result = await checkout.checkout(user.id, callback_data.chain)
     except CheckoutRefused as e:
@@ -88,9 +121,11 @@ async def pay(query: CallbackQuery, callback_data: PayCb, user: UserDTO, checkou
     except OutOfStock as e:
         left = [l10n("checkout.left", name=escape(name), available=n) for name, n in e.shortages]
         view = await cart.view(user.id)
-        await show(query, "\n".join([l10n("checkout.out_of_stock"), *left, "", cart_text(view, settings.fiat_currency,
-                                                                                          l10n)]),
-                   keyboards.cart(view, l10n))
+        await show(
+            query,
+            "\n".join([l10n("checkout.out_of_stock"), *left, "", cart_text(view, settings.fiat_currency, l10n)]),
+            keyboards.cart(view, l10n),
+        )
         return
     if result.existing:
         alert(callback_answer, l10n("checkout.existing"))

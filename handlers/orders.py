@@ -29,24 +29,53 @@ OPEN = (OrderStatus.awaiting_payment, OrderStatus.confirming)
 
 def invoice_text(order: OrderView, invoice: InvoiceView, l10n: L10n, now: datetime) -> str:
     coin = invoice.chain.upper()
-    return l10n("invoice.text", order_id=order.id, amount=format_amount(invoice.chain, invoice.amount_due), coin=coin,
-                address=invoice.address, total=format_fiat(order.total, order.currency),
-                rate=format_fiat(invoice.rate, order.currency), expires=invoice.expires_at.strftime("%Y-%m-%d %H:%M"),
-                minutes=max(0, int((invoice.expires_at - now).total_seconds() // 60)))
+    return l10n(
+        "invoice.text",
+        order_id=order.id,
+        amount=format_amount(invoice.chain, invoice.amount_due),
+        coin=coin,
+        address=invoice.address,
+        total=format_fiat(order.total, order.currency),
+        rate=format_fiat(invoice.rate, order.currency),
+        expires=invoice.expires_at.strftime("%Y-%m-%d %H:%M"),
+        minutes=max(0, int((invoice.expires_at - now).total_seconds() // 60)),
+    )
 
 
 def order_text(order: OrderView, l10n: L10n) -> str:
-    lines = "\n".join(f"{escape(line.name)} × {line.quantity} · {format_fiat(line.unit_price, order.currency)}"
-                      for line in order.lines)
-    parts = [l10n("order.detail", order_id=order.id, status=l10n(f"status.{order.status}"),
-                  date=order.created_at.strftime("%Y-%m-%d %H:%M"), lines=lines,
-                  total=format_fiat(order.total, order.currency))]
+    lines = "\n".join(
+        f"{escape(line.name)} × {line.quantity} · {format_fiat(line.unit_price, order.currency)}"
+        for line in order.lines
+    )
+    parts = [
+        l10n(
+            "order.detail",
+            order_id=order.id,
+            status=l10n(f"status.{order.status}"),
+            date=order.created_at.strftime("%Y-%m-%d %H:%M"),
+            lines=lines,
+            total=format_fiat(order.total, order.currency),
+        )
+    ]
     if order.invoice:
         coin = order.invoice.chain.upper()
-        parts.append(l10n("order.invoice", amount=format_amount(order.invoice.chain, order.invoice.amount_due),
-                          coin=coin, address=order.invoice.address))
-        parts += [l10n("order.payment", amount=format_amount(order.invoice.chain, p.amount), coin=coin,
-                       confirmations=p.confirmations) for p in order.payments]
+        parts.append(
+            l10n(
+                "order.invoice",
+                amount=format_amount(order.invoice.chain, order.invoice.amount_due),
+                coin=coin,
+                address=order.invoice.address,
+            )
+        )
+        parts += [
+            l10n(
+                "order.payment",
+                amount=format_amount(order.invoice.chain, p.amount),
+                coin=coin,
+                confirmations=p.confirmations,
+            )
+            for p in order.payments
+        ]
     if order.goods:
         parts += [l10n("order.goods"), *(f"<code>{escape(g)}</code>" for g in order.goods)]
     return "\n\n".join(parts)
@@ -58,27 +87,47 @@ async def send_order(query: CallbackQuery, order: OrderView, settings: Settings,
         await show(query, order_text(order, l10n), keyboards.order(order, l10n))
         return
     photo = BufferedInputFile(qr_png(order.invoice.uri), filename=f"order-{order.id}.png")
-    await query.bot.send_photo(query.from_user.id, photo, caption=invoice_text(order, order.invoice, l10n, utcnow()),
-                               reply_markup=keyboards.invoice(order.id, l10n))
+    await query.bot.send_photo(
+        query.from_user.id,
+        photo,
+        caption=invoice_text(order, order.invoice, l10n, utcnow()),
+        reply_markup=keyboards.invoice(order.id, l10n),
+    )
 
 
-async def list_orders(query: CallbackQuery, callback_data: OrderCb | None, user: UserDTO, orders: OrderService,
-                      l10n: L10n) -> None:
+async def list_orders(
+    query: CallbackQuery, callback_data: OrderCb | None, user: UserDTO, orders: OrderService, l10n: L10n
+) -> None:
     page = max(callback_data.page, 0) if callback_data else 0
     rows, more = await orders.list(user.id, page)
-    items = [NamedItem(o.id, l10n("orders.row", order_id=o.id, date=o.created_at.strftime("%Y-%m-%d"),
-                                  status=l10n(f"status.{o.status}"))) for o in rows]
-    await show(query, l10n("orders.title") if items else l10n("orders.empty"),
-               keyboards.orders(items, page, more, l10n))
+    items = [
+        NamedItem(
+            o.id,
+            l10n(
+                "orders.row", order_id=o.id, date=o.created_at.strftime("%Y-%m-%d"), status=l10n(f"status.{o.status}")
+            ),
+        )
+        for o in rows
+    ]
+    await show(
+        query, l10n("orders.title") if items else l10n("orders.empty"), keyboards.orders(items, page, more, l10n)
+    )
 
 
 async def open_orders(query: CallbackQuery, user: UserDTO, orders: OrderService, l10n: L10n) -> None:
     await list_orders(query, None, user, orders, l10n)
 
 
-async def view_order(query: CallbackQuery, callback_data: OrderCb, user: UserDTO, orders: OrderService,
-                     payment_observer: "Observer", settings: Settings, l10n: L10n,
-                     callback_answer: CallbackAnswer) -> None:
+async def view_order(
+    query: CallbackQuery,
+    callback_data: OrderCb,
+    user: UserDTO,
+    orders: OrderService,
+    payment_observer: "Observer",
+    settings: Settings,
+    l10n: L10n,
+    callback_answer: CallbackAnswer,
+) -> None:
     try:
         view = await orders.view(callback_data.id, user.id)
         if callback_data.action is OrderAction.check and view.invoice and view.status in OPEN:
@@ -94,8 +143,14 @@ async def view_order(query: CallbackQuery, callback_data: OrderCb, user: UserDTO
     await send_order(query, view, settings, l10n)
 
 
-async def cancel_order(query: CallbackQuery, callback_data: OrderCb, user: UserDTO, orders: OrderService,
-                       l10n: L10n, callback_answer: CallbackAnswer) -> None:
+async def cancel_order(
+    query: CallbackQuery,
+    callback_data: OrderCb,
+    user: UserDTO,
+    orders: OrderService,
+    l10n: L10n,
+    callback_answer: CallbackAnswer,
+) -> None:
     try:
         await orders.cancel(callback_data.id, user.id)
     except NotFound:

@@ -20,41 +20,76 @@ from services.money import format_fiat
 async def categories(query: CallbackQuery, catalog: CatalogService, l10n: L10n, page: int = 0) -> None:
     view = await catalog.categories(page)
     text = l10n("catalog.categories") if view.items or page else l10n("catalog.empty")
-    await show(query, text, keyboards.paged(view.items, page, view.has_next,
-                                            lambda i: CatalogCb(level=CatalogLevel.subcategories, id=i),
-                                            lambda p: CatalogCb(level=CatalogLevel.categories, page=p),
-                                            MenuCb(action=MenuAction.main), l10n))
+    await show(
+        query,
+        text,
+        keyboards.paged(
+            view.items,
+            page,
+            view.has_next,
+            lambda i: CatalogCb(level=CatalogLevel.subcategories, id=i),
+            lambda p: CatalogCb(level=CatalogLevel.categories, page=p),
+            MenuCb(action=MenuAction.main),
+            l10n,
+        ),
+    )
 
 
 async def open_shop(query: CallbackQuery, catalog: CatalogService, l10n: L10n) -> None:
     await categories(query, catalog, l10n)
 
 
-async def browse(query: CallbackQuery, callback_data: CatalogCb, catalog: CatalogService, l10n: L10n,
-                 callback_answer: CallbackAnswer) -> None:
+async def browse(
+    query: CallbackQuery, callback_data: CatalogCb, catalog: CatalogService, l10n: L10n, callback_answer: CallbackAnswer
+) -> None:
     page = max(callback_data.page, 0)
     try:
         if callback_data.level is CatalogLevel.categories:
             await categories(query, catalog, l10n, page)
         elif callback_data.level is CatalogLevel.subcategories:
             view = await catalog.subcategories(callback_data.id, page)
-            await show(query, l10n("catalog.subcategories", name=escape(view.title)), keyboards.paged(
-                view.items, page, view.has_next, lambda i: CatalogCb(level=CatalogLevel.products, id=i),
-                lambda p: CatalogCb(level=CatalogLevel.subcategories, id=callback_data.id, page=p),
-                CatalogCb(level=CatalogLevel.categories), l10n))
+            await show(
+                query,
+                l10n("catalog.subcategories", name=escape(view.title)),
+                keyboards.paged(
+                    view.items,
+                    page,
+                    view.has_next,
+                    lambda i: CatalogCb(level=CatalogLevel.products, id=i),
+                    lambda p: CatalogCb(level=CatalogLevel.subcategories, id=callback_data.id, page=p),
+                    CatalogCb(level=CatalogLevel.categories),
+                    l10n,
+                ),
+            )
         else:
             view = await catalog.products(callback_data.id, page)
-            await show(query, l10n("catalog.products", name=escape(view.title)), keyboards.paged(
-                view.items, page, view.has_next, lambda i: ProductCb(action=ProductAction.view, id=i),
-                lambda p: CatalogCb(level=CatalogLevel.products, id=callback_data.id, page=p),
-                CatalogCb(level=CatalogLevel.subcategories, id=view.parent_id), l10n))
+            await show(
+                query,
+                l10n("catalog.products", name=escape(view.title)),
+                keyboards.paged(
+                    view.items,
+                    page,
+                    view.has_next,
+                    lambda i: ProductCb(action=ProductAction.view, id=i),
+                    lambda p: CatalogCb(level=CatalogLevel.products, id=callback_data.id, page=p),
+                    CatalogCb(level=CatalogLevel.subcategories, id=view.parent_id),
+                    l10n,
+                ),
+            )
     except NotFound:
         alert(callback_answer, l10n("error.stale"))
         await categories(query, catalog, l10n)
 
 
-async def product_card(query: CallbackQuery, callback_data: ProductCb, user: UserDTO, catalog: CatalogService,
-                       settings: Settings, l10n: L10n, callback_answer: CallbackAnswer) -> None:
+async def product_card(
+    query: CallbackQuery,
+    callback_data: ProductCb,
+    user: UserDTO,
+    catalog: CatalogService,
+    settings: Settings,
+    l10n: L10n,
+    callback_answer: CallbackAnswer,
+) -> None:
     try:
         card = await catalog.product(callback_data.id, user.id)
     except NotFound:
@@ -63,8 +98,15 @@ async def product_card(query: CallbackQuery, callback_data: ProductCb, user: Use
         return
     room = card.available - card.in_cart
     qty = max(1, min(callback_data.qty, room))
-    lines = [l10n("product.card", name=escape(card.name), description=escape(card.description),
-                  price=format_fiat(card.price, settings.fiat_currency), available=card.available)]
+    lines = [
+        l10n(
+            "product.card",
+            name=escape(card.name),
+            description=escape(card.description),
+            price=format_fiat(card.price, settings.fiat_currency),
+            available=card.available,
+        )
+    ]
     if card.in_cart:
         lines.append(l10n("product.in_cart", count=card.in_cart))
     if not card.on_sale:
@@ -74,8 +116,16 @@ async def product_card(query: CallbackQuery, callback_data: ProductCb, user: Use
     await show(query, "\n".join(lines), keyboards.product(card, qty, l10n))
 
 
-async def add_to_cart(query: CallbackQuery, callback_data: ProductCb, user: UserDTO, cart: CartService,
-                      catalog: CatalogService, settings: Settings, l10n: L10n, callback_answer: CallbackAnswer) -> None:
+async def add_to_cart(
+    query: CallbackQuery,
+    callback_data: ProductCb,
+    user: UserDTO,
+    cart: CartService,
+    catalog: CatalogService,
+    settings: Settings,
+    l10n: L10n,
+    callback_answer: CallbackAnswer,
+) -> None:
     try:
         count = await cart.add(user.id, callback_data.id, max(callback_data.qty, 1))
     except NotEnoughStock as e:
@@ -84,8 +134,9 @@ async def add_to_cart(query: CallbackQuery, callback_data: ProductCb, user: User
         alert(callback_answer, l10n("product.inactive"))
     else:
         callback_answer.text = l10n("product.added", count=count)
-    await product_card(query, ProductCb(action=ProductAction.view, id=callback_data.id), user, catalog, settings,
-                       l10n, callback_answer)
+    await product_card(
+        query, ProductCb(action=ProductAction.view, id=callback_data.id), user, catalog, settings, l10n, callback_answer
+    )
 
 
 def build() -> Router:

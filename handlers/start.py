@@ -33,8 +33,14 @@ async def choose_language(query: CallbackQuery, l10n: L10n) -> None:
     await show(query, l10n("language.choose"), keyboards.languages(l10n))
 
 
-async def set_language(query: CallbackQuery, callback_data: LanguageCb, user: UserDTO,
-                       users: UserService, translator: Translator, callback_answer: CallbackAnswer) -> None:
+async def set_language(
+    query: CallbackQuery,
+    callback_data: LanguageCb,
+    user: UserDTO,
+    users: UserService,
+    translator: Translator,
+    callback_answer: CallbackAnswer,
+) -> None:
     await users.set_language(user.id, callback_data.code)
     l10n = translator(callback_data.code)
     callback_answer.text = l10n("language.changed")

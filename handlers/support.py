@@ -42,8 +42,9 @@ def _home(l10n: L10n) -> InlineKeyboardMarkup:
 
 
 def _answer_button(l10n: L10n) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(inline_keyboard=[[button(l10n("support.write_again"),
-                                                         MenuCb(action=MenuAction.support))]])
+    return InlineKeyboardMarkup(
+        inline_keyboard=[[button(l10n("support.write_again"), MenuCb(action=MenuAction.support))]]
+    )
 
 
 async def leave(query: CallbackQuery, state: FSMContext, callback_answer: CallbackAnswer) -> None:
@@ -63,12 +64,20 @@ async def ask(query: CallbackQuery, state: FSMContext, l10n: L10n) -> None:
     await show(query, l10n("support.ask"), _home(l10n))
 
 
-async def forward(message: Message, state: FSMContext, user: UserDTO, support: SupportService, bot: Bot,
-                  translator: Translator, l10n: L10n) -> None:
+async def forward(
+    message: Message,
+    state: FSMContext,
+    user: UserDTO,
+    support: SupportService,
+    bot: Bot,
+    translator: Translator,
+    l10n: L10n,
+) -> None:
     await state.clear()
     sent = await support.forward(user, _relay(message, bot, translator))
-    await message.answer(l10n("support.sent" if sent else "support.unavailable"),
-                         reply_markup=keyboards.main_menu(l10n))
+    await message.answer(
+        l10n("support.sent" if sent else "support.unavailable"), reply_markup=keyboards.main_menu(l10n)
+    )
 
 
 async def not_supported(message: Message, l10n: L10n) -> None:
@@ -79,18 +88,31 @@ def _relay(message: Message, bot: Bot, translator: Translator) -> Relay:
     async def send(to: Recipient, request: SupportRequest) -> int | None:
         l10n = translator(to.language)
         order = request.latest_order_id
-        header = l10n("support.admin_header", buyer=request.buyer_telegram_id,
-                      username=escape(f"@{request.username}") if request.username else "—",
-                      order=f"#{order}" if order else "—")
-        markup = InlineKeyboardMarkup(inline_keyboard=[[button(l10n("support.open_order", order_id=order),
-                                                               open_order(order))]]) if order else None
+        header = l10n(
+            "support.admin_header",
+            buyer=request.buyer_telegram_id,
+            username=escape(f"@{request.username}") if request.username else "—",
+            order=f"#{order}" if order else "—",
+        )
+        markup = (
+            InlineKeyboardMarkup(
+                inline_keyboard=[[button(l10n("support.open_order", order_id=order), open_order(order))]]
+            )
+            if order
+            else None
+        )
         try:
             if message.photo:
-                copy = await bot.send_photo(to.telegram_id, message.photo[-1].file_id,
-                                            caption=_fit(header, message.caption, CAPTION_LIMIT), reply_markup=markup)
+                copy = await bot.send_photo(
+                    to.telegram_id,
+                    message.photo[-1].file_id,
+                    caption=_fit(header, message.caption, CAPTION_LIMIT),
+                    reply_markup=markup,
+                )
             else:
-                copy = await bot.send_message(to.telegram_id, _fit(header, message.text, MESSAGE_LIMIT),
-                                              reply_markup=markup)
+                copy = await bot.send_message(
+                    to.telegram_id, _fit(header, message.text, MESSAGE_LIMIT), reply_markup=markup
+                )
         except TelegramAPIError as e:
             log.warning("support copy to an admin failed: %s", type(e).__name__)
             return None
@@ -104,26 +126,36 @@ class RepliesToSupport(Filter):
 
     async def __call__(self, message: Message, bot: Bot, support: SupportService) -> bool | dict[str, Any]:
         reply = message.reply_to_message
-        if (reply is None or reply.from_user is None or reply.from_user.id != bot.id or message.from_user is None
-                or not (message.text or message.photo)):
+        if (
+            reply is None
+            or reply.from_user is None
+            or reply.from_user.id != bot.id
+            or message.from_user is None
+            or not (message.text or message.photo)
+        ):
             return False
         thread = await support.thread(message.from_user.id, reply.message_id)
         return {"thread": thread} if thread else False
 
 
-async def admin_reply(message: Message, thread: SupportThread, support: SupportService, bot: Bot,
-                      translator: Translator, l10n: L10n) -> None:
+async def admin_reply(
+    message: Message, thread: SupportThread, support: SupportService, bot: Bot, translator: Translator, l10n: L10n
+) -> None:
     async def deliver(to: SupportThread) -> bool:
         buyer = translator(to.buyer_language)
         header = buyer("support.reply")
         try:
             if message.photo:
-                await bot.send_photo(to.buyer_telegram_id, message.photo[-1].file_id,
-                                     caption=_fit(header, message.caption, CAPTION_LIMIT),
-                                     reply_markup=_answer_button(buyer))
+                await bot.send_photo(
+                    to.buyer_telegram_id,
+                    message.photo[-1].file_id,
+                    caption=_fit(header, message.caption, CAPTION_LIMIT),
+                    reply_markup=_answer_button(buyer),
+                )
             else:
-                await bot.send_message(to.buyer_telegram_id, _fit(header, message.text, MESSAGE_LIMIT),
-                                       reply_markup=_answer_button(buyer))
+                await bot.send_message(
+                    to.buyer_telegram_id, _fit(header, message.text, MESSAGE_LIMIT), reply_markup=_answer_button(buyer)
+                )
         except TelegramAPIError as e:
             log.warning("support reply to a buyer failed: %s", type(e).__name__)
             return False
@@ -131,8 +163,9 @@ async def admin_reply(message: Message, thread: SupportThread, support: SupportS
 
     assert message.from_user is not None  # RepliesToSupport checked it
     delivered = await support.answer(message.from_user.id, thread, deliver)
-    await message.reply(l10n("support.reply_sent" if delivered else "support.reply_failed",
-                             buyer=thread.buyer_telegram_id))
+    await message.reply(
+        l10n("support.reply_sent" if delivered else "support.reply_failed", buyer=thread.buyer_telegram_id)
+    )
 
 
 def build() -> Router:

@@ -6,6 +6,21 @@ from models.orders import DerivationCounter, Invoice, Order, OrderItem, Payment,
 from models.shop import CartItem, Category, Product, StockUnit, Subcategory, User
 
 __all__ = [
-    "AuditLog", "Base", "CartItem", "Category", "DerivationCounter", "Invoice", "Lease", "Order", "OrderItem",
-    "OutboxMessage", "Payment", "Product", "Reservation", "StockUnit", "Subcategory", "User", "WebhookEvent",
+    "AuditLog",
+    "Base",
+    "CartItem",
+    "Category",
+    "DerivationCounter",
+    "Invoice",
+    "Lease",
+    "Order",
+    "OrderItem",
+    "OutboxMessage",
+    "Payment",
+    "Product",
+    "Reservation",
+    "StockUnit",
+    "Subcategory",
+    "User",
+    "WebhookEvent",
 ]

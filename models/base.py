@@ -18,8 +18,9 @@ NAMING = {
 
 def str_enum(enum: type[StrEnum]) -> Enum:
     """Enums are stored as plain strings so later migrations can add values without ALTER TYPE."""
-    return Enum(enum, native_enum=False, create_constraint=False, length=24,
-                values_callable=lambda e: [m.value for m in e])
+    return Enum(
+        enum, native_enum=False, create_constraint=False, length=24, values_callable=lambda e: [m.value for m in e]
+    )
 
 
 # 64-bit everywhere (Telegram ids exceed 32 bits); SQLite needs plain INTEGER for rowid primary keys.

@@ -24,8 +24,16 @@ from processing.observer import Observer, ProviderHealth
 from services.stats import ShopStats
 
 FAILING_AFTER = 3  # provider failures in a row after which a chain counts as failing
-WEBHOOK_OUTCOMES = ("accepted", "duplicate", "too_large", "slow_body", "bad_timestamp", "bad_signature",
-                    "malformed", "unavailable")
+WEBHOOK_OUTCOMES = (
+    "accepted",
+    "duplicate",
+    "too_large",
+    "slow_body",
+    "bad_timestamp",
+    "bad_signature",
+    "malformed",
+    "unavailable",
+)
 HINT_RESULTS = ("checked", "unknown_address", "provider_failed", "error", "coalesced")
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -56,18 +64,34 @@ def chain_health(observer: Observer, now: datetime) -> list[ChainHealth]:
 class ShopMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.webhook_requests = Counter("shop_webhook_requests", "Payment webhook requests by outcome",
-                                        ["outcome"], registry=self.registry)
-        self.hint_checks = Counter("shop_webhook_hint_checks", "Chain checks triggered by webhook hints, by result",
-                                   ["result"], registry=self.registry)
-        self.hint_seconds = Histogram("shop_webhook_hint_seconds",
-                                      "From receiving a valid hint to its chain check being applied",
-                                      buckets=LATENCY_BUCKETS, registry=self.registry)
-        self.provider_errors = Counter("shop_provider_errors", "Chain provider calls that failed (ProviderError)",
-                                       ["chain", "backend"], registry=self.registry)
-        self.provider_seconds = Histogram("shop_provider_request_seconds", "Chain provider call duration",
-                                          ["chain", "backend", "call"], buckets=LATENCY_BUCKETS,
-                                          registry=self.registry)
+        self.webhook_requests = Counter(
+            "shop_webhook_requests", "Payment webhook requests by outcome", ["outcome"], registry=self.registry
+        )
+        self.hint_checks = Counter(
+            "shop_webhook_hint_checks",
+            "Chain checks triggered by webhook hints, by result",
+            ["result"],
+            registry=self.registry,
+        )
+        self.hint_seconds = Histogram(
+            "shop_webhook_hint_seconds",
+            "From receiving a valid hint to its chain check being applied",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.provider_errors = Counter(
+            "shop_provider_errors",
+            "Chain provider calls that failed (ProviderError)",
+            ["chain", "backend"],
+            registry=self.registry,
+        )
+        self.provider_seconds = Histogram(
+            "shop_provider_request_seconds",
+            "Chain provider call duration",
+            ["chain", "backend", "call"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         for outcome in WEBHOOK_OUTCOMES:  # present at zero, so rate() and alerts work from the start
             self.webhook_requests.labels(outcome)
         for result in HINT_RESULTS:
@@ -131,32 +155,41 @@ class _ScrapeCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         stats = self.stats
-        yield GaugeMetricFamily("shop_db_up", "1 when this scrape could read the database",
-                                value=0 if stats is None else 1)
+        yield GaugeMetricFamily(
+            "shop_db_up", "1 when this scrape could read the database", value=0 if stats is None else 1
+        )
         if stats is not None:
             orders = GaugeMetricFamily("shop_orders", "Orders by status", labels=["status"])
             for status, count in stats.orders.items():
                 orders.add_metric([status.value], count)
-            credited = GaugeMetricFamily("shop_payments_credited",
-                                         "Payments at confirmation depth, counted towards their invoice",
-                                         labels=["chain"])
+            credited = GaugeMetricFamily(
+                "shop_payments_credited",
+                "Payments at confirmation depth, counted towards their invoice",
+                labels=["chain"],
+            )
             for chain, count in stats.credited_payments.items():
                 credited.add_metric([chain.value], count)
             yield orders
             yield credited
-            yield GaugeMetricFamily("shop_open_invoices", "Invoices of orders awaiting payment or confirming",
-                                    value=stats.open_invoices)
-            yield GaugeMetricFamily("shop_outbox_pending", "Outbox messages not sent yet (backlog)",
-                                    value=stats.outbox_pending)
+            yield GaugeMetricFamily(
+                "shop_open_invoices", "Invoices of orders awaiting payment or confirming", value=stats.open_invoices
+            )
+            yield GaugeMetricFamily(
+                "shop_outbox_pending", "Outbox messages not sent yet (backlog)", value=stats.outbox_pending
+            )
         if self.leader is not None:
-            yield GaugeMetricFamily("shop_observer_leader", "1 when this process holds the observer lease",
-                                    value=int(self.leader))
-        cycle = GaugeMetricFamily("shop_observer_cycle_seconds", "Duration of the last complete observer cycle",
-                                  labels=["chain"])
-        age = GaugeMetricFamily("shop_observer_last_success_age_seconds",
-                                "Seconds since the chain provider last answered", labels=["chain"])
-        failures = GaugeMetricFamily("shop_provider_consecutive_failures", "Provider failures in a row",
-                                     labels=["chain", "backend"])
+            yield GaugeMetricFamily(
+                "shop_observer_leader", "1 when this process holds the observer lease", value=int(self.leader)
+            )
+        cycle = GaugeMetricFamily(
+            "shop_observer_cycle_seconds", "Duration of the last complete observer cycle", labels=["chain"]
+        )
+        age = GaugeMetricFamily(
+            "shop_observer_last_success_age_seconds", "Seconds since the chain provider last answered", labels=["chain"]
+        )
+        failures = GaugeMetricFamily(
+            "shop_provider_consecutive_failures", "Provider failures in a row", labels=["chain", "backend"]
+        )
         for health in self.chains:
             cycle.add_metric([health.chain.value], health.last_cycle_seconds)
             if health.last_ok_age_seconds is not None:

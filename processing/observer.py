@@ -90,8 +90,7 @@ class Observer:
         if snapshot is None:
             return None
         async with self.sessions() as s:
-            await PaymentService(s, self.settings).apply_scan(chain, invoice.id, snapshot.get(address, []),
-                                                              observed_at)
+            await PaymentService(s, self.settings).apply_scan(chain, invoice.id, snapshot.get(address, []), observed_at)
         return True
 
     async def watch_invoice(self, chain: Chain, address: str) -> None:
@@ -111,12 +110,24 @@ class Observer:
         """Tell buyers about five minutes before their invoice runs out. Once per order."""
         now = utcnow()
         async with self.sessions() as s, s.begin():
-            orders = list((await s.execute(select(Order).where(
-                Order.status == OrderStatus.awaiting_payment, Order.expiry_warned_at.is_(None),
-                Order.expires_at <= now + WARN_BEFORE, Order.expires_at > now))).scalars())
+            orders = list(
+                (
+                    await s.execute(
+                        select(Order).where(
+                            Order.status == OrderStatus.awaiting_payment,
+                            Order.expiry_warned_at.is_(None),
+                            Order.expires_at <= now + WARN_BEFORE,
+                            Order.expires_at > now,
+                        )
+                    )
+                ).scalars()
+            )
             for order in orders:
-                result = await s.execute(update(Order).where(Order.id == order.id, Order.expiry_warned_at.is_(None))
-                                         .values(expiry_warned_at=now))
+                result = await s.execute(
+                    update(Order)
+                    .where(Order.id == order.id, Order.expiry_warned_at.is_(None))
+                    .values(expiry_warned_at=now)
+                )
                 if getattr(result, "rowcount", 0) == 1:
                     minutes = max(1, int((order.expires_at - now).total_seconds() // 60))
                     await notify_buyer(s, order, "expiry_warning", minutes=minutes)
@@ -134,8 +145,14 @@ class Observer:
             health.failures += 1
             delay = min(MAX_BACKOFF_SECONDS, self.settings.observer_interval_seconds * 2 ** (health.failures - 1))
             health.retry_after = time.monotonic() + delay
-            log.warning("%s provider %s failed (%d in a row), next try in %ss: %s", chain, backend.name,
-                        health.failures, delay, e)
+            log.warning(
+                "%s provider %s failed (%d in a row), next try in %ss: %s",
+                chain,
+                backend.name,
+                health.failures,
+                delay,
+                e,
+            )
             return None
         health.failures, health.retry_after, health.last_ok = 0, 0.0, utcnow()
         return snapshot.payments if snapshot else {}
@@ -152,7 +169,8 @@ def schedule(scheduler: AsyncIOScheduler, observer: Observer, outbox: OutboxSend
     now = utcnow()
     options = {"max_instances": 1, "coalesce": True, "next_run_time": now, "misfire_grace_time": None}
     for chain in observer.backends:
-        scheduler.add_job(observer.observe, "interval", seconds=interval, args=[chain], id=f"observe-{chain}",
-                          **options)
+        scheduler.add_job(
+            observer.observe, "interval", seconds=interval, args=[chain], id=f"observe-{chain}", **options
+        )
     scheduler.add_job(observer.warn_expiring, "interval", seconds=60, id="warn-expiring", **options)
     scheduler.add_job(outbox.send_due, "interval", seconds=2, id="outbox", **options)

@@ -62,10 +62,15 @@ def health_report(deps: WebDeps, stats: ShopStats | None, now: datetime) -> tupl
         body["observer"] = {
             "leader": stats.observer_lease_holder == deps.observer.holder if stats else None,
             "open_invoices": stats.open_invoices if stats else None,
-            "chains": {c.chain.value: {
-                "backend": c.backend, "failures": c.failures, "last_cycle_seconds": round(c.last_cycle_seconds, 3),
-                "last_ok_age_seconds": None if c.last_ok_age_seconds is None else round(c.last_ok_age_seconds, 1),
-            } for c in chains},
+            "chains": {
+                c.chain.value: {
+                    "backend": c.backend,
+                    "failures": c.failures,
+                    "last_cycle_seconds": round(c.last_cycle_seconds, 3),
+                    "last_ok_age_seconds": None if c.last_ok_age_seconds is None else round(c.last_ok_age_seconds, 1),
+                }
+                for c in chains
+            },
             "failing": failing,
         }
     status = "fail" if not healthy else "degraded" if failing else "ok"
@@ -94,8 +99,10 @@ def create_web_app(deps: WebDeps) -> web.Application:
     if deps.settings and secret and deps.observer is not None:
         checks = HintChecks(deps.observer.check_address, deps.metrics)
         app[HINT_CHECKS] = checks
-        app.router.add_post(deps.settings.webhook_path, payment_webhook(
-            secret, deps.settings.webhook_tolerance_seconds, deps.sessions, checks, deps.metrics))
+        app.router.add_post(
+            deps.settings.webhook_path,
+            payment_webhook(secret, deps.settings.webhook_tolerance_seconds, deps.sessions, checks, deps.metrics),
+        )
 
         async def finish_checks(_app: web.Application) -> None:
             await checks.close()

@@ -80,10 +80,15 @@ def parse_hint(body: bytes) -> PaymentHint | None:
     if not isinstance(data, dict):
         return None
     event_id, chain, address, txid = (data.get(k) for k in ("event_id", "chain", "address", "txid"))
-    if not (isinstance(event_id, str) and _EVENT_ID.fullmatch(event_id)
-            and isinstance(chain, str) and chain in _CHAINS
-            and isinstance(address, str) and _TOKEN.fullmatch(address)
-            and (txid is None or (isinstance(txid, str) and _TOKEN.fullmatch(txid)))):
+    if not (
+        isinstance(event_id, str)
+        and _EVENT_ID.fullmatch(event_id)
+        and isinstance(chain, str)
+        and chain in _CHAINS
+        and isinstance(address, str)
+        and _TOKEN.fullmatch(address)
+        and (txid is None or (isinstance(txid, str) and _TOKEN.fullmatch(txid)))
+    ):
         return None
     return PaymentHint(event_id=event_id, chain=Chain(chain), address=address, txid=txid)
 
@@ -150,17 +155,20 @@ class HintChecks:
             else:
                 result = {True: "checked", False: "unknown_address", None: "provider_failed"}[found]
                 if found is False:
-                    log.info("webhook hint %s: no invoice has %s address %s", hint.event_id, hint.chain,
-                             hint.address)
+                    log.info("webhook hint %s: no invoice has %s address %s", hint.event_id, hint.chain, hint.address)
                 elif found is None:
-                    log.warning("webhook hint %s: the %s provider could not tell; the observer retries",
-                                hint.event_id, hint.chain)
+                    log.warning(
+                        "webhook hint %s: the %s provider could not tell; the observer retries",
+                        hint.event_id,
+                        hint.chain,
+                    )
             self._metrics.hint_checks.labels(result).inc()
             self._metrics.hint_seconds.observe(time.monotonic() - received)
 
 
-def payment_webhook(secret: str, tolerance: int, sessions: async_sessionmaker[AsyncSession],
-                    checks: HintChecks, metrics: "ShopMetrics") -> Callable[[web.Request], Awaitable[web.Response]]:
+def payment_webhook(
+    secret: str, tolerance: int, sessions: async_sessionmaker[AsyncSession], checks: HintChecks, metrics: "ShopMetrics"
+) -> Callable[[web.Request], Awaitable[web.Response]]:
     """The POST handler. Error bodies are {"error": reason} and never echo the request."""
 
     def answer(code: int, outcome: str, key: str, value: str) -> web.Response:

@@ -32,8 +32,9 @@ class BroadcastRepo:
 
     async def started_from(self, origin: str) -> AuditLog | None:
         """The broadcast already started from this preview message, if any."""
-        result = await self._s.execute(select(AuditLog).where(AuditLog.entity == ENTITY, AuditLog.action == STARTED,
-                                                              AuditLog.reason == origin))
+        result = await self._s.execute(
+            select(AuditLog).where(AuditLog.entity == ENTITY, AuditLog.action == STARTED, AuditLog.reason == origin)
+        )
         return result.scalars().first()
 
     async def recipients(self) -> list[int]:
@@ -53,25 +54,40 @@ class BroadcastRepo:
         await self._s.flush()
         return row
 
-    async def enqueue(self, broadcast_id: int, text: str, chat_ids: Sequence[int], first_at: datetime,
-                      per_second: float) -> tuple[int, int]:
+    async def enqueue(
+        self, broadcast_id: int, text: str, chat_ids: Sequence[int], first_at: datetime, per_second: float
+    ) -> tuple[int, int]:
         """One pending outbox row per chat, due `per_second` apart; returns the range of their ids."""
         before = await self._max_outbox_id()
         for start in range(0, len(chat_ids), INSERT_CHUNK):
-            await self._s.execute(insert(OutboxMessage), [
-                {"kind": KIND, "chat_id": chat_id, "params": {"broadcast_id": broadcast_id, "text": text},
-                 "status": OutboxStatus.pending, "attempts": 0, "created_at": first_at,
-                 "next_attempt_at": first_at + timedelta(seconds=(start + i) / per_second)}
-                for i, chat_id in enumerate(chat_ids[start:start + INSERT_CHUNK])])
+            await self._s.execute(
+                insert(OutboxMessage),
+                [
+                    {
+                        "kind": KIND,
+                        "chat_id": chat_id,
+                        "params": {"broadcast_id": broadcast_id, "text": text},
+                        "status": OutboxStatus.pending,
+                        "attempts": 0,
+                        "created_at": first_at,
+                        "next_attempt_at": first_at + timedelta(seconds=(start + i) / per_second),
+                    }
+                    for i, chat_id in enumerate(chat_ids[start : start + INSERT_CHUNK])
+                ],
+            )
         return before + 1, await self._max_outbox_id()
 
     async def counts(self, broadcast_id: int, first_id: int, last_id: int) -> dict[OutboxStatus, int]:
         """Its outbox rows per status; the id range keeps this an index range scan."""
         result = await self._s.execute(
             select(OutboxMessage.status, func.count())
-            .where(OutboxMessage.id.between(first_id, last_id), OutboxMessage.kind == KIND,
-                   OutboxMessage.params["broadcast_id"].as_integer() == broadcast_id)
-            .group_by(OutboxMessage.status))
+            .where(
+                OutboxMessage.id.between(first_id, last_id),
+                OutboxMessage.kind == KIND,
+                OutboxMessage.params["broadcast_id"].as_integer() == broadcast_id,
+            )
+            .group_by(OutboxMessage.status)
+        )
         counts = {OutboxStatus(status): int(n) for status, n in result.all()}
         return {status: counts.get(status, 0) for status in OutboxStatus}
 
@@ -79,18 +95,24 @@ class BroadcastRepo:
         """Broadcasts started since `since` that have no finish row yet, oldest first."""
         finish = aliased(AuditLog)
         result = await self._s.execute(
-            select(AuditLog).outerjoin(finish, and_(finish.entity == ENTITY, finish.entity_id == AuditLog.id,
-                                                    finish.action == FINISHED))
-            .where(AuditLog.entity == ENTITY, AuditLog.action == STARTED, AuditLog.created_at >= since,
-                   finish.id.is_(None))
-            .order_by(AuditLog.id))
+            select(AuditLog)
+            .outerjoin(
+                finish, and_(finish.entity == ENTITY, finish.entity_id == AuditLog.id, finish.action == FINISHED)
+            )
+            .where(
+                AuditLog.entity == ENTITY, AuditLog.action == STARTED, AuditLog.created_at >= since, finish.id.is_(None)
+            )
+            .order_by(AuditLog.id)
+        )
         return list(result.scalars())
 
     async def finish(self, actor: str, broadcast_id: int, after: dict[str, Any]) -> bool:
         """Record the end once; False when it was already recorded."""
-        done = await self._s.execute(select(AuditLog.id).where(AuditLog.entity == ENTITY,
-                                                               AuditLog.entity_id == broadcast_id,
-                                                               AuditLog.action == FINISHED))
+        done = await self._s.execute(
+            select(AuditLog.id).where(
+                AuditLog.entity == ENTITY, AuditLog.entity_id == broadcast_id, AuditLog.action == FINISHED
+            )
+        )
         if done.first() is not None:
             return False
         self._s.add(AuditLog(actor=actor, action=FINISHED, entity=ENTITY, entity_id=broadcast_id, after=after))

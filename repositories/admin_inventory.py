@@ -23,8 +23,9 @@ class AdminInventoryRepo:
 
     @staticmethod
     def subcategories(category_id: int) -> Select[tuple[Subcategory]]:
-        return select(Subcategory).where(Subcategory.category_id == category_id).order_by(Subcategory.name,
-                                                                                          Subcategory.id)
+        return (
+            select(Subcategory).where(Subcategory.category_id == category_id).order_by(Subcategory.name, Subcategory.id)
+        )
 
     @staticmethod
     def products(subcategory_id: int) -> Select[tuple[Product]]:
@@ -49,7 +50,8 @@ class AdminInventoryRepo:
 
     async def unit_counts(self, product_id: int) -> dict[StockStatus, int]:
         """Units of one product per status; every status is present."""
-        result = await self._s.execute(select(StockUnit.status, func.count()).where(StockUnit.product_id == product_id)
-                                       .group_by(StockUnit.status))
+        result = await self._s.execute(
+            select(StockUnit.status, func.count()).where(StockUnit.product_id == product_id).group_by(StockUnit.status)
+        )
         counts = {StockStatus(status): int(n) for status, n in result.all()}
         return {status: counts.get(status, 0) for status in StockStatus}

@@ -28,7 +28,9 @@ class SalesRepo:
         """(order id, paid at, fiat total in minor units, currency) of paid or shipped orders paid since then."""
         result = await self._s.execute(
             select(Order.id, Order.paid_at, Order.total_minor, Order.fiat_currency)
-            .where(Order.status.in_(SOLD), Order.paid_at >= since).order_by(Order.paid_at))
+            .where(Order.status.in_(SOLD), Order.paid_at >= since)
+            .order_by(Order.paid_at)
+        )
         return [(int(i), at, int(total), str(cur)) for i, at, total, cur in result.tuples() if at is not None]
 
     async def received(self, order_ids: Sequence[int]) -> list[tuple[int, Chain, int]]:
@@ -36,16 +38,21 @@ class SalesRepo:
         rows: list[tuple[int, Chain, int]] = []
         for start in range(0, len(order_ids), 500):  # bounded IN lists
             result = await self._s.execute(
-                select(Invoice.order_id, Payment.chain, Payment.amount).join(Invoice, Invoice.id == Payment.invoice_id)
-                .where(Invoice.order_id.in_(order_ids[start:start + 500]), Payment.status != PaymentStatus.reorged))
+                select(Invoice.order_id, Payment.chain, Payment.amount)
+                .join(Invoice, Invoice.id == Payment.invoice_id)
+                .where(Invoice.order_id.in_(order_ids[start : start + 500]), Payment.status != PaymentStatus.reorged)
+            )
             rows += [(int(o), Chain(c), int(a)) for o, c, a in result.tuples()]
         return rows
 
     async def invoices(self, since: datetime) -> tuple[int, int]:
         """(invoices created since then, how many of them got their order paid)."""
         result = await self._s.execute(
-            select(func.count(), func.count(Order.paid_at)).select_from(Invoice)
-            .join(Order, Order.id == Invoice.order_id).where(Invoice.created_at >= since))
+            select(func.count(), func.count(Order.paid_at))
+            .select_from(Invoice)
+            .join(Order, Order.id == Invoice.order_id)
+            .where(Invoice.created_at >= since)
+        )
         created, paid = result.one()
         return int(created), int(paid)
 
@@ -54,12 +61,20 @@ class SalesRepo:
         units = func.sum(OrderItem.quantity)
         result = await self._s.execute(
             select(OrderItem.product_name, units, func.sum(OrderItem.quantity * OrderItem.unit_price_minor))
-            .join(Order, Order.id == OrderItem.order_id).where(Order.status.in_(SOLD), Order.paid_at >= since)
-            .group_by(OrderItem.product_name).order_by(units.desc(), OrderItem.product_name).limit(limit))
+            .join(Order, Order.id == OrderItem.order_id)
+            .where(Order.status.in_(SOLD), Order.paid_at >= since)
+            .group_by(OrderItem.product_name)
+            .order_by(units.desc(), OrderItem.product_name)
+            .limit(limit)
+        )
         return [(str(name), int(n), int(total)) for name, n, total in result.tuples()]
 
     async def orders_with_invoices(self, since: datetime) -> list[tuple[Order, Invoice | None]]:
         """Every order created since then, oldest first, with its invoice."""
-        result = await self._s.execute(select(Order, Invoice).outerjoin(Invoice, Invoice.order_id == Order.id)
-                                       .where(Order.created_at >= since).order_by(Order.id))
+        result = await self._s.execute(
+            select(Order, Invoice)
+            .outerjoin(Invoice, Invoice.order_id == Order.id)
+            .where(Order.created_at >= since)
+            .order_by(Order.id)
+        )
         return [(order, invoice) for order, invoice in result.tuples()]

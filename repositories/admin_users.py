@@ -22,15 +22,24 @@ class AdminUserRepo:
 
     async def by_username(self, username: str) -> User | None:
         """Telegram usernames are case-insensitive; the newest account wins if an old one kept the name."""
-        result = await self._s.execute(select(User).where(func.lower(User.username) == username.lower())
-                                       .order_by(User.id.desc()).limit(1))
+        result = await self._s.execute(
+            select(User).where(func.lower(User.username) == username.lower()).order_by(User.id.desc()).limit(1)
+        )
         return result.scalar_one_or_none()
 
     async def with_timeouts(self, at_least: int, page: int, size: int) -> tuple[list[User], bool]:
         """Users with at least `at_least` expired unpaid orders, most first."""
-        rows = list((await self._s.execute(
-            select(User).where(User.timeout_count >= at_least).order_by(User.timeout_count.desc(), User.id)
-            .offset(page * size).limit(size + 1))).scalars())
+        rows = list(
+            (
+                await self._s.execute(
+                    select(User)
+                    .where(User.timeout_count >= at_least)
+                    .order_by(User.timeout_count.desc(), User.id)
+                    .offset(page * size)
+                    .limit(size + 1)
+                )
+            ).scalars()
+        )
         return rows[:size], len(rows) > size
 
     async def order_count(self, user_id: int) -> int:

@@ -5,8 +5,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
-async def insert_ignoring_conflict(session: AsyncSession, table: Table, values: dict[str, Any],
-                                   conflict_columns: list[str]) -> bool:
+async def insert_ignoring_conflict(
+    session: AsyncSession, table: Table, values: dict[str, Any], conflict_columns: list[str]
+) -> bool:
     """INSERT ... ON CONFLICT DO NOTHING on SQLite and PostgreSQL. True when a row was inserted."""
     dialect = session.bind.dialect.name if session.bind else "sqlite"
     module = postgresql if dialect == "postgresql" else sqlite

@@ -11,8 +11,11 @@ class CartRepo:
 
     async def lines(self, user_id: int) -> list[tuple[CartItem, Product]]:
         result = await self._s.execute(
-            select(CartItem, Product).join(Product, Product.id == CartItem.product_id)
-            .where(CartItem.user_id == user_id).order_by(CartItem.id))
+            select(CartItem, Product)
+            .join(Product, Product.id == CartItem.product_id)
+            .where(CartItem.user_id == user_id)
+            .order_by(CartItem.id)
+        )
         return [(item, product) for item, product in result.tuples()]
 
     async def line(self, user_id: int, item_id: int) -> CartItem | None:
@@ -22,12 +25,18 @@ class CartRepo:
 
     async def add(self, user_id: int, product_id: int, quantity: int) -> int:
         """Adds to the line of this product (creating it); returns the line's new quantity."""
-        await insert_ignoring_conflict(self._s, CartItem.__table__,  # type: ignore[arg-type]
-                                       {"user_id": user_id, "product_id": product_id, "quantity": 0},
-                                       ["user_id", "product_id"])
+        await insert_ignoring_conflict(
+            self._s,
+            CartItem.__table__,  # type: ignore[arg-type]
+            {"user_id": user_id, "product_id": product_id, "quantity": 0},
+            ["user_id", "product_id"],
+        )
         result = await self._s.execute(
-            update(CartItem).where(CartItem.user_id == user_id, CartItem.product_id == product_id)
-            .values(quantity=CartItem.quantity + quantity).returning(CartItem.quantity))
+            update(CartItem)
+            .where(CartItem.user_id == user_id, CartItem.product_id == product_id)
+            .values(quantity=CartItem.quantity + quantity)
+            .returning(CartItem.quantity)
+        )
         return int(result.scalar_one())
 
     async def set_quantity(self, item_id: int, quantity: int) -> None:

@@ -25,13 +25,19 @@ class CatalogRepo:
 
     @staticmethod
     def subcategories(category_id: int) -> Select[tuple[Subcategory]]:
-        return (select(Subcategory).where(Subcategory.category_id == category_id, Subcategory.is_active)
-                .order_by(Subcategory.name, Subcategory.id))
+        return (
+            select(Subcategory)
+            .where(Subcategory.category_id == category_id, Subcategory.is_active)
+            .order_by(Subcategory.name, Subcategory.id)
+        )
 
     @staticmethod
     def products(subcategory_id: int) -> Select[tuple[Product]]:
-        return (select(Product).where(Product.subcategory_id == subcategory_id, Product.is_active)
-                .order_by(Product.name, Product.id))
+        return (
+            select(Product)
+            .where(Product.subcategory_id == subcategory_id, Product.is_active)
+            .order_by(Product.name, Product.id)
+        )
 
     async def category(self, category_id: int) -> Category | None:
         return await self._s.get(Category, category_id)
@@ -47,9 +53,11 @@ class CatalogRepo:
         if not product_ids:
             return set()
         result = await self._s.execute(
-            select(Product.id).join(Subcategory, Subcategory.id == Product.subcategory_id)
+            select(Product.id)
+            .join(Subcategory, Subcategory.id == Product.subcategory_id)
             .join(Category, Category.id == Subcategory.category_id)
-            .where(Product.id.in_(product_ids), Product.is_active, Subcategory.is_active, Category.is_active))
+            .where(Product.id.in_(product_ids), Product.is_active, Subcategory.is_active, Category.is_active)
+        )
         return set(result.scalars())
 
     async def available(self, product_ids: Sequence[int]) -> dict[int, int]:
@@ -57,8 +65,9 @@ class CatalogRepo:
         if not product_ids:
             return {}
         result = await self._s.execute(
-            select(StockUnit.product_id, func.count()).where(StockUnit.product_id.in_(product_ids),
-                                                             StockUnit.status == StockStatus.available)
-            .group_by(StockUnit.product_id))
+            select(StockUnit.product_id, func.count())
+            .where(StockUnit.product_id.in_(product_ids), StockUnit.status == StockStatus.available)
+            .group_by(StockUnit.product_id)
+        )
         counts = {int(pid): int(n) for pid, n in result.all()}
         return {pid: counts.get(pid, 0) for pid in product_ids}

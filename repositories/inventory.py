@@ -37,14 +37,20 @@ class InventoryRepo:
 
     async def unit_counts(self) -> dict[tuple[int, StockStatus], int]:
         """Number of units per (product id, status); pairs with no unit are absent."""
-        result = await self._s.execute(select(StockUnit.product_id, StockUnit.status, func.count())
-                                       .group_by(StockUnit.product_id, StockUnit.status))
+        result = await self._s.execute(
+            select(StockUnit.product_id, StockUnit.status, func.count()).group_by(
+                StockUnit.product_id, StockUnit.status
+            )
+        )
         return {(int(pid), StockStatus(status)): int(n) for pid, status, n in result.all()}
 
     async def payload_digests(self, product_id: int) -> set[str]:
         """Keyed digests of every unit of the product that has a payload, whatever its status."""
-        result = await self._s.scalars(select(StockUnit.payload_digest).where(
-            StockUnit.product_id == product_id, StockUnit.payload_digest.is_not(None)))
+        result = await self._s.scalars(
+            select(StockUnit.payload_digest).where(
+                StockUnit.product_id == product_id, StockUnit.payload_digest.is_not(None)
+            )
+        )
         return {d for d in result if d is not None}
 
     async def available_payloads(self) -> dict[int, list[bytes]]:
@@ -52,7 +58,8 @@ class InventoryRepo:
         result = await self._s.execute(
             select(StockUnit.product_id, StockUnit.payload_enc)
             .where(StockUnit.status == StockStatus.available, StockUnit.payload_enc.is_not(None))
-            .order_by(StockUnit.id))
+            .order_by(StockUnit.id)
+        )
         payloads: dict[int, list[bytes]] = {}
         for pid, blob in result.all():
             payloads.setdefault(int(pid), []).append(bytes(blob))
@@ -70,10 +77,17 @@ class InventoryRepo:
         await self._s.flush()
         return subcategory
 
-    async def add_product(self, subcategory_id: int, name: str, description: str, price_minor: int,
-                          kind: ProductKind) -> Product:
-        product = Product(subcategory_id=subcategory_id, name=name, description=description,
-                          price_minor=price_minor, kind=kind, is_active=True)
+    async def add_product(
+        self, subcategory_id: int, name: str, description: str, price_minor: int, kind: ProductKind
+    ) -> Product:
+        product = Product(
+            subcategory_id=subcategory_id,
+            name=name,
+            description=description,
+            price_minor=price_minor,
+            kind=kind,
+            is_active=True,
+        )
         self._s.add(product)
         await self._s.flush()
         return product
@@ -86,7 +100,13 @@ class InventoryRepo:
         """
         for start in range(0, len(payloads), INSERT_CHUNK):
             rows: list[dict[str, Any]] = [
-                {"product_id": product_id, "status": StockStatus.available, "created_at": at,
-                 "payload_enc": item[0] if item else None, "payload_digest": item[1] if item else None}
-                for item in payloads[start:start + INSERT_CHUNK]]
+                {
+                    "product_id": product_id,
+                    "status": StockStatus.available,
+                    "created_at": at,
+                    "payload_enc": item[0] if item else None,
+                    "payload_digest": item[1] if item else None,
+                }
+                for item in payloads[start : start + INSERT_CHUNK]
+            ]
             await self._s.execute(insert(StockUnit), rows)

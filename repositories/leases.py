@@ -13,10 +13,16 @@ class LeaseRepo:
 
     async def acquire(self, name: str, holder: str, now: datetime, until: datetime) -> bool:
         """Take or renew the lease when it is ours or has run out. True when we hold it."""
-        if await insert_ignoring_conflict(self._s, Lease.__table__,  # type: ignore[arg-type]
-                                          {"name": name, "holder": holder, "expires_at": until}, ["name"]):
+        if await insert_ignoring_conflict(
+            self._s,
+            Lease.__table__,  # type: ignore[arg-type]
+            {"name": name, "holder": holder, "expires_at": until},
+            ["name"],
+        ):
             return True
-        result = await self._s.execute(update(Lease).where(Lease.name == name,
-                                                           or_(Lease.holder == holder, Lease.expires_at < now))
-                                       .values(holder=holder, expires_at=until))
+        result = await self._s.execute(
+            update(Lease)
+            .where(Lease.name == name, or_(Lease.holder == holder, Lease.expires_at < now))
+            .values(holder=holder, expires_at=until)
+        )
         return getattr(result, "rowcount", 0) == 1

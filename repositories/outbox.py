@@ -21,25 +21,34 @@ class OutboxRepo:
         """Oldest first, but order and admin messages before broadcast rows: a broadcast backlog (after
         a 429 or downtime) must not hold up a buyer's "paid" message."""
         result = await self._s.execute(
-            select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.pending,
-                                        OutboxMessage.next_attempt_at <= now)
-            .order_by(OutboxMessage.kind == BROADCAST, OutboxMessage.id).limit(limit))
+            select(OutboxMessage)
+            .where(OutboxMessage.status == OutboxStatus.pending, OutboxMessage.next_attempt_at <= now)
+            .order_by(OutboxMessage.kind == BROADCAST, OutboxMessage.id)
+            .limit(limit)
+        )
         return list(result.scalars())
 
     async def claim(self, message_id: int, now: datetime, until: datetime) -> bool:
         """Take a due message for sending until `until`, so no other process sends it meanwhile."""
         result = await self._s.execute(
-            update(OutboxMessage).where(OutboxMessage.id == message_id, OutboxMessage.status == OutboxStatus.pending,
-                                        OutboxMessage.next_attempt_at <= now)
-            .values(next_attempt_at=until, attempts=OutboxMessage.attempts + 1))
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id == message_id,
+                OutboxMessage.status == OutboxStatus.pending,
+                OutboxMessage.next_attempt_at <= now,
+            )
+            .values(next_attempt_at=until, attempts=OutboxMessage.attempts + 1)
+        )
         return getattr(result, "rowcount", 0) == 1
 
     async def finish(self, message_id: int, status: OutboxStatus, now: datetime, error: str | None = None) -> None:
-        await self._s.execute(update(OutboxMessage).where(OutboxMessage.id == message_id,
-                                                          OutboxMessage.status == OutboxStatus.pending)
-                              .values(status=status, sent_at=now if status is OutboxStatus.sent else None,
-                                      last_error=error))
+        await self._s.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id, OutboxMessage.status == OutboxStatus.pending)
+            .values(status=status, sent_at=now if status is OutboxStatus.sent else None, last_error=error)
+        )
 
     async def retry_at(self, message_id: int, when: datetime, error: str) -> None:
-        await self._s.execute(update(OutboxMessage).where(OutboxMessage.id == message_id)
-                              .values(next_attempt_at=when, last_error=error))
+        await self._s.execute(
+            update(OutboxMessage).where(OutboxMessage.id == message_id).values(next_attempt_at=when, last_error=error)
+        )

@@ -20,19 +20,24 @@ class StatsRepo:
 
     async def credited_payments_by_chain(self) -> dict[Chain, int]:
         """Payments at their chain's confirmation depth, which count towards their invoice."""
-        rows = await self._s.execute(select(Payment.chain, func.count())
-                                     .where(Payment.status == PaymentStatus.confirmed).group_by(Payment.chain))
+        rows = await self._s.execute(
+            select(Payment.chain, func.count()).where(Payment.status == PaymentStatus.confirmed).group_by(Payment.chain)
+        )
         return {Chain(chain): int(n) for chain, n in rows.tuples()}
 
     async def open_invoices(self) -> int:
-        result = await self._s.execute(select(func.count()).select_from(Invoice)
-                                       .join(Order, Order.id == Invoice.order_id)
-                                       .where(Order.status.in_(OPEN_STATUSES)))
+        result = await self._s.execute(
+            select(func.count())
+            .select_from(Invoice)
+            .join(Order, Order.id == Invoice.order_id)
+            .where(Order.status.in_(OPEN_STATUSES))
+        )
         return int(result.scalar_one())
 
     async def outbox_pending(self) -> int:
-        result = await self._s.execute(select(func.count()).select_from(OutboxMessage)
-                                       .where(OutboxMessage.status == OutboxStatus.pending))
+        result = await self._s.execute(
+            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == OutboxStatus.pending)
+        )
         return int(result.scalar_one())
 
     async def lease_holder(self, name: str, now: datetime) -> str | None:

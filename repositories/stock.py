@@ -23,38 +23,59 @@ class StockRepo:
         """
         # Two statements on purpose: PostgreSQL may run an `IN (SELECT ... LIMIT n)` subquery once per
         # outer row and so update more than n rows.
-        candidates = list((await self._s.execute(
-            select(StockUnit.id).where(StockUnit.product_id == product_id, StockUnit.status == StockStatus.available)
-            .order_by(StockUnit.id).limit(quantity).with_for_update(skip_locked=True))).scalars())
+        candidates = list(
+            (
+                await self._s.execute(
+                    select(StockUnit.id)
+                    .where(StockUnit.product_id == product_id, StockUnit.status == StockStatus.available)
+                    .order_by(StockUnit.id)
+                    .limit(quantity)
+                    .with_for_update(skip_locked=True)
+                )
+            ).scalars()
+        )
         if len(candidates) < quantity:
             return []
         result = await self._s.execute(
-            update(StockUnit).where(StockUnit.id.in_(candidates), StockUnit.status == StockStatus.available)
-            .values(status=StockStatus.reserved, order_id=order_id).returning(StockUnit.id))
+            update(StockUnit)
+            .where(StockUnit.id.in_(candidates), StockUnit.status == StockStatus.available)
+            .values(status=StockStatus.reserved, order_id=order_id)
+            .returning(StockUnit.id)
+        )
         unit_ids = [int(i) for i in result.scalars()]
         if unit_ids:
-            await self._s.execute(insert(Reservation), [
-                {"order_id": order_id, "stock_unit_id": uid, "expires_at": until} for uid in unit_ids])
+            await self._s.execute(
+                insert(Reservation),
+                [{"order_id": order_id, "stock_unit_id": uid, "expires_at": until} for uid in unit_ids],
+            )
         return unit_ids
 
     async def release(self, order_id: int) -> int:
         """Give an order's held units back to the shelf; returns how many. Idempotent."""
         await self._s.execute(delete(Reservation).where(Reservation.order_id == order_id))
         result = await self._s.execute(
-            update(StockUnit).where(StockUnit.order_id == order_id, StockUnit.status == StockStatus.reserved)
-            .values(status=StockStatus.available, order_id=None))
+            update(StockUnit)
+            .where(StockUnit.order_id == order_id, StockUnit.status == StockStatus.reserved)
+            .values(status=StockStatus.available, order_id=None)
+        )
         return int(getattr(result, "rowcount", 0))
 
     async def sell(self, order_id: int, at: datetime) -> int:
         """Mark an order's held units sold and drop its reservations; returns how many. Idempotent."""
         await self._s.execute(delete(Reservation).where(Reservation.order_id == order_id))
         result = await self._s.execute(
-            update(StockUnit).where(StockUnit.order_id == order_id, StockUnit.status == StockStatus.reserved)
-            .values(status=StockStatus.sold, sold_at=at))
+            update(StockUnit)
+            .where(StockUnit.order_id == order_id, StockUnit.status == StockStatus.reserved)
+            .values(status=StockStatus.sold, sold_at=at)
+        )
         return int(getattr(result, "rowcount", 0))
 
     async def sold_payloads(self, order_id: int) -> list[bytes]:
         result = await self._s.execute(
-            select(StockUnit.payload_enc).where(StockUnit.order_id == order_id, StockUnit.status == StockStatus.sold,
-                                                StockUnit.payload_enc.is_not(None)).order_by(StockUnit.id))
+            select(StockUnit.payload_enc)
+            .where(
+                StockUnit.order_id == order_id, StockUnit.status == StockStatus.sold, StockUnit.payload_enc.is_not(None)
+            )
+            .order_by(StockUnit.id)
+        )
         return [bytes(b) for b in result.scalars() if b is not None]

@@ -16,11 +16,18 @@ class WalletRepo:
         UPDATE ... RETURNING on the counter row: PostgreSQL row-locks it until commit, SQLite's
         BEGIN IMMEDIATE serialises writers, so two transactions can never take the same index.
         """
-        await insert_ignoring_conflict(self._s, DerivationCounter.__table__,  # type: ignore[arg-type]
-                                       {"chain": chain.value, "next_index": 0}, ["chain"])
+        await insert_ignoring_conflict(
+            self._s,
+            DerivationCounter.__table__,  # type: ignore[arg-type]
+            {"chain": chain.value, "next_index": 0},
+            ["chain"],
+        )
         result = await self._s.execute(
-            update(DerivationCounter).where(DerivationCounter.chain == chain)
-            .values(next_index=DerivationCounter.next_index + 1).returning(DerivationCounter.next_index))
+            update(DerivationCounter)
+            .where(DerivationCounter.chain == chain)
+            .values(next_index=DerivationCounter.next_index + 1)
+            .returning(DerivationCounter.next_index)
+        )
         return int(result.scalar_one()) - 1
 
     async def highest_index(self, chain: Chain) -> int | None:
@@ -31,7 +38,10 @@ class WalletRepo:
     async def paid_indices(self, chain: Chain) -> list[int]:
         """Indices whose address has received a payment still on chain."""
         result = await self._s.execute(
-            select(Invoice.derivation_index).distinct().join(Payment, Payment.invoice_id == Invoice.id)
+            select(Invoice.derivation_index)
+            .distinct()
+            .join(Payment, Payment.invoice_id == Invoice.id)
             .where(Invoice.chain == chain, Payment.status != PaymentStatus.reorged)
-            .order_by(Invoice.derivation_index))
+            .order_by(Invoice.derivation_index)
+        )
         return [int(i) for i in result.scalars()]

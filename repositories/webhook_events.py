@@ -15,6 +15,9 @@ class WebhookEventRepo:
 
     async def record(self, event_id: str, chain: Chain, address: str, now: datetime) -> bool:
         """Store the event unless its id is known (ON CONFLICT DO NOTHING). True when it is new."""
-        return await insert_ignoring_conflict(self._s, WebhookEvent.__table__,  # type: ignore[arg-type]
-                                              {"event_id": event_id, "chain": chain, "address": address,
-                                               "received_at": now}, ["event_id"])
+        return await insert_ignoring_conflict(
+            self._s,
+            WebhookEvent.__table__,  # type: ignore[arg-type]
+            {"event_id": event_id, "chain": chain, "address": address, "received_at": now},
+            ["event_id"],
+        )

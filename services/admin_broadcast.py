@@ -63,8 +63,17 @@ class BroadcastService:
             row = await repo.started_from(origin)
             if row is None:
                 chat_ids = await repo.recipients()
-                row = await repo.start(actor, origin, {"text": text, "language": language, "chat_id": chat_id,
-                                                       "message_id": message_id, "total": len(chat_ids)})
+                row = await repo.start(
+                    actor,
+                    origin,
+                    {
+                        "text": text,
+                        "language": language,
+                        "chat_id": chat_id,
+                        "message_id": message_id,
+                        "total": len(chat_ids),
+                    },
+                )
                 first, last = await repo.enqueue(row.id, text, chat_ids, utcnow(), BROADCAST_PER_SECOND)
                 row.after = {**(row.after or {}), "first_outbox_id": first, "last_outbox_id": last}
             return await _status(repo, row)
@@ -73,8 +82,7 @@ class BroadcastService:
 async def _status(repo: BroadcastRepo, row: AuditLog) -> BroadcastStatus:
     record = row.after or {}
     counts = await repo.counts(row.id, int(record.get("first_outbox_id", 0)), int(record.get("last_outbox_id", 0)))
-    return BroadcastStatus(row.id, int(record.get("total", 0)), counts[OutboxStatus.sent],
-                           counts[OutboxStatus.failed])
+    return BroadcastStatus(row.id, int(record.get("total", 0)), counts[OutboxStatus.sent], counts[OutboxStatus.failed])
 
 
 class BroadcastProgress:
@@ -103,8 +111,10 @@ class BroadcastProgress:
                     async with s.begin():
                         await BroadcastRepo(s).lock()
                         finished = await BroadcastRepo(s).finish(
-                            "broadcast", status.id, {"total": status.total, "sent": status.sent,
-                                                     "failed": status.failed})
+                            "broadcast",
+                            status.id,
+                            {"total": status.total, "sent": status.sent, "failed": status.failed},
+                        )
                     if finished:
                         await self._show(record, status, final=True)
                     self._shown.pop(status.id, None)
@@ -117,8 +127,13 @@ class BroadcastProgress:
 
     async def _show(self, record: dict[str, Any], status: BroadcastStatus, final: bool) -> None:
         l10n = self._translator(str(record.get("language", "en")))
-        text = l10n("admin.broadcast.finished" if final else "admin.broadcast.progress", id=status.id,
-                    sent=status.sent, total=status.total, failed=status.failed)
+        text = l10n(
+            "admin.broadcast.finished" if final else "admin.broadcast.progress",
+            id=status.id,
+            sent=status.sent,
+            total=status.total,
+            failed=status.failed,
+        )
         chat_id, message_id = int(record["chat_id"]), int(record["message_id"])
         try:
             await self._bot.edit_message_text(text, chat_id=chat_id, message_id=message_id)

@@ -102,7 +102,7 @@ def checked_price(text: str) -> int:
 
 
 def checked_description(text: str) -> str:
-    """"-" clears it. Raises InventoryRefused for text the catalog import would refuse."""
+    """ "-" clears it. Raises InventoryRefused for text the catalog import would refuse."""
     description = "" if text.strip() == "-" else text.strip()
     _raise_problems(_one_product(description=description))
     return description
@@ -148,8 +148,11 @@ class InventoryAdminService:
             node = await repo.get(MODELS[level], node_id)
             if node is None or level is Level.product:
                 raise NotFound
-            children = AdminInventoryRepo.subcategories(node_id) if level is Level.category \
+            children = (
+                AdminInventoryRepo.subcategories(node_id)
+                if level is Level.category
                 else AdminInventoryRepo.products(node_id)
+            )
             rows, more = await pages.page(children, page, PAGE_SIZE)
         return Listing(_node(node), _parent_id(node) or 0, [_node(r) for r in rows], page, more)
 
@@ -161,9 +164,18 @@ class InventoryAdminService:
             if not isinstance(product, Product):
                 raise NotFound
             counts = await repo.unit_counts(product_id)
-        return ProductAdmin(product.id, product.subcategory_id, product.name, product.description,
-                            from_minor(product.price_minor), product.kind, product.is_active,
-                            counts[StockStatus.available], counts[StockStatus.reserved], counts[StockStatus.sold])
+        return ProductAdmin(
+            product.id,
+            product.subcategory_id,
+            product.name,
+            product.description,
+            from_minor(product.price_minor),
+            product.kind,
+            product.is_active,
+            counts[StockStatus.available],
+            counts[StockStatus.reserved],
+            counts[StockStatus.sold],
+        )
 
     async def create(self, actor: str, level: Level, parent_id: int, name: str) -> int:
         """A new active category (parent_id ignored) or subcategory of `parent_id`; returns its id.
@@ -177,8 +189,17 @@ class InventoryAdminService:
         """A new active product with no units; returns its id. Raises InventoryRefused, NameTaken, NotFound."""
         name, description = checked_name(draft.name), checked_description(draft.description)
         price = checked_price(draft.price)
-        return await self._write(actor, Level.product, "create", None, subcategory_id, name=name,
-                                 description=description, price_minor=price, kind=draft.kind.value)
+        return await self._write(
+            actor,
+            Level.product,
+            "create",
+            None,
+            subcategory_id,
+            name=name,
+            description=description,
+            price_minor=price,
+            kind=draft.kind.value,
+        )
 
     async def rename(self, actor: str, level: Level, node_id: int, name: str) -> None:
         """Raises InventoryRefused, NameTaken or NotFound. Renaming to the same name changes nothing."""
@@ -199,8 +220,9 @@ class InventoryAdminService:
         """Raises InventoryRefused or NotFound."""
         await self._write(actor, Level.product, "describe", product_id, None, description=checked_description(text))
 
-    async def _write(self, actor: str, level: Level, action: str, node_id: int | None, parent_id: int | None,
-                     **values: Any) -> int:
+    async def _write(
+        self, actor: str, level: Level, action: str, node_id: int | None, parent_id: int | None, **values: Any
+    ) -> int:
         """Create (node_id None) or update one node, with its audit row, in one transaction."""
         model = MODELS[level]
         try:
@@ -223,8 +245,9 @@ class InventoryAdminService:
                     for key, value in values.items():
                         setattr(node, key, value)
                     await self._session.flush()
-                await AuditRepo(self._session).record(actor, f"{level.name}.{action}", level.name, node.id,
-                                                      before=before, after=values)
+                await AuditRepo(self._session).record(
+                    actor, f"{level.name}.{action}", level.name, node.id, before=before, after=values
+                )
                 return node.id
         except IntegrityError:  # the same name was added meanwhile, by another admin or an import
             raise NameTaken from None
@@ -239,5 +262,6 @@ class InventoryAdminService:
             raise NotFound
         if level is Level.subcategory:
             return await inventory.add_subcategory(parent_id, values["name"])
-        return await inventory.add_product(parent_id, values["name"], values["description"], values["price_minor"],
-                                           ProductKind(values["kind"]))
+        return await inventory.add_product(
+            parent_id, values["name"], values["description"], values["price_minor"], ProductKind(values["kind"])
+        )

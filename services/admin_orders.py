@@ -57,8 +57,10 @@ class AdminOrderService:
         """How many orders each list holds."""
         async with read_only(self._session):
             raw = await AdminOrderRepo(self._session).counts()
-        return {bucket: sum(n for (status, physical), n in raw.items() if bucket_of(status, physical) is bucket)
-                for bucket in OrderBucket}
+        return {
+            bucket: sum(n for (status, physical), n in raw.items() if bucket_of(status, physical) is bucket)
+            for bucket in OrderBucket
+        }
 
     async def page(self, bucket: OrderBucket, page: int) -> OrderPage:
         statuses, physical = BUCKETS[bucket]
@@ -89,11 +91,17 @@ class AdminOrderService:
             s = self._session
             order = await self._locked(order_id)
             if not await AdminOrderRepo(s).is_physical(order_id) or not await OrderRepo(s).move(
-                    order_id, [OrderStatus.paid], status=OrderStatus.shipped, shipped_at=utcnow(), tracking=tracking):
+                order_id, [OrderStatus.paid], status=OrderStatus.shipped, shipped_at=utcnow(), tracking=tracking
+            ):
                 raise OrderMovedOn(order.status, order.problem)
-            await AuditRepo(self._session).record(actor(admin), "order.ship", "order", order_id,
-                                                  before={"status": OrderStatus.paid.value},
-                                                  after={"status": OrderStatus.shipped.value, "tracking": tracking})
+            await AuditRepo(self._session).record(
+                actor(admin),
+                "order.ship",
+                "order",
+                order_id,
+                before={"status": OrderStatus.paid.value},
+                after={"status": OrderStatus.shipped.value, "tracking": tracking},
+            )
             # Outbox texts are HTML and their parameters go in as they are: escape the admin's words now.
             await notify_buyer(self._session, order, "shipped", tracking=escape(tracking))
             return await self._view(order_id)
@@ -104,14 +112,24 @@ class AdminOrderService:
         async with self._session.begin():
             order = await self._locked(order_id)
             before = order.status
-            if not await OrderRepo(self._session).move(order_id, OPEN_STATUSES, status=OrderStatus.cancelled,
-                                                       closed_at=utcnow(), close_reason=f"by admin: {reason}"):
+            if not await OrderRepo(self._session).move(
+                order_id,
+                OPEN_STATUSES,
+                status=OrderStatus.cancelled,
+                closed_at=utcnow(),
+                close_reason=f"by admin: {reason}",
+            ):
                 raise OrderMovedOn(order.status, order.problem)
             released = await StockRepo(self._session).release(order_id)
-            await AuditRepo(self._session).record(actor(admin), "order.cancel", "order", order_id, reason=reason,
-                                                  before={"status": before.value},
-                                                  after={"status": OrderStatus.cancelled.value,
-                                                         "released_units": released})
+            await AuditRepo(self._session).record(
+                actor(admin),
+                "order.cancel",
+                "order",
+                order_id,
+                reason=reason,
+                before={"status": before.value},
+                after={"status": OrderStatus.cancelled.value, "released_units": released},
+            )
             await notify_buyer(self._session, order, "cancelled_by_shop", reason=escape(reason))
             return await self._view(order_id)
 
@@ -122,15 +140,28 @@ class AdminOrderService:
             s = self._session
             order = await self._locked(order_id)
             now = utcnow()
-            if not await OrderRepo(s).move(order_id, [OrderStatus.awaiting_payment], status=OrderStatus.expired,
-                                           closed_at=now, close_reason="expired by admin"):
+            if not await OrderRepo(s).move(
+                order_id,
+                [OrderStatus.awaiting_payment],
+                status=OrderStatus.expired,
+                closed_at=now,
+                close_reason="expired by admin",
+            ):
                 raise OrderMovedOn(order.status, order.problem)
             released = await StockRepo(s).release(order_id)
-            await s.execute(update(User).where(User.id == order.user_id)
-                            .values(timeout_count=User.timeout_count + 1, last_timeout_at=now))
-            await AuditRepo(s).record(actor(admin), "order.expire", "order", order_id,
-                                      before={"status": OrderStatus.awaiting_payment.value},
-                                      after={"status": OrderStatus.expired.value, "released_units": released})
+            await s.execute(
+                update(User)
+                .where(User.id == order.user_id)
+                .values(timeout_count=User.timeout_count + 1, last_timeout_at=now)
+            )
+            await AuditRepo(s).record(
+                actor(admin),
+                "order.expire",
+                "order",
+                order_id,
+                before={"status": OrderStatus.awaiting_payment.value},
+                after={"status": OrderStatus.expired.value, "released_units": released},
+            )
             await notify_buyer(s, order, "expired")
             return await self._view(order_id)
 
@@ -140,8 +171,9 @@ class AdminOrderService:
         the admin and `reason`. Raises NotFound, OrderMovedOn (already paid, expired, cancelled)."""
         async with self._session.begin():
             order = await self._locked(order_id)
-            if not await PaymentService(self._session, self._settings).mark_paid(order, actor(admin), utcnow(),
-                                                                               reason=reason):
+            if not await PaymentService(self._session, self._settings).mark_paid(
+                order, actor(admin), utcnow(), reason=reason
+            ):
                 raise OrderMovedOn(order.status, order.problem)
             return await self._view(order_id)
 
@@ -163,24 +195,57 @@ class AdminOrderService:
         payments = await orders.payments(invoice.id) if invoice else []
         timeline = _timeline(await repo.audit(order_id), await repo.outbox(order_id), buyer.telegram_id)
         return AdminOrderView(
-            id=order.id, status=order.status, problem=order.problem, bucket=bucket_of(order.status, physical),
-            physical=physical, created_at=order.created_at, tracking=order.tracking, close_reason=order.close_reason,
-            total=from_minor(order.total_minor), currency=order.fiat_currency,
+            id=order.id,
+            status=order.status,
+            problem=order.problem,
+            bucket=bucket_of(order.status, physical),
+            physical=physical,
+            created_at=order.created_at,
+            tracking=order.tracking,
+            close_reason=order.close_reason,
+            total=from_minor(order.total_minor),
+            currency=order.fiat_currency,
             buyer=BuyerInfo(buyer.telegram_id, buyer.username, buyer.language),
-            lines=[OrderLine(i.product_name, i.quantity, from_minor(i.unit_price_minor))
-                   for i in await orders.items(order_id)],
-            invoice=InvoiceView(invoice.chain, invoice.address, invoice.amount_due, invoice.rate, invoice.rate_source,
-                                invoice.rate_at, invoice.expires_at,
-                                payment_uri(invoice.chain, invoice.address, invoice.amount_due,
-                                            self._settings.eth_chain_id)) if invoice else None,
-            payments=[PaymentRow(p.natural_id, p.amount, p.confirmations, p.block_height, p.status,
-                                 self._explorer(invoice.chain, p.natural_id) if invoice else None) for p in payments],
-            timeline=timeline[-TIMELINE_LIMIT:], actions=_actions(order.status, physical))
+            lines=[
+                OrderLine(i.product_name, i.quantity, from_minor(i.unit_price_minor))
+                for i in await orders.items(order_id)
+            ],
+            invoice=InvoiceView(
+                invoice.chain,
+                invoice.address,
+                invoice.amount_due,
+                invoice.rate,
+                invoice.rate_source,
+                invoice.rate_at,
+                invoice.expires_at,
+                payment_uri(invoice.chain, invoice.address, invoice.amount_due, self._settings.eth_chain_id),
+            )
+            if invoice
+            else None,
+            payments=[
+                PaymentRow(
+                    p.natural_id,
+                    p.amount,
+                    p.confirmations,
+                    p.block_height,
+                    p.status,
+                    self._explorer(invoice.chain, p.natural_id) if invoice else None,
+                )
+                for p in payments
+            ],
+            timeline=timeline[-TIMELINE_LIMIT:],
+            actions=_actions(order.status, physical),
+        )
 
     def _explorer(self, chain: Chain, natural_id: str) -> str | None:
         cluster = "testnet" if "testnet" in self._settings.sol_rpc_url.get_secret_value() else "devnet"
-        return tx_url(chain, self._settings.network, natural_id, eth_chain_id=self._settings.eth_chain_id,
-                      sol_testnet_cluster=cluster)
+        return tx_url(
+            chain,
+            self._settings.network,
+            natural_id,
+            eth_chain_id=self._settings.eth_chain_id,
+            sol_testnet_cluster=cluster,
+        )
 
 
 def _actions(status: OrderStatus, physical: bool) -> frozenset[AdminAction]:
@@ -195,16 +260,33 @@ def _actions(status: OrderStatus, physical: bool) -> frozenset[AdminAction]:
 
 
 def _row(order: Order, user: User) -> OrderRow:
-    return OrderRow(order.id, order.created_at, order.status, order.problem, from_minor(order.total_minor),
-                    order.fiat_currency, f"@{user.username}" if user.username else str(user.telegram_id))
+    return OrderRow(
+        order.id,
+        order.created_at,
+        order.status,
+        order.problem,
+        from_minor(order.total_minor),
+        order.fiat_currency,
+        f"@{user.username}" if user.username else str(user.telegram_id),
+    )
 
 
 def _timeline(audit: list[AuditLog], outbox: list[OutboxMessage], buyer: int) -> list[TimelineEntry]:
-    entries = [TimelineEntry(a.created_at, a.action, a.actor, _change(a.before, a.after), a.reason, message=False)
-               for a in audit]
-    entries += [TimelineEntry(m.created_at, m.kind, "buyer" if m.chat_id == buyer else str(m.chat_id),
-                              m.status.value, m.last_error if m.status is OutboxStatus.failed else None, message=True)
-                for m in outbox]
+    entries = [
+        TimelineEntry(a.created_at, a.action, a.actor, _change(a.before, a.after), a.reason, message=False)
+        for a in audit
+    ]
+    entries += [
+        TimelineEntry(
+            m.created_at,
+            m.kind,
+            "buyer" if m.chat_id == buyer else str(m.chat_id),
+            m.status.value,
+            m.last_error if m.status is OutboxStatus.failed else None,
+            message=True,
+        )
+        for m in outbox
+    ]
     return sorted(entries, key=lambda e: e.at)
 
 

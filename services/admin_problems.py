@@ -80,20 +80,29 @@ class ProblemService:
         # Reopen and pay in one transaction: nobody ever sees the order open in between, and both steps
         # are conditional, so mark_paid's usual path (open -> paid) is the only way to "paid".
         if order.status not in UNFULFILLED or not await orders.move(
-                order_id, UNFULFILLED, status=OrderStatus.awaiting_payment, problem=None, closed_at=None,
-                close_reason=None):
+            order_id, UNFULFILLED, status=OrderStatus.awaiting_payment, problem=None, closed_at=None, close_reason=None
+        ):
             raise OrderMovedOn(order.status, order.problem)
         now, stock = utcnow(), StockRepo(s)
-        short = {item.product_id or 0: item.product_name for item in await orders.items(order_id)
-                 if item.product_id is None
-                 or len(await stock.reserve(item.product_id, item.quantity, order_id, now)) < item.quantity}
+        short = {
+            item.product_id or 0: item.product_name
+            for item in await orders.items(order_id)
+            if item.product_id is None
+            or len(await stock.reserve(item.product_id, item.quantity, order_id, now)) < item.quantity
+        }
         if short:
             raise _Short(short)
         who = actor(admin)
         if not await PaymentService(s, self._settings).mark_paid(order, who, now, reason=f"fulfilled: {problem}"):
             raise OrderMovedOn(order.status, order.problem)  # cannot happen: the row is ours since the move
-        await AuditRepo(s).record(who, "problem.fulfil", "order", order_id, before=before,
-                                  after={"status": OrderStatus.paid.value, "problem": None})
+        await AuditRepo(s).record(
+            who,
+            "problem.fulfil",
+            "order",
+            order_id,
+            before=before,
+            after={"status": OrderStatus.paid.value, "problem": None},
+        )
 
     async def refund(self, order_id: int, admin: int, problem: OrderProblem, note: str) -> ProblemPage:
         """The admin refunded the buyer outside the bot: the problem is closed with `note` and the buyer
@@ -110,26 +119,39 @@ class ProblemService:
         async with self._session.begin():
             s = self._session
             order = await self._locked(order_id, OrderProblem.delivery_failed)
-            if order.status not in (OrderStatus.paid, OrderStatus.shipped) or not await AdminOrderRepo(
-                    s).clear_problem(order_id, OrderProblem.delivery_failed):
+            if order.status not in (OrderStatus.paid, OrderStatus.shipped) or not await AdminOrderRepo(s).clear_problem(
+                order_id, OrderProblem.delivery_failed
+            ):
                 raise OrderMovedOn(order.status, order.problem)
-            await AuditRepo(s).record(actor(admin), "problem.resend", "order", order_id,
-                                      before={"problem": OrderProblem.delivery_failed.value}, after={"problem": None})
+            await AuditRepo(s).record(
+                actor(admin),
+                "problem.resend",
+                "order",
+                order_id,
+                before={"problem": OrderProblem.delivery_failed.value},
+                after={"problem": None},
+            )
             await notify_buyer(s, order, "paid", overpaid=False)
         return await self.page(0)
 
-    async def _close(self, order_id: int, admin: int, problem: OrderProblem, note: str,
-                     how: Resolution) -> ProblemPage:
+    async def _close(self, order_id: int, admin: int, problem: OrderProblem, note: str, how: Resolution) -> ProblemPage:
         async with self._session.begin():
             s = self._session
             order = await self._locked(order_id, problem)
             label = "refunded off-bot" if how is Resolution.refund else "closed"
-            if not await AdminOrderRepo(s).clear_problem(order_id, problem, closed_at=utcnow(),
-                                                         close_reason=f"{label}: {note}"):
+            if not await AdminOrderRepo(s).clear_problem(
+                order_id, problem, closed_at=utcnow(), close_reason=f"{label}: {note}"
+            ):
                 raise OrderMovedOn(order.status, order.problem)
-            await AuditRepo(s).record(actor(admin), f"problem.{how}", "order", order_id, reason=note,
-                                      before={"status": order.status.value, "problem": problem.value},
-                                      after={"status": order.status.value, "problem": None})
+            await AuditRepo(s).record(
+                actor(admin),
+                f"problem.{how}",
+                "order",
+                order_id,
+                reason=note,
+                before={"status": order.status.value, "problem": problem.value},
+                after={"status": order.status.value, "problem": None},
+            )
             if how is Resolution.refund:
                 await notify_buyer(s, order, "refunded")
         return await self.page(0)
@@ -147,9 +169,18 @@ class ProblemService:
         invoice = await OrderRepo(self._session).invoice(order.id)
         received = (await AdminOrderRepo(self._session).received([order.id]))[order.id]
         due = invoice.amount_due if invoice else 0
-        return ProblemRow(order.id, order.problem, order.status, invoice.chain if invoice else None, due, received,
-                          received - due, _fiat(invoice, received - due), order.fiat_currency,
-                          resolutions(order.problem, order.status))
+        return ProblemRow(
+            order.id,
+            order.problem,
+            order.status,
+            invoice.chain if invoice else None,
+            due,
+            received,
+            received - due,
+            _fiat(invoice, received - due),
+            order.fiat_currency,
+            resolutions(order.problem, order.status),
+        )
 
 
 def resolutions(problem: OrderProblem, status: OrderStatus) -> tuple[Resolution, ...]:

@@ -26,8 +26,18 @@ from services.revenue_chart import revenue_png
 
 TOP_PRODUCTS = 5
 CHART_DAYS = 30
-CSV_HEADER = ("order_id", "created_at", "status", "chain", "address", "due", "received", "difference",
-              "fiat_total", "fiat_currency")
+CSV_HEADER = (
+    "order_id",
+    "created_at",
+    "status",
+    "chain",
+    "address",
+    "due",
+    "received",
+    "difference",
+    "fiat_total",
+    "fiat_currency",
+)
 
 
 class Period(StrEnum):
@@ -107,8 +117,9 @@ class SalesStatsService:
             if currency == self._settings.fiat_currency:
                 per_day[paid_at.astimezone(UTC).date()] += total
         days = [first.date() + timedelta(days=n) for n in range(CHART_DAYS)]
-        return await revenue_png([(d, from_minor(per_day[d])) for d in days], self._settings.fiat_currency,
-                                 f"{days[0]} … {days[-1]} (UTC)")
+        return await revenue_png(
+            [(d, from_minor(per_day[d])) for d in days], self._settings.fiat_currency, f"{days[0]} … {days[-1]} (UTC)"
+        )
 
     async def reconciliation(self, period: Period, now: datetime | None = None) -> Export:
         """CSV, one row per order created in the period: what was due and what arrived (payments still on
@@ -124,13 +135,27 @@ class SalesStatsService:
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(CSV_HEADER)
         for order, invoice in orders:
-            coin = [] if invoice is None else [
-                invoice.chain.value, invoice.address, format_amount(invoice.chain, invoice.amount_due),
-                format_amount(invoice.chain, received[order.id]),
-                _signed(invoice.chain, received[order.id] - invoice.amount_due)]
-            writer.writerow([order.id, order.created_at.isoformat(timespec="seconds"), order.status.value,
-                             *(coin or ["", "", "", "", ""]), str(from_minor(order.total_minor)),
-                             order.fiat_currency])
+            coin = (
+                []
+                if invoice is None
+                else [
+                    invoice.chain.value,
+                    invoice.address,
+                    format_amount(invoice.chain, invoice.amount_due),
+                    format_amount(invoice.chain, received[order.id]),
+                    _signed(invoice.chain, received[order.id] - invoice.amount_due),
+                ]
+            )
+            writer.writerow(
+                [
+                    order.id,
+                    order.created_at.isoformat(timespec="seconds"),
+                    order.status.value,
+                    *(coin or ["", "", "", "", ""]),
+                    str(from_minor(order.total_minor)),
+                    order.fiat_currency,
+                ]
+            )
         name = f"orders-{period.value}-{now.astimezone(UTC).date().isoformat()}.csv"
         return Export(name, out.getvalue().encode(), len(orders))
 
@@ -144,9 +169,15 @@ class SalesStatsService:
         for _, chain, amount in await repo.received([order_id for order_id, *_ in sold]):
             received[chain] += amount
         invoices, paid = await repo.invoices(since)
-        return PeriodStats(period, await repo.orders_created(since), len(sold),
-                           {c: from_minor(v) for c, v in sorted(revenue.items())},
-                           {c: received[c] for c in Chain if c in received}, invoices, paid)
+        return PeriodStats(
+            period,
+            await repo.orders_created(since),
+            len(sold),
+            {c: from_minor(v) for c, v in sorted(revenue.items())},
+            {c: received[c] for c in Chain if c in received},
+            invoices,
+            paid,
+        )
 
 
 def _signed(chain: Chain, amount: int) -> str:

@@ -117,7 +117,12 @@ class StockAdminService:
 
     async def _audit(self, actor: str, product_id: int, added: int, skipped: int) -> StockAdded:
         available = (await AdminInventoryRepo(self._session).unit_counts(product_id))[StockStatus.available]
-        await AuditRepo(self._session).record(actor, "stock.add", "product", product_id,
-                                              before={"available": available - added},
-                                              after={"available": available, "added": added, "skipped": skipped})
+        await AuditRepo(self._session).record(
+            actor,
+            "stock.add",
+            "product",
+            product_id,
+            before={"available": available - added},
+            after={"available": available, "added": added, "skipped": skipped},
+        )
         return StockAdded(product_id, added, skipped, available)

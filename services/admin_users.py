@@ -50,8 +50,13 @@ class UserAdminService:
         query = query.strip()
         async with read_only(self._session):
             repo = AdminUserRepo(self._session)
-            user = await repo.by_telegram_id(int(query)) if query.isdigit() and len(query) < 19 else \
-                await repo.by_username(query.removeprefix("@")) if query.removeprefix("@") else None
+            user = (
+                await repo.by_telegram_id(int(query))
+                if query.isdigit() and len(query) < 19
+                else await repo.by_username(query.removeprefix("@"))
+                if query.removeprefix("@")
+                else None
+            )
             if user is None:
                 raise NotFound
             return await self._card(repo, user)
@@ -104,5 +109,14 @@ class UserAdminService:
 
     @staticmethod
     async def _card(repo: AdminUserRepo, user: User) -> UserCard:
-        return UserCard(user.id, user.telegram_id, user.username, user.language, user.timeout_count, user.is_banned,
-                        user.blocked_bot, user.created_at, await repo.order_count(user.id))
+        return UserCard(
+            user.id,
+            user.telegram_id,
+            user.username,
+            user.language,
+            user.timeout_count,
+            user.is_banned,
+            user.blocked_bot,
+            user.created_at,
+            await repo.order_count(user.id),
+        )

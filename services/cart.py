@@ -67,6 +67,16 @@ class CartService:
     async def _view(self, user_id: int) -> CartView:
         rows = await CartRepo(self._session).lines(user_id)
         available = await CatalogRepo(self._session).available([p.id for _, p in rows])
-        return CartView([CartLine(item_id=item.id, product_id=p.id, name=p.name, quantity=item.quantity,
-                                  unit_price=from_minor(p.price_minor), available=available[p.id])
-                         for item, p in rows])
+        return CartView(
+            [
+                CartLine(
+                    item_id=item.id,
+                    product_id=p.id,
+                    name=p.name,
+                    quantity=item.quantity,
+                    unit_price=from_minor(p.price_minor),
+                    available=available[p.id],
+                )
+                for item, p in rows
+            ]
+        )

@@ -54,8 +54,17 @@ class CatalogService:
                 raise NotFound
             available = (await repo.available([product_id]))[product_id]
             on_sale = product_id in await repo.on_sale([product_id])
-            in_cart = next((item.quantity for item, p in await CartRepo(self._session).lines(user_id)
-                            if p.id == product_id), 0)
-        return ProductCard(id=product.id, subcategory_id=product.subcategory_id, name=product.name,
-                           description=product.description, price=from_minor(product.price_minor), kind=product.kind,
-                           on_sale=on_sale, available=available, in_cart=in_cart)
+            in_cart = next(
+                (item.quantity for item, p in await CartRepo(self._session).lines(user_id) if p.id == product_id), 0
+            )
+        return ProductCard(
+            id=product.id,
+            subcategory_id=product.subcategory_id,
+            name=product.name,
+            description=product.description,
+            price=from_minor(product.price_minor),
+            kind=product.kind,
+            on_sale=on_sale,
+            available=available,
+            in_cart=in_cart,
+        )

@@ -100,8 +100,9 @@ class _Checker:
     def fail(self, path: str, message: str) -> None:
         self.problems.append(f"{path or '$'}: {message}")
 
-    def fields(self, value: object, path: str, required: tuple[str, ...],
-               optional: tuple[str, ...]) -> dict[str, object] | None:
+    def fields(
+        self, value: object, path: str, required: tuple[str, ...], optional: tuple[str, ...]
+    ) -> dict[str, object] | None:
         if not isinstance(value, dict):
             self.fail(path, "must be an object")
             return None
@@ -153,8 +154,11 @@ class _Checker:
             return None
         before = len(self.problems)
         name = self.name(fields, path, seen)
-        description = self.text(fields["description"], f"{path}.description", MAX_TEXT, blank_ok=True) \
-            if "description" in fields else None
+        description = (
+            self.text(fields["description"], f"{path}.description", MAX_TEXT, blank_ok=True)
+            if "description" in fields
+            else None
+        )
         price = self.price(fields["price"], f"{path}.price") if "price" in fields else None
         kind = fields.get("kind")
         if "kind" in fields and kind not in tuple(ProductKind):

@@ -84,8 +84,9 @@ class CatalogImporter:
                     conflicts.append(conflict)
                     continue
                 if product is None:
-                    product = await repo.add_product(sub_id, spec.name, spec.description or "", spec.price_minor,
-                                                     spec.kind)
+                    product = await repo.add_product(
+                        sub_id, spec.name, spec.description or "", spec.price_minor, spec.kind
+                    )
                     summary.products_created += 1
                 elif _update(product, spec):
                     summary.products_updated += 1
@@ -101,8 +102,9 @@ class CatalogImporter:
                 raise CatalogErrors(conflicts)  # inside the transaction: rolls back what was written so far
         return summary
 
-    async def _add_stock(self, repo: InventoryRepo, product_id: int, spec: ProductSpec, available: int,
-                         now: datetime) -> tuple[int, int]:
+    async def _add_stock(
+        self, repo: InventoryRepo, product_id: int, spec: ProductSpec, available: int, now: datetime
+    ) -> tuple[int, int]:
         """(units added, units skipped as already there)."""
         if spec.kind is ProductKind.physical:
             missing = max(0, spec.quantity - available)
@@ -157,8 +159,12 @@ class CatalogExporter:
         by_subcategory: dict[int, list[dict[str, Any]]] = {}
         for p in products:
             available = counts.get((p.id, StockStatus.available), 0)
-            item: dict[str, Any] = {"name": p.name, "description": p.description,
-                                    "price": str(from_minor(p.price_minor)), "kind": p.kind.value}
+            item: dict[str, Any] = {
+                "name": p.name,
+                "description": p.description,
+                "price": str(from_minor(p.price_minor)),
+                "kind": p.kind.value,
+            }
             if p.kind is ProductKind.physical:
                 item["quantity"] = available
             elif self._cipher is not None and with_payloads:

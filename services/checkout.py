@@ -79,11 +79,13 @@ class CheckoutService:
             async with read_only(self._session):
                 catalog, ids = CatalogRepo(self._session), list(short.products)
                 left, on_sale = await catalog.available(ids), await catalog.on_sale(ids)
-            raise OutOfStock([(name, left[pid] if pid in on_sale else 0)
-                              for pid, name in short.products.items()]) from None
+            raise OutOfStock(
+                [(name, left[pid] if pid in on_sale else 0) for pid, name in short.products.items()]
+            ) from None
 
-    async def _create_order(self, user_id: int, chain: Chain, rate: Decimal, source: str,
-                            rate_at: datetime) -> CheckoutResult:
+    async def _create_order(
+        self, user_id: int, chain: Chain, rate: Decimal, source: str, rate_at: datetime
+    ) -> CheckoutResult:
         s = self._session
         # Lock the buyer's row (PostgreSQL) so a double-tapped checkout cannot create two orders.
         user = (await s.execute(select(User).where(User.id == user_id).with_for_update())).scalar_one()
@@ -102,21 +104,47 @@ class CheckoutService:
         until = now + timedelta(minutes=self._settings.order_timeout_minutes)
         total_minor = sum(item.quantity * product.price_minor for item, product in lines)
         order = await orders.add(
-            Order(user_id=user_id, total_minor=total_minor, fiat_currency=self._settings.fiat_currency,
-                  created_at=now, expires_at=until),
-            [OrderItem(product_id=p.id, product_name=p.name, quantity=i.quantity, unit_price_minor=p.price_minor)
-             for i, p in lines])
+            Order(
+                user_id=user_id,
+                total_minor=total_minor,
+                fiat_currency=self._settings.fiat_currency,
+                created_at=now,
+                expires_at=until,
+            ),
+            [
+                OrderItem(product_id=p.id, product_name=p.name, quantity=i.quantity, unit_price_minor=p.price_minor)
+                for i, p in lines
+            ],
+        )
         stock, on_sale = StockRepo(s), await CatalogRepo(s).on_sale([p.id for _, p in lines])
-        short = {p.id: p.name for i, p in lines
-                 if p.id not in on_sale or len(await stock.reserve(p.id, i.quantity, order.id, until)) < i.quantity}
+        short = {
+            p.id: p.name
+            for i, p in lines
+            if p.id not in on_sale or len(await stock.reserve(p.id, i.quantity, order.id, until)) < i.quantity
+        }
         if short:
             raise _Short(short)
         index = await WalletRepo(s).take_next_index(chain)
-        await orders.add_invoice(Invoice(
-            order_id=order.id, chain=chain, derivation_index=index, address=self._wallet.address(chain, index),
-            amount_due=amount_due(chain, from_minor(total_minor), rate), rate=rate, rate_source=source,
-            rate_at=rate_at, expires_at=until, created_at=now))
+        await orders.add_invoice(
+            Invoice(
+                order_id=order.id,
+                chain=chain,
+                derivation_index=index,
+                address=self._wallet.address(chain, index),
+                amount_due=amount_due(chain, from_minor(total_minor), rate),
+                rate=rate,
+                rate_source=source,
+                rate_at=rate_at,
+                expires_at=until,
+                created_at=now,
+            )
+        )
         await CartRepo(s).clear(user_id)
-        await notify_admins(s, self._settings.admin_ids, "admin.new_order", order.id,
-                            total=format_fiat(from_minor(total_minor), self._settings.fiat_currency))
+        await notify_admins(
+            s,
+            self._settings.admin_ids,
+            "admin.new_order",
+            order.id,
+            total=format_fiat(from_minor(total_minor), self._settings.fiat_currency),
+        )
         return CheckoutResult(order.id, existing=False)

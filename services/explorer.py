@@ -8,8 +8,12 @@ from models.enums import Chain, Network
 _HEX_TX = re.compile(r"^[0-9a-fA-F]{64}$")
 _ETH_TX = re.compile(r"^0x[0-9a-fA-F]{64}$")
 _SOL_SIG = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{64,100}$")
-_ETHERSCAN = {1: "https://etherscan.io", 11155111: "https://sepolia.etherscan.io",
-              17000: "https://holesky.etherscan.io", 560048: "https://hoodi.etherscan.io"}
+_ETHERSCAN = {
+    1: "https://etherscan.io",
+    11155111: "https://sepolia.etherscan.io",
+    17000: "https://holesky.etherscan.io",
+    560048: "https://hoodi.etherscan.io",
+}
 
 
 def tx_id(natural_id: str) -> str:
@@ -18,8 +22,9 @@ def tx_id(natural_id: str) -> str:
     return natural_id.split(":", 1)[0]
 
 
-def tx_url(chain: Chain, network: Network, natural_id: str, *, eth_chain_id: int = 1,
-           sol_testnet_cluster: str = "devnet") -> str | None:
+def tx_url(
+    chain: Chain, network: Network, natural_id: str, *, eth_chain_id: int = 1, sol_testnet_cluster: str = "devnet"
+) -> str | None:
     """The explorer page of the payment's transaction, or None (regtest, unknown testnet, no tx id)."""
     if network is Network.regtest:
         return None

@@ -37,8 +37,15 @@ MESSAGE_LIMIT = 4000  # Telegram allows 4096 characters
 
 
 class OutboxSender:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], bot: Bot, translator: Translator,
-                 goods: GoodsCipher | None, default_language: str, admin_ids: frozenset[int]) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        bot: Bot,
+        translator: Translator,
+        goods: GoodsCipher | None,
+        default_language: str,
+        admin_ids: frozenset[int],
+    ) -> None:
         self._sessions = sessions
         self._admin_ids = admin_ids  # told when a delivery fails for good
         self._bot = bot
@@ -92,20 +99,27 @@ class OutboxSender:
                         await OutboxRepo(s).finish(message_id, OutboxStatus.failed, now, type(e).__name__)
                         await self._delivery_failed(s, message, type(e).__name__)
                     else:
-                        await OutboxRepo(s).retry_at(message_id, now + timedelta(seconds=2 ** message.attempts),
-                                                     type(e).__name__)
+                        await OutboxRepo(s).retry_at(
+                            message_id, now + timedelta(seconds=2**message.attempts), type(e).__name__
+                        )
                 return False
             async with s.begin():
                 await OutboxRepo(s).finish(message_id, OutboxStatus.sent, utcnow())
                 if message.kind == "paid" and message.order_id is not None:
-                    await s.execute(update(Order).where(Order.id == message.order_id, Order.delivered_at.is_(None))
-                                    .values(delivered_at=utcnow()))
+                    await s.execute(
+                        update(Order)
+                        .where(Order.id == message.order_id, Order.delivered_at.is_(None))
+                        .values(delivered_at=utcnow())
+                    )
             return True
 
     async def _delivery_failed(self, s: AsyncSession, message: OutboxMessage, error: str) -> None:
         """The outbox gave up on a delivery: the order goes to the admins' problem queue."""
-        if message.kind == "paid" and message.order_id is not None \
-                and await OrderRepo(s).flag(message.order_id, OrderProblem.delivery_failed):
+        if (
+            message.kind == "paid"
+            and message.order_id is not None
+            and await OrderRepo(s).flag(message.order_id, OrderProblem.delivery_failed)
+        ):
             await notify_admins(s, self._admin_ids, "admin.delivery_failed", message.order_id, error=error)
 
     async def _render(self, s: AsyncSession, message: OutboxMessage) -> list[str]:
@@ -126,12 +140,14 @@ class OutboxSender:
         text = l10n(f"notify.{message.kind}", **params)
         if message.kind != "paid" or message.order_id is None:
             return [text]
-        goods = [escape(self._goods.open(blob)) for blob in await StockRepo(s).sold_payloads(message.order_id)] \
-            if self._goods else []
+        goods = (
+            [escape(self._goods.open(blob)) for blob in await StockRepo(s).sold_payloads(message.order_id)]
+            if self._goods
+            else []
+        )
         if message.params.get("overpaid"):
             text += "\n\n" + l10n("notify.overpaid_note")
-        return _chunks([text, *(f"<code>{g}</code>" for g in goods)] if goods else
-                       [text, l10n("notify.ship_soon")])
+        return _chunks([text, *(f"<code>{g}</code>" for g in goods)] if goods else [text, l10n("notify.ship_soon")])
 
 
 def _open_order(message: OutboxMessage) -> Any:
@@ -139,9 +155,12 @@ def _open_order(message: OutboxMessage) -> Any:
     if message.order_id is None:
         return None
     kb = InlineKeyboardBuilder()
-    kb.button(text=f"#{message.order_id}",
-              callback_data=open_order(message.order_id) if message.kind.startswith("admin.")
-              else OrderCb(action=OrderAction.view, id=message.order_id))
+    kb.button(
+        text=f"#{message.order_id}",
+        callback_data=open_order(message.order_id)
+        if message.kind.startswith("admin.")
+        else OrderCb(action=OrderAction.view, id=message.order_id),
+    )
     return kb.as_markup()
 
 

@@ -14,8 +14,9 @@ async def notify_buyer(session: AsyncSession, order: Order, kind: str, **params:
     await OutboxRepo(session).enqueue(kind, telegram_id, order.id, **params)
 
 
-async def notify_admins(session: AsyncSession, admin_ids: frozenset[int], kind: str, order_id: int | None,
-                        **params: Any) -> None:
+async def notify_admins(
+    session: AsyncSession, admin_ids: frozenset[int], kind: str, order_id: int | None, **params: Any
+) -> None:
     repo = OutboxRepo(session)
     for admin_id in sorted(admin_ids):
         await repo.enqueue(kind, admin_id, order_id, **params)

@@ -59,12 +59,16 @@ class OrderService:
         if invoice is not None:
             self._wallet.verify(invoice.chain, invoice.derivation_index, invoice.address)
         return OrderView(
-            id=order.id, status=order.status, created_at=order.created_at, total=from_minor(order.total_minor),
+            id=order.id,
+            status=order.status,
+            created_at=order.created_at,
+            total=from_minor(order.total_minor),
             currency=order.fiat_currency,
             lines=[OrderLine(i.product_name, i.quantity, from_minor(i.unit_price_minor)) for i in items],
             invoice=self._invoice_view(invoice) if invoice else None,
             payments=[PaymentView(p.natural_id, p.amount, p.confirmations, p.block_height, p.status) for p in payments],
-            goods=[self._goods.open(blob) for blob in sealed] if self._goods else [])
+            goods=[self._goods.open(blob) for blob in sealed] if self._goods else [],
+        )
 
     async def cancel(self, order_id: int, user_id: int) -> None:
         """The buyer cancels their unpaid order; its stock goes back at once and admins are told. Audited.
@@ -77,18 +81,34 @@ class OrderService:
             order = await repo.owned(order_id, user_id)
             if order is None:
                 raise NotFound
-            if not await repo.move(order.id, [OrderStatus.awaiting_payment], status=OrderStatus.cancelled,
-                                   closed_at=utcnow(), close_reason="cancelled by buyer"):
+            if not await repo.move(
+                order.id,
+                [OrderStatus.awaiting_payment],
+                status=OrderStatus.cancelled,
+                closed_at=utcnow(),
+                close_reason="cancelled by buyer",
+            ):
                 raise CannotCancel
             released = await StockRepo(self._session).release(order.id)
             await AuditRepo(self._session).record(
-                f"buyer:{user_id}", "order.cancel", "order", order.id, reason="cancelled by buyer",
+                f"buyer:{user_id}",
+                "order.cancel",
+                "order",
+                order.id,
+                reason="cancelled by buyer",
                 before={"status": OrderStatus.awaiting_payment.value},
-                after={"status": OrderStatus.cancelled.value, "released_units": released})
+                after={"status": OrderStatus.cancelled.value, "released_units": released},
+            )
             await notify_admins(self._session, self._settings.admin_ids, "admin.cancelled", order.id)
 
     def _invoice_view(self, invoice: Invoice) -> InvoiceView:
         return InvoiceView(
-            chain=invoice.chain, address=invoice.address, amount_due=invoice.amount_due, rate=invoice.rate,
-            rate_source=invoice.rate_source, rate_at=invoice.rate_at, expires_at=invoice.expires_at,
-            uri=payment_uri(invoice.chain, invoice.address, invoice.amount_due, self._settings.eth_chain_id))
+            chain=invoice.chain,
+            address=invoice.address,
+            amount_due=invoice.amount_due,
+            rate=invoice.rate,
+            rate_source=invoice.rate_source,
+            rate_at=invoice.rate_at,
+            expires_at=invoice.expires_at,
+            uri=payment_uri(invoice.chain, invoice.address, invoice.amount_due, self._settings.eth_chain_id),
+        )

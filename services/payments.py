@@ -52,7 +52,11 @@ class PaymentService:
                 if old is None:
                     progressed |= await repo.record(chain, invoice_id, payment, status, now)
                 elif (old.confirmations, old.block_hash, old.status, old.missing_count) != (
-                        payment.confirmations, payment.block_hash, status, 0):
+                    payment.confirmations,
+                    payment.block_hash,
+                    status,
+                    0,
+                ):
                     progressed |= payment.confirmations > old.confirmations or old.status is PaymentStatus.reorged
                     await repo.refresh(old.id, payment, status, now)
             present = {p.natural_id for p in seen}
@@ -63,8 +67,15 @@ class PaymentService:
                     await repo.missed(old.id, misses, PaymentStatus.reorged if gone else old.status, now)
             await self._settle(order, invoice, await repo.for_invoice(invoice_id), progressed, now, was_confirmed)
 
-    async def _settle(self, order: Order, invoice: Invoice, payments: list[Payment], progressed: bool,
-                      now: datetime, was_confirmed: int) -> None:
+    async def _settle(
+        self,
+        order: Order,
+        invoice: Invoice,
+        payments: list[Payment],
+        progressed: bool,
+        now: datetime,
+        was_confirmed: int,
+    ) -> None:
         depth = self._settings.confirmations(invoice.chain)
         live = [p for p in payments if p.status is not PaymentStatus.reorged]
         confirmed = _confirmed(live, depth)
@@ -82,37 +93,68 @@ class PaymentService:
         elif order.status is OrderStatus.confirming and progressed:
             await notify_buyer(s, order, "payment_seen", confirmations=_best(live), required=depth)
         elif order.status in (OrderStatus.expired, OrderStatus.cancelled) and received:
-            if await orders.move(order.id, [OrderStatus.expired, OrderStatus.cancelled], status=OrderStatus.paid_late,
-                                 problem=OrderProblem.paid_late):
-                await notify_admins(s, self._settings.admin_ids, "admin.problem", order.id,
-                                    problem=OrderProblem.paid_late.value, received=received)
+            if await orders.move(
+                order.id,
+                [OrderStatus.expired, OrderStatus.cancelled],
+                status=OrderStatus.paid_late,
+                problem=OrderProblem.paid_late,
+            ):
+                await notify_admins(
+                    s,
+                    self._settings.admin_ids,
+                    "admin.problem",
+                    order.id,
+                    problem=OrderProblem.paid_late.value,
+                    received=received,
+                )
         # Only when this scan lost confirmed money: an admin who accepted a short payment, or resolved
         # the reorg, is not asked again on every later scan.
-        elif (order.status in (OrderStatus.paid, OrderStatus.shipped)
-              and confirmed < min(was_confirmed, self.threshold(invoice.amount_due))
-              and await orders.flag(order.id, OrderProblem.reorged)):
-            await notify_admins(s, self._settings.admin_ids, "admin.problem", order.id,
-                                problem=OrderProblem.reorged.value, received=confirmed)
+        elif (
+            order.status in (OrderStatus.paid, OrderStatus.shipped)
+            and confirmed < min(was_confirmed, self.threshold(invoice.amount_due))
+            and await orders.flag(order.id, OrderProblem.reorged)
+        ):
+            await notify_admins(
+                s,
+                self._settings.admin_ids,
+                "admin.problem",
+                order.id,
+                problem=OrderProblem.reorged.value,
+                received=confirmed,
+            )
 
     def threshold(self, amount_due: int) -> int:
         """The least that counts as paid: due × (1 − PAYMENT_TOLERANCE_PERCENT), rounded up."""
         share = (Decimal(100) - self._settings.payment_tolerance_percent) / Decimal(100)
         return int((Decimal(amount_due) * share).to_integral_value(rounding=ROUND_CEILING))
 
-    async def mark_paid(self, order: Order, actor: str, now: datetime, *, overpaid: bool = False,
-                        reason: str | None = None) -> bool:
+    async def mark_paid(
+        self, order: Order, actor: str, now: datetime, *, overpaid: bool = False, reason: str | None = None
+    ) -> bool:
         """Open order -> paid: units sold, reservations gone, goods queued for delivery, admins told.
 
         Runs inside the caller's transaction. False (and nothing changed) if the order has moved on.
         The observer and an admin's manual confirmation both come through here.
         """
         s, before = self._session, order.status  # read first: the UPDATE below refreshes `order` in place
-        if not await OrderRepo(s).move(order.id, OPEN_STATUSES, status=OrderStatus.paid, paid_at=now,
-                                       problem=OrderProblem.overpaid if overpaid else None):
+        if not await OrderRepo(s).move(
+            order.id,
+            OPEN_STATUSES,
+            status=OrderStatus.paid,
+            paid_at=now,
+            problem=OrderProblem.overpaid if overpaid else None,
+        ):
             return False
         sold = await StockRepo(s).sell(order.id, now)
-        await AuditRepo(s).record(actor, "order.paid", "order", order.id, before={"status": before.value},
-                                  after={"status": OrderStatus.paid.value, "sold_units": sold}, reason=reason)
+        await AuditRepo(s).record(
+            actor,
+            "order.paid",
+            "order",
+            order.id,
+            before={"status": before.value},
+            after={"status": OrderStatus.paid.value, "sold_units": sold},
+            reason=reason,
+        )
         await notify_buyer(s, order, "paid", overpaid=overpaid)
         await notify_admins(s, self._settings.admin_ids, "admin.paid", order.id, overpaid=overpaid)
         return True
@@ -125,10 +167,13 @@ class PaymentService:
         alerted). A payment still below depth holds the order open. Returns how many orders changed.
         """
         async with self._session.begin():
-            due = (await self._session.execute(
-                select(Order.id).join(Invoice, Invoice.order_id == Order.id)
-                .where(Invoice.chain == chain, Order.status.in_(OPEN_STATUSES), Order.expires_at <= observed_at)
-            )).scalars()
+            due = (
+                await self._session.execute(
+                    select(Order.id)
+                    .join(Invoice, Invoice.order_id == Order.id)
+                    .where(Invoice.chain == chain, Order.status.in_(OPEN_STATUSES), Order.expires_at <= observed_at)
+                )
+            ).scalars()
             order_ids = list(due)
         changed = 0
         for order_id in order_ids:
@@ -144,12 +189,20 @@ class PaymentService:
             return False
         live = [p for p in await PaymentRepo(s).for_invoice(invoice.id) if p.status is not PaymentStatus.reorged]
         if not live:  # nothing paid, or only money a reorg took away again: a plain timeout
-            if not await orders.move(order.id, [OrderStatus.awaiting_payment], status=OrderStatus.expired,
-                                     closed_at=now, close_reason="not paid in time"):
+            if not await orders.move(
+                order.id,
+                [OrderStatus.awaiting_payment],
+                status=OrderStatus.expired,
+                closed_at=now,
+                close_reason="not paid in time",
+            ):
                 return False
             await StockRepo(s).release(order.id)
-            await s.execute(update(User).where(User.id == order.user_id)
-                            .values(timeout_count=User.timeout_count + 1, last_timeout_at=now))
+            await s.execute(
+                update(User)
+                .where(User.id == order.user_id)
+                .values(timeout_count=User.timeout_count + 1, last_timeout_at=now)
+            )
             await notify_buyer(s, order, "expired")
             await notify_admins(s, self._settings.admin_ids, "admin.expired", order.id)
             return True
@@ -161,17 +214,34 @@ class PaymentService:
             until = now + timedelta(minutes=self._settings.underpaid_grace_minutes)
             if await orders.move(order.id, OPEN_STATUSES, expires_at=until, grace_used=True):
                 await s.execute(update(Invoice).where(Invoice.id == invoice.id).values(expires_at=until))
-                await notify_buyer(s, order, "underpaid_grace", remainder=invoice.amount_due - received,
-                                   minutes=self._settings.underpaid_grace_minutes)
+                await notify_buyer(
+                    s,
+                    order,
+                    "underpaid_grace",
+                    remainder=invoice.amount_due - received,
+                    minutes=self._settings.underpaid_grace_minutes,
+                )
                 return True
             return False
-        if not await orders.move(order.id, OPEN_STATUSES, status=OrderStatus.underpaid, problem=OrderProblem.underpaid,
-                                 closed_at=now, close_reason="underpaid"):
+        if not await orders.move(
+            order.id,
+            OPEN_STATUSES,
+            status=OrderStatus.underpaid,
+            problem=OrderProblem.underpaid,
+            closed_at=now,
+            close_reason="underpaid",
+        ):
             return False
         await StockRepo(s).release(order.id)
         await notify_buyer(s, order, "underpaid", received=received)
-        await notify_admins(s, self._settings.admin_ids, "admin.problem", order.id,
-                            problem=OrderProblem.underpaid.value, received=received)
+        await notify_admins(
+            s,
+            self._settings.admin_ids,
+            "admin.problem",
+            order.id,
+            problem=OrderProblem.underpaid.value,
+            received=received,
+        )
         return True
 
 

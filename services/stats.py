@@ -29,7 +29,10 @@ class StatsService:
             repo = StatsRepo(self._session)
             orders = await repo.orders_by_status()
             credited = await repo.credited_payments_by_chain()
-            return ShopStats(orders={status: orders.get(status, 0) for status in OrderStatus},
-                             credited_payments={chain: credited.get(chain, 0) for chain in Chain},
-                             open_invoices=await repo.open_invoices(), outbox_pending=await repo.outbox_pending(),
-                             observer_lease_holder=await repo.lease_holder(lease, now))
+            return ShopStats(
+                orders={status: orders.get(status, 0) for status in OrderStatus},
+                credited_payments={chain: credited.get(chain, 0) for chain in Chain},
+                open_invoices=await repo.open_invoices(),
+                outbox_pending=await repo.outbox_pending(),
+                observer_lease_holder=await repo.lease_holder(lease, now),
+            )

@@ -50,7 +50,7 @@ def read_stock(raw: bytes, filename: str | None = None) -> list[str]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        line = raw[:e.start].count(b"\n") + 1
+        line = raw[: e.start].count(b"\n") + 1
         raise StockFileErrors([f"line {line}: not UTF-8 text"]) from None
     lines = _json_lines(text) if kind == "json" else _csv_lines(text) if kind == "csv" else _text_lines(text)
     if not lines:
@@ -62,10 +62,15 @@ def read_stock(raw: bytes, filename: str | None = None) -> list[str]:
 
 def check_payloads(lines: list[StockLine]) -> list[str]:
     """The catalog import's rules, applied to one digital product's stock; problems named by line."""
-    product = {"name": "stock", "price": "1", "kind": ProductKind.digital.value,
-               "stock": [line.payload for line in lines]}
-    _, problems = parse_catalog({"categories": [{"name": "c", "subcategories": [{"name": "s",
-                                                                                   "products": [product]}]}]})
+    product = {
+        "name": "stock",
+        "price": "1",
+        "kind": ProductKind.digital.value,
+        "stock": [line.payload for line in lines],
+    }
+    _, problems = parse_catalog(
+        {"categories": [{"name": "c", "subcategories": [{"name": "s", "products": [product]}]}]}
+    )
     if problems:
         raise StockFileErrors([_by_line(p, lines) for p in problems])
     return [str(line.payload) for line in lines]
@@ -103,8 +108,11 @@ def _csv_lines(text: str) -> list[StockLine]:
         if missing:
             raise StockFileErrors(missing)
         return [StockLine(n, row[column]) for n, row in rows[1:]]
-    wide = [f"line {n}: {len(row)} columns; put one unit per row, or head a column `payload`"
-            for n, row in rows if len(row) != 1]
+    wide = [
+        f"line {n}: {len(row)} columns; put one unit per row, or head a column `payload`"
+        for n, row in rows
+        if len(row) != 1
+    ]
     if wide:
         raise StockFileErrors(wide)
     return [StockLine(n, row[0]) for n, row in rows]

@@ -59,44 +59,61 @@ class SupportService:
         remember each copy for the replies. Returns how many admins got it; 0 means nobody will answer."""
         async with self._session.begin():
             latest, _ = await OrderRepo(self._session).of_user(user.id, 0, 1)
-            known = (await self._session.execute(select(User.telegram_id, User.language)
-                                                 .where(User.telegram_id.in_(self._settings.admin_ids)))).tuples()
+            known = (
+                await self._session.execute(
+                    select(User.telegram_id, User.language).where(User.telegram_id.in_(self._settings.admin_ids))
+                )
+            ).tuples()
             languages = {int(tg): str(lang) for tg, lang in known}
         request = SupportRequest(user.telegram_id, user.username, latest[0].id if latest else None)
         copies: list[tuple[int, int]] = []
         for admin in sorted(self._settings.admin_ids):
-            message_id = await relay(Recipient(admin, languages.get(admin, self._settings.default_language)),
-                                     request)
+            message_id = await relay(Recipient(admin, languages.get(admin, self._settings.default_language)), request)
             if message_id is not None:
                 copies.append((admin, message_id))
         async with self._session.begin():
             audit = AuditRepo(self._session)
             for admin, message_id in copies:
-                await audit.record(f"buyer:{user.telegram_id}", "support.message", COPY, message_id,
-                                   after={"admin": admin, "buyer": user.telegram_id,
-                                          "order_id": request.latest_order_id})
+                await audit.record(
+                    f"buyer:{user.telegram_id}",
+                    "support.message",
+                    COPY,
+                    message_id,
+                    after={"admin": admin, "buyer": user.telegram_id, "order_id": request.latest_order_id},
+                )
         return len(copies)
 
     async def thread(self, admin_telegram_id: int, message_id: int) -> SupportThread | None:
         """The buyer behind the copy `message_id` in this admin's chat; None if it is no support copy."""
         async with read_only(self._session):
-            rows = (await self._session.execute(select(AuditLog.after).where(
-                AuditLog.entity == COPY, AuditLog.entity_id == message_id,
-                AuditLog.action == "support.message"))).scalars()
-            buyer = next((int(after["buyer"]) for after in rows
-                          if after and after.get("admin") == admin_telegram_id), None)
+            rows = (
+                await self._session.execute(
+                    select(AuditLog.after).where(
+                        AuditLog.entity == COPY, AuditLog.entity_id == message_id, AuditLog.action == "support.message"
+                    )
+                )
+            ).scalars()
+            buyer = next(
+                (int(after["buyer"]) for after in rows if after and after.get("admin") == admin_telegram_id), None
+            )
             if buyer is None:
                 return None
             user = await UserRepo(self._session).by_telegram_id(buyer)
         language = user.language if user else self._settings.default_language
         return SupportThread(buyer, language)
 
-    async def answer(self, admin_telegram_id: int, thread: SupportThread,
-                     deliver: Callable[[SupportThread], Awaitable[bool]]) -> bool:
+    async def answer(
+        self, admin_telegram_id: int, thread: SupportThread, deliver: Callable[[SupportThread], Awaitable[bool]]
+    ) -> bool:
         """Send an admin's answer through `deliver` and audit that it was given (not its text: support
         conversations stay in Telegram). Returns whether the buyer got it."""
         delivered = await deliver(thread)
         async with self._session.begin():
-            await AuditRepo(self._session).record(f"admin:{admin_telegram_id}", "support.reply", "telegram_user",
-                                                  thread.buyer_telegram_id, after={"delivered": delivered})
+            await AuditRepo(self._session).record(
+                f"admin:{admin_telegram_id}",
+                "support.reply",
+                "telegram_user",
+                thread.buyer_telegram_id,
+                after={"delivered": delivered},
+            )
         return delivered

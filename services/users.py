@@ -8,8 +8,14 @@ from services.dto import UserDTO
 
 
 def to_dto(user: User) -> UserDTO:
-    return UserDTO(id=user.id, telegram_id=user.telegram_id, username=user.username, language=user.language,
-                   timeout_count=user.timeout_count, is_banned=user.is_banned)
+    return UserDTO(
+        id=user.id,
+        telegram_id=user.telegram_id,
+        username=user.username,
+        language=user.language,
+        timeout_count=user.timeout_count,
+        is_banned=user.is_banned,
+    )
 
 
 class UserService:

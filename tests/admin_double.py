@@ -44,9 +44,11 @@ class PolledShop:
 
     async def replies(self, seen: int, count: int) -> list[dict[str, Any]]:
         """The first `count` messages or edits in the admin's chat after the first `seen` ones."""
+
         def arrived() -> list[dict[str, Any]] | None:
             fresh = self.double.sent_to(ADMIN.id)[seen:]
             return fresh[:count] if len(fresh) >= count else None
+
         return await self.double.wait_for(arrived, timeout=10)
 
     async def answer_text(self) -> str:

@@ -25,24 +25,41 @@ ADMIN = Person(id=ADMIN_ID, first_name="Ada", username="ada")
 ADMIN_2 = Person(id=SECOND_ADMIN, first_name="Bo", username="bo")
 
 
-async def place(tg: Telegram, sessions: async_sessionmaker[AsyncSession], person: Person, product_id: int,
-                qty: int = 1, chain: Chain = Chain.btc) -> int:
+async def place(
+    tg: Telegram,
+    sessions: async_sessionmaker[AsyncSession],
+    person: Person,
+    product_id: int,
+    qty: int = 1,
+    chain: Chain = Chain.btc,
+) -> int:
     """Cart and checkout through the buttons; returns the new order's id."""
     await tg.press(person, ProductCb(action=ProductAction.add, id=product_id, qty=qty))
     await tg.press(person, PayCb(chain=chain))
-    return int(await one(sessions, select(func.max(Order.id)).join(User, User.id == Order.user_id)
-                         .where(User.telegram_id == person.id)))
+    return int(
+        await one(
+            sessions,
+            select(func.max(Order.id)).join(User, User.id == Order.user_id).where(User.telegram_id == person.id),
+        )
+    )
 
 
-async def pay(sessions: async_sessionmaker[AsyncSession], settings: Settings, order_id: int,
-              amounts: list[int] | None = None, confirmations: int = 6) -> None:
+async def pay(
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    order_id: int,
+    amounts: list[int] | None = None,
+    confirmations: int = 6,
+) -> None:
     """What the chain shows for the order's invoice now (the full amount by default), applied by the
     observer's own code path. An empty list means the payments are gone."""
     async with sessions() as s:
         invoice = (await s.execute(select(Invoice).where(Invoice.order_id == order_id))).scalar_one()
     amounts = [invoice.amount_due] if amounts is None else amounts
-    seen = [SeenPayment(f"{order_id:032x}{n:032x}:0", invoice.address, amount, confirmations, 800_000, "00" * 32)
-            for n, amount in enumerate(amounts)]
+    seen = [
+        SeenPayment(f"{order_id:032x}{n:032x}:0", invoice.address, amount, confirmations, 800_000, "00" * 32)
+        for n, amount in enumerate(amounts)
+    ]
     async with sessions() as s:
         await PaymentService(s, settings).apply_scan(invoice.chain, invoice.id, seen, utcnow())
 
@@ -56,8 +73,9 @@ async def expire_overdue(sessions: async_sessionmaker[AsyncSession], settings: S
         await PaymentService(s, settings).expire_overdue(chain, utcnow())
 
 
-def outbox_sender(tg: Telegram, sessions: async_sessionmaker[AsyncSession], settings: Settings,
-                  goods: GoodsCipher) -> OutboxSender:
+def outbox_sender(
+    tg: Telegram, sessions: async_sessionmaker[AsyncSession], settings: Settings, goods: GoodsCipher
+) -> OutboxSender:
     return OutboxSender(sessions, tg.bot, Translator(), goods, "en", admin_ids=settings.admin_ids)
 
 
@@ -77,14 +95,22 @@ async def order(sessions: async_sessionmaker[AsyncSession], order_id: int) -> Or
 
 
 async def outbox(sessions: async_sessionmaker[AsyncSession], kind: str) -> list[tuple[int, int | None, dict[str, Any]]]:
-    return [(m.chat_id, m.order_id, m.params) for (m,) in await rows(
-        sessions, select(OutboxMessage).where(OutboxMessage.kind == kind).order_by(OutboxMessage.id))]
+    return [
+        (m.chat_id, m.order_id, m.params)
+        for (m,) in await rows(
+            sessions, select(OutboxMessage).where(OutboxMessage.kind == kind).order_by(OutboxMessage.id)
+        )
+    ]
 
 
 async def audit(sessions: async_sessionmaker[AsyncSession], order_id: int) -> list[AuditLog]:
-    return [a for (a,) in await rows(sessions, select(AuditLog).where(AuditLog.entity == "order",
-                                                                      AuditLog.entity_id == order_id)
-                                     .order_by(AuditLog.id))]
+    return [
+        a
+        for (a,) in await rows(
+            sessions,
+            select(AuditLog).where(AuditLog.entity == "order", AuditLog.entity_id == order_id).order_by(AuditLog.id),
+        )
+    ]
 
 
 async def units(sessions: async_sessionmaker[AsyncSession], status: StockStatus, order_id: int | None = None) -> int:

@@ -20,8 +20,9 @@ from tests.keys import BTC_ZPUB, ETH_XPUB, LTC_ZPUB
 
 
 async def main(url: str, first: int, count: int) -> dict[int, int | None]:
-    settings = Settings(_env_file=None, database_url=url, btc_xpub=BTC_ZPUB, ltc_xpub=LTC_ZPUB, eth_xpub=ETH_XPUB,
-                        rates_fixed=RATES)
+    settings = Settings(
+        _env_file=None, database_url=url, btc_xpub=BTC_ZPUB, ltc_xpub=LTC_ZPUB, eth_xpub=ETH_XPUB, rates_fixed=RATES
+    )
     engine = create_engine(url)
     sessions = create_sessionmaker(engine)
     wallet, rates = load_wallet(settings), rate_service_from_settings(settings)

@@ -103,15 +103,32 @@ def sol_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def settings(db_url: str, sol_key_file: Path) -> Settings:
     """A mainnet shop with all four chains and fixed rates; tests replace fields with model_copy."""
-    return Settings(_env_file=None, bot_token=TOKEN, database_url=db_url, admin_ids=frozenset({ADMIN_ID}),
-                    btc_xpub=BTC_ZPUB, ltc_xpub=LTC_ZPUB, eth_xpub=ETH_XPUB, sol_key_file=sol_key_file,
-                    wallet_key=WALLET_KEY, rates_fixed=RATES)
+    return Settings(
+        _env_file=None,
+        bot_token=TOKEN,
+        database_url=db_url,
+        admin_ids=frozenset({ADMIN_ID}),
+        btc_xpub=BTC_ZPUB,
+        ltc_xpub=LTC_ZPUB,
+        eth_xpub=ETH_XPUB,
+        sol_key_file=sol_key_file,
+        wallet_key=WALLET_KEY,
+        rates_fixed=RATES,
+    )
 
 
 @pytest.fixture(scope="session")
 def wallet(sol_key_file: Path) -> Wallet:
-    return load_wallet(Settings(_env_file=None, btc_xpub=BTC_ZPUB, ltc_xpub=LTC_ZPUB, eth_xpub=ETH_XPUB,
-                                sol_key_file=sol_key_file, wallet_key=WALLET_KEY))
+    return load_wallet(
+        Settings(
+            _env_file=None,
+            btc_xpub=BTC_ZPUB,
+            ltc_xpub=LTC_ZPUB,
+            eth_xpub=ETH_XPUB,
+            sol_key_file=sol_key_file,
+            wallet_key=WALLET_KEY,
+        )
+    )
 
 
 @pytest.fixture(scope="session")
@@ -120,11 +137,18 @@ def goods() -> GoodsCipher:
 
 
 @pytest.fixture
-def container(settings: Settings, sessions: async_sessionmaker[AsyncSession], wallet: Wallet,
-              goods: GoodsCipher) -> Container:
-    return Container(settings=settings, sessions=sessions, translator=Translator(), wallet=wallet,
-                     rates=rate_service_from_settings(settings), goods=goods,
-                     observer=Observer(sessions, settings, backends={}))
+def container(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], wallet: Wallet, goods: GoodsCipher
+) -> Container:
+    return Container(
+        settings=settings,
+        sessions=sessions,
+        translator=Translator(),
+        wallet=wallet,
+        rates=rate_service_from_settings(settings),
+        goods=goods,
+        observer=Observer(sessions, settings, backends={}),
+    )
 
 
 @pytest.fixture

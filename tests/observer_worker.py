@@ -33,8 +33,9 @@ async def main(url: str, esplora: str, rounds: int) -> None:
             await PaymentService(s, settings).expire_overdue(Chain.btc, utcnow())
 
     for _ in range(rounds):
-        await asyncio.gather(observer.observe(Chain.btc), expire(),
-                             *(observer.check_address(Chain.btc, a) for a in addresses))
+        await asyncio.gather(
+            observer.observe(Chain.btc), expire(), *(observer.check_address(Chain.btc, a) for a in addresses)
+        )
     await backend.close()
     await engine.dispose()
 

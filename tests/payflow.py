@@ -33,8 +33,14 @@ async def fresh_addresses(sessions: async_sessionmaker[AsyncSession], chain: Cha
         await s.execute(insert(DerivationCounter).values(chain=chain, next_index=random.randrange(10**3, 10**9)))
 
 
-async def place_order(settings: Settings, sessions: async_sessionmaker[AsyncSession], telegram_id: int,
-                      product_id: int, quantity: int, chain: Chain) -> Invoice:
+async def place_order(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    telegram_id: int,
+    product_id: int,
+    quantity: int,
+    chain: Chain,
+) -> Invoice:
     """A buyer puts `quantity` in the cart and checks out in `chain`, through the services."""
     async with sessions() as s:
         user = await UserService(s).register(telegram_id, None, "en")
@@ -54,18 +60,29 @@ class Shop:
     telegram: RecordingSession
 
     @classmethod
-    def build(cls, settings: Settings, sessions: async_sessionmaker[AsyncSession], goods: GoodsCipher,
-              chain: Chain, backend: ChainBackend) -> "Shop":
+    def build(
+        cls,
+        settings: Settings,
+        sessions: async_sessionmaker[AsyncSession],
+        goods: GoodsCipher,
+        chain: Chain,
+        backend: ChainBackend,
+    ) -> "Shop":
         telegram = RecordingSession()
         bot = Bot(settings.bot_token.get_secret_value(), session=telegram)
-        return cls(settings, sessions, Observer(sessions, settings, {chain: backend}),
-                   OutboxSender(sessions, bot, Translator(), goods, "en", settings.admin_ids), telegram)
+        return cls(
+            settings,
+            sessions,
+            Observer(sessions, settings, {chain: backend}),
+            OutboxSender(sessions, bot, Translator(), goods, "en", settings.admin_ids),
+            telegram,
+        )
 
     async def order(self, telegram_id: int, product_id: int, quantity: int, chain: Chain) -> Invoice:
         return await place_order(self.settings, self.sessions, telegram_id, product_id, quantity, chain)
 
     async def status(self, order_id: int) -> OrderStatus:
-        return (await self.one(select(Order.status).where(Order.id == order_id)))  # type: ignore[no-any-return]
+        return await self.one(select(Order.status).where(Order.id == order_id))  # type: ignore[no-any-return]
 
     async def one(self, stmt: Any) -> Any:
         async with self.sessions() as s:
@@ -73,8 +90,9 @@ class Shop:
 
     async def outbox(self, kind: str) -> list[dict[str, Any]]:
         async with self.sessions() as s:
-            rows = (await s.execute(select(OutboxMessage).where(OutboxMessage.kind == kind)
-                                    .order_by(OutboxMessage.id))).scalars()
+            rows = (
+                await s.execute(select(OutboxMessage).where(OutboxMessage.kind == kind).order_by(OutboxMessage.id))
+            ).scalars()
             return [{"chat_id": m.chat_id, "order_id": m.order_id, **m.params} for m in rows]
 
     async def units(self, status: StockStatus) -> int:

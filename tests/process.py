@@ -26,12 +26,16 @@ def free_port() -> int:
 async def bot_process(env: dict[str, str], log_path: Path) -> AsyncIterator[asyncio.subprocess.Process]:
     """Start the bot, wait until /healthz answers, and stop it with SIGTERM afterwards."""
     port = free_port()
-    clean = {k: v for k, v in os.environ.items()
-             if not k.endswith(("_XPUB", "_KEY", "_KEY_FILE", "_URL")) and k not in {"BOT_TOKEN", "ADMIN_IDS"}}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.endswith(("_XPUB", "_KEY", "_KEY_FILE", "_URL")) and k not in {"BOT_TOKEN", "ADMIN_IDS"}
+    }
     full_env = {**clean, "PROCESSING_PORT": str(port), "LOG_LEVEL": "INFO", **env}
     with log_path.open("wb") as log:
-        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", cwd=ROOT, env=full_env,
-                                                    stdout=log, stderr=log)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", cwd=ROOT, env=full_env, stdout=log, stderr=log
+        )
         try:
             await wait_healthy(port, proc)
             yield proc

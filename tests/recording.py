@@ -31,12 +31,19 @@ class RecordingSession(BaseSession):
     async def close(self) -> None:
         pass
 
-    async def stream_content(self, url: str, headers: dict[str, Any] | None = None, timeout: int = 30,
-                             chunk_size: int = 65536, raise_for_status: bool = True) -> AsyncGenerator[bytes, None]:
+    async def stream_content(
+        self,
+        url: str,
+        headers: dict[str, Any] | None = None,
+        timeout: int = 30,
+        chunk_size: int = 65536,
+        raise_for_status: bool = True,
+    ) -> AsyncGenerator[bytes, None]:
         yield b""
 
-    async def make_request(self, bot: Bot, method: TelegramMethod[TelegramType],
-                           timeout: int | None = None) -> TelegramType:
+    async def make_request(
+        self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
+    ) -> TelegramType:
         self.calls.append(method)
         return self._result(bot, method)  # type: ignore[no-any-return]
 
@@ -47,11 +54,18 @@ class RecordingSession(BaseSession):
             return True  # answerCallbackQuery, deleteMessage, setMyCommands, ...
         edit = isinstance(method, EditMessageText | EditMessageCaption | EditMessageReplyMarkup)
         message_id = getattr(method, "message_id", 0) if edit else next(self._ids)
-        photo = [PhotoSize(file_id="photo", file_unique_id="p", width=400, height=400)] \
-            if isinstance(method, SendPhoto) else None
+        photo = (
+            [PhotoSize(file_id="photo", file_unique_id="p", width=400, height=400)]
+            if isinstance(method, SendPhoto)
+            else None
+        )
         return Message(
-            message_id=message_id, date=datetime.now(UTC),
-            chat=Chat(id=method.chat_id, type="private"), from_user=BOT_USER,
-            text=getattr(method, "text", None), caption=getattr(method, "caption", None), photo=photo,
+            message_id=message_id,
+            date=datetime.now(UTC),
+            chat=Chat(id=method.chat_id, type="private"),
+            from_user=BOT_USER,
+            text=getattr(method, "text", None),
+            caption=getattr(method, "caption", None),
+            photo=photo,
             reply_markup=getattr(method, "reply_markup", None),
         ).as_(bot)

@@ -7,10 +7,17 @@ from models.enums import ProductKind
 from services.goods import GoodsCipher
 
 
-async def seed_product(sessions: async_sessionmaker[AsyncSession], *, name: str = "Editor Pro 1y",
-                       price_minor: int = 1250, units: int = 5, kind: ProductKind = ProductKind.digital,
-                       goods: GoodsCipher | None = None, category: str = "Software",
-                       subcategory: str = "Licences") -> int:
+async def seed_product(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    name: str = "Editor Pro 1y",
+    price_minor: int = 1250,
+    units: int = 5,
+    kind: ProductKind = ProductKind.digital,
+    goods: GoodsCipher | None = None,
+    category: str = "Software",
+    subcategory: str = "Licences",
+) -> int:
     """A product with `units` available units (digital payloads KEY-<name>-<n>, sealed); returns its id."""
     async with sessions.begin() as s:
         cat = Category(name=category)
@@ -19,13 +26,19 @@ async def seed_product(sessions: async_sessionmaker[AsyncSession], *, name: str 
         sub = Subcategory(category_id=cat.id, name=subcategory)
         s.add(sub)
         await s.flush()
-        product = Product(subcategory_id=sub.id, name=name, description="One-year licence key",
-                          price_minor=price_minor, kind=kind)
+        product = Product(
+            subcategory_id=sub.id, name=name, description="One-year licence key", price_minor=price_minor, kind=kind
+        )
         s.add(product)
         await s.flush()
         for n in range(units):
             payload = f"KEY-{name}-{n:04d}"
             sealed = goods.seal(payload) if goods and kind is ProductKind.digital else None
-            s.add(StockUnit(product_id=product.id, payload_enc=sealed,
-                            payload_digest=goods.digest(payload) if sealed and goods else None))
+            s.add(
+                StockUnit(
+                    product_id=product.id,
+                    payload_enc=sealed,
+                    payload_digest=goods.digest(payload) if sealed and goods else None,
+                )
+            )
         return product.id

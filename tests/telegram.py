@@ -21,8 +21,13 @@ class Person:
     language_code: str | None = "en"
 
     def as_json(self) -> dict[str, Any]:
-        return {"id": self.id, "is_bot": False, "first_name": self.first_name, "username": self.username,
-                "language_code": self.language_code}
+        return {
+            "id": self.id,
+            "is_bot": False,
+            "first_name": self.first_name,
+            "username": self.username,
+            "language_code": self.language_code,
+        }
 
 
 @dataclass
@@ -42,36 +47,65 @@ class Telegram:
         return self.session.calls[before:]
 
     async def send(self, person: Person, text: str) -> list[TelegramMethod[Any]]:
-        return await self.feed({"message": {
-            "message_id": next(self._message_ids), "date": int(time.time()), "text": text,
-            "chat": {"id": person.id, "type": "private", "first_name": person.first_name},
-            "from": person.as_json(),
-            **({"entities": [{"type": "bot_command", "offset": 0, "length": len(text.split(maxsplit=1)[0])}]}
-               if text.startswith("/") else {}),
-        }})
+        return await self.feed(
+            {
+                "message": {
+                    "message_id": next(self._message_ids),
+                    "date": int(time.time()),
+                    "text": text,
+                    "chat": {"id": person.id, "type": "private", "first_name": person.first_name},
+                    "from": person.as_json(),
+                    **(
+                        {"entities": [{"type": "bot_command", "offset": 0, "length": len(text.split(maxsplit=1)[0])}]}
+                        if text.startswith("/")
+                        else {}
+                    ),
+                }
+            }
+        )
 
-    async def bot_status(self, person: Person, old: str, new: str,
-                         chat: dict[str, Any] | None = None) -> list[TelegramMethod[Any]]:
+    async def bot_status(
+        self, person: Person, old: str, new: str, chat: dict[str, Any] | None = None
+    ) -> list[TelegramMethod[Any]]:
         """A my_chat_member update: in a private chat "kicked" is the person blocking the bot, "member" unblocking."""
         bot = {"id": 4242, "is_bot": True, "first_name": "Shop"}
+
         def member(status: str) -> dict[str, Any]:
             return {"status": status, "user": bot, **({"until_date": 0} if status == "kicked" else {})}
-        return await self.feed({"my_chat_member": {
-            "chat": chat or {"id": person.id, "type": "private", "first_name": person.first_name},
-            "from": person.as_json(), "date": int(time.time()),
-            "old_chat_member": member(old), "new_chat_member": member(new),
-        }})
 
-    async def press(self, person: Person, data: str | CallbackData, message_id: int = 1,
-                    text: str = "…") -> list[TelegramMethod[Any]]:
+        return await self.feed(
+            {
+                "my_chat_member": {
+                    "chat": chat or {"id": person.id, "type": "private", "first_name": person.first_name},
+                    "from": person.as_json(),
+                    "date": int(time.time()),
+                    "old_chat_member": member(old),
+                    "new_chat_member": member(new),
+                }
+            }
+        )
+
+    async def press(
+        self, person: Person, data: str | CallbackData, message_id: int = 1, text: str = "…"
+    ) -> list[TelegramMethod[Any]]:
         raw = data.pack() if isinstance(data, CallbackData) else data
-        return await self.feed({"callback_query": {
-            "id": str(next(self._update_ids)), "from": person.as_json(), "chat_instance": "-1234567890",
-            "data": raw,
-            "message": {"message_id": message_id, "date": int(time.time()), "text": text,
+        return await self.feed(
+            {
+                "callback_query": {
+                    "id": str(next(self._update_ids)),
+                    "from": person.as_json(),
+                    "chat_instance": "-1234567890",
+                    "data": raw,
+                    "message": {
+                        "message_id": message_id,
+                        "date": int(time.time()),
+                        "text": text,
                         "chat": {"id": person.id, "type": "private", "first_name": person.first_name},
-                        "from": {"id": 4242, "is_bot": True, "first_name": "Shop"}},
-        }})
+                        "from": {"id": 4242, "is_bot": True, "first_name": "Shop"},
+                    },
+                }
+            }
+        )
 
 
 def texts(calls: list[TelegramMethod[Any]]) -> list[str]:

@@ -41,8 +41,7 @@ async def test_non_admin_gets_no_admin_content(tg: Telegram) -> None:
         assert not any("Admin" in t for t in texts(calls))
 
 
-async def test_non_admin_forging_section_callbacks_changes_and_learns_nothing(tg: Telegram, sessions,
-                                                                              goods) -> None:
+async def test_non_admin_forging_section_callbacks_changes_and_learns_nothing(tg: Telegram, sessions, goods) -> None:
     """Every button of inventory, users, broadcast, statistics and wallet, pressed by someone else."""
     product = await seed_product(sessions, units=1, goods=goods)
     mallory = Person(id=666)
@@ -76,13 +75,20 @@ def admin_callback_classes() -> list[type[CallbackData]]:
     found = []
     for module in pkgutil.iter_modules(admin_package.__path__):
         loaded = importlib.import_module(f"{admin_package.__name__}.{module.name}")
-        found += [c for c in vars(loaded).values() if isinstance(c, type) and issubclass(c, CallbackData)
-                  and c is not CallbackData and c.__module__ == loaded.__name__]
+        found += [
+            c
+            for c in vars(loaded).values()
+            if isinstance(c, type)
+            and issubclass(c, CallbackData)
+            and c is not CallbackData
+            and c.__module__ == loaded.__name__
+        ]
     return found
 
 
 def forgeries(cls: type[CallbackData]) -> list[CallbackData]:
     """One press per value of each enum field; ids point at order, user and product 1, which exist."""
+
     def enum_of(annotation: Any) -> type[Enum] | None:
         for candidate in (annotation, *typing.get_args(annotation)):
             if isinstance(candidate, type) and issubclass(candidate, Enum):
@@ -92,8 +98,9 @@ def forgeries(cls: type[CallbackData]) -> list[CallbackData]:
     base: dict[str, Any] = {}
     for name, field in cls.model_fields.items():
         enum = enum_of(field.annotation)
-        base[name] = next(iter(enum)) if enum and field.is_required() else 1 if field.annotation is int \
-            else field.default
+        base[name] = (
+            next(iter(enum)) if enum and field.is_required() else 1 if field.annotation is int else field.default
+        )
     presses = [cls(**base)]
     for name, field in cls.model_fields.items():
         enum = enum_of(field.annotation)
@@ -112,8 +119,9 @@ async def test_forged_admin_callbacks_and_commands_do_nothing_for_others(tg: Tel
     for cls in classes:
         for forged in forgeries(cls):
             calls = await tg.press(mallory, forged)
-            assert sorted(texts(calls)) == ["Main menu", "This button is out of date. Here is the current view."], \
+            assert sorted(texts(calls)) == ["Main menu", "This button is out of date. Here is the current view."], (
                 forged
+            )
     for command in ("/admin", "/order 1", "/order"):
         assert texts(await tg.send(mallory, command)) == ["I did not understand that. Use the buttons below."]
     assert await snapshot(sessions) == before
@@ -121,7 +129,9 @@ async def test_forged_admin_callbacks_and_commands_do_nothing_for_others(tg: Tel
 
 async def snapshot(sessions) -> tuple[Any, ...]:
     async with sessions() as s:
-        return (tuple((await s.execute(select(Order.id, Order.status, Order.problem))).all()),
-                (await s.execute(select(func.count()).select_from(AuditLog))).scalar_one(),
-                (await s.execute(select(func.count()).select_from(OutboxMessage))).scalar_one(),
-                tuple((await s.execute(select(StockUnit.id, StockUnit.status))).all()))
+        return (
+            tuple((await s.execute(select(Order.id, Order.status, Order.problem))).all()),
+            (await s.execute(select(func.count()).select_from(AuditLog))).scalar_one(),
+            (await s.execute(select(func.count()).select_from(OutboxMessage))).scalar_one(),
+            tuple((await s.execute(select(StockUnit.id, StockUnit.status))).all()),
+        )

@@ -23,9 +23,21 @@ TEXT = "Sale: 10% off & more <3"
 async def seed_recipients(sessions, count: int) -> list[int]:
     chat_ids = [700_000 + n for n in range(count)]
     async with sessions.begin() as s:
-        await s.execute(insert(User), [{"telegram_id": c, "username": None, "language": "en", "timeout_count": 0,
-                                        "is_banned": False, "blocked_bot": False, "created_at": utcnow()}
-                                       for c in chat_ids])
+        await s.execute(
+            insert(User),
+            [
+                {
+                    "telegram_id": c,
+                    "username": None,
+                    "language": "en",
+                    "timeout_count": 0,
+                    "is_banned": False,
+                    "blocked_bot": False,
+                    "created_at": utcnow(),
+                }
+                for c in chat_ids
+            ],
+        )
     return chat_ids
 
 
@@ -69,16 +81,27 @@ async def test_broadcast_to_500_users_counts_blocked_and_skips_them_next_time(co
         assert progress["text"] == f"📣 Broadcast #{broadcast_id}: sent 0 of 501, failed 0…"  # the admin is a user too
 
         async with sessions() as s:  # rows fall due BROADCAST_PER_SECOND apart ...
-            due = (await s.execute(select(OutboxMessage.next_attempt_at).where(OutboxMessage.kind == "broadcast")
-                                   .order_by(OutboxMessage.id))).scalars().all()
+            due = (
+                (
+                    await s.execute(
+                        select(OutboxMessage.next_attempt_at)
+                        .where(OutboxMessage.kind == "broadcast")
+                        .order_by(OutboxMessage.id)
+                    )
+                )
+                .scalars()
+                .all()
+            )
         assert len(due) == 501 and due[500] - due[0] == timedelta(seconds=500 / BROADCAST_PER_SECOND)
         async with sessions.begin() as s:  # ... and here that time has passed
             await s.execute(update(OutboxMessage).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
         tg.rate_limit(times=2, retry_after=1)
 
         def jobs() -> tuple[OutboxSender, BroadcastProgress]:
-            return (OutboxSender(sessions, shop.bot, container.translator, container.goods, "en", frozenset()),
-                    BroadcastProgress(sessions, shop.bot, container.translator))
+            return (
+                OutboxSender(sessions, shop.bot, container.translator, container.goods, "en", frozenset()),
+                BroadcastProgress(sessions, shop.bot, container.translator),
+            )
 
         await drain(*jobs(), batches=3)
         half_way = current(shop, progress)
@@ -86,8 +109,10 @@ async def test_broadcast_to_500_users_counts_blocked_and_skips_them_next_time(co
         await drain(*jobs())  # after a restart: new jobs, state from the database
 
         final = current(shop, progress)
-        assert final == (f"✅ Broadcast #{broadcast_id} finished: sent 481 of 501, failed 20. "
-                         "Users who blocked the bot are skipped next time.")
+        assert final == (
+            f"✅ Broadcast #{broadcast_id} finished: sent 481 of 501, failed 20. "
+            "Users who blocked the bot are skipped next time."
+        )
         edits = [m["text"] for m in tg.sent_to(ADMIN.id) if m["message_id"] == progress["message_id"]]
         assert len(edits) >= 4  # 0, at least one step between, the last count, finished
         assert [e["error_code"] for _, e in tg.errors].count(429) == 2
@@ -102,8 +127,15 @@ async def test_broadcast_to_500_users_counts_blocked_and_skips_them_next_time(co
         assert progress["text"].endswith("sent 0 of 481, failed 0…")  # the blocked are not recipients any more
         second = int(progress["text"].split("#")[1].split(":")[0])
         async with sessions() as s:
-            queued = (await s.execute(select(OutboxMessage.chat_id).where(
-                OutboxMessage.params["broadcast_id"].as_integer() == second))).scalars().all()
+            queued = (
+                (
+                    await s.execute(
+                        select(OutboxMessage.chat_id).where(OutboxMessage.params["broadcast_id"].as_integer() == second)
+                    )
+                )
+                .scalars()
+                .all()
+            )
         assert len(queued) == 481 and not blocked & set(queued)
 
 
@@ -116,8 +148,9 @@ async def test_starting_twice_from_one_preview_queues_once(sessions) -> None:
         other = await BroadcastService(s).start("admin:1", "Hi", "en", chat_id=1, message_id=8)
     assert again == first and other.id != first.id and (first.total, other.total) == (3, 3)
     async with sessions() as s:
-        rows = (await s.execute(select(OutboxMessage.status, OutboxMessage.params)
-                                .where(OutboxMessage.kind == "broadcast"))).all()
+        rows = (
+            await s.execute(select(OutboxMessage.status, OutboxMessage.params).where(OutboxMessage.kind == "broadcast"))
+        ).all()
     assert len(rows) == 6 and all(status is OutboxStatus.pending for status, _ in rows)
     assert {params["broadcast_id"] for _, params in rows} == {first.id, other.id}
 

@@ -31,8 +31,11 @@ async def scalar(sessions, stmt) -> Any:
 
 
 async def units(sessions, product_id: int, status: StockStatus = StockStatus.available) -> int:
-    return int(await scalar(sessions, select(func.count()).where(StockUnit.product_id == product_id,
-                                                                  StockUnit.status == status)))
+    return int(
+        await scalar(
+            sessions, select(func.count()).where(StockUnit.product_id == product_id, StockUnit.status == status)
+        )
+    )
 
 
 async def audit(sessions) -> list[tuple[str, str, str, int | None, Json | None, Json | None]]:
@@ -64,8 +67,11 @@ async def test_create_rename_price_and_hide_through_dialogs(tg: Telegram, sessio
     assert card.startswith("<b>Chess &lt;Pro&gt;</b> · digital · active\nPrice: 12.50 USD\nOpening book &amp; engine")
     assert card.endswith("Stock: 0 available, 0 reserved, 0 sold")
     product = await scalar(sessions, select(Product).where(Product.name == "Chess <Pro>"))
-    assert (product.price_minor, product.kind, product.description) == (1250, ProductKind.digital,
-                                                                        "Opening book & engine")
+    assert (product.price_minor, product.kind, product.description) == (
+        1250,
+        ProductKind.digital,
+        "Opening book & engine",
+    )
 
     calls = await tg.press(ADMIN, buttons(calls)["💲 Price"])
     calls = await tg.send(ADMIN, "9.99")
@@ -83,9 +89,15 @@ async def test_create_rename_price_and_hide_through_dialogs(tg: Telegram, sessio
 
     actor = f"admin:{ADMIN_ID}"
     assert [(a, e) for _, a, e, *_ in await audit(sessions)] == [
-        ("category.create", "category"), ("subcategory.create", "subcategory"), ("product.create", "product"),
-        ("product.price", "product"), ("product.rename", "product"), ("product.deactivate", "product"),
-        ("product.activate", "product"), ("category.deactivate", "category")]
+        ("category.create", "category"),
+        ("subcategory.create", "subcategory"),
+        ("product.create", "product"),
+        ("product.price", "product"),
+        ("product.rename", "product"),
+        ("product.deactivate", "product"),
+        ("product.activate", "product"),
+        ("category.deactivate", "category"),
+    ]
     rows = await audit(sessions)
     assert all(r[0] == actor for r in rows)
     assert rows[3][4:] == ({"price_minor": 1250}, {"price_minor": 999})
@@ -140,12 +152,18 @@ async def test_physical_quantity_and_stock_summary(tg: Telegram, sessions) -> No
     calls = await tg.press(ADMIN, confirm)  # pressed again: nothing is added twice
     assert "This button is out of date. Here is the current view." in texts(calls)
     assert await units(sessions, product) == 10
-    assert (await audit(sessions))[-1][1:] == ("stock.add", "product", product, {"available": 3},
-                                               {"available": 10, "added": 7, "skipped": 0})
+    assert (await audit(sessions))[-1][1:] == (
+        "stock.add",
+        "product",
+        product,
+        {"available": 3},
+        {"available": 10, "added": 7, "skipped": 0},
+    )
 
 
 async def test_a_thousand_uploaded_lines_are_stored_sealed_and_a_bad_file_imports_nothing(
-        container, sessions, goods) -> None:
+    container, sessions, goods
+) -> None:
     product = await seed_product(sessions, units=2, goods=goods)  # KEY-Editor Pro 1y-0000 and -0001
     lines = [f"KEY-{n:04d}-ABCDEFGHIJKL" for n in range(998)] + ["KEY-Editor Pro 1y-0001", "  KEY-LAST  "]
     async with polled_shop(container) as shop:
@@ -162,8 +180,10 @@ async def test_a_thousand_uploaded_lines_are_stored_sealed_and_a_bad_file_import
         bad = [*lines[:3], "KEY-NEW-1", "KEY-0001-ABCDEFGHIJKL", "x" * 4001, "KEY-NEW-2"]
         view = await shop.press(card, "➕ Add stock")
         rejected = await shop.upload("more.txt", "\n".join(bad).encode())
-        assert rejected["text"] == ("❌ Nothing was imported: 2 problem(s).\nline 5: same payload as line 2\n"
-                                    "line 6: longer than 4000 characters\nFix it and send it again, or press Cancel.")
+        assert rejected["text"] == (
+            "❌ Nothing was imported: 2 problem(s).\nline 5: same payload as line 2\n"
+            "line 6: longer than 4000 characters\nFix it and send it again, or press Cancel."
+        )
         rejected = await shop.upload("more.csv", b'note,payload\na,KEY-NEW-1\nb,"KEY-NEW-2\nsecond line"\nKEY-X\n')
         assert rejected["text"].splitlines()[1] == "line 5: no value in the payload column"
         rejected = await shop.upload("more.json", b'[\n  "KEY-NEW-1",\n  5,\n  "KEY-NEW-2"\n]')
@@ -179,8 +199,13 @@ async def test_a_thousand_uploaded_lines_are_stored_sealed_and_a_bad_file_import
         assert await shop.answer_text() == "Added 2, skipped 1 already stored. Available now: 1003."
 
     async with sessions() as s:
-        stored = (await s.execute(select(StockUnit.payload_enc, StockUnit.payload_digest)
-                                  .where(StockUnit.product_id == product).order_by(StockUnit.id))).all()
+        stored = (
+            await s.execute(
+                select(StockUnit.payload_enc, StockUnit.payload_digest)
+                .where(StockUnit.product_id == product)
+                .order_by(StockUnit.id)
+            )
+        ).all()
     plain = [goods.open(blob) for blob, _ in stored]
     assert plain[2:] == [*lines[:998], "KEY-LAST", "KEY-NEW-1", " spaced "]
     assert all(digest == goods.digest(p) for p, (_, digest) in zip(plain, stored, strict=True))
@@ -189,15 +214,18 @@ async def test_a_thousand_uploaded_lines_are_stored_sealed_and_a_bad_file_import
     assert json.dumps(await audit(sessions)).count("KEY-") == 0  # payloads are never audited
 
 
-@pytest.mark.parametrize(("name", "raw", "problem"), [
-    ("a.txt", b"ok\n\xff\xfe\n", "line 2: not UTF-8 text"),
-    ("a.txt", b"\n \n", "no units in it"),
-    ("a.csv", b"one,two\n", "line 1: 2 columns; put one unit per row, or head a column `payload`"),
-    ("a.json", b'{"stock": []}', "line 1: must be a JSON array of strings"),
-    ("a.json", b'[\n"a",\n"b"\n"c"]', "line 4: expected , or ] after an item"),
-    ("a.json", b'["a", ""]', "line 1: must not be empty"),
-    ("a.txt", b"A\nnul\x00byte\n", "line 2: contains a NUL character or a lone surrogate"),
-])
+@pytest.mark.parametrize(
+    ("name", "raw", "problem"),
+    [
+        ("a.txt", b"ok\n\xff\xfe\n", "line 2: not UTF-8 text"),
+        ("a.txt", b"\n \n", "no units in it"),
+        ("a.csv", b"one,two\n", "line 1: 2 columns; put one unit per row, or head a column `payload`"),
+        ("a.json", b'{"stock": []}', "line 1: must be a JSON array of strings"),
+        ("a.json", b'[\n"a",\n"b"\n"c"]', "line 4: expected , or ] after an item"),
+        ("a.json", b'["a", ""]', "line 1: must not be empty"),
+        ("a.txt", b"A\nnul\x00byte\n", "line 2: contains a NUL character or a lone surrogate"),
+    ],
+)
 def test_bad_stock_files_name_the_line(name: str, raw: bytes, problem: str) -> None:
     with pytest.raises(StockFileErrors) as caught:
         read_stock(raw, name)
@@ -214,8 +242,11 @@ def test_stock_files_in_each_format() -> None:
 
 async def test_digital_stock_without_a_goods_key_is_refused(sessions, goods, container) -> None:
     keyless = dataclasses.replace(container, goods=None)
-    tg = Telegram(dp=create_dispatcher(keyless, MemoryStorage()), bot=create_bot(keyless.settings, RecordingSession()),
-                  session=RecordingSession())
+    tg = Telegram(
+        dp=create_dispatcher(keyless, MemoryStorage()),
+        bot=create_bot(keyless.settings, RecordingSession()),
+        session=RecordingSession(),
+    )
     tg.bot.session = tg.session
     product = await seed_product(sessions, units=0, goods=goods)
     calls = await tg.press(ADMIN, InvCb(action=InvAction.stock, node=Node.product, id=product))

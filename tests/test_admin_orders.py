@@ -74,7 +74,10 @@ async def test_physical_order_is_paid_then_shipped_with_tracking(tg: Telegram, s
     assert shipped.shipped_at is not None
     (ship,) = [a for a in await audit(sessions, order_id) if a.action == "order.ship"]
     assert (ship.actor, ship.before, ship.after) == (
-        f"admin:{ADMIN_ID}", {"status": "paid"}, {"status": "shipped", "tracking": "DHL 0034 <fragile>"})
+        f"admin:{ADMIN_ID}",
+        {"status": "paid"},
+        {"status": "shipped", "tracking": "DHL 0034 <fragile>"},
+    )
 
     sent = await outbox_sender(tg, sessions, settings, goods).send_due()
     assert sent == len(await outbox(sessions, "paid")) + 2 * 2 + 1  # paid, admin.new_order/paid ×2, shipped
@@ -99,8 +102,7 @@ async def test_digital_paid_order_is_delivered_and_not_shippable(tg: Telegram, s
     assert (await order(sessions, order_id)).status is OrderStatus.paid
 
 
-async def test_manual_confirmation_delivers_exactly_like_the_observer(tg: Telegram, sessions, settings,
-                                                                      goods) -> None:
+async def test_manual_confirmation_delivers_exactly_like_the_observer(tg: Telegram, sessions, settings, goods) -> None:
     product = await seed_product(sessions, units=4, goods=goods)
     dave = Person(id=302, username="dave")
     by_chain = await place(tg, sessions, BUYER, product, 2)
@@ -117,7 +119,8 @@ async def test_manual_confirmation_delivers_exactly_like_the_observer(tg: Telegr
     assert paid == [(BUYER.id, by_chain, {"overpaid": False}), (dave.id, by_admin, {"overpaid": False})]
     admin_paid = await outbox(sessions, "admin.paid")
     assert sorted((c, o) for c, o, _ in admin_paid) == sorted(
-        (a, o) for a in (ADMIN_ID, SECOND_ADMIN) for o in (by_chain, by_admin))
+        (a, o) for a in (ADMIN_ID, SECOND_ADMIN) for o in (by_chain, by_admin)
+    )
     for order_id in (by_chain, by_admin):
         assert await units(sessions, StockStatus.sold, order_id) == 2
         assert await units(sessions, StockStatus.reserved, order_id) == 0
@@ -130,8 +133,11 @@ async def test_manual_confirmation_delivers_exactly_like_the_observer(tg: Telegr
     await outbox_sender(tg, sessions, settings, goods).send_due()
     delivered = sent_to(tg.session.calls, dave.id)
     assert any(f"✅ Order #{by_admin} is paid." in t and "KEY-Editor Pro 1y-0002" in t for t in delivered)
-    admin_notice = next(c for c in tg.session.calls if getattr(c, "chat_id", None) == ADMIN_ID
-                        and f"Order #{by_admin} is paid" in (getattr(c, "text", "") or ""))
+    admin_notice = next(
+        c
+        for c in tg.session.calls
+        if getattr(c, "chat_id", None) == ADMIN_ID and f"Order #{by_admin} is paid" in (getattr(c, "text", "") or "")
+    )
     assert last_markup([admin_notice]).inline_keyboard[0][0].callback_data == view(by_admin).pack()
 
 
@@ -146,10 +152,14 @@ async def test_cancel_with_reason_and_expire_now(tg: Telegram, sessions, setting
     assert texts(calls)[0].startswith(f"✖ Order #{cancelled} is cancelled")
     assert (await order(sessions, cancelled)).status is OrderStatus.cancelled
     assert await outbox(sessions, "cancelled_by_shop") == [
-        (BUYER.id, cancelled, {"reason": "Out of stock at the warehouse"})]
+        (BUYER.id, cancelled, {"reason": "Out of stock at the warehouse"})
+    ]
     (cancel,) = [a for a in await audit(sessions, cancelled) if a.action == "order.cancel"]
     assert (cancel.actor, cancel.reason, cancel.after) == (
-        f"admin:{ADMIN_ID}", "Out of stock at the warehouse", {"status": "cancelled", "released_units": 1})
+        f"admin:{ADMIN_ID}",
+        "Out of stock at the warehouse",
+        {"status": "cancelled", "released_units": 1},
+    )
 
     calls = await tg.press(ADMIN, AdminOrderCb(action=AoAction.expire, id=expired))
     assert texts(calls)[0].startswith(f"Expire order #{expired} now?")
@@ -170,7 +180,9 @@ async def test_double_press_and_two_admins_act_once(tg: Telegram, sessions, sett
     before = len(tg.session.calls)  # concurrent updates: each one's calls interleave, so look at all of them
     await asyncio.gather(*(tg.press(ADMIN, AdminOrderCb(action=AoAction.expire_now, id=first)) for _ in range(2)))
     assert sorted(alerts(tg.session.calls[before:])) == [
-        f"Order #{first} expired.", "This order has moved on (now: expired). Nothing was changed."]
+        f"Order #{first} expired.",
+        "This order has moved on (now: expired). Nothing was changed.",
+    ]
     assert await one(sessions, select(User.timeout_count).where(User.telegram_id == BUYER.id)) == 1
     assert len(await outbox(sessions, "expired")) == 1 and len(await audit(sessions, first)) == 1
 
@@ -216,8 +228,10 @@ def test_explorer_links_only_for_public_networks() -> None:
     assert tx_url(Chain.btc, Network.mainnet, f"{txid}:1") == f"https://mempool.space/tx/{txid}"
     assert tx_url(Chain.ltc, Network.testnet, f"{txid}:0") == f"https://litecoinspace.org/testnet/tx/{txid}"
     assert tx_url(Chain.eth, Network.mainnet, "0x" + txid) == f"https://etherscan.io/tx/0x{txid}"
-    assert tx_url(Chain.eth, Network.testnet, "0x" + txid, eth_chain_id=11155111) == \
-        f"https://sepolia.etherscan.io/tx/0x{txid}"
+    assert (
+        tx_url(Chain.eth, Network.testnet, "0x" + txid, eth_chain_id=11155111)
+        == f"https://sepolia.etherscan.io/tx/0x{txid}"
+    )
     assert tx_url(Chain.eth, Network.mainnet, f"0x{'1' * 40}@123") is None  # an internal transfer: no tx
     sig = "5" * 88
     assert tx_url(Chain.sol, Network.mainnet, f"{sig}:addr") == f"https://solscan.io/tx/{sig}"
@@ -226,8 +240,7 @@ def test_explorer_links_only_for_public_networks() -> None:
         assert tx_url(chain, Network.regtest, f"{txid}:0") is None
 
 
-async def test_every_admin_notice_has_a_button_to_the_admin_order_view(tg: Telegram, sessions, settings,
-                                                                       goods) -> None:
+async def test_every_admin_notice_has_a_button_to_the_admin_order_view(tg: Telegram, sessions, settings, goods) -> None:
     product = await seed_product(sessions, units=2, goods=goods)
     cancelled = await place(tg, sessions, BUYER, product)
     await tg.press(BUYER, OrderCb(action=OrderAction.cancel, id=cancelled))
@@ -236,10 +249,12 @@ async def test_every_admin_notice_has_a_button_to_the_admin_order_view(tg: Teleg
     before = len(tg.session.calls)
     await outbox_sender(tg, sessions, settings, goods).send_due()
     notices = [c for c in tg.session.calls[before:] if isinstance(c, SendMessage) and c.chat_id == ADMIN_ID]
-    assert [c.text for c in notices] == [f"🛒 New order #{cancelled}: 12.50 USD, to be paid in BTC.",
-                                         f"✖ Order #{cancelled} was cancelled by the buyer.",
-                                         f"🛒 New order #{paid}: 12.50 USD, to be paid in BTC.",
-                                         f"💰 Order #{paid} is paid."]
+    assert [c.text for c in notices] == [
+        f"🛒 New order #{cancelled}: 12.50 USD, to be paid in BTC.",
+        f"✖ Order #{cancelled} was cancelled by the buyer.",
+        f"🛒 New order #{paid}: 12.50 USD, to be paid in BTC.",
+        f"💰 Order #{paid} is paid.",
+    ]
     for notice, order_id in zip(notices, (cancelled, cancelled, paid, paid), strict=True):
         assert buttons([notice]) == {f"#{order_id}": view(order_id).pack()}
     calls = await tg.press(ADMIN, view(cancelled))

@@ -63,7 +63,7 @@ async def make_problems(tg: Telegram, sessions, settings, goods) -> dict[OrderPr
     for n, problem in enumerate(OrderProblem):
         product = await seed_product(sessions, name=f"Key {n}", units=1, goods=goods, category=f"C{n}")
         ids[problem] = await place(tg, sessions, BUYERS[problem], product)
-    due = (await _invoice_due(sessions, ids[OrderProblem.underpaid]))
+    due = await _invoice_due(sessions, ids[OrderProblem.underpaid])
     await pay(sessions, settings, ids[OrderProblem.underpaid], [due // 2])
     await expire_overdue(sessions, settings, ids[OrderProblem.underpaid])
     await expire_overdue(sessions, settings, ids[OrderProblem.paid_late])
@@ -74,8 +74,9 @@ async def make_problems(tg: Telegram, sessions, settings, goods) -> dict[OrderPr
         await pay(sessions, settings, ids[OrderProblem.reorged], [])
     await pay(sessions, settings, ids[OrderProblem.delivery_failed])
     blocked = BlockedBy(BUYERS[OrderProblem.delivery_failed].id)
-    await OutboxSender(sessions, Bot(TOKEN, session=blocked), Translator(), goods, "en",
-                       admin_ids=settings.admin_ids).send_due()
+    await OutboxSender(
+        sessions, Bot(TOKEN, session=blocked), Translator(), goods, "en", admin_ids=settings.admin_ids
+    ).send_due()
     for problem, order_id in ids.items():
         assert (await order(sessions, order_id)).problem is problem, problem
     return ids
@@ -91,10 +92,14 @@ async def test_every_problem_is_queued_with_its_amounts(tg: Telegram, sessions, 
     calls = await tg.press(ADMIN, AdminCb(section=AdminSection.problems))
     text = texts(calls)[0]
     underpaid = ids[OrderProblem.underpaid]
-    assert f"#{underpaid} · underpaid · underpaid\nDue <code>0.00020834</code> BTC, received <code>0.00010417</code>" \
-           " BTC, difference −0.00010417 BTC (-6.25 USD at the invoice rate)" in text
-    assert f"#{ids[OrderProblem.overpaid]} · overpaid · paid\nDue <code>0.00020834</code> BTC, received " \
-           "<code>0.00041668</code> BTC, difference +0.00020834 BTC (12.50 USD at the invoice rate)" in text
+    assert (
+        f"#{underpaid} · underpaid · underpaid\nDue <code>0.00020834</code> BTC, received <code>0.00010417</code>"
+        " BTC, difference −0.00010417 BTC (-6.25 USD at the invoice rate)" in text
+    )
+    assert (
+        f"#{ids[OrderProblem.overpaid]} · overpaid · paid\nDue <code>0.00020834</code> BTC, received "
+        "<code>0.00041668</code> BTC, difference +0.00020834 BTC (12.50 USD at the invoice rate)" in text
+    )
     assert f"#{ids[OrderProblem.paid_late]} · paid late · paid late" in text
     assert f"#{ids[OrderProblem.reorged]} · payment reorged · paid" in text
     assert f"#{ids[OrderProblem.delivery_failed]} · delivery failed · paid" in text
@@ -149,12 +154,14 @@ async def test_fulfil_without_stock_changes_nothing_then_refund(tg: Telegram, se
     assert await outbox(sessions, "refunded") == [(BUYERS[OrderProblem.paid_late].id, order_id, {})]
     (refund,) = [a for a in await audit(sessions, order_id) if a.action == "problem.refund"]
     assert (refund.actor, refund.reason, refund.before, refund.after) == (
-        f"admin:{ADMIN_ID}", "sent back 0.0002 BTC, tx 9f3c", {"status": "paid_late", "problem": "paid_late"},
-        {"status": "paid_late", "problem": None})
+        f"admin:{ADMIN_ID}",
+        "sent back 0.0002 BTC, tx 9f3c",
+        {"status": "paid_late", "problem": "paid_late"},
+        {"status": "paid_late", "problem": None},
+    )
 
 
-async def test_close_overpaid_and_reorged_and_resend_a_failed_delivery(tg: Telegram, sessions, settings,
-                                                                       goods) -> None:
+async def test_close_overpaid_and_reorged_and_resend_a_failed_delivery(tg: Telegram, sessions, settings, goods) -> None:
     ids = await make_problems(tg, sessions, settings, goods)
     for problem in (OrderProblem.overpaid, OrderProblem.reorged):
         await tg.press(ADMIN, ProblemCb(action=ApAction.close, id=ids[problem], problem=problem))
@@ -182,7 +189,9 @@ async def test_two_admins_resolve_once_and_stale_buttons_refuse(tg: Telegram, se
     before = len(tg.session.calls)
     await asyncio.gather(tg.press(ADMIN, press), tg.press(ADMIN_2, press))
     assert sorted(alerts(tg.session.calls[before:])) == [
-        f"Order #{order_id} is fulfilled.", "This order has moved on (now: paid). Nothing was changed."]
+        f"Order #{order_id} is fulfilled.",
+        "This order has moved on (now: paid). Nothing was changed.",
+    ]
     assert [a.action for a in await audit(sessions, order_id)].count("order.paid") == 1
     assert await units(sessions, StockStatus.sold, order_id) == 1
 

@@ -34,22 +34,64 @@ async def seed_sales(sessions) -> dict[str, int]:
         s.add(buyer)
         await s.flush()
         specs = [  # name, status, created, paid, total, (chain, index, due, [(amount, status)]), items
-            ("paid", OrderStatus.paid, now, now, 2500, (Chain.btc, 0, 41_667, [
-                (41_667, PaymentStatus.confirmed), (1_000, PaymentStatus.reorged)]), [("Editor Pro 1y", 2, 1250)]),
-            ("shipped", OrderStatus.shipped, now - timedelta(days=3), now - timedelta(days=3), 400,
-             (Chain.eth, 0, ETH + 5, [(2 * ETH, PaymentStatus.confirmed)]), [("Sticker pack", 1, 400)]),
-            ("expired", OrderStatus.expired, now, None, 1250, (Chain.ltc, 0, 31_250_000, []),
-             [("Editor Pro 1y", 1, 1250)]),
-            ("old", OrderStatus.paid, now - timedelta(days=10), now - timedelta(days=10), 1250,
-             (Chain.ltc, 1, 31_250_000, [(31_250_000, PaymentStatus.confirmed)]), [("Editor Pro 1y", 1, 1250)]),
-            ("short", OrderStatus.underpaid, now, None, 3000, (Chain.btc, 1, 50_000, [
-                (20_000, PaymentStatus.confirmed)]), [("Editor Pro 1y", 1, 3000)]),
+            (
+                "paid",
+                OrderStatus.paid,
+                now,
+                now,
+                2500,
+                (Chain.btc, 0, 41_667, [(41_667, PaymentStatus.confirmed), (1_000, PaymentStatus.reorged)]),
+                [("Editor Pro 1y", 2, 1250)],
+            ),
+            (
+                "shipped",
+                OrderStatus.shipped,
+                now - timedelta(days=3),
+                now - timedelta(days=3),
+                400,
+                (Chain.eth, 0, ETH + 5, [(2 * ETH, PaymentStatus.confirmed)]),
+                [("Sticker pack", 1, 400)],
+            ),
+            (
+                "expired",
+                OrderStatus.expired,
+                now,
+                None,
+                1250,
+                (Chain.ltc, 0, 31_250_000, []),
+                [("Editor Pro 1y", 1, 1250)],
+            ),
+            (
+                "old",
+                OrderStatus.paid,
+                now - timedelta(days=10),
+                now - timedelta(days=10),
+                1250,
+                (Chain.ltc, 1, 31_250_000, [(31_250_000, PaymentStatus.confirmed)]),
+                [("Editor Pro 1y", 1, 1250)],
+            ),
+            (
+                "short",
+                OrderStatus.underpaid,
+                now,
+                None,
+                3000,
+                (Chain.btc, 1, 50_000, [(20_000, PaymentStatus.confirmed)]),
+                [("Editor Pro 1y", 1, 3000)],
+            ),
             ("cancelled", OrderStatus.cancelled, now, None, 1250, None, [("Editor Pro 1y", 1, 1250)]),
         ]
         ids = {}
         for name, status, created, paid, total, invoice, items in specs:
-            order = Order(user_id=buyer.id, status=status, total_minor=total, fiat_currency="USD", created_at=created,
-                          paid_at=paid, expires_at=created + timedelta(minutes=30))
+            order = Order(
+                user_id=buyer.id,
+                status=status,
+                total_minor=total,
+                fiat_currency="USD",
+                created_at=created,
+                paid_at=paid,
+                expires_at=created + timedelta(minutes=30),
+            )
             s.add(order)
             await s.flush()
             ids[name] = order.id
@@ -57,13 +99,24 @@ async def seed_sales(sessions) -> dict[str, int]:
             if invoice is None:
                 continue
             chain, index, due, payments = invoice
-            inv = Invoice(order_id=order.id, chain=chain, derivation_index=index, address=f"addr-{name}",
-                          amount_due=due, rate=Decimal(1), rate_source="test", rate_at=created,
-                          expires_at=created + timedelta(minutes=30), created_at=created)
+            inv = Invoice(
+                order_id=order.id,
+                chain=chain,
+                derivation_index=index,
+                address=f"addr-{name}",
+                amount_due=due,
+                rate=Decimal(1),
+                rate_source="test",
+                rate_at=created,
+                expires_at=created + timedelta(minutes=30),
+                created_at=created,
+            )
             s.add(inv)
             await s.flush()
-            s.add_all(Payment(chain=chain, natural_id=f"{name}:{n}", invoice_id=inv.id, amount=amount, status=st)
-                      for n, (amount, st) in enumerate(payments))
+            s.add_all(
+                Payment(chain=chain, natural_id=f"{name}:{n}", invoice_id=inv.id, amount=amount, status=st)
+                for n, (amount, st) in enumerate(payments)
+            )
         return ids
 
 
@@ -78,9 +131,15 @@ async def test_overview_per_period_with_coins_conversion_and_top_products(tg: Te
         "Conversion: 50.0% (2 of 4 invoices paid)",
         "<b>30 days</b>: 6 orders, 3 paid\nRevenue: 41.50 USD\nReceived: 0.00041667 BTC, 0.3125 LTC, 2 ETH\n"
         "Conversion: 60.0% (3 of 5 invoices paid)",
-        "<b>Top products, 30 days</b>\n1. Editor Pro 1y: 3 sold, 37.50 USD\n2. Sticker pack: 1 sold, 4.00 USD"]
-    assert list(buttons(calls)) == ["📈 Revenue chart, 30 days", "📄 CSV Today", "📄 CSV 7 days", "📄 CSV 30 days",
-                                    "⬅ Back"]
+        "<b>Top products, 30 days</b>\n1. Editor Pro 1y: 3 sold, 37.50 USD\n2. Sticker pack: 1 sold, 4.00 USD",
+    ]
+    assert list(buttons(calls)) == [
+        "📈 Revenue chart, 30 days",
+        "📄 CSV Today",
+        "📄 CSV 7 days",
+        "📄 CSV 30 days",
+        "⬅ Back",
+    ]
 
 
 async def test_an_empty_shop_has_no_conversion_and_no_top_products(tg: Telegram) -> None:
@@ -94,9 +153,9 @@ def png_size(data: bytes) -> tuple[int, int]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     pos, chunks = 8, dict[bytes, list[bytes]]()
     while pos < len(data):
-        (length,), kind = struct.unpack(">I", data[pos:pos + 4]), data[pos + 4:pos + 8]
-        body = data[pos + 8:pos + 8 + length]
-        assert struct.unpack(">I", data[pos + 8 + length:pos + 12 + length])[0] == zlib.crc32(kind + body)
+        (length,), kind = struct.unpack(">I", data[pos : pos + 4]), data[pos + 4 : pos + 8]
+        body = data[pos + 8 : pos + 8 + length]
+        assert struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])[0] == zlib.crc32(kind + body)
         chunks.setdefault(kind, []).append(body)
         pos += 12 + length
     width, height, depth, colour = struct.unpack(">IIBB", chunks[b"IHDR"][0][:10])
@@ -128,12 +187,21 @@ async def test_reconciliation_csv_has_one_row_per_order(tg: Telegram, sessions) 
     pick = ("status", "chain", "address", "due", "received", "difference", "fiat_total", "fiat_currency")
     assert {name: tuple(by_id[i][k] for k in pick) for name, i in ids.items()} == {
         "paid": ("paid", "btc", "addr-paid", "0.00041667", "0.00041667", "0", "25.00", "USD"),
-        "shipped": ("shipped", "eth", "addr-shipped", "1.000000000000000005", "2", "0.999999999999999995", "4.00",
-                    "USD"),
+        "shipped": (
+            "shipped",
+            "eth",
+            "addr-shipped",
+            "1.000000000000000005",
+            "2",
+            "0.999999999999999995",
+            "4.00",
+            "USD",
+        ),
         "expired": ("expired", "ltc", "addr-expired", "0.3125", "0", "-0.3125", "12.50", "USD"),
         "old": ("paid", "ltc", "addr-old", "0.3125", "0.3125", "0", "12.50", "USD"),
         "short": ("underpaid", "btc", "addr-short", "0.0005", "0.0002", "-0.0003", "30.00", "USD"),
-        "cancelled": ("cancelled", "", "", "", "", "", "12.50", "USD")}
+        "cancelled": ("cancelled", "", "", "", "", "", "12.50", "USD"),
+    }
     assert datetime.fromisoformat(by_id[ids["paid"]]["created_at"]).tzinfo is not None
     today = await tg.press(ADMIN, StatsCb(action=StatsAction.export, period=Period.today))
     assert next(c for c in today if isinstance(c, SendDocument)).caption == "Reconciliation, Today: 4 orders."
@@ -142,8 +210,19 @@ async def test_reconciliation_csv_has_one_row_per_order(tg: Telegram, sessions) 
 async def test_wallet_gap_warning_health_and_watch_only_export(tg: Telegram, sessions, container) -> None:
     ids = await seed_sales(sessions)
     async with sessions.begin() as s:  # BTC index 20, nothing received: 2..20 unused after the paid 0 and 1
-        s.add(Invoice(order_id=ids["cancelled"], chain=Chain.btc, derivation_index=20, address="addr-20",
-                      amount_due=1, rate=Decimal(1), rate_source="t", rate_at=utcnow(), expires_at=utcnow()))
+        s.add(
+            Invoice(
+                order_id=ids["cancelled"],
+                chain=Chain.btc,
+                derivation_index=20,
+                address="addr-20",
+                amount_due=1,
+                rate=Decimal(1),
+                rate_source="t",
+                rate_at=utcnow(),
+                expires_at=utcnow(),
+            )
+        )
     container.observer.health[Chain.btc] = ProviderHealth(last_ok=utcnow(), last_cycle_seconds=0.4)
     container.observer.health[Chain.ltc] = ProviderHealth(failures=3)
     text = texts(await tg.press(ADMIN, AdminCb(section=AdminSection.wallet)))[0]
@@ -152,13 +231,18 @@ async def test_wallet_gap_warning_health_and_watch_only_export(tg: Telegram, ses
         "👛 <b>Wallet</b>",
         "<b>BTC</b>: last index used 20, last paid 1, longest unused run 19\n⚠ 19 unused addresses in a row, "
         "more than 15: a wallet may stop looking before later payments.",
-        "<b>LTC</b>: last index used 1, last paid 1, longest unused run 1"]
+        "<b>LTC</b>: last index used 1, last paid 1, longest unused run 1",
+    ]
     assert parts[4] == "<b>SOL</b>: last index used —, last paid —, longest unused run 0"
     assert parts[5].startswith("Raise your wallet's gap limit above the longest run. Sparrow: Settings → Gap limit.")
     assert "<code>wallet.change_gap_limit(N)</code>" in parts[5]
-    assert parts[6].splitlines() == ["<b>Providers</b>", "BTC: ok, last scan 0 s ago (took 0.4 s)",
-                                     "LTC: ⚠ 3 failures in a row, last success never", "ETH: no scan yet",
-                                     "SOL: no scan yet"]
+    assert parts[6].splitlines() == [
+        "<b>Providers</b>",
+        "BTC: ok, last scan 0 s ago (took 0.4 s)",
+        "LTC: ⚠ 3 failures in a row, last success never",
+        "ETH: no scan yet",
+        "SOL: no scan yet",
+    ]
     calls = await tg.press(ADMIN, AdminCb(section=AdminSection.wallet))
     calls = await tg.press(ADMIN, buttons(calls)["📤 Watch-only export"])
     (sent,) = [c for c in calls if isinstance(c, SendMessage)]

@@ -19,13 +19,23 @@ async def seed_users(sessions) -> dict[str, int]:
     """Bob (3 timeouts, 2 orders), Carol (1 timeout), Dave (none): name -> users.id."""
     now = utcnow()
     async with sessions.begin() as s:
-        users = {name: User(telegram_id=tg_id, username=name, language="en", timeout_count=timeouts)
-                 for name, tg_id, timeouts in (("Bob", 5001, 3), ("carol", 5002, 1), ("dave", 5003, 0))}
+        users = {
+            name: User(telegram_id=tg_id, username=name, language="en", timeout_count=timeouts)
+            for name, tg_id, timeouts in (("Bob", 5001, 3), ("carol", 5002, 1), ("dave", 5003, 0))
+        }
         s.add_all(users.values())
         await s.flush()
         for n, status in enumerate((OrderStatus.expired, OrderStatus.paid)):
-            s.add(Order(user_id=users["Bob"].id, status=status, total_minor=1250 * (n + 1), fiat_currency="USD",
-                        created_at=now - timedelta(hours=2 - n), expires_at=now))
+            s.add(
+                Order(
+                    user_id=users["Bob"].id,
+                    status=status,
+                    total_minor=1250 * (n + 1),
+                    fiat_currency="USD",
+                    created_at=now - timedelta(hours=2 - n),
+                    expires_at=now,
+                )
+            )
         return {name: u.id for name, u in users.items()}
 
 
@@ -74,7 +84,8 @@ async def test_search_ban_unban_reset_and_orders(tg: Telegram, sessions) -> None
     assert [(r.actor, r.action, r.entity_id, r.before, r.after) for r in rows] == [
         (f"admin:{ADMIN_ID}", "user.ban", ids["Bob"], {"is_banned": False}, {"is_banned": True}),
         (f"admin:{ADMIN_ID}", "user.reset_timeouts", ids["Bob"], {"timeout_count": 3}, {"timeout_count": 0}),
-        (f"admin:{ADMIN_ID}", "user.unban", ids["Bob"], {"is_banned": True}, {"is_banned": False})]
+        (f"admin:{ADMIN_ID}", "user.unban", ids["Bob"], {"is_banned": True}, {"is_banned": False}),
+    ]
 
 
 async def test_users_with_timeouts_at_least_n(tg: Telegram, sessions) -> None:

@@ -24,12 +24,35 @@ from services.goods import GoodsCipher, GoodsKeyMissing
 
 EXAMPLE = Path(__file__).parent / "data" / "catalog_example.json"
 GOODS_SECRET = "a long random secret that seals the goods in these tests"
-EXPORTED_EXAMPLE = {"categories": [{"name": "Software", "subcategories": [{"name": "Licences", "products": [
-    {"name": "Editor Pro 1y", "description": "One-year licence key", "price": "12.50", "kind": "digital",
-     "available": 2},
-    {"name": "Sticker pack", "description": "Shipped by post", "price": "4.00", "kind": "physical",
-     "quantity": 25, "available": 25},
-]}]}]}
+EXPORTED_EXAMPLE = {
+    "categories": [
+        {
+            "name": "Software",
+            "subcategories": [
+                {
+                    "name": "Licences",
+                    "products": [
+                        {
+                            "name": "Editor Pro 1y",
+                            "description": "One-year licence key",
+                            "price": "12.50",
+                            "kind": "digital",
+                            "available": 2,
+                        },
+                        {
+                            "name": "Sticker pack",
+                            "description": "Shipped by post",
+                            "price": "4.00",
+                            "kind": "physical",
+                            "quantity": 25,
+                            "available": 25,
+                        },
+                    ],
+                }
+            ],
+        }
+    ]
+}
 
 
 @pytest.fixture(scope="module")
@@ -60,11 +83,12 @@ async def run_export(sessions, cipher=None, with_payloads=False) -> dict[str, An
 
 async def snapshot(sessions) -> tuple[Any, ...]:
     """Every catalog row and stock unit, to show that an import changed nothing."""
-    tables = ((Category.id, Category.name, Category.is_active),
-              (Subcategory.id, Subcategory.category_id, Subcategory.name),
-              (Product.id, Product.subcategory_id, Product.name, Product.description, Product.price_minor,
-               Product.kind),
-              (StockUnit.id, StockUnit.product_id, StockUnit.status, StockUnit.payload_enc, StockUnit.payload_digest))
+    tables = (
+        (Category.id, Category.name, Category.is_active),
+        (Subcategory.id, Subcategory.category_id, Subcategory.name),
+        (Product.id, Product.subcategory_id, Product.name, Product.description, Product.price_minor, Product.kind),
+        (StockUnit.id, StockUnit.product_id, StockUnit.status, StockUnit.payload_enc, StockUnit.payload_digest),
+    )
     rows = []
     async with sessions() as s:
         for cols in tables:
@@ -75,15 +99,23 @@ async def snapshot(sessions) -> tuple[Any, ...]:
 async def sell(sessions, product_name: str, count: int) -> None:
     async with sessions.begin() as s:
         product_id = (await s.execute(select(Product.id).where(Product.name == product_name))).scalar_one()
-        ids = (await s.execute(select(StockUnit.id).where(StockUnit.product_id == product_id)
-                               .order_by(StockUnit.id).limit(count))).scalars().all()
+        ids = (
+            (
+                await s.execute(
+                    select(StockUnit.id).where(StockUnit.product_id == product_id).order_by(StockUnit.id).limit(count)
+                )
+            )
+            .scalars()
+            .all()
+        )
         await s.execute(update(StockUnit).where(StockUnit.id.in_(ids)).values(status=StockStatus.sold))
 
 
 async def test_round_trip_reimporting_the_export_changes_nothing(sessions, cipher) -> None:
     first = await run_import(sessions, cipher, example())
-    assert first == ImportSummary(categories=1, categories_created=1, subcategories=1, subcategories_created=1,
-                                  products_created=2, units_added=27)
+    assert first == ImportSummary(
+        categories=1, categories_created=1, subcategories=1, subcategories_created=1, products_created=2, units_added=27
+    )
     exported = await run_export(sessions)
     assert exported == EXPORTED_EXAMPLE
     before = await snapshot(sessions)
@@ -118,8 +150,14 @@ async def test_existing_products_are_updated_and_counted_only_when_they_change(s
     summary = await run_import(sessions, cipher, data)
     assert (summary.products_updated, summary.products_unchanged, summary.units_added) == (1, 1, 0)
     stickers = (await run_export(sessions))["categories"][0]["subcategories"][0]["products"][1]
-    assert stickers == {"name": "Sticker pack", "description": "Shipped by post", "price": "4.50",
-                        "kind": "physical", "quantity": 25, "available": 25}
+    assert stickers == {
+        "name": "Sticker pack",
+        "description": "Shipped by post",
+        "price": "4.50",
+        "kind": "physical",
+        "quantity": 25,
+        "available": 25,
+    }
 
 
 async def test_ten_thousand_units_import_in_one_go(sessions, cipher, db_url) -> None:
@@ -133,8 +171,10 @@ async def test_ten_thousand_units_import_in_one_go(sessions, cipher, db_url) -> 
     again = await run_import(sessions, cipher, data)
     took_again = time.perf_counter() - started
     assert (again.units_added, again.units_skipped) == (0, 10_000)
-    print(f"\n10,000 digital units on {db_url.split(':')[0]}: import {took:.2f} s, re-import (all skipped) "
-          f"{took_again:.2f} s")
+    print(
+        f"\n10,000 digital units on {db_url.split(':')[0]}: import {took:.2f} s, re-import (all skipped) "
+        f"{took_again:.2f} s"
+    )
     started = time.perf_counter()
     physical = await run_import(sessions, cipher, one_product(name="Q", quantity=10_000))
     print(f"10,000 physical units: {time.perf_counter() - started:.2f} s")
@@ -151,24 +191,38 @@ async def test_concurrent_imports_of_one_file_add_its_stock_once(sessions, ciphe
 async def test_a_malformed_file_names_every_bad_path_and_changes_nothing(sessions, cipher) -> None:
     await run_import(sessions, cipher, example())
     before = await snapshot(sessions)
-    bad = {"version": 2, "categories": [
-        {"name": "Software", "subcategories": [
-            {"name": "Licences", "products": [
-                {"name": "Editor Pro 1y", "price": "99.00", "kind": "digital", "stock": ["NEW-KEY"]},
-                {"name": "Editor Pro 1y", "price": "12.505", "kind": "digital"},
-                {"name": "", "price": "-1", "kind": "digitl"},
-                {"name": "x" * 129, "price": "abc", "kind": "physical", "quantity": -1, "stock": ["A"]},
-                {"name": "D", "price": Decimal("NaN"), "kind": "digital", "quantity": 3,
-                 "stock": ["A", "B", "A", " ", 5, "y" * 4001, "nul\x00"]},
-                {"price": 0, "kind": "physical", "colour": "red"},
-                "a string",
-                {"name": " Padded", "price": 1.5, "kind": "physical", "quantity": True},
-            ]},
-            {"name": "Licences", "products": {}},
-        ]},
-        {"name": "Software"},
-        {"subcategories": "none"},
-    ]}
+    bad = {
+        "version": 2,
+        "categories": [
+            {
+                "name": "Software",
+                "subcategories": [
+                    {
+                        "name": "Licences",
+                        "products": [
+                            {"name": "Editor Pro 1y", "price": "99.00", "kind": "digital", "stock": ["NEW-KEY"]},
+                            {"name": "Editor Pro 1y", "price": "12.505", "kind": "digital"},
+                            {"name": "", "price": "-1", "kind": "digitl"},
+                            {"name": "x" * 129, "price": "abc", "kind": "physical", "quantity": -1, "stock": ["A"]},
+                            {
+                                "name": "D",
+                                "price": Decimal("NaN"),
+                                "kind": "digital",
+                                "quantity": 3,
+                                "stock": ["A", "B", "A", " ", 5, "y" * 4001, "nul\x00"],
+                            },
+                            {"price": 0, "kind": "physical", "colour": "red"},
+                            "a string",
+                            {"name": " Padded", "price": 1.5, "kind": "physical", "quantity": True},
+                        ],
+                    },
+                    {"name": "Licences", "products": {}},
+                ],
+            },
+            {"name": "Software"},
+            {"subcategories": "none"},
+        ],
+    }
     p = "categories[0].subcategories[0].products"
     expected = [
         "version: unknown field",
@@ -208,38 +262,65 @@ async def test_a_malformed_file_names_every_bad_path_and_changes_nothing(session
     assert await snapshot(sessions) == before
 
 
-@pytest.mark.parametrize(("price", "minor"), [
-    ("12.50", 1250), ("12.5", 1250), ("12.500", 1250), (Decimal("12.5"), 1250), (12, 1200), ("0.01", 1),
-    ("1000000000", 100_000_000_000)])
+@pytest.mark.parametrize(
+    ("price", "minor"),
+    [
+        ("12.50", 1250),
+        ("12.5", 1250),
+        ("12.500", 1250),
+        (Decimal("12.5"), 1250),
+        (12, 1200),
+        ("0.01", 1),
+        ("1000000000", 100_000_000_000),
+    ],
+)
 def test_prices_become_minor_units(price, minor) -> None:
     spec, problems = parse_catalog(one_product(price=price))
     assert problems == [] and spec.products[0].price_minor == minor
 
 
-@pytest.mark.parametrize(("price", "problem"), [
-    ("12.505", "more than 2 decimals"), ("0", "must be positive"), ("-0.00", "must be positive"),
-    ("-1", "must be positive"), ("1e2", "not a decimal"), ("12,50", "not a decimal"), (" 1.00", "not a decimal"),
-    ("NaN", "not a decimal"), (Decimal("NaN"), "must be a finite number"),
-    (Decimal("-Infinity"), "must be a finite number"), (True, "not a decimal"), (12.5, "not a decimal"),
-    (None, "not a decimal"), ("1000000000.01", "must not exceed 1000000000")])
+@pytest.mark.parametrize(
+    ("price", "problem"),
+    [
+        ("12.505", "more than 2 decimals"),
+        ("0", "must be positive"),
+        ("-0.00", "must be positive"),
+        ("-1", "must be positive"),
+        ("1e2", "not a decimal"),
+        ("12,50", "not a decimal"),
+        (" 1.00", "not a decimal"),
+        ("NaN", "not a decimal"),
+        (Decimal("NaN"), "must be a finite number"),
+        (Decimal("-Infinity"), "must be a finite number"),
+        (True, "not a decimal"),
+        (12.5, "not a decimal"),
+        (None, "not a decimal"),
+        ("1000000000.01", "must not exceed 1000000000"),
+    ],
+)
 def test_bad_prices_are_named(price, problem) -> None:
     assert parse_catalog(one_product(price=price))[1] == [
-        f"categories[0].subcategories[0].products[0].price: {problem}"]
+        f"categories[0].subcategories[0].products[0].price: {problem}"
+    ]
 
 
 def test_json_numbers_are_decimals_and_broken_files_are_one_problem() -> None:
     numbers = load_catalog_json(b'\xef\xbb\xbf{"p": 12.5, "n": NaN}')  # a BOM is fine
     assert isinstance(numbers, dict) and numbers["p"] == Decimal("12.5") and numbers["n"].is_nan()
     assert parse_catalog(load_catalog_json(b'{"categories": []}')) == parse_catalog({"categories": []})
-    for raw, start in ((b'{"categories": [', "$: not valid JSON: "), (b"\xff\xfe{}", "$: not UTF-8"),
-                       (b"[" * 100_000, "$: not a usable JSON document")):
+    for raw, start in (
+        (b'{"categories": [', "$: not valid JSON: "),
+        (b"\xff\xfe{}", "$: not UTF-8"),
+        (b"[" * 100_000, "$: not a usable JSON document"),
+    ):
         with pytest.raises(CatalogErrors) as caught:
             load_catalog_json(raw)
         assert len(caught.value.problems) == 1 and caught.value.problems[0].startswith(start)
     assert parse_catalog([])[1] == ["$: must be an object"]
     assert parse_catalog({})[1] == ["categories: missing"]
     assert parse_catalog(load_catalog_json(b'{"categories": [{"name": "\\ud800"}]}'))[1] == [
-        "categories[0].name: contains a NUL character or a lone surrogate"]
+        "categories[0].name: contains a NUL character or a lone surrogate"
+    ]
 
 
 async def test_a_product_with_unsold_units_keeps_its_kind_and_nothing_is_written(sessions, cipher) -> None:
@@ -255,7 +336,8 @@ async def test_a_product_with_unsold_units_keeps_its_kind_and_nothing_is_written
         await run_import(sessions, cipher, data)
     assert caught.value.problems == [
         "categories[1].subcategories[0].products[1].kind: the physical product has 25 unsold units, "
-        "so it cannot become digital"]
+        "so it cannot become digital"
+    ]
     assert await snapshot(sessions) == before
     await sell(sessions, "Sticker pack", 25)  # sold out: now it may change
     summary = await run_import(sessions, cipher, data)
@@ -273,9 +355,15 @@ async def test_digital_stock_needs_a_key_but_physical_goods_do_not(sessions, cip
 
 def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.endswith(("_KEY", "_XPUB", "_KEY_FILE", "_URL"))}
-    return subprocess.run([sys.executable, "-m", "bot", "catalog", *args], cwd=ROOT,
-                          env={**clean, "LOG_LEVEL": "WARNING", **env},
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "catalog", *args],
+        cwd=ROOT,
+        env={**clean, "LOG_LEVEL": "WARNING", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def unit_count(db: Path) -> int:
@@ -302,7 +390,9 @@ def test_cli_import_export_round_trip_on_a_sqlite_file(tmp_path: Path) -> None:
     secret = cli("export", "--with-payloads", env=env)
     assert secret.returncode == 0 and secret.stderr.startswith("warning: standard output holds 2 secret payload")
     assert json.loads(secret.stdout)["categories"][0]["subcategories"][0]["products"][0]["stock"] == [
-        "KEY-AAAA-0001", "KEY-AAAA-0002"]
+        "KEY-AAAA-0001",
+        "KEY-AAAA-0002",
+    ]
     to_file = cli("export", "--with-payloads", str(tmp_path / "secret.json"), env=env)
     assert to_file.returncode == 0 and "secret.json holds 2 secret payload" in to_file.stderr
     assert stat.S_IMODE((tmp_path / "secret.json").stat().st_mode) == 0o600
@@ -317,7 +407,8 @@ def test_cli_rejects_a_bad_file_with_status_1_and_a_missing_key_with_status_2(tm
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr.splitlines()[1:] == [
         "  categories[0].subcategories[0].products[0].price: not a decimal",
-        "  categories[0].subcategories[0].products[0].stock[1]: same payload as stock[0]"]
+        "  categories[0].subcategories[0].products[0].stock[1]: same payload as stock[0]",
+    ]
     assert unit_count(db) == 0
     no_key = cli("import", str(EXAMPLE), env={"DATABASE_URL": env["DATABASE_URL"]})
     assert no_key.returncode == 2 and no_key.stderr.startswith("error: GOODS_KEY or WALLET_KEY"), no_key.stderr

@@ -28,22 +28,35 @@ async def buyers_with_carts(sessions, goods) -> tuple[dict[int, int], dict[int, 
     async with sessions.begin() as s:
         await s.execute(insert(User), [{"telegram_id": 10_000 + n, "language": "en"} for n in range(BUYERS)])
         ids = dict((await s.execute(select(User.telegram_id, User.id))).tuples().all())
-        await s.execute(insert(CartItem), [{"user_id": ids[10_000 + n], "product_id": product, "quantity": q}
-                                           for n, q in wanted.items()])
+        await s.execute(
+            insert(CartItem),
+            [{"user_id": ids[10_000 + n], "product_id": product, "quantity": q} for n, q in wanted.items()],
+        )
     return wanted, ids
 
 
 async def check_no_oversell(sessions, results: dict[int, int | None], wanted: dict[int, int]) -> None:
     won = {n: order for n, order in results.items() if order is not None}
     async with sessions() as s:
-        held = dict((await s.execute(select(StockUnit.order_id, func.count()).where(
-            StockUnit.status == StockStatus.reserved).group_by(StockUnit.order_id))).tuples().all())
-        reservations = dict((await s.execute(select(Reservation.order_id, func.count())
-                                             .group_by(Reservation.order_id))).tuples().all())
+        held = dict(
+            (
+                await s.execute(
+                    select(StockUnit.order_id, func.count())
+                    .where(StockUnit.status == StockStatus.reserved)
+                    .group_by(StockUnit.order_id)
+                )
+            )
+            .tuples()
+            .all()
+        )
+        reservations = dict(
+            (await s.execute(select(Reservation.order_id, func.count()).group_by(Reservation.order_id))).tuples().all()
+        )
         orders = (await s.execute(select(func.count()).select_from(Order))).scalar_one()
         indices = (await s.execute(select(Invoice.chain, Invoice.derivation_index))).all()
-        available = (await s.execute(select(func.count()).where(StockUnit.status == StockStatus.available)))\
-            .scalar_one()
+        available = (
+            await s.execute(select(func.count()).where(StockUnit.status == StockStatus.available))
+        ).scalar_one()
     assert sum(held.values()) <= UNITS and sum(held.values()) + available == UNITS
     assert orders == len(won) and len(won) > 0
     for n, order in won.items():  # every successful order holds exactly what it asked for
@@ -69,8 +82,10 @@ async def test_1000_concurrent_checkouts_never_oversell(sessions, settings, wall
     started = time.perf_counter()
     results = await asyncio.gather(*(checkout(n) for n in range(BUYERS)))
     elapsed = time.perf_counter() - started
-    print(f"\n{BUYERS} checkouts in {elapsed:.2f}s: {BUYERS / elapsed:.0f} checkouts/s "
-          f"({sessions.kw['bind'].dialect.name})")
+    print(
+        f"\n{BUYERS} checkouts in {elapsed:.2f}s: {BUYERS / elapsed:.0f} checkouts/s "
+        f"({sessions.kw['bind'].dialect.name})"
+    )
     await check_no_oversell(sessions, dict(enumerate(results)), wanted)
 
 
@@ -78,9 +93,19 @@ async def test_1000_concurrent_checkouts_never_oversell(sessions, settings, wall
 async def test_1000_checkouts_across_two_processes_sharing_the_database(db_url: str, sessions, goods) -> None:
     wanted, _ = await buyers_with_carts(sessions, goods)
     half = BUYERS // 2
-    workers = [await asyncio.create_subprocess_exec(sys.executable, "-m", "tests.checkout_worker", db_url,
-                                                    str(first), str(half), cwd=ROOT, stdout=asyncio.subprocess.PIPE)
-               for first in (0, half)]
+    workers = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.checkout_worker",
+            db_url,
+            str(first),
+            str(half),
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        for first in (0, half)
+    ]
     outputs = await asyncio.gather(*(w.communicate() for w in workers))
     assert [w.returncode for w in workers] == [0, 0]
     results = {int(n): order for out, _ in outputs for n, order in json.loads(out).items()}

@@ -28,17 +28,42 @@ WAIT = 60
 
 
 def catalog(path: Path) -> Path:
-    data = {"categories": [{"name": "Software", "subcategories": [{"name": "Licences", "products": [
-        {"name": "Editor Pro 1y", "description": "One-year licence key", "price": "12.50", "kind": "digital",
-         "stock": [f"KEY-E2E-{n:04d}" for n in range(5)]},
-        {"name": "Sticker pack", "description": "Shipped by post", "price": "4.00", "kind": "physical",
-         "quantity": 5}]}]}]}
+    data = {
+        "categories": [
+            {
+                "name": "Software",
+                "subcategories": [
+                    {
+                        "name": "Licences",
+                        "products": [
+                            {
+                                "name": "Editor Pro 1y",
+                                "description": "One-year licence key",
+                                "price": "12.50",
+                                "kind": "digital",
+                                "stock": [f"KEY-E2E-{n:04d}" for n in range(5)],
+                            },
+                            {
+                                "name": "Sticker pack",
+                                "description": "Shipped by post",
+                                "price": "4.00",
+                                "kind": "physical",
+                                "quantity": 5,
+                            },
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
     path.write_text(json.dumps(data))
     return path
 
 
-LABELS = {"en": ("🛍 Shop", "🛒 Add 1 to cart", "🛒 Cart", "💳 Checkout"),
-          "de": ("🛍 Shop", "🛒 1 in den Warenkorb", "🛒 Warenkorb", "💳 Zur Kasse")}
+LABELS = {
+    "en": ("🛍 Shop", "🛒 Add 1 to cart", "🛒 Cart", "💳 Checkout"),
+    "de": ("🛍 Shop", "🛒 1 in den Warenkorb", "🛒 Warenkorb", "💳 Zur Kasse"),
+}
 
 
 class Buyer:
@@ -56,6 +81,7 @@ class Buyer:
     async def wait_text(self, needle: str) -> dict[str, Any]:
         def found() -> dict[str, Any] | None:
             return next((m for m in self.tg.sent_to(self.user.id) if needle in (m.get("text") or "")), None)
+
         return await self.tg.wait_for(found, timeout=WAIT)
 
     async def checkout(self, product: str, chain: str) -> tuple[str, Decimal]:
@@ -78,22 +104,42 @@ class Buyer:
         return address, Decimal(amount)
 
 
-async def test_buyers_pay_in_ltc_and_eth_and_get_their_goods(tmp_path: Path, litecoind: Litecoind,
-                                                              anvil: Anvil) -> None:
+async def test_buyers_pay_in_ltc_and_eth_and_get_their_goods(
+    tmp_path: Path, litecoind: Litecoind, anvil: Anvil
+) -> None:
     db = tmp_path / "shop.db"
-    env = {"DATABASE_URL": f"sqlite+aiosqlite:///{db}", "WALLET_KEY": WALLET_KEY, "NETWORK": "regtest",
-           "LTC_XPUB": LTC_TTUB, "LTC_BACKEND": "core-rpc", "LTC_CONFIRMATIONS": "2",
-           "LTC_RPC_URL": f"{litecoind.url}/wallet/e2e-{uuid.uuid4().hex[:8]}",
-           "ETH_XPUB": ETH_XPUB, "ETH_RPC_URL": anvil.url, "ETH_CONFIRMATIONS": "2", "ETH_CHAIN_ID": "31337",
-           "RATES_FIXED": "BTC=60000,LTC=80,ETH=3000,SOL=150", "OBSERVER_INTERVAL_SECONDS": "1",
-           "ADMIN_IDS": str(ADMIN), "SOL_KEY_FILE": str(tmp_path / "no-sol.key")}
-    imported = subprocess.run([sys.executable, "-m", "bot", "catalog", "import", str(catalog(tmp_path / "c.json"))],
-                              cwd=ROOT, env={"PATH": "/usr/bin:/bin", **env}, capture_output=True, text=True,
-                              timeout=60, check=False)
+    env = {
+        "DATABASE_URL": f"sqlite+aiosqlite:///{db}",
+        "WALLET_KEY": WALLET_KEY,
+        "NETWORK": "regtest",
+        "LTC_XPUB": LTC_TTUB,
+        "LTC_BACKEND": "core-rpc",
+        "LTC_CONFIRMATIONS": "2",
+        "LTC_RPC_URL": f"{litecoind.url}/wallet/e2e-{uuid.uuid4().hex[:8]}",
+        "ETH_XPUB": ETH_XPUB,
+        "ETH_RPC_URL": anvil.url,
+        "ETH_CONFIRMATIONS": "2",
+        "ETH_CHAIN_ID": "31337",
+        "RATES_FIXED": "BTC=60000,LTC=80,ETH=3000,SOL=150",
+        "OBSERVER_INTERVAL_SECONDS": "1",
+        "ADMIN_IDS": str(ADMIN),
+        "SOL_KEY_FILE": str(tmp_path / "no-sol.key"),
+    }
+    imported = subprocess.run(
+        [sys.executable, "-m", "bot", "catalog", "import", str(catalog(tmp_path / "c.json"))],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert imported.returncode == 0, imported.stderr
     with sqlite3.connect(db) as conn:  # a wallet that has been used before: start past earlier tests' addresses
-        conn.executemany("INSERT INTO derivation_counters (chain, next_index) VALUES (?, ?)",
-                         [("ltc", random.randrange(1000, 10**6)), ("eth", random.randrange(1000, 10**6))])
+        conn.executemany(
+            "INSERT INTO derivation_counters (chain, next_index) VALUES (?, ?)",
+            [("ltc", random.randrange(1000, 10**6)), ("eth", random.randrange(1000, 10**6))],
+        )
 
     async with TelegramDouble() as tg:
         async with bot_process({**tg.env(), **env}, tmp_path / "bot.log"):

@@ -26,8 +26,15 @@ def test_migrations_downgrade_to_base_and_upgrade_again(db_url: str) -> None:
 
 def run_bot(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if k not in {"BOT_TOKEN"}}
-    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=ROOT, env={**clean, **env},
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_missing_or_malformed_token_exits_2_with_one_line(tmp_path) -> None:
@@ -41,8 +48,9 @@ def test_missing_or_malformed_token_exits_2_with_one_line(tmp_path) -> None:
 
 def test_a_bot_api_url_without_scheme_exits_2_without_the_token(tmp_path) -> None:
     token = "123456789:AAbbccddeeffgghhiijjkkllmmnnooppqq"
-    result = run_bot(DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/x.db", BOT_TOKEN=token,
-                     TELEGRAM_API_URL="api.telegram.org")
+    result = run_bot(
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/x.db", BOT_TOKEN=token, TELEGRAM_API_URL="api.telegram.org"
+    )
     assert result.returncode == 2 and token not in result.stderr + result.stdout
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "TELEGRAM_API_URL" in lines[0] and "http(s) URL" in lines[0], result.stderr
@@ -57,8 +65,19 @@ async def test_wei_amounts_and_rates_survive_the_database_exactly(sessions) -> N
         order = Order(user_id=user.id, total_minor=1250, fiat_currency="USD", expires_at=utcnow())
         s.add(order)
         await s.flush()
-        s.add(Invoice(order_id=order.id, chain=Chain.eth, derivation_index=0, address="0xabc", amount_due=wei,
-                      rate=Decimal("3000.123456789"), rate_source="fixed", rate_at=utcnow(), expires_at=utcnow()))
+        s.add(
+            Invoice(
+                order_id=order.id,
+                chain=Chain.eth,
+                derivation_index=0,
+                address="0xabc",
+                amount_due=wei,
+                rate=Decimal("3000.123456789"),
+                rate_source="fixed",
+                rate_at=utcnow(),
+                expires_at=utcnow(),
+            )
+        )
     async with sessions() as s:
         invoice = (await s.execute(select(Invoice))).scalar_one()
         assert invoice.amount_due == wei and isinstance(invoice.amount_due, int)

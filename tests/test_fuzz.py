@@ -40,23 +40,35 @@ from tests.shop import seed_product
 from tests.telegram import Person, Telegram
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "2500"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 PREFIXES = ["m", "lg", "ct", "pr", "ca", "pay", "od", "adm", "ao", "ap", "sp", "ai", "au", "ab", "as", "aw", ""]
 callback_data = st.one_of(
     st.text(max_size=80),
-    st.builds(lambda p, parts: ":".join([p, *parts]), st.sampled_from(PREFIXES),
-              st.lists(st.one_of(st.text(max_size=12), st.integers(-2**70, 2**70).map(str)), max_size=5)),
+    st.builds(
+        lambda p, parts: ":".join([p, *parts]),
+        st.sampled_from(PREFIXES),
+        st.lists(st.one_of(st.text(max_size=12), st.integers(-(2**70), 2**70).map(str)), max_size=5),
+    ),
 )
 STATEFUL = {"users", "cart_items", "outbox", "audit_log", "webhook_events", "leases"}  # may change harmlessly
 
 
 def snapshot(loop: asyncio.AbstractEventLoop, sessions: Any) -> dict[str, Any]:
     """Every row of every table that invalid input must not touch."""
+
     async def read() -> dict[str, Any]:
         async with sessions() as s:
-            return {t.name: sorted(map(repr, (await s.execute(select(t))).all()))
-                    for t in Base.metadata.sorted_tables if t.name not in STATEFUL}
+            return {
+                t.name: sorted(map(repr, (await s.execute(select(t))).all()))
+                for t in Base.metadata.sorted_tables
+                if t.name not in STATEFUL
+            }
+
     return loop.run_until_complete(read())
 
 
@@ -78,17 +90,30 @@ def fuzz(sqlite_template: Path, tmp_path: Path, wallet: Any, goods: GoodsCipher)
     path = tmp_path / "fuzz.db"
     shutil.copy(sqlite_template, path)
     url = f"sqlite+aiosqlite:///{path}"
-    settings_ = Settings(_env_file=None, bot_token=TOKEN, database_url=url, admin_ids=frozenset({ADMIN_ID}),
-                         rates_fixed=RATES, wallet_key=WALLET_KEY)
+    settings_ = Settings(
+        _env_file=None,
+        bot_token=TOKEN,
+        database_url=url,
+        admin_ids=frozenset({ADMIN_ID}),
+        rates_fixed=RATES,
+        wallet_key=WALLET_KEY,
+    )
     loop = asyncio.new_event_loop()
     engine = create_engine(url)
     sessions = create_sessionmaker(engine)
-    container = Container(settings=settings_, sessions=sessions, translator=Translator(), wallet=wallet,
-                          rates=rate_service_from_settings(settings_), goods=goods,
-                          observer=Observer(sessions, settings_, backends={}))
+    container = Container(
+        settings=settings_,
+        sessions=sessions,
+        translator=Translator(),
+        wallet=wallet,
+        rates=rate_service_from_settings(settings_),
+        goods=goods,
+        observer=Observer(sessions, settings_, backends={}),
+    )
     recording = RecordingSession()
-    tg = Telegram(dp=create_dispatcher(container, MemoryStorage()), bot=create_bot(settings_, recording),
-                  session=recording)
+    tg = Telegram(
+        dp=create_dispatcher(container, MemoryStorage()), bot=create_bot(settings_, recording), session=recording
+    )
     loop.run_until_complete(seed_product(sessions, units=3, goods=goods))
     yield Fuzz(loop, tg, sessions, goods)
     loop.run_until_complete(engine.dispose())
@@ -131,12 +156,21 @@ def test_free_text_in_every_state_gets_an_answer(fuzz: Fuzz) -> None:
     assert after == before
 
 
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20)
-                           | st.floats(allow_nan=False).map(str),
-                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
-                               st.sampled_from(["categories", "subcategories", "products", "name", "price", "kind",
-                                                "stock", "quantity", "description"]) | st.text(max_size=8),
-                               inner, max_size=5), max_leaves=10)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20) | st.floats(allow_nan=False).map(str),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                ["categories", "subcategories", "products", "name", "price", "kind", "stock", "quantity", "description"]
+            )
+            | st.text(max_size=8),
+            inner,
+            max_size=5,
+        )
+    ),
+    max_leaves=10,
+)
 
 
 @FUZZ
@@ -159,8 +193,12 @@ def test_broken_catalog_files_change_nothing(fuzz: Fuzz) -> None:
             with contextlib.suppress(CatalogErrors):
                 await CatalogImporter(s, fuzz.goods).import_catalog(data)
 
-    @settings(max_examples=min(EXAMPLES, 500), deadline=None, derandomize=True,
-              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @settings(
+        max_examples=min(EXAMPLES, 500),
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
     @given(data=json_values.filter(lambda d: parse_catalog(d)[1]))  # invalid files only
     def import_invalid(data: Any) -> None:
         fuzz.run(import_(data))

@@ -60,8 +60,7 @@ INVARIANTS = {
 }
 
 
-async def test_sigkill_at_random_moments_keeps_every_invariant(tmp_path: Path, sqlite_template: Path,
-                                                               goods) -> None:
+async def test_sigkill_at_random_moments_keeps_every_invariant(tmp_path: Path, sqlite_template: Path, goods) -> None:
     rng = random.Random(int(os.environ.get("KILL_SEED", "2026")))
     db = tmp_path / "shop.db"
     shutil.copy(sqlite_template, db)
@@ -72,17 +71,24 @@ async def test_sigkill_at_random_moments_keeps_every_invariant(tmp_path: Path, s
     await esplora.start()
     shop_settings = Settings(_env_file=None, database_url=url, btc_xpub=BTC_ZPUB, rates_fixed=RATES)
     product = await seed_product(sessions, units=200, goods=goods)
-    invoices = [await place_order(shop_settings, sessions, 8000 + n, product, 1 + n % 2, Chain.btc)
-                for n in range(60)]
+    invoices = [await place_order(shop_settings, sessions, 8000 + n, product, 1 + n % 2, Chain.btc) for n in range(60)]
     rng.shuffle(invoices)
     log = tmp_path / "bot.log"
 
     async with TelegramDouble() as tg:
-        env = {**{k: v for k, v in os.environ.items() if not k.endswith(("_URL", "_XPUB", "_KEY"))},
-               **tg.env(), "DATABASE_URL": url, "WALLET_KEY": WALLET_KEY, "BTC_XPUB": BTC_ZPUB,
-               "BTC_ESPLORA_URL": esplora.url, "BTC_CONFIRMATIONS": "1", "OBSERVER_INTERVAL_SECONDS": "1",
-               "RATES_FIXED": ",".join(f"{c.upper()}={r}" for c, r in RATES.items()),
-               "SOL_KEY_FILE": str(tmp_path / "none.key"), "LOG_LEVEL": "WARNING"}
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.endswith(("_URL", "_XPUB", "_KEY"))},
+            **tg.env(),
+            "DATABASE_URL": url,
+            "WALLET_KEY": WALLET_KEY,
+            "BTC_XPUB": BTC_ZPUB,
+            "BTC_ESPLORA_URL": esplora.url,
+            "BTC_CONFIRMATIONS": "1",
+            "OBSERVER_INTERVAL_SECONDS": "1",
+            "RATES_FIXED": ",".join(f"{c.upper()}={r}" for c, r in RATES.items()),
+            "SOL_KEY_FILE": str(tmp_path / "none.key"),
+            "LOG_LEVEL": "WARNING",
+        }
         for kill in range(KILLS):
             # the world moves on between lives: buyers pay (some short), blocks come, deadlines pass
             for invoice in invoices[kill::KILLS][:2]:
@@ -91,12 +97,16 @@ async def test_sigkill_at_random_moments_keeps_every_invariant(tmp_path: Path, s
             if kill % 3 == 0:
                 victim = rng.choice(invoices)
                 async with sessions.begin() as s:
-                    await s.execute(update(Order).where(Order.id == victim.order_id)
-                                    .values(expires_at=utcnow() - timedelta(seconds=1)))
+                    await s.execute(
+                        update(Order)
+                        .where(Order.id == victim.order_id)
+                        .values(expires_at=utcnow() - timedelta(seconds=1))
+                    )
             env["PROCESSING_PORT"] = str(free_port())
             with log.open("ab") as out:
-                proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", cwd=ROOT, env=env,
-                                                            stdout=out, stderr=out)
+                proc = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "bot", cwd=ROOT, env=env, stdout=out, stderr=out
+                )
                 await asyncio.sleep(rng.uniform(3.0, 8.0))  # during startup, migrations, cycles, sends
                 proc.send_signal(signal.SIGKILL)
                 await proc.wait()
@@ -106,16 +116,22 @@ async def test_sigkill_at_random_moments_keeps_every_invariant(tmp_path: Path, s
         esplora.mine(1)
         env["PROCESSING_PORT"] = str(free_port())
         with log.open("ab") as out:
-            proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", cwd=ROOT, env=env,
-                                                        stdout=out, stderr=out)
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot", cwd=ROOT, env=env, stdout=out, stderr=out
+            )
             await wait_healthy(int(env["PROCESSING_PORT"]), proc)
             for _ in range(120):  # until the outbox is drained and nothing is left to confirm
                 async with engine.connect() as conn:
-                    busy = (await conn.execute(text(
-                        "SELECT (SELECT count(*) FROM outbox WHERE status = 'pending')"
-                        " + (SELECT count(*) FROM orders WHERE status IN ('awaiting_payment', 'confirming')"
-                        "    AND expires_at > CURRENT_TIMESTAMP AND grace_used = 0 AND id IN ("
-                        "    SELECT i.order_id FROM invoices i JOIN payments p ON p.invoice_id = i.id))"))).scalar()
+                    busy = (
+                        await conn.execute(
+                            text(
+                                "SELECT (SELECT count(*) FROM outbox WHERE status = 'pending')"
+                                " + (SELECT count(*) FROM orders WHERE status IN ('awaiting_payment', 'confirming')"
+                                "    AND expires_at > CURRENT_TIMESTAMP AND grace_used = 0 AND id IN ("
+                                "    SELECT i.order_id FROM invoices i JOIN payments p ON p.invoice_id = i.id))"
+                            )
+                        )
+                    ).scalar()
                 if not busy:
                     break
                 await asyncio.sleep(1)

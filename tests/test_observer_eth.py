@@ -69,16 +69,24 @@ async def test_eth_reorg_before_depth_uncredits(eth: Shop, sessions, goods, anvi
     assert await eth.status(invoice.order_id) is OrderStatus.awaiting_payment
 
 
-async def test_check_now_button_confirms_without_waiting_for_the_cycle(eth: Shop, container: Container, sessions,
-                                                                       goods, anvil: Anvil) -> None:
+async def test_check_now_button_confirms_without_waiting_for_the_cycle(
+    eth: Shop, container: Container, sessions, goods, anvil: Anvil
+) -> None:
     product = await seed_product(sessions, units=1, goods=goods)
     invoice = await eth.order(BUYER, product, 1, Chain.eth)
-    live = Container(settings=eth.settings, sessions=sessions, translator=Translator(), wallet=container.wallet,
-                     rates=rate_service_from_settings(eth.settings), goods=goods,
-                     observer=Observer(sessions, eth.settings, eth.observer.backends))
+    live = Container(
+        settings=eth.settings,
+        sessions=sessions,
+        translator=Translator(),
+        wallet=container.wallet,
+        rates=rate_service_from_settings(eth.settings),
+        goods=goods,
+        observer=Observer(sessions, eth.settings, eth.observer.backends),
+    )
     recording = RecordingSession()
-    tg = Telegram(dp=create_dispatcher(live, MemoryStorage()), bot=create_bot(eth.settings, recording),
-                  session=recording)
+    tg = Telegram(
+        dp=create_dispatcher(live, MemoryStorage()), bot=create_bot(eth.settings, recording), session=recording
+    )
     buyer = Person(id=BUYER)
     calls = await tg.press(buyer, OrderCb(action=OrderAction.check, id=invoice.order_id))
     assert "No payment seen yet. It can take a minute to show up." in texts(calls)

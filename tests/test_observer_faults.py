@@ -53,8 +53,9 @@ def recover(shop: Shop, esplora: EsploraDouble) -> None:
 
 
 @pytest.mark.parametrize("fault", ERRORS)
-async def test_provider_errors_change_nothing_and_never_expire(shop: Shop, sessions, goods, esplora: EsploraDouble,
-                                                               fault: Fault) -> None:
+async def test_provider_errors_change_nothing_and_never_expire(
+    shop: Shop, sessions, goods, esplora: EsploraDouble, fault: Fault
+) -> None:
     product = await seed_product(sessions, units=2, goods=goods)
     unpaid = await shop.order(501, product, 1, Chain.btc)
     paying = await shop.order(502, product, 1, Chain.btc)
@@ -75,8 +76,9 @@ async def test_provider_errors_change_nothing_and_never_expire(shop: Shop, sessi
     assert await shop.status(paying.order_id) is OrderStatus.paid
 
 
-async def test_an_outage_that_answers_empty_does_not_uncredit_or_expire(shop: Shop, sessions, goods,
-                                                                       esplora: EsploraDouble) -> None:
+async def test_an_outage_that_answers_empty_does_not_uncredit_or_expire(
+    shop: Shop, sessions, goods, esplora: EsploraDouble
+) -> None:
     product = await seed_product(sessions, units=1, goods=goods)
     invoice = await shop.order(503, product, 1, Chain.btc)
     esplora.pay(invoice.address, invoice.amount_due)
@@ -95,8 +97,9 @@ async def test_an_outage_that_answers_empty_does_not_uncredit_or_expire(shop: Sh
     assert await shop.payments() == 1
 
 
-async def test_observer_and_check_now_race_without_double_credit(settings, sessions, goods,
-                                                                 esplora: EsploraDouble) -> None:
+async def test_observer_and_check_now_race_without_double_credit(
+    settings, sessions, goods, esplora: EsploraDouble
+) -> None:
     backend = EsploraBackend(Chain.btc, esplora.url, 60)  # patient: 1,000 requests at once on 2 cores
     shop = Shop.build(settings.model_copy(update={"btc_confirmations": 2}), sessions, goods, Chain.btc, backend)
     orders = 20
@@ -118,9 +121,9 @@ async def test_observer_and_check_now_race_without_double_credit(settings, sessi
     await backend.close()
 
 
-async def test_crash_between_send_and_mark_resends_but_never_redelivers_twice(shop: Shop, sessions, goods,
-                                                                             esplora: EsploraDouble,
-                                                                             monkeypatch) -> None:
+async def test_crash_between_send_and_mark_resends_but_never_redelivers_twice(
+    shop: Shop, sessions, goods, esplora: EsploraDouble, monkeypatch
+) -> None:
     product = await seed_product(sessions, units=1, goods=goods)
     invoice = await shop.order(504, product, 1, Chain.btc)
     esplora.pay(invoice.address, invoice.amount_due)
@@ -150,8 +153,9 @@ async def test_crash_between_send_and_mark_resends_but_never_redelivers_twice(sh
 
 
 @pytest.mark.stress
-async def test_two_processes_credit_once_and_expire_once(db_url: str, shop: Shop, sessions, goods,
-                                                         esplora: EsploraDouble) -> None:
+async def test_two_processes_credit_once_and_expire_once(
+    db_url: str, shop: Shop, sessions, goods, esplora: EsploraDouble
+) -> None:
     product = await seed_product(sessions, units=30, goods=goods)
     invoices = [await shop.order(700 + n, product, 1, Chain.btc) for n in range(30)]
     for invoice in invoices[:20]:
@@ -159,14 +163,26 @@ async def test_two_processes_credit_once_and_expire_once(db_url: str, shop: Shop
     esplora.mine(1)
     for invoice in invoices[20:]:
         await overdue(sessions, invoice.order_id)
-    workers = [await asyncio.create_subprocess_exec(sys.executable, "-m", "tests.observer_worker", db_url,
-                                                    esplora.url, "3", cwd=ROOT) for _ in range(2)]
+    workers = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.observer_worker", db_url, esplora.url, "3", cwd=ROOT
+        )
+        for _ in range(2)
+    ]
     assert [await w.wait() for w in workers] == [0, 0]
     async with sessions() as s:
-        counts = dict((await s.execute(select(AuditLog.action, func.count()).group_by(AuditLog.action)))
-                      .tuples().all())
-        kinds = dict((await s.execute(select(OutboxMessage.kind, func.count()).where(
-            OutboxMessage.kind.in_(["paid", "expired"])).group_by(OutboxMessage.kind))).tuples().all())
+        counts = dict((await s.execute(select(AuditLog.action, func.count()).group_by(AuditLog.action))).tuples().all())
+        kinds = dict(
+            (
+                await s.execute(
+                    select(OutboxMessage.kind, func.count())
+                    .where(OutboxMessage.kind.in_(["paid", "expired"]))
+                    .group_by(OutboxMessage.kind)
+                )
+            )
+            .tuples()
+            .all()
+        )
         statuses = dict((await s.execute(select(Order.status, func.count()).group_by(Order.status))).tuples().all())
     assert counts.get("order.paid") == 20 and kinds == {"paid": 20, "expired": 10}
     assert statuses == {OrderStatus.paid: 20, OrderStatus.expired: 10}
@@ -180,12 +196,19 @@ async def test_a_scan_older_than_the_stored_one_changes_nothing(shop: Shop, sess
     product = await seed_product(sessions, units=1, goods=goods)
     invoice = await shop.order(503, product, 1, Chain.btc)
     t1 = utcnow()
-    seen = SeenPayment(natural_id="ab" * 32 + ":0", address=invoice.address, amount=invoice.amount_due,
-                       confirmations=2, block_height=100, block_hash="00" * 32)
+    seen = SeenPayment(
+        natural_id="ab" * 32 + ":0",
+        address=invoice.address,
+        amount=invoice.amount_due,
+        confirmations=2,
+        block_height=100,
+        block_hash="00" * 32,
+    )
     async with sessions() as s:
         await PaymentService(s, shop.settings).apply_scan(Chain.btc, invoice.id, [seen], t1 + timedelta(seconds=5))
         await PaymentService(s, shop.settings).apply_scan(
-            Chain.btc, invoice.id, [dataclasses.replace(seen, confirmations=0, block_height=None, block_hash=None)], t1)
+            Chain.btc, invoice.id, [dataclasses.replace(seen, confirmations=0, block_height=None, block_hash=None)], t1
+        )
         await PaymentService(s, shop.settings).apply_scan(Chain.btc, invoice.id, [], t1)
     async with sessions() as s:
         order = await s.get(Order, invoice.order_id)
@@ -194,8 +217,9 @@ async def test_a_scan_older_than_the_stored_one_changes_nothing(shop: Shop, sess
     assert (payment.confirmations, payment.status, payment.missing_count) == (2, PaymentStatus.confirmed, 0)
 
 
-async def test_an_order_whose_only_payment_was_reorged_away_expires_as_unpaid(shop: Shop, sessions, goods,
-                                                                              esplora: EsploraDouble) -> None:
+async def test_an_order_whose_only_payment_was_reorged_away_expires_as_unpaid(
+    shop: Shop, sessions, goods, esplora: EsploraDouble
+) -> None:
     product = await seed_product(sessions, units=1, goods=goods)
     invoice = await shop.order(504, product, 1, Chain.btc)
     esplora.pay(invoice.address, invoice.amount_due)

@@ -24,8 +24,16 @@ BUYER = 301
 
 @pytest.fixture
 async def shop(settings, sessions, goods, litecoind: Litecoind):
-    regtest = settings.model_copy(update={"network": Network.regtest, "ltc_xpub": LTC_TTUB, "btc_xpub": "",
-                                          "eth_xpub": "", "ltc_confirmations": 2, "underpaid_grace_minutes": 30})
+    regtest = settings.model_copy(
+        update={
+            "network": Network.regtest,
+            "ltc_xpub": LTC_TTUB,
+            "btc_xpub": "",
+            "eth_xpub": "",
+            "ltc_confirmations": 2,
+            "underpaid_grace_minutes": 30,
+        }
+    )
     backend = CoreRpcBackend(Chain.ltc, f"{litecoind.url}/wallet/shop-{uuid.uuid4().hex[:8]}", 10)
     await fresh_addresses(sessions, Chain.ltc)
     yield Shop.build(regtest, sessions, goods, Chain.ltc, backend)
@@ -85,8 +93,9 @@ async def test_reorg_below_depth_uncredits_and_reopens(shop: Shop, sessions, goo
     assert await shop.units(StockStatus.reserved) == 1  # still held for the buyer
 
 
-async def test_a_lost_watch_wallet_is_rebuilt_and_its_payment_found(shop: Shop, sessions, goods,
-                                                                   litecoind: Litecoind) -> None:
+async def test_a_lost_watch_wallet_is_rebuilt_and_its_payment_found(
+    shop: Shop, sessions, goods, litecoind: Litecoind
+) -> None:
     product = await seed_product(sessions, units=1, goods=goods)
     invoice = await shop.order(BUYER, product, 1, Chain.ltc)
     await shop.observer.observe(Chain.ltc)  # watched since checkout
@@ -118,8 +127,9 @@ async def test_unpaid_order_expires_stock_returns_and_timeout_counts(shop: Shop,
     assert any("expired unpaid" in t for t in await shop.sent_texts(BUYER))
 
 
-async def test_underpaid_gets_one_grace_then_goes_to_problems(shop: Shop, sessions, goods,
-                                                              litecoind: Litecoind) -> None:
+async def test_underpaid_gets_one_grace_then_goes_to_problems(
+    shop: Shop, sessions, goods, litecoind: Litecoind
+) -> None:
     product = await seed_product(sessions, units=1, goods=goods)
     invoice = await shop.order(BUYER, product, 1, Chain.ltc)
     await shop.observer.observe(Chain.ltc)
@@ -154,8 +164,9 @@ async def test_overpaid_is_paid_and_flagged(shop: Shop, sessions, goods, litecoi
     assert any("more than the invoice" in t for t in await shop.sent_texts(BUYER))
 
 
-async def test_late_payment_after_expiry_is_flagged_not_fulfilled(shop: Shop, sessions, goods,
-                                                                  litecoind: Litecoind) -> None:
+async def test_late_payment_after_expiry_is_flagged_not_fulfilled(
+    shop: Shop, sessions, goods, litecoind: Litecoind
+) -> None:
     product = await seed_product(sessions, units=1, goods=goods)
     invoice = await shop.order(BUYER, product, 1, Chain.ltc)
     await expire_now(sessions, invoice.order_id)

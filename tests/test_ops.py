@@ -44,8 +44,10 @@ TG_SECRET = "tg-secret_0123456789"
 
 def families(text: str) -> dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]]:
     """Metric family -> {(sample name, sorted labels): value}; raises if the text is not Prometheus format."""
-    return {family.name: {(s.name, tuple(sorted(s.labels.items()))): s.value for s in family.samples}
-            for family in text_string_to_metric_families(text)}
+    return {
+        family.name: {(s.name, tuple(sorted(s.labels.items()))): s.value for s in family.samples}
+        for family in text_string_to_metric_families(text)
+    }
 
 
 @contextlib.contextmanager
@@ -67,23 +69,39 @@ async def gone_sessions() -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     await engine.dispose()
 
 
-async def test_healthz_reports_db_scheduler_providers_and_open_invoices(settings, sessions, goods,
-                                                                        gone_sessions) -> None:
+async def test_healthz_reports_db_scheduler_providers_and_open_invoices(
+    settings, sessions, goods, gone_sessions
+) -> None:
     await seed_product(sessions, units=2, goods=goods)
     await place_order(settings, sessions, 501, 1, 1, Chain.ltc)
     observer = Observer(sessions, settings, {Chain.btc: StaticChain(Chain.btc), Chain.ltc: StaticChain(Chain.ltc)})
     with running_scheduler() as scheduler:
         async with TestClient(TestServer(create_web_app(WebDeps(sessions, scheduler, observer)))) as client:
+
             async def health() -> tuple[int, dict[str, Any]]:
                 response = await client.get("/healthz")
                 return response.status, await response.json()
 
             status, body = await health()
             assert status == 200 and body == {
-                "status": "ok", "db": True, "scheduler": True,
-                "observer": {"leader": False, "open_invoices": 1, "failing": [], "chains": {
-                    chain: {"backend": "static", "failures": 0, "last_cycle_seconds": 0.0,
-                            "last_ok_age_seconds": None} for chain in ("btc", "ltc")}}}
+                "status": "ok",
+                "db": True,
+                "scheduler": True,
+                "observer": {
+                    "leader": False,
+                    "open_invoices": 1,
+                    "failing": [],
+                    "chains": {
+                        chain: {
+                            "backend": "static",
+                            "failures": 0,
+                            "last_cycle_seconds": 0.0,
+                            "last_ok_age_seconds": None,
+                        }
+                        for chain in ("btc", "ltc")
+                    },
+                },
+            }
 
             await observer.observe(Chain.ltc)  # takes the lease, the provider answers
             status, body = await health()
@@ -119,8 +137,9 @@ async def test_metrics_parse_and_follow_the_shop(settings, sessions, goods, gone
     deps = WebDeps(sessions, AsyncIOScheduler(timezone="UTC"), shop.observer, settings, metrics)
     product = await seed_product(sessions, units=2, goods=goods)
     invoice = await shop.order(502, product, 1, Chain.ltc)
-    chain.payments[invoice.address] = [SeenPayment("ef" * 32 + ":1", invoice.address, invoice.amount_due, 3, 98,
-                                                   "12" * 32)]
+    chain.payments[invoice.address] = [
+        SeenPayment("ef" * 32 + ":1", invoice.address, invoice.amount_due, 3, 98, "12" * 32)
+    ]
     assert await shop.observer.check_address(Chain.ltc, invoice.address) is True
     chain.down = True
     assert await shop.observer.check_address(Chain.ltc, invoice.address) is None
@@ -130,10 +149,21 @@ async def test_metrics_parse_and_follow_the_shop(settings, sessions, goods, gone
         assert response.status == 200 and response.content_type == "text/plain"
         found = families(await response.text())
     assert set(found) >= {
-        "shop_db_up", "shop_orders", "shop_payments_credited", "shop_open_invoices", "shop_outbox_pending",
-        "shop_observer_leader", "shop_observer_cycle_seconds", "shop_observer_last_success_age_seconds",
-        "shop_provider_consecutive_failures", "shop_provider_errors", "shop_provider_request_seconds",
-        "shop_webhook_requests", "shop_webhook_hint_checks", "shop_webhook_hint_seconds"}
+        "shop_db_up",
+        "shop_orders",
+        "shop_payments_credited",
+        "shop_open_invoices",
+        "shop_outbox_pending",
+        "shop_observer_leader",
+        "shop_observer_cycle_seconds",
+        "shop_observer_last_success_age_seconds",
+        "shop_provider_consecutive_failures",
+        "shop_provider_errors",
+        "shop_provider_request_seconds",
+        "shop_webhook_requests",
+        "shop_webhook_hint_checks",
+        "shop_webhook_hint_seconds",
+    }
     assert found["shop_db_up"][("shop_db_up", ())] == 1
     orders = {dict(labels)["status"]: value for (_, labels), value in found["shop_orders"].items()}
     assert orders == {status.value: (1 if status is OrderStatus.paid else 0) for status in OrderStatus}
@@ -154,8 +184,9 @@ async def test_metrics_parse_and_follow_the_shop(settings, sessions, goods, gone
     assert response.status == 200 and found["shop_db_up"][("shop_db_up", ())] == 0 and "shop_orders" not in found
 
 
-async def test_backup_copies_sqlite_while_a_writer_is_busy(db_url: str, sessions, goods, tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+async def test_backup_copies_sqlite_while_a_writer_is_busy(
+    db_url: str, sessions, goods, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
     await seed_product(sessions, units=3, goods=goods)
     monkeypatch.setenv("DATABASE_URL", db_url)
     target = tmp_path / "shop-backup.db"
@@ -186,8 +217,15 @@ async def test_backup_copies_sqlite_while_a_writer_is_busy(db_url: str, sessions
 
 async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", *args, cwd=ROOT, env={"PATH": os.environ["PATH"], **env},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        cwd=ROOT,
+        env={"PATH": os.environ["PATH"], **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
@@ -196,8 +234,9 @@ async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
 async def test_notify_command_sends_a_signed_hint(hooked: Hooked, sessions, goods) -> None:
     product = await seed_product(sessions, units=1, goods=goods)
     invoice = await hooked.shop.order(503, product, 1, Chain.ltc)
-    hooked.chain.payments[invoice.address] = [SeenPayment("aa" * 32 + ":0", invoice.address, invoice.amount_due,
-                                                          2, 99, "bb" * 32)]
+    hooked.chain.payments[invoice.address] = [
+        SeenPayment("aa" * 32 + ":0", invoice.address, invoice.amount_due, 2, 99, "bb" * 32)
+    ]
     url = str(hooked.client.make_url(PATH))
     notify = ("notify", "--chain", "ltc", "--address", invoice.address, "--txid", "aa" * 32, "--url", url)
     assert await run_cli(*notify, "--event-id", "wn-1", env={"WEBHOOK_SECRET": SECRET}) == (0, "202 accepted\n", "")
@@ -224,16 +263,23 @@ def test_notify_default_url_and_webhook_mode_settings() -> None:
 
 def start_update(user_id: int, update_id: int = 1) -> dict[str, Any]:
     """What Telegram POSTs when a user sends /start."""
-    return {"update_id": update_id, "message": {
-        "message_id": 10, "date": int(time.time()), "text": "/start",
-        "from": {"id": user_id, "is_bot": False, "first_name": "Wanda", "language_code": "en"},
-        "chat": {"id": user_id, "first_name": "Wanda", "type": "private"},
-        "entities": [{"offset": 0, "length": 6, "type": "bot_command"}]}}
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": 10,
+            "date": int(time.time()),
+            "text": "/start",
+            "from": {"id": user_id, "is_bot": False, "first_name": "Wanda", "language_code": "en"},
+            "chat": {"id": user_id, "first_name": "Wanda", "type": "private"},
+            "entities": [{"offset": 0, "length": 6, "type": "bot_command"}],
+        },
+    }
 
 
 async def test_telegram_webhook_route_needs_the_secret(tg: Telegram, settings, sessions) -> None:
-    pushed = settings.model_copy(update={"telegram_webhook_url": "https://shop.example/",
-                                         "telegram_webhook_secret": SecretStr(TG_SECRET)})
+    pushed = settings.model_copy(
+        update={"telegram_webhook_url": "https://shop.example/", "telegram_webhook_secret": SecretStr(TG_SECRET)}
+    )
     app = create_web_app(WebDeps(sessions, AsyncIOScheduler(timezone="UTC")))
     serve_telegram_updates(app, tg.dp, tg.bot, pushed)
     async with TestClient(TestServer(app)) as client:
@@ -245,8 +291,9 @@ async def test_telegram_webhook_route_needs_the_secret(tg: Telegram, settings, s
         async with sessions() as s:
             assert (await s.execute(select(func.count()).select_from(User))).scalar_one() == 0
 
-        response = await client.post("/telegram/webhook", json=start_update(601),
-                                     headers={"X-Telegram-Bot-Api-Secret-Token": TG_SECRET})
+        response = await client.post(
+            "/telegram/webhook", json=start_update(601), headers={"X-Telegram-Bot-Api-Secret-Token": TG_SECRET}
+        )
         assert response.status == 200
         for _ in range(100):  # aiogram handles the update in the background after answering 200
             if sent := [c for c in tg.session.calls if isinstance(c, SendMessage)]:
@@ -264,9 +311,13 @@ async def test_running_bot_in_webhook_mode(tmp_path: Path) -> None:
     """`python -m bot` with TELEGRAM_WEBHOOK_URL: setWebhook, updates and hints on one port, clean stop."""
     log = tmp_path / "bot.log"
     async with TelegramDouble() as tg:
-        env = {**tg.env(), "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/shop.db",
-               "TELEGRAM_WEBHOOK_URL": "https://shop.example", "TELEGRAM_WEBHOOK_SECRET": TG_SECRET,
-               "WEBHOOK_SECRET": SECRET}
+        env = {
+            **tg.env(),
+            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/shop.db",
+            "TELEGRAM_WEBHOOK_URL": "https://shop.example",
+            "TELEGRAM_WEBHOOK_SECRET": TG_SECRET,
+            "WEBHOOK_SECRET": SECRET,
+        }
         async with bot_process(env, log) as proc:
             port = int(re.search(r"processing server on http://[^:]+:(\d+)", log.read_text())[1])  # type: ignore[index]
             assert tg.webhook_url == "https://shop.example/telegram/webhook"
@@ -280,12 +331,19 @@ async def test_running_bot_in_webhook_mode(tmp_path: Path) -> None:
             async with aiohttp.ClientSession() as http:
                 async with http.post(f"{base}/telegram/webhook", json=update) as response:
                     assert response.status == 401
-                async with http.post(f"{base}/telegram/webhook", json=update,
-                                     headers={"X-Telegram-Bot-Api-Secret-Token": TG_SECRET}) as response:
+                async with http.post(
+                    f"{base}/telegram/webhook", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": TG_SECRET}
+                ) as response:
                     assert response.status == 200
                 welcome = await tg.next_sent(wanda.id, timeout=30)
-                code, out, _ = await run_cli("notify", "--chain", "btc", "--address", "bc1qnobody",
-                                             env={"WEBHOOK_SECRET": SECRET, "PROCESSING_PORT": str(port)})
+                code, out, _ = await run_cli(
+                    "notify",
+                    "--chain",
+                    "btc",
+                    "--address",
+                    "bc1qnobody",
+                    env={"WEBHOOK_SECRET": SECRET, "PROCESSING_PORT": str(port)},
+                )
                 async with http.get(f"{base}/metrics") as response:
                     found = families(await response.text())
                 async with http.get(f"{base}/healthz") as response:

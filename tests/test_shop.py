@@ -71,10 +71,30 @@ async def test_walk_from_start_to_invoice(tg: Telegram, sessions, goods, chain: 
     assert f"<code>{invoice.address}</code>" in (photo.caption or "")
     assert set(buttons(calls)) == {"🔄 I've paid, check now", "✖ Cancel order", "🏠 Main menu"}
     derived = subprocess.run(
-        [sys.executable, "-m", "bot", "wallet", "derive", "--chain", chain.value, "--index",
-         str(invoice.derivation_index)], cwd=ROOT, capture_output=True, text=True, check=True,
-        env={"BTC_XPUB": BTC_ZPUB, "LTC_XPUB": LTC_ZPUB, "ETH_XPUB": ETH_XPUB, "SOL_KEY_FILE": str(tg_settings_sol(tg)),
-             "WALLET_KEY": tg.dp["settings"].wallet_key.get_secret_value(), "PATH": "/usr/bin:/bin"})
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "wallet",
+            "derive",
+            "--chain",
+            chain.value,
+            "--index",
+            str(invoice.derivation_index),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={
+            "BTC_XPUB": BTC_ZPUB,
+            "LTC_XPUB": LTC_ZPUB,
+            "ETH_XPUB": ETH_XPUB,
+            "SOL_KEY_FILE": str(tg_settings_sol(tg)),
+            "WALLET_KEY": tg.dp["settings"].wallet_key.get_secret_value(),
+            "PATH": "/usr/bin:/bin",
+        },
+    )
     assert derived.stdout.strip() == invoice.address
     assert await count(sessions, select(func.count()).select_from(Reservation)) == 2
     assert await count(sessions, select(func.count()).select_from(CartItem)) == 0
@@ -104,15 +124,15 @@ async def test_short_stock_reserves_nothing_and_keeps_the_cart(tg: Telegram, ses
     calls = await tg.press(carol, PayCb(chain=Chain.btc))
     assert any(isinstance(c, SendPhoto) for c in calls)
     calls = await tg.press(dave, PayCb(chain=Chain.btc))
-    assert texts(calls)[0].startswith("Not enough stock, nothing was reserved and your cart is unchanged:\n"
-                                      "Editor Pro 1y: 1 left")
+    assert texts(calls)[0].startswith(
+        "Not enough stock, nothing was reserved and your cart is unchanged:\nEditor Pro 1y: 1 left"
+    )
     assert await count(sessions, select(func.count()).select_from(Order)) == 1
     assert await count(sessions, select(func.count()).select_from(Reservation)) == 2
     assert await count(sessions, select(func.sum(CartItem.quantity))) == 2  # Dave's cart as it was
 
 
-async def test_second_checkout_shows_the_open_invoice_and_cancel_releases_stock(tg: Telegram, sessions,
-                                                                                goods) -> None:
+async def test_second_checkout_shows_the_open_invoice_and_cancel_releases_stock(tg: Telegram, sessions, goods) -> None:
     product = await seed_product(sessions, units=4, goods=goods)
     erin = Person(id=205)
     await buy_two(tg, erin, product)
@@ -169,11 +189,17 @@ async def test_another_users_order_looks_exactly_like_a_missing_one(tg: Telegram
 async def test_stale_buttons_get_an_alert_and_a_fresh_view(tg: Telegram, sessions, goods) -> None:
     grace = Person(id=209)
     await tg.send(grace, "/start")
-    for stale in (ProductCb(action=ProductAction.view, id=999), CatalogCb(level=CatalogLevel.products, id=999),
-                  CartCb(action=CartAction.remove, item=999), ProductCb(action=ProductAction.add, id=999)):
+    for stale in (
+        ProductCb(action=ProductAction.view, id=999),
+        CatalogCb(level=CatalogLevel.products, id=999),
+        CartCb(action=CartAction.remove, item=999),
+        ProductCb(action=ProductAction.add, id=999),
+    ):
         calls = await tg.press(grace, stale)
-        assert any(t in texts(calls) for t in ("This button is out of date. Here is the current view.",
-                                                "This product is no longer sold.")), stale
+        assert any(
+            t in texts(calls)
+            for t in ("This button is out of date. Here is the current view.", "This product is no longer sold.")
+        ), stale
         assert buttons(calls)
 
 
@@ -186,8 +212,9 @@ async def test_timeout_limit_and_ban_refuse_checkout_but_not_browsing(tg: Telegr
         await s.execute(update(User).where(User.telegram_id == heidi.id).values(timeout_count=3))
         await s.execute(update(User).where(User.telegram_id == ivan.id).values(is_banned=True))
     calls = await tg.press(heidi, PayCb(chain=Chain.btc))
-    assert texts(calls) == ["You let too many orders expire unpaid, so checkout is blocked. "
-                            "Please contact support to unblock it."]
+    assert texts(calls) == [
+        "You let too many orders expire unpaid, so checkout is blocked. Please contact support to unblock it."
+    ]
     calls = await tg.press(ivan, PayCb(chain=Chain.btc))
     assert "blocked from checking out" in texts(calls)[0]
     assert await count(sessions, select(func.count()).select_from(Order)) == 0
@@ -202,8 +229,12 @@ async def test_browsing_does_not_wait_for_a_writer(tg: Telegram, sessions, goods
     await tg.send(dora, "/start")
     async with sessions() as writer, writer.begin():
         await writer.execute(update(Category).values(name="Software (renaming)"))  # holds the write lock
-        browse = [MenuCb(action=MenuAction.shop), ProductCb(action=ProductAction.view, id=product, qty=1),
-                  MenuCb(action=MenuAction.cart), MenuCb(action=MenuAction.orders)]
+        browse = [
+            MenuCb(action=MenuAction.shop),
+            ProductCb(action=ProductAction.view, id=product, qty=1),
+            MenuCb(action=MenuAction.cart),
+            MenuCb(action=MenuAction.orders),
+        ]
         seen = [texts(await asyncio.wait_for(tg.press(dora, data), timeout=10)) for data in browse]
     card = "<b>Editor Pro 1y</b>\nOne-year licence key\n\nPrice: 12.50 USD\nAvailable: 3"
     assert seen == [["Choose a category:"], [card], ["Your cart is empty."], ["You have no orders yet."]]
@@ -211,8 +242,9 @@ async def test_browsing_does_not_wait_for_a_writer(tg: Telegram, sessions, goods
 
 async def test_names_with_html_characters_reach_the_buyer_escaped(tg: Telegram, sessions, goods) -> None:
     """Messages are HTML: a raw "<" in a name makes Telegram refuse the whole message ("can't parse entities")."""
-    product = await seed_product(sessions, name="Chess <Pro> & more", category="Games & Co",
-                                 subcategory="Board <games>", units=1, goods=goods)
+    product = await seed_product(
+        sessions, name="Chess <Pro> & more", category="Games & Co", subcategory="Board <games>", units=1, goods=goods
+    )
     eve = Person(id=231, first_name="<Eve>")
     assert texts(await tg.send(eve, "/start"))[0].startswith("Welcome to the shop, &lt;Eve&gt;!")
     calls = await tg.press(eve, CatalogCb(level=CatalogLevel.subcategories, id=await category_id(sessions)))
@@ -238,8 +270,9 @@ async def test_a_hidden_category_stops_sales_of_everything_under_it(tg: Telegram
     async with sessions.begin() as s:
         await s.execute(update(Category).values(is_active=False))
     calls = await tg.press(erin, PayCb(chain=Chain.btc))
-    assert texts(calls)[0].startswith("Not enough stock, nothing was reserved and your cart is unchanged:\n"
-                                      "Editor Pro 1y: 0 left")
+    assert texts(calls)[0].startswith(
+        "Not enough stock, nothing was reserved and your cart is unchanged:\nEditor Pro 1y: 0 left"
+    )
     calls = await tg.press(erin, ProductCb(action=ProductAction.view, id=product, qty=1))
     assert "This product is no longer sold." in texts(calls)[0] and "🛒 Add 1 to cart" not in buttons(calls)
     calls = await tg.press(erin, ProductCb(action=ProductAction.add, id=product, qty=1))

@@ -124,9 +124,7 @@ async def test_photo_upload_and_document_download(tg: TelegramDouble, polling: D
     assert tg.calls_of("getFile")[-1]["file_id"] == sent["message"]["document"]["file_id"]
 
 
-async def test_offset_acknowledges_so_no_update_is_delivered_twice(
-    tg: TelegramDouble, polling: Dispatcher
-) -> None:
+async def test_offset_acknowledges_so_no_update_is_delivered_twice(tg: TelegramDouble, polling: Dispatcher) -> None:
     updates = [await tg.user_sends_text(ALICE, f"n{i}") for i in range(3)]
     updates.append(await tg.reply_to(ALICE, updates[0]["message"], "again"))
     await tg.wait_for(lambda: len(tg.sent_to(ALICE.id)) == 4)
@@ -170,8 +168,18 @@ async def test_blocked_user_gets_403_and_rate_limit_429(tg: TelegramDouble, bot:
 
     assert tg.errors == [
         ("sendMessage", BLOCKED),
-        *[("sendPhoto", {"ok": False, "error_code": 429, "description": "Too Many Requests: retry after 7",
-                         "parameters": {"retry_after": 7}})] * 2,
+        *[
+            (
+                "sendPhoto",
+                {
+                    "ok": False,
+                    "error_code": 429,
+                    "description": "Too Many Requests: retry after 7",
+                    "parameters": {"retry_after": 7},
+                },
+            )
+        ]
+        * 2,
     ]
 
 
@@ -203,8 +211,9 @@ async def test_edits_html_and_limits_like_telegram(tg: TelegramDouble, bot: Bot)
     assert stored is not None and stored["text"] == "Total: 5 < 6"
 
     with pytest.raises(TelegramBadRequest, match="message is not modified"):
-        await bot.edit_message_text(html, chat_id=ALICE.id, message_id=msg.message_id,
-                                    parse_mode="HTML", reply_markup=like_keyboard())
+        await bot.edit_message_text(
+            html, chat_id=ALICE.id, message_id=msg.message_id, parse_mode="HTML", reply_markup=like_keyboard()
+        )
     await bot.edit_message_reply_markup(chat_id=ALICE.id, message_id=msg.message_id)  # markup change only
     with pytest.raises(TelegramBadRequest, match="can't parse entities"):
         await bot.send_message(ALICE.id, "price < 5 for <you>", parse_mode="HTML")

@@ -22,9 +22,11 @@ from services.wallet_admin import longest_unused_run
 from tests.keys import BTC_VPUB, BTC_ZPUB, ETH_XPUB, LTC_TTUB, MNEMONIC
 
 WALLET_KEY = "correct horse battery staple, but much longer and random"
-VECTORS = {Chain.btc: "bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu",
-           Chain.eth: "0x9858EfFD232B4033E47d90003D41EC34EcaEda94",
-           Chain.sol: "HAgk14JpMQLgt6rVgv7cBQFJWFto5Dqxi472uT3DKpqk"}
+VECTORS = {
+    Chain.btc: "bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu",
+    Chain.eth: "0x9858EfFD232B4033E47d90003D41EC34EcaEda94",
+    Chain.sol: "HAgk14JpMQLgt6rVgv7cBQFJWFto5Dqxi472uT3DKpqk",
+}
 
 
 @pytest.fixture
@@ -39,8 +41,9 @@ def wallet_env(sol_file: Path) -> dict[str, str]:
 
 
 def test_wallet_from_settings_reproduces_the_vectors(sol_file: Path) -> None:
-    settings = Settings(_env_file=None, btc_xpub=BTC_ZPUB, eth_xpub=ETH_XPUB, sol_key_file=sol_file,
-                        wallet_key=WALLET_KEY)
+    settings = Settings(
+        _env_file=None, btc_xpub=BTC_ZPUB, eth_xpub=ETH_XPUB, sol_key_file=sol_file, wallet_key=WALLET_KEY
+    )
     wallet = load_wallet(settings)
     assert wallet.chains == (Chain.btc, Chain.eth, Chain.sol)  # LTC is not configured, so not offered
     for chain, address in VECTORS.items():
@@ -69,8 +72,16 @@ def test_sol_file_needs_the_right_wallet_key(sol_file: Path) -> None:
 
 def cli(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.endswith(("_XPUB", "_KEY", "_KEY_FILE"))}
-    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=ROOT, env={**clean, **env}, input=stdin,
-                          capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_cli_derive_reproduces_the_vectors_from_xpubs_and_the_sealed_sol_file(tmp_path: Path) -> None:

@@ -62,14 +62,14 @@ class StaticChain:
 
 
 def hint(address: str, event_id: str | None = None, chain: str = "ltc", txid: str | None = None) -> bytes:
-    return json.dumps({"event_id": event_id or uuid.uuid4().hex, "chain": chain, "address": address,
-                       "txid": txid}).encode()
+    return json.dumps(
+        {"event_id": event_id or uuid.uuid4().hex, "chain": chain, "address": address, "txid": txid}
+    ).encode()
 
 
 def signed(body: bytes, secret: str = SECRET, timestamp: int | None = None) -> dict[str, str]:
     ts = int(time.time()) if timestamp is None else timestamp
-    return {"X-Shop-Timestamp": str(ts), "X-Shop-Signature": sign(secret, ts, body),
-            "Content-Type": "application/json"}
+    return {"X-Shop-Timestamp": str(ts), "X-Shop-Signature": sign(secret, ts, body), "Content-Type": "application/json"}
 
 
 @dataclass
@@ -104,8 +104,9 @@ async def hooked_fixture(settings, sessions, goods) -> AsyncIterator[Hooked]:
     hooked_settings = settings.model_copy(update={"webhook_secret": SecretStr(SECRET)})
     chain = StaticChain(Chain.ltc)
     shop = Shop.build(hooked_settings, sessions, goods, Chain.ltc, chain)
-    deps = WebDeps(sessions=sessions, scheduler=AsyncIOScheduler(timezone="UTC"), observer=shop.observer,
-                   settings=hooked_settings)
+    deps = WebDeps(
+        sessions=sessions, scheduler=AsyncIOScheduler(timezone="UTC"), observer=shop.observer, settings=hooked_settings
+    )
     async with TestClient(TestServer(create_web_app(deps))) as client:
         yield Hooked(shop, chain, client, deps)
 
@@ -113,14 +114,22 @@ async def hooked_fixture(settings, sessions, goods) -> AsyncIterator[Hooked]:
 async def test_only_a_valid_signed_hint_changes_anything(hooked: Hooked, sessions, goods, caplog) -> None:
     product = await seed_product(sessions, units=1, goods=goods)
     invoice = await hooked.shop.order(BUYER, product, 1, Chain.ltc)
-    hooked.chain.payments[invoice.address] = [SeenPayment("ab" * 32 + ":0", invoice.address, invoice.amount_due,
-                                                          6, 95, "cd" * 32)]
+    hooked.chain.payments[invoice.address] = [
+        SeenPayment("ab" * 32 + ":0", invoice.address, invoice.amount_due, 6, 95, "cd" * 32)
+    ]
     body = hint(invoice.address, "evt-1", txid="ab" * 32)
     now = int(time.time())
     big = b'{"event_id": "x", "pad": "' + b"a" * (65 * 1024) + b'"}'
-    bad_shape = [b"not json", b"[]", b'{"chain": "ltc", "address": "x"}', hint(invoice.address, chain="doge"),
-                 hint("has space"), b'{"event_id": "e", "chain": "ltc", "address": "x", "txid": 5}', b"\xff\xfe",
-                 b"[" * 50_000]
+    bad_shape = [
+        b"not json",
+        b"[]",
+        b'{"chain": "ltc", "address": "x"}',
+        hint(invoice.address, chain="doge"),
+        hint("has space"),
+        b'{"event_id": "e", "chain": "ltc", "address": "x", "txid": 5}',
+        b"\xff\xfe",
+        b"[" * 50_000,
+    ]
     cases: list[tuple[str, bytes, dict[str, str], int]] = [
         ("no headers", body, {}, 401),
         ("no signature", body, {"X-Shop-Timestamp": str(now)}, 401),
@@ -145,8 +154,12 @@ async def test_only_a_valid_signed_hint_changes_anything(hooked: Hooked, session
         assert set(reply) == {"error"} and SECRET not in json.dumps(reply) and "evt-1" not in json.dumps(reply), name
         assert await hooked.state() == before, name
     assert hooked.chain.scans == 0
-    assert (hooked.requests("bad_timestamp"), hooked.requests("bad_signature"), hooked.requests("too_large"),
-            hooked.requests("malformed")) == (5, 6, 2, len(bad_shape))
+    assert (
+        hooked.requests("bad_timestamp"),
+        hooked.requests("bad_signature"),
+        hooked.requests("too_large"),
+        hooked.requests("malformed"),
+    ) == (5, 6, 2, len(bad_shape))
 
     assert await hooked.post(body, signed(body)) == (202, {"status": "accepted"})
     events, payments, statuses, outbox = await hooked.state()
@@ -170,8 +183,9 @@ async def test_only_a_valid_signed_hint_changes_anything(hooked: Hooked, session
 
 async def test_without_webhook_secret_there_is_no_webhook(settings, sessions, goods) -> None:
     shop = Shop.build(settings, sessions, goods, Chain.ltc, StaticChain(Chain.ltc))
-    deps = WebDeps(sessions=sessions, scheduler=AsyncIOScheduler(timezone="UTC"), observer=shop.observer,
-                   settings=settings)
+    deps = WebDeps(
+        sessions=sessions, scheduler=AsyncIOScheduler(timezone="UTC"), observer=shop.observer, settings=settings
+    )
     async with TestClient(TestServer(create_web_app(deps))) as client:
         body = hint("ltc1qanything")
         response = await client.post(PATH, data=body, headers=signed(body, secret=""))
@@ -182,22 +196,39 @@ async def test_without_webhook_secret_there_is_no_webhook(settings, sessions, go
 
 _PRINTABLE = st.characters(min_codepoint=0x20, max_codepoint=0x7E)
 _SCALAR = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
-_JSON = st.recursive(_SCALAR, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
-                                                                                           max_size=3), max_leaves=8)
-_FIELD = st.one_of(st.sampled_from(["btc", "ltc", "eth", "sol", "doge", "", "LTC"]),
-                   st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=130),
-                   st.text(max_size=140), _JSON)
-_HINT_LIKE = st.fixed_dictionaries({}, optional={"event_id": _FIELD, "chain": _FIELD, "address": _FIELD,
-                                                 "txid": _FIELD, "extra": _JSON})
+_JSON = st.recursive(
+    _SCALAR,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
+_FIELD = st.one_of(
+    st.sampled_from(["btc", "ltc", "eth", "sol", "doge", "", "LTC"]),
+    st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=130),
+    st.text(max_size=140),
+    _JSON,
+)
+_HINT_LIKE = st.fixed_dictionaries(
+    {}, optional={"event_id": _FIELD, "chain": _FIELD, "address": _FIELD, "txid": _FIELD, "extra": _JSON}
+)
 
 
 @st.composite
 def requests(draw: st.DrawFn) -> tuple[bytes, dict[str, str]]:
-    body = draw(st.one_of(st.binary(max_size=300), _HINT_LIKE.map(lambda d: json.dumps(d).encode()),
-                          _JSON.map(lambda v: json.dumps(v).encode())))
+    body = draw(
+        st.one_of(
+            st.binary(max_size=300),
+            _HINT_LIKE.map(lambda d: json.dumps(d).encode()),
+            _JSON.map(lambda v: json.dumps(v).encode()),
+        )
+    )
     now = int(time.time())
-    timestamp = draw(st.one_of(st.just(str(now)), st.integers(-10**7, 10**7).map(lambda d: str(now + d)),
-                               st.text(alphabet=_PRINTABLE, max_size=15)))
+    timestamp = draw(
+        st.one_of(
+            st.just(str(now)),
+            st.integers(-(10**7), 10**7).map(lambda d: str(now + d)),
+            st.text(alphabet=_PRINTABLE, max_size=15),
+        )
+    )
     signing = draw(st.sampled_from(["valid", "valid", "wrong secret", "garbage", "missing"]))
     headers: dict[str, str] = {"X-Shop-Timestamp": timestamp} if draw(st.booleans()) or signing == "valid" else {}
     if signing == "valid" and timestamp.isdigit():
@@ -210,10 +241,14 @@ def requests(draw: st.DrawFn) -> tuple[bytes, dict[str, str]]:
 
 
 @given(case=requests())
-@hypothesis_settings(max_examples=FUZZ_EXAMPLES, deadline=None,
-                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-async def test_fuzzed_requests_never_fail_the_server_or_change_state(hooked: Hooked,
-                                                                     case: tuple[bytes, dict[str, str]]) -> None:
+@hypothesis_settings(
+    max_examples=FUZZ_EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+async def test_fuzzed_requests_never_fail_the_server_or_change_state(
+    hooked: Hooked, case: tuple[bytes, dict[str, str]]
+) -> None:
     body, headers = case
     events, *rest = await hooked.state()
     status, reply = await hooked.post(body, headers)
@@ -224,16 +259,26 @@ async def test_fuzzed_requests_never_fail_the_server_or_change_state(hooked: Hoo
     assert status == 202 or set(reply) == {"error"}
 
 
-async def test_signed_hint_gets_a_mined_payment_paid_without_a_cycle(settings, sessions, goods,
-                                                                     litecoind: Litecoind) -> None:
+async def test_signed_hint_gets_a_mined_payment_paid_without_a_cycle(
+    settings, sessions, goods, litecoind: Litecoind
+) -> None:
     """Real litecoind, no observer cycle ever runs (as if OBSERVER_INTERVAL_SECONDS were an hour)."""
-    regtest = settings.model_copy(update={"network": Network.regtest, "ltc_xpub": LTC_TTUB, "btc_xpub": "",
-                                          "eth_xpub": "", "ltc_confirmations": 2, "observer_interval_seconds": 3600,
-                                          "webhook_secret": SecretStr(SECRET)})
+    regtest = settings.model_copy(
+        update={
+            "network": Network.regtest,
+            "ltc_xpub": LTC_TTUB,
+            "btc_xpub": "",
+            "eth_xpub": "",
+            "ltc_confirmations": 2,
+            "observer_interval_seconds": 3600,
+            "webhook_secret": SecretStr(SECRET),
+        }
+    )
     backend = CoreRpcBackend(Chain.ltc, f"{litecoind.url}/wallet/hint-{uuid.uuid4().hex[:8]}", 10)
     shop = Shop.build(regtest, sessions, goods, Chain.ltc, backend)
-    deps = WebDeps(sessions=sessions, scheduler=AsyncIOScheduler(timezone="UTC"), observer=shop.observer,
-                   settings=regtest)
+    deps = WebDeps(
+        sessions=sessions, scheduler=AsyncIOScheduler(timezone="UTC"), observer=shop.observer, settings=regtest
+    )
     app = create_web_app(deps)
     try:
         async with TestClient(TestServer(app)) as client:
@@ -263,8 +308,10 @@ async def test_signed_hint_gets_a_mined_payment_paid_without_a_cycle(settings, s
     finally:
         await backend.close()
     assert any(t.startswith(f"✅ Order #{invoice.order_id} is paid.") and "KEY-Editor Pro 1y-" in t for t in texts)
-    print(f"\nwebhook latency: 202 after {answered * 1000:.1f} ms, order paid after {paid * 1000:.1f} ms, "
-          f"'paid' message sent after {delivered * 1000:.1f} ms")
+    print(
+        f"\nwebhook latency: 202 after {answered * 1000:.1f} ms, order paid after {paid * 1000:.1f} ms, "
+        f"'paid' message sent after {delivered * 1000:.1f} ms"
+    )
 
 
 async def test_size_limit_holds_for_streamed_bodies_and_ends_exactly_at_64_kib(hooked: Hooked) -> None:

@@ -22,6 +22,7 @@ def build() -> Router:
     # support replies first: replying to a support copy answers the buyer even while a prompt waits for text
     router.include_routers(menu.build(), support.build_admin(), orders.build(), problems.build())
     # inventory_stock after inventory: its last handler takes what no inventory dialog step could use
-    router.include_routers(inventory.build(), inventory_stock.build(), users.build(), broadcast.build(),
-                           stats.build(), wallet.build())
+    router.include_routers(
+        inventory.build(), inventory_stock.build(), users.build(), broadcast.build(), stats.build(), wallet.build()
+    )
     return router

@@ -48,14 +48,25 @@ async def got_text(message: Message, state: FSMContext, admin_broadcast: Broadca
     await state.update_data(text=text)
     await state.set_state(BroadcastForm.confirm)
     await message.answer(text)
-    await message.answer(l10n("admin.broadcast.confirm", count=await admin_broadcast.recipients()), reply_markup=rows(
-        [button(l10n("admin.broadcast.send"), BroadcastCb(action=BroadcastAction.send))],
-        [button(l10n("admin.broadcast.edit"), BroadcastCb(action=BroadcastAction.edit)),
-         button(l10n("admin.broadcast.cancel"), BroadcastCb(action=BroadcastAction.cancel))]))
+    await message.answer(
+        l10n("admin.broadcast.confirm", count=await admin_broadcast.recipients()),
+        reply_markup=rows(
+            [button(l10n("admin.broadcast.send"), BroadcastCb(action=BroadcastAction.send))],
+            [
+                button(l10n("admin.broadcast.edit"), BroadcastCb(action=BroadcastAction.edit)),
+                button(l10n("admin.broadcast.cancel"), BroadcastCb(action=BroadcastAction.cancel)),
+            ],
+        ),
+    )
 
 
-async def send(query: CallbackQuery, state: FSMContext, admin_broadcast: BroadcastService, l10n: L10n,
-               callback_answer: CallbackAnswer) -> None:
+async def send(
+    query: CallbackQuery,
+    state: FSMContext,
+    admin_broadcast: BroadcastService,
+    l10n: L10n,
+    callback_answer: CallbackAnswer,
+) -> None:
     text = (await state.get_data()).get("text")
     message = query.message
     if not text or message is None or isinstance(message, InaccessibleMessage):
@@ -64,8 +75,10 @@ async def send(query: CallbackQuery, state: FSMContext, admin_broadcast: Broadca
     await state.clear()
     status = await admin_broadcast.start(actor(query), text, l10n.language, message.chat.id, message.message_id)
     callback_answer.text = l10n("admin.broadcast.started")
-    await answer(query, l10n("admin.broadcast.progress", id=status.id, sent=status.sent, total=status.total,
-                             failed=status.failed))
+    await answer(
+        query,
+        l10n("admin.broadcast.progress", id=status.id, sent=status.sent, total=status.total, failed=status.failed),
+    )
 
 
 async def edit(query: CallbackQuery, state: FSMContext, admin_broadcast: BroadcastService, l10n: L10n) -> None:

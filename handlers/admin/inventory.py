@@ -87,28 +87,55 @@ def cancel_button(node: Node, node_id: int, l10n: L10n) -> InlineKeyboardMarkup:
 def listing_view(node: Node, listing: Listing, l10n: L10n) -> tuple[str, InlineKeyboardMarkup]:
     child, here = CHILD[node], listing.node
     items = [NamedItem(i.id, i.name if i.is_active else f"🚫 {i.name}") for i in listing.items]
-    back: CallbackData = AdminCb(section=AdminSection.home) if here is None else \
-        InvCb(action=InvAction.view, node=PARENT[node], id=listing.parent_id)
-    markup = paged(items, listing.page, listing.has_next, lambda i: InvCb(action=InvAction.view, node=child, id=i),
-                   lambda p: InvCb(action=InvAction.view, node=node, id=listing.node.id if listing.node else 0, page=p),
-                   back, l10n)
-    new = [button(l10n(f"admin.inventory.new_{child.name}"), InvCb(action=InvAction.new, node=node,
-                                                                     id=here.id if here else 0))]
+    back: CallbackData = (
+        AdminCb(section=AdminSection.home)
+        if here is None
+        else InvCb(action=InvAction.view, node=PARENT[node], id=listing.parent_id)
+    )
+    markup = paged(
+        items,
+        listing.page,
+        listing.has_next,
+        lambda i: InvCb(action=InvAction.view, node=child, id=i),
+        lambda p: InvCb(action=InvAction.view, node=node, id=listing.node.id if listing.node else 0, page=p),
+        back,
+        l10n,
+    )
+    new = [
+        button(
+            l10n(f"admin.inventory.new_{child.name}"), InvCb(action=InvAction.new, node=node, id=here.id if here else 0)
+        )
+    ]
     if here is None:
         return l10n("admin.inventory.root"), before_last_row(markup, new)
     toggle = InvAction.deactivate if here.is_active else InvAction.activate
-    text = l10n(f"admin.inventory.{node.name}", name=escape(here.name),
-                status=l10n(f"admin.inventory.{'active' if here.is_active else 'inactive'}"))
-    return text, before_last_row(markup, new, [
-        button(l10n("admin.inventory.rename"), InvCb(action=InvAction.rename, node=node, id=here.id)),
-        button(l10n(f"admin.inventory.{toggle.name}"), InvCb(action=toggle, node=node, id=here.id))])
+    text = l10n(
+        f"admin.inventory.{node.name}",
+        name=escape(here.name),
+        status=l10n(f"admin.inventory.{'active' if here.is_active else 'inactive'}"),
+    )
+    return text, before_last_row(
+        markup,
+        new,
+        [
+            button(l10n("admin.inventory.rename"), InvCb(action=InvAction.rename, node=node, id=here.id)),
+            button(l10n(f"admin.inventory.{toggle.name}"), InvCb(action=toggle, node=node, id=here.id)),
+        ],
+    )
 
 
 def product_view(card: ProductAdmin, settings: Settings, l10n: L10n) -> tuple[str, InlineKeyboardMarkup]:
-    text = l10n("admin.inventory.product", name=escape(card.name), kind=l10n(f"admin.inventory.kind_{card.kind}"),
-                status=l10n(f"admin.inventory.{'active' if card.is_active else 'inactive'}"),
-                price=format_fiat(card.price, settings.fiat_currency), description=escape(card.description) or "—",
-                available=card.available, reserved=card.reserved, sold=card.sold)
+    text = l10n(
+        "admin.inventory.product",
+        name=escape(card.name),
+        kind=l10n(f"admin.inventory.kind_{card.kind}"),
+        status=l10n(f"admin.inventory.{'active' if card.is_active else 'inactive'}"),
+        price=format_fiat(card.price, settings.fiat_currency),
+        description=escape(card.description) or "—",
+        available=card.available,
+        reserved=card.reserved,
+        sold=card.sold,
+    )
     toggle = InvAction.deactivate if card.is_active else InvAction.activate
 
     def act(action: InvAction, key: str) -> InlineKeyboardButton:
@@ -118,12 +145,20 @@ def product_view(card: ProductAdmin, settings: Settings, l10n: L10n) -> tuple[st
         [act(InvAction.stock, "add_stock")],
         [act(InvAction.price, "set_price"), act(InvAction.describe, "describe")],
         [act(InvAction.rename, "rename"), act(toggle, toggle.name)],
-        [button(l10n("nav.back"), InvCb(action=InvAction.view, node=Node.subcategory, id=card.subcategory_id))])
+        [button(l10n("nav.back"), InvCb(action=InvAction.view, node=Node.subcategory, id=card.subcategory_id))],
+    )
 
 
-async def show_node(event: Message | CallbackQuery, node: Node, node_id: int, page: int,
-                    admin_inventory: InventoryAdminService, settings: Settings, l10n: L10n,
-                    callback_answer: CallbackAnswer | None = None) -> None:
+async def show_node(
+    event: Message | CallbackQuery,
+    node: Node,
+    node_id: int,
+    page: int,
+    admin_inventory: InventoryAdminService,
+    settings: Settings,
+    l10n: L10n,
+    callback_answer: CallbackAnswer | None = None,
+) -> None:
     """The node's view; the catalog root, with a notice, when the node is gone."""
     try:
         if node is Node.product:
@@ -139,35 +174,64 @@ async def show_node(event: Message | CallbackQuery, node: Node, node_id: int, pa
     await answer(event, *listing_view(node, listing, l10n))
 
 
-async def open_section(query: CallbackQuery, state: FSMContext, admin_inventory: InventoryAdminService,
-                       settings: Settings, l10n: L10n) -> None:
+async def open_section(
+    query: CallbackQuery, state: FSMContext, admin_inventory: InventoryAdminService, settings: Settings, l10n: L10n
+) -> None:
     await state.clear()
     await show_node(query, Node.root, 0, 0, admin_inventory, settings, l10n)
 
 
-async def view(query: CallbackQuery, callback_data: InvCb, state: FSMContext, admin_inventory: InventoryAdminService,
-               settings: Settings, l10n: L10n, callback_answer: CallbackAnswer) -> None:
+async def view(
+    query: CallbackQuery,
+    callback_data: InvCb,
+    state: FSMContext,
+    admin_inventory: InventoryAdminService,
+    settings: Settings,
+    l10n: L10n,
+    callback_answer: CallbackAnswer,
+) -> None:
     await state.clear()  # leaving any dialog: the next text is not taken as its answer
-    await show_node(query, callback_data.node, callback_data.id, max(callback_data.page, 0), admin_inventory,
-                    settings, l10n, callback_answer)
+    await show_node(
+        query,
+        callback_data.node,
+        callback_data.id,
+        max(callback_data.page, 0),
+        admin_inventory,
+        settings,
+        l10n,
+        callback_answer,
+    )
 
 
-async def set_active(query: CallbackQuery, callback_data: InvCb, state: FSMContext,
-                     admin_inventory: InventoryAdminService, settings: Settings, l10n: L10n,
-                     callback_answer: CallbackAnswer) -> None:
+async def set_active(
+    query: CallbackQuery,
+    callback_data: InvCb,
+    state: FSMContext,
+    admin_inventory: InventoryAdminService,
+    settings: Settings,
+    l10n: L10n,
+    callback_answer: CallbackAnswer,
+) -> None:
     await state.clear()
     if callback_data.node is not Node.root:
         try:
-            await admin_inventory.set_active(actor(query), Level(callback_data.node.value), callback_data.id,
-                                             callback_data.action is InvAction.activate)
+            await admin_inventory.set_active(
+                actor(query),
+                Level(callback_data.node.value),
+                callback_data.id,
+                callback_data.action is InvAction.activate,
+            )
             callback_answer.text = l10n(f"admin.inventory.{callback_data.action.name}d")
         except NotFound:
             pass  # show_node says so
     await show_node(query, callback_data.node, callback_data.id, 0, admin_inventory, settings, l10n, callback_answer)
 
 
-PROMPTS = {InvAction.rename: ("name", "ask_rename"), InvAction.price: ("price", "ask_price"),
-           InvAction.describe: ("description", "ask_description")}
+PROMPTS = {
+    InvAction.rename: ("name", "ask_rename"),
+    InvAction.price: ("price", "ask_price"),
+    InvAction.describe: ("description", "ask_description"),
+}
 
 
 async def ask(query: CallbackQuery, callback_data: InvCb, state: FSMContext, settings: Settings, l10n: L10n) -> None:
@@ -180,12 +244,14 @@ async def ask(query: CallbackQuery, callback_data: InvCb, state: FSMContext, set
         field, key = PROMPTS[action]
         await state.set_data({"op": action.value, "node": node.value, "id": node_id})
     await state.set_state(getattr(InventoryForm, field))
-    await answer(query, l10n(f"admin.inventory.{key}", currency=settings.fiat_currency),
-                 cancel_button(node, node_id, l10n))
+    await answer(
+        query, l10n(f"admin.inventory.{key}", currency=settings.fiat_currency), cancel_button(node, node_id, l10n)
+    )
 
 
-async def got_text(message: Message, state: FSMContext, admin_inventory: InventoryAdminService,
-                   settings: Settings, l10n: L10n) -> None:
+async def got_text(
+    message: Message, state: FSMContext, admin_inventory: InventoryAdminService, settings: Settings, l10n: L10n
+) -> None:
     """A name, description or price typed into a dialog: saved, or the next question of a new product."""
     data, text, who = await state.get_data(), message.text or "", actor(message)
     node, step = Node(data["node"]), await state.get_state()
@@ -203,8 +269,9 @@ async def got_text(message: Message, state: FSMContext, admin_inventory: Invento
             await next_question(message, state, step, text, back, settings, l10n)
             return
     except InventoryRefused as e:
-        await message.answer(l10n("admin.inventory.refused", problem=escape(e.problem)), reply_markup=cancel_button(
-            *back, l10n))
+        await message.answer(
+            l10n("admin.inventory.refused", problem=escape(e.problem)), reply_markup=cancel_button(*back, l10n)
+        )
         return
     except NameTaken:
         await message.answer(l10n("admin.inventory.name_taken"), reply_markup=cancel_button(*back, l10n))
@@ -215,8 +282,15 @@ async def got_text(message: Message, state: FSMContext, admin_inventory: Invento
     await show_node(message, *back, 0, admin_inventory, settings, l10n)
 
 
-async def next_question(message: Message, state: FSMContext, step: str | None, text: str, back: tuple[Node, int],
-                        settings: Settings, l10n: L10n) -> None:
+async def next_question(
+    message: Message,
+    state: FSMContext,
+    step: str | None,
+    text: str,
+    back: tuple[Node, int],
+    settings: Settings,
+    l10n: L10n,
+) -> None:
     """New product: name → description → price → kind. Raises InventoryRefused for a bad answer."""
     if step == InventoryForm.name.state:
         await state.update_data(name=checked_name(text))
@@ -225,25 +299,39 @@ async def next_question(message: Message, state: FSMContext, step: str | None, t
     elif step == InventoryForm.description.state:
         await state.update_data(description=checked_description(text))
         await state.set_state(InventoryForm.price)
-        await message.answer(l10n("admin.inventory.ask_price", currency=settings.fiat_currency),
-                             reply_markup=cancel_button(*back, l10n))
+        await message.answer(
+            l10n("admin.inventory.ask_price", currency=settings.fiat_currency), reply_markup=cancel_button(*back, l10n)
+        )
     else:
         checked_price(text)
         await state.update_data(price=text)
         await state.set_state(InventoryForm.kind)
-        await message.answer(l10n("admin.inventory.ask_kind"), reply_markup=rows(
-            [button(l10n(f"admin.inventory.kind_{kind}"), KindCb(kind=kind)) for kind in ProductKind],
-            [button(l10n("admin.inventory.cancel"), InvCb(action=InvAction.cancel, node=back[0], id=back[1]))]))
+        await message.answer(
+            l10n("admin.inventory.ask_kind"),
+            reply_markup=rows(
+                [button(l10n(f"admin.inventory.kind_{kind}"), KindCb(kind=kind)) for kind in ProductKind],
+                [button(l10n("admin.inventory.cancel"), InvCb(action=InvAction.cancel, node=back[0], id=back[1]))],
+            ),
+        )
 
 
-async def got_kind(query: CallbackQuery, callback_data: KindCb, state: FSMContext,
-                   admin_inventory: InventoryAdminService, settings: Settings, l10n: L10n,
-                   callback_answer: CallbackAnswer) -> None:
+async def got_kind(
+    query: CallbackQuery,
+    callback_data: KindCb,
+    state: FSMContext,
+    admin_inventory: InventoryAdminService,
+    settings: Settings,
+    l10n: L10n,
+    callback_answer: CallbackAnswer,
+) -> None:
     data = await state.get_data()
     await state.clear()
     try:
-        product_id = await admin_inventory.create_product(actor(query), data["parent"], ProductDraft(
-            data["name"], data["description"], data["price"], callback_data.kind))
+        product_id = await admin_inventory.create_product(
+            actor(query),
+            data["parent"],
+            ProductDraft(data["name"], data["description"], data["price"], callback_data.kind),
+        )
     except (InventoryRefused, NameTaken, NotFound):  # changed meanwhile (another admin, an import)
         alert(callback_answer, l10n("admin.inventory.gone"))
         await show_node(query, Node.subcategory, data["parent"], 0, admin_inventory, settings, l10n, callback_answer)
@@ -256,12 +344,12 @@ def build() -> Router:
     router = Router(name="admin-inventory")
     router.callback_query.register(open_section, AdminCb.filter(F.section == AdminSection.inventory))
     router.callback_query.register(view, InvCb.filter(F.action.in_({InvAction.view, InvAction.cancel})))
-    router.callback_query.register(set_active, InvCb.filter(F.action.in_({InvAction.activate,
-                                                                           InvAction.deactivate})))
+    router.callback_query.register(set_active, InvCb.filter(F.action.in_({InvAction.activate, InvAction.deactivate})))
     router.callback_query.register(ask, InvCb.filter((F.action == InvAction.new) & (F.node != Node.product)))
     router.callback_query.register(ask, InvCb.filter((F.action == InvAction.rename) & (F.node != Node.root)))
-    router.callback_query.register(ask, InvCb.filter(F.action.in_({InvAction.price, InvAction.describe})
-                                                     & (F.node == Node.product)))
+    router.callback_query.register(
+        ask, InvCb.filter(F.action.in_({InvAction.price, InvAction.describe}) & (F.node == Node.product))
+    )
     router.callback_query.register(got_kind, KindCb.filter(), InventoryForm.kind)
     for step in (InventoryForm.name, InventoryForm.description, InventoryForm.price):
         router.message.register(got_text, step, F.text, ~F.text.startswith("/"))

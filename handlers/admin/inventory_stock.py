@@ -25,22 +25,31 @@ from services.stock_files import MAX_FILE_BYTES, MAX_PROBLEMS_SHOWN, StockFileEr
 
 
 def confirm_buttons(product_id: int, l10n: L10n) -> InlineKeyboardMarkup:
-    return rows([button(l10n("admin.inventory.confirm"), InvCb(action=InvAction.confirm, node=Node.product,
-                                                               id=product_id)),
-                 button(l10n("admin.inventory.cancel"), InvCb(action=InvAction.cancel, node=Node.product,
-                                                              id=product_id))])
+    return rows(
+        [
+            button(l10n("admin.inventory.confirm"), InvCb(action=InvAction.confirm, node=Node.product, id=product_id)),
+            button(l10n("admin.inventory.cancel"), InvCb(action=InvAction.cancel, node=Node.product, id=product_id)),
+        ]
+    )
 
 
 def problems_text(e: StockFileErrors, l10n: L10n) -> str:
     shown = "\n".join(escape(p) for p in e.problems[:MAX_PROBLEMS_SHOWN])
     more = len(e.problems) - MAX_PROBLEMS_SHOWN
     return l10n("admin.inventory.stock_rejected", count=len(e.problems), problems=shown) + (
-        "\n" + l10n("admin.inventory.stock_more_problems", count=more) if more > 0 else "")
+        "\n" + l10n("admin.inventory.stock_more_problems", count=more) if more > 0 else ""
+    )
 
 
-async def ask_stock(query: CallbackQuery, callback_data: InvCb, state: FSMContext,
-                    admin_inventory: InventoryAdminService, settings: Settings, l10n: L10n,
-                    callback_answer: CallbackAnswer) -> None:
+async def ask_stock(
+    query: CallbackQuery,
+    callback_data: InvCb,
+    state: FSMContext,
+    admin_inventory: InventoryAdminService,
+    settings: Settings,
+    l10n: L10n,
+    callback_answer: CallbackAnswer,
+) -> None:
     try:
         card = await admin_inventory.product(callback_data.id)
     except NotFound:
@@ -50,18 +59,24 @@ async def ask_stock(query: CallbackQuery, callback_data: InvCb, state: FSMContex
     await state.set_state(InventoryForm.stock if digital else InventoryForm.quantity)
     await state.set_data({"id": card.id, "node": Node.product.value, "name": card.name})
     key = "ask_stock" if digital else "ask_quantity"
-    await answer(query, l10n(f"admin.inventory.{key}", name=escape(card.name), max=MAX_QUANTITY,
-                             mb=MAX_FILE_BYTES // (1024 * 1024)), cancel_button(Node.product, card.id, l10n))
+    await answer(
+        query,
+        l10n(f"admin.inventory.{key}", name=escape(card.name), max=MAX_QUANTITY, mb=MAX_FILE_BYTES // (1024 * 1024)),
+        cancel_button(Node.product, card.id, l10n),
+    )
 
 
-async def got_payloads(message: Message, state: FSMContext, bot: Bot, admin_stock: StockAdminService,
-                       l10n: L10n) -> None:
+async def got_payloads(
+    message: Message, state: FSMContext, bot: Bot, admin_stock: StockAdminService, l10n: L10n
+) -> None:
     """Pasted lines or an uploaded file: checked and counted, then held (sealed) until Confirm."""
     data = await state.get_data()
     document = message.document
     if document is not None and (document.file_size or 0) > MAX_FILE_BYTES:
-        await message.answer(problems_text(StockFileErrors([f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MB"]),
-                                           l10n), reply_markup=cancel_button(Node.product, data["id"], l10n))
+        await message.answer(
+            problems_text(StockFileErrors([f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MB"]), l10n),
+            reply_markup=cancel_button(Node.product, data["id"], l10n),
+        )
         return
     try:
         if document is not None:
@@ -84,27 +99,45 @@ async def got_payloads(message: Message, state: FSMContext, bot: Bot, admin_stoc
 async def hold(message: Message, state: FSMContext, preview: StockPreview, name: str, l10n: L10n) -> None:
     await state.set_state(InventoryForm.confirm)
     await state.update_data(sealed=preview.sealed)
-    await message.answer(l10n("admin.inventory.stock_preview", count=preview.count, new=preview.new,
-                              known=preview.count - preview.new, name=escape(name)),
-                         reply_markup=confirm_buttons(preview.product_id, l10n))
+    await message.answer(
+        l10n(
+            "admin.inventory.stock_preview",
+            count=preview.count,
+            new=preview.new,
+            known=preview.count - preview.new,
+            name=escape(name),
+        ),
+        reply_markup=confirm_buttons(preview.product_id, l10n),
+    )
 
 
 async def got_quantity(message: Message, state: FSMContext, l10n: L10n) -> None:
     data = await state.get_data()
     text = (message.text or "").strip()
     if not text.isdigit() or not 1 <= int(text) <= MAX_QUANTITY:
-        await message.answer(l10n("admin.inventory.bad_quantity", max=MAX_QUANTITY),
-                             reply_markup=cancel_button(Node.product, data["id"], l10n))
+        await message.answer(
+            l10n("admin.inventory.bad_quantity", max=MAX_QUANTITY),
+            reply_markup=cancel_button(Node.product, data["id"], l10n),
+        )
         return
     await state.set_state(InventoryForm.confirm)
     await state.update_data(quantity=int(text))
-    await message.answer(l10n("admin.inventory.quantity_preview", count=int(text), name=escape(data["name"])),
-                         reply_markup=confirm_buttons(data["id"], l10n))
+    await message.answer(
+        l10n("admin.inventory.quantity_preview", count=int(text), name=escape(data["name"])),
+        reply_markup=confirm_buttons(data["id"], l10n),
+    )
 
 
-async def confirm(query: CallbackQuery, callback_data: InvCb, state: FSMContext, admin_stock: StockAdminService,
-                  admin_inventory: InventoryAdminService, settings: Settings, l10n: L10n,
-                  callback_answer: CallbackAnswer) -> None:
+async def confirm(
+    query: CallbackQuery,
+    callback_data: InvCb,
+    state: FSMContext,
+    admin_stock: StockAdminService,
+    admin_inventory: InventoryAdminService,
+    settings: Settings,
+    l10n: L10n,
+    callback_answer: CallbackAnswer,
+) -> None:
     data = await state.get_data()
     await state.clear()  # a second press finds no preview to store again
     if data.get("id") != callback_data.id:
@@ -112,13 +145,17 @@ async def confirm(query: CallbackQuery, callback_data: InvCb, state: FSMContext,
         await show_node(query, Node.product, callback_data.id, 0, admin_inventory, settings, l10n, callback_answer)
         return
     try:
-        added: StockAdded = await admin_stock.add_digital(actor(query), data["id"], data["sealed"]) \
-            if "sealed" in data else await admin_stock.add_physical(actor(query), data["id"], data["quantity"])
+        added: StockAdded = (
+            await admin_stock.add_digital(actor(query), data["id"], data["sealed"])
+            if "sealed" in data
+            else await admin_stock.add_physical(actor(query), data["id"], data["quantity"])
+        )
     except (StockFileErrors, GoodsKeyMissing, NotFound, WrongKind):
         alert(callback_answer, l10n("admin.inventory.gone"))
     else:
-        callback_answer.text = l10n("admin.inventory.stock_added", added=added.added, skipped=added.skipped,
-                                    available=added.available)
+        callback_answer.text = l10n(
+            "admin.inventory.stock_added", added=added.added, skipped=added.skipped, available=added.available
+        )
     await show_node(query, Node.product, callback_data.id, 0, admin_inventory, settings, l10n, callback_answer)
 
 
@@ -130,8 +167,9 @@ def build() -> Router:
     """After handlers.admin.inventory: its last handler takes whatever no dialog step could use."""
     router = Router(name="admin-inventory-stock")
     router.callback_query.register(ask_stock, InvCb.filter((F.action == InvAction.stock) & (F.node == Node.product)))
-    router.callback_query.register(confirm, InvCb.filter((F.action == InvAction.confirm) & (F.node == Node.product)),
-                                   InventoryForm.confirm)
+    router.callback_query.register(
+        confirm, InvCb.filter((F.action == InvAction.confirm) & (F.node == Node.product)), InventoryForm.confirm
+    )
     router.message.register(got_payloads, InventoryForm.stock, F.document)
     router.message.register(got_payloads, InventoryForm.stock, F.text, ~F.text.startswith("/"))
     router.message.register(got_quantity, InventoryForm.quantity, F.text)

@@ -54,8 +54,12 @@ class ProblemCb(CallbackData, prefix="ap"):
 
 MESSAGE_LIMIT = 4096
 SHOWN = 12  # order lines and payments in one view, so that it fits one message
-ACTION_BUTTONS = {AdminAction.ship: AoAction.ship, AdminAction.confirm: AoAction.confirm,
-                  AdminAction.cancel: AoAction.cancel, AdminAction.expire: AoAction.expire}
+ACTION_BUTTONS = {
+    AdminAction.ship: AoAction.ship,
+    AdminAction.confirm: AoAction.confirm,
+    AdminAction.cancel: AoAction.cancel,
+    AdminAction.expire: AoAction.expire,
+}
 
 
 def open_order(order_id: int) -> AdminOrderCb:
@@ -96,9 +100,14 @@ def refusal(error: Exception, order_id: int | str, l10n: L10n) -> str:
 def buckets(counts: dict[OrderBucket, int], l10n: L10n) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     for bucket in OrderBucket:
-        kb.button(text=l10n("admin.orders.bucket_button", name=l10n(f"admin.orders.bucket.{bucket.name}"),
-                            count=counts.get(bucket, 0)),
-                  callback_data=AdminOrderCb(action=AoAction.list, bucket=bucket))
+        kb.button(
+            text=l10n(
+                "admin.orders.bucket_button",
+                name=l10n(f"admin.orders.bucket.{bucket.name}"),
+                count=counts.get(bucket, 0),
+            ),
+            callback_data=AdminOrderCb(action=AoAction.list, bucket=bucket),
+        )
     kb.button(text=l10n("nav.back"), callback_data=AdminCb(section=AdminSection.home))
     kb.adjust(2)
     return kb.as_markup()
@@ -106,14 +115,34 @@ def buckets(counts: dict[OrderBucket, int], l10n: L10n) -> InlineKeyboardMarkup:
 
 def order_list(page: OrderPage, l10n: L10n) -> tuple[str, InlineKeyboardMarkup]:
     name = l10n(f"admin.orders.bucket.{page.bucket.name}")
-    title = l10n("admin.orders.list", name=name, page=page.page + 1) if page.rows else \
-        l10n("admin.orders.list_empty", name=name)
-    items = [NamedItem(r.id, l10n("admin.orders.row", order_id=r.id, date=when(r.created_at),
-                                  total=format_fiat(r.total, r.currency), buyer=r.buyer) + (" ⚠" if r.problem else ""))
-             for r in page.rows]
-    return title, paged(items, page.page, page.has_next, open_order,
-                        lambda p: AdminOrderCb(action=AoAction.list, bucket=page.bucket, page=p),
-                        AdminCb(section=AdminSection.orders), l10n)
+    title = (
+        l10n("admin.orders.list", name=name, page=page.page + 1)
+        if page.rows
+        else l10n("admin.orders.list_empty", name=name)
+    )
+    items = [
+        NamedItem(
+            r.id,
+            l10n(
+                "admin.orders.row",
+                order_id=r.id,
+                date=when(r.created_at),
+                total=format_fiat(r.total, r.currency),
+                buyer=r.buyer,
+            )
+            + (" ⚠" if r.problem else ""),
+        )
+        for r in page.rows
+    ]
+    return title, paged(
+        items,
+        page.page,
+        page.has_next,
+        open_order,
+        lambda p: AdminOrderCb(action=AoAction.list, bucket=page.bucket, page=p),
+        AdminCb(section=AdminSection.orders),
+        l10n,
+    )
 
 
 def order_text(view: AdminOrderView, l10n: L10n) -> str:
@@ -121,30 +150,58 @@ def order_text(view: AdminOrderView, l10n: L10n) -> str:
     timeline = view.timeline
     text = _order_text(view, timeline, l10n)
     while len(text) > MESSAGE_LIMIT and timeline:
-        timeline = timeline[len(timeline) // 2 + 1:]
+        timeline = timeline[len(timeline) // 2 + 1 :]
         text = _order_text(view, timeline, l10n)
     return text
 
 
 def _order_text(view: AdminOrderView, timeline: list[TimelineEntry], l10n: L10n) -> str:
     buyer = view.buyer
-    head = l10n("admin.orders.head", order_id=view.id, status=status_label(view.status, view.bucket, l10n),
-                date=when(view.created_at), buyer=buyer.telegram_id,
-                username=escape(f"@{buyer.username}") if buyer.username else "—", language=buyer.language)
+    head = l10n(
+        "admin.orders.head",
+        order_id=view.id,
+        status=status_label(view.status, view.bucket, l10n),
+        date=when(view.created_at),
+        buyer=buyer.telegram_id,
+        username=escape(f"@{buyer.username}") if buyer.username else "—",
+        language=buyer.language,
+    )
     if view.problem:
         head += "\n" + l10n("admin.orders.problem", problem=l10n(f"admin.problems.kind.{view.problem}"))
-    lines = "\n".join([*(f"{escape(line.name)} × {line.quantity} · {format_fiat(line.unit_price, view.currency)}"
-                        for line in view.lines[:SHOWN]), *(["…"] if len(view.lines) > SHOWN else [])])
+    lines = "\n".join(
+        [
+            *(
+                f"{escape(line.name)} × {line.quantity} · {format_fiat(line.unit_price, view.currency)}"
+                for line in view.lines[:SHOWN]
+            ),
+            *(["…"] if len(view.lines) > SHOWN else []),
+        ]
+    )
     parts = [head, lines + "\n" + l10n("admin.orders.total", total=format_fiat(view.total, view.currency))]
     if view.invoice:
         inv, coin = view.invoice, view.invoice.chain.upper()
-        text = l10n("admin.orders.invoice", amount=format_amount(inv.chain, inv.amount_due), coin=coin,
-                    address=inv.address, rate=format_fiat(inv.rate, view.currency), source=escape(inv.rate_source),
-                    rate_at=when(inv.rate_at), expires=when(inv.expires_at))
-        payments = [l10n("admin.orders.payment", tx=_tx_link(p.natural_id, p.url),
-                         amount=format_amount(inv.chain, p.amount), coin=coin, confirmations=p.confirmations,
-                         block=p.block_height if p.block_height is not None else "—",
-                         status=l10n(f"admin.orders.payment_status.{p.status.value}")) for p in view.payments[-SHOWN:]]
+        text = l10n(
+            "admin.orders.invoice",
+            amount=format_amount(inv.chain, inv.amount_due),
+            coin=coin,
+            address=inv.address,
+            rate=format_fiat(inv.rate, view.currency),
+            source=escape(inv.rate_source),
+            rate_at=when(inv.rate_at),
+            expires=when(inv.expires_at),
+        )
+        payments = [
+            l10n(
+                "admin.orders.payment",
+                tx=_tx_link(p.natural_id, p.url),
+                amount=format_amount(inv.chain, p.amount),
+                coin=coin,
+                confirmations=p.confirmations,
+                block=p.block_height if p.block_height is not None else "—",
+                status=l10n(f"admin.orders.payment_status.{p.status.value}"),
+            )
+            for p in view.payments[-SHOWN:]
+        ]
         parts.append("\n".join([text, *payments] if payments else [text, l10n("admin.orders.no_payments")]))
     if view.tracking:
         parts.append(l10n("admin.orders.tracking", tracking=escape(view.tracking)))
@@ -161,8 +218,11 @@ def _tx_link(natural_id: str, url: str | None) -> str:
 
 
 def _entry(entry: TimelineEntry) -> str:
-    what = f"✉ {escape(entry.what)} → {escape(entry.who)}" if entry.message else \
-        f"{escape(entry.what)} · {escape(entry.who)}"
+    what = (
+        f"✉ {escape(entry.what)} → {escape(entry.who)}"
+        if entry.message
+        else f"{escape(entry.what)} · {escape(entry.who)}"
+    )
     text = " · ".join(filter(None, [when(entry.at), what, escape(entry.detail)]))
     if entry.reason:
         reason = entry.reason if len(entry.reason) <= 80 else entry.reason[:79] + "…"
@@ -191,6 +251,8 @@ def back_to_order(order_id: int, l10n: L10n) -> InlineKeyboardMarkup:
 
 def confirm_expire(order_id: int, l10n: L10n) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
-    kb.row(button(l10n("admin.orders.expire_yes"), AdminOrderCb(action=AoAction.expire_now, id=order_id)),
-           button(l10n("nav.back"), open_order(order_id)))
+    kb.row(
+        button(l10n("admin.orders.expire_yes"), AdminOrderCb(action=AoAction.expire_now, id=order_id)),
+        button(l10n("nav.back"), open_order(order_id)),
+    )
     return kb.as_markup()

@@ -35,9 +35,11 @@ class ProblemInput(StatesGroup):
     close_note = State()
 
 
-ASKS = {AoAction.ship: (AdminAction.ship, OrderInput.tracking, "admin.orders.ask_tracking"),
-        AoAction.cancel: (AdminAction.cancel, OrderInput.cancel_reason, "admin.orders.ask_cancel"),
-        AoAction.confirm: (AdminAction.confirm, OrderInput.confirm_reason, "admin.orders.ask_confirm")}
+ASKS = {
+    AoAction.ship: (AdminAction.ship, OrderInput.tracking, "admin.orders.ask_tracking"),
+    AoAction.cancel: (AdminAction.cancel, OrderInput.cancel_reason, "admin.orders.ask_cancel"),
+    AoAction.confirm: (AdminAction.confirm, OrderInput.confirm_reason, "admin.orders.ask_confirm"),
+}
 
 
 def sender(event: Message | CallbackQuery) -> int:
@@ -56,14 +58,20 @@ async def orders_menu(query: CallbackQuery, admin_orders: AdminOrderService, l10
     await show(query, l10n("admin.orders.title"), views.buckets(await admin_orders.counts(), l10n))
 
 
-async def order_list(query: CallbackQuery, callback_data: AdminOrderCb, admin_orders: AdminOrderService,
-                     l10n: L10n) -> None:
+async def order_list(
+    query: CallbackQuery, callback_data: AdminOrderCb, admin_orders: AdminOrderService, l10n: L10n
+) -> None:
     text, markup = views.order_list(await admin_orders.page(callback_data.bucket, callback_data.page), l10n)
     await show(query, text, markup)
 
 
-async def order_view(query: CallbackQuery, callback_data: AdminOrderCb, admin_orders: AdminOrderService, l10n: L10n,
-                     callback_answer: CallbackAnswer) -> None:
+async def order_view(
+    query: CallbackQuery,
+    callback_data: AdminOrderCb,
+    admin_orders: AdminOrderService,
+    l10n: L10n,
+    callback_answer: CallbackAnswer,
+) -> None:
     try:
         view = await admin_orders.view(callback_data.id)
     except NotFound:
@@ -72,8 +80,7 @@ async def order_view(query: CallbackQuery, callback_data: AdminOrderCb, admin_or
     await show(query, views.order_text(view, l10n), views.order_keyboard(view, l10n))
 
 
-async def order_command(message: Message, command: CommandObject, admin_orders: AdminOrderService,
-                        l10n: L10n) -> None:
+async def order_command(message: Message, command: CommandObject, admin_orders: AdminOrderService, l10n: L10n) -> None:
     """/order 42: jump straight to an order."""
     arg = (command.args or "").strip().lstrip("#")
     try:
@@ -84,8 +91,14 @@ async def order_command(message: Message, command: CommandObject, admin_orders: 
     await message.answer(views.order_text(view, l10n), reply_markup=views.order_keyboard(view, l10n))
 
 
-async def ask_text(query: CallbackQuery, callback_data: AdminOrderCb, state: FSMContext,
-                   admin_orders: AdminOrderService, l10n: L10n, callback_answer: CallbackAnswer) -> None:
+async def ask_text(
+    query: CallbackQuery,
+    callback_data: AdminOrderCb,
+    state: FSMContext,
+    admin_orders: AdminOrderService,
+    l10n: L10n,
+    callback_answer: CallbackAnswer,
+) -> None:
     action, waiting, prompt = ASKS[callback_data.action]
     try:
         await admin_orders.check(callback_data.id, action)
@@ -102,8 +115,9 @@ async def got_text(message: Message, state: FSMContext, admin_orders: AdminOrder
     data, waiting = await state.get_data(), await state.get_state()
     order_id = int(data["order_id"])
     if not text or text.startswith("/") or len(text) > TEXT_LIMIT:
-        await message.answer(l10n("admin.orders.need_text", limit=TEXT_LIMIT),
-                             reply_markup=views.back_to_order(order_id, l10n))
+        await message.answer(
+            l10n("admin.orders.need_text", limit=TEXT_LIMIT), reply_markup=views.back_to_order(order_id, l10n)
+        )
         return
     await state.clear()
     admin = sender(message)
@@ -117,23 +131,36 @@ async def got_text(message: Message, state: FSMContext, admin_orders: AdminOrder
     except (NotFound, OrderMovedOn) as e:
         await message.answer(views.refusal(e, order_id, l10n), reply_markup=views.back_to_order(order_id, l10n))
         return
-    await message.answer(l10n(done, order_id=order_id) + "\n\n" + views.order_text(view, l10n),
-                         reply_markup=views.order_keyboard(view, l10n))
+    await message.answer(
+        l10n(done, order_id=order_id) + "\n\n" + views.order_text(view, l10n),
+        reply_markup=views.order_keyboard(view, l10n),
+    )
 
 
-async def ask_expire(query: CallbackQuery, callback_data: AdminOrderCb, admin_orders: AdminOrderService, l10n: L10n,
-                     callback_answer: CallbackAnswer) -> None:
+async def ask_expire(
+    query: CallbackQuery,
+    callback_data: AdminOrderCb,
+    admin_orders: AdminOrderService,
+    l10n: L10n,
+    callback_answer: CallbackAnswer,
+) -> None:
     try:
         await admin_orders.check(callback_data.id, AdminAction.expire)
     except (NotFound, OrderMovedOn) as e:
         alert(callback_answer, views.refusal(e, callback_data.id, l10n))
         return
-    await show(query, l10n("admin.orders.ask_expire", order_id=callback_data.id),
-               views.confirm_expire(callback_data.id, l10n))
+    await show(
+        query, l10n("admin.orders.ask_expire", order_id=callback_data.id), views.confirm_expire(callback_data.id, l10n)
+    )
 
 
-async def expire(query: CallbackQuery, callback_data: AdminOrderCb, admin_orders: AdminOrderService, l10n: L10n,
-                 callback_answer: CallbackAnswer) -> None:
+async def expire(
+    query: CallbackQuery,
+    callback_data: AdminOrderCb,
+    admin_orders: AdminOrderService,
+    l10n: L10n,
+    callback_answer: CallbackAnswer,
+) -> None:
     try:
         view = await admin_orders.expire(callback_data.id, sender(query))
     except (NotFound, OrderMovedOn) as e:

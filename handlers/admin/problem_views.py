@@ -12,57 +12,100 @@ from services.dto import NamedItem
 from services.money import format_fiat
 from services.payment_uri import format_amount
 
-RESOLUTION_BUTTONS = {Resolution.fulfil: ApAction.fulfil, Resolution.refund: ApAction.refund,
-                      Resolution.close: ApAction.close, Resolution.resend: ApAction.resend}
+RESOLUTION_BUTTONS = {
+    Resolution.fulfil: ApAction.fulfil,
+    Resolution.refund: ApAction.refund,
+    Resolution.close: ApAction.close,
+    Resolution.resend: ApAction.resend,
+}
 
 
 def amounts(row: ProblemRow, l10n: L10n) -> str:
     if row.chain is None:
         return ""
-    return l10n("admin.problems.amounts", due=format_amount(row.chain, row.due),
-                received=format_amount(row.chain, row.received), coin=row.chain.upper(),
-                difference=signed_amount(row.chain, row.difference),
-                fiat=format_fiat(row.difference_fiat, row.currency))
+    return l10n(
+        "admin.problems.amounts",
+        due=format_amount(row.chain, row.due),
+        received=format_amount(row.chain, row.received),
+        coin=row.chain.upper(),
+        difference=signed_amount(row.chain, row.difference),
+        fiat=format_fiat(row.difference_fiat, row.currency),
+    )
 
 
 def queue(page: ProblemPage, l10n: L10n) -> tuple[str, InlineKeyboardMarkup]:
     if not page.rows:
         text = l10n("admin.problems.empty")
     else:
-        text = "\n\n".join([l10n("admin.problems.title", page=page.page + 1),
-                            *(f"{_headline(row, l10n)}\n{amounts(row, l10n)}" for row in page.rows)])
+        text = "\n\n".join(
+            [
+                l10n("admin.problems.title", page=page.page + 1),
+                *(f"{_headline(row, l10n)}\n{amounts(row, l10n)}" for row in page.rows),
+            ]
+        )
     items = [NamedItem(row.id, _headline(row, l10n)) for row in page.rows]
-    return text, paged(items, page.page, page.has_next, lambda i: ProblemCb(action=ApAction.view, id=i),
-                       lambda p: ProblemCb(action=ApAction.list, page=p), AdminCb(section=AdminSection.home), l10n)
+    return text, paged(
+        items,
+        page.page,
+        page.has_next,
+        lambda i: ProblemCb(action=ApAction.view, id=i),
+        lambda p: ProblemCb(action=ApAction.list, page=p),
+        AdminCb(section=AdminSection.home),
+        l10n,
+    )
 
 
 def _headline(row: ProblemRow, l10n: L10n) -> str:
-    return l10n("admin.problems.row", order_id=row.id, problem=l10n(f"admin.problems.kind.{row.problem}"),
-                status=l10n(f"status.{row.status}"))
+    return l10n(
+        "admin.problems.row",
+        order_id=row.id,
+        problem=l10n(f"admin.problems.kind.{row.problem}"),
+        status=l10n(f"status.{row.status}"),
+    )
 
 
 def problem_text(row: ProblemRow, l10n: L10n) -> str:
-    return "\n\n".join(filter(None, [l10n("admin.problems.head", order_id=row.id,
-                                          problem=l10n(f"admin.problems.kind.{row.problem}"),
-                                          status=l10n(f"status.{row.status}")),
-                                     amounts(row, l10n), l10n(f"admin.problems.hint.{row.problem}")]))
+    return "\n\n".join(
+        filter(
+            None,
+            [
+                l10n(
+                    "admin.problems.head",
+                    order_id=row.id,
+                    problem=l10n(f"admin.problems.kind.{row.problem}"),
+                    status=l10n(f"status.{row.status}"),
+                ),
+                amounts(row, l10n),
+                l10n(f"admin.problems.hint.{row.problem}"),
+            ],
+        )
+    )
 
 
 def problem_keyboard(row: ProblemRow, l10n: L10n) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     for resolution in row.resolutions:
-        kb.row(button(l10n(f"admin.problems.do.{resolution}"),
-                      ProblemCb(action=RESOLUTION_BUTTONS[resolution], id=row.id, problem=row.problem)))
-    kb.row(button(l10n("admin.problems.order"), open_order(row.id)),
-           button(l10n("nav.back"), ProblemCb(action=ApAction.list)))
+        kb.row(
+            button(
+                l10n(f"admin.problems.do.{resolution}"),
+                ProblemCb(action=RESOLUTION_BUTTONS[resolution], id=row.id, problem=row.problem),
+            )
+        )
+    kb.row(
+        button(l10n("admin.problems.order"), open_order(row.id)),
+        button(l10n("nav.back"), ProblemCb(action=ApAction.list)),
+    )
     return kb.as_markup()
 
 
 def confirm_fulfil(row: ProblemRow, l10n: L10n) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
-    kb.row(button(l10n("admin.problems.fulfil_yes"), ProblemCb(action=ApAction.fulfil_now, id=row.id,
-                                                               problem=row.problem)),
-           button(l10n("nav.back"), ProblemCb(action=ApAction.view, id=row.id)))
+    kb.row(
+        button(
+            l10n("admin.problems.fulfil_yes"), ProblemCb(action=ApAction.fulfil_now, id=row.id, problem=row.problem)
+        ),
+        button(l10n("nav.back"), ProblemCb(action=ApAction.view, id=row.id)),
+    )
     return kb.as_markup()
 
 

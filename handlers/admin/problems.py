@@ -18,8 +18,10 @@ from services.admin_problems import ProblemService
 from services.catalog import NotFound
 
 ALERT_LIMIT = 200  # Telegram's limit for a callback answer
-NOTES = {ApAction.refund: (Resolution.refund, ProblemInput.refund_note),
-         ApAction.close: (Resolution.close, ProblemInput.close_note)}
+NOTES = {
+    ApAction.refund: (Resolution.refund, ProblemInput.refund_note),
+    ApAction.close: (Resolution.close, ProblemInput.close_note),
+}
 
 
 async def show_queue(query: CallbackQuery, page: ProblemPage, l10n: L10n) -> None:
@@ -31,13 +33,19 @@ async def open_queue(query: CallbackQuery, admin_problems: ProblemService, l10n:
     await show_queue(query, await admin_problems.page(0), l10n)
 
 
-async def queue_page(query: CallbackQuery, callback_data: ProblemCb, admin_problems: ProblemService,
-                     l10n: L10n) -> None:
+async def queue_page(
+    query: CallbackQuery, callback_data: ProblemCb, admin_problems: ProblemService, l10n: L10n
+) -> None:
     await show_queue(query, await admin_problems.page(callback_data.page), l10n)
 
 
-async def problem_view(query: CallbackQuery, callback_data: ProblemCb, admin_problems: ProblemService, l10n: L10n,
-                       callback_answer: CallbackAnswer) -> None:
+async def problem_view(
+    query: CallbackQuery,
+    callback_data: ProblemCb,
+    admin_problems: ProblemService,
+    l10n: L10n,
+    callback_answer: CallbackAnswer,
+) -> None:
     """The problem, or for the fulfil button the question that comes before acting."""
     try:
         row = await admin_problems.view(callback_data.id)
@@ -49,16 +57,18 @@ async def problem_view(query: CallbackQuery, callback_data: ProblemCb, admin_pro
     elif row.problem is not callback_data.problem or Resolution.fulfil not in row.resolutions:
         alert(callback_answer, order_views.moved_on(OrderMovedOn(row.status, row.problem), l10n))
     else:
-        await show(query, l10n("admin.problems.ask_fulfil", order_id=row.id),
-                   problem_views.confirm_fulfil(row, l10n))
+        await show(query, l10n("admin.problems.ask_fulfil", order_id=row.id), problem_views.confirm_fulfil(row, l10n))
 
 
 async def ask_note(query: CallbackQuery, callback_data: ProblemCb, state: FSMContext, l10n: L10n) -> None:
     resolution, waiting = NOTES[callback_data.action]
     await state.set_state(waiting)
     await state.update_data(order_id=callback_data.id, problem=callback_data.problem)
-    await show(query, l10n(f"admin.problems.ask_{resolution}", order_id=callback_data.id),
-               problem_views.back_to_problem(callback_data.id, l10n))
+    await show(
+        query,
+        l10n(f"admin.problems.ask_{resolution}", order_id=callback_data.id),
+        problem_views.back_to_problem(callback_data.id, l10n),
+    )
 
 
 async def got_note(message: Message, state: FSMContext, admin_problems: ProblemService, l10n: L10n) -> None:
@@ -66,8 +76,9 @@ async def got_note(message: Message, state: FSMContext, admin_problems: ProblemS
     data, waiting = await state.get_data(), await state.get_state()
     order_id = int(data["order_id"])
     if not note or note.startswith("/") or len(note) > TEXT_LIMIT:
-        await message.answer(l10n("admin.orders.need_text", limit=TEXT_LIMIT),
-                             reply_markup=problem_views.back_to_problem(order_id, l10n))
+        await message.answer(
+            l10n("admin.orders.need_text", limit=TEXT_LIMIT), reply_markup=problem_views.back_to_problem(order_id, l10n)
+        )
         return
     await state.clear()
     problem, admin = OrderProblem(data["problem"]), sender(message)
@@ -83,8 +94,13 @@ async def got_note(message: Message, state: FSMContext, admin_problems: ProblemS
     await message.answer(l10n(done, order_id=order_id) + "\n\n" + text, reply_markup=markup)
 
 
-async def resolve(query: CallbackQuery, callback_data: ProblemCb, admin_problems: ProblemService, l10n: L10n,
-                  callback_answer: CallbackAnswer) -> None:
+async def resolve(
+    query: CallbackQuery,
+    callback_data: ProblemCb,
+    admin_problems: ProblemService,
+    l10n: L10n,
+    callback_answer: CallbackAnswer,
+) -> None:
     """Fulfil (after its confirmation) and resend: one press acts."""
     order_id, admin, problem = callback_data.id, sender(query), callback_data.problem
     try:
@@ -109,7 +125,8 @@ def build() -> Router:
     router.callback_query.register(queue_page, ProblemCb.filter(F.action == ApAction.list))
     router.callback_query.register(problem_view, ProblemCb.filter(F.action.in_({ApAction.view, ApAction.fulfil})))
     router.callback_query.register(ask_note, ProblemCb.filter(F.action.in_(set(NOTES)) & F.problem))
-    router.callback_query.register(resolve, ProblemCb.filter(F.action.in_({ApAction.fulfil_now, ApAction.resend})
-                                                             & F.problem))
+    router.callback_query.register(
+        resolve, ProblemCb.filter(F.action.in_({ApAction.fulfil_now, ApAction.resend}) & F.problem)
+    )
     router.message.register(got_note, StateFilter(ProblemInput))
     return router

@@ -31,24 +31,47 @@ def period_text(stats: PeriodStats, l10n: L10n) -> str:
     revenue = ", ".join(format_fiat(v, c) for c, v in stats.revenue.items()) or "0"
     coins = ", ".join(f"{format_amount(c, v)} {c.upper()}" for c, v in stats.received.items()) or "—"
     conversion = "—" if stats.conversion is None else f"{stats.conversion}%"
-    return l10n("admin.stats.period", period=l10n(f"admin.stats.{stats.period.name}"), orders=stats.orders,
-                sold=stats.sold, revenue=revenue, coins=coins, conversion=conversion, paid=stats.invoices_paid,
-                invoices=stats.invoices)
+    return l10n(
+        "admin.stats.period",
+        period=l10n(f"admin.stats.{stats.period.name}"),
+        orders=stats.orders,
+        sold=stats.sold,
+        revenue=revenue,
+        coins=coins,
+        conversion=conversion,
+        paid=stats.invoices_paid,
+        invoices=stats.invoices,
+    )
 
 
 def overview_text(overview: Overview, currency: str, l10n: L10n) -> str:
-    top = [l10n("admin.stats.top_row", rank=n, name=escape(p.name), units=p.units,
-                revenue=format_fiat(p.revenue, currency))
-           for n, p in enumerate(overview.top, 1)] or [l10n("admin.stats.top_none")]
-    return "\n\n".join([l10n("admin.stats.title"), *(period_text(p, l10n) for p in overview.periods),
-                        "\n".join([l10n("admin.stats.top"), *top])])
+    top = [
+        l10n(
+            "admin.stats.top_row", rank=n, name=escape(p.name), units=p.units, revenue=format_fiat(p.revenue, currency)
+        )
+        for n, p in enumerate(overview.top, 1)
+    ] or [l10n("admin.stats.top_none")]
+    return "\n\n".join(
+        [
+            l10n("admin.stats.title"),
+            *(period_text(p, l10n) for p in overview.periods),
+            "\n".join([l10n("admin.stats.top"), *top]),
+        ]
+    )
 
 
 def stats_menu(l10n: L10n) -> InlineKeyboardMarkup:
-    return rows([button(l10n("admin.stats.chart"), StatsCb(action=StatsAction.chart))],
-                [button(l10n("admin.stats.csv", period=l10n(f"admin.stats.{p.name}")),
-                        StatsCb(action=StatsAction.export, period=p)) for p in Period],
-                [to_menu(l10n)])
+    return rows(
+        [button(l10n("admin.stats.chart"), StatsCb(action=StatsAction.chart))],
+        [
+            button(
+                l10n("admin.stats.csv", period=l10n(f"admin.stats.{p.name}")),
+                StatsCb(action=StatsAction.export, period=p),
+            )
+            for p in Period
+        ],
+        [to_menu(l10n)],
+    )
 
 
 async def open_section(query: CallbackQuery, admin_stats: SalesStatsService, settings: Settings, l10n: L10n) -> None:
@@ -58,16 +81,21 @@ async def open_section(query: CallbackQuery, admin_stats: SalesStatsService, set
 async def chart(query: CallbackQuery, admin_stats: SalesStatsService, l10n: L10n) -> None:
     png = await admin_stats.revenue_chart()
     if query.bot is not None and query.from_user is not None:
-        await query.bot.send_photo(query.from_user.id, BufferedInputFile(png, "revenue-30d.png"),
-                                   caption=l10n("admin.stats.chart_caption"))
+        await query.bot.send_photo(
+            query.from_user.id, BufferedInputFile(png, "revenue-30d.png"), caption=l10n("admin.stats.chart_caption")
+        )
 
 
 async def export(query: CallbackQuery, callback_data: StatsCb, admin_stats: SalesStatsService, l10n: L10n) -> None:
     result = await admin_stats.reconciliation(callback_data.period)
     if query.bot is not None and query.from_user is not None:
-        await query.bot.send_document(query.from_user.id, BufferedInputFile(result.content, result.filename),
-                                      caption=l10n("admin.stats.csv_caption", orders=result.orders,
-                                                   period=l10n(f"admin.stats.{callback_data.period.name}")))
+        await query.bot.send_document(
+            query.from_user.id,
+            BufferedInputFile(result.content, result.filename),
+            caption=l10n(
+                "admin.stats.csv_caption", orders=result.orders, period=l10n(f"admin.stats.{callback_data.period.name}")
+            ),
+        )
 
 
 def build() -> Router:

@@ -47,30 +47,46 @@ class UsersForm(StatesGroup):
 
 def users_menu(settings: Settings, l10n: L10n) -> InlineKeyboardMarkup:
     limits = sorted({1, settings.max_user_timeouts})
-    return rows([button(l10n("admin.users.search"), UsersCb(action=UserAction.search))],
-                [button(l10n("admin.users.timeouts", n=n), UsersCb(action=UserAction.timeouts, n=n)) for n in limits],
-                [to_menu(l10n)])
+    return rows(
+        [button(l10n("admin.users.search"), UsersCb(action=UserAction.search))],
+        [button(l10n("admin.users.timeouts", n=n), UsersCb(action=UserAction.timeouts, n=n)) for n in limits],
+        [to_menu(l10n)],
+    )
 
 
 def card_view(card: UserCard, l10n: L10n) -> tuple[str, InlineKeyboardMarkup]:
     def yes_no(flag: bool) -> str:
         return l10n("admin.users.yes" if flag else "admin.users.no")
 
-    text = l10n("admin.users.card", id=card.id, telegram_id=card.telegram_id,
-                username=f"@{escape(card.username)}" if card.username else "—", language=card.language,
-                joined=card.created_at.strftime("%Y-%m-%d"), orders=card.orders, timeouts=card.timeout_count,
-                banned=yes_no(card.is_banned), blocked=yes_no(card.blocked_bot))
+    text = l10n(
+        "admin.users.card",
+        id=card.id,
+        telegram_id=card.telegram_id,
+        username=f"@{escape(card.username)}" if card.username else "—",
+        language=card.language,
+        joined=card.created_at.strftime("%Y-%m-%d"),
+        orders=card.orders,
+        timeouts=card.timeout_count,
+        banned=yes_no(card.is_banned),
+        blocked=yes_no(card.blocked_bot),
+    )
     ban = UserAction.unban if card.is_banned else UserAction.ban
     return text, rows(
         [button(l10n(f"admin.users.{ban.name}"), UsersCb(action=ban, id=card.id))],
         [button(l10n("admin.users.reset"), UsersCb(action=UserAction.reset, id=card.id))] if card.timeout_count else [],
         [button(l10n("admin.users.orders"), UsersCb(action=UserAction.orders, id=card.id))],
-        [button(l10n("nav.back"), UsersCb(action=UserAction.menu))])
+        [button(l10n("nav.back"), UsersCb(action=UserAction.menu))],
+    )
 
 
 def order_line(order: UserOrder, l10n: L10n) -> str:
-    return l10n("admin.users.order_row", order_id=order.id, date=order.created_at.strftime("%Y-%m-%d %H:%M"),
-                status=l10n(f"status.{order.status}"), total=format_fiat(order.total, order.currency))
+    return l10n(
+        "admin.users.order_row",
+        order_id=order.id,
+        date=order.created_at.strftime("%Y-%m-%d %H:%M"),
+        status=l10n(f"status.{order.status}"),
+        total=format_fiat(order.total, order.currency),
+    )
 
 
 async def open_section(query: CallbackQuery, state: FSMContext, settings: Settings, l10n: L10n) -> None:
@@ -84,23 +100,33 @@ async def show_menu(event: Message | CallbackQuery, settings: Settings, l10n: L1
 
 async def ask_query(query: CallbackQuery, state: FSMContext, l10n: L10n) -> None:
     await state.set_state(UsersForm.query)
-    await answer(query, l10n("admin.users.ask"), rows([button(l10n("admin.users.cancel"),
-                                                              UsersCb(action=UserAction.menu))]))
+    await answer(
+        query, l10n("admin.users.ask"), rows([button(l10n("admin.users.cancel"), UsersCb(action=UserAction.menu))])
+    )
 
 
 async def got_query(message: Message, state: FSMContext, admin_users: UserAdminService, l10n: L10n) -> None:
     try:
         card = await admin_users.find(message.text or "")
     except NotFound:
-        await message.answer(l10n("admin.users.not_found"), reply_markup=rows(
-            [button(l10n("admin.users.cancel"), UsersCb(action=UserAction.menu))]))
+        await message.answer(
+            l10n("admin.users.not_found"),
+            reply_markup=rows([button(l10n("admin.users.cancel"), UsersCb(action=UserAction.menu))]),
+        )
         return
     await state.clear()
     await answer(message, *card_view(card, l10n))
 
 
-async def act(query: CallbackQuery, callback_data: UsersCb, state: FSMContext, admin_users: UserAdminService,
-              settings: Settings, l10n: L10n, callback_answer: CallbackAnswer) -> None:
+async def act(
+    query: CallbackQuery,
+    callback_data: UsersCb,
+    state: FSMContext,
+    admin_users: UserAdminService,
+    settings: Settings,
+    l10n: L10n,
+    callback_answer: CallbackAnswer,
+) -> None:
     """Show a user's card, after banning, unbanning or resetting the timeout count if that was pressed."""
     await state.clear()
     action, who = callback_data.action, actor(query)
@@ -120,21 +146,48 @@ async def act(query: CallbackQuery, callback_data: UsersCb, state: FSMContext, a
     await answer(query, *card_view(card, l10n))
 
 
-async def with_timeouts(query: CallbackQuery, callback_data: UsersCb, state: FSMContext,
-                        admin_users: UserAdminService, l10n: L10n) -> None:
+async def with_timeouts(
+    query: CallbackQuery, callback_data: UsersCb, state: FSMContext, admin_users: UserAdminService, l10n: L10n
+) -> None:
     await state.clear()
     page, at_least = max(callback_data.page, 0), max(callback_data.n, 1)
     cards, more = await admin_users.with_timeouts(at_least, page)
-    items = [NamedItem(c.id, l10n("admin.users.timeout_row", telegram_id=c.telegram_id, timeouts=c.timeout_count,
-                                  username=f"@{c.username}" if c.username else "—")) for c in cards]
-    await answer(query, l10n("admin.users.timeouts_title" if items else "admin.users.timeouts_none", n=at_least),
-                 paged(items, page, more, lambda i: UsersCb(action=UserAction.card, id=i),
-                       lambda p: UsersCb(action=UserAction.timeouts, n=at_least, page=p),
-                       UsersCb(action=UserAction.menu), l10n))
+    items = [
+        NamedItem(
+            c.id,
+            l10n(
+                "admin.users.timeout_row",
+                telegram_id=c.telegram_id,
+                timeouts=c.timeout_count,
+                username=f"@{c.username}" if c.username else "—",
+            ),
+        )
+        for c in cards
+    ]
+    await answer(
+        query,
+        l10n("admin.users.timeouts_title" if items else "admin.users.timeouts_none", n=at_least),
+        paged(
+            items,
+            page,
+            more,
+            lambda i: UsersCb(action=UserAction.card, id=i),
+            lambda p: UsersCb(action=UserAction.timeouts, n=at_least, page=p),
+            UsersCb(action=UserAction.menu),
+            l10n,
+        ),
+    )
 
 
-async def orders(query: CallbackQuery, callback_data: UsersCb, state: FSMContext, admin_users: UserAdminService,
-                 settings: Settings, l10n: L10n, callback_answer: CallbackAnswer) -> None:
+async def orders(
+    query: CallbackQuery,
+    callback_data: UsersCb,
+    state: FSMContext,
+    admin_users: UserAdminService,
+    settings: Settings,
+    l10n: L10n,
+    callback_answer: CallbackAnswer,
+) -> None:
     await state.clear()
     page = max(callback_data.page, 0)
     try:
@@ -144,9 +197,15 @@ async def orders(query: CallbackQuery, callback_data: UsersCb, state: FSMContext
         await show_menu(query, settings, l10n)
         return
     lines = [order_line(o, l10n) for o in rows_] or [l10n("admin.users.no_orders")]
-    markup = paged([], page, more, lambda i: UsersCb(action=UserAction.card, id=i),
-                   lambda p: UsersCb(action=UserAction.orders, id=callback_data.id, page=p),
-                   UsersCb(action=UserAction.card, id=callback_data.id), l10n)
+    markup = paged(
+        [],
+        page,
+        more,
+        lambda i: UsersCb(action=UserAction.card, id=i),
+        lambda p: UsersCb(action=UserAction.orders, id=callback_data.id, page=p),
+        UsersCb(action=UserAction.card, id=callback_data.id),
+        l10n,
+    )
     await answer(query, "\n".join([l10n("admin.users.orders_title", id=callback_data.id), *lines]), markup)
 
 
@@ -155,8 +214,9 @@ def build() -> Router:
     router.callback_query.register(open_section, AdminCb.filter(F.section == AdminSection.users))
     router.callback_query.register(open_section, UsersCb.filter(F.action == UserAction.menu))
     router.callback_query.register(ask_query, UsersCb.filter(F.action == UserAction.search))
-    router.callback_query.register(act, UsersCb.filter(F.action.in_({UserAction.card, UserAction.ban,
-                                                                      UserAction.unban, UserAction.reset})))
+    router.callback_query.register(
+        act, UsersCb.filter(F.action.in_({UserAction.card, UserAction.ban, UserAction.unban, UserAction.reset}))
+    )
     router.callback_query.register(with_timeouts, UsersCb.filter(F.action == UserAction.timeouts))
     router.callback_query.register(orders, UsersCb.filter(F.action == UserAction.orders))
     router.message.register(got_query, UsersForm.query, F.text, ~F.text.startswith("/"))

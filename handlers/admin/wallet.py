@@ -34,8 +34,13 @@ def gap_line(report: GapReport, limit: int, l10n: L10n) -> str:
     def index(value: int | None) -> str:
         return "—" if value is None else str(value)
 
-    line = l10n("admin.wallet.chain", coin=report.chain.upper(), last=index(report.highest_index),
-                paid=index(report.last_paid_index), gap=report.longest_gap)
+    line = l10n(
+        "admin.wallet.chain",
+        coin=report.chain.upper(),
+        last=index(report.highest_index),
+        paid=index(report.last_paid_index),
+        gap=report.longest_gap,
+    )
     if report.warn(limit):
         line += "\n" + l10n("admin.wallet.gap_warning", gap=report.longest_gap, limit=limit)
     return line
@@ -44,15 +49,19 @@ def gap_line(report: GapReport, limit: int, l10n: L10n) -> str:
 def health_line(coin: str, health: "ProviderHealth | None", now: datetime, l10n: L10n) -> str:
     if health is None or (health.last_ok is None and not health.failures):
         return l10n("admin.wallet.health_unknown", coin=coin)
-    ago = l10n("admin.wallet.never") if health.last_ok is None else \
-        l10n("admin.wallet.ago", seconds=int((now - health.last_ok).total_seconds()))
+    ago = (
+        l10n("admin.wallet.never")
+        if health.last_ok is None
+        else l10n("admin.wallet.ago", seconds=int((now - health.last_ok).total_seconds()))
+    )
     if health.failures:
         return l10n("admin.wallet.health_failing", coin=coin, failures=health.failures, ago=ago)
     return l10n("admin.wallet.health_ok", coin=coin, ago=ago, took=f"{health.last_cycle_seconds:.1f}")
 
 
-async def open_section(query: CallbackQuery, wallet_admin: WalletAdminService, payment_observer: "Observer",
-                       settings: Settings, l10n: L10n) -> None:
+async def open_section(
+    query: CallbackQuery, wallet_admin: WalletAdminService, payment_observer: "Observer", settings: Settings, l10n: L10n
+) -> None:
     reports = await wallet_admin.gap_reports()
     limit, now = settings.gap_limit_warn, utcnow()
     gaps = [gap_line(r, limit, l10n) for r in reports] or [l10n("admin.wallet.none")]
@@ -61,15 +70,27 @@ async def open_section(query: CallbackQuery, wallet_admin: WalletAdminService, p
         parts.append(l10n("admin.wallet.gap_hint", limit=limit))
     health = [health_line(r.chain.upper(), payment_observer.health.get(r.chain), now, l10n) for r in reports]
     parts.append("\n".join([l10n("admin.wallet.health"), *health]))
-    await answer(query, "\n\n".join(parts), rows(
-        [button(l10n("admin.wallet.export"), WalletCb(action=WalletAction.export))] if reports else [],
-        [to_menu(l10n)]))
+    await answer(
+        query,
+        "\n\n".join(parts),
+        rows(
+            [button(l10n("admin.wallet.export"), WalletCb(action=WalletAction.export))] if reports else [],
+            [to_menu(l10n)],
+        ),
+    )
 
 
 async def export(query: CallbackQuery, wallet_admin: WalletAdminService, l10n: L10n) -> None:
     exports = await wallet_admin.watch_only_exports()
-    lines = [l10n("admin.wallet.export_row", coin=e.chain.upper(), text=escape(e.text),
-                  last="—" if e.highest_index is None else e.highest_index) for e in exports]
+    lines = [
+        l10n(
+            "admin.wallet.export_row",
+            coin=e.chain.upper(),
+            text=escape(e.text),
+            last="—" if e.highest_index is None else e.highest_index,
+        )
+        for e in exports
+    ]
     if query.bot is not None and query.from_user is not None:
         await query.bot.send_message(query.from_user.id, "\n\n".join([l10n("admin.wallet.export_title"), *lines]))
 

@@ -18,8 +18,9 @@ url = config.attributes.get("database_url") or Settings().resolved_database_url
 
 
 def run_migrations(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=models.Base.metadata, render_as_batch=True,
-                      compare_type=True)
+    context.configure(
+        connection=connection, target_metadata=models.Base.metadata, render_as_batch=True, compare_type=True
+    )
     with context.begin_transaction():
         context.run_migrations()
 
@@ -32,8 +33,7 @@ async def run_async() -> None:
 
 
 if context.is_offline_mode():
-    context.configure(url=url, target_metadata=models.Base.metadata, render_as_batch=True,
-                      literal_binds=True)
+    context.configure(url=url, target_metadata=models.Base.metadata, render_as_batch=True, literal_binds=True)
     with context.begin_transaction():
         context.run_migrations()
 else:

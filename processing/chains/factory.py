@@ -31,8 +31,9 @@ def build_backends(settings: Settings, chains: tuple[Chain, ...]) -> dict[Chain,
                     raise ConfigError(f"{name}_RPC_URL: required with {name}_BACKEND=core-rpc")
                 backends[chain] = CoreRpcBackend(chain, url, timeout)
             else:
-                url = (settings.btc_esplora_url if chain is Chain.btc else settings.ltc_esplora_url) \
-                    or ESPLORA_DEFAULTS.get((chain, settings.network), "")
+                url = (
+                    settings.btc_esplora_url if chain is Chain.btc else settings.ltc_esplora_url
+                ) or ESPLORA_DEFAULTS.get((chain, settings.network), "")
                 if not url:
                     raise ConfigError(f"{name}_ESPLORA_URL: required on {settings.network}")
                 backends[chain] = EsploraBackend(chain, url, timeout)
@@ -42,8 +43,9 @@ def build_backends(settings: Settings, chains: tuple[Chain, ...]) -> dict[Chain,
                 raise ConfigError("ETH_RPC_URL: required when ETH_XPUB is set (a node that serves historical balances)")
             backends[chain] = EvmRpcBackend(url, settings.eth_confirmations, timeout)
         else:
-            url = settings.sol_rpc_url.get_secret_value() or (SOLANA_MAINNET if settings.network is Network.mainnet
-                                                              else "")
+            url = settings.sol_rpc_url.get_secret_value() or (
+                SOLANA_MAINNET if settings.network is Network.mainnet else ""
+            )
             if not url:
                 raise ConfigError(f"SOL_RPC_URL: required on {settings.network}")
             backends[chain] = SolanaRpcBackend(url, settings.sol_commitment, timeout)

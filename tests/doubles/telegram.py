@@ -44,14 +44,43 @@ NOT_MODIFIED = (
 )
 SEND_METHODS = frozenset({"sendMessage", "sendPhoto", "sendDocument", "copyMessage", "forwardMessage"})
 # Clients send these as plain strings; every other field is JSON-encoded (numbers, bools, markup, lists).
-_TEXT_FIELDS = frozenset({
-    "text", "caption", "parse_mode", "callback_query_id", "file_id", "photo", "document", "url",
-    "secret_token", "language_code", "inline_message_id", "business_connection_id", "message_effect_id",
-})
-_HTML_TAGS = frozenset({
-    "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a", "code", "pre",
-    "blockquote", "tg-emoji",
-})
+_TEXT_FIELDS = frozenset(
+    {
+        "text",
+        "caption",
+        "parse_mode",
+        "callback_query_id",
+        "file_id",
+        "photo",
+        "document",
+        "url",
+        "secret_token",
+        "language_code",
+        "inline_message_id",
+        "business_connection_id",
+        "message_effect_id",
+    }
+)
+_HTML_TAGS = frozenset(
+    {
+        "b",
+        "strong",
+        "i",
+        "em",
+        "u",
+        "ins",
+        "s",
+        "strike",
+        "del",
+        "span",
+        "tg-spoiler",
+        "a",
+        "code",
+        "pre",
+        "blockquote",
+        "tg-emoji",
+    }
+)
 _TAG = re.compile(r"<(/?)([A-Za-z][\w-]*)?[^<>]*>")
 
 
@@ -144,8 +173,10 @@ def _plain_text(text: str) -> str:
             open_tags.append((name, offset))
         elif not open_tags or open_tags[-1][0] != name:
             expected = open_tags[-1][0] if open_tags else ""
-            raise _bad(f"can't parse entities: Unmatched end tag at byte offset {offset}, "
-                       f'expected "</{expected}>", found "</{name}>"')
+            raise _bad(
+                f"can't parse entities: Unmatched end tag at byte offset {offset}, "
+                f'expected "</{expected}>", found "</{name}>"'
+            )
         else:
             open_tags.pop()
         pos = match.end()
@@ -181,12 +212,17 @@ async def _read_params(request: web.Request) -> Json:
 class TelegramDouble:
     """The Bot API on 127.0.0.1:<free port>; one bot token, private chats with FakeUsers."""
 
-    def __init__(self, token: str = DEFAULT_TOKEN, *, first_name: str = "Shop Bot",
-                 username: str = "shop_test_bot") -> None:
+    def __init__(
+        self, token: str = DEFAULT_TOKEN, *, first_name: str = "Shop Bot", username: str = "shop_test_bot"
+    ) -> None:
         self.token = token
         self.url = ""
-        self.me: Json = {"id": int(token.split(":", 1)[0]), "is_bot": True, "first_name": first_name,
-                         "username": username}
+        self.me: Json = {
+            "id": int(token.split(":", 1)[0]),
+            "is_bot": True,
+            "first_name": first_name,
+            "username": username,
+        }
         self.calls: list[ApiCall] = []  # every request, in arrival order
         self.errors: list[tuple[str, Json]] = []  # (method, error body) of every non-ok answer
         self.delivered: list[int] = []  # update_ids handed out by getUpdates, in order
@@ -215,14 +251,23 @@ class TelegramDouble:
         self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
         impls: dict[str, Callable[[Json], Awaitable[Any]]] = {
-            "getMe": self._get_me, "getUpdates": self._get_updates, "setWebhook": self._set_webhook,
-            "deleteWebhook": self._delete_webhook, "getWebhookInfo": self._get_webhook_info,
-            "setMyCommands": self._set_my_commands, "sendMessage": self._send_message,
-            "sendPhoto": self._send_photo, "sendDocument": self._send_document,
-            "editMessageText": self._edit_message_text, "editMessageCaption": self._edit_message_caption,
-            "editMessageReplyMarkup": self._edit_message_reply_markup, "deleteMessage": self._delete_message,
-            "answerCallbackQuery": self._answer_callback_query, "copyMessage": self._copy_message,
-            "forwardMessage": self._forward_message, "getFile": self._get_file,
+            "getMe": self._get_me,
+            "getUpdates": self._get_updates,
+            "setWebhook": self._set_webhook,
+            "deleteWebhook": self._delete_webhook,
+            "getWebhookInfo": self._get_webhook_info,
+            "setMyCommands": self._set_my_commands,
+            "sendMessage": self._send_message,
+            "sendPhoto": self._send_photo,
+            "sendDocument": self._send_document,
+            "editMessageText": self._edit_message_text,
+            "editMessageCaption": self._edit_message_caption,
+            "editMessageReplyMarkup": self._edit_message_reply_markup,
+            "deleteMessage": self._delete_message,
+            "answerCallbackQuery": self._answer_callback_query,
+            "copyMessage": self._copy_message,
+            "forwardMessage": self._forward_message,
+            "getFile": self._get_file,
         }
         self._methods = {name.lower(): (name, impl) for name, impl in impls.items()}  # names are case-blind
         self._app = web.Application()
@@ -274,8 +319,9 @@ class TelegramDouble:
         message = self._user_message(user, photo=self._photo_sizes(content), caption=caption)
         return self._push("message", message)
 
-    async def user_sends_document(self, user: FakeUser, filename: str, content: bytes,
-                                  caption: str | None = None) -> Json:
+    async def user_sends_document(
+        self, user: FakeUser, filename: str, content: bytes, caption: str | None = None
+    ) -> Json:
         document = self._document(filename, content)
         return self._push("message", self._user_message(user, document=document, caption=caption))
 
@@ -283,8 +329,9 @@ class TelegramDouble:
         reply = self._user_message(user, text=text, reply_to_message=self._current(message))
         return self._push("message", reply)
 
-    async def user_presses(self, user: FakeUser, message: Json, callback_data: str | Json, *,
-                           strict: bool = True) -> Json:
+    async def user_presses(
+        self, user: FakeUser, message: Json, callback_data: str | Json, *, strict: bool = True
+    ) -> Json:
         """Press a button of the message as it is now. ``strict=False`` sends data no button carries."""
         data = callback_data if isinstance(callback_data, str) else callback_data["callback_data"]
         current = self._current(message)
@@ -293,10 +340,16 @@ class TelegramDouble:
         self._users[user.id] = user
         query_id = str(next(self._query_ids))
         self._open_queries.add(query_id)
-        return self._push("callback_query", {
-            "id": query_id, "from": user.to_json(), "chat_instance": str(current["chat"]["id"] * 7919),
-            "data": data, "message": current,
-        })
+        return self._push(
+            "callback_query",
+            {
+                "id": query_id,
+                "from": user.to_json(),
+                "chat_instance": str(current["chat"]["id"] * 7919),
+                "data": data,
+                "message": current,
+            },
+        )
 
     # -- faults ------------------------------------------------------------------------------------
 
@@ -309,12 +362,24 @@ class TelegramDouble:
 
     def rate_limit(self, times: int = 1, retry_after: int = 1, chat_id: int | None = None) -> None:
         """The next ``times`` sends (to ``chat_id``, or any chat) answer 429 with ``retry_after``."""
-        self.fail(429, f"Too Many Requests: retry after {retry_after}", times=times, chat_id=chat_id,
-                  parameters={"retry_after": retry_after})
+        self.fail(
+            429,
+            f"Too Many Requests: retry after {retry_after}",
+            times=times,
+            chat_id=chat_id,
+            parameters={"retry_after": retry_after},
+        )
 
-    def fail(self, error_code: int, description: str, *, times: int = 1,
-             methods: Iterable[str] = SEND_METHODS, chat_id: int | None = None,
-             parameters: Json | None = None) -> None:
+    def fail(
+        self,
+        error_code: int,
+        description: str,
+        *,
+        times: int = 1,
+        methods: Iterable[str] = SEND_METHODS,
+        chat_id: int | None = None,
+        parameters: Json | None = None,
+    ) -> None:
         """The next ``times`` matching calls answer this error instead of doing anything."""
         error = ApiError(error_code, description, parameters)
         self._faults.append(_Fault(error, times, frozenset(methods), chat_id))
@@ -425,12 +490,16 @@ class TelegramDouble:
 
     async def _get_updates(self, p: Json) -> list[Json]:
         if self.webhook_url:
-            raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active; "
-                                "use deleteWebhook to delete the webhook first")
+            raise ApiError(
+                409,
+                "Conflict: can't use getUpdates method while webhook is active; "
+                "use deleteWebhook to delete the webhook first",
+            )
         offset = p.get("offset")
         if isinstance(offset, int):  # acknowledges every update below it; negative keeps the last -offset
-            self._pending = self._pending[offset:] if offset < 0 else [
-                u for u in self._pending if u["update_id"] >= offset]
+            self._pending = (
+                self._pending[offset:] if offset < 0 else [u for u in self._pending if u["update_id"] >= offset]
+            )
         if p.get("allowed_updates") is not None:
             self._allowed = set(p["allowed_updates"])
         self._poll_generation += 1
@@ -443,8 +512,11 @@ class TelegramDouble:
             while True:
                 changed = self._changed
                 if generation != self._poll_generation:
-                    raise ApiError(409, "Conflict: terminated by other getUpdates request; "
-                                        "make sure that only one bot instance is running")
+                    raise ApiError(
+                        409,
+                        "Conflict: terminated by other getUpdates request; "
+                        "make sure that only one bot instance is running",
+                    )
                 # Telegram never creates updates of types the bot did not ask for.
                 if self._allowed:
                     self._pending = [u for u in self._pending if self._kind(u) in self._allowed]
@@ -464,8 +536,11 @@ class TelegramDouble:
         return next(key for key in update if key != "update_id")
 
     async def _get_me(self, p: Json) -> Json:
-        return self.me | {"can_join_groups": True, "can_read_all_group_messages": False,
-                          "supports_inline_queries": False}
+        return self.me | {
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
 
     async def _set_webhook(self, p: Json) -> bool:
         self.webhook_url = p["url"]
@@ -478,8 +553,7 @@ class TelegramDouble:
         return True
 
     async def _get_webhook_info(self, p: Json) -> Json:
-        return {"url": self.webhook_url, "has_custom_certificate": False,
-                "pending_update_count": len(self._pending)}
+        return {"url": self.webhook_url, "has_custom_certificate": False, "pending_update_count": len(self._pending)}
 
     async def _set_my_commands(self, p: Json) -> bool:
         self.commands[p.get("language_code", "")] = p["commands"]
@@ -558,10 +632,12 @@ class TelegramDouble:
     def _bot_sends(self, p: Json, **content: Any) -> Json:
         message = self._new_message(p.get("chat_id"), self.me, **content)
         reply = p.get("reply_parameters") or (
-            {"message_id": p["reply_to_message_id"]} if "reply_to_message_id" in p else None)
+            {"message_id": p["reply_to_message_id"]} if "reply_to_message_id" in p else None
+        )
         if reply:
-            message["reply_to_message"] = self._find(message["chat"]["id"], reply["message_id"],
-                                                     "message to be replied not found")
+            message["reply_to_message"] = self._find(
+                message["chat"]["id"], reply["message_id"], "message to be replied not found"
+            )
         self._set_markup(message, p.get("reply_markup"))
         return self._save(message)
 
@@ -591,8 +667,11 @@ class TelegramDouble:
 
     def _store_file(self, content: bytes, folder: str, suffix: str) -> Json:
         n = next(self._file_numbers)
-        info: Json = {"file_id": f"{folder[:2].upper()}AC{n:08d}", "file_unique_id": f"AQAD{n:08d}",
-                      "file_size": len(content)}
+        info: Json = {
+            "file_id": f"{folder[:2].upper()}AC{n:08d}",
+            "file_unique_id": f"AQAD{n:08d}",
+            "file_size": len(content),
+        }
         path = f"{folder}/file_{n}{suffix}"
         self._files[info["file_id"]] = (info | {"file_path": path}, bytes(content))
         self._paths[path] = bytes(content)
