@@ -15,7 +15,7 @@ import coincurve
 from bench import checkout, dispatch, latency, memory, observer, wallet
 from bench.common import Row, env_int, print_rows
 from models.enums import Chain, Network
-from services.hdwallet import parse_account_key
+from services.wallet.hdwallet import parse_account_key
 from tests.keys import BTC_ZPUB
 
 

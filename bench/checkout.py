@@ -35,12 +35,13 @@ from bench.common import (
     sqlite_url,
 )
 from config import Settings
-from models import CartItem, DerivationCounter
 from models.database import create_engine, create_sessionmaker
 from models.enums import Chain
-from services.checkout import CheckoutService
-from services.rates import rate_service_from_settings
-from services.wallet import load_wallet
+from models.orders import DerivationCounter
+from models.shop import CartItem
+from services.payments.rates import rate_service_from_settings
+from services.shop.checkout import CheckoutService
+from services.wallet.merchant import load_wallet
 
 CHAINS = (Chain.btc, Chain.ltc, Chain.eth)
 RAW_WRITE = text("UPDATE derivation_counters SET next_index = next_index + 1 WHERE chain = :chain")

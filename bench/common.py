@@ -19,11 +19,12 @@ from sqlalchemy import insert, make_url, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from config import Settings
-from models import Category, Invoice, Order, Product, StockUnit, Subcategory, User
 from models.database import upgrade_database
 from models.enums import Chain, ProductKind
+from models.orders import Invoice, Order
+from models.shop import Category, Product, StockUnit, Subcategory, User
 from models.types import utcnow
-from services.goods import GoodsCipher
+from services.wallet.goods import GoodsCipher
 from tests.keys import BTC_ZPUB, ETH_XPUB, LTC_ZPUB, WALLET_KEY
 
 TOKEN = "123456:BENCH-token-that-is-long-enough-for-aiogram"

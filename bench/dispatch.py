@@ -29,12 +29,12 @@ from bot.factory import create_bot, create_dispatcher
 from config import Settings
 from handlers.callbacks import MenuAction, MenuCb
 from l10n import Translator
-from models import Invoice
 from models.database import create_engine, create_sessionmaker
+from models.orders import Invoice
 from processing.observer import Observer
-from services.goods import GoodsCipher
-from services.rates import rate_service_from_settings
-from services.wallet import load_wallet
+from services.payments.rates import rate_service_from_settings
+from services.wallet.goods import GoodsCipher
+from services.wallet.merchant import load_wallet
 from tests.keys import WALLET_KEY
 from tests.recording import RecordingSession
 from tests.telegram import Person, Telegram, buttons

@@ -27,8 +27,8 @@ from processing.chains.base import ChainBackend
 from processing.chains.core_rpc import CoreRpcBackend
 from processing.chains.esplora import EsploraBackend
 from processing.observer import schedule
-from services.goods import GoodsCipher
-from services.payment_uri import format_amount
+from services.payments.uri import format_amount
+from services.wallet.goods import GoodsCipher
 from tests.doubles.esplora import EsploraDouble
 from tests.keys import LTC_TTUB, WALLET_KEY
 from tests.nodes import Litecoind

@@ -25,7 +25,7 @@ from pathlib import Path
 from bench.common import Row, env_int, print_rows, seed_catalog, seed_open_invoices, sqlite_url
 from models.database import create_engine, create_sessionmaker
 from models.enums import Chain
-from services.goods import GoodsCipher
+from services.wallet.goods import GoodsCipher
 from tests.doubles.esplora import EsploraDouble
 from tests.doubles.telegram import TelegramDouble
 from tests.keys import BTC_ZPUB, WALLET_KEY

@@ -42,11 +42,12 @@ from bench.common import Row, env_int, print_rows, seed_open_invoices, shop_sett
 from config import Settings
 from models.database import create_engine, create_sessionmaker
 from models.enums import Chain
-from processing.chains.base import ChainBackend, ChainSnapshot
+from processing.chains.base import ChainBackend
 from processing.chains.esplora import EsploraBackend
 from processing.chains.http import BATCH_LIMIT, Call
 from processing.chains.solana_rpc import SolanaRpcBackend
 from processing.observer import Observer
+from services.payments.seen import ChainSnapshot
 from tests.doubles import FaultyServer
 from tests.doubles.esplora import EsploraDouble
 from tests.doubles.solana import SolanaDouble

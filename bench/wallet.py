@@ -14,7 +14,7 @@ import coincurve
 from bip_utils import Bip32Secp256k1, Bip39SeedGenerator
 
 from models.enums import Chain, Network
-from services.hdwallet import SolAccountNode, parse_account_key
+from services.wallet.hdwallet import SolAccountNode, parse_account_key
 
 MNEMONIC = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about"
 

@@ -10,8 +10,8 @@ from pydantic import ValidationError
 from bot import cli_catalog, cli_ops, cli_wallet
 from config import ConfigError, Settings, check_bot_token
 from models.database import upgrade_database
-from services.hdwallet import WalletConfigError
-from services.wallet import load_wallet, log_first_addresses
+from services.wallet.hdwallet import WalletConfigError
+from services.wallet.merchant import load_wallet, log_first_addresses
 
 log = logging.getLogger("bot")
 

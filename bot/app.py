@@ -26,12 +26,12 @@ from models.database import create_engine, create_sessionmaker
 from processing.chains.factory import build_backends
 from processing.metrics import ShopMetrics
 from processing.observer import Observer, schedule
+from processing.outbox import OutboxSender
 from processing.web import WebDeps, create_web_app
-from services.admin_broadcast import BroadcastProgress
-from services.goods import goods_cipher
-from services.notifier import OutboxSender
-from services.rates import rate_service_from_settings
-from services.wallet import Wallet
+from services.admin.broadcast import BroadcastProgress
+from services.payments.rates import rate_service_from_settings
+from services.wallet.goods import goods_cipher
+from services.wallet.merchant import Wallet
 
 log = logging.getLogger("bot")
 SECRET_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")  # what Telegram accepts as secret_token

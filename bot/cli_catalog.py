@@ -16,10 +16,10 @@ from sqlalchemy.exc import IntegrityError
 
 from config import ConfigError, Settings
 from models.database import standalone_session
-from services.catalog_format import CatalogErrors, load_catalog_json
-from services.catalog_import import CatalogExporter, CatalogImporter, ImportSummary
-from services.goods import GoodsCipher, GoodsKeyMissing, goods_cipher
-from services.secretbox import DecryptionError
+from services.catalog_io.format import CatalogErrors, load_catalog_json
+from services.catalog_io.importer import CatalogExporter, CatalogImporter, ImportSummary
+from services.wallet.goods import GoodsCipher, GoodsKeyMissing, goods_cipher
+from services.wallet.secretbox import DecryptionError
 
 
 def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:

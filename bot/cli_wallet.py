@@ -9,10 +9,10 @@ from bip_utils import Bip39MnemonicGenerator, Bip39WordsNum
 from config import ConfigError, Settings
 from models.database import standalone_session
 from models.enums import Chain
-from services.hdwallet import SolAccountNode
-from services.secretbox import write_sol_key_file
-from services.wallet import load_wallet
-from services.wallet_admin import WalletAdminService
+from services.admin.wallet import AdminWalletService
+from services.wallet.hdwallet import SolAccountNode
+from services.wallet.merchant import load_wallet
+from services.wallet.secretbox import write_sol_key_file
 
 
 def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -60,7 +60,7 @@ def sol_init(args: argparse.Namespace, settings: Settings) -> int:
 def export_watch_only(args: argparse.Namespace, settings: Settings) -> int:
     async def run() -> None:
         async with standalone_session(settings.resolved_database_url) as session:
-            for item in await WalletAdminService(session, load_wallet(settings)).watch_only_exports():
+            for item in await AdminWalletService(session, load_wallet(settings)).watch_only_exports():
                 used = "none yet" if item.highest_index is None else str(item.highest_index)
                 print(f"{item.chain.upper()}: {item.text}\n  highest index used: {used}")
 
@@ -71,7 +71,7 @@ def export_watch_only(args: argparse.Namespace, settings: Settings) -> int:
 def show_key(args: argparse.Namespace, settings: Settings) -> int:
     async def run() -> str:
         async with standalone_session(settings.resolved_database_url) as session:
-            return await WalletAdminService(session, load_wallet(settings)).reveal_sol_key(args.index, actor="cli")
+            return await AdminWalletService(session, load_wallet(settings)).reveal_sol_key(args.index, actor="cli")
 
     print(asyncio.run(run()))
     return 0

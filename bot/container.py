@@ -7,23 +7,23 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from config import Settings
 from l10n import Translator
 from processing.observer import Observer
-from services.admin_broadcast import BroadcastService
-from services.admin_inventory import InventoryAdminService
-from services.admin_orders import AdminOrderService
-from services.admin_problems import ProblemService
-from services.admin_stats import SalesStatsService
-from services.admin_stock import StockAdminService
-from services.admin_users import UserAdminService
-from services.cart import CartService
-from services.catalog import CatalogService
-from services.checkout import CheckoutService
-from services.goods import GoodsCipher
-from services.orders import OrderService
-from services.rates import RateService
-from services.support import SupportService
-from services.users import UserService
-from services.wallet import Wallet
-from services.wallet_admin import WalletAdminService
+from services.admin.broadcast import AdminBroadcastService
+from services.admin.inventory import AdminInventoryService
+from services.admin.orders import AdminOrdersService
+from services.admin.problems import AdminProblemsService
+from services.admin.stats import AdminStatsService
+from services.admin.stock import AdminStockService
+from services.admin.users import AdminUsersService
+from services.admin.wallet import AdminWalletService
+from services.orders.buyer import OrderService
+from services.payments.rates import RateService
+from services.shop.cart import CartService
+from services.shop.catalog import CatalogService
+from services.shop.checkout import CheckoutService
+from services.shop.support import SupportService
+from services.shop.users import UserService
+from services.wallet.goods import GoodsCipher
+from services.wallet.merchant import Wallet
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,13 +44,13 @@ class Container:
             "cart": CartService(session),
             "checkout": CheckoutService(session, self.settings, self.wallet, self.rates),
             "orders": OrderService(session, self.settings, self.wallet, self.goods),
-            "admin_inventory": InventoryAdminService(session),
-            "admin_stock": StockAdminService(session, self.goods),
-            "admin_users": UserAdminService(session),
-            "admin_broadcast": BroadcastService(session),
-            "admin_stats": SalesStatsService(session, self.settings),
-            "wallet_admin": WalletAdminService(session, self.wallet),
-            "admin_orders": AdminOrderService(session, self.settings),
-            "admin_problems": ProblemService(session, self.settings),
+            "admin_inventory": AdminInventoryService(session),
+            "admin_stock": AdminStockService(session, self.goods),
+            "admin_users": AdminUsersService(session),
+            "admin_broadcast": AdminBroadcastService(session),
+            "admin_stats": AdminStatsService(session, self.settings),
+            "admin_wallet": AdminWalletService(session, self.wallet),
+            "admin_orders": AdminOrdersService(session, self.settings),
+            "admin_problems": AdminProblemsService(session, self.settings),
             "support": SupportService(session, self.settings),
         }

@@ -8,7 +8,7 @@ from aiogram.types import TelegramObject, User
 
 from bot.container import Container
 from l10n import language_for
-from services.users import UserService
+from services.shop.users import UserService
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 

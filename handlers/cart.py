@@ -13,14 +13,14 @@ from handlers.callbacks import CartAction, CartCb, MenuAction, MenuCb, PayCb
 from handlers.orders import send_order
 from handlers.render import alert, show
 from l10n import L10n
-from services.cart import CartService
-from services.catalog import NotFound
-from services.checkout import CheckoutRefused, CheckoutService, OutOfStock
 from services.dto import CartView, UserDTO
 from services.money import format_fiat
-from services.orders import OrderService
-from services.rates import RateUnavailable
-from services.wallet import Wallet
+from services.orders.buyer import OrderService
+from services.payments.rates import RateUnavailable
+from services.shop.cart import CartService
+from services.shop.catalog import NotFound
+from services.shop.checkout import CheckoutRefused, CheckoutService, OutOfStock
+from services.wallet.merchant import Wallet
 
 if TYPE_CHECKING:  # the observer imports the notifier, which imports handlers.callbacks
     from processing.observer import Observer

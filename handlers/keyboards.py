@@ -142,7 +142,7 @@ def orders(rows: list[NamedItem], page: int, has_next: bool, l10n: L10n) -> Inli
 
 
 def order(view: OrderView, l10n: L10n) -> InlineKeyboardMarkup:
-    if view.status in (OrderStatus.awaiting_payment, OrderStatus.confirming):
+    if view.status in OrderStatus.open():
         return invoice(view.id, l10n)
     kb = InlineKeyboardBuilder()
     kb.button(text=l10n("nav.back"), callback_data=OrderCb(action=OrderAction.list))

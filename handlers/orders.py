@@ -15,16 +15,14 @@ from handlers.render import alert, show
 from l10n import L10n
 from models.enums import OrderStatus
 from models.types import utcnow
-from services.catalog import NotFound
 from services.dto import InvoiceView, NamedItem, OrderView, UserDTO
 from services.money import format_fiat
-from services.orders import CannotCancel, OrderService
-from services.payment_uri import format_amount, qr_png
+from services.orders.buyer import CannotCancel, OrderService
+from services.payments.uri import format_amount, qr_png
+from services.shop.catalog import NotFound
 
 if TYPE_CHECKING:  # the observer imports the notifier, which imports handlers.callbacks
     from processing.observer import Observer
-
-OPEN = (OrderStatus.awaiting_payment, OrderStatus.confirming)
 
 
 def invoice_text(order: OrderView, invoice: InvoiceView, l10n: L10n, now: datetime) -> str:
@@ -83,7 +81,7 @@ def order_text(order: OrderView, l10n: L10n) -> str:
 
 async def send_order(query: CallbackQuery, order: OrderView, settings: Settings, l10n: L10n) -> None:
     """An open order is shown as its invoice: a QR photo of the payment URI with the details as caption."""
-    if order.status not in OPEN or order.invoice is None or query.bot is None or query.from_user is None:
+    if order.status not in OrderStatus.open() or order.invoice is None or query.bot is None or query.from_user is None:
         await show(query, order_text(order, l10n), keyboards.order(order, l10n))
         return
     photo = BufferedInputFile(qr_png(order.invoice.uri), filename=f"order-{order.id}.png")
@@ -130,7 +128,7 @@ async def view_order(
 ) -> None:
     try:
         view = await orders.view(callback_data.id, user.id)
-        if callback_data.action is OrderAction.check and view.invoice and view.status in OPEN:
+        if callback_data.action is OrderAction.check and view.invoice and view.status in OrderStatus.open():
             if await payment_observer.check_address(view.invoice.chain, view.invoice.address) is None:
                 callback_answer.text = l10n("invoice.check_failed")
             view = await orders.view(callback_data.id, user.id)

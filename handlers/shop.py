@@ -11,10 +11,10 @@ from handlers import keyboards
 from handlers.callbacks import CatalogCb, CatalogLevel, MenuAction, MenuCb, ProductAction, ProductCb
 from handlers.render import alert, show
 from l10n import L10n
-from services.cart import CartService, NotEnoughStock
-from services.catalog import CatalogService, NotFound
 from services.dto import UserDTO
 from services.money import format_fiat
+from services.shop.cart import CartService, NotEnoughStock
+from services.shop.catalog import CatalogService, NotFound
 
 
 async def categories(query: CallbackQuery, catalog: CatalogService, l10n: L10n, page: int = 0) -> None:

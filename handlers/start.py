@@ -14,7 +14,7 @@ from handlers.callbacks import LanguageCb, MenuAction, MenuCb
 from handlers.render import show
 from l10n import LANGUAGES, L10n, Translator
 from services.dto import UserDTO
-from services.users import UserService
+from services.shop.users import UserService
 
 
 async def start(message: Message, state: FSMContext, l10n: L10n) -> None:

@@ -21,7 +21,7 @@ from handlers.keyboards import button
 from handlers.render import show
 from l10n import L10n, Translator
 from services.dto import UserDTO
-from services.support import Recipient, Relay, SupportRequest, SupportService, SupportThread
+from services.shop.support import Recipient, Relay, SupportRequest, SupportService, SupportThread
 
 log = logging.getLogger(__name__)
 MESSAGE_LIMIT, CAPTION_LIMIT = 4096, 1024

@@ -37,6 +37,27 @@ class OrderStatus(StrEnum):
     underpaid = "underpaid"
     paid_late = "paid_late"
 
+    # The status groups: every rule that asks "is this order open / sold / ..." asks one of these.
+    @classmethod
+    def open(cls) -> tuple["OrderStatus", ...]:
+        """Waiting for its money: the stock is held and the invoice is live."""
+        return cls.awaiting_payment, cls.confirming
+
+    @classmethod
+    def sold(cls) -> tuple["OrderStatus", ...]:
+        """Paid at depth: the units are sold and the goods are the buyer's."""
+        return cls.paid, cls.shipped
+
+    @classmethod
+    def unfulfilled(cls) -> tuple["OrderStatus", ...]:
+        """Closed with money on it but without the goods: the stock went back when it closed."""
+        return cls.underpaid, cls.paid_late
+
+    @classmethod
+    def closed(cls) -> tuple["OrderStatus", ...]:
+        """Everything that is no longer open; still watched for a while (late payments, reorgs)."""
+        return tuple(s for s in cls if s not in cls.open())
+
 
 class OrderProblem(StrEnum):
     """Why an order sits in the admins' problem queue; None when there is nothing to look at."""

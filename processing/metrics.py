@@ -19,9 +19,10 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from models.enums import Chain
-from processing.chains.base import ChainBackend, ChainSnapshot, ProviderError
+from processing.chains.base import ChainBackend, ProviderError
 from processing.observer import Observer, ProviderHealth
-from services.stats import ShopStats
+from services.health import ShopStats
+from services.payments.seen import ChainSnapshot
 
 FAILING_AFTER = 3  # provider failures in a row after which a chain counts as failing
 WEBHOOK_OUTCOMES = (

@@ -19,16 +19,17 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from config import Settings
-from models import Order
 from models.database import read_only
 from models.enums import Chain, OrderStatus
+from models.orders import Order
 from models.types import utcnow
-from processing.chains.base import ChainBackend, ProviderError, SeenPayment
+from processing.chains.base import ChainBackend, ProviderError
+from processing.outbox import OutboxSender
 from repositories.leases import LeaseRepo
 from repositories.payments import PaymentRepo
-from services.notifier import OutboxSender
-from services.notify import notify_buyer
-from services.payments import PaymentService
+from services.outbox import notify_buyer
+from services.payments.reconcile import PaymentService
+from services.payments.seen import SeenPayment
 
 log = logging.getLogger(__name__)
 LEASE = "observer"

@@ -20,7 +20,7 @@ from models.types import utcnow
 from processing.metrics import ShopMetrics, chain_health
 from processing.observer import LEASE, Observer
 from processing.webhook import HintChecks, payment_webhook
-from services.stats import ShopStats, StatsService
+from services.health import ShopStats, StatsService
 
 log = logging.getLogger(__name__)
 DB_CHECK_TIMEOUT_SECONDS = 3

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models.enums import Chain
 from models.types import utcnow
-from services.hints import HintService, PaymentHint
+from services.payments.hints import HintService, PaymentHint
 
 if TYPE_CHECKING:  # at run time the CLI's `notify` imports this module and must stay quick to start
     from processing.metrics import ShopMetrics

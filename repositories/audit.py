@@ -1,8 +1,11 @@
+"""Who did what: one row per change an admin, a buyer or the shop itself made. Append-only."""
+
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import AuditLog
+from models.ops import AuditLog
 
 
 class AuditRepo:
@@ -32,3 +35,8 @@ class AuditRepo:
             )
         )
         await self._s.flush()
+
+    async def of(self, entity: str, entity_id: int) -> list[AuditLog]:
+        """Everything recorded about one entity, oldest first."""
+        stmt = select(AuditLog).where(AuditLog.entity == entity, AuditLog.entity_id == entity_id).order_by(AuditLog.id)
+        return list((await self._s.execute(stmt)).scalars())

@@ -1,8 +1,21 @@
+"""Helpers every repository shares: one way to page, one way to insert once."""
+
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Select, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+
+
+async def page_of(session: AsyncSession, stmt: Select[Any], page: int, size: int) -> tuple[list[Any], bool]:
+    """Rows `page * size` to `page * size + size` of an ordered statement, and whether more follow.
+
+    A statement of one entity or column gives those values, one of several gives tuples. A negative
+    page (a forged callback) reads the first page.
+    """
+    result = await session.execute(stmt.offset(max(page, 0) * size).limit(size + 1))
+    rows = list(result.scalars()) if len(stmt.column_descriptions) == 1 else [tuple(row) for row in result]
+    return rows[:size], len(rows) > size
 
 
 async def insert_ignoring_conflict(

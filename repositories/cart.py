@@ -1,7 +1,7 @@
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import CartItem, Product
+from models.shop import CartItem, Product
 from repositories.base import insert_ignoring_conflict
 
 

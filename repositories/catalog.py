@@ -1,4 +1,8 @@
-"""Read queries for browsing the catalog."""
+"""Categories, subcategories and products: browsing, the admin's tree, and imports. Flushes, never commits.
+
+Buyers see active nodes only; the admin panel and imports see everything. Stock units are
+repositories.stock.StockRepo's.
+"""
 
 from collections.abc import Sequence
 from typing import Any
@@ -6,8 +10,13 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Category, Product, StockUnit, Subcategory
-from models.enums import StockStatus
+from models.enums import ProductKind
+from models.shop import Category, Product, Subcategory
+from repositories.base import page_of
+
+Node = Category | Subcategory | Product
+# The pg_advisory_xact_lock key that serialises imports ("catalog" in ASCII, fits a signed bigint).
+_IMPORT_LOCK_KEY = int.from_bytes(b"catalog", "big")
 
 
 class CatalogRepo:
@@ -15,29 +24,24 @@ class CatalogRepo:
         self._s = session
 
     async def page(self, stmt: Select[Any], page: int, size: int) -> tuple[list[Any], bool]:
-        """One page of rows, and whether another page follows."""
-        rows = list((await self._s.execute(stmt.offset(page * size).limit(size + 1))).scalars())
-        return rows[:size], len(rows) > size
+        return await page_of(self._s, stmt, page, size)
 
     @staticmethod
-    def categories() -> Select[tuple[Category]]:
-        return select(Category).where(Category.is_active).order_by(Category.name, Category.id)
+    def categories(*, active_only: bool) -> Select[tuple[Category]]:
+        stmt = select(Category).order_by(Category.name, Category.id)
+        return stmt.where(Category.is_active) if active_only else stmt
 
     @staticmethod
-    def subcategories(category_id: int) -> Select[tuple[Subcategory]]:
-        return (
-            select(Subcategory)
-            .where(Subcategory.category_id == category_id, Subcategory.is_active)
-            .order_by(Subcategory.name, Subcategory.id)
+    def subcategories(category_id: int, *, active_only: bool) -> Select[tuple[Subcategory]]:
+        stmt = (
+            select(Subcategory).where(Subcategory.category_id == category_id).order_by(Subcategory.name, Subcategory.id)
         )
+        return stmt.where(Subcategory.is_active) if active_only else stmt
 
     @staticmethod
-    def products(subcategory_id: int) -> Select[tuple[Product]]:
-        return (
-            select(Product)
-            .where(Product.subcategory_id == subcategory_id, Product.is_active)
-            .order_by(Product.name, Product.id)
-        )
+    def products(subcategory_id: int, *, active_only: bool) -> Select[tuple[Product]]:
+        stmt = select(Product).where(Product.subcategory_id == subcategory_id).order_by(Product.name, Product.id)
+        return stmt.where(Product.is_active) if active_only else stmt
 
     async def category(self, category_id: int) -> Category | None:
         return await self._s.get(Category, category_id)
@@ -47,6 +51,23 @@ class CatalogRepo:
 
     async def product(self, product_id: int) -> Product | None:
         return await self._s.get(Product, product_id)
+
+    async def get(self, model: type[Node], node_id: int, *, lock: bool = False) -> Node | None:
+        """The row, locked for update on PostgreSQL when `lock` (SQLite's transaction already is)."""
+        stmt = select(model).where(model.id == node_id).execution_options(populate_existing=True)
+        row = (await self._s.execute(stmt.with_for_update() if lock else stmt)).scalar_one_or_none()
+        return row if isinstance(row, Category | Subcategory | Product) else None
+
+    async def sibling_named(self, model: type[Node], parent_id: int | None, name: str) -> int | None:
+        """The id of the node called `name` under the same parent (names are unique there), if any."""
+        stmt: Select[tuple[int]]
+        if model is Category:
+            stmt = select(Category.id).where(Category.name == name)
+        elif model is Subcategory:
+            stmt = select(Subcategory.id).where(Subcategory.category_id == parent_id, Subcategory.name == name)
+        else:
+            stmt = select(Product.id).where(Product.subcategory_id == parent_id, Product.name == name)
+        return (await self._s.execute(stmt)).scalar_one_or_none()
 
     async def on_sale(self, product_ids: Sequence[int]) -> set[int]:
         """The products buyers may buy: active, in an active subcategory of an active category."""
@@ -60,14 +81,45 @@ class CatalogRepo:
         )
         return set(result.scalars())
 
-    async def available(self, product_ids: Sequence[int]) -> dict[int, int]:
-        """Units neither reserved nor sold, per product (missing ids count 0)."""
-        if not product_ids:
-            return {}
-        result = await self._s.execute(
-            select(StockUnit.product_id, func.count())
-            .where(StockUnit.product_id.in_(product_ids), StockUnit.status == StockStatus.available)
-            .group_by(StockUnit.product_id)
+    async def lock_for_import(self) -> None:
+        """Hold the catalog import lock until the transaction ends, so concurrent imports run one after another.
+
+        PostgreSQL: a transaction-level advisory lock (checkouts never wait for it). SQLite: nothing to do,
+        the transaction began with BEGIN IMMEDIATE and so already runs alone among writers.
+        """
+        if self._s.get_bind().dialect.name == "postgresql":
+            await self._s.execute(select(func.pg_advisory_xact_lock(_IMPORT_LOCK_KEY)))
+
+    async def tree(self) -> tuple[Sequence[Category], Sequence[Subcategory], Sequence[Product]]:
+        """Every category, subcategory and product, active or not, each in creation order."""
+        categories = (await self._s.scalars(select(Category).order_by(Category.id))).all()
+        subcategories = (await self._s.scalars(select(Subcategory).order_by(Subcategory.id))).all()
+        products = (await self._s.scalars(select(Product).order_by(Product.id))).all()
+        return categories, subcategories, products
+
+    async def add_category(self, name: str) -> Category:
+        category = Category(name=name, is_active=True)
+        self._s.add(category)
+        await self._s.flush()
+        return category
+
+    async def add_subcategory(self, category_id: int, name: str) -> Subcategory:
+        subcategory = Subcategory(category_id=category_id, name=name, is_active=True)
+        self._s.add(subcategory)
+        await self._s.flush()
+        return subcategory
+
+    async def add_product(
+        self, subcategory_id: int, name: str, description: str, price_minor: int, kind: ProductKind
+    ) -> Product:
+        product = Product(
+            subcategory_id=subcategory_id,
+            name=name,
+            description=description,
+            price_minor=price_minor,
+            kind=kind,
+            is_active=True,
         )
-        counts = {int(pid): int(n) for pid, n in result.all()}
-        return {pid: counts.get(pid, 0) for pid in product_ids}
+        self._s.add(product)
+        await self._s.flush()
+        return product

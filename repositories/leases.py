@@ -3,7 +3,7 @@ from datetime import datetime
 from sqlalchemy import or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Lease
+from models.ops import Lease
 from repositories.base import insert_ignoring_conflict
 
 

@@ -1,13 +1,23 @@
+"""Orders, their items and invoices: reading them, and the conditional updates that move them.
+Flushes, never commits. Only services.orders.lifecycle changes an order's status."""
+
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Invoice, Order, OrderItem, Payment
-from models.enums import OrderProblem, OrderStatus
+from models.enums import OrderProblem, OrderStatus, ProductKind
+from models.orders import Invoice, Order, OrderItem, Payment
+from models.shop import Product, User
+from repositories.base import page_of
 
-OPEN_STATUSES = (OrderStatus.awaiting_payment, OrderStatus.confirming)
+
+def has_physical_items() -> ColumnElement[bool]:
+    """True for an order with at least one physical product (a deleted product no longer counts)."""
+    return exists().where(
+        OrderItem.order_id == Order.id, OrderItem.product_id == Product.id, Product.kind == ProductKind.physical
+    )
 
 
 class OrderRepo:
@@ -28,7 +38,8 @@ class OrderRepo:
         await self._s.flush()
 
     async def get(self, order_id: int) -> Order | None:
-        return await self._s.get(Order, order_id)
+        """Fresh from the database, also when the session holds an older copy."""
+        return await self._s.get(Order, order_id, populate_existing=True)
 
     async def owned(self, order_id: int, user_id: int) -> Order | None:
         """The order only when it belongs to this user: others' orders look exactly like missing ones."""
@@ -38,7 +49,7 @@ class OrderRepo:
     async def open_order_of(self, user_id: int) -> Order | None:
         result = await self._s.execute(
             select(Order)
-            .where(Order.user_id == user_id, Order.status.in_(OPEN_STATUSES))
+            .where(Order.user_id == user_id, Order.status.in_(OrderStatus.open()))
             .order_by(Order.id.desc())
             .limit(1)
         )
@@ -71,18 +82,38 @@ class OrderRepo:
         )
 
     async def of_user(self, user_id: int, page: int, size: int) -> tuple[list[Order], bool]:
-        rows = list(
-            (
-                await self._s.execute(
-                    select(Order)
-                    .where(Order.user_id == user_id)
-                    .order_by(Order.id.desc())
-                    .offset(page * size)
-                    .limit(size + 1)
-                )
-            ).scalars()
+        stmt = select(Order).where(Order.user_id == user_id).order_by(Order.id.desc())
+        return await page_of(self._s, stmt, page, size)
+
+    async def page(
+        self, statuses: Sequence[OrderStatus], physical: bool | None, page: int, size: int
+    ) -> tuple[list[tuple[Order, User]], bool]:
+        """Newest first, with the buyer; `physical` narrows to orders with (True) or without (False) physical
+        items."""
+        stmt = select(Order, User).join(User, User.id == Order.user_id).where(Order.status.in_(statuses))
+        if physical is not None:
+            stmt = stmt.where(has_physical_items() if physical else ~has_physical_items())
+        return await page_of(self._s, stmt.order_by(Order.id.desc()), page, size)
+
+    async def counts(self) -> dict[tuple[OrderStatus, bool], int]:
+        """How many orders per (status, has physical items)."""
+        physical = has_physical_items().label("physical")
+        result = await self._s.execute(select(Order.status, physical, func.count()).group_by(Order.status, physical))
+        return {(status, bool(phys)): int(n) for status, phys, n in result.tuples()}
+
+    async def problems(self, page: int, size: int) -> tuple[list[Order], bool]:
+        """Orders in the problem queue, oldest first: they have waited longest."""
+        return await page_of(self._s, select(Order).where(Order.problem.is_not(None)).order_by(Order.id), page, size)
+
+    async def is_physical(self, order_id: int) -> bool:
+        return bool((await self._s.execute(select(has_physical_items()).where(Order.id == order_id))).scalar())
+
+    async def move(self, order_id: int, from_statuses: Sequence[OrderStatus], **values: Any) -> bool:
+        """Conditional status change: applies only while the order is in one of `from_statuses`."""
+        result = await self._s.execute(
+            update(Order).where(Order.id == order_id, Order.status.in_(from_statuses)).values(**values)
         )
-        return rows[:size], len(rows) > size
+        return getattr(result, "rowcount", 0) == 1
 
     async def flag(self, order_id: int, problem: OrderProblem) -> bool:
         """Put the order in the problem queue unless it is already there for this reason."""
@@ -91,9 +122,9 @@ class OrderRepo:
         )
         return getattr(result, "rowcount", 0) == 1
 
-    async def move(self, order_id: int, from_statuses: Sequence[OrderStatus], **values: Any) -> bool:
-        """Conditional status change: applies only while the order is in one of `from_statuses`."""
+    async def clear_problem(self, order_id: int, problem: OrderProblem, **values: object) -> bool:
+        """Take the order out of the problem queue, only while it is still there for `problem`."""
         result = await self._s.execute(
-            update(Order).where(Order.id == order_id, Order.status.in_(from_statuses)).values(**values)
+            update(Order).where(Order.id == order_id, Order.problem == problem).values(problem=None, **values)
         )
         return getattr(result, "rowcount", 0) == 1

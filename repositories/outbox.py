@@ -4,9 +4,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import OutboxMessage
 from models.enums import OutboxStatus
-from repositories.admin_broadcast import KIND as BROADCAST
+from models.ops import OutboxMessage
+from repositories.broadcast import KIND as BROADCAST
 
 
 class OutboxRepo:
@@ -16,6 +16,10 @@ class OutboxRepo:
     async def enqueue(self, kind: str, chat_id: int, order_id: int | None = None, **params: Any) -> None:
         self._s.add(OutboxMessage(kind=kind, chat_id=chat_id, order_id=order_id, params=params))
         await self._s.flush()
+
+    async def of_order(self, order_id: int) -> list[OutboxMessage]:
+        stmt = select(OutboxMessage).where(OutboxMessage.order_id == order_id).order_by(OutboxMessage.id)
+        return list((await self._s.execute(stmt)).scalars())
 
     async def due(self, now: datetime, limit: int) -> list[OutboxMessage]:
         """Oldest first, but order and admin messages before broadcast rows: a broadcast backlog (after

@@ -1,25 +1,15 @@
 """Invoices being watched and the payments seen for them."""
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Invoice, Order, Payment
 from models.enums import Chain, OrderStatus, PaymentStatus
-from processing.chains.base import SeenPayment
+from models.orders import Invoice, Order, Payment
 from repositories.base import insert_ignoring_conflict
-from repositories.orders import OPEN_STATUSES
-
-# Closed orders are still watched for a while: late payments, and reorgs after "paid".
-WATCHED_AFTER_CLOSE = (
-    OrderStatus.expired,
-    OrderStatus.cancelled,
-    OrderStatus.paid,
-    OrderStatus.shipped,
-    OrderStatus.underpaid,
-    OrderStatus.paid_late,
-)
 
 
 class PaymentRepo:
@@ -34,8 +24,8 @@ class PaymentRepo:
             .where(
                 Invoice.chain == chain,
                 or_(
-                    Order.status.in_(OPEN_STATUSES),
-                    and_(Order.status.in_(WATCHED_AFTER_CLOSE), Invoice.created_at >= closed_since),
+                    Order.status.in_(OrderStatus.open()),
+                    and_(Order.status.in_(OrderStatus.closed()), Invoice.created_at >= closed_since),
                 ),
             )
             .order_by(Invoice.id)
@@ -65,41 +55,41 @@ class PaymentRepo:
         )
         return list(result.scalars())
 
-    async def record(
-        self, chain: Chain, invoice_id: int, seen: SeenPayment, status: PaymentStatus, now: datetime
-    ) -> bool:
-        """Store a payment once under its natural id; True when it is new."""
+    async def received(self, order_ids: Sequence[int]) -> dict[int, int]:
+        """Sum of the payments still on chain (not reorged) per order. Summed in Python: on SQLite the
+        amounts are text, and SUM would go through floating point."""
+        result = await self._s.execute(
+            select(Invoice.order_id, Payment.amount)
+            .join(Payment, Payment.invoice_id == Invoice.id)
+            .where(Invoice.order_id.in_(order_ids), Payment.status != PaymentStatus.reorged)
+        )
+        totals = dict.fromkeys(order_ids, 0)
+        for order_id, amount in result.tuples():
+            totals[order_id] += amount
+        return totals
+
+    async def record(self, chain: Chain, invoice_id: int, natural_id: str, now: datetime, **facts: Any) -> bool:
+        """Store a payment once under its natural id; True when it is new. `facts`: amount, confirmations,
+        block_height, block_hash, status."""
         return await insert_ignoring_conflict(
             self._s,
             Payment.__table__,  # type: ignore[arg-type]
             {
                 "chain": chain,
-                "natural_id": seen.natural_id,
+                "natural_id": natural_id,
                 "invoice_id": invoice_id,
-                "amount": seen.amount,
-                "confirmations": seen.confirmations,
-                "block_height": seen.block_height,
-                "block_hash": seen.block_hash,
-                "status": status,
                 "first_seen_at": now,
                 "updated_at": now,
                 "missing_count": 0,
+                **facts,
             },
             ["chain", "natural_id"],
         )
 
-    async def refresh(self, payment_id: int, seen: SeenPayment, status: PaymentStatus, now: datetime) -> None:
+    async def refresh(self, payment_id: int, now: datetime, **facts: Any) -> None:
+        """The chain shows the payment again: new `facts` (as for record), and no longer missing."""
         await self._s.execute(
-            update(Payment)
-            .where(Payment.id == payment_id)
-            .values(
-                confirmations=seen.confirmations,
-                block_height=seen.block_height,
-                block_hash=seen.block_hash,
-                status=status,
-                missing_count=0,
-                updated_at=now,
-            )
+            update(Payment).where(Payment.id == payment_id).values(missing_count=0, updated_at=now, **facts)
         )
 
     async def missed(self, payment_id: int, missing_count: int, status: PaymentStatus, now: datetime) -> None:

@@ -1,12 +1,18 @@
-"""Holding, releasing and selling stock units. Every change is a conditional UPDATE on the unit's status."""
+"""Stock units: holding, releasing and selling them, counting them, and adding new ones. Every change of a
+unit is a conditional UPDATE on its status. Flushes, never commits."""
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Reservation, StockUnit
 from models.enums import StockStatus
+from models.orders import Reservation
+from models.shop import StockUnit
+
+INSERT_CHUNK = 1000  # rows per executemany: bounded memory, and few round trips for 10,000 units
 
 
 class StockRepo:
@@ -74,8 +80,77 @@ class StockRepo:
         result = await self._s.execute(
             select(StockUnit.payload_enc)
             .where(
-                StockUnit.order_id == order_id, StockUnit.status == StockStatus.sold, StockUnit.payload_enc.is_not(None)
+                StockUnit.order_id == order_id,
+                StockUnit.status == StockStatus.sold,
+                StockUnit.payload_enc.is_not(None),
             )
             .order_by(StockUnit.id)
         )
         return [bytes(b) for b in result.scalars() if b is not None]
+
+    async def available(self, product_ids: Sequence[int]) -> dict[int, int]:
+        """Units neither reserved nor sold, per product (missing ids count 0)."""
+        if not product_ids:
+            return {}
+        result = await self._s.execute(
+            select(StockUnit.product_id, func.count())
+            .where(StockUnit.product_id.in_(product_ids), StockUnit.status == StockStatus.available)
+            .group_by(StockUnit.product_id)
+        )
+        counts = {int(pid): int(n) for pid, n in result.all()}
+        return {pid: counts.get(pid, 0) for pid in product_ids}
+
+    async def unit_counts(self, product_id: int) -> dict[StockStatus, int]:
+        """Units of one product per status; every status is present."""
+        counts = await self.all_unit_counts([product_id])
+        return {status: counts.get((product_id, status), 0) for status in StockStatus}
+
+    async def all_unit_counts(self, product_ids: Sequence[int] | None = None) -> dict[tuple[int, StockStatus], int]:
+        """Number of units per (product id, status), of these products or of all; pairs with no unit are absent."""
+        stmt = select(StockUnit.product_id, StockUnit.status, func.count()).group_by(
+            StockUnit.product_id, StockUnit.status
+        )
+        if product_ids is not None:
+            stmt = stmt.where(StockUnit.product_id.in_(product_ids))
+        result = await self._s.execute(stmt)
+        return {(int(pid), StockStatus(status)): int(n) for pid, status, n in result.all()}
+
+    async def payload_digests(self, product_id: int) -> set[str]:
+        """Keyed digests of every unit of the product that has a payload, whatever its status."""
+        result = await self._s.scalars(
+            select(StockUnit.payload_digest).where(
+                StockUnit.product_id == product_id, StockUnit.payload_digest.is_not(None)
+            )
+        )
+        return {d for d in result if d is not None}
+
+    async def available_payloads(self) -> dict[int, list[bytes]]:
+        """Sealed payloads of units neither reserved nor sold, per product id, oldest first."""
+        result = await self._s.execute(
+            select(StockUnit.product_id, StockUnit.payload_enc)
+            .where(StockUnit.status == StockStatus.available, StockUnit.payload_enc.is_not(None))
+            .order_by(StockUnit.id)
+        )
+        payloads: dict[int, list[bytes]] = {}
+        for pid, blob in result.all():
+            payloads.setdefault(int(pid), []).append(bytes(blob))
+        return payloads
+
+    async def add_units(self, product_id: int, payloads: Sequence[tuple[bytes, str] | None], at: datetime) -> None:
+        """Insert one available unit per item: (sealed payload, digest) for digital goods, None for physical ones.
+
+        Chunked executemany, no ORM objects. A digest already stored for the product violates
+        uq_stock_units_product_id_payload_digest: the caller filters those out first.
+        """
+        for start in range(0, len(payloads), INSERT_CHUNK):
+            rows: list[dict[str, Any]] = [
+                {
+                    "product_id": product_id,
+                    "status": StockStatus.available,
+                    "created_at": at,
+                    "payload_enc": item[0] if item else None,
+                    "payload_digest": item[1] if item else None,
+                }
+                for item in payloads[start : start + INSERT_CHUNK]
+            ]
+            await self._s.execute(insert(StockUnit), rows)

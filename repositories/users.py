@@ -1,17 +1,45 @@
-from sqlalchemy import select, update
+"""Buyers (and admins, who are users too). Flushes, never commits."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import User
-from repositories.base import insert_ignoring_conflict
+from models.orders import Order
+from models.shop import User
+from repositories.base import insert_ignoring_conflict, page_of
 
 
 class UserRepo:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
 
+    async def get(self, user_id: int, *, lock: bool = False) -> User | None:
+        """Fresh from the database; row-locked on PostgreSQL when `lock`."""
+        stmt = select(User).where(User.id == user_id).execution_options(populate_existing=True)
+        return (await self._s.execute(stmt.with_for_update() if lock else stmt)).scalar_one_or_none()
+
     async def by_telegram_id(self, telegram_id: int) -> User | None:
-        result = await self._s.execute(select(User).where(User.telegram_id == telegram_id))
+        return (await self._s.execute(select(User).where(User.telegram_id == telegram_id))).scalar_one_or_none()
+
+    async def telegram_id(self, user_id: int) -> int:
+        return int((await self._s.execute(select(User.telegram_id).where(User.id == user_id))).scalar_one())
+
+    async def by_username(self, username: str) -> User | None:
+        """Telegram usernames are case-insensitive; the newest account wins if an old one kept the name."""
+        result = await self._s.execute(
+            select(User).where(func.lower(User.username) == username.lower()).order_by(User.id.desc()).limit(1)
+        )
         return result.scalar_one_or_none()
+
+    async def with_timeouts(self, at_least: int, page: int, size: int) -> tuple[list[User], bool]:
+        """Users with at least `at_least` expired unpaid orders, most first."""
+        stmt = select(User).where(User.timeout_count >= at_least).order_by(User.timeout_count.desc(), User.id)
+        return await page_of(self._s, stmt, page, size)
+
+    async def order_count(self, user_id: int) -> int:
+        return int((await self._s.execute(select(func.count()).where(Order.user_id == user_id))).scalar_one())
 
     async def insert_if_missing(self, telegram_id: int, username: str | None, language: str) -> None:
         await insert_ignoring_conflict(
@@ -28,6 +56,9 @@ class UserRepo:
             ["telegram_id"],
         )
 
+    async def set_values(self, user_id: int, **values: Any) -> None:
+        await self._s.execute(update(User).where(User.id == user_id).values(**values))
+
     async def set_username(self, user_id: int, username: str | None) -> None:
         await self._s.execute(
             update(User).where(User.id == user_id, User.username.is_distinct_from(username)).values(username=username)
@@ -42,3 +73,9 @@ class UserRepo:
 
     async def set_language(self, user_id: int, language: str) -> None:
         await self._s.execute(update(User).where(User.id == user_id).values(language=language))
+
+    async def count_timeout(self, user_id: int, at: datetime) -> None:
+        """One more order this buyer let run out (MAX_USER_TIMEOUTS stops their checkouts)."""
+        await self._s.execute(
+            update(User).where(User.id == user_id).values(timeout_count=User.timeout_count + 1, last_timeout_at=at)
+        )

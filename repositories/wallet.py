@@ -1,8 +1,8 @@
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import DerivationCounter, Invoice, Payment
 from models.enums import Chain, PaymentStatus
+from models.orders import DerivationCounter, Invoice, Payment
 from repositories.base import insert_ignoring_conflict
 
 

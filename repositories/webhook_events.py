@@ -4,8 +4,8 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import WebhookEvent
 from models.enums import Chain
+from models.ops import WebhookEvent
 from repositories.base import insert_ignoring_conflict
 
 

@@ -10,13 +10,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from config import Settings
 from handlers.callbacks import PayCb, ProductAction, ProductCb
 from l10n import Translator
-from models import AuditLog, Invoice, Order, OutboxMessage, StockUnit, User
 from models.enums import Chain, StockStatus
+from models.ops import AuditLog, OutboxMessage
+from models.orders import Invoice, Order
+from models.shop import StockUnit, User
 from models.types import utcnow
-from processing.chains.base import SeenPayment
-from services.goods import GoodsCipher
-from services.notifier import OutboxSender
-from services.payments import PaymentService
+from processing.outbox import OutboxSender
+from services.payments.reconcile import PaymentService
+from services.payments.seen import SeenPayment
+from services.wallet.goods import GoodsCipher
 from tests.conftest import ADMIN_ID
 from tests.telegram import Person, Telegram
 

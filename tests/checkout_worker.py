@@ -9,12 +9,12 @@ import sys
 from sqlalchemy import select
 
 from config import Settings
-from models import User
 from models.database import create_engine, create_sessionmaker
 from models.enums import Chain
-from services.checkout import CheckoutService, OutOfStock
-from services.rates import rate_service_from_settings
-from services.wallet import load_wallet
+from models.shop import User
+from services.payments.rates import rate_service_from_settings
+from services.shop.checkout import CheckoutService, OutOfStock
+from services.wallet.merchant import load_wallet
 from tests.conftest import RATES
 from tests.keys import BTC_ZPUB, ETH_XPUB, LTC_ZPUB
 

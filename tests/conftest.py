@@ -17,15 +17,15 @@ from bot.container import Container
 from bot.factory import create_bot, create_dispatcher
 from config import Settings
 from l10n import Translator
-from models import Base
 from models.database import create_engine, create_sessionmaker, upgrade_database
 from models.enums import Chain
+from models.schema import metadata
 from processing.observer import Observer
-from services.goods import GoodsCipher
-from services.hdwallet import SolAccountNode
-from services.rates import rate_service_from_settings
-from services.secretbox import write_sol_key_file
-from services.wallet import Wallet, load_wallet
+from services.payments.rates import rate_service_from_settings
+from services.wallet.goods import GoodsCipher
+from services.wallet.hdwallet import SolAccountNode
+from services.wallet.merchant import Wallet, load_wallet
+from services.wallet.secretbox import write_sol_key_file
 from tests.keys import BTC_ZPUB, ETH_XPUB, LTC_ZPUB, MNEMONIC, WALLET_KEY
 from tests.recording import RecordingSession
 from tests.telegram import Telegram
@@ -78,7 +78,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(db_url)
     if engine.dialect.name == "postgresql":
-        tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+        tables = ", ".join(t.name for t in metadata.sorted_tables)
         async with engine.begin() as conn:
             await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     yield engine

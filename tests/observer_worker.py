@@ -10,13 +10,13 @@ import sys
 from sqlalchemy import select
 
 from config import Settings
-from models import Invoice
 from models.database import create_engine, create_sessionmaker
 from models.enums import Chain
+from models.orders import Invoice
 from models.types import utcnow
 from processing.chains.esplora import EsploraBackend
 from processing.observer import Observer
-from services.payments import PaymentService
+from services.payments.reconcile import PaymentService
 
 
 async def main(url: str, esplora: str, rounds: int) -> None:

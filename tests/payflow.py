@@ -12,17 +12,19 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from config import Settings
 from l10n import Translator
-from models import DerivationCounter, Invoice, Order, OutboxMessage, Payment, StockUnit
 from models.enums import Chain, OrderStatus, StockStatus
+from models.ops import OutboxMessage
+from models.orders import DerivationCounter, Invoice, Order, Payment
+from models.shop import StockUnit
 from processing.chains.base import ChainBackend
 from processing.observer import Observer
-from services.cart import CartService
-from services.checkout import CheckoutService
-from services.goods import GoodsCipher
-from services.notifier import OutboxSender
-from services.rates import rate_service_from_settings
-from services.users import UserService
-from services.wallet import load_wallet
+from processing.outbox import OutboxSender
+from services.payments.rates import rate_service_from_settings
+from services.shop.cart import CartService
+from services.shop.checkout import CheckoutService
+from services.shop.users import UserService
+from services.wallet.goods import GoodsCipher
+from services.wallet.merchant import load_wallet
 from tests.recording import RecordingSession
 
 

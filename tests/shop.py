@@ -2,9 +2,9 @@
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from models import Category, Product, StockUnit, Subcategory
 from models.enums import ProductKind
-from services.goods import GoodsCipher
+from models.shop import Category, Product, StockUnit, Subcategory
+from services.wallet.goods import GoodsCipher
 
 
 async def seed_product(

@@ -17,9 +17,11 @@ from handlers.admin.stats import StatsAction, StatsCb
 from handlers.admin.users import UserAction, UsersCb
 from handlers.admin.wallet import WalletAction, WalletCb
 from handlers.callbacks import PayCb, ProductAction, ProductCb
-from models import AuditLog, Order, OutboxMessage, Product, StockUnit, User
 from models.enums import Chain, ProductKind
-from services.admin_stats import Period
+from models.ops import AuditLog, OutboxMessage
+from models.orders import Order
+from models.shop import Product, StockUnit, User
+from services.admin.stats import Period
 from tests.conftest import ADMIN_ID
 from tests.shop import seed_product
 from tests.telegram import Person, Telegram, buttons, texts

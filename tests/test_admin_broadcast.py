@@ -8,11 +8,12 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from models import AuditLog, OutboxMessage, User
 from models.enums import Chain, OutboxStatus
+from models.ops import AuditLog, OutboxMessage
+from models.shop import User
 from models.types import utcnow
-from services.admin_broadcast import BROADCAST_PER_SECOND, BroadcastProgress, BroadcastService
-from services.notifier import OutboxSender
+from processing.outbox import OutboxSender
+from services.admin.broadcast import BROADCAST_PER_SECOND, AdminBroadcastService, BroadcastProgress
 from tests.admin_double import ADMIN, PolledShop, polled_shop
 from tests.payflow import place_order
 from tests.shop import seed_product
@@ -142,10 +143,10 @@ async def test_broadcast_to_500_users_counts_blocked_and_skips_them_next_time(co
 async def test_starting_twice_from_one_preview_queues_once(sessions) -> None:
     await seed_recipients(sessions, 3)
     async with sessions() as s:
-        first = await BroadcastService(s).start("admin:1", "Hi", "en", chat_id=1, message_id=7)
+        first = await AdminBroadcastService(s).start("admin:1", "Hi", "en", chat_id=1, message_id=7)
     async with sessions() as s:
-        again = await BroadcastService(s).start("admin:1", "Hi", "en", chat_id=1, message_id=7)
-        other = await BroadcastService(s).start("admin:1", "Hi", "en", chat_id=1, message_id=8)
+        again = await AdminBroadcastService(s).start("admin:1", "Hi", "en", chat_id=1, message_id=7)
+        other = await AdminBroadcastService(s).start("admin:1", "Hi", "en", chat_id=1, message_id=8)
     assert again == first and other.id != first.id and (first.total, other.total) == (3, 3)
     async with sessions() as s:
         rows = (
@@ -158,7 +159,7 @@ async def test_starting_twice_from_one_preview_queues_once(sessions) -> None:
 async def test_a_429_stops_the_batch_until_retry_after_has_passed(container, sessions) -> None:
     chat_ids = await seed_recipients(sessions, 5)
     async with sessions() as s:
-        await BroadcastService(s).start("admin:1", "Sale today", "en", chat_id=ADMIN.id, message_id=1)
+        await AdminBroadcastService(s).start("admin:1", "Sale today", "en", chat_id=ADMIN.id, message_id=1)
     async with sessions.begin() as s:
         await s.execute(update(OutboxMessage).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
     async with polled_shop(container) as shop:
@@ -176,7 +177,7 @@ async def test_a_429_stops_the_batch_until_retry_after_has_passed(container, ses
 async def test_order_messages_go_before_a_broadcast_backlog(container, sessions, goods) -> None:
     await seed_recipients(sessions, 120)
     async with sessions() as s:
-        await BroadcastService(s).start("admin:1", "Sale today", "en", chat_id=ADMIN.id, message_id=1)
+        await AdminBroadcastService(s).start("admin:1", "Sale today", "en", chat_id=ADMIN.id, message_id=1)
     async with sessions.begin() as s:  # the bot was down: the whole broadcast is due at once
         await s.execute(update(OutboxMessage).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
     product = await seed_product(sessions, units=1, goods=goods)

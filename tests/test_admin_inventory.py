@@ -12,9 +12,10 @@ from sqlalchemy import func, select
 from bot.factory import create_bot, create_dispatcher
 from handlers.admin.inventory import InvAction, InvCb, Node
 from handlers.admin.menu import AdminCb, AdminSection
-from models import AuditLog, Category, Product, StockUnit
 from models.enums import ProductKind, StockStatus
-from services.stock_files import StockFileErrors, read_stock
+from models.ops import AuditLog
+from models.shop import Category, Product, StockUnit
+from services.catalog_io.stock_files import StockFileErrors, read_stock
 from tests.admin_double import polled_shop
 from tests.conftest import ADMIN_ID
 from tests.recording import RecordingSession

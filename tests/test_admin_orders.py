@@ -10,10 +10,10 @@ from sqlalchemy import select
 from handlers.admin.menu import AdminCb, AdminSection
 from handlers.admin.order_views import AdminOrderCb, AoAction
 from handlers.callbacks import OrderAction, OrderCb
-from models import User
 from models.enums import Chain, Network, OrderStatus, ProductKind, StockStatus
-from services.admin_dto import OrderBucket
-from services.explorer import tx_url
+from models.shop import User
+from services.admin.dto import OrderBucket
+from services.payments.explorer import tx_url
 from tests.admin_flow import (
     ADMIN,
     ADMIN_2,

@@ -13,9 +13,9 @@ from sqlalchemy import select
 from handlers.admin.menu import AdminCb, AdminSection
 from handlers.admin.order_views import ApAction, ProblemCb
 from l10n import Translator
-from models import Invoice, OrderItem
 from models.enums import OrderProblem, OrderStatus, StockStatus
-from services.notifier import OutboxSender
+from models.orders import Invoice, OrderItem
+from processing.outbox import OutboxSender
 from tests.admin_flow import (
     ADMIN,
     ADMIN_2,

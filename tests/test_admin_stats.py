@@ -13,11 +13,12 @@ from aiogram.types import BufferedInputFile
 
 from handlers.admin.menu import AdminCb, AdminSection
 from handlers.admin.stats import StatsAction, StatsCb
-from models import Invoice, Order, OrderItem, Payment, User
 from models.enums import Chain, OrderStatus, PaymentStatus
+from models.orders import Invoice, Order, OrderItem, Payment
+from models.shop import User
 from models.types import utcnow
 from processing.observer import ProviderHealth
-from services.admin_stats import Period
+from services.admin.stats import Period
 from tests.conftest import ADMIN_ID
 from tests.telegram import Person, Telegram, buttons, texts
 

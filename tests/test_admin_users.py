@@ -6,8 +6,10 @@ from sqlalchemy import select
 
 from handlers.admin.menu import AdminCb, AdminSection
 from handlers.admin.users import UserAction, UsersCb
-from models import AuditLog, Order, User
 from models.enums import OrderStatus
+from models.ops import AuditLog
+from models.orders import Order
+from models.shop import User
 from models.types import utcnow
 from tests.conftest import ADMIN_ID
 from tests.telegram import Person, Telegram, buttons, texts

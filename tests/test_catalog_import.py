@@ -16,11 +16,11 @@ import pytest
 from sqlalchemy import select, update
 
 from config import ROOT
-from models import Category, Product, StockUnit, Subcategory
 from models.enums import StockStatus
-from services.catalog_format import CatalogErrors, load_catalog_json, parse_catalog
-from services.catalog_import import CatalogExporter, CatalogImporter, ImportSummary
-from services.goods import GoodsCipher, GoodsKeyMissing
+from models.shop import Category, Product, StockUnit, Subcategory
+from services.catalog_io.format import CatalogErrors, load_catalog_json, parse_catalog
+from services.catalog_io.importer import CatalogExporter, CatalogImporter, ImportSummary
+from services.wallet.goods import GoodsCipher, GoodsKeyMissing
 
 EXAMPLE = Path(__file__).parent / "data" / "catalog_example.json"
 GOODS_SECRET = "a long random secret that seals the goods in these tests"

@@ -9,12 +9,13 @@ from unittest.mock import patch
 import pytest
 
 from models.enums import Chain
-from processing.chains.base import ChainSnapshot, ProviderError, SeenPayment
+from processing.chains.base import ProviderError
 from processing.chains.core_rpc import CoreRpcBackend
 from processing.chains.esplora import EsploraBackend
 from processing.chains.evm_rpc import EvmRpcBackend
 from processing.chains.http import HttpClient, RpcError
 from processing.chains.solana_rpc import SolanaRpcBackend
+from services.payments.seen import ChainSnapshot, SeenPayment
 from tests.doubles import Fault
 from tests.doubles.esplora import EsploraDouble
 from tests.doubles.solana import LAMPORTS_PER_SOL, SolanaDouble

@@ -11,10 +11,11 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from config import ROOT
-from models import CartItem, Invoice, Order, Reservation, StockUnit, User
 from models.enums import Chain, StockStatus
-from services.checkout import CheckoutService, OutOfStock
-from services.rates import rate_service_from_settings
+from models.orders import Invoice, Order, Reservation
+from models.shop import CartItem, StockUnit, User
+from services.payments.rates import rate_service_from_settings
+from services.shop.checkout import CheckoutService, OutOfStock
 from tests.shop import seed_product
 
 BUYERS, UNITS = 1000, 100

@@ -11,9 +11,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import select
 
 from config import ROOT
-from models import Invoice, Order, User
 from models.database import alembic_config, create_engine, create_sessionmaker
 from models.enums import Chain
+from models.orders import Invoice, Order
+from models.shop import User
 from models.types import utcnow
 from processing.web import WebDeps, create_web_app
 

@@ -26,13 +26,13 @@ from bot.factory import create_bot, create_dispatcher
 from config import Settings
 from handlers.callbacks import OrderAction, OrderCb
 from l10n import Translator
-from models import Base
 from models.database import create_engine, create_sessionmaker
+from models.schema import metadata
 from processing.observer import Observer
-from services.catalog_format import CatalogErrors, load_catalog_json, parse_catalog
-from services.catalog_import import CatalogImporter
-from services.goods import GoodsCipher
-from services.rates import rate_service_from_settings
+from services.catalog_io.format import CatalogErrors, load_catalog_json, parse_catalog
+from services.catalog_io.importer import CatalogImporter
+from services.payments.rates import rate_service_from_settings
+from services.wallet.goods import GoodsCipher
 from tests.conftest import ADMIN_ID, RATES, TOKEN
 from tests.keys import WALLET_KEY
 from tests.recording import RecordingSession
@@ -65,7 +65,7 @@ def snapshot(loop: asyncio.AbstractEventLoop, sessions: Any) -> dict[str, Any]:
         async with sessions() as s:
             return {
                 t.name: sorted(map(repr, (await s.execute(select(t))).all()))
-                for t in Base.metadata.sorted_tables
+                for t in metadata.sorted_tables
                 if t.name not in STATEFUL
             }
 

@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import text, update
 
 from config import ROOT, Settings
-from models import Order
 from models.database import create_engine, create_sessionmaker
 from models.enums import Chain
+from models.orders import Order
 from models.types import utcnow
 from tests.conftest import RATES
 from tests.doubles.esplora import EsploraDouble

@@ -9,11 +9,11 @@ from bot.container import Container
 from bot.factory import create_bot, create_dispatcher
 from handlers.callbacks import OrderAction, OrderCb
 from l10n import Translator
-from models import Payment
 from models.enums import Chain, OrderStatus, PaymentStatus, StockStatus
+from models.orders import Payment
 from processing.chains.evm_rpc import EvmRpcBackend
 from processing.observer import Observer
-from services.rates import rate_service_from_settings
+from services.payments.rates import rate_service_from_settings
 from tests.nodes import Anvil, anvil_fixture, anvil_session_fixture  # noqa: F401
 from tests.payflow import Shop
 from tests.recording import RecordingSession

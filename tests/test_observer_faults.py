@@ -10,13 +10,15 @@ import pytest
 from sqlalchemy import func, select, update
 
 from config import ROOT
-from models import AuditLog, Order, OutboxMessage, Payment, User
 from models.enums import Chain, OrderStatus, OutboxStatus, PaymentStatus, StockStatus
+from models.ops import AuditLog, OutboxMessage
+from models.orders import Order, Payment
+from models.shop import User
 from models.types import utcnow
-from processing.chains.base import SeenPayment
 from processing.chains.esplora import EsploraBackend
 from repositories.outbox import OutboxRepo
-from services.payments import PaymentService
+from services.payments.reconcile import PaymentService
+from services.payments.seen import SeenPayment
 from tests.doubles import Fault
 from tests.doubles.esplora import EsploraDouble
 from tests.payflow import Shop

@@ -8,11 +8,12 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select, update
 
-from models import Order, Reservation, User
 from models.enums import Chain, Network, OrderProblem, OrderStatus, StockStatus
+from models.orders import Order, Reservation
+from models.shop import User
 from models.types import utcnow
 from processing.chains.core_rpc import CoreRpcBackend
-from services.payment_uri import format_amount
+from services.payments.uri import format_amount
 from tests.conftest import ADMIN_ID
 from tests.keys import LTC_TTUB
 from tests.nodes import Litecoind, litecoind_fixture  # noqa: F401

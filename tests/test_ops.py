@@ -25,13 +25,13 @@ from bot.__main__ import main
 from bot.app import serve_telegram_updates, set_telegram_webhook, webhook_mode
 from bot.cli_ops import default_webhook_url
 from config import ROOT, ConfigError, Settings
-from models import Category, User
 from models.database import create_engine, create_sessionmaker
 from models.enums import Chain, OrderStatus
-from processing.chains.base import SeenPayment
+from models.shop import Category, User
 from processing.metrics import ShopMetrics
 from processing.observer import Observer, ProviderHealth
 from processing.web import HINT_CHECKS, WebDeps, create_web_app
+from services.payments.seen import SeenPayment
 from tests.doubles.telegram import FakeUser, TelegramDouble
 from tests.payflow import Shop, place_order
 from tests.process import bot_process

@@ -9,7 +9,7 @@ import pytest
 import segno
 
 from models.enums import Chain
-from services.payment_uri import DECIMALS, format_amount, payment_uri, qr_png
+from services.payments.uri import DECIMALS, format_amount, payment_uri, qr_png
 
 BTC = "bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu"
 LTC = "ltc1qjmxnz78nmc8nq77wuxh25n2es7rzm5c2rkk4wh"

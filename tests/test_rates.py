@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from config import Settings
 from models.enums import Chain
-from services.rates import (
+from services.payments.rates import (
     BASE_UNITS,
     SOL_RENT_EXEMPT_LAMPORTS,
     Coinbase,
@@ -147,7 +147,7 @@ async def test_one_source_down_leaves_the_median_of_two(
     apis.gecko.prices[Chain.ltc] = Decimal("80")
     apis.coinbase.prices[Chain.ltc] = Decimal("81")
     service = apis.service(clock)
-    with caplog.at_level(logging.WARNING, logger="services.rates"):
+    with caplog.at_level(logging.WARNING, logger="services.payments.rates"):
         rate = await service.rate(Chain.ltc)
     assert rate.value == Decimal("80.5") and rate.source == "median(coingecko,coinbase)"
     (line,) = [r.getMessage() for r in caplog.records]

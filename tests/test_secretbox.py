@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from bip_utils import Base58Encoder
 
-from services import secretbox
-from services.hdwallet import SolAccountNode
-from services.secretbox import (
+from services.wallet import secretbox
+from services.wallet.hdwallet import SolAccountNode
+from services.wallet.secretbox import (
     DecryptionError,
     ScryptParams,
     derive_key,

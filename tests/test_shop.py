@@ -24,9 +24,11 @@ from handlers.callbacks import (
     ProductAction,
     ProductCb,
 )
-from models import AuditLog, CartItem, Category, Invoice, Order, Reservation, StockUnit, User
 from models.enums import Chain, OrderStatus, StockStatus
-from services.rates import amount_due
+from models.ops import AuditLog
+from models.orders import Invoice, Order, Reservation
+from models.shop import CartItem, Category, StockUnit, User
+from services.payments.rates import amount_due
 from tests.keys import BTC_ZPUB, ETH_XPUB, LTC_ZPUB
 from tests.shop import seed_product
 from tests.telegram import Person, Telegram, buttons, texts

@@ -3,7 +3,7 @@
 from sqlalchemy import func, select
 
 from handlers.callbacks import LanguageCb, MenuAction, MenuCb
-from models import User
+from models.shop import User
 from tests.telegram import Person, Telegram, buttons, texts
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from bot.container import Container
 from bot.factory import create_bot, create_dispatcher
 from handlers.callbacks import MenuAction, MenuCb
-from models import AuditLog
+from models.ops import AuditLog
 from tests.admin_flow import ADMIN, place, rows, sent_to
 from tests.conftest import ADMIN_ID
 from tests.recording import RecordingSession

@@ -11,14 +11,14 @@ import pytest
 from sqlalchemy import select
 
 from config import ROOT, Settings
-from models import DerivationCounter
 from models.enums import Chain, Network
+from models.orders import DerivationCounter
 from repositories.wallet import WalletRepo
-from services.goods import GoodsCipher
-from services.hdwallet import SolAccountNode, WalletConfigError
-from services.secretbox import write_sol_key_file
-from services.wallet import AddressMismatch, load_wallet
-from services.wallet_admin import longest_unused_run
+from services.admin.wallet import longest_unused_run
+from services.wallet.goods import GoodsCipher
+from services.wallet.hdwallet import SolAccountNode, WalletConfigError
+from services.wallet.merchant import AddressMismatch, load_wallet
+from services.wallet.secretbox import write_sol_key_file
 from tests.keys import BTC_VPUB, BTC_ZPUB, ETH_XPUB, LTC_TTUB, MNEMONIC
 
 WALLET_KEY = "correct horse battery staple, but much longer and random"

@@ -15,8 +15,8 @@ from bip_utils import (
 )
 
 from models.enums import Chain, Network
-from services import hdwallet
-from services.hdwallet import (
+from services.wallet import hdwallet
+from services.wallet.hdwallet import (
     SolAccountNode,
     WalletConfigError,
     descriptor,

@@ -19,13 +19,15 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
-from models import Order, OutboxMessage, Payment, WebhookEvent
 from models.enums import Chain, Network, OrderStatus
-from processing.chains.base import ChainSnapshot, ProviderError, SeenPayment
+from models.ops import OutboxMessage, WebhookEvent
+from models.orders import Order, Payment
+from processing.chains.base import ProviderError
 from processing.chains.core_rpc import CoreRpcBackend
 from processing.web import HINT_CHECKS, WebDeps, create_web_app
 from processing.webhook import MAX_BODY, sign
-from services.payment_uri import format_amount
+from services.payments.seen import ChainSnapshot, SeenPayment
+from services.payments.uri import format_amount
 from tests.keys import LTC_TTUB
 from tests.nodes import Litecoind, litecoind_fixture  # noqa: F401
 from tests.payflow import Shop, fresh_addresses

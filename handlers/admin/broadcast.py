@@ -14,7 +14,7 @@ from handlers.admin.panel import actor, answer, rows
 from handlers.keyboards import button
 from handlers.render import alert
 from l10n import L10n
-from services.admin_broadcast import BroadcastService
+from services.admin.broadcast import AdminBroadcastService
 
 
 class BroadcastAction(StrEnum):
@@ -36,13 +36,13 @@ def cancel_only(l10n: L10n) -> InlineKeyboardMarkup:
     return rows([button(l10n("admin.broadcast.cancel"), BroadcastCb(action=BroadcastAction.cancel))])
 
 
-async def ask_text(query: CallbackQuery, state: FSMContext, admin_broadcast: BroadcastService, l10n: L10n) -> None:
+async def ask_text(query: CallbackQuery, state: FSMContext, admin_broadcast: AdminBroadcastService, l10n: L10n) -> None:
     await state.clear()
     await state.set_state(BroadcastForm.text)
     await answer(query, l10n("admin.broadcast.ask", count=await admin_broadcast.recipients()), cancel_only(l10n))
 
 
-async def got_text(message: Message, state: FSMContext, admin_broadcast: BroadcastService, l10n: L10n) -> None:
+async def got_text(message: Message, state: FSMContext, admin_broadcast: AdminBroadcastService, l10n: L10n) -> None:
     """Show the text exactly as it will be sent (the admin's formatting kept), then ask to confirm."""
     text = message.html_text
     await state.update_data(text=text)
@@ -63,7 +63,7 @@ async def got_text(message: Message, state: FSMContext, admin_broadcast: Broadca
 async def send(
     query: CallbackQuery,
     state: FSMContext,
-    admin_broadcast: BroadcastService,
+    admin_broadcast: AdminBroadcastService,
     l10n: L10n,
     callback_answer: CallbackAnswer,
 ) -> None:
@@ -81,7 +81,7 @@ async def send(
     )
 
 
-async def edit(query: CallbackQuery, state: FSMContext, admin_broadcast: BroadcastService, l10n: L10n) -> None:
+async def edit(query: CallbackQuery, state: FSMContext, admin_broadcast: AdminBroadcastService, l10n: L10n) -> None:
     await ask_text(query, state, admin_broadcast, l10n)
 
 

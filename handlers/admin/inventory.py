@@ -18,8 +18,8 @@ from handlers.keyboards import button, paged
 from handlers.render import alert
 from l10n import L10n
 from models.enums import ProductKind
-from services.admin_inventory import (
-    InventoryAdminService,
+from services.admin.inventory import (
+    AdminInventoryService,
     InventoryRefused,
     Level,
     Listing,
@@ -30,9 +30,9 @@ from services.admin_inventory import (
     checked_name,
     checked_price,
 )
-from services.catalog import NotFound
 from services.dto import NamedItem
 from services.money import format_fiat
+from services.shop.catalog import NotFound
 
 
 class Node(StrEnum):
@@ -154,7 +154,7 @@ async def show_node(
     node: Node,
     node_id: int,
     page: int,
-    admin_inventory: InventoryAdminService,
+    admin_inventory: AdminInventoryService,
     settings: Settings,
     l10n: L10n,
     callback_answer: CallbackAnswer | None = None,
@@ -175,7 +175,7 @@ async def show_node(
 
 
 async def open_section(
-    query: CallbackQuery, state: FSMContext, admin_inventory: InventoryAdminService, settings: Settings, l10n: L10n
+    query: CallbackQuery, state: FSMContext, admin_inventory: AdminInventoryService, settings: Settings, l10n: L10n
 ) -> None:
     await state.clear()
     await show_node(query, Node.root, 0, 0, admin_inventory, settings, l10n)
@@ -185,7 +185,7 @@ async def view(
     query: CallbackQuery,
     callback_data: InvCb,
     state: FSMContext,
-    admin_inventory: InventoryAdminService,
+    admin_inventory: AdminInventoryService,
     settings: Settings,
     l10n: L10n,
     callback_answer: CallbackAnswer,
@@ -207,7 +207,7 @@ async def set_active(
     query: CallbackQuery,
     callback_data: InvCb,
     state: FSMContext,
-    admin_inventory: InventoryAdminService,
+    admin_inventory: AdminInventoryService,
     settings: Settings,
     l10n: L10n,
     callback_answer: CallbackAnswer,
@@ -250,7 +250,7 @@ async def ask(query: CallbackQuery, callback_data: InvCb, state: FSMContext, set
 
 
 async def got_text(
-    message: Message, state: FSMContext, admin_inventory: InventoryAdminService, settings: Settings, l10n: L10n
+    message: Message, state: FSMContext, admin_inventory: AdminInventoryService, settings: Settings, l10n: L10n
 ) -> None:
     """A name, description or price typed into a dialog: saved, or the next question of a new product."""
     data, text, who = await state.get_data(), message.text or "", actor(message)
@@ -319,7 +319,7 @@ async def got_kind(
     query: CallbackQuery,
     callback_data: KindCb,
     state: FSMContext,
-    admin_inventory: InventoryAdminService,
+    admin_inventory: AdminInventoryService,
     settings: Settings,
     l10n: L10n,
     callback_answer: CallbackAnswer,

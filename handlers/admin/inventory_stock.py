@@ -16,12 +16,12 @@ from handlers.keyboards import button
 from handlers.render import alert
 from l10n import L10n
 from models.enums import ProductKind
-from services.admin_inventory import InventoryAdminService
-from services.admin_stock import StockAdded, StockAdminService, StockPreview, WrongKind
-from services.catalog import NotFound
-from services.catalog_format import MAX_QUANTITY
-from services.goods import GoodsKeyMissing
-from services.stock_files import MAX_FILE_BYTES, MAX_PROBLEMS_SHOWN, StockFileErrors
+from services.admin.inventory import AdminInventoryService
+from services.admin.stock import AdminStockService, StockAdded, StockPreview, WrongKind
+from services.catalog_io.format import MAX_QUANTITY
+from services.catalog_io.stock_files import MAX_FILE_BYTES, MAX_PROBLEMS_SHOWN, StockFileErrors
+from services.shop.catalog import NotFound
+from services.wallet.goods import GoodsKeyMissing
 
 
 def confirm_buttons(product_id: int, l10n: L10n) -> InlineKeyboardMarkup:
@@ -45,7 +45,7 @@ async def ask_stock(
     query: CallbackQuery,
     callback_data: InvCb,
     state: FSMContext,
-    admin_inventory: InventoryAdminService,
+    admin_inventory: AdminInventoryService,
     settings: Settings,
     l10n: L10n,
     callback_answer: CallbackAnswer,
@@ -67,7 +67,7 @@ async def ask_stock(
 
 
 async def got_payloads(
-    message: Message, state: FSMContext, bot: Bot, admin_stock: StockAdminService, l10n: L10n
+    message: Message, state: FSMContext, bot: Bot, admin_stock: AdminStockService, l10n: L10n
 ) -> None:
     """Pasted lines or an uploaded file: checked and counted, then held (sealed) until Confirm."""
     data = await state.get_data()
@@ -132,8 +132,8 @@ async def confirm(
     query: CallbackQuery,
     callback_data: InvCb,
     state: FSMContext,
-    admin_stock: StockAdminService,
-    admin_inventory: InventoryAdminService,
+    admin_stock: AdminStockService,
+    admin_inventory: AdminInventoryService,
     settings: Settings,
     l10n: L10n,
     callback_answer: CallbackAnswer,

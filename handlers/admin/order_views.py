@@ -12,10 +12,10 @@ from handlers.admin.menu import AdminCb, AdminSection
 from handlers.keyboards import button, paged
 from l10n import L10n
 from models.enums import Chain, OrderProblem, OrderStatus
-from services.admin_dto import AdminAction, AdminOrderView, OrderBucket, OrderMovedOn, OrderPage, TimelineEntry
+from services.admin.dto import AdminAction, AdminOrderView, OrderBucket, OrderMovedOn, OrderPage, TimelineEntry
 from services.dto import NamedItem
 from services.money import format_fiat
-from services.payment_uri import format_amount
+from services.payments.uri import format_amount
 
 
 class AoAction(StrEnum):

@@ -17,9 +17,9 @@ from handlers.admin.menu import AdminCb, AdminSection
 from handlers.admin.order_views import AdminOrderCb, AoAction
 from handlers.render import alert, show
 from l10n import L10n
-from services.admin_dto import AdminAction, OrderMovedOn
-from services.admin_orders import AdminOrderService
-from services.catalog import NotFound
+from services.admin.dto import AdminAction, OrderMovedOn
+from services.admin.orders import AdminOrdersService
+from services.shop.catalog import NotFound
 
 TEXT_LIMIT = 500
 
@@ -54,12 +54,12 @@ async def leave_input(query: CallbackQuery, state: FSMContext, callback_answer: 
     raise SkipHandler
 
 
-async def orders_menu(query: CallbackQuery, admin_orders: AdminOrderService, l10n: L10n) -> None:
+async def orders_menu(query: CallbackQuery, admin_orders: AdminOrdersService, l10n: L10n) -> None:
     await show(query, l10n("admin.orders.title"), views.buckets(await admin_orders.counts(), l10n))
 
 
 async def order_list(
-    query: CallbackQuery, callback_data: AdminOrderCb, admin_orders: AdminOrderService, l10n: L10n
+    query: CallbackQuery, callback_data: AdminOrderCb, admin_orders: AdminOrdersService, l10n: L10n
 ) -> None:
     text, markup = views.order_list(await admin_orders.page(callback_data.bucket, callback_data.page), l10n)
     await show(query, text, markup)
@@ -68,7 +68,7 @@ async def order_list(
 async def order_view(
     query: CallbackQuery,
     callback_data: AdminOrderCb,
-    admin_orders: AdminOrderService,
+    admin_orders: AdminOrdersService,
     l10n: L10n,
     callback_answer: CallbackAnswer,
 ) -> None:
@@ -80,7 +80,7 @@ async def order_view(
     await show(query, views.order_text(view, l10n), views.order_keyboard(view, l10n))
 
 
-async def order_command(message: Message, command: CommandObject, admin_orders: AdminOrderService, l10n: L10n) -> None:
+async def order_command(message: Message, command: CommandObject, admin_orders: AdminOrdersService, l10n: L10n) -> None:
     """/order 42: jump straight to an order."""
     arg = (command.args or "").strip().lstrip("#")
     try:
@@ -95,7 +95,7 @@ async def ask_text(
     query: CallbackQuery,
     callback_data: AdminOrderCb,
     state: FSMContext,
-    admin_orders: AdminOrderService,
+    admin_orders: AdminOrdersService,
     l10n: L10n,
     callback_answer: CallbackAnswer,
 ) -> None:
@@ -110,7 +110,7 @@ async def ask_text(
     await show(query, l10n(prompt, order_id=callback_data.id), views.back_to_order(callback_data.id, l10n))
 
 
-async def got_text(message: Message, state: FSMContext, admin_orders: AdminOrderService, l10n: L10n) -> None:
+async def got_text(message: Message, state: FSMContext, admin_orders: AdminOrdersService, l10n: L10n) -> None:
     text = (message.text or "").strip()
     data, waiting = await state.get_data(), await state.get_state()
     order_id = int(data["order_id"])
@@ -140,7 +140,7 @@ async def got_text(message: Message, state: FSMContext, admin_orders: AdminOrder
 async def ask_expire(
     query: CallbackQuery,
     callback_data: AdminOrderCb,
-    admin_orders: AdminOrderService,
+    admin_orders: AdminOrdersService,
     l10n: L10n,
     callback_answer: CallbackAnswer,
 ) -> None:
@@ -157,7 +157,7 @@ async def ask_expire(
 async def expire(
     query: CallbackQuery,
     callback_data: AdminOrderCb,
-    admin_orders: AdminOrderService,
+    admin_orders: AdminOrdersService,
     l10n: L10n,
     callback_answer: CallbackAnswer,
 ) -> None:

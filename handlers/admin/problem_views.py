@@ -7,10 +7,10 @@ from handlers.admin.menu import AdminCb, AdminSection
 from handlers.admin.order_views import ApAction, ProblemCb, open_order, signed_amount
 from handlers.keyboards import button, paged
 from l10n import L10n
-from services.admin_dto import ProblemPage, ProblemRow, Resolution
+from services.admin.dto import ProblemPage, ProblemRow, Resolution
 from services.dto import NamedItem
 from services.money import format_fiat
-from services.payment_uri import format_amount
+from services.payments.uri import format_amount
 
 RESOLUTION_BUTTONS = {
     Resolution.fulfil: ApAction.fulfil,

@@ -13,9 +13,9 @@ from handlers.admin.orders import TEXT_LIMIT, ProblemInput, sender
 from handlers.render import alert, show
 from l10n import L10n
 from models.enums import OrderProblem
-from services.admin_dto import OrderMovedOn, ProblemPage, Resolution, StockGone
-from services.admin_problems import ProblemService
-from services.catalog import NotFound
+from services.admin.dto import OrderMovedOn, ProblemPage, Resolution, StockGone
+from services.admin.problems import AdminProblemsService
+from services.shop.catalog import NotFound
 
 ALERT_LIMIT = 200  # Telegram's limit for a callback answer
 NOTES = {
@@ -29,12 +29,12 @@ async def show_queue(query: CallbackQuery, page: ProblemPage, l10n: L10n) -> Non
     await show(query, text, markup)
 
 
-async def open_queue(query: CallbackQuery, admin_problems: ProblemService, l10n: L10n) -> None:
+async def open_queue(query: CallbackQuery, admin_problems: AdminProblemsService, l10n: L10n) -> None:
     await show_queue(query, await admin_problems.page(0), l10n)
 
 
 async def queue_page(
-    query: CallbackQuery, callback_data: ProblemCb, admin_problems: ProblemService, l10n: L10n
+    query: CallbackQuery, callback_data: ProblemCb, admin_problems: AdminProblemsService, l10n: L10n
 ) -> None:
     await show_queue(query, await admin_problems.page(callback_data.page), l10n)
 
@@ -42,7 +42,7 @@ async def queue_page(
 async def problem_view(
     query: CallbackQuery,
     callback_data: ProblemCb,
-    admin_problems: ProblemService,
+    admin_problems: AdminProblemsService,
     l10n: L10n,
     callback_answer: CallbackAnswer,
 ) -> None:
@@ -71,7 +71,7 @@ async def ask_note(query: CallbackQuery, callback_data: ProblemCb, state: FSMCon
     )
 
 
-async def got_note(message: Message, state: FSMContext, admin_problems: ProblemService, l10n: L10n) -> None:
+async def got_note(message: Message, state: FSMContext, admin_problems: AdminProblemsService, l10n: L10n) -> None:
     note = (message.text or "").strip()
     data, waiting = await state.get_data(), await state.get_state()
     order_id = int(data["order_id"])
@@ -97,7 +97,7 @@ async def got_note(message: Message, state: FSMContext, admin_problems: ProblemS
 async def resolve(
     query: CallbackQuery,
     callback_data: ProblemCb,
-    admin_problems: ProblemService,
+    admin_problems: AdminProblemsService,
     l10n: L10n,
     callback_answer: CallbackAnswer,
 ) -> None:

@@ -12,9 +12,9 @@ from handlers.admin.menu import AdminCb, AdminSection
 from handlers.admin.panel import answer, rows, to_menu
 from handlers.keyboards import button
 from l10n import L10n
-from services.admin_stats import Overview, Period, PeriodStats, SalesStatsService
+from services.admin.stats import AdminStatsService, Overview, Period, PeriodStats
 from services.money import format_fiat
-from services.payment_uri import format_amount
+from services.payments.uri import format_amount
 
 
 class StatsAction(StrEnum):
@@ -74,11 +74,11 @@ def stats_menu(l10n: L10n) -> InlineKeyboardMarkup:
     )
 
 
-async def open_section(query: CallbackQuery, admin_stats: SalesStatsService, settings: Settings, l10n: L10n) -> None:
+async def open_section(query: CallbackQuery, admin_stats: AdminStatsService, settings: Settings, l10n: L10n) -> None:
     await answer(query, overview_text(await admin_stats.overview(), settings.fiat_currency, l10n), stats_menu(l10n))
 
 
-async def chart(query: CallbackQuery, admin_stats: SalesStatsService, l10n: L10n) -> None:
+async def chart(query: CallbackQuery, admin_stats: AdminStatsService, l10n: L10n) -> None:
     png = await admin_stats.revenue_chart()
     if query.bot is not None and query.from_user is not None:
         await query.bot.send_photo(
@@ -86,7 +86,7 @@ async def chart(query: CallbackQuery, admin_stats: SalesStatsService, l10n: L10n
         )
 
 
-async def export(query: CallbackQuery, callback_data: StatsCb, admin_stats: SalesStatsService, l10n: L10n) -> None:
+async def export(query: CallbackQuery, callback_data: StatsCb, admin_stats: AdminStatsService, l10n: L10n) -> None:
     result = await admin_stats.reconciliation(callback_data.period)
     if query.bot is not None and query.from_user is not None:
         await query.bot.send_document(

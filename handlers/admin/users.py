@@ -17,10 +17,10 @@ from handlers.admin.panel import actor, answer, rows, to_menu
 from handlers.keyboards import button, paged
 from handlers.render import alert
 from l10n import L10n
-from services.admin_users import UserAdminService, UserCard, UserOrder
-from services.catalog import NotFound
+from services.admin.users import AdminUsersService, UserCard, UserOrder
 from services.dto import NamedItem
 from services.money import format_fiat
+from services.shop.catalog import NotFound
 
 
 class UserAction(StrEnum):
@@ -105,7 +105,7 @@ async def ask_query(query: CallbackQuery, state: FSMContext, l10n: L10n) -> None
     )
 
 
-async def got_query(message: Message, state: FSMContext, admin_users: UserAdminService, l10n: L10n) -> None:
+async def got_query(message: Message, state: FSMContext, admin_users: AdminUsersService, l10n: L10n) -> None:
     try:
         card = await admin_users.find(message.text or "")
     except NotFound:
@@ -122,7 +122,7 @@ async def act(
     query: CallbackQuery,
     callback_data: UsersCb,
     state: FSMContext,
-    admin_users: UserAdminService,
+    admin_users: AdminUsersService,
     settings: Settings,
     l10n: L10n,
     callback_answer: CallbackAnswer,
@@ -147,7 +147,7 @@ async def act(
 
 
 async def with_timeouts(
-    query: CallbackQuery, callback_data: UsersCb, state: FSMContext, admin_users: UserAdminService, l10n: L10n
+    query: CallbackQuery, callback_data: UsersCb, state: FSMContext, admin_users: AdminUsersService, l10n: L10n
 ) -> None:
     await state.clear()
     page, at_least = max(callback_data.page, 0), max(callback_data.n, 1)
@@ -183,7 +183,7 @@ async def orders(
     query: CallbackQuery,
     callback_data: UsersCb,
     state: FSMContext,
-    admin_users: UserAdminService,
+    admin_users: AdminUsersService,
     settings: Settings,
     l10n: L10n,
     callback_answer: CallbackAnswer,

@@ -16,7 +16,7 @@ from handlers.admin.panel import answer, rows, to_menu
 from handlers.keyboards import button
 from l10n import L10n
 from models.types import utcnow
-from services.wallet_admin import GapReport, WalletAdminService
+from services.admin.wallet import AdminWalletService, GapReport
 
 if TYPE_CHECKING:  # the observer imports the notifier, which imports handlers.callbacks
     from processing.observer import Observer, ProviderHealth
@@ -60,9 +60,9 @@ def health_line(coin: str, health: "ProviderHealth | None", now: datetime, l10n:
 
 
 async def open_section(
-    query: CallbackQuery, wallet_admin: WalletAdminService, payment_observer: "Observer", settings: Settings, l10n: L10n
+    query: CallbackQuery, admin_wallet: AdminWalletService, payment_observer: "Observer", settings: Settings, l10n: L10n
 ) -> None:
-    reports = await wallet_admin.gap_reports()
+    reports = await admin_wallet.gap_reports()
     limit, now = settings.gap_limit_warn, utcnow()
     gaps = [gap_line(r, limit, l10n) for r in reports] or [l10n("admin.wallet.none")]
     parts = [l10n("admin.wallet.title"), *gaps]
@@ -80,8 +80,8 @@ async def open_section(
     )
 
 
-async def export(query: CallbackQuery, wallet_admin: WalletAdminService, l10n: L10n) -> None:
-    exports = await wallet_admin.watch_only_exports()
+async def export(query: CallbackQuery, admin_wallet: AdminWalletService, l10n: L10n) -> None:
+    exports = await admin_wallet.watch_only_exports()
     lines = [
         l10n(
             "admin.wallet.export_row",

@@ -8,8 +8,8 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-import models
 from config import Settings
+from models.schema import metadata
 
 config = context.config
 if config.config_file_name and not config.attributes.get("database_url"):
@@ -18,9 +18,7 @@ url = config.attributes.get("database_url") or Settings().resolved_database_url
 
 
 def run_migrations(connection: Connection) -> None:
-    context.configure(
-        connection=connection, target_metadata=models.Base.metadata, render_as_batch=True, compare_type=True
-    )
+    context.configure(connection=connection, target_metadata=metadata, render_as_batch=True, compare_type=True)
     with context.begin_transaction():
         context.run_migrations()
 
@@ -33,7 +31,7 @@ async def run_async() -> None:
 
 
 if context.is_offline_mode():
-    context.configure(url=url, target_metadata=models.Base.metadata, render_as_batch=True, literal_binds=True)
+    context.configure(url=url, target_metadata=metadata, render_as_batch=True, literal_binds=True)
     with context.begin_transaction():
         context.run_migrations()
 else:

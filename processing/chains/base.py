@@ -1,37 +1,20 @@
 """The one small interface every chain backend implements.
 
 A backend is stateless towards the DB: `scan` reports what the chain shows *now* for the
-given addresses, and the observer (services.payments) reconciles that with what it stored.
+given addresses, and the observer (services.payments.reconcile) reconciles that with what it stored.
 Any doubt -- HTTP error, 429, timeout, garbage -- raises ProviderError, which the observer
 treats as "unknown", never as "nothing received".
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
 from models.enums import Chain
+from services.payments.seen import ChainSnapshot
 
 
 class ProviderError(Exception):
     """The provider could not tell us the truth this time. The message never holds secrets."""
-
-
-@dataclass(frozen=True, slots=True)
-class SeenPayment:
-    natural_id: str  # btc/ltc "txid:vout"; eth tx hash (or see evm_rpc); sol "signature:address"
-    address: str
-    amount: int  # base units: sat, litoshi, wei, lamport
-    confirmations: int  # 0 while in the mempool / not yet at the backend's commitment
-    block_height: int | None
-    block_hash: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class ChainSnapshot:
-    tip_height: int
-    # Every requested address is a key; an empty list means the chain shows nothing for it.
-    payments: dict[str, list[SeenPayment]]
 
 
 class ChainBackend(Protocol):

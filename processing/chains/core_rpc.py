@@ -33,8 +33,9 @@ from urllib.parse import quote, unquote
 from yarl import URL
 
 from models.enums import Chain
-from processing.chains.base import ChainSnapshot, ProviderError, SeenPayment
+from processing.chains.base import ProviderError
 from processing.chains.http import HttpClient, RpcError, expect_shape, json_int
+from services.payments.seen import ChainSnapshot, SeenPayment
 
 _DEFAULT_WALLET = "shop-watch"
 _COIN = Decimal(100_000_000)  # satoshis or litoshis per coin

@@ -17,8 +17,9 @@ from typing import Any
 from urllib.parse import quote
 
 from models.enums import Chain
-from processing.chains.base import ChainSnapshot, ProviderError, SeenPayment
+from processing.chains.base import ProviderError
 from processing.chains.http import HttpClient, expect_shape, json_int
+from services.payments.seen import ChainSnapshot, SeenPayment
 
 _CHAIN_PAGE = 25  # confirmed transactions per page of /address/{a}/txs and /txs/chain/{last}
 

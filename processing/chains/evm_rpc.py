@@ -36,8 +36,9 @@ from itertools import pairwise
 from typing import Any
 
 from models.enums import Chain
-from processing.chains.base import ChainSnapshot, ProviderError, SeenPayment
+from processing.chains.base import ProviderError
 from processing.chains.http import Call, HttpClient, expect_shape, hex_int
+from services.payments.seen import ChainSnapshot, SeenPayment
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from models.enums import Chain
-from processing.chains.base import ChainSnapshot, ProviderError, SeenPayment
+from processing.chains.base import ProviderError
 from processing.chains.http import Call, HttpClient, expect_shape, json_int
+from services.payments.seen import ChainSnapshot, SeenPayment
 
 _PAGE = 1000  # the most getSignaturesForAddress returns per call
 _RANK = {"confirmed": 1, "finalized": 2}

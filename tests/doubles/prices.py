@@ -1,4 +1,4 @@
-"""Doubles of the public price APIs that services.rates asks, speaking their wire formats.
+"""Doubles of the public price APIs that services.payments.rates asks, speaking their wire formats.
 
     gecko, kraken, coinbase = CoinGeckoDouble(), KrakenDouble(), CoinbaseDouble()
     url = await gecko.start()

@@ -1,0 +1,264 @@
+"""The admin's catalog: browse every node (inactive ones too), create, rename, (de)activate, price, describe.
+
+Names, prices and descriptions are checked by the catalog import's own checker, so the panel and
+`python -m bot catalog import` accept exactly the same values. Every change is one transaction with its
+audit row (actor "admin:<telegram id>", before and after).
+"""
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.database import read_only
+from models.enums import ProductKind, StockStatus
+from models.shop import Category, Product, Subcategory
+from repositories.audit import AuditRepo
+from repositories.catalog import CatalogRepo, Node
+from repositories.stock import StockRepo
+from services.catalog_io.format import parse_catalog
+from services.money import from_minor
+from services.shop.catalog import NotFound
+
+PAGE_SIZE = 8
+
+
+class Level(StrEnum):
+    category = "c"
+    subcategory = "s"
+    product = "p"
+
+
+MODELS: dict[Level, type[Node]] = {Level.category: Category, Level.subcategory: Subcategory, Level.product: Product}
+
+
+class InventoryRefused(Exception):
+    """A value the catalog rules reject; `problem` says why (the import checker's words)."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+
+
+class NameTaken(Exception):
+    """Another node under the same parent already has this name."""
+
+
+@dataclass(frozen=True, slots=True)
+class AdminNode:
+    id: int
+    name: str
+    is_active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """A node (None: the catalog root) and one page of its children."""
+
+    node: AdminNode | None
+    parent_id: int  # the node's own parent (0 for a category): where "back" goes
+    items: list[AdminNode]
+    page: int
+    has_next: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ProductAdmin:
+    id: int
+    subcategory_id: int
+    name: str
+    description: str
+    price: Decimal
+    kind: ProductKind
+    is_active: bool
+    available: int
+    reserved: int
+    sold: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProductDraft:
+    name: str
+    description: str
+    price: str  # as the admin typed it
+    kind: ProductKind
+
+
+def checked_name(text: str) -> str:
+    """The name without surrounding spaces. Raises InventoryRefused as the catalog import would."""
+    name = text.strip()
+    _raise_problems({"categories": [{"name": name}]})
+    return name
+
+
+def checked_price(text: str) -> int:
+    """Minor units of a price typed as 12.50 or 12,50. Raises InventoryRefused as the catalog import would."""
+    spec = _raise_problems(_one_product(price=text.strip().replace(",", ".", 1)))
+    return int(spec.products[0].price_minor)
+
+
+def checked_description(text: str) -> str:
+    """ "-" clears it. Raises InventoryRefused for text the catalog import would refuse."""
+    description = "" if text.strip() == "-" else text.strip()
+    _raise_problems(_one_product(description=description))
+    return description
+
+
+def _one_product(**fields: Any) -> dict[str, Any]:
+    product = {"name": "p", "price": "1", "kind": ProductKind.physical.value, **fields}
+    return {"categories": [{"name": "c", "subcategories": [{"name": "s", "products": [product]}]}]}
+
+
+def _raise_problems(data: dict[str, Any]) -> Any:
+    spec, problems = parse_catalog(data)
+    if problems:
+        raise InventoryRefused(problems[0].split(": ", 1)[-1])
+    return spec
+
+
+def _node(row: Node) -> AdminNode:
+    return AdminNode(row.id, row.name, row.is_active)
+
+
+def _parent_id(row: Node) -> int | None:
+    if isinstance(row, Subcategory):
+        return row.category_id
+    return row.subcategory_id if isinstance(row, Product) else None
+
+
+class AdminInventoryService:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def listing(self, level: Level | None, node_id: int, page: int) -> Listing:
+        """The root (level None), a category's subcategories or a subcategory's products. Read-only.
+
+        Raises NotFound for a missing category or subcategory.
+        """
+        async with read_only(self._session):
+            repo = CatalogRepo(self._session)
+            if level is None:
+                rows, more = await repo.page(CatalogRepo.categories(active_only=False), page, PAGE_SIZE)
+                return Listing(None, 0, [_node(r) for r in rows], page, more)
+            node = await repo.get(MODELS[level], node_id)
+            if node is None or level is Level.product:
+                raise NotFound
+            children = (
+                CatalogRepo.subcategories(node_id, active_only=False)
+                if level is Level.category
+                else CatalogRepo.products(node_id, active_only=False)
+            )
+            rows, more = await repo.page(children, page, PAGE_SIZE)
+        return Listing(_node(node), _parent_id(node) or 0, [_node(r) for r in rows], page, more)
+
+    async def product(self, product_id: int) -> ProductAdmin:
+        """The product with its units per status. Raises NotFound."""
+        async with read_only(self._session):
+            product = await CatalogRepo(self._session).get(Product, product_id)
+            if not isinstance(product, Product):
+                raise NotFound
+            counts = await StockRepo(self._session).unit_counts(product_id)
+        return ProductAdmin(
+            product.id,
+            product.subcategory_id,
+            product.name,
+            product.description,
+            from_minor(product.price_minor),
+            product.kind,
+            product.is_active,
+            counts[StockStatus.available],
+            counts[StockStatus.reserved],
+            counts[StockStatus.sold],
+        )
+
+    async def create(self, actor: str, level: Level, parent_id: int, name: str) -> int:
+        """A new active category (parent_id ignored) or subcategory of `parent_id`; returns its id.
+
+        Raises InventoryRefused (bad name), NameTaken, or NotFound (no such parent category).
+        """
+        name = checked_name(name)
+        return await self._write(actor, level, "create", None, parent_id, name=name)
+
+    async def create_product(self, actor: str, subcategory_id: int, draft: ProductDraft) -> int:
+        """A new active product with no units; returns its id. Raises InventoryRefused, NameTaken, NotFound."""
+        name, description = checked_name(draft.name), checked_description(draft.description)
+        price = checked_price(draft.price)
+        return await self._write(
+            actor,
+            Level.product,
+            "create",
+            None,
+            subcategory_id,
+            name=name,
+            description=description,
+            price_minor=price,
+            kind=draft.kind.value,
+        )
+
+    async def rename(self, actor: str, level: Level, node_id: int, name: str) -> None:
+        """Raises InventoryRefused, NameTaken or NotFound. Renaming to the same name changes nothing."""
+        await self._write(actor, level, "rename", node_id, None, name=checked_name(name))
+
+    async def set_active(self, actor: str, level: Level, node_id: int, active: bool) -> None:
+        """Hide a node (and so everything under it) from buyers, or show it again. Raises NotFound.
+
+        Units stay as they are: held ones can still be paid for. Idempotent.
+        """
+        await self._write(actor, level, "activate" if active else "deactivate", node_id, None, is_active=active)
+
+    async def set_price(self, actor: str, product_id: int, price: str) -> None:
+        """New orders pay the new price; existing orders keep theirs. Raises InventoryRefused or NotFound."""
+        await self._write(actor, Level.product, "price", product_id, None, price_minor=checked_price(price))
+
+    async def set_description(self, actor: str, product_id: int, text: str) -> None:
+        """Raises InventoryRefused or NotFound."""
+        await self._write(actor, Level.product, "describe", product_id, None, description=checked_description(text))
+
+    async def _write(
+        self, actor: str, level: Level, action: str, node_id: int | None, parent_id: int | None, **values: Any
+    ) -> int:
+        """Create (node_id None) or update one node, with its audit row, in one transaction."""
+        model = MODELS[level]
+        try:
+            async with self._session.begin():
+                repo = CatalogRepo(self._session)
+                found = None if node_id is None else await repo.get(model, node_id, lock=True)
+                if node_id is not None and found is None:
+                    raise NotFound
+                if found is not None:
+                    parent_id = _parent_id(found)
+                name = values.get("name")
+                if name is not None and await repo.sibling_named(model, parent_id, name) not in (None, node_id):
+                    raise NameTaken
+                if found is None:
+                    node, before = await self._insert(repo, level, parent_id or 0, values), None
+                else:
+                    node, before = found, {key: getattr(found, key) for key in values}
+                    if before == values:
+                        return node.id
+                    for key, value in values.items():
+                        setattr(node, key, value)
+                    await self._session.flush()
+                await AuditRepo(self._session).record(
+                    actor, f"{level.name}.{action}", level.name, node.id, before=before, after=values
+                )
+                return node.id
+        except IntegrityError:  # the same name was added meanwhile, by another admin or an import
+            raise NameTaken from None
+
+    @staticmethod
+    async def _insert(repo: CatalogRepo, level: Level, parent_id: int, values: dict[str, Any]) -> Node:
+        """A blank node of `level` under `parent_id`, filled in by the caller. Raises NotFound for a missing parent."""
+        if level is Level.category:
+            return await repo.add_category(values["name"])
+        parent = await repo.get(Category if level is Level.subcategory else Subcategory, parent_id)
+        if parent is None:
+            raise NotFound
+        if level is Level.subcategory:
+            return await repo.add_subcategory(parent_id, values["name"])
+        return await repo.add_product(
+            parent_id, values["name"], values["description"], values["price_minor"], ProductKind(values["kind"])
+        )

@@ -1,0 +1,184 @@
+"""The admin's statistics: orders, revenue per coin and in fiat, conversion and best sellers for today,
+7 and 30 days (UTC calendar days); a 30-day revenue chart; a CSV reconciliation export per period.
+
+Revenue counts paid and shipped orders by the day they were paid: fiat from their totals, per coin the
+payments still on chain. Read-only throughout.
+"""
+
+import csv
+import io
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from config import Settings
+from models.database import read_only
+from models.enums import Chain
+from models.types import utcnow
+from repositories.stats import StatsRepo
+from services.admin.chart import revenue_png
+from services.money import from_minor
+from services.payments.uri import format_amount
+
+TOP_PRODUCTS = 5
+CHART_DAYS = 30
+CSV_HEADER = (
+    "order_id",
+    "created_at",
+    "status",
+    "chain",
+    "address",
+    "due",
+    "received",
+    "difference",
+    "fiat_total",
+    "fiat_currency",
+)
+
+
+class Period(StrEnum):
+    today = "today"
+    week = "7d"
+    month = "30d"
+
+    @property
+    def days(self) -> int:
+        return {Period.today: 1, Period.week: 7, Period.month: 30}[self]
+
+    def since(self, now: datetime) -> datetime:
+        """Midnight UTC at the start of the period's first day."""
+        midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        return midnight - timedelta(days=self.days - 1)
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodStats:
+    period: Period
+    orders: int  # created in the period, any status
+    sold: int  # paid in the period and still paid or shipped
+    revenue: dict[str, Decimal]  # fiat currency -> sum of those orders' totals
+    received: dict[Chain, int]  # base units still on chain, paid to those orders
+    invoices: int  # created in the period
+    invoices_paid: int  # of them, whose order got paid
+
+    @property
+    def conversion(self) -> Decimal | None:
+        """Invoices paid ÷ created, as a percentage with one decimal; None without invoices."""
+        if not self.invoices:
+            return None
+        return (Decimal(100 * self.invoices_paid) / self.invoices).quantize(Decimal("0.1"))
+
+
+@dataclass(frozen=True, slots=True)
+class TopProduct:
+    name: str
+    units: int
+    revenue: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    periods: list[PeriodStats]
+    top: list[TopProduct]  # over the last 30 days
+
+
+@dataclass(frozen=True, slots=True)
+class Export:
+    filename: str
+    content: bytes
+    orders: int
+
+
+class AdminStatsService:
+    def __init__(self, session: AsyncSession, settings: Settings) -> None:
+        self._session = session
+        self._settings = settings
+
+    async def overview(self, now: datetime | None = None) -> Overview:
+        now = now or utcnow()
+        async with read_only(self._session):
+            repo = StatsRepo(self._session)
+            periods = [await self._period(repo, period, period.since(now)) for period in Period]
+            top = await repo.top_products(Period.month.since(now), TOP_PRODUCTS)
+        return Overview(periods, [TopProduct(name, units, from_minor(total)) for name, units, total in top])
+
+    async def revenue_chart(self, now: datetime | None = None) -> bytes:
+        """A PNG bar chart of the last 30 days' revenue in the shop's currency, one bar per UTC day."""
+        now = now or utcnow()
+        first = Period.month.since(now)
+        async with read_only(self._session):
+            sold = await StatsRepo(self._session).sold(first)
+        per_day: dict[date, int] = defaultdict(int)
+        for _, paid_at, total, currency in sold:
+            if currency == self._settings.fiat_currency:
+                per_day[paid_at.astimezone(UTC).date()] += total
+        days = [first.date() + timedelta(days=n) for n in range(CHART_DAYS)]
+        return await revenue_png(
+            [(d, from_minor(per_day[d])) for d in days], self._settings.fiat_currency, f"{days[0]} … {days[-1]} (UTC)"
+        )
+
+    async def reconciliation(self, period: Period, now: datetime | None = None) -> Export:
+        """CSV, one row per order created in the period: what was due and what arrived (payments still on
+        chain), the difference (negative: short), and the fiat total. Amounts in whole coins."""
+        now = now or utcnow()
+        async with read_only(self._session):
+            repo = StatsRepo(self._session)
+            orders = await repo.orders_with_invoices(period.since(now))
+            received: dict[int, int] = defaultdict(int)
+            for order_id, _, amount in await repo.received([o.id for o, _ in orders]):
+                received[order_id] += amount
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(CSV_HEADER)
+        for order, invoice in orders:
+            coin = (
+                []
+                if invoice is None
+                else [
+                    invoice.chain.value,
+                    invoice.address,
+                    format_amount(invoice.chain, invoice.amount_due),
+                    format_amount(invoice.chain, received[order.id]),
+                    _signed(invoice.chain, received[order.id] - invoice.amount_due),
+                ]
+            )
+            writer.writerow(
+                [
+                    order.id,
+                    order.created_at.isoformat(timespec="seconds"),
+                    order.status.value,
+                    *(coin or ["", "", "", "", ""]),
+                    str(from_minor(order.total_minor)),
+                    order.fiat_currency,
+                ]
+            )
+        name = f"orders-{period.value}-{now.astimezone(UTC).date().isoformat()}.csv"
+        return Export(name, out.getvalue().encode(), len(orders))
+
+    @staticmethod
+    async def _period(repo: StatsRepo, period: Period, since: datetime) -> PeriodStats:
+        sold = await repo.sold(since)
+        revenue: dict[str, int] = defaultdict(int)
+        for _, _, total, currency in sold:
+            revenue[currency] += total
+        received: dict[Chain, int] = defaultdict(int)
+        for _, chain, amount in await repo.received([order_id for order_id, *_ in sold]):
+            received[chain] += amount
+        invoices, paid = await repo.invoices(since)
+        return PeriodStats(
+            period,
+            await repo.orders_created(since),
+            len(sold),
+            {c: from_minor(v) for c, v in sorted(revenue.items())},
+            {c: received[c] for c in Chain if c in received},
+            invoices,
+            paid,
+        )
+
+
+def _signed(chain: Chain, amount: int) -> str:
+    return format_amount(chain, amount) if amount >= 0 else "-" + format_amount(chain, -amount)

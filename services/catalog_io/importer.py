@@ -1,0 +1,178 @@
+"""Importing a checked catalog file in one transaction (all or nothing), and exporting the catalog.
+
+See services.catalog_io.format for the format and its rules, and README.md, "Catalog import and export".
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.database import read_only
+from models.enums import ProductKind, StockStatus
+from models.shop import Product
+from models.types import utcnow
+from repositories.catalog import CatalogRepo
+from repositories.stock import StockRepo
+from services.catalog_io.format import CatalogErrors, ProductSpec, parse_catalog
+from services.money import from_minor
+from services.wallet.goods import GoodsCipher, GoodsKeyMissing
+
+KEY_MISSING = "GOODS_KEY or WALLET_KEY: set one; digital payloads are stored encrypted with it"
+
+
+@dataclass(slots=True)
+class ImportSummary:
+    """What one import did. Importing the same file again gives zero created, updated and added."""
+
+    categories: int = 0  # in the file
+    categories_created: int = 0
+    subcategories: int = 0
+    subcategories_created: int = 0
+    products_created: int = 0
+    products_updated: int = 0  # description, price or kind changed
+    products_unchanged: int = 0
+    units_added: int = 0
+    units_skipped: int = 0  # digital payloads already stored, physical units already available
+    skipped_payloads: list[tuple[str, int]] = field(default_factory=list)  # ("Cat / Sub / Product", count)
+
+
+class CatalogImporter:
+    def __init__(self, session: AsyncSession, cipher: GoodsCipher | None) -> None:
+        self._session = session
+        self._cipher = cipher
+
+    async def import_catalog(self, data: object) -> ImportSummary:
+        """Apply a decoded catalog file (see load_catalog_json) in one transaction. Additive and idempotent.
+
+        Creates missing categories, subcategories and products, matched by name within their parent;
+        sets existing products' price, kind and (when given) description; adds digital stock entries whose
+        payload the product does not hold yet (by keyed digest, whatever the unit's status); tops physical
+        products up to `quantity` available units. Never deletes, deactivates or removes units.
+        Raises CatalogErrors with every problem, then nothing is changed: first those of the file alone, else
+        those against the database (a product with unsold units cannot change kind). Raises GoodsKeyMissing
+        when the file has digital stock and no cipher was given.
+        """
+        catalog, problems = parse_catalog(data)
+        if problems:
+            raise CatalogErrors(problems)
+        if self._cipher is None and any(p.stock for p in catalog.products):
+            raise GoodsKeyMissing(KEY_MISSING)
+        summary = ImportSummary(categories=len(catalog.categories), subcategories=len(catalog.subcategories))
+        conflicts: list[str] = []
+        async with self._session.begin():
+            repo, stock = CatalogRepo(self._session), StockRepo(self._session)
+            await repo.lock_for_import()
+            categories, subcategories, products = await repo.tree()
+            category_ids = {c.name: c.id for c in categories}
+            subcategory_ids = {(s.category_id, s.name): s.id for s in subcategories}
+            rows = {(p.subcategory_id, p.name): p for p in products}
+            counts = await stock.all_unit_counts()
+            for name in catalog.categories:
+                if name not in category_ids:
+                    category_ids[name] = (await repo.add_category(name)).id
+                    summary.categories_created += 1
+            for category, name in catalog.subcategories:
+                if (key := (category_ids[category], name)) not in subcategory_ids:
+                    subcategory_ids[key] = (await repo.add_subcategory(key[0], name)).id
+                    summary.subcategories_created += 1
+            now = utcnow()
+            for spec in catalog.products:
+                sub_id = subcategory_ids[(category_ids[spec.category], spec.subcategory)]
+                product = rows.get((sub_id, spec.name))
+                if product is not None and (conflict := _kind_conflict(spec, product, counts)):
+                    conflicts.append(conflict)
+                    continue
+                if product is None:
+                    product = await repo.add_product(
+                        sub_id, spec.name, spec.description or "", spec.price_minor, spec.kind
+                    )
+                    summary.products_created += 1
+                elif _update(product, spec):
+                    summary.products_updated += 1
+                else:
+                    summary.products_unchanged += 1
+                available = counts.get((product.id, StockStatus.available), 0)
+                added, skipped = await self._add_stock(stock, product.id, spec, available, now)
+                summary.units_added += added
+                summary.units_skipped += skipped
+                if skipped and spec.kind is ProductKind.digital:
+                    summary.skipped_payloads.append((f"{spec.category} / {spec.subcategory} / {spec.name}", skipped))
+            if conflicts:
+                raise CatalogErrors(conflicts)  # inside the transaction: rolls back what was written so far
+        return summary
+
+    async def _add_stock(
+        self, repo: StockRepo, product_id: int, spec: ProductSpec, available: int, now: datetime
+    ) -> tuple[int, int]:
+        """(units added, units skipped as already there)."""
+        if spec.kind is ProductKind.physical:
+            missing = max(0, spec.quantity - available)
+            await repo.add_units(product_id, [None] * missing, now)
+            return missing, spec.quantity - missing
+        if not spec.stock:
+            return 0, 0
+        assert self._cipher is not None  # checked before the transaction began
+        known = await repo.payload_digests(product_id)
+        fresh = [(p, d) for p in spec.stock if (d := self._cipher.digest(p)) not in known]
+        await repo.add_units(product_id, [(self._cipher.seal(p), d) for p, d in fresh], now)
+        return len(fresh), len(spec.stock) - len(fresh)
+
+
+def _kind_conflict(spec: ProductSpec, product: Product, counts: dict[tuple[int, StockStatus], int]) -> str | None:
+    """A product holding unsold units keeps its kind: a key cannot be shipped, nor a parcel sent as text."""
+    unsold = counts.get((product.id, StockStatus.available), 0) + counts.get((product.id, StockStatus.reserved), 0)
+    if product.kind is spec.kind or not unsold:
+        return None
+    return f"{spec.path}.kind: the {product.kind} product has {unsold} unsold units, so it cannot become {spec.kind}"
+
+
+def _update(product: Product, spec: ProductSpec) -> bool:
+    """Set the product's fields from the spec; True when anything changed."""
+    description = product.description if spec.description is None else spec.description
+    if (product.description, product.price_minor, product.kind) == (description, spec.price_minor, spec.kind):
+        return False
+    product.description, product.price_minor, product.kind = description, spec.price_minor, spec.kind
+    return True
+
+
+class CatalogExporter:
+    def __init__(self, session: AsyncSession, cipher: GoodsCipher | None) -> None:
+        self._session = session
+        self._cipher = cipher
+
+    async def export_catalog(self, with_payloads: bool = False) -> dict[str, Any]:
+        """The whole catalog (inactive entries too) in the import format, in creation order. Read-only.
+
+        Each product carries `available` (units neither reserved nor sold); physical ones also carry it as
+        `quantity`, so importing the result into the same shop changes nothing. With `with_payloads`, digital
+        products list the decrypted payloads of their available units as `stock`. Raises GoodsKeyMissing
+        if payloads are asked for without a cipher, services.wallet.secretbox.DecryptionError under a wrong key.
+        """
+        if with_payloads and self._cipher is None:
+            raise GoodsKeyMissing(KEY_MISSING)
+        async with read_only(self._session):
+            categories, subcategories, products = await CatalogRepo(self._session).tree()
+            stock = StockRepo(self._session)
+            counts = await stock.all_unit_counts()
+            sealed = await stock.available_payloads() if with_payloads else {}
+        by_subcategory: dict[int, list[dict[str, Any]]] = {}
+        for p in products:
+            available = counts.get((p.id, StockStatus.available), 0)
+            item: dict[str, Any] = {
+                "name": p.name,
+                "description": p.description,
+                "price": str(from_minor(p.price_minor)),
+                "kind": p.kind.value,
+            }
+            if p.kind is ProductKind.physical:
+                item["quantity"] = available
+            elif self._cipher is not None and with_payloads:
+                item["stock"] = [self._cipher.open(blob) for blob in sealed.get(p.id, [])]
+            item["available"] = available
+            by_subcategory.setdefault(p.subcategory_id, []).append(item)
+        by_category: dict[int, list[dict[str, Any]]] = {}
+        for s in subcategories:
+            by_category.setdefault(s.category_id, []).append({"name": s.name, "products": by_subcategory.get(s.id, [])})
+        return {"categories": [{"name": c.name, "subcategories": by_category.get(c.id, [])} for c in categories]}

@@ -1,0 +1,115 @@
+"""The buyer's own orders: list, detail with invoice and goods, and cancelling an unpaid one."""
+
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from config import Settings
+from models.database import read_only
+from models.enums import OrderStatus
+from models.orders import Invoice, Order
+from models.types import utcnow
+from repositories.audit import AuditRepo
+from repositories.orders import OrderRepo
+from repositories.stock import StockRepo
+from services.dto import InvoiceView, OrderLine, OrderView, PaymentView
+from services.money import from_minor
+from services.outbox import notify_admins
+from services.payments.uri import payment_uri
+from services.shop.catalog import NotFound
+from services.wallet.goods import GoodsCipher
+from services.wallet.merchant import Wallet
+
+log = logging.getLogger(__name__)
+PAGE_SIZE = 8
+
+
+class CannotCancel(Exception):
+    """The order has moved on (paid, payment seen, expired, already cancelled)."""
+
+
+class OrderService:
+    def __init__(self, session: AsyncSession, settings: Settings, wallet: Wallet, goods: GoodsCipher | None) -> None:
+        self._session = session
+        self._settings = settings
+        self._wallet = wallet
+        self._goods = goods
+
+    async def list(self, user_id: int, page: int) -> tuple[list[Order], bool]:
+        async with read_only(self._session):
+            return await OrderRepo(self._session).of_user(user_id, page, PAGE_SIZE)
+
+    async def view(self, order_id: int, user_id: int) -> OrderView:
+        """The order as its buyer sees it. Raises NotFound for a missing order or someone else's.
+
+        The invoice address is re-derived from the configured key before it is shown
+        (raises services.wallet.merchant.AddressMismatch if it differs). Goods are decrypted only here,
+        only for the buyer, and only once the order is paid.
+        """
+        async with read_only(self._session):
+            repo = OrderRepo(self._session)
+            order = await repo.owned(order_id, user_id)
+            if order is None:
+                raise NotFound
+            items = await repo.items(order.id)
+            invoice = await repo.invoice(order.id)
+            payments = await repo.payments(invoice.id) if invoice else []
+            sealed = (
+                await StockRepo(self._session).sold_payloads(order.id) if order.status in OrderStatus.sold() else []
+            )
+        if invoice is not None:
+            self._wallet.verify(invoice.chain, invoice.derivation_index, invoice.address)
+        return OrderView(
+            id=order.id,
+            status=order.status,
+            created_at=order.created_at,
+            total=from_minor(order.total_minor),
+            currency=order.fiat_currency,
+            lines=[OrderLine(i.product_name, i.quantity, from_minor(i.unit_price_minor)) for i in items],
+            invoice=self._invoice_view(invoice) if invoice else None,
+            payments=[PaymentView(p.natural_id, p.amount, p.confirmations, p.block_height, p.status) for p in payments],
+            goods=[self._goods.open(blob) for blob in sealed] if self._goods else [],
+        )
+
+    async def cancel(self, order_id: int, user_id: int) -> None:
+        """The buyer cancels their unpaid order; its stock goes back at once and admins are told. Audited.
+
+        Raises NotFound (not theirs or missing) or CannotCancel (moved on). A second cancel raises
+        CannotCancel and changes nothing.
+        """
+        async with self._session.begin():
+            repo = OrderRepo(self._session)
+            order = await repo.owned(order_id, user_id)
+            if order is None:
+                raise NotFound
+            if not await repo.move(
+                order.id,
+                [OrderStatus.awaiting_payment],
+                status=OrderStatus.cancelled,
+                closed_at=utcnow(),
+                close_reason="cancelled by buyer",
+            ):
+                raise CannotCancel
+            released = await StockRepo(self._session).release(order.id)
+            await AuditRepo(self._session).record(
+                f"buyer:{user_id}",
+                "order.cancel",
+                "order",
+                order.id,
+                reason="cancelled by buyer",
+                before={"status": OrderStatus.awaiting_payment.value},
+                after={"status": OrderStatus.cancelled.value, "released_units": released},
+            )
+            await notify_admins(self._session, self._settings.admin_ids, "admin.cancelled", order.id)
+
+    def _invoice_view(self, invoice: Invoice) -> InvoiceView:
+        return InvoiceView(
+            chain=invoice.chain,
+            address=invoice.address,
+            amount_due=invoice.amount_due,
+            rate=invoice.rate,
+            rate_source=invoice.rate_source,
+            rate_at=invoice.rate_at,
+            expires_at=invoice.expires_at,
+            uri=payment_uri(invoice.chain, invoice.address, invoice.amount_due, self._settings.eth_chain_id),
+        )

@@ -1,0 +1,83 @@
+"""The buyer's cart, kept in the database so it survives restarts."""
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.database import read_only
+from repositories.cart import CartRepo
+from repositories.catalog import CatalogRepo
+from repositories.stock import StockRepo
+from services.dto import CartLine, CartView
+from services.money import from_minor
+from services.shop.catalog import NotFound
+
+
+class NotEnoughStock(Exception):
+    def __init__(self, available: int) -> None:
+        super().__init__(available)
+        self.available = available
+
+
+class CartService:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def view(self, user_id: int) -> CartView:
+        async with read_only(self._session):
+            return await self._view(user_id)
+
+    async def add(self, user_id: int, product_id: int, quantity: int) -> int:
+        """Put `quantity` more of a product in the cart; returns the line's quantity.
+
+        Raises NotFound for a missing or inactive product, NotEnoughStock when the cart would hold more
+        than is on the shelf (nothing is held until checkout).
+        """
+        async with self._session.begin():
+            catalog = CatalogRepo(self._session)
+            if quantity < 1 or product_id not in await catalog.on_sale([product_id]):
+                raise NotFound
+            available = (await StockRepo(self._session).available([product_id]))[product_id]
+            cart = CartRepo(self._session)
+            total = await cart.add(user_id, product_id, quantity)
+            if total > available:
+                raise NotEnoughStock(available)  # rolls the addition back
+            return total
+
+    async def change(self, user_id: int, item_id: int, delta: int) -> CartView:
+        """Change a line's quantity by `delta`, within 1..available. Raises NotFound for a line not in this cart."""
+        async with self._session.begin():
+            cart = CartRepo(self._session)
+            item = await cart.line(user_id, item_id)
+            if item is None:
+                raise NotFound
+            available = (await StockRepo(self._session).available([item.product_id]))[item.product_id]
+            quantity = max(1, min(item.quantity + delta, max(available, 1)))
+            await cart.set_quantity(item.id, quantity)
+            return await self._view(user_id)
+
+    async def remove(self, user_id: int, item_id: int) -> CartView:
+        """Raises NotFound when the line is not in this cart (already removed, or someone else's)."""
+        async with self._session.begin():
+            if not await CartRepo(self._session).remove(user_id, item_id):
+                raise NotFound
+            return await self._view(user_id)
+
+    async def clear(self, user_id: int) -> None:
+        async with self._session.begin():
+            await CartRepo(self._session).clear(user_id)
+
+    async def _view(self, user_id: int) -> CartView:
+        rows = await CartRepo(self._session).lines(user_id)
+        available = await StockRepo(self._session).available([p.id for _, p in rows])
+        return CartView(
+            [
+                CartLine(
+                    item_id=item.id,
+                    product_id=p.id,
+                    name=p.name,
+                    quantity=item.quantity,
+                    unit_price=from_minor(p.price_minor),
+                    available=available[p.id],
+                )
+                for item, p in rows
+            ]
+        )
