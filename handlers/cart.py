@@ -16,10 +16,11 @@ from l10n import L10n
 from services.dto import CartView, UserDTO
 from services.money import format_fiat
 from services.orders.buyer import OrderService
+from services.orders.lifecycle import OutOfStock
 from services.payments.rates import RateUnavailable
 from services.shop.cart import CartService
 from services.shop.catalog import NotFound
-from services.shop.checkout import CheckoutRefused, CheckoutService, OutOfStock
+from services.shop.checkout import CheckoutRefused, CheckoutService
 from services.wallet.merchant import Wallet
 
 if TYPE_CHECKING:  # the observer imports the notifier, which imports handlers.callbacks

@@ -34,6 +34,9 @@ class L10n:
         self._strings = strings
         self._fallback = fallback
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._strings or key in self._fallback
+
     def __call__(self, key: str, **params: Any) -> str:
         text = self._strings.get(key) or self._fallback[key]
         return text.format_map(params) if params else text

@@ -2,12 +2,13 @@
 Flushes, never commits. Only services.orders.lifecycle changes an order's status."""
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.enums import OrderProblem, OrderStatus, ProductKind
+from models.enums import Chain, OrderProblem, OrderStatus, ProductKind
 from models.orders import Invoice, Order, OrderItem, Payment
 from models.shop import Product, User
 from repositories.base import page_of
@@ -85,6 +86,16 @@ class OrderRepo:
         stmt = select(Order).where(Order.user_id == user_id).order_by(Order.id.desc())
         return await page_of(self._s, stmt, page, size)
 
+    async def overdue(self, chain: Chain, now: datetime) -> list[int]:
+        """Open orders paid in `chain` whose deadline has passed at `now`, oldest first."""
+        result = await self._s.execute(
+            select(Order.id)
+            .join(Invoice, Invoice.order_id == Order.id)
+            .where(Invoice.chain == chain, Order.status.in_(OrderStatus.open()), Order.expires_at <= now)
+            .order_by(Order.id)
+        )
+        return [int(i) for i in result.scalars()]
+
     async def page(
         self, statuses: Sequence[OrderStatus], physical: bool | None, page: int, size: int
     ) -> tuple[list[tuple[Order, User]], bool]:
@@ -114,6 +125,18 @@ class OrderRepo:
             update(Order).where(Order.id == order_id, Order.status.in_(from_statuses)).values(**values)
         )
         return getattr(result, "rowcount", 0) == 1
+
+    async def extend_once(self, order_id: int, invoice_id: int, until: datetime) -> bool:
+        """Move an open order's deadline (and its invoice's) to `until`, once per order (grace_used)."""
+        result = await self._s.execute(
+            update(Order)
+            .where(Order.id == order_id, Order.status.in_(OrderStatus.open()), Order.grace_used.is_(False))
+            .values(expires_at=until, grace_used=True)
+        )
+        if getattr(result, "rowcount", 0) != 1:
+            return False
+        await self._s.execute(update(Invoice).where(Invoice.id == invoice_id).values(expires_at=until))
+        return True
 
     async def flag(self, order_id: int, problem: OrderProblem) -> bool:
         """Put the order in the problem queue unless it is already there for this reason."""

@@ -12,8 +12,9 @@ from config import Settings
 from models.database import create_engine, create_sessionmaker
 from models.enums import Chain
 from models.shop import User
+from services.orders.lifecycle import OutOfStock
 from services.payments.rates import rate_service_from_settings
-from services.shop.checkout import CheckoutService, OutOfStock
+from services.shop.checkout import CheckoutService
 from services.wallet.merchant import load_wallet
 from tests.conftest import RATES
 from tests.keys import BTC_ZPUB, ETH_XPUB, LTC_ZPUB

@@ -121,9 +121,10 @@ async def test_fulfil_underpaid_then_the_observer_leaves_it_alone(tg: Telegram, 
     assert (fulfilled.status, fulfilled.problem) == (OrderStatus.paid, None)
     assert await units(sessions, StockStatus.sold, order_id) == 1
     assert [c for c, o, _ in await outbox(sessions, "paid") if o == order_id] == [BUYERS[OrderProblem.underpaid].id]
-    actions = {a.action: a for a in await audit(sessions, order_id)}
-    assert actions["problem.fulfil"].before == {"status": "underpaid", "problem": "underpaid"}
-    assert actions["order.paid"].actor == f"admin:{ADMIN_ID}"
+    (paid,) = [a for a in await audit(sessions, order_id) if a.action == "order.paid"]  # the one change
+    assert paid.before == {"status": "underpaid", "problem": "underpaid"}
+    assert paid.after == {"status": "paid", "problem": None, "sold_units": 1}
+    assert (paid.actor, paid.reason) == (f"admin:{ADMIN_ID}", "fulfilled: underpaid")
 
     due = await _invoice_due(sessions, order_id)
     for _ in range(2):  # the short payment is still all there is: no "reorged" alarm for what the admin accepted

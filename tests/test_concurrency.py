@@ -14,8 +14,9 @@ from config import ROOT
 from models.enums import Chain, StockStatus
 from models.orders import Invoice, Order, Reservation
 from models.shop import CartItem, StockUnit, User
+from services.orders.lifecycle import OutOfStock
 from services.payments.rates import rate_service_from_settings
-from services.shop.checkout import CheckoutService, OutOfStock
+from services.shop.checkout import CheckoutService
 from tests.shop import seed_product
 
 BUYERS, UNITS = 1000, 100

@@ -155,7 +155,7 @@ async def test_second_checkout_shows_the_open_invoice_and_cancel_releases_stock(
 
     async with sessions() as s:
         audit = (await s.execute(select(AuditLog.actor, AuditLog.action))).all()
-    assert audit == [(f"buyer:{order_id and 1}", "order.cancel")]
+    assert audit == [(f"buyer:{erin.id}", "order.place"), (f"buyer:{erin.id}", "order.cancel")]
 
 
 async def test_paid_order_cannot_be_cancelled_and_shows_goods(tg: Telegram, sessions, goods) -> None:

@@ -208,8 +208,20 @@ def _order_text(view: AdminOrderView, timeline: list[TimelineEntry], l10n: L10n)
     if view.close_reason:
         parts.append(l10n("admin.orders.closed", reason=escape(view.close_reason)))
     if timeline:
-        parts.append("\n".join([l10n("admin.orders.timeline"), *(_entry(e) for e in timeline)]))
+        parts.append("\n".join([l10n("admin.orders.timeline"), *(_entry(e, l10n) for e in timeline)]))
     return "\n\n".join(parts)
+
+
+def _label(key: str, raw: str, l10n: L10n) -> str:
+    """The entry's name in the admin's language; an action or message kind this version has no string for
+    (written by another version of the shop) shows as it is stored."""
+    return l10n(key) if key in l10n else escape(raw)
+
+
+def _who(entry: TimelineEntry, l10n: L10n) -> str:
+    if entry.role in ("admin", "buyer") and entry.telegram_id is not None:
+        return l10n(f"admin.timeline.by.{entry.role}", id=entry.telegram_id)
+    return _label(f"admin.timeline.by.{entry.role}", entry.role, l10n)
 
 
 def _tx_link(natural_id: str, url: str | None) -> str:
@@ -217,13 +229,18 @@ def _tx_link(natural_id: str, url: str | None) -> str:
     return f'<a href="{escape(url)}">{short}</a>' if url else f"<code>{short}</code>"
 
 
-def _entry(entry: TimelineEntry) -> str:
-    what = (
-        f"✉ {escape(entry.what)} → {escape(entry.who)}"
-        if entry.message
-        else f"{escape(entry.what)} · {escape(entry.who)}"
-    )
-    text = " · ".join(filter(None, [when(entry.at), what, escape(entry.detail)]))
+def _entry(entry: TimelineEntry, l10n: L10n) -> str:
+    """ "2026-11-30 10:02 · paid · automatic · awaiting payment → paid", or for a message
+    "2026-11-30 10:02 · ✉ goods delivered → buyer · sent", in the admin's language."""
+    who = _who(entry, l10n)
+    if entry.delivery is not None:
+        label = _label(f"admin.timeline.notice.{entry.what}", entry.what, l10n)
+        parts = [f"✉ {label} → {who}", l10n(f"admin.timeline.delivery.{entry.delivery}")]
+    else:
+        parts = [_label(f"admin.timeline.{entry.what}", entry.what, l10n), who]
+        if entry.before and entry.after and entry.before is not entry.after:
+            parts.append(f"{l10n(f'status.{entry.before}')} → {l10n(f'status.{entry.after}')}")
+    text = " · ".join([when(entry.at), *parts])
     if entry.reason:
         reason = entry.reason if len(entry.reason) <= 80 else entry.reason[:79] + "…"
         text += f" · <i>{escape(reason)}</i>"

@@ -13,8 +13,9 @@ from handlers.admin.orders import TEXT_LIMIT, ProblemInput, sender
 from handlers.render import alert, show
 from l10n import L10n
 from models.enums import OrderProblem
-from services.admin.dto import OrderMovedOn, ProblemPage, Resolution, StockGone
+from services.admin.dto import OrderMovedOn, ProblemPage, Resolution
 from services.admin.problems import AdminProblemsService
+from services.orders.lifecycle import OutOfStock
 from services.shop.catalog import NotFound
 
 ALERT_LIMIT = 200  # Telegram's limit for a callback answer
@@ -111,7 +112,7 @@ async def resolve(
     except (NotFound, OrderMovedOn) as e:
         alert(callback_answer, order_views.refusal(e, order_id, l10n))
         return
-    except StockGone as e:
+    except OutOfStock as e:
         short = ", ".join(l10n("checkout.left", name=name, available=left) for name, left in e.shortages)
         alert(callback_answer, l10n("admin.problems.stock_gone", shortages=short)[:ALERT_LIMIT])
         return

@@ -5,7 +5,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from models.enums import Chain, OrderProblem, OrderStatus, PaymentStatus
+from models.enums import Chain, OrderProblem, OrderStatus, OutboxStatus, PaymentStatus
 from services.dto import InvoiceView, OrderLine
 
 
@@ -65,14 +65,6 @@ class OrderMovedOn(Exception):
         self.problem = problem
 
 
-class StockGone(Exception):
-    """Fulfilling needs units that are no longer on the shelf; nothing was changed."""
-
-    def __init__(self, shortages: list[tuple[str, int]]) -> None:
-        super().__init__(shortages)
-        self.shortages = shortages  # (product name, units left)
-
-
 @dataclass(frozen=True, slots=True)
 class OrderRow:
     id: int
@@ -111,12 +103,20 @@ class PaymentRow:
 
 @dataclass(frozen=True, slots=True)
 class TimelineEntry:
+    """One line of an order's history: a change (audit row) or a message sent about it (outbox row)."""
+
     at: datetime
-    what: str  # an audit action ("order.paid") or an outbox kind ("paid")
-    who: str  # the audit actor, or the outbox recipient
-    detail: str  # "awaiting_payment → paid", or the outbox status
-    reason: str | None
-    message: bool  # an outbox message rather than an audit row
+    what: str  # an audit action ("order.paid") or an outbox kind ("paid", "admin.paid")
+    role: str  # who acted ("observer", "outbox", "admin", "buyer"), or who a message went to ("buyer", "admin")
+    telegram_id: int | None  # that admin's or buyer's Telegram id
+    before: OrderStatus | None = None  # a change: the status before and after
+    after: OrderStatus | None = None
+    delivery: OutboxStatus | None = None  # a message: pending, sent or failed
+    reason: str | None = None  # an admin's reason, or why a message failed
+
+    @property
+    def message(self) -> bool:
+        return self.delivery is not None
 
 
 @dataclass(frozen=True, slots=True)

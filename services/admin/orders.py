@@ -5,9 +5,9 @@ raises OrderMovedOn (changing nothing) when the order is no longer where the adm
 double press or two admins at once act exactly once. Each action leaves an audit row.
 """
 
-from html import escape
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config import Settings
@@ -20,7 +20,6 @@ from models.types import utcnow
 from repositories.audit import AuditRepo
 from repositories.orders import OrderRepo
 from repositories.outbox import OutboxRepo
-from repositories.stock import StockRepo
 from repositories.users import UserRepo
 from services.admin.dto import (
     BUCKETS,
@@ -37,18 +36,13 @@ from services.admin.dto import (
 )
 from services.dto import InvoiceView, OrderLine
 from services.money import from_minor
-from services.outbox import notify_buyer
+from services.orders.lifecycle import OrderLifecycle, admin
 from services.payments.explorer import tx_url
-from services.payments.reconcile import PaymentService
 from services.payments.uri import payment_uri
 from services.shop.catalog import NotFound
 
 PAGE_SIZE = 8
 TIMELINE_LIMIT = 20  # the latest entries; the message has to fit Telegram's 4096 characters
-
-
-def actor(admin_telegram_id: int) -> str:
-    return f"admin:{admin_telegram_id}"
 
 
 class AdminOrdersService:
@@ -87,96 +81,41 @@ class AdminOrdersService:
         if action not in _actions(order.status, physical):
             raise OrderMovedOn(order.status, order.problem)
 
-    async def ship(self, order_id: int, admin: int, tracking: str) -> AdminOrderView:
+    async def ship(self, order_id: int, admin_id: int, tracking: str) -> AdminOrderView:
         """Paid order with physical items -> shipped with `tracking`; the buyer is told. Audited.
         Raises NotFound, OrderMovedOn (not paid, e.g. already shipped; or nothing physical to ship)."""
-        async with self._session.begin():
-            s = self._session
-            order = await self._locked(order_id)
-            if not await OrderRepo(s).is_physical(order_id) or not await OrderRepo(s).move(
-                order_id, [OrderStatus.paid], status=OrderStatus.shipped, shipped_at=utcnow(), tracking=tracking
-            ):
-                raise OrderMovedOn(order.status, order.problem)
-            await AuditRepo(self._session).record(
-                actor(admin),
-                "order.ship",
-                "order",
-                order_id,
-                before={"status": OrderStatus.paid.value},
-                after={"status": OrderStatus.shipped.value, "tracking": tracking},
-            )
-            # Outbox texts are HTML and their parameters go in as they are: escape the admin's words now.
-            await notify_buyer(self._session, order, "shipped", tracking=escape(tracking))
-            return await self._view(order_id)
 
-    async def cancel(self, order_id: int, admin: int, reason: str) -> AdminOrderView:
-        """Unpaid order -> cancelled: its stock goes back, the buyer is told why. Audited.
-        Raises NotFound, OrderMovedOn (paid, expired, already cancelled)."""
-        async with self._session.begin():
-            order = await self._locked(order_id)
-            before = order.status
-            if not await OrderRepo(self._session).move(
-                order_id,
-                OrderStatus.open(),
-                status=OrderStatus.cancelled,
-                closed_at=utcnow(),
-                close_reason=f"by admin: {reason}",
-            ):
-                raise OrderMovedOn(order.status, order.problem)
-            released = await StockRepo(self._session).release(order_id)
-            await AuditRepo(self._session).record(
-                actor(admin),
-                "order.cancel",
-                "order",
-                order_id,
-                reason=reason,
-                before={"status": before.value},
-                after={"status": OrderStatus.cancelled.value, "released_units": released},
-            )
-            await notify_buyer(self._session, order, "cancelled_by_shop", reason=escape(reason))
-            return await self._view(order_id)
+        async def ship(order: Order, lifecycle: OrderLifecycle) -> bool:
+            is_physical = await OrderRepo(self._session).is_physical(order.id)
+            return is_physical and await lifecycle.ship(order, admin(admin_id), tracking, utcnow())
 
-    async def expire(self, order_id: int, admin: int) -> AdminOrderView:
+        return await self._act(order_id, ship)
+
+    async def cancel(self, order_id: int, admin_id: int, reason: str) -> AdminOrderView:
+        """Unpaid order (also one whose payment is confirming) -> cancelled: its stock goes back, the buyer is
+        told why. Audited. Raises NotFound, OrderMovedOn (paid, expired, already cancelled)."""
+        return await self._act(order_id, lambda o, lc: lc.cancel(o, admin(admin_id), reason, utcnow()))
+
+    async def expire(self, order_id: int, admin_id: int) -> AdminOrderView:
         """What the observer does to an unpaid order whose time is up, now: expired, stock back, the buyer's
-        timeout counted, the buyer told. Audited. Raises NotFound, OrderMovedOn (anything but awaiting payment)."""
-        async with self._session.begin():
-            s = self._session
-            order = await self._locked(order_id)
-            now = utcnow()
-            if not await OrderRepo(s).move(
-                order_id,
-                [OrderStatus.awaiting_payment],
-                status=OrderStatus.expired,
-                closed_at=now,
-                close_reason="expired by admin",
-            ):
-                raise OrderMovedOn(order.status, order.problem)
-            released = await StockRepo(s).release(order_id)
-            await s.execute(
-                update(User)
-                .where(User.id == order.user_id)
-                .values(timeout_count=User.timeout_count + 1, last_timeout_at=now)
-            )
-            await AuditRepo(s).record(
-                actor(admin),
-                "order.expire",
-                "order",
-                order_id,
-                before={"status": OrderStatus.awaiting_payment.value},
-                after={"status": OrderStatus.expired.value, "released_units": released},
-            )
-            await notify_buyer(s, order, "expired")
-            return await self._view(order_id)
+        timeout counted, buyer and admins told. Audited. Raises NotFound, OrderMovedOn (anything but awaiting
+        payment)."""
+        return await self._act(order_id, lambda o, lc: lc.expire(o, admin(admin_id), utcnow(), "expired by admin"))
 
-    async def confirm(self, order_id: int, admin: int, reason: str) -> AdminOrderView:
-        """Confirm an open order's payment by hand, through PaymentService.mark_paid: the same units sold,
-        the same delivery message and admin notices as the observer's confirmation; the audit row carries
-        the admin and `reason`. Raises NotFound, OrderMovedOn (already paid, expired, cancelled)."""
+    async def confirm(self, order_id: int, admin_id: int, reason: str) -> AdminOrderView:
+        """Confirm an open order's payment by hand, through the same transition as the observer's confirmation:
+        the same units sold, delivery message and admin notices; the audit row carries the admin and
+        `reason`. Raises NotFound, OrderMovedOn (already paid, expired, cancelled)."""
+        return await self._act(order_id, lambda o, lc: lc.pay(o, admin(admin_id), utcnow(), reason=reason))
+
+    async def _act(
+        self, order_id: int, transition: Callable[[Order, OrderLifecycle], Awaitable[bool]]
+    ) -> AdminOrderView:
+        """One admin action: the row-locked order, its transition, and the order as it is now; OrderMovedOn
+        (nothing changed) when the transition does not apply any more."""
         async with self._session.begin():
             order = await self._locked(order_id)
-            if not await PaymentService(self._session, self._settings).mark_paid(
-                order, actor(admin), utcnow(), reason=reason
-            ):
+            if not await transition(order, OrderLifecycle(self._session, self._settings)):
                 raise OrderMovedOn(order.status, order.problem)
             return await self._view(order_id)
 
@@ -278,25 +217,36 @@ def _row(order: Order, user: User) -> OrderRow:
 
 def _timeline(audit: list[AuditLog], outbox: list[OutboxMessage], buyer: int) -> list[TimelineEntry]:
     entries = [
-        TimelineEntry(a.created_at, a.action, a.actor, _change(a.before, a.after), a.reason, message=False)
+        TimelineEntry(
+            a.created_at,
+            a.action,
+            *_actor(a.actor),
+            before=_status(a.before),
+            after=_status(a.after),
+            reason=a.reason,
+        )
         for a in audit
     ]
     entries += [
         TimelineEntry(
             m.created_at,
             m.kind,
-            "buyer" if m.chat_id == buyer else str(m.chat_id),
-            m.status.value,
-            m.last_error if m.status is OutboxStatus.failed else None,
-            message=True,
+            "buyer" if m.chat_id == buyer else "admin",
+            m.chat_id,
+            delivery=m.status,
+            reason=m.last_error if m.status is OutboxStatus.failed else None,
         )
         for m in outbox
     ]
     return sorted(entries, key=lambda e: e.at)
 
 
-def _change(before: dict[str, object] | None, after: dict[str, object] | None) -> str:
-    old, new = (before or {}).get("status"), (after or {}).get("status")
-    if old and new and old != new:
-        return f"{old} → {new}"
-    return str(new or old or "")
+def _actor(actor: str) -> tuple[str, int | None]:
+    """ "admin:42" -> ("admin", 42); "observer" -> ("observer", None)."""
+    role, _, telegram_id = actor.partition(":")
+    return role, int(telegram_id) if telegram_id.isdigit() else None
+
+
+def _status(record: dict[str, Any] | None) -> OrderStatus | None:
+    value = (record or {}).get("status")
+    return OrderStatus(value) if isinstance(value, str) and value in set(OrderStatus) else None

@@ -9,12 +9,12 @@ from models.database import read_only
 from models.enums import OrderStatus
 from models.orders import Invoice, Order
 from models.types import utcnow
-from repositories.audit import AuditRepo
 from repositories.orders import OrderRepo
 from repositories.stock import StockRepo
+from repositories.users import UserRepo
 from services.dto import InvoiceView, OrderLine, OrderView, PaymentView
 from services.money import from_minor
-from services.outbox import notify_admins
+from services.orders.lifecycle import OrderLifecycle, buyer
 from services.payments.uri import payment_uri
 from services.shop.catalog import NotFound
 from services.wallet.goods import GoodsCipher
@@ -72,35 +72,18 @@ class OrderService:
         )
 
     async def cancel(self, order_id: int, user_id: int) -> None:
-        """The buyer cancels their unpaid order; its stock goes back at once and admins are told. Audited.
-
-        Raises NotFound (not theirs or missing) or CannotCancel (moved on). A second cancel raises
-        CannotCancel and changes nothing.
-        """
+        """The buyer cancels their unpaid order; its stock goes back at once, buyer and admins are told.
+        Audited. Raises NotFound (not theirs or missing) or CannotCancel (moved on, e.g. a payment is seen).
+        A second cancel raises CannotCancel and changes nothing."""
         async with self._session.begin():
-            repo = OrderRepo(self._session)
-            order = await repo.owned(order_id, user_id)
+            order = await OrderRepo(self._session).owned(order_id, user_id)
             if order is None:
                 raise NotFound
-            if not await repo.move(
-                order.id,
-                [OrderStatus.awaiting_payment],
-                status=OrderStatus.cancelled,
-                closed_at=utcnow(),
-                close_reason="cancelled by buyer",
+            who = buyer(await UserRepo(self._session).telegram_id(user_id))
+            if not await OrderLifecycle(self._session, self._settings).cancel(
+                order, who, "cancelled by buyer", utcnow()
             ):
                 raise CannotCancel
-            released = await StockRepo(self._session).release(order.id)
-            await AuditRepo(self._session).record(
-                f"buyer:{user_id}",
-                "order.cancel",
-                "order",
-                order.id,
-                reason="cancelled by buyer",
-                before={"status": OrderStatus.awaiting_payment.value},
-                after={"status": OrderStatus.cancelled.value, "released_units": released},
-            )
-            await notify_admins(self._session, self._settings.admin_ids, "admin.cancelled", order.id)
 
     def _invoice_view(self, invoice: Invoice) -> InvoiceView:
         return InvoiceView(

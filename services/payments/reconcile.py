@@ -9,18 +9,16 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config import Settings
-from models.enums import Chain, OrderProblem, OrderStatus, PaymentStatus
+from models.database import read_only
+from models.enums import Chain, OrderStatus, PaymentStatus
 from models.orders import Invoice, Order, Payment
-from models.shop import User
-from repositories.audit import AuditRepo
 from repositories.orders import OrderRepo
 from repositories.payments import PaymentRepo
-from repositories.stock import StockRepo
-from services.outbox import notify_admins, notify_buyer
+from services.orders.lifecycle import OBSERVER, OrderLifecycle
+from services.outbox import notify_buyer
 from services.payments.seen import SeenPayment
 
 log = logging.getLogger(__name__)
@@ -83,84 +81,26 @@ class PaymentService:
         live = [p for p in payments if p.status is not PaymentStatus.reorged]
         confirmed = _confirmed(live, depth)
         received = sum(p.amount for p in live)
-        s, orders = self._session, OrderRepo(self._session)
+        lifecycle = OrderLifecycle(self._session, self._settings)
         if order.status in OrderStatus.open() and confirmed >= self.threshold(invoice.amount_due):
-            await self.mark_paid(order, "observer", now, overpaid=confirmed > invoice.amount_due)
+            await lifecycle.pay(order, OBSERVER, now, overpaid=confirmed > invoice.amount_due)
         elif order.status is OrderStatus.awaiting_payment and received:
-            if await orders.move(order.id, [OrderStatus.awaiting_payment], status=OrderStatus.confirming):
-                await notify_buyer(s, order, "payment_seen", confirmations=_best(live), required=depth)
+            await lifecycle.see_payment(order, _best(live), depth)
         elif order.status is OrderStatus.confirming and not received:
-            if await orders.move(order.id, [OrderStatus.confirming], status=OrderStatus.awaiting_payment):
-                await notify_buyer(s, order, "payment_reorged")
-                await notify_admins(s, self._settings.admin_ids, "admin.reorged", order.id)
-        elif order.status is OrderStatus.confirming and progressed:
-            await notify_buyer(s, order, "payment_seen", confirmations=_best(live), required=depth)
+            await lifecycle.lose_payment(order)
+        elif order.status is OrderStatus.confirming and progressed:  # more confirmations: no status change
+            await notify_buyer(self._session, order, "payment_seen", confirmations=_best(live), required=depth)
         elif order.status in (OrderStatus.expired, OrderStatus.cancelled) and received:
-            if await orders.move(
-                order.id,
-                [OrderStatus.expired, OrderStatus.cancelled],
-                status=OrderStatus.paid_late,
-                problem=OrderProblem.paid_late,
-            ):
-                await notify_admins(
-                    s,
-                    self._settings.admin_ids,
-                    "admin.problem",
-                    order.id,
-                    problem=OrderProblem.paid_late.value,
-                    received=received,
-                )
+            await lifecycle.pay_late(order, received)
         # Only when this scan lost confirmed money: an admin who accepted a short payment, or resolved
         # the reorg, is not asked again on every later scan.
-        elif (
-            order.status in OrderStatus.sold()
-            and confirmed < min(was_confirmed, self.threshold(invoice.amount_due))
-            and await orders.flag(order.id, OrderProblem.reorged)
-        ):
-            await notify_admins(
-                s,
-                self._settings.admin_ids,
-                "admin.problem",
-                order.id,
-                problem=OrderProblem.reorged.value,
-                received=confirmed,
-            )
+        elif order.status in OrderStatus.sold() and confirmed < min(was_confirmed, self.threshold(invoice.amount_due)):
+            await lifecycle.flag_reorged(order, confirmed)
 
     def threshold(self, amount_due: int) -> int:
         """The least that counts as paid: due × (1 − PAYMENT_TOLERANCE_PERCENT), rounded up."""
         share = (Decimal(100) - self._settings.payment_tolerance_percent) / Decimal(100)
         return int((Decimal(amount_due) * share).to_integral_value(rounding=ROUND_CEILING))
-
-    async def mark_paid(
-        self, order: Order, actor: str, now: datetime, *, overpaid: bool = False, reason: str | None = None
-    ) -> bool:
-        """Open order -> paid: units sold, reservations gone, goods queued for delivery, admins told.
-
-        Runs inside the caller's transaction. False (and nothing changed) if the order has moved on.
-        The observer and an admin's manual confirmation both come through here.
-        """
-        s, before = self._session, order.status  # read first: the UPDATE below refreshes `order` in place
-        if not await OrderRepo(s).move(
-            order.id,
-            OrderStatus.open(),
-            status=OrderStatus.paid,
-            paid_at=now,
-            problem=OrderProblem.overpaid if overpaid else None,
-        ):
-            return False
-        sold = await StockRepo(s).sell(order.id, now)
-        await AuditRepo(s).record(
-            actor,
-            "order.paid",
-            "order",
-            order.id,
-            before={"status": before.value},
-            after={"status": OrderStatus.paid.value, "sold_units": sold},
-            reason=reason,
-        )
-        await notify_buyer(s, order, "paid", overpaid=overpaid)
-        await notify_admins(s, self._settings.admin_ids, "admin.paid", order.id, overpaid=overpaid)
-        return True
 
     async def expire_overdue(self, chain: Chain, observed_at: datetime) -> int:
         """Close open orders of `chain` whose time is up, judged by a scan made at `observed_at`.
@@ -169,17 +109,8 @@ class PaymentService:
         Money seen but short, all of it at depth: one grace extension, then underpaid (stock back, admins
         alerted). A payment still below depth holds the order open. Returns how many orders changed.
         """
-        async with self._session.begin():
-            due = (
-                await self._session.execute(
-                    select(Order.id)
-                    .join(Invoice, Invoice.order_id == Order.id)
-                    .where(
-                        Invoice.chain == chain, Order.status.in_(OrderStatus.open()), Order.expires_at <= observed_at
-                    )
-                )
-            ).scalars()
-            order_ids = list(due)
+        async with read_only(self._session):
+            order_ids = await OrderRepo(self._session).overdue(chain, observed_at)
         changed = 0
         for order_id in order_ids:
             async with self._session.begin():
@@ -187,67 +118,23 @@ class PaymentService:
         return changed
 
     async def _expire_one(self, order_id: int, chain: Chain, now: datetime) -> bool:
-        s, orders = self._session, OrderRepo(self._session)
+        orders = OrderRepo(self._session)
         order = await orders.locked(order_id)
         invoice = await orders.invoice(order_id)
         if order is None or order.status not in OrderStatus.open() or order.expires_at > now or invoice is None:
             return False
-        live = [p for p in await PaymentRepo(s).for_invoice(invoice.id) if p.status is not PaymentStatus.reorged]
+        lifecycle = OrderLifecycle(self._session, self._settings)
+        payments = await PaymentRepo(self._session).for_invoice(invoice.id)
+        live = [p for p in payments if p.status is not PaymentStatus.reorged]
         if not live:  # nothing paid, or only money a reorg took away again: a plain timeout
-            if not await orders.move(
-                order.id,
-                [OrderStatus.awaiting_payment],
-                status=OrderStatus.expired,
-                closed_at=now,
-                close_reason="not paid in time",
-            ):
-                return False
-            await StockRepo(s).release(order.id)
-            await s.execute(
-                update(User)
-                .where(User.id == order.user_id)
-                .values(timeout_count=User.timeout_count + 1, last_timeout_at=now)
-            )
-            await notify_buyer(s, order, "expired")
-            await notify_admins(s, self._settings.admin_ids, "admin.expired", order.id)
-            return True
-        depth = self._settings.confirmations(chain)
-        if any(p.confirmations < depth for p in live):
+            return await lifecycle.expire(order, OBSERVER, now, "not paid in time")
+        if any(p.confirmations < self._settings.confirmations(chain) for p in live):
             return False  # money on its way: never expire under it
         received = sum(p.amount for p in live)
         if not order.grace_used and self._settings.underpaid_grace_minutes:
             until = now + timedelta(minutes=self._settings.underpaid_grace_minutes)
-            if await orders.move(order.id, OrderStatus.open(), expires_at=until, grace_used=True):
-                await s.execute(update(Invoice).where(Invoice.id == invoice.id).values(expires_at=until))
-                await notify_buyer(
-                    s,
-                    order,
-                    "underpaid_grace",
-                    remainder=invoice.amount_due - received,
-                    minutes=self._settings.underpaid_grace_minutes,
-                )
-                return True
-            return False
-        if not await orders.move(
-            order.id,
-            OrderStatus.open(),
-            status=OrderStatus.underpaid,
-            problem=OrderProblem.underpaid,
-            closed_at=now,
-            close_reason="underpaid",
-        ):
-            return False
-        await StockRepo(s).release(order.id)
-        await notify_buyer(s, order, "underpaid", received=received)
-        await notify_admins(
-            s,
-            self._settings.admin_ids,
-            "admin.problem",
-            order.id,
-            problem=OrderProblem.underpaid.value,
-            received=received,
-        )
-        return True
+            return await lifecycle.extend_grace(order, invoice, until, invoice.amount_due - received)
+        return await lifecycle.close_underpaid(order, now, received)
 
 
 def _position(payment: SeenPayment, status: PaymentStatus) -> dict[str, object]:

@@ -16,10 +16,9 @@ from models.types import utcnow
 from repositories.cart import CartRepo
 from repositories.catalog import CatalogRepo
 from repositories.orders import OrderRepo
-from repositories.stock import StockRepo
 from repositories.wallet import WalletRepo
-from services.money import format_fiat, from_minor
-from services.outbox import notify_admins
+from services.money import from_minor
+from services.orders.lifecycle import OrderLifecycle, OutOfStock, buyer
 from services.payments.rates import RateService, amount_due
 from services.wallet.merchant import Wallet
 
@@ -30,18 +29,6 @@ class CheckoutRefused(Exception):
     def __init__(self, key: str) -> None:
         super().__init__(key)
         self.key = key
-
-
-class OutOfStock(Exception):
-    def __init__(self, shortages: list[tuple[str, int]]) -> None:
-        super().__init__(shortages)
-        self.shortages = shortages  # (product name, units left)
-
-
-class _Short(Exception):
-    def __init__(self, products: dict[int, str]) -> None:
-        super().__init__(products)
-        self.products = products
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +50,8 @@ class CheckoutService:
         One transaction creates the order and its items at today's prices, holds the exact units until
         ORDER_TIMEOUT_MINUTES, takes the next derivation index, prices the invoice at the locked rate
         (rounded up in base units) and empties the cart. If any line is short, nothing changes.
-        Raises CheckoutRefused, OutOfStock, or RateUnavailable (before anything is written).
+        Raises CheckoutRefused, services.orders.lifecycle.OutOfStock (with what is left of each short
+        line), or RateUnavailable (before anything is written).
         A buyer with an unpaid order gets that order back instead of a second one.
         """
         if chain not in self._wallet.chains:
@@ -73,16 +61,8 @@ class CheckoutService:
         if existing is not None:
             return CheckoutResult(existing.id, existing=True)
         rate = await self._rates.rate(chain)  # network I/O stays outside the transaction
-        try:
-            async with self._session.begin():
-                return await self._create_order(user_id, chain, rate.value, rate.source, rate.at)
-        except _Short as short:
-            async with read_only(self._session):
-                catalog, ids = CatalogRepo(self._session), list(short.products)
-                left, on_sale = await StockRepo(self._session).available(ids), await catalog.on_sale(ids)
-            raise OutOfStock(
-                [(name, left[pid] if pid in on_sale else 0) for pid, name in short.products.items()]
-            ) from None
+        async with self._session.begin():
+            return await self._create_order(user_id, chain, rate.value, rate.source, rate.at)
 
     async def _create_order(
         self, user_id: int, chain: Chain, rate: Decimal, source: str, rate_at: datetime
@@ -104,7 +84,10 @@ class CheckoutService:
         now = utcnow()
         until = now + timedelta(minutes=self._settings.order_timeout_minutes)
         total_minor = sum(item.quantity * product.price_minor for item, product in lines)
-        order = await orders.add(
+        on_sale = await CatalogRepo(s).on_sale([p.id for _, p in lines])
+        if hidden := [(p.name, 0) for _, p in lines if p.id not in on_sale]:
+            raise OutOfStock(hidden)  # a buyer cannot hold what the shop no longer sells
+        order = await OrderLifecycle(s, self._settings).place(
             Order(
                 user_id=user_id,
                 total_minor=total_minor,
@@ -116,15 +99,8 @@ class CheckoutService:
                 OrderItem(product_id=p.id, product_name=p.name, quantity=i.quantity, unit_price_minor=p.price_minor)
                 for i, p in lines
             ],
+            buyer(user.telegram_id),
         )
-        stock, on_sale = StockRepo(s), await CatalogRepo(s).on_sale([p.id for _, p in lines])
-        short = {
-            p.id: p.name
-            for i, p in lines
-            if p.id not in on_sale or len(await stock.reserve(p.id, i.quantity, order.id, until)) < i.quantity
-        }
-        if short:
-            raise _Short(short)
         index = await WalletRepo(s).take_next_index(chain)
         await orders.add_invoice(
             Invoice(
@@ -141,11 +117,4 @@ class CheckoutService:
             )
         )
         await CartRepo(s).clear(user_id)
-        await notify_admins(
-            s,
-            self._settings.admin_ids,
-            "admin.new_order",
-            order.id,
-            total=format_fiat(from_minor(total_minor), self._settings.fiat_currency),
-        )
         return CheckoutResult(order.id, existing=False)

@@ -1,0 +1,384 @@
+"""Every change of an order's status or problem, in one place.
+
+Each transition runs inside the caller's transaction (on an order the caller has row-locked where
+several actors can race), is one conditional UPDATE, and returns False, changing nothing, when the order
+has moved on, so a repeated or concurrent call is harmless. Each change does its stock step, counts a
+buyer's timeout where the rules say so, writes exactly **one** audit row and queues the same outbox
+notices, whoever triggered it: the observer, the buyer's "check now", the webhook, the buyer, an admin.
+
+transition       from -> to                               stock       buyer is told     admins are told
+place            new -> awaiting_payment                  hold all                      admin.new_order
+see_payment      awaiting_payment -> confirming                       payment_seen
+lose_payment     confirming -> awaiting_payment                       payment_reorged   admin.reorged
+pay              open -> paid                             sell        paid (the goods)  admin.paid
+fulfil           underpaid, paid_late -> paid             hold, sell  paid (the goods)  admin.paid
+ship             paid -> shipped                                      shipped
+cancel           open -> cancelled (buyer: unpaid only)   release     cancelled         admin.cancelled
+expire           awaiting_payment -> expired, timeout+1   release     expired           admin.expired
+extend_grace     open: deadline + grace, once                         underpaid_grace
+close_underpaid  open -> underpaid (problem)              release     underpaid         admin.problem
+pay_late         expired, cancelled -> paid_late (problem)                              admin.problem
+flag_reorged     paid, shipped: problem reorged                                         admin.problem
+flag_undelivered paid, shipped: problem delivery_failed                                 admin.delivery_failed
+close_problem    problem -> none                                      refunded (if so)
+resend           problem delivery_failed -> none                      paid (the goods)
+"""
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from html import escape
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from config import Settings
+from models.enums import OrderProblem, OrderStatus
+from models.orders import Invoice, Order, OrderItem
+from repositories.audit import AuditRepo
+from repositories.orders import OrderRepo
+from repositories.stock import StockRepo
+from repositories.users import UserRepo
+from services.money import format_fiat, from_minor
+from services.outbox import notify_admins, notify_buyer
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who caused a change, as the audit log writes it: "buyer:<tg id>", "admin:<tg id>", "observer"."""
+
+    role: str
+    telegram_id: int | None = None
+
+    def __str__(self) -> str:
+        return self.role if self.telegram_id is None else f"{self.role}:{self.telegram_id}"
+
+
+OBSERVER = Actor("observer")  # the chain watcher, also when a buyer's "check now" or the webhook runs it
+OUTBOX = Actor("outbox")  # the message sender
+
+
+def buyer(telegram_id: int) -> Actor:
+    return Actor("buyer", telegram_id)
+
+
+def admin(telegram_id: int) -> Actor:
+    return Actor("admin", telegram_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """What an order holds of one product (product_id None: the product has been deleted since)."""
+
+    product_id: int | None
+    name: str
+    quantity: int
+
+
+class OutOfStock(Exception):
+    """Some line cannot be held; nothing was held. `shortages`: (product name, units left)."""
+
+    def __init__(self, shortages: list[tuple[str, int]]) -> None:
+        super().__init__(shortages)
+        self.shortages = shortages
+
+
+class OrderLifecycle:
+    """Outbox texts are HTML and their parameters go in as they are: free text (a reason, tracking) is
+    escaped here, once."""
+
+    def __init__(self, session: AsyncSession, settings: Settings) -> None:
+        self._s = session
+        self._settings = settings
+        self._orders = OrderRepo(session)
+        self._stock = StockRepo(session)
+
+    async def place(self, order: Order, lines: Sequence[OrderItem], actor: Actor) -> Order:
+        """A new order awaiting payment, with its items and every unit held until `order.expires_at`.
+        Raises OutOfStock (the caller's transaction must roll back: nothing is held then)."""
+        order = await self._orders.add(order, lines)
+        await self.hold_all(order.id, [Line(i.product_id, i.product_name, i.quantity) for i in lines], order.expires_at)
+        held = sum(i.quantity for i in lines)
+        await self._audit(
+            actor, "order.place", order.id, None, {"status": OrderStatus.awaiting_payment.value, "held_units": held}
+        )
+        total = format_fiat(from_minor(order.total_minor), order.fiat_currency)
+        await notify_admins(self._s, self._settings.admin_ids, "admin.new_order", order.id, total=total)
+        return order
+
+    async def hold_all(self, order_id: int, lines: Sequence[Line], until: datetime) -> None:
+        """Hold every line's units for the order, or raise OutOfStock. Rows may be written before it is
+        raised: the caller's transaction rolls them back. On PostgreSQL a unit another buyer is holding at
+        this moment (SKIP LOCKED) counts as gone."""
+        left = await self._stock.available([line.product_id for line in lines if line.product_id is not None])
+        short = [
+            (line.name, 0 if line.product_id is None else left[line.product_id])
+            for line in lines
+            if line.product_id is None or left[line.product_id] < line.quantity
+        ]
+        if short:
+            raise OutOfStock(short)
+        for line in lines:
+            assert line.product_id is not None  # checked above
+            held = await self._stock.reserve(line.product_id, line.quantity, order_id, until)
+            if len(held) < line.quantity:
+                raise OutOfStock([(line.name, len(held))])
+
+    async def see_payment(self, order: Order, confirmations: int, required: int) -> bool:
+        """Money for an unpaid order is on its way: it no longer expires while that money confirms."""
+        return await self._move(
+            order,
+            OBSERVER,
+            "order.payment_seen",
+            [OrderStatus.awaiting_payment],
+            OrderStatus.confirming,
+            buyer=("payment_seen", {"confirmations": confirmations, "required": required}),
+        )
+
+    async def lose_payment(self, order: Order) -> bool:
+        """Every payment below depth vanished (a reorg): the invoice is open again."""
+        return await self._move(
+            order,
+            OBSERVER,
+            "order.payment_lost",
+            [OrderStatus.confirming],
+            OrderStatus.awaiting_payment,
+            buyer=("payment_reorged", {}),
+            admins=("admin.reorged", {}),
+        )
+
+    async def pay(
+        self, order: Order, actor: Actor, now: datetime, *, overpaid: bool = False, reason: str | None = None
+    ) -> bool:
+        """Open order → paid: its held units are sold and the goods queued for delivery. The observer's
+        confirmation and an admin's manual one both come here."""
+
+        async def sell() -> dict[str, Any]:
+            return {"sold_units": await self._stock.sell(order.id, now)}
+
+        return await self._move(
+            order,
+            actor,
+            "order.paid",
+            OrderStatus.open(),
+            OrderStatus.paid,
+            reason=reason,
+            stock=sell,
+            buyer=("paid", {"overpaid": overpaid}),
+            admins=("admin.paid", {"overpaid": overpaid}),
+            paid_at=now,
+            problem=OrderProblem.overpaid if overpaid else None,
+        )
+
+    async def fulfil(self, order: Order, actor: Actor, now: datetime) -> bool:
+        """Deliver an order that closed without its goods (underpaid, paid late) after all: its units are
+        held again, all or none (raises OutOfStock), then sold as for any paid order; its problem is cleared.
+        The audit row is the order's one "order.paid"."""
+        items = await self._orders.items(order.id)
+
+        async def hold_and_sell() -> dict[str, Any]:
+            await self.hold_all(order.id, [Line(i.product_id, i.product_name, i.quantity) for i in items], now)
+            return {"sold_units": await self._stock.sell(order.id, now)}
+
+        return await self._move(
+            order,
+            actor,
+            "order.paid",
+            OrderStatus.unfulfilled(),
+            OrderStatus.paid,
+            reason=f"fulfilled: {order.problem}",
+            stock=hold_and_sell,
+            buyer=("paid", {"overpaid": False}),
+            admins=("admin.paid", {"overpaid": False}),
+            paid_at=now,
+            problem=None,
+            closed_at=None,
+            close_reason=None,
+        )
+
+    async def ship(self, order: Order, actor: Actor, tracking: str, now: datetime) -> bool:
+        """Paid order → shipped with the carrier's tracking text, which the buyer is sent. The caller checks
+        that the order has something physical to ship."""
+        return await self._move(
+            order,
+            actor,
+            "order.ship",
+            [OrderStatus.paid],
+            OrderStatus.shipped,
+            details={"tracking": tracking},
+            buyer=("shipped", {"tracking": escape(tracking)}),
+            shipped_at=now,
+            tracking=tracking,
+        )
+
+    async def cancel(self, order: Order, actor: Actor, reason: str, now: datetime) -> bool:
+        """Unpaid order → cancelled, its units back on sale. A buyer may cancel only while no payment is
+        seen; an admin also a confirming one. Buyer and admins are told who cancelled."""
+        by = "" if actor.role == "buyer" else "_by_shop"
+        return await self._move(
+            order,
+            actor,
+            "order.cancel",
+            [OrderStatus.awaiting_payment] if actor.role == "buyer" else OrderStatus.open(),
+            OrderStatus.cancelled,
+            reason=reason,
+            stock=self._release(order),
+            buyer=(f"cancelled{by}", {"reason": escape(reason)}),
+            admins=(f"admin.cancelled{by}", {"reason": escape(reason), "admin": actor.telegram_id}),
+            closed_at=now,
+            close_reason=reason,
+        )
+
+    async def expire(self, order: Order, actor: Actor, now: datetime, reason: str) -> bool:
+        """Unpaid order whose time is up → expired: units back on sale, the buyer's timeout counted."""
+        if not await self._move(
+            order,
+            actor,
+            "order.expire",
+            [OrderStatus.awaiting_payment],
+            OrderStatus.expired,
+            reason=reason,
+            stock=self._release(order),
+            buyer=("expired", {}),
+            admins=("admin.expired", {}),
+            closed_at=now,
+            close_reason=reason,
+        ):
+            return False
+        await UserRepo(self._s).count_timeout(order.user_id, now)
+        return True
+
+    async def extend_grace(self, order: Order, invoice: Invoice, until: datetime, remainder: int) -> bool:
+        """The one extension for a buyer who paid too little: the deadline moves to `until` and the buyer is
+        asked for the exact remainder. The status stays."""
+        if not await self._orders.extend_once(order.id, invoice.id, until):
+            return False
+        status = {"status": order.status.value}
+        await self._audit(OBSERVER, "order.grace", order.id, status, {**status, "expires_at": until.isoformat()})
+        minutes = self._settings.underpaid_grace_minutes
+        await notify_buyer(self._s, order, "underpaid_grace", remainder=remainder, minutes=minutes)
+        return True
+
+    async def close_underpaid(self, order: Order, now: datetime, received: int) -> bool:
+        """Open order still short after its grace → underpaid: units back on sale, admins alerted."""
+        return await self._move(
+            order,
+            OBSERVER,
+            "order.underpaid",
+            OrderStatus.open(),
+            OrderStatus.underpaid,
+            stock=self._release(order),
+            buyer=("underpaid", {"received": received}),
+            admins=("admin.problem", {"problem": OrderProblem.underpaid.value, "received": received}),
+            problem=OrderProblem.underpaid,
+            closed_at=now,
+            close_reason="underpaid",
+        )
+
+    async def pay_late(self, order: Order, received: int) -> bool:
+        """Money arrived for an expired or cancelled order → paid_late, for an admin to decide."""
+        return await self._move(
+            order,
+            OBSERVER,
+            "order.paid_late",
+            [OrderStatus.expired, OrderStatus.cancelled],
+            OrderStatus.paid_late,
+            admins=("admin.problem", {"problem": OrderProblem.paid_late.value, "received": received}),
+            problem=OrderProblem.paid_late,
+        )
+
+    async def flag_reorged(self, order: Order, received: int) -> bool:
+        """A paid order lost confirmed money in a reorg: to the problem queue (once)."""
+        alert = ("admin.problem", {"problem": OrderProblem.reorged.value, "received": received})
+        return await self._flag(order, OBSERVER, OrderProblem.reorged, alert)
+
+    async def flag_undelivered(self, order: Order, error: str) -> bool:
+        """The outbox gave up on a paid order's delivery: to the problem queue (once)."""
+        alert = ("admin.delivery_failed", {"error": error})
+        return await self._flag(order, OUTBOX, OrderProblem.delivery_failed, alert)
+
+    async def close_problem(self, order: Order, actor: Actor, note: str, *, refunded: bool, now: datetime) -> bool:
+        """An admin resolved the order's problem: refunded outside the bot (the buyer is told) or just
+        closed, with `note`. The status stays."""
+        problem = order.problem
+        label = "refunded off-bot" if refunded else "closed"
+        if problem is None or not await self._orders.clear_problem(
+            order.id, problem, closed_at=now, close_reason=f"{label}: {note}"
+        ):
+            return False
+        status = order.status.value
+        before, after = {"status": status, "problem": problem.value}, {"status": status, "problem": None}
+        await self._audit(actor, "problem.refund" if refunded else "problem.close", order.id, before, after, note)
+        if refunded:
+            await notify_buyer(self._s, order, "refunded")
+        return True
+
+    async def resend(self, order: Order, actor: Actor) -> bool:
+        """Queue a paid order's delivery again after the outbox gave up on it."""
+        problem = OrderProblem.delivery_failed
+        if order.status not in OrderStatus.sold() or not await self._orders.clear_problem(order.id, problem):
+            return False
+        await self._audit(actor, "problem.resend", order.id, {"problem": problem.value}, {"problem": None})
+        await notify_buyer(self._s, order, "paid", overpaid=False)
+        return True
+
+    def _release(self, order: Order) -> Callable[[], Awaitable[dict[str, Any]]]:
+        async def release() -> dict[str, Any]:
+            return {"released_units": await self._stock.release(order.id)}
+
+        return release
+
+    async def _move(
+        self,
+        order: Order,
+        actor: Actor,
+        action: str,
+        from_statuses: Sequence[OrderStatus],
+        to: OrderStatus,
+        *,
+        reason: str | None = None,
+        stock: Callable[[], Awaitable[dict[str, Any]]] | None = None,
+        details: dict[str, Any] | None = None,
+        buyer: tuple[str, dict[str, Any]] | None = None,
+        admins: tuple[str, dict[str, Any]] | None = None,
+        **values: Any,
+    ) -> bool:
+        """The conditional UPDATE, then the stock step, the audit row and the notices."""
+        before, problem = order.status, order.problem  # read first: the UPDATE refreshes `order` in place
+        if not await self._orders.move(order.id, from_statuses, status=to, **values):
+            return False
+        old: dict[str, Any] = {"status": before.value}
+        new: dict[str, Any] = {"status": to.value, **(details or {}), **(await stock() if stock else {})}
+        if problem is not None:
+            old["problem"] = problem.value
+        if values.get("problem", problem) is not problem:
+            new["problem"] = values["problem"] and values["problem"].value
+        await self._audit(actor, action, order.id, old, new, reason)
+        if buyer:
+            await notify_buyer(self._s, order, buyer[0], **buyer[1])
+        if admins:
+            await notify_admins(self._s, self._settings.admin_ids, admins[0], order.id, **admins[1])
+        return True
+
+    async def _flag(self, order: Order, actor: Actor, problem: OrderProblem, alert: tuple[str, dict[str, Any]]) -> bool:
+        if order.status not in OrderStatus.sold() or not await self._orders.flag(order.id, problem):
+            return False
+        status = order.status.value
+        await self._audit(
+            actor, f"order.{problem}", order.id, {"status": status}, {"status": status, "problem": problem.value}
+        )
+        await notify_admins(self._s, self._settings.admin_ids, alert[0], order.id, **alert[1])
+        return True
+
+    async def _audit(
+        self,
+        actor: Actor,
+        action: str,
+        order_id: int,
+        before: dict[str, Any] | None,
+        after: dict[str, Any],
+        reason: str | None = None,
+    ) -> None:
+        await AuditRepo(self._s).record(
+            str(actor), action, "order", order_id, before=before, after=after, reason=reason
+        )
