@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     fiat_currency: str = "USD"
     order_timeout_minutes: int = Field(30, ge=1)
     max_user_timeouts: int = Field(3, ge=1)
+    free_cancels_per_day: int = Field(3, ge=0)  # a buyer's cancels beyond this in 24 h count as timeouts
 
     # Wallet
     network: Network = Network.mainnet

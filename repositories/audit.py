@@ -1,8 +1,9 @@
 """Who did what: one row per change an admin, a buyer or the shop itself made. Append-only."""
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.ops import AuditLog
@@ -35,6 +36,13 @@ class AuditRepo:
             )
         )
         await self._s.flush()
+
+    async def count(self, actor: str, action: str, *, since: datetime) -> int:
+        """How often `actor` did `action` since then."""
+        stmt = select(func.count()).where(
+            AuditLog.actor == actor, AuditLog.action == action, AuditLog.created_at >= since
+        )
+        return int((await self._s.execute(stmt)).scalar_one())
 
     async def of(self, entity: str, entity_id: int) -> list[AuditLog]:
         """Everything recorded about one entity, oldest first."""

@@ -35,6 +35,16 @@ class WalletRepo:
         value = result.scalar_one_or_none()
         return None if value is None else int(value)
 
+    async def last_paid_index(self, chain: Chain) -> int | None:
+        """The highest index whose address has received a payment still on chain."""
+        result = await self._s.execute(
+            select(func.max(Invoice.derivation_index))
+            .join(Payment, Payment.invoice_id == Invoice.id)
+            .where(Invoice.chain == chain, Payment.status != PaymentStatus.reorged)
+        )
+        value = result.scalar_one_or_none()
+        return None if value is None else int(value)
+
     async def paid_indices(self, chain: Chain) -> list[int]:
         """Indices whose address has received a payment still on chain."""
         result = await self._s.execute(

@@ -13,10 +13,10 @@ lose_payment     confirming -> awaiting_payment                       payment_re
 pay              open -> paid                             sell        paid (the goods)  admin.paid
 fulfil           underpaid, paid_late -> paid             hold, sell  paid (the goods)  admin.paid
 ship             paid -> shipped                                      shipped
-cancel           open -> cancelled (buyer: unpaid only)   release     cancelled         admin.cancelled
+cancel           open -> cancelled (see cancel)           release     cancelled         admin.cancelled
 expire           awaiting_payment -> expired, timeout+1   release     expired           admin.expired
 extend_grace     open: deadline + grace, once                         underpaid_grace
-close_underpaid  open -> underpaid (problem)              release     underpaid         admin.problem
+close_underpaid  open -> underpaid (problem), timeout+1   release     underpaid         admin.problem
 pay_late         expired, cancelled -> paid_late (problem)                              admin.problem
 flag_reorged     paid, shipped: problem reorged                                         admin.problem
 flag_undelivered paid, shipped: problem delivery_failed                                 admin.delivery_failed
@@ -26,7 +26,7 @@ resend           problem delivery_failed -> none                      paid (the 
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from html import escape
 from typing import Any
 
@@ -213,13 +213,18 @@ class OrderLifecycle:
 
     async def cancel(self, order: Order, actor: Actor, reason: str, now: datetime) -> bool:
         """Unpaid order → cancelled, its units back on sale. A buyer may cancel only while no payment is
-        seen; an admin also a confirming one. Buyer and admins are told who cancelled."""
-        by = "" if actor.role == "buyer" else "_by_shop"
-        return await self._move(
+        seen, and beyond FREE_CANCELS_PER_DAY a day each cancel counts as a timeout (cancelling and checking
+        out again must not hold the stock for ever); an admin may cancel a confirming order too. Buyer and
+        admins are told who cancelled."""
+        by_buyer = actor.role == "buyer"
+        by = "" if by_buyer else "_by_shop"
+        since = now - timedelta(days=1)
+        earlier = await AuditRepo(self._s).count(str(actor), "order.cancel", since=since) if by_buyer else 0
+        if not await self._move(
             order,
             actor,
             "order.cancel",
-            [OrderStatus.awaiting_payment] if actor.role == "buyer" else OrderStatus.open(),
+            [OrderStatus.awaiting_payment] if by_buyer else OrderStatus.open(),
             OrderStatus.cancelled,
             reason=reason,
             stock=self._release(order),
@@ -227,7 +232,11 @@ class OrderLifecycle:
             admins=(f"admin.cancelled{by}", {"reason": escape(reason), "admin": actor.telegram_id}),
             closed_at=now,
             close_reason=reason,
-        )
+        ):
+            return False
+        if by_buyer and earlier >= self._settings.free_cancels_per_day:
+            await UserRepo(self._s).count_timeout(order.user_id, now)
+        return True
 
     async def expire(self, order: Order, actor: Actor, now: datetime, reason: str) -> bool:
         """Unpaid order whose time is up → expired: units back on sale, the buyer's timeout counted."""
@@ -260,8 +269,9 @@ class OrderLifecycle:
         return True
 
     async def close_underpaid(self, order: Order, now: datetime, received: int) -> bool:
-        """Open order still short after its grace → underpaid: units back on sale, admins alerted."""
-        return await self._move(
+        """Open order still short after its grace (or whose payment never confirmed) → underpaid: units back
+        on sale, the buyer's timeout counted, admins alerted."""
+        if not await self._move(
             order,
             OBSERVER,
             "order.underpaid",
@@ -273,7 +283,10 @@ class OrderLifecycle:
             problem=OrderProblem.underpaid,
             closed_at=now,
             close_reason="underpaid",
-        )
+        ):
+            return False
+        await UserRepo(self._s).count_timeout(order.user_id, now)
+        return True
 
     async def pay_late(self, order: Order, received: int) -> bool:
         """Money arrived for an expired or cancelled order → paid_late, for an admin to decide."""

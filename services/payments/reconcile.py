@@ -106,8 +106,10 @@ class PaymentService:
         """Close open orders of `chain` whose time is up, judged by a scan made at `observed_at`.
 
         Nothing seen (or only payments a reorg removed): expired, stock back, the buyer's timeout counted.
-        Money seen but short, all of it at depth: one grace extension, then underpaid (stock back, admins
-        alerted). A payment still below depth holds the order open. Returns how many orders changed.
+        Money seen but short, confirmed or not: one grace extension for the remainder, then underpaid
+        (stock back, the timeout counted, admins alerted). Money that covers the amount holds the order
+        open while it confirms, for at most MONITOR_HOURS after the deadline; then it closes underpaid
+        too. Returns how many orders changed.
         """
         async with read_only(self._session):
             order_ids = await OrderRepo(self._session).overdue(chain, observed_at)
@@ -128,9 +130,14 @@ class PaymentService:
         live = [p for p in payments if p.status is not PaymentStatus.reorged]
         if not live:  # nothing paid, or only money a reorg took away again: a plain timeout
             return await lifecycle.expire(order, OBSERVER, now, "not paid in time")
-        if any(p.confirmations < self._settings.confirmations(chain) for p in live):
-            return False  # money on its way: never expire under it
         received = sum(p.amount for p in live)
+        if received >= self.threshold(invoice.amount_due):
+            # Enough is on its way: wait for its confirmations, but not for ever (a transaction evicted
+            # from the mempool stays at 0 confirmations on some backends, and would hold the stock).
+            if now < order.expires_at + timedelta(hours=self._settings.monitor_hours):
+                return False
+            return await lifecycle.close_underpaid(order, now, _confirmed(live, self._settings.confirmations(chain)))
+        # Short, confirmed or not (dust must not hold stock): one grace for the remainder, then closed.
         if not order.grace_used and self._settings.underpaid_grace_minutes:
             until = now + timedelta(minutes=self._settings.underpaid_grace_minutes)
             return await lifecycle.extend_grace(order, invoice, until, invoice.amount_due - received)

@@ -19,6 +19,7 @@ from repositories.orders import OrderRepo
 from repositories.wallet import WalletRepo
 from services.money import from_minor
 from services.orders.lifecycle import OrderLifecycle, OutOfStock, buyer
+from services.outbox import notify_admins
 from services.payments.rates import RateService, amount_due
 from services.wallet.merchant import Wallet
 
@@ -102,6 +103,7 @@ class CheckoutService:
             buyer(user.telegram_id),
         )
         index = await WalletRepo(s).take_next_index(chain)
+        await self._warn_gap(chain, index)
         await orders.add_invoice(
             Invoice(
                 order_id=order.id,
@@ -118,3 +120,20 @@ class CheckoutService:
         )
         await CartRepo(s).clear(user_id)
         return CheckoutResult(order.id, existing=False)
+
+    async def _warn_gap(self, chain: Chain, index: int) -> None:
+        """Tell admins once when this index makes the run of unused addresses after the last paid one longer
+        than GAP_LIMIT_WARN: a wallet with a smaller gap limit stops looking before later payments."""
+        last_paid = await WalletRepo(self._session).last_paid_index(chain)
+        run = index - (-1 if last_paid is None else last_paid)
+        if run == self._settings.gap_limit_warn + 1:
+            limit = self._settings.gap_limit_warn
+            await notify_admins(
+                self._session,
+                self._settings.admin_ids,
+                "admin.gap_limit",
+                None,
+                coin=chain.upper(),
+                gap=run,
+                limit=limit,
+            )

@@ -1,0 +1,90 @@
+"""Money safety against a buyer who games the shop: dust that would hold stock for ever, cancel-and-retry
+loops, and wallet addresses burnt faster than a wallet's gap limit. Buyers use the real Dispatcher; the
+chain's answers go through the observer's own code path."""
+
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from handlers.callbacks import OrderAction, OrderCb
+from models.enums import OrderProblem, OrderStatus, StockStatus
+from models.orders import Invoice, Order
+from models.shop import User
+from models.types import utcnow
+from services.payments.reconcile import PaymentService
+from tests.admin_flow import one, order, outbox, pay, place, units
+from tests.shop import seed_product
+from tests.telegram import Person
+
+BUYER = Person(id=401, first_name="Mallory", username="mallory")
+
+
+async def deadline_passes(sessions, settings, order_id: int, *, hours: float = 0) -> None:
+    """Move the order's deadline into the past (by `hours` more), then run the observer's expiry."""
+    async with sessions.begin() as s:
+        expires_at = (await s.execute(select(Order.expires_at).where(Order.id == order_id))).scalar_one()
+        moved = min(expires_at, utcnow()) - timedelta(seconds=1, hours=hours)
+        await s.execute(update(Order).where(Order.id == order_id).values(expires_at=moved))
+        chain = (await s.execute(select(Invoice.chain).where(Invoice.order_id == order_id))).scalar_one()
+    async with sessions() as s:
+        await PaymentService(s, settings).expire_overdue(chain, utcnow())
+
+
+async def timeouts(sessions, person: Person) -> int:
+    return int(await one(sessions, select(User.timeout_count).where(User.telegram_id == person.id)))
+
+
+async def test_unconfirmed_dust_gives_the_stock_back_after_one_grace(tg, sessions, settings, goods) -> None:
+    product = await seed_product(sessions, units=1, goods=goods)
+    order_id = await place(tg, sessions, BUYER, product)
+    await pay(sessions, settings, order_id, [546], confirmations=0)  # dust, never to confirm
+    assert (await order(sessions, order_id)).status is OrderStatus.confirming
+
+    await deadline_passes(sessions, settings, order_id)
+    held = await order(sessions, order_id)
+    assert (held.status, held.grace_used) == (OrderStatus.confirming, True)  # the one grace for the remainder
+    assert [p["remainder"] for _, o, p in await outbox(sessions, "underpaid_grace") if o == order_id]
+
+    await deadline_passes(sessions, settings, order_id)
+    closed = await order(sessions, order_id)
+    assert (closed.status, closed.problem) == (OrderStatus.underpaid, OrderProblem.underpaid)
+    assert await units(sessions, StockStatus.available) == 1
+    assert await timeouts(sessions, BUYER) == 1
+
+
+async def test_a_full_payment_that_never_confirms_holds_the_stock_for_monitor_hours_only(
+    tg, sessions, settings, goods
+) -> None:
+    product = await seed_product(sessions, units=1, goods=goods)
+    order_id = await place(tg, sessions, BUYER, product)
+    await pay(sessions, settings, order_id, confirmations=0)  # the whole amount, in the mempool
+
+    await deadline_passes(sessions, settings, order_id)
+    assert (await order(sessions, order_id)).status is OrderStatus.confirming  # money on its way: wait
+    await deadline_passes(sessions, settings, order_id, hours=settings.monitor_hours)
+    closed = await order(sessions, order_id)
+    assert (closed.status, closed.problem) == (OrderStatus.underpaid, OrderProblem.underpaid)
+    assert await units(sessions, StockStatus.available) == 1
+    assert await timeouts(sessions, BUYER) == 1
+
+
+async def test_cancels_beyond_the_free_allowance_count_as_timeouts(tg, sessions, settings, goods) -> None:
+    product = await seed_product(sessions, units=1, goods=goods)
+    free = settings.free_cancels_per_day
+    for n in range(free + 2):
+        order_id = await place(tg, sessions, BUYER, product)
+        await tg.press(BUYER, OrderCb(action=OrderAction.cancel, id=order_id))
+        assert (await order(sessions, order_id)).status is OrderStatus.cancelled
+        assert await timeouts(sessions, BUYER) == max(0, n + 1 - free)
+    assert await units(sessions, StockStatus.available) == 1
+
+
+async def test_admins_hear_once_when_unused_addresses_pass_the_gap_limit(tg, sessions, settings, goods) -> None:
+    settings.gap_limit_warn = 2
+    product = await seed_product(sessions, units=10, goods=goods)
+    for n in range(5):
+        buyer = Person(id=500 + n)
+        await place(tg, sessions, buyer, product)
+        alerts = await outbox(sessions, "admin.gap_limit")
+        assert len(alerts) == (0 if n < 2 else 1)  # the third unused address in a row crosses the limit
+    assert alerts == [(900_000_001, None, {"coin": "BTC", "gap": 3, "limit": 2})]
