@@ -181,3 +181,24 @@ async def test_late_payment_after_expiry_is_flagged_not_fulfilled(
     (alert,) = await shop.outbox("admin.problem")
     assert alert["problem"] == "paid_late"
     assert any("needs a look: paid late (" in t for t in await shop.sent_texts(ADMIN_ID))
+
+
+async def test_unconfirmed_dust_gives_the_stock_back_by_deadline_plus_grace(
+    shop: Shop, sessions, goods, litecoind: Litecoind
+) -> None:
+    product = await seed_product(sessions, units=1, goods=goods)
+    invoice = await shop.order(BUYER, product, 1, Chain.ltc)
+    await shop.observer.observe(Chain.ltc)
+    litecoind.send(invoice.address, coins(100_000))  # dust in the mempool, never mined
+    await shop.observer.observe(Chain.ltc)
+    assert await shop.status(invoice.order_id) is OrderStatus.confirming
+
+    await expire_now(sessions, invoice.order_id)
+    await shop.observer.observe(Chain.ltc)
+    assert await shop.status(invoice.order_id) is OrderStatus.confirming  # the one grace for the remainder
+    assert [m["remainder"] for m in await shop.outbox("underpaid_grace")] == [invoice.amount_due - 100_000]
+    await expire_now(sessions, invoice.order_id)
+    await shop.observer.observe(Chain.ltc)
+    assert await shop.status(invoice.order_id) is OrderStatus.underpaid  # still unconfirmed: closed anyway
+    assert await shop.units(StockStatus.available) == 1
+    assert await shop.one(select(User.timeout_count).where(User.telegram_id == BUYER)) == 1
