@@ -88,3 +88,24 @@ async def test_admins_hear_once_when_unused_addresses_pass_the_gap_limit(tg, ses
         alerts = await outbox(sessions, "admin.gap_limit")
         assert len(alerts) == (0 if n < 2 else 1)  # the third unused address in a row crosses the limit
     assert alerts == [(900_000_001, None, {"coin": "BTC", "gap": 3, "limit": 2})]
+
+
+async def test_money_for_a_closed_order_alerts_admins(tg, sessions, settings, goods) -> None:
+    product = await seed_product(sessions, units=2, goods=goods)
+    short = await place(tg, sessions, BUYER, product)
+    await pay(sessions, settings, short, [1000])
+    await deadline_passes(sessions, settings, short)  # grace
+    await deadline_passes(sessions, settings, short)  # underpaid
+    paid = await place(tg, sessions, Person(id=402), product)
+    await pay(sessions, settings, paid)
+    assert (await order(sessions, paid)).status is OrderStatus.paid
+
+    await pay(sessions, settings, short, [1000, 5000])  # the buyer sends more after the close
+    amount_due = await one(sessions, select(Invoice.amount_due).where(Invoice.order_id == paid))
+    await pay(sessions, settings, paid, [amount_due, 7000])  # a second payment to a paid invoice
+    alerts = {o: p for _, o, p in await outbox(sessions, "admin.more_money") if _ == 900_000_001}
+    assert alerts == {
+        short: {"problem": "underpaid", "received": 6000},
+        paid: {"problem": "overpaid", "received": amount_due + 7000},
+    }
+    assert (await order(sessions, paid)).problem is OrderProblem.overpaid

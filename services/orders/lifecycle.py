@@ -18,6 +18,7 @@ expire           awaiting_payment -> expired, timeout+1   release     expired   
 extend_grace     open: deadline + grace, once                         underpaid_grace
 close_underpaid  open -> underpaid (problem), timeout+1   release     underpaid         admin.problem
 pay_late         expired, cancelled -> paid_late (problem)                              admin.problem
+more_money       closed: problem overpaid/underpaid/paid_late                           admin.more_money
 flag_reorged     paid, shipped: problem reorged                                         admin.problem
 flag_undelivered paid, shipped: problem delivery_failed                                 admin.delivery_failed
 close_problem    problem -> none                                      refunded (if so)
@@ -81,6 +82,9 @@ class OutOfStock(Exception):
     def __init__(self, shortages: list[tuple[str, int]]) -> None:
         super().__init__(shortages)
         self.shortages = shortages
+
+
+_PROBLEM_OF = {OrderStatus.underpaid: OrderProblem.underpaid, OrderStatus.paid_late: OrderProblem.paid_late}
 
 
 class OrderLifecycle:
@@ -299,6 +303,21 @@ class OrderLifecycle:
             admins=("admin.problem", {"problem": OrderProblem.paid_late.value, "received": received}),
             problem=OrderProblem.paid_late,
         )
+
+    async def more_money(self, order: Order, received: int) -> bool:
+        """A new payment reached an order that is already closed with its goods (flagged overpaid) or
+        without them (underpaid, paid late: flagged again if an admin had closed that): admins are alerted
+        with what has arrived in all."""
+        problem = OrderProblem.overpaid if order.status in OrderStatus.sold() else _PROBLEM_OF.get(order.status)
+        if problem is None:
+            return False
+        await self._orders.flag(order.id, problem)
+        status = {"status": order.status.value}
+        after = {**status, "problem": problem.value, "received": received}
+        await self._audit(OBSERVER, "order.more_money", order.id, status, after)
+        alert = {"problem": problem.value, "received": received}
+        await notify_admins(self._s, self._settings.admin_ids, "admin.more_money", order.id, **alert)
+        return True
 
     async def flag_reorged(self, order: Order, received: int) -> bool:
         """A paid order lost confirmed money in a reorg: to the problem queue (once)."""

@@ -44,14 +44,16 @@ class PaymentService:
             if any(p.updated_at > now for p in stored.values()):
                 return  # a scan made later (check-now during a long cycle) is already stored: this one is stale
             was_confirmed = _confirmed(stored.values(), depth)
-            progressed = False
+            progressed = arrived = False
             for payment in seen:
                 status = PaymentStatus.confirmed if payment.confirmations >= depth else PaymentStatus.seen
                 old = stored.get(payment.natural_id)
                 if old is None:
-                    progressed |= await repo.record(
+                    new = await repo.record(
                         chain, invoice_id, payment.natural_id, now, amount=payment.amount, **_position(payment, status)
                     )
+                    progressed |= new
+                    arrived |= new
                 elif (old.confirmations, old.block_hash, old.status, old.missing_count) != (
                     payment.confirmations,
                     payment.block_hash,
@@ -66,7 +68,8 @@ class PaymentService:
                     misses = old.missing_count + 1
                     gone = misses >= MISSES_FOR_REORG
                     await repo.missed(old.id, misses, PaymentStatus.reorged if gone else old.status, now)
-            await self._settle(order, invoice, await repo.for_invoice(invoice_id), progressed, now, was_confirmed)
+            payments = await repo.for_invoice(invoice_id)
+            await self._settle(order, invoice, payments, progressed, arrived, now, was_confirmed)
 
     async def _settle(
         self,
@@ -74,6 +77,7 @@ class PaymentService:
         invoice: Invoice,
         payments: list[Payment],
         progressed: bool,
+        arrived: bool,
         now: datetime,
         was_confirmed: int,
     ) -> None:
@@ -92,6 +96,8 @@ class PaymentService:
             await notify_buyer(self._session, order, "payment_seen", confirmations=_best(live), required=depth)
         elif order.status in (OrderStatus.expired, OrderStatus.cancelled) and received:
             await lifecycle.pay_late(order, received)
+        elif order.status in OrderStatus.closed() and arrived:  # more money for an order already settled
+            await lifecycle.more_money(order, received)
         # Only when this scan lost confirmed money: an admin who accepted a short payment, or resolved
         # the reorg, is not asked again on every later scan.
         elif order.status in OrderStatus.sold() and confirmed < min(was_confirmed, self.threshold(invoice.amount_due)):
