@@ -20,10 +20,9 @@ from repositories.payments import PaymentRepo
 from repositories.stock import StockRepo
 from services.admin.dto import OrderMovedOn, ProblemPage, ProblemRow, Resolution, StockGone
 from services.admin.orders import actor
-from services.money import CENTS
+from services.money import to_fiat
 from services.outbox import notify_buyer
 from services.payments.reconcile import PaymentService
-from services.payments.uri import DECIMALS
 from services.shop.catalog import NotFound
 
 PAGE_SIZE = 8
@@ -200,5 +199,4 @@ def _fiat(invoice: Invoice | None, base_units: int) -> Decimal:
     """Base units in fiat at the invoice's locked rate."""
     if invoice is None:
         return Decimal(0)
-    coins = Decimal(base_units).scaleb(-DECIMALS[invoice.chain])
-    return (coins * invoice.rate).quantize(CENTS)
+    return to_fiat(invoice.chain, base_units, invoice.rate)

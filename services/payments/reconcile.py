@@ -7,7 +7,6 @@ observer, the "check now" button and the webhook can race on one invoice without
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from decimal import ROUND_CEILING, Decimal
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +19,7 @@ from repositories.audit import AuditRepo
 from repositories.orders import OrderRepo
 from repositories.payments import PaymentRepo
 from repositories.stock import StockRepo
+from services.money import paid_threshold
 from services.outbox import notify_admins, notify_buyer
 from services.payments.seen import SeenPayment
 
@@ -128,8 +128,7 @@ class PaymentService:
 
     def threshold(self, amount_due: int) -> int:
         """The least that counts as paid: due × (1 − PAYMENT_TOLERANCE_PERCENT), rounded up."""
-        share = (Decimal(100) - self._settings.payment_tolerance_percent) / Decimal(100)
-        return int((Decimal(amount_due) * share).to_integral_value(rounding=ROUND_CEILING))
+        return paid_threshold(amount_due, self._settings.payment_tolerance_percent)
 
     async def mark_paid(
         self, order: Order, actor: str, now: datetime, *, overpaid: bool = False, reason: str | None = None

@@ -18,9 +18,9 @@ from repositories.catalog import CatalogRepo
 from repositories.orders import OrderRepo
 from repositories.stock import StockRepo
 from repositories.wallet import WalletRepo
-from services.money import format_fiat, from_minor
+from services.money import amount_due, format_fiat, from_minor
 from services.outbox import notify_admins
-from services.payments.rates import RateService, amount_due
+from services.payments.rates import RateService
 from services.wallet.merchant import Wallet
 
 
