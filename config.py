@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from models.chains import CHAINS
 from models.enums import Chain, Network
 
 ROOT = Path(__file__).resolve().parent
@@ -70,9 +71,9 @@ class Settings(BaseSettings):
     eth_rpc_url: SecretStr = SecretStr("")
     sol_rpc_url: SecretStr = SecretStr("")
     sol_commitment: Literal["confirmed", "finalized"] = "finalized"
-    btc_confirmations: int = Field(1, ge=1)
-    ltc_confirmations: int = Field(2, ge=1)
-    eth_confirmations: int = Field(12, ge=1)
+    btc_confirmations: int = Field(CHAINS[Chain.btc].default_confirmations, ge=1)
+    ltc_confirmations: int = Field(CHAINS[Chain.ltc].default_confirmations, ge=1)
+    eth_confirmations: int = Field(CHAINS[Chain.eth].default_confirmations, ge=1)
     provider_timeout_seconds: float = Field(10.0, gt=0)
     observer_interval_seconds: int = Field(30, ge=1)
     payment_tolerance_percent: Decimal = Field(Decimal(0), ge=0, lt=100)
@@ -131,14 +132,14 @@ class Settings(BaseSettings):
         return path if path.is_absolute() else ROOT / path
 
     def confirmations(self, chain: Chain) -> int:
-        """Depth at which a payment counts. SOL has finality instead: one means SOL_COMMITMENT reached."""
+        """Depth at which a payment counts. A chain without a setting (SOL, which has finality: one means
+        SOL_COMMITMENT reached) counts at its table default."""
         depths = {
             Chain.btc: self.btc_confirmations,
             Chain.ltc: self.ltc_confirmations,
             Chain.eth: self.eth_confirmations,
-            Chain.sol: 1,
         }
-        return depths[chain]
+        return depths.get(chain, CHAINS[chain].default_confirmations)
 
     @property
     def sol_key_path(self) -> Path:

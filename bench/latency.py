@@ -13,7 +13,6 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ from processing.chains.base import ChainBackend
 from processing.chains.core_rpc import CoreRpcBackend
 from processing.chains.esplora import EsploraBackend
 from processing.observer import schedule
-from services.payments.uri import format_amount
+from services.money import to_coins
 from services.wallet.goods import GoodsCipher
 from tests.doubles.esplora import EsploraDouble
 from tests.keys import LTC_TTUB, WALLET_KEY
@@ -71,7 +70,7 @@ async def litecoind_ltc(tmp: Path) -> AsyncIterator[Node]:
     backend = CoreRpcBackend(Chain.ltc, f"{node.url}/wallet/shop-{uuid.uuid4().hex[:8]}", 10)
 
     async def pay_and_mine(address: str, amount: int) -> None:
-        await asyncio.to_thread(node.send, address, Decimal(format_amount(Chain.ltc, amount)))
+        await asyncio.to_thread(node.send, address, to_coins(Chain.ltc, amount))
         await asyncio.to_thread(node.mine, 1)
 
     try:

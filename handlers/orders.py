@@ -16,9 +16,9 @@ from l10n import L10n
 from models.enums import OrderStatus
 from models.types import utcnow
 from services.dto import InvoiceView, NamedItem, OrderView, UserDTO
-from services.money import format_fiat
+from services.money import format_amount, format_fiat
 from services.orders.buyer import CannotCancel, OrderService
-from services.payments.uri import format_amount, qr_png
+from services.payments.uri import qr_png
 from services.shop.catalog import NotFound
 
 if TYPE_CHECKING:  # the observer imports the notifier, which imports handlers.callbacks

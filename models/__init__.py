@@ -1,2 +1,2 @@
 """The data model. Import what you need from its module (`models.orders`, `models.enums`, ...): this
-package imports nothing itself, so `config` can read `models.enums` without loading the ORM."""
+package imports nothing itself, so `config` can read `models.enums` and `models.chains` without loading the ORM."""

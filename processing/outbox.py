@@ -28,8 +28,8 @@ from repositories.orders import OrderRepo
 from repositories.outbox import OutboxRepo
 from repositories.stock import StockRepo
 from repositories.users import UserRepo
+from services.money import format_amount
 from services.outbox import notify_admins
-from services.payments.uri import format_amount
 from services.wallet.goods import GoodsCipher
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from models.orders import Order, Reservation
 from models.shop import User
 from models.types import utcnow
 from processing.chains.core_rpc import CoreRpcBackend
-from services.payments.uri import format_amount
+from services.money import format_amount
 from tests.conftest import ADMIN_ID
 from tests.keys import LTC_TTUB
 from tests.nodes import Litecoind, litecoind_fixture  # noqa: F401

@@ -1,55 +1,19 @@
-"""Exact amounts, payment URIs and the QR PNG."""
+"""Payment URIs and the QR PNG."""
 
-import random
 import struct
 import zlib
-from decimal import Context, Decimal
 
 import pytest
 import segno
 
 from models.enums import Chain
-from services.payments.uri import DECIMALS, format_amount, payment_uri, qr_png
+from services.payments.uri import payment_uri, qr_png
 
 BTC = "bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu"
 LTC = "ltc1qjmxnz78nmc8nq77wuxh25n2es7rzm5c2rkk4wh"
 ETH = "0x9858EfFD232B4033E47d90003D41EC34EcaEda94"
 SOL = "HAgk14JpMQLgt6rVgv7cBQFJWFto5Dqxi472uT3DKpqk"
 HUGE_WEI = 123_456_789 * 10**30 + 7  # far beyond float precision
-
-
-@pytest.mark.parametrize(
-    ("chain", "units", "text"),
-    [
-        (Chain.btc, 150_000, "0.0015"),
-        (Chain.btc, 1, "0.00000001"),
-        (Chain.btc, 0, "0"),
-        (Chain.btc, 10**8, "1"),
-        (Chain.btc, 123_456_789, "1.23456789"),
-        (Chain.ltc, 21 * 10**14, "21000000"),
-        (Chain.eth, 1, "0.000000000000000001"),
-        (Chain.eth, 10**18 + 10**17, "1.1"),
-        (Chain.eth, HUGE_WEI, "123456789000000000000.000000000000000007"),
-        (Chain.sol, 1, "0.000000001"),
-        (Chain.sol, 1_500_000_000, "1.5"),
-    ],
-)
-def test_format_amount(chain: Chain, units: int, text: str) -> None:
-    assert format_amount(chain, units) == text
-
-
-def test_format_amount_matches_decimal() -> None:
-    rng = random.Random(7)
-    exact = Context(prec=100)  # the default 28 digits would round the reference itself
-    for chain, decimals in DECIMALS.items():
-        for _ in range(500):
-            units = rng.randrange(10 ** rng.randrange(1, 40))
-            assert Decimal(format_amount(chain, units)) == Decimal(units).scaleb(-decimals, exact)
-
-
-def test_format_amount_rejects_negative() -> None:
-    with pytest.raises(ValueError):
-        format_amount(Chain.btc, -1)
 
 
 def test_uris() -> None:

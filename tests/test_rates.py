@@ -1,29 +1,23 @@
-"""Exchange rates against doubles of CoinGecko, Kraken and Coinbase, and the pricing maths."""
+"""Exchange rates against doubles of CoinGecko, Kraken and Coinbase."""
 
 import asyncio
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from fractions import Fraction
 
 import pytest
 from aiohttp import ClientSession
-from hypothesis import given
-from hypothesis import strategies as st
 
 from config import Settings
 from models.enums import Chain
 from services.payments.rates import (
-    BASE_UNITS,
-    SOL_RENT_EXEMPT_LAMPORTS,
     Coinbase,
     CoinGecko,
     Kraken,
     PriceSource,
     RateService,
     RateUnavailable,
-    amount_due,
     rate_service_from_settings,
 )
 from tests.doubles import Fault
@@ -231,46 +225,3 @@ async def test_shared_session_is_not_closed(apis: Apis, clock: Clock) -> None:
         assert (await service.rate(Chain.eth)).value == Decimal("3000")
         await service.close()
         assert not session.closed
-
-
-# --- amount_due ---
-
-
-@pytest.mark.parametrize(
-    ("chain", "total", "rate", "expected"),
-    [
-        (Chain.btc, "12.50", "60000", 20_834),  # 20833.33… sat, rounded up
-        (Chain.btc, "30", "60000", 50_000),  # exact: not rounded up
-        (Chain.ltc, "0.01", "80", 12_500),
-        (Chain.eth, "10", "3000", 3_333_333_333_333_334),  # 3333333333333333.33… wei
-        (Chain.eth, "30", "3000", 10**16),
-        (Chain.eth, "123456789012.34", "0.000001", 123_456_789_012_340_000 * 10**18),  # huge: exact wei
-        (Chain.eth, "1", "3", 333_333_333_333_333_334),
-        (Chain.sol, "100", "150", 666_666_667),
-        (Chain.sol, "0.01", "150", SOL_RENT_EXEMPT_LAMPORTS),  # 66667 lamports, raised to rent-exempt
-        (Chain.sol, "0.13363200", "150", SOL_RENT_EXEMPT_LAMPORTS),  # exactly the minimum
-        (Chain.sol, "0.134", "150", 893_334),
-    ],
-)
-def test_amount_due(chain: Chain, total: str, rate: str, expected: int) -> None:
-    assert amount_due(chain, Decimal(total), Decimal(rate)) == expected
-
-
-@pytest.mark.parametrize(("total", "rate"), [("0", "1"), ("-1", "1"), ("1", "0"), ("NaN", "1"), ("1", "Inf")])
-def test_amount_due_refuses_nonsense(total: str, rate: str) -> None:
-    with pytest.raises(ValueError):
-        amount_due(Chain.btc, Decimal(total), Decimal(rate))
-
-
-money = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("10000000"), places=2)
-rates = st.decimals(min_value=Decimal("0.00000001"), max_value=Decimal("10000000"), places=8)
-
-
-@given(chain=st.sampled_from(list(Chain)), total=money, rate=rates)
-def test_amount_due_is_the_least_amount_that_covers_the_total(chain: Chain, total: Decimal, rate: Decimal) -> None:
-    units = amount_due(chain, total, rate)
-    paid = Fraction(rate) / BASE_UNITS[chain]  # fiat per base unit, exact
-    assert units * paid >= Fraction(total)
-    if chain is Chain.sol and units == SOL_RENT_EXEMPT_LAMPORTS:
-        return  # the floor may exceed the least covering amount
-    assert (units - 1) * paid < Fraction(total)

@@ -28,7 +28,7 @@ from models.enums import Chain, OrderStatus, StockStatus
 from models.ops import AuditLog
 from models.orders import Invoice, Order, Reservation
 from models.shop import CartItem, Category, StockUnit, User
-from services.payments.rates import amount_due
+from services.money import amount_due
 from tests.keys import BTC_ZPUB, ETH_XPUB, LTC_ZPUB
 from tests.shop import seed_product
 from tests.telegram import Person, Telegram, buttons, texts

@@ -26,8 +26,8 @@ from processing.chains.base import ProviderError
 from processing.chains.core_rpc import CoreRpcBackend
 from processing.web import HINT_CHECKS, WebDeps, create_web_app
 from processing.webhook import MAX_BODY, sign
+from services.money import format_amount
 from services.payments.seen import ChainSnapshot, SeenPayment
-from services.payments.uri import format_amount
 from tests.keys import LTC_TTUB
 from tests.nodes import Litecoind, litecoind_fixture  # noqa: F401
 from tests.payflow import Shop, fresh_addresses

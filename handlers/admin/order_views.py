@@ -14,8 +14,7 @@ from l10n import L10n
 from models.enums import Chain, OrderProblem, OrderStatus
 from services.admin.dto import AdminAction, AdminOrderView, OrderBucket, OrderMovedOn, OrderPage, TimelineEntry
 from services.dto import NamedItem
-from services.money import format_fiat
-from services.payments.uri import format_amount
+from services.money import format_amount, format_fiat
 
 
 class AoAction(StrEnum):

@@ -9,8 +9,7 @@ from handlers.keyboards import button, paged
 from l10n import L10n
 from services.admin.dto import ProblemPage, ProblemRow, Resolution
 from services.dto import NamedItem
-from services.money import format_fiat
-from services.payments.uri import format_amount
+from services.money import format_amount, format_fiat
 
 RESOLUTION_BUTTONS = {
     Resolution.fulfil: ApAction.fulfil,

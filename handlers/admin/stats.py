@@ -13,8 +13,7 @@ from handlers.admin.panel import answer, rows, to_menu
 from handlers.keyboards import button
 from l10n import L10n
 from services.admin.stats import AdminStatsService, Overview, Period, PeriodStats
-from services.money import format_fiat
-from services.payments.uri import format_amount
+from services.money import format_amount, format_fiat
 
 
 class StatsAction(StrEnum):

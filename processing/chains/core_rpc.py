@@ -26,7 +26,6 @@ until its conflict is mined; it never reaches a confirmation depth.
 """
 
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -35,10 +34,10 @@ from yarl import URL
 from models.enums import Chain
 from processing.chains.base import ProviderError
 from processing.chains.http import HttpClient, RpcError, expect_shape, json_int
+from services.money import to_base_units
 from services.payments.seen import ChainSnapshot, SeenPayment
 
 _DEFAULT_WALLET = "shop-watch"
-_COIN = Decimal(100_000_000)  # satoshis or litoshis per coin
 RESCAN_BLOCKS = 1000  # about 1.7 days of Litecoin, a week of Bitcoin
 _WALLET_NOT_FOUND = -18  # RPC_WALLET_NOT_FOUND: not loaded, or no such wallet on disk
 
@@ -100,7 +99,7 @@ class CoreRpcBackend:
         with expect_shape("listsinceblock"):
             tip_height = json_int(tip)
             for entry in listed["transactions"]:
-                payment = _received(entry)
+                payment = _received(self.chain, entry)
                 if payment is not None and payment.address in payments:
                     payments[payment.address][payment.natural_id] = payment
         return ChainSnapshot(tip_height, {a: list(p.values()) for a, p in payments.items()})
@@ -143,19 +142,19 @@ def _watched(info: Any) -> bool:
     return info["ismine"] is True or info.get("iswatchonly") is True
 
 
-def _received(entry: Any) -> SeenPayment | None:
+def _received(chain: Chain, entry: Any) -> SeenPayment | None:
     """A payment from a `listsinceblock` entry; None for sends, coinbase and conflicted entries."""
     confirmations = json_int(entry["confirmations"])
     if entry["category"] != "receive" or confirmations < 0:
         return None
-    amount = entry["amount"] * _COIN
-    if not isinstance(amount, Decimal) or amount != amount.to_integral_value() or amount <= 0:
-        raise ValueError("amount is not a whole number of base units")
+    amount = to_base_units(chain, entry["amount"])  # a Decimal: the client parses JSON with parse_float=Decimal
+    if amount <= 0:
+        raise ValueError("amount is not positive")
     mined = confirmations > 0
     return SeenPayment(
         natural_id=f"{entry['txid']}:{json_int(entry['vout'])}",
         address=str(entry["address"]),
-        amount=int(amount),
+        amount=amount,
         confirmations=confirmations,
         block_height=json_int(entry["blockheight"]) if mined else None,
         block_hash=str(entry["blockhash"]) if mined else None,

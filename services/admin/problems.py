@@ -18,9 +18,8 @@ from models.types import utcnow
 from repositories.orders import OrderRepo
 from repositories.payments import PaymentRepo
 from services.admin.dto import OrderMovedOn, ProblemPage, ProblemRow, Resolution
-from services.money import CENTS
+from services.money import to_fiat
 from services.orders.lifecycle import OrderLifecycle, admin
-from services.payments.uri import DECIMALS
 from services.shop.catalog import NotFound
 
 PAGE_SIZE = 8
@@ -122,5 +121,4 @@ def _fiat(invoice: Invoice | None, base_units: int) -> Decimal:
     """Base units in fiat at the invoice's locked rate."""
     if invoice is None:
         return Decimal(0)
-    coins = Decimal(base_units).scaleb(-DECIMALS[invoice.chain])
-    return (coins * invoice.rate).quantize(CENTS)
+    return to_fiat(invoice.chain, base_units, invoice.rate)

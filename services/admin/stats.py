@@ -21,8 +21,7 @@ from models.enums import Chain
 from models.types import utcnow
 from repositories.stats import StatsRepo
 from services.admin.chart import revenue_png
-from services.money import from_minor
-from services.payments.uri import format_amount
+from services.money import format_amount, from_minor
 
 TOP_PRODUCTS = 5
 CHART_DAYS = 30

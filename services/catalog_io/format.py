@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from models.enums import ProductKind
-from services.money import CENTS
+from services.money import to_minor
 
 MAX_NAME = 128  # the columns' length
 MAX_TEXT = 4000  # a description or a payload must fit in one Telegram message (4096 characters)
@@ -188,10 +188,11 @@ class _Checker:
             self.fail(path, "must be positive")
         elif amount > MAX_PRICE:
             self.fail(path, f"must not exceed {MAX_PRICE}")
-        elif amount != amount.quantize(CENTS):
-            self.fail(path, "more than 2 decimals")
         else:
-            return int(amount / CENTS)
+            try:
+                return to_minor(amount)
+            except ValueError:
+                self.fail(path, "more than 2 decimals")
         return None
 
     def stock(self, value: object, path: str) -> tuple[str, ...]:

@@ -3,17 +3,8 @@ explorer knows a private chain."""
 
 import re
 
+from models.chains import CHAINS
 from models.enums import Chain, Network
-
-_HEX_TX = re.compile(r"^[0-9a-fA-F]{64}$")
-_ETH_TX = re.compile(r"^0x[0-9a-fA-F]{64}$")
-_SOL_SIG = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{64,100}$")
-_ETHERSCAN = {
-    1: "https://etherscan.io",
-    11155111: "https://sepolia.etherscan.io",
-    17000: "https://holesky.etherscan.io",
-    560048: "https://hoodi.etherscan.io",
-}
 
 
 def tx_id(natural_id: str) -> str:
@@ -26,18 +17,12 @@ def tx_url(
     chain: Chain, network: Network, natural_id: str, *, eth_chain_id: int = 1, sol_testnet_cluster: str = "devnet"
 ) -> str | None:
     """The explorer page of the payment's transaction, or None (regtest, unknown testnet, no tx id)."""
-    if network is Network.regtest:
-        return None
+    facts = CHAINS[chain]
     tx = tx_id(natural_id)
-    testnet = network is Network.testnet
-    if chain in (Chain.btc, Chain.ltc):
-        if not _HEX_TX.match(tx):
-            return None
-        host = "https://mempool.space" if chain is Chain.btc else "https://litecoinspace.org"
-        return f"{host}/testnet/tx/{tx}" if testnet else f"{host}/tx/{tx}"
-    if chain is Chain.eth:
-        base = _ETHERSCAN.get(eth_chain_id if testnet else 1)
-        return f"{base}/tx/{tx}" if base and _ETH_TX.match(tx) else None
-    if not _SOL_SIG.match(tx):
+    if not re.match(facts.tx_pattern, tx):
         return None
-    return f"https://solscan.io/tx/{tx}?cluster={sol_testnet_cluster}" if testnet else f"https://solscan.io/tx/{tx}"
+    if network is Network.testnet and facts.evm_testnet_explorers:
+        template = facts.evm_testnet_explorers.get(eth_chain_id)
+    else:
+        template = facts.explorers.get(network)
+    return template.format(tx=tx, cluster=sol_testnet_cluster) if template else None

@@ -1,4 +1,4 @@
-"""Exchange rates (fiat per 1 coin) and the pricing maths that turns a fiat total into base units.
+"""Exchange rates (fiat per 1 coin); services.money turns a fiat total into base units at one.
 
 Rates are pinned by RATES_FIXED, or else taken as the median of public price APIs: CoinGecko
 (an aggregate over many exchanges), Kraken and Coinbase (two large exchanges with direct USD and
@@ -17,21 +17,18 @@ import statistics
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_CEILING, Decimal, localcontext
+from decimal import Decimal
 from typing import Any, Protocol
 
 from aiohttp import ClientError, ClientSession, ClientTimeout
 
 from config import Settings
+from models.chains import CHAINS
 from models.enums import Chain
 
 log = logging.getLogger(__name__)
 
 MIN_SOURCES = 2
-BASE_UNITS = {Chain.btc: 10**8, Chain.ltc: 10**8, Chain.eth: 10**18, Chain.sol: 10**9}
-SOL_RENT_EXEMPT_LAMPORTS = 890_880  # rent-exempt minimum of a 0-byte account (0.00089088 SOL)
-COINGECKO_IDS = {Chain.btc: "bitcoin", Chain.ltc: "litecoin", Chain.eth: "ethereum", Chain.sol: "solana"}
-KRAKEN_ASSETS = {Chain.btc: "XBT", Chain.ltc: "LTC", Chain.eth: "ETH", Chain.sol: "SOL"}
 
 GetJson = Callable[[str, Mapping[str, str]], Awaitable[Any]]  # (url, query) -> parsed JSON
 
@@ -49,7 +46,9 @@ class RateUnavailable(Exception):
     """No fresh rate for this coin. The message is safe to show to a buyer."""
 
     def __init__(self, chain: Chain) -> None:
-        super().__init__(f"{chain.upper()} payments are unavailable right now: there is no current exchange rate.")
+        super().__init__(
+            f"{CHAINS[chain].symbol} payments are unavailable right now: there is no current exchange rate."
+        )
         self.chain = chain
 
 
@@ -90,9 +89,9 @@ class CoinGecko(_HttpSource):
     name, default_url = "coingecko", "https://api.coingecko.com"
 
     async def prices(self, get: GetJson, fiat: str) -> dict[Chain, Decimal]:
-        query = {"ids": ",".join(COINGECKO_IDS.values()), "vs_currencies": fiat.lower()}
+        query = {"ids": ",".join(c.coingecko_id for c in CHAINS.values()), "vs_currencies": fiat.lower()}
         body = await get(f"{self.base_url}/api/v3/simple/price", query)
-        return {chain: _price(body[coin][fiat.lower()]) for chain, coin in COINGECKO_IDS.items()}
+        return {chain: _price(body[c.coingecko_id][fiat.lower()]) for chain, c in CHAINS.items()}
 
 
 class Kraken(_HttpSource):
@@ -105,13 +104,16 @@ class Kraken(_HttpSource):
     name, default_url = "kraken", "https://api.kraken.com"
 
     async def prices(self, get: GetJson, fiat: str) -> dict[Chain, Decimal]:
-        query = {"pair": ",".join(asset + fiat for asset in KRAKEN_ASSETS.values())}
+        query = {"pair": ",".join(c.kraken_asset + fiat for c in CHAINS.values())}
         body = await get(f"{self.base_url}/0/public/Ticker", query)
         if body["error"]:
             raise BadAnswer(f"error {str(body['error'])[:100]}")
         result = body["result"]
-        names = {chain: a + fiat if a + fiat in result else f"X{a}Z{fiat}" for chain, a in KRAKEN_ASSETS.items()}
-        return {chain: _price(result[name]["c"][0]) for chain, name in names.items()}
+
+        def pair(asset: str) -> str:
+            return asset + fiat if asset + fiat in result else f"X{asset}Z{fiat}"
+
+        return {chain: _price(result[pair(c.kraken_asset)]["c"][0]) for chain, c in CHAINS.items()}
 
 
 class Coinbase(_HttpSource):
@@ -120,17 +122,17 @@ class Coinbase(_HttpSource):
     name, default_url = "coinbase", "https://api.coinbase.com"
 
     async def prices(self, get: GetJson, fiat: str) -> dict[Chain, Decimal]:
-        async def spot(chain: Chain) -> Decimal:
-            data = (await get(f"{self.base_url}/v2/prices/{chain.upper()}-{fiat}/spot", {}))["data"]
-            if data["base"] != chain.upper() or data["currency"] != fiat:
+        async def spot(symbol: str) -> Decimal:
+            data = (await get(f"{self.base_url}/v2/prices/{symbol}-{fiat}/spot", {}))["data"]
+            if data["base"] != symbol or data["currency"] != fiat:
                 raise BadAnswer("answer for another pair")
             return _price(data["amount"])
 
-        answers = await asyncio.gather(*(spot(chain) for chain in Chain), return_exceptions=True)
+        answers = await asyncio.gather(*(spot(c.coinbase_symbol) for c in CHAINS.values()), return_exceptions=True)
         for answer in answers:
             if isinstance(answer, BaseException):
                 raise answer
-        return {chain: answer for chain, answer in zip(Chain, answers, strict=True) if isinstance(answer, Decimal)}
+        return {chain: answer for chain, answer in zip(CHAINS, answers, strict=True) if isinstance(answer, Decimal)}
 
 
 class RateService:
@@ -229,20 +231,3 @@ def rate_service_from_settings(settings: Settings) -> RateService:
     return RateService(
         fixed=settings.rates_fixed, fiat=settings.fiat_currency, max_age_seconds=settings.rate_max_age_seconds
     )
-
-
-def amount_due(chain: Chain, fiat_total: Decimal, rate: Decimal) -> int:
-    """`fiat_total` at `rate` (fiat per coin) in base units: sat, litoshi, wei or lamports.
-
-    Rounded up, so the buyer never pays less than the total. SOL invoices below the rent-exempt
-    minimum (SOL_RENT_EXEMPT_LAMPORTS) are raised to it: a transfer that leaves a new account
-    under that minimum fails on chain, so the buyer could not pay a smaller amount at all.
-    Raises ValueError for a total or rate that is not a positive finite number.
-    """
-    if not (fiat_total.is_finite() and rate.is_finite()) or fiat_total <= 0 or rate <= 0:
-        raise ValueError("fiat_total and rate must be positive")
-    with localcontext() as ctx:
-        # Rounding the quotient up too means the ceiling below never lands under the exact value.
-        ctx.prec, ctx.rounding = 60, ROUND_CEILING
-        units = int((fiat_total * BASE_UNITS[chain] / rate).to_integral_value())
-    return max(units, SOL_RENT_EXEMPT_LAMPORTS) if chain is Chain.sol else units

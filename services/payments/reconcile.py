@@ -7,7 +7,6 @@ observer, the "check now" button and the webhook can race on one invoice without
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from decimal import ROUND_CEILING, Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,6 +16,7 @@ from models.enums import Chain, OrderStatus, PaymentStatus
 from models.orders import Invoice, Order, Payment
 from repositories.orders import OrderRepo
 from repositories.payments import PaymentRepo
+from services.money import paid_threshold
 from services.orders.lifecycle import OBSERVER, OrderLifecycle
 from services.outbox import notify_buyer
 from services.payments.seen import SeenPayment
@@ -105,8 +105,7 @@ class PaymentService:
 
     def threshold(self, amount_due: int) -> int:
         """The least that counts as paid: due × (1 − PAYMENT_TOLERANCE_PERCENT), rounded up."""
-        share = (Decimal(100) - self._settings.payment_tolerance_percent) / Decimal(100)
-        return int((Decimal(amount_due) * share).to_integral_value(rounding=ROUND_CEILING))
+        return paid_threshold(amount_due, self._settings.payment_tolerance_percent)
 
     async def expire_overdue(self, chain: Chain, observed_at: datetime) -> int:
         """Close open orders of `chain` whose time is up, judged by a scan made at `observed_at`.

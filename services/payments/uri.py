@@ -1,4 +1,4 @@
-"""Exact amounts, payment URIs and their QR codes. Integer base units in, text out; no float anywhere."""
+"""Payment URIs and their QR codes. Integer base units in, text out; no float anywhere."""
 
 from __future__ import annotations
 
@@ -6,21 +6,9 @@ import io
 
 import segno
 
+from models.chains import CHAINS
 from models.enums import Chain
-
-DECIMALS: dict[Chain, int] = {Chain.btc: 8, Chain.ltc: 8, Chain.eth: 18, Chain.sol: 9}
-
-
-def format_amount(chain: Chain, base_units: int) -> str:
-    """Base units as a plain decimal in whole coins, trailing zeros stripped: 150000 sat -> "0.0015",
-    10**8 sat -> "1", 0 -> "0". Never scientific notation. Raises ValueError on a negative amount."""
-    if base_units < 0:
-        raise ValueError(f"negative amount: {base_units}")
-    decimals = DECIMALS[chain]
-    whole, frac = divmod(base_units, 10**decimals)
-    if not frac:
-        return str(whole)
-    return f"{whole}.{frac:0{decimals}d}".rstrip("0")
+from services.money import format_amount
 
 
 def payment_uri(chain: Chain, address: str, base_units: int, eth_chain_id: int | None = None) -> str:
@@ -34,11 +22,11 @@ def payment_uri(chain: Chain, address: str, base_units: int, eth_chain_id: int |
         raise ValueError(f"amount must be positive: {base_units}")
     if not address.isascii() or not address.isalnum():  # every address we make is base58, bech32 or 0x-hex
         raise ValueError(f"not an address: {address!r}")
+    scheme = CHAINS[chain].uri_scheme
     if chain is Chain.eth:
         if eth_chain_id is None or eth_chain_id < 1:
             raise ValueError("an ethereum: URI needs the chain id")
-        return f"ethereum:{address}@{eth_chain_id}?value={base_units}"
-    scheme = {Chain.btc: "bitcoin", Chain.ltc: "litecoin", Chain.sol: "solana"}[chain]
+        return f"{scheme}:{address}@{eth_chain_id}?value={base_units}"
     return f"{scheme}:{address}?amount={format_amount(chain, base_units)}"
 
 

@@ -17,10 +17,10 @@ from repositories.cart import CartRepo
 from repositories.catalog import CatalogRepo
 from repositories.orders import OrderRepo
 from repositories.wallet import WalletRepo
-from services.money import from_minor
+from services.money import amount_due, from_minor
 from services.orders.lifecycle import OrderLifecycle, OutOfStock, buyer
 from services.outbox import notify_admins
-from services.payments.rates import RateService, amount_due
+from services.payments.rates import RateService
 from services.wallet.merchant import Wallet
 
 

@@ -25,6 +25,7 @@ from bip_utils import (
     P2WPKHAddrEncoder,
 )
 
+from models.chains import CHAINS
 from models.enums import Chain, Network
 
 _HARDENED = 0x8000_0000
@@ -61,19 +62,7 @@ _PRIVATE = {
     "045f18bc": "vprv", "0295b005": "Yprv", "02aa7a99": "Zprv", "024285b5": "Uprv", "02575048": "Vprv",
     "019d9cfe": "Ltpv", "01b26792": "Mtpv", "0436ef7d": "ttpv",
 }
-_HRP = {
-    (Chain.btc, Network.mainnet): "bc", (Chain.btc, Network.testnet): "tb", (Chain.btc, Network.regtest): "bcrt",
-    (Chain.ltc, Network.mainnet): "ltc", (Chain.ltc, Network.testnet): "tltc", (Chain.ltc, Network.regtest): "rltc",
-}
 # fmt: on
-
-
-def _coin_type(chain: Chain, network: Network) -> int:
-    if chain is Chain.eth:
-        return 60
-    if network is not Network.mainnet:
-        return 1
-    return 0 if chain is Chain.btc else 2
 
 
 def _version_name(version: bytes) -> str:
@@ -85,7 +74,7 @@ def _version_name(version: bytes) -> str:
 
 def _account_path(chain: Chain, network: Network) -> str:
     purpose = 44 if chain is Chain.eth else 84
-    return f"m/{purpose}'/{_coin_type(chain, network)}'/0'"
+    return f"m/{purpose}'/{CHAINS[chain].bip44_coin_type(network)}'/0'"
 
 
 class AccountKey:
@@ -125,7 +114,7 @@ class AccountKey:
         pub = self._receive.ChildKey(index).PublicKey().KeyObject()
         if self.chain is Chain.eth:
             return str(EthAddrEncoder.EncodeKey(pub))
-        return str(P2WPKHAddrEncoder.EncodeKey(pub, hrp=_HRP[(self.chain, self.network)]))
+        return str(P2WPKHAddrEncoder.EncodeKey(pub, hrp=CHAINS[self.chain].bech32_hrp[self.network]))
 
     def __repr__(self) -> str:
         return f"AccountKey({self.chain}, {self.network}, {plain_xpub(self)})"
@@ -167,7 +156,7 @@ def parse_account_key(chain: Chain, network: Network, text: str, variable: str) 
         elif version.hex() in _OTHER_SCRIPT:
             why = "is for another address type; export the native segwit (BIP84) account key"
         else:
-            why = f"is not a {chain.upper()} key"
+            why = f"is not a {CHAINS[chain].symbol} key"
         raise WalletConfigError(
             f"{variable}: a {_version_name(version)} key {why} (expected {expected} of {_account_path(chain, network)})"
         )
@@ -211,7 +200,7 @@ def descriptor(key: AccountKey, master_fingerprint: bytes | None = None) -> str:
     fingerprint = master_fingerprint if master_fingerprint is not None else key.parent_fingerprint
     if len(fingerprint) != 4:
         raise ValueError("a fingerprint is 4 bytes")
-    origin = f"{fingerprint.hex()}/84h/{_coin_type(key.chain, key.network)}h/{key.account}h"
+    origin = f"{fingerprint.hex()}/84h/{CHAINS[key.chain].bip44_coin_type(key.network)}h/{key.account}h"
     body = f"wpkh([{origin}]{plain_xpub(key)}/0/*)"
     return f"{body}#{descriptor_checksum(body)}"
 
@@ -268,7 +257,7 @@ class SolAccountNode:
         if len(raw) != self.SIZE:
             raise ValueError(f"a SOL account node is {self.SIZE} bytes")
         self._raw = bytes(raw)
-        data = Bip32KeyData(2, Bip32KeyIndex.HardenIndex(501), raw[32:])
+        data = Bip32KeyData(2, Bip32KeyIndex.HardenIndex(CHAINS[Chain.sol].coin_type), raw[32:])
         self._node: Any = Bip32Slip10Ed25519.FromPrivateKey(raw[:32], data)
 
     @classmethod
@@ -278,7 +267,7 @@ class SolAccountNode:
         if not Bip39MnemonicValidator().IsValid(mnemonic):
             raise WalletConfigError("SOL mnemonic: not a valid BIP-39 mnemonic (a word or the checksum is wrong)")
         seed = Bip39SeedGenerator(mnemonic).Generate(passphrase)
-        node = Bip32Slip10Ed25519.FromSeed(seed).DerivePath("m/44'/501'")
+        node = Bip32Slip10Ed25519.FromSeed(seed).DerivePath(f"m/44'/{CHAINS[Chain.sol].coin_type}'")
         return cls(bytes(node.PrivateKey().Raw().ToBytes()) + bytes(node.ChainCode().ToBytes()))
 
     @classmethod

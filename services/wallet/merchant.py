@@ -5,12 +5,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from config import Settings
+from models.chains import CHAINS
 from models.enums import Chain, Network
 from services.wallet.hdwallet import AccountKey, SolAccountNode, WalletConfigError, parse_account_key
 from services.wallet.secretbox import DecryptionError, read_sol_key_file
 
 log = logging.getLogger(__name__)
-CHAIN_ORDER = (Chain.btc, Chain.ltc, Chain.eth, Chain.sol)
 
 
 class AddressMismatch(Exception):
@@ -26,7 +26,7 @@ class Wallet:
     @property
     def chains(self) -> tuple[Chain, ...]:
         """The chains buyers may pay in: exactly those with key material configured."""
-        return tuple(c for c in CHAIN_ORDER if c in self.keys or (c is Chain.sol and self.sol is not None))
+        return tuple(c for c in CHAINS if c in self.keys or (c is Chain.sol and self.sol is not None))
 
     def address(self, chain: Chain, index: int) -> str:
         if chain is Chain.sol:
@@ -68,6 +68,6 @@ def _load_sol(settings: Settings) -> SolAccountNode | None:
 def log_first_addresses(wallet: Wallet) -> None:
     """So the merchant can compare index 0 with what their own wallet shows."""
     for chain in wallet.chains:
-        log.info("wallet %s (%s): index 0 address %s", chain.upper(), wallet.network, wallet.address(chain, 0))
+        log.info("wallet %s (%s): index 0 address %s", CHAINS[chain].symbol, wallet.network, wallet.address(chain, 0))
     if not wallet.chains:
         log.warning("no chain is configured (BTC_XPUB, LTC_XPUB, ETH_XPUB, SOL_KEY_FILE): buyers cannot pay")

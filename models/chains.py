@@ -1,0 +1,128 @@
+"""Every fact about a coin that does not need its chain backend, one row per `Chain`.
+
+A new coin is a row here plus a backend in processing/chains. `config` reads this module, so it imports
+nothing but `models.enums` and the standard library (no ORM, no services).
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from models.enums import Chain, Network
+
+_HEX_TX = r"^[0-9a-fA-F]{64}$"
+
+
+@dataclass(frozen=True)
+class ChainFacts:
+    """One coin's facts. Everything per chain that is neither a setting nor protocol code lives here."""
+
+    chain: Chain
+    symbol: str  # what buyers and admins read next to an amount: "BTC"
+    decimals: int  # one coin is 10**decimals base units (sat, litoshi, wei, lamports)
+    uri_scheme: str  # of the payment URI: BIP21 for btc/ltc, EIP-681 for eth, Solana Pay for sol
+    coin_type: int  # BIP44/SLIP-44 coin type on mainnet
+    test_coin_type: int  # on testnet and regtest: 1 for Bitcoin-like chains, as their wallets derive
+    bech32_hrp: Mapping[Network, str]  # address prefix of native segwit; empty where addresses are not bech32
+    explorers: Mapping[Network, str]  # transaction page; {tx} is the transaction id, {cluster} the SOL test cluster
+    # EVM testnets share one Network value and are told apart by their chain id (ETH_CHAIN_ID).
+    evm_testnet_explorers: Mapping[int, str]
+    tx_pattern: str  # a transaction id the explorers know (a payment's natural id may carry a suffix)
+    coingecko_id: str
+    kraken_asset: str  # Kraken's own name: XBT, not BTC
+    coinbase_symbol: str
+    default_confirmations: int  # depth at which a payment counts unless <CHAIN>_CONFIRMATIONS says otherwise
+    # The least a payment can be. SOL: the rent-exempt minimum of a 0-byte account (0.00089088 SOL); a transfer
+    # leaving a new account below it fails on chain, so the buyer could not pay less at all.
+    min_payment: int
+
+    def bip44_coin_type(self, network: Network) -> int:
+        return self.coin_type if network is Network.mainnet else self.test_coin_type
+
+
+# In the order buyers see the coins.
+CHAINS: Mapping[Chain, ChainFacts] = {
+    row.chain: row
+    for row in (
+        ChainFacts(
+            chain=Chain.btc,
+            symbol="BTC",
+            decimals=8,
+            uri_scheme="bitcoin",
+            coin_type=0,
+            test_coin_type=1,
+            bech32_hrp={Network.mainnet: "bc", Network.testnet: "tb", Network.regtest: "bcrt"},
+            explorers={
+                Network.mainnet: "https://mempool.space/tx/{tx}",
+                Network.testnet: "https://mempool.space/testnet/tx/{tx}",
+            },
+            evm_testnet_explorers={},
+            tx_pattern=_HEX_TX,
+            coingecko_id="bitcoin",
+            kraken_asset="XBT",
+            coinbase_symbol="BTC",
+            default_confirmations=1,
+            min_payment=1,
+        ),
+        ChainFacts(
+            chain=Chain.ltc,
+            symbol="LTC",
+            decimals=8,
+            uri_scheme="litecoin",
+            coin_type=2,
+            test_coin_type=1,
+            bech32_hrp={Network.mainnet: "ltc", Network.testnet: "tltc", Network.regtest: "rltc"},
+            explorers={
+                Network.mainnet: "https://litecoinspace.org/tx/{tx}",
+                Network.testnet: "https://litecoinspace.org/testnet/tx/{tx}",
+            },
+            evm_testnet_explorers={},
+            tx_pattern=_HEX_TX,
+            coingecko_id="litecoin",
+            kraken_asset="LTC",
+            coinbase_symbol="LTC",
+            default_confirmations=2,
+            min_payment=1,
+        ),
+        ChainFacts(
+            chain=Chain.eth,
+            symbol="ETH",
+            decimals=18,
+            uri_scheme="ethereum",
+            coin_type=60,
+            test_coin_type=60,
+            bech32_hrp={},
+            explorers={Network.mainnet: "https://etherscan.io/tx/{tx}"},
+            evm_testnet_explorers={
+                11155111: "https://sepolia.etherscan.io/tx/{tx}",
+                17000: "https://holesky.etherscan.io/tx/{tx}",
+                560048: "https://hoodi.etherscan.io/tx/{tx}",
+            },
+            tx_pattern=r"^0x[0-9a-fA-F]{64}$",
+            coingecko_id="ethereum",
+            kraken_asset="ETH",
+            coinbase_symbol="ETH",
+            default_confirmations=12,
+            min_payment=1,
+        ),
+        ChainFacts(
+            chain=Chain.sol,
+            symbol="SOL",
+            decimals=9,
+            uri_scheme="solana",
+            coin_type=501,
+            test_coin_type=501,
+            bech32_hrp={},
+            explorers={
+                Network.mainnet: "https://solscan.io/tx/{tx}",
+                Network.testnet: "https://solscan.io/tx/{tx}?cluster={cluster}",
+            },
+            evm_testnet_explorers={},
+            tx_pattern=r"^[1-9A-HJ-NP-Za-km-z]{64,100}$",  # a base58 signature
+            coingecko_id="solana",
+            kraken_asset="SOL",
+            coinbase_symbol="SOL",
+            default_confirmations=1,  # SOL has finality instead: one means SOL_COMMITMENT reached
+            min_payment=890_880,
+        ),
+    )
+}
