@@ -155,6 +155,23 @@ class ConfigError(Exception):
     """A setting is missing or wrong. The message names the variable and is safe to print."""
 
 
+MIN_SECRET_LENGTH = 16
+MIN_SECRET_SYMBOLS = 8  # different characters: "aaaaaaaaaaaaaaaa" is long but guessable
+
+
+def check_secrets(settings: Settings) -> None:
+    """WALLET_KEY and GOODS_KEY seal keys and goods, WEBHOOK_SECRET authenticates payment hints: each one
+    that is set must be at least 16 characters with at least 8 different ones. Raises ConfigError naming
+    the first weak one (never showing it)."""
+    for name in ("wallet_key", "goods_key", "webhook_secret"):
+        secret: str = getattr(settings, name).get_secret_value()
+        if secret and (len(secret) < MIN_SECRET_LENGTH or len(set(secret)) < MIN_SECRET_SYMBOLS):
+            raise ConfigError(
+                f"{name.upper()}: too weak; use at least {MIN_SECRET_LENGTH} random characters, "
+                "for example the output of `openssl rand -hex 32` (see README.md, 'Settings')"
+            )
+
+
 def check_bot_token(settings: Settings) -> None:
     if not TOKEN_RE.match(settings.bot_token.get_secret_value()):
         raise ConfigError(

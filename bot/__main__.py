@@ -8,7 +8,7 @@ import sys
 from pydantic import ValidationError
 
 from bot import cli_catalog, cli_ops, cli_wallet
-from config import ConfigError, Settings, check_bot_token
+from config import ConfigError, Settings, check_bot_token, check_secrets
 from models.database import upgrade_database
 from services.wallet.hdwallet import WalletConfigError
 from services.wallet.merchant import load_wallet, log_first_addresses
@@ -35,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
         logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        if args.command is None or getattr(args, "seals", False):
+            check_secrets(settings)
         if args.command is None:
             check_bot_token(settings)
             wallet = load_wallet(settings)

@@ -27,7 +27,7 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     sub = catalog.add_subparsers(dest="catalog_command", required=True)
     load = sub.add_parser("import", help="add and update the catalog from a JSON file (all or nothing)")
     load.add_argument("file", type=Path)
-    load.set_defaults(func=import_file, needs_db=True)
+    load.set_defaults(func=import_file, needs_db=True, seals=True)
     dump = sub.add_parser("export", help="write the catalog as JSON to FILE, or to stdout")
     dump.add_argument("file", type=Path, nargs="?")
     dump.add_argument(

@@ -25,7 +25,7 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     init = sub.add_parser("sol-init", help="create SOL_KEY_FILE from a mnemonic on stdin, or a new one")
     init.add_argument("--generate", action="store_true", help="make a new 24-word mnemonic and print it once")
     init.add_argument("--force", action="store_true", help="overwrite an existing SOL_KEY_FILE")
-    init.set_defaults(func=sol_init)
+    init.set_defaults(func=sol_init, seals=True)
     export = sub.add_parser("export", help="watch-only imports for your wallet software")
     export.set_defaults(func=export_watch_only, needs_db=True)
     show = sub.add_parser("show-key", help="print one SOL address's private key to sweep it (audited)")

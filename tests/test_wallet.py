@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from config import ROOT, Settings
+from config import ROOT, ConfigError, Settings, check_secrets
 from models.enums import Chain, Network
 from models.orders import DerivationCounter
 from repositories.wallet import WalletRepo
@@ -137,3 +137,19 @@ def test_goods_cipher_seals_and_digests_without_revealing() -> None:
     assert b"KEY-AAAA" not in blob and cipher.open(blob) == "KEY-AAAA-0001"
     assert cipher.digest("KEY-AAAA-0001") == GoodsCipher(WALLET_KEY).digest("KEY-AAAA-0001")
     assert cipher.digest("KEY-AAAA-0001") != GoodsCipher("another key").digest("KEY-AAAA-0001")
+
+
+@pytest.mark.parametrize("name", ["WALLET_KEY", "GOODS_KEY", "WEBHOOK_SECRET"])
+def test_weak_secrets_stop_the_bot_with_a_message_that_names_them(name: str) -> None:
+    result = cli(env={"BOT_TOKEN": "123456:" + "x" * 35, name: "short-secret"})
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: {name}: too weak") and "short-secret" not in result.stderr
+    result = cli("wallet", "sol-init", "--generate", env={name: "short-secret"})
+    assert result.returncode == 2 and f"{name}: too weak" in result.stderr
+
+
+@pytest.mark.parametrize("weak", ["short-secret", "a" * 40, "abababababababababab"])
+def test_what_counts_as_a_weak_secret(weak: str) -> None:
+    with pytest.raises(ConfigError, match=r"^GOODS_KEY: too weak"):
+        check_secrets(Settings(_env_file=None, wallet_key=WALLET_KEY, goods_key=weak))
+    check_secrets(Settings(_env_file=None, wallet_key=WALLET_KEY, goods_key="0123456789abcdef"))
