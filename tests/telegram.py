@@ -8,7 +8,7 @@ from typing import Any
 from aiogram import Bot, Dispatcher
 from aiogram.filters.callback_data import CallbackData
 from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage, SendPhoto, TelegramMethod
-from aiogram.types import InlineKeyboardMarkup, Update
+from aiogram.types import ErrorEvent, InlineKeyboardMarkup, Update
 
 from tests.recording import RecordingSession
 
@@ -39,11 +39,23 @@ class Telegram:
     session: RecordingSession
     _update_ids: "itertools.count[int]" = field(default_factory=lambda: itertools.count(1))
     _message_ids: "itertools.count[int]" = field(default_factory=lambda: itertools.count(1))
+    raised: list[BaseException] = field(default_factory=list)  # what handlers raised, though aiogram swallowed it
+
+    def __post_init__(self) -> None:
+        async def record(handler: Any, event: ErrorEvent, data: dict[str, Any]) -> Any:
+            self.raised.append(event.exception)
+            return await handler(event, data)
+
+        self.dp.errors.outer_middleware(record)
 
     async def feed(self, payload: dict[str, Any]) -> list[TelegramMethod[Any]]:
-        before = len(self.session.calls)
+        """Feed one update; a handler that raised fails the caller, even though the shop's error handler
+        (and, for a button, aiogram's callback answer) would hide it from the user."""
+        before, errors = len(self.session.calls), len(self.raised)
         update = Update.model_validate({"update_id": next(self._update_ids), **payload}, context={"bot": self.bot})
         await self.dp.feed_update(self.bot, update)
+        if len(self.raised) > errors:
+            raise self.raised[-1]
         return self.session.calls[before:]
 
     async def send(self, person: Person, text: str) -> list[TelegramMethod[Any]]:
