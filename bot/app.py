@@ -26,7 +26,6 @@ from models.database import create_engine, create_sessionmaker
 from processing.chains.factory import build_backends
 from processing.metrics import ShopMetrics
 from processing.observer import Observer, schedule
-from processing.outbox import OutboxSender
 from processing.web import WebDeps, create_web_app
 from services.admin.broadcast import BroadcastProgress
 from services.payments.rates import rate_service_from_settings
@@ -166,10 +165,7 @@ async def run(settings: Settings, wallet: Wallet) -> None:
     )
     dp = create_dispatcher(container, create_storage(settings))
     scheduler = AsyncIOScheduler(timezone="UTC")
-    outbox = OutboxSender(
-        sessions, bot, container.translator, container.goods, settings.default_language, settings.admin_ids
-    )
-    schedule(scheduler, observer, outbox, settings.observer_interval_seconds)
+    schedule(scheduler, observer, container.outbox_sender(bot), settings.observer_interval_seconds)
     progress = BroadcastProgress(sessions, bot, container.translator)
     scheduler.add_job(progress.report, "interval", seconds=2, id="broadcast-progress", max_instances=1, coalesce=True)
     jobs = RunningJobs(scheduler)

@@ -2,11 +2,14 @@
 
 from dataclasses import dataclass
 
+from aiogram import Bot
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from config import Settings
+from handlers.notices import NoticeRenderer
 from l10n import Translator
 from processing.observer import Observer
+from processing.outbox import OutboxSender
 from services.admin.broadcast import AdminBroadcastService
 from services.admin.inventory import AdminInventoryService
 from services.admin.orders import AdminOrdersService
@@ -15,8 +18,10 @@ from services.admin.stats import AdminStatsService
 from services.admin.stock import AdminStockService
 from services.admin.users import AdminUsersService
 from services.admin.wallet import AdminWalletService
+from services.delivery import OutboxDelivery
 from services.orders.buyer import OrderService
 from services.payments.rates import RateService
+from services.payments.watch import PaymentWatch
 from services.shop.cart import CartService
 from services.shop.catalog import CatalogService
 from services.shop.checkout import CheckoutService
@@ -35,6 +40,19 @@ class Container:
     rates: RateService
     goods: GoodsCipher | None
     observer: Observer
+
+    @property
+    def payment_watch(self) -> PaymentWatch:
+        """What handlers may ask of the observer: never the processing object itself."""
+        return self.observer
+
+    def outbox_sender(self, bot: Bot) -> OutboxSender:
+        """The outbox job: the database side, the handlers' rendering and the bot wired together."""
+        return OutboxSender(
+            OutboxDelivery(self.sessions, self.goods, self.settings),
+            bot,
+            NoticeRenderer(self.translator, self.settings.default_language),
+        )
 
     def services(self, session: AsyncSession) -> dict[str, object]:
         """The services a handler may ask for by name, all sharing the update's one session."""

@@ -46,7 +46,7 @@ def create_dispatcher(container: Container, storage: BaseStorage) -> Dispatcher:
         settings=container.settings,
         translator=container.translator,
         wallet=container.wallet,
-        payment_observer=container.observer,
+        payment_watch=container.payment_watch,
     )
     dp.update.outer_middleware(DbSessionMiddleware(container))
     dp.update.outer_middleware(UserMiddleware(container))

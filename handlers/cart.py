@@ -1,7 +1,6 @@
 """The cart, and checkout up to the invoice."""
 
 from html import escape
-from typing import TYPE_CHECKING
 
 from aiogram import F, Router
 from aiogram.types import CallbackQuery
@@ -18,13 +17,11 @@ from services.money import format_fiat
 from services.orders.buyer import OrderService
 from services.orders.lifecycle import OutOfStock
 from services.payments.rates import RateUnavailable
+from services.payments.watch import PaymentWatch
 from services.shop.cart import CartService
 from services.shop.catalog import NotFound
 from services.shop.checkout import CheckoutRefused, CheckoutService
 from services.wallet.merchant import Wallet
-
-if TYPE_CHECKING:  # the observer imports the notifier, which imports handlers.callbacks
-    from processing.observer import Observer
 
 
 def cart_text(view: CartView, currency: str, l10n: L10n) -> str:
@@ -106,7 +103,7 @@ async def pay(
     checkout: CheckoutService,
     orders: OrderService,
     cart: CartService,
-    payment_observer: "Observer",
+    payment_watch: PaymentWatch,
     settings: Settings,
     l10n: L10n,
     callback_answer: CallbackAnswer,
@@ -136,7 +133,7 @@ async def pay(
         alert(callback_answer, l10n("error.stale"))
         return
     if order.invoice and not result.existing:  # watched before the buyer can see, and pay, the address
-        await payment_observer.watch_invoice(order.invoice.chain, order.invoice.address)
+        await payment_watch.watch_invoice(order.invoice.chain, order.invoice.address)
     await send_order(query, order, settings, l10n)
 
 

@@ -2,7 +2,6 @@
 
 from datetime import datetime
 from html import escape
-from typing import TYPE_CHECKING
 
 from aiogram import F, Router
 from aiogram.types import BufferedInputFile, CallbackQuery
@@ -19,10 +18,8 @@ from services.dto import InvoiceView, NamedItem, OrderView, UserDTO
 from services.money import format_amount, format_fiat
 from services.orders.buyer import CannotCancel, OrderService
 from services.payments.uri import qr_png
+from services.payments.watch import PaymentWatch
 from services.shop.catalog import NotFound
-
-if TYPE_CHECKING:  # the observer imports the notifier, which imports handlers.callbacks
-    from processing.observer import Observer
 
 
 def invoice_text(order: OrderView, invoice: InvoiceView, l10n: L10n, now: datetime) -> str:
@@ -121,7 +118,7 @@ async def view_order(
     callback_data: OrderCb,
     user: UserDTO,
     orders: OrderService,
-    payment_observer: "Observer",
+    payment_watch: PaymentWatch,
     settings: Settings,
     l10n: L10n,
     callback_answer: CallbackAnswer,
@@ -129,7 +126,7 @@ async def view_order(
     try:
         view = await orders.view(callback_data.id, user.id)
         if callback_data.action is OrderAction.check and view.invoice and view.status in OrderStatus.open():
-            if await payment_observer.check_address(view.invoice.chain, view.invoice.address) is None:
+            if await payment_watch.check_address(view.invoice.chain, view.invoice.address) is None:
                 callback_answer.text = l10n("invoice.check_failed")
             view = await orders.view(callback_data.id, user.id)
             if view.status is OrderStatus.awaiting_payment and not callback_answer.text:

@@ -1,7 +1,7 @@
 """Prometheus metrics of one web app, in its own CollectorRegistry (tests build many apps).
 
 Two kinds: live counters and histograms that code increments (webhook requests, hint checks, provider
-calls), and gauges taken fresh at every scrape from the database and from `Observer.health`. The
+calls), and gauges taken fresh at every scrape from the database and from `Observer.chain_health`. The
 Observer knows nothing about metrics: provider calls are counted by wrapping its backends
 (`instrument`) in the composition root.
 
@@ -11,8 +11,6 @@ the observer lease runs cycles, so the others show few provider calls).
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
@@ -20,11 +18,10 @@ from prometheus_client.registry import Collector
 
 from models.enums import Chain
 from processing.chains.base import ChainBackend, ProviderError
-from processing.observer import Observer, ProviderHealth
 from services.health import ShopStats
 from services.payments.seen import ChainSnapshot
+from services.payments.watch import ChainHealth
 
-FAILING_AFTER = 3  # provider failures in a row after which a chain counts as failing
 WEBHOOK_OUTCOMES = (
     "accepted",
     "duplicate",
@@ -37,29 +34,6 @@ WEBHOOK_OUTCOMES = (
 )
 HINT_RESULTS = ("checked", "unknown_address", "provider_failed", "error", "coalesced")
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
-
-
-@dataclass(frozen=True, slots=True)
-class ChainHealth:
-    chain: Chain
-    backend: str
-    last_ok_age_seconds: float | None  # since the provider last answered (cycle or check); None: never
-    failures: int  # in a row
-    last_cycle_seconds: float  # duration of the last complete observer cycle; 0 before the first
-
-    @property
-    def failing(self) -> bool:
-        return self.failures >= FAILING_AFTER
-
-
-def chain_health(observer: Observer, now: datetime) -> list[ChainHealth]:
-    """One entry per configured chain, from the observer's in-memory health (per process)."""
-    out = []
-    for chain, backend in observer.backends.items():
-        health = observer.health.get(chain, ProviderHealth())
-        age = (now - health.last_ok).total_seconds() if health.last_ok else None
-        out.append(ChainHealth(chain, backend.name, age, health.failures, health.last_cycle_seconds))
-    return out
 
 
 class ShopMetrics:
@@ -191,9 +165,15 @@ class _ScrapeCollector(Collector):
         failures = GaugeMetricFamily(
             "shop_provider_consecutive_failures", "Provider failures in a row", labels=["chain", "backend"]
         )
+        failing = GaugeMetricFamily(
+            "shop_provider_failing",
+            "1 when the provider counts as failing, by the rule /healthz and the admin panel use",
+            labels=["chain", "backend"],
+        )
         for health in self.chains:
             cycle.add_metric([health.chain.value], health.last_cycle_seconds)
             if health.last_ok_age_seconds is not None:
                 age.add_metric([health.chain.value], health.last_ok_age_seconds)
             failures.add_metric([health.chain.value, health.backend], health.failures)
-        yield from (cycle, age, failures)
+            failing.add_metric([health.chain.value, health.backend], int(health.failing))
+        yield from (cycle, age, failures, failing)

@@ -15,30 +15,27 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from config import Settings
-from models.database import read_only
-from models.enums import Chain, OrderStatus
-from models.orders import Order
+from models.enums import Chain
 from models.types import utcnow
 from processing.chains.base import ChainBackend, ProviderError
 from processing.outbox import OutboxSender
-from repositories.leases import LeaseRepo
-from repositories.payments import PaymentRepo
-from services.outbox import notify_buyer
+from services.orders.reminders import ExpiryReminders
 from services.payments.reconcile import PaymentService
 from services.payments.seen import SeenPayment
+from services.payments.watch import ChainHealth
+from services.payments.watchlist import WatchList
 
 log = logging.getLogger(__name__)
-LEASE = "observer"
-WARN_BEFORE = timedelta(minutes=5)
 MAX_BACKOFF_SECONDS = 600
 
 
 @dataclass
 class ProviderHealth:
+    """What this process knows of one chain's provider; `Observer.chain_health` reports it."""
+
     last_ok: datetime | None = None
     failures: int = 0  # in a row
     retry_after: float = 0.0  # monotonic time before which the provider is left alone
@@ -47,6 +44,8 @@ class ProviderHealth:
 
 @dataclass
 class Observer:
+    """Implements services.payments.watch.PaymentWatch for handlers and the web app."""
+
     sessions: async_sessionmaker[AsyncSession]
     settings: Settings
     backends: Mapping[Chain, ChainBackend]
@@ -61,18 +60,17 @@ class Observer:
             return
         started, observed_at = time.monotonic(), utcnow()
         closed_since = observed_at - timedelta(hours=self.settings.monitor_hours)
-        async with self.sessions() as s, read_only(s):
-            watched = await PaymentRepo(s).watched(chain, closed_since)
-            paid_before = await PaymentRepo(s).invoices_with_payments([i for i, _ in watched])
-        snapshot = await self._scan(chain, [address for _, address in watched])
+        async with self.sessions() as s:
+            watched = await WatchList(s).invoices(chain, closed_since)
+        snapshot = await self._scan(chain, [invoice.address for invoice in watched])
         if snapshot is None:
             return
         async with self.sessions() as s:
             payments = PaymentService(s, self.settings)
-            for invoice_id, address in watched:
-                seen = snapshot.get(address, [])
-                if seen or invoice_id in paid_before:  # an invoice with nothing, then or now, has nothing to do
-                    await payments.apply_scan(chain, invoice_id, seen, observed_at)
+            for invoice in watched:
+                seen = snapshot.get(invoice.address, [])
+                if seen or invoice.has_payments:  # an invoice with nothing, then or now, has nothing to do
+                    await payments.apply_scan(chain, invoice.id, seen, observed_at)
             await payments.expire_overdue(chain, observed_at)
         health.last_cycle_seconds = time.monotonic() - started
 
@@ -82,16 +80,16 @@ class Observer:
         True when the address belongs to an invoice and the chain answered; False for an unknown
         address; None when the provider could not tell ("unknown", nothing changes).
         """
-        async with self.sessions() as s, read_only(s):
-            invoice = await PaymentRepo(s).invoice_by_address(chain, address)
-        if invoice is None or chain not in self.backends:
+        async with self.sessions() as s:
+            invoice_id = await WatchList(s).invoice_at(chain, address)
+        if invoice_id is None or chain not in self.backends:
             return False
         observed_at = utcnow()  # before the scan, as in a cycle: what it shows is at least this recent
         snapshot = await self._scan(chain, [address])
         if snapshot is None:
             return None
         async with self.sessions() as s:
-            await PaymentService(s, self.settings).apply_scan(chain, invoice.id, snapshot.get(address, []), observed_at)
+            await PaymentService(s, self.settings).apply_scan(chain, invoice_id, snapshot.get(address, []), observed_at)
         return True
 
     async def watch_invoice(self, chain: Chain, address: str) -> None:
@@ -109,29 +107,17 @@ class Observer:
 
     async def warn_expiring(self) -> None:
         """Tell buyers about five minutes before their invoice runs out. Once per order."""
-        now = utcnow()
-        async with self.sessions() as s, s.begin():
-            orders = list(
-                (
-                    await s.execute(
-                        select(Order).where(
-                            Order.status == OrderStatus.awaiting_payment,
-                            Order.expiry_warned_at.is_(None),
-                            Order.expires_at <= now + WARN_BEFORE,
-                            Order.expires_at > now,
-                        )
-                    )
-                ).scalars()
-            )
-            for order in orders:
-                result = await s.execute(
-                    update(Order)
-                    .where(Order.id == order.id, Order.expiry_warned_at.is_(None))
-                    .values(expiry_warned_at=now)
-                )
-                if getattr(result, "rowcount", 0) == 1:
-                    minutes = max(1, int((order.expires_at - now).total_seconds() // 60))
-                    await notify_buyer(s, order, "expiry_warning", minutes=minutes)
+        async with self.sessions() as s:
+            await ExpiryReminders(s).warn_expiring(utcnow())
+
+    def chain_health(self, now: datetime) -> list[ChainHealth]:
+        """One entry per configured chain, from this process's in-memory health."""
+        out = []
+        for chain, backend in self.backends.items():
+            health = self.health.get(chain, ProviderHealth())
+            age = (now - health.last_ok).total_seconds() if health.last_ok else None
+            out.append(ChainHealth(chain, backend.name, age, health.failures, health.last_cycle_seconds))
+        return out
 
     async def _scan(self, chain: Chain, addresses: list[str]) -> dict[str, list[SeenPayment]] | None:
         backend, health = self.backends[chain], self.health.setdefault(chain, ProviderHealth())
@@ -161,8 +147,8 @@ class Observer:
     async def _lead(self) -> bool:
         now = utcnow()
         ttl = timedelta(seconds=max(60, 3 * self.settings.observer_interval_seconds))
-        async with self.sessions() as s, s.begin():
-            return await LeaseRepo(s).acquire(LEASE, self.holder, now, now + ttl)
+        async with self.sessions() as s:
+            return await WatchList(s).lead(self.holder, now, ttl)
 
 
 def schedule(scheduler: AsyncIOScheduler, observer: Observer, outbox: OutboxSender, interval: int) -> None:

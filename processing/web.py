@@ -17,10 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from config import Settings
 from models.types import utcnow
-from processing.metrics import ShopMetrics, chain_health
-from processing.observer import LEASE, Observer
+from processing.metrics import ShopMetrics
+from processing.observer import Observer
 from processing.webhook import HintChecks, payment_webhook
 from services.health import ShopStats, StatsService
+from services.payments.watchlist import LEASE
 
 log = logging.getLogger(__name__)
 DB_CHECK_TIMEOUT_SECONDS = 3
@@ -50,13 +51,13 @@ def health_report(deps: WebDeps, stats: ShopStats | None, now: datetime) -> tupl
     """(HTTP status, body) of /healthz.
 
     503 when the database is unreachable, the scheduler is not running, or every configured chain
-    provider has failed FAILING_AFTER times in a row. Some failing providers: 200, status "degraded".
+    provider is failing (services.payments.watch.ChainHealth.failing). Some failing providers: 200, status "degraded".
     """
     body: dict[str, Any] = {"db": stats is not None, "scheduler": deps.scheduler.running}
     healthy = body["db"] and body["scheduler"]
     failing: list[str] = []
     if deps.observer is not None:
-        chains = chain_health(deps.observer, now)
+        chains = deps.observer.chain_health(now)
         failing = [c.chain.value for c in chains if c.failing]
         healthy = healthy and not (chains and len(failing) == len(chains))
         body["observer"] = {
@@ -89,7 +90,7 @@ def create_web_app(deps: WebDeps) -> web.Application:
         now, observer = utcnow(), deps.observer
         stats = await read_stats(deps, now)
         leader = stats.observer_lease_holder == observer.holder if stats and observer else None
-        deps.metrics.refresh(stats, chain_health(observer, now) if observer else [], leader)
+        deps.metrics.refresh(stats, observer.chain_health(now) if observer else [], leader)
         return await expose(request)
 
     app = web.Application()

@@ -2,7 +2,7 @@
 Flushes, never commits. Only services.orders.lifecycle changes an order's status."""
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, exists, func, select, update
@@ -80,6 +80,34 @@ class OrderRepo:
             (
                 await self._s.execute(select(Payment).where(Payment.invoice_id == invoice_id).order_by(Payment.id))
             ).scalars()
+        )
+
+    async def expiring(self, now: datetime, within: timedelta) -> list[Order]:
+        """Orders awaiting payment whose invoice runs out within `within` of `now` and that have not been
+        warned yet."""
+        result = await self._s.execute(
+            select(Order)
+            .where(
+                Order.status == OrderStatus.awaiting_payment,
+                Order.expiry_warned_at.is_(None),
+                Order.expires_at <= now + within,
+                Order.expires_at > now,
+            )
+            .order_by(Order.id)
+        )
+        return list(result.scalars())
+
+    async def mark_warned(self, order_id: int, at: datetime) -> bool:
+        """Note that the buyer was warned of the expiry; False, changing nothing, when they already were."""
+        result = await self._s.execute(
+            update(Order).where(Order.id == order_id, Order.expiry_warned_at.is_(None)).values(expiry_warned_at=at)
+        )
+        return getattr(result, "rowcount", 0) == 1
+
+    async def mark_delivered(self, order_id: int, at: datetime) -> None:
+        """Stamp the first delivery of the order's goods; a later resend keeps the first time."""
+        await self._s.execute(
+            update(Order).where(Order.id == order_id, Order.delivered_at.is_(None)).values(delivered_at=at)
         )
 
     async def of_user(self, user_id: int, page: int, size: int) -> tuple[list[Order], bool]:

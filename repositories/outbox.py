@@ -17,6 +17,12 @@ class OutboxRepo:
         self._s.add(OutboxMessage(kind=kind, chat_id=chat_id, order_id=order_id, params=params))
         await self._s.flush()
 
+    async def get(self, message_id: int) -> OutboxMessage:
+        """Fresh from the database, also when the session holds an older copy."""
+        message = await self._s.get(OutboxMessage, message_id, populate_existing=True)
+        assert message is not None, message_id
+        return message
+
     async def of_order(self, order_id: int) -> list[OutboxMessage]:
         stmt = select(OutboxMessage).where(OutboxMessage.order_id == order_id).order_by(OutboxMessage.id)
         return list((await self._s.execute(stmt)).scalars())

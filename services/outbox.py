@@ -1,4 +1,5 @@
-"""Queueing messages in the outbox, inside the transaction that caused them."""
+"""The outbox, queueing side: messages are queued inside the transaction that caused them, so they go
+out exactly when that change commits (services.delivery and processing.outbox send them afterwards)."""
 
 from typing import Any
 

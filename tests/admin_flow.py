@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from config import Settings
 from handlers.callbacks import PayCb, ProductAction, ProductCb
+from handlers.notices import NoticeRenderer
 from l10n import Translator
 from models.enums import Chain, StockStatus
 from models.ops import AuditLog, OutboxMessage
@@ -16,6 +17,7 @@ from models.orders import Invoice, Order
 from models.shop import StockUnit, User
 from models.types import utcnow
 from processing.outbox import OutboxSender
+from services.delivery import OutboxDelivery
 from services.payments.reconcile import PaymentService
 from services.payments.seen import SeenPayment
 from services.wallet.goods import GoodsCipher
@@ -78,7 +80,7 @@ async def expire_overdue(sessions: async_sessionmaker[AsyncSession], settings: S
 def outbox_sender(
     tg: Telegram, sessions: async_sessionmaker[AsyncSession], settings: Settings, goods: GoodsCipher
 ) -> OutboxSender:
-    return OutboxSender(sessions, tg.bot, Translator(), goods, "en", admin_ids=settings.admin_ids)
+    return OutboxSender(OutboxDelivery(sessions, goods, settings), tg.bot, NoticeRenderer(Translator(), "en"))
 
 
 async def one(sessions: async_sessionmaker[AsyncSession], stmt: Any) -> Any:

@@ -11,6 +11,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from config import Settings
+from handlers.notices import NoticeRenderer
 from l10n import Translator
 from models.enums import Chain, OrderStatus, StockStatus
 from models.ops import OutboxMessage
@@ -19,6 +20,7 @@ from models.shop import StockUnit
 from processing.chains.base import ChainBackend
 from processing.observer import Observer
 from processing.outbox import OutboxSender
+from services.delivery import OutboxDelivery
 from services.payments.rates import rate_service_from_settings
 from services.shop.cart import CartService
 from services.shop.checkout import CheckoutService
@@ -76,7 +78,7 @@ class Shop:
             settings,
             sessions,
             Observer(sessions, settings, {chain: backend}),
-            OutboxSender(sessions, bot, Translator(), goods, "en", settings.admin_ids),
+            OutboxSender(OutboxDelivery(sessions, goods, settings), bot, NoticeRenderer(Translator(), "en")),
             telegram,
         )
 

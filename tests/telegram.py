@@ -8,7 +8,7 @@ from typing import Any
 from aiogram import Bot, Dispatcher
 from aiogram.filters.callback_data import CallbackData
 from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage, SendPhoto, TelegramMethod
-from aiogram.types import ErrorEvent, InlineKeyboardMarkup, Update
+from aiogram.types import ErrorEvent, InlineKeyboardMarkup, TelegramObject, Update
 
 from tests.recording import RecordingSession
 
@@ -42,8 +42,9 @@ class Telegram:
     raised: list[BaseException] = field(default_factory=list)  # what handlers raised, though aiogram swallowed it
 
     def __post_init__(self) -> None:
-        async def record(handler: Any, event: ErrorEvent, data: dict[str, Any]) -> Any:
-            self.raised.append(event.exception)
+        async def record(handler: Any, event: TelegramObject, data: dict[str, Any]) -> Any:
+            if isinstance(event, ErrorEvent):
+                self.raised.append(event.exception)
             return await handler(event, data)
 
         self.dp.errors.outer_middleware(record)

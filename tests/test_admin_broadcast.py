@@ -100,7 +100,7 @@ async def test_broadcast_to_500_users_counts_blocked_and_skips_them_next_time(co
 
         def jobs() -> tuple[OutboxSender, BroadcastProgress]:
             return (
-                OutboxSender(sessions, shop.bot, container.translator, container.goods, "en", frozenset()),
+                container.outbox_sender(shop.bot),
                 BroadcastProgress(sessions, shop.bot, container.translator),
             )
 
@@ -163,7 +163,7 @@ async def test_a_429_stops_the_batch_until_retry_after_has_passed(container, ses
     async with sessions.begin() as s:
         await s.execute(update(OutboxMessage).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
     async with polled_shop(container) as shop:
-        outbox = OutboxSender(sessions, shop.bot, container.translator, container.goods, "en", frozenset())
+        outbox = container.outbox_sender(shop.bot)
         shop.double.rate_limit(times=1, retry_after=1)
         assert await outbox.send_due() == 0
         assert await outbox.send_due() == 0  # still inside retry_after: Telegram is not asked again
@@ -183,7 +183,7 @@ async def test_order_messages_go_before_a_broadcast_backlog(container, sessions,
     product = await seed_product(sessions, units=1, goods=goods)
     invoice = await place_order(container.settings, sessions, 700_001, product, 1, Chain.btc)  # queued last
     async with polled_shop(container) as shop:
-        outbox = OutboxSender(sessions, shop.bot, container.translator, container.goods, "en", frozenset())
+        outbox = container.outbox_sender(shop.bot)
         assert await outbox.send_due(limit=50) == 50
         sent = [call["text"] for call in shop.double.calls_of("sendMessage")]
         assert sent[0].startswith(f"🛒 New order #{invoice.order_id}: 12.50 USD") and sent[1:] == ["Sale today"] * 49

@@ -12,10 +12,12 @@ from sqlalchemy import select
 
 from handlers.admin.menu import AdminCb, AdminSection
 from handlers.admin.order_views import ApAction, ProblemCb
+from handlers.notices import NoticeRenderer
 from l10n import Translator
 from models.enums import OrderProblem, OrderStatus, StockStatus
 from models.orders import Invoice, OrderItem
 from processing.outbox import OutboxSender
+from services.delivery import OutboxDelivery
 from tests.admin_flow import (
     ADMIN,
     ADMIN_2,
@@ -75,7 +77,9 @@ async def make_problems(tg: Telegram, sessions, settings, goods) -> dict[OrderPr
     await pay(sessions, settings, ids[OrderProblem.delivery_failed])
     blocked = BlockedBy(BUYERS[OrderProblem.delivery_failed].id)
     await OutboxSender(
-        sessions, Bot(TOKEN, session=blocked), Translator(), goods, "en", admin_ids=settings.admin_ids
+        OutboxDelivery(sessions, goods, settings),
+        Bot(TOKEN, session=blocked),
+        NoticeRenderer(Translator(), "en"),
     ).send_due()
     for problem, order_id in ids.items():
         assert (await order(sessions, order_id)).problem is problem, problem

@@ -21,6 +21,7 @@ from processing.observer import ProviderHealth
 from services.admin.stats import Period
 from tests.conftest import ADMIN_ID
 from tests.telegram import Person, Telegram, buttons, texts
+from tests.test_webhook import StaticChain
 
 ADMIN = Person(id=ADMIN_ID, first_name="Ada", username="ada")
 ETH = 10**18
@@ -224,6 +225,7 @@ async def test_wallet_gap_warning_health_and_watch_only_export(tg: Telegram, ses
                 expires_at=utcnow(),
             )
         )
+    container.observer.backends = {chain: StaticChain(chain) for chain in (Chain.btc, Chain.ltc)}  # watched ones
     container.observer.health[Chain.btc] = ProviderHealth(last_ok=utcnow(), last_cycle_seconds=0.4)
     container.observer.health[Chain.ltc] = ProviderHealth(failures=3)
     text = texts(await tg.press(ADMIN, AdminCb(section=AdminSection.wallet)))[0]
@@ -244,6 +246,10 @@ async def test_wallet_gap_warning_health_and_watch_only_export(tg: Telegram, ses
         "ETH: no scan yet",
         "SOL: no scan yet",
     ]
+    # One rule for "failing" (as on /healthz): two failures after a success are not yet a failing provider.
+    container.observer.health[Chain.ltc] = ProviderHealth(last_ok=utcnow(), failures=2, last_cycle_seconds=1.5)
+    text = texts(await tg.press(ADMIN, AdminCb(section=AdminSection.wallet)))[0]
+    assert "LTC: ok, last scan 0 s ago (took 1.5 s)" in text.split("\n\n")[6].splitlines()
     calls = await tg.press(ADMIN, AdminCb(section=AdminSection.wallet))
     calls = await tg.press(ADMIN, buttons(calls)["📤 Watch-only export"])
     (sent,) = [c for c in calls if isinstance(c, SendMessage)]

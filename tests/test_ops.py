@@ -158,6 +158,7 @@ async def test_metrics_parse_and_follow_the_shop(settings, sessions, goods, gone
         "shop_observer_cycle_seconds",
         "shop_observer_last_success_age_seconds",
         "shop_provider_consecutive_failures",
+        "shop_provider_failing",
         "shop_provider_errors",
         "shop_provider_request_seconds",
         "shop_webhook_requests",
@@ -173,6 +174,7 @@ async def test_metrics_parse_and_follow_the_shop(settings, sessions, goods, gone
     labels = (("backend", "static"), ("chain", "ltc"))
     assert found["shop_provider_errors"][("shop_provider_errors_total", labels)] == 1
     assert found["shop_provider_consecutive_failures"][("shop_provider_consecutive_failures", labels)] == 1
+    assert found["shop_provider_failing"][("shop_provider_failing", labels)] == 0  # one failure: not yet failing
     scans = ("shop_provider_request_seconds_count", (("backend", "static"), ("call", "scan"), ("chain", "ltc")))
     assert found["shop_provider_request_seconds"][scans] == 2
     assert found["shop_webhook_requests"][("shop_webhook_requests_total", (("outcome", "accepted"),))] == 0

@@ -1,10 +1,8 @@
 """Wallet: per coin the last derivation index used and the gap-limit monitor, provider health, and the
 watch-only export for Sparrow or Electrum."""
 
-from datetime import datetime
 from enum import StrEnum
 from html import escape
-from typing import TYPE_CHECKING
 
 from aiogram import F, Router
 from aiogram.filters.callback_data import CallbackData
@@ -17,9 +15,7 @@ from handlers.keyboards import button
 from l10n import L10n
 from models.types import utcnow
 from services.admin.wallet import AdminWalletService, GapReport
-
-if TYPE_CHECKING:  # the observer imports the notifier, which imports handlers.callbacks
-    from processing.observer import Observer, ProviderHealth
+from services.payments.watch import ChainHealth, PaymentWatch
 
 
 class WalletAction(StrEnum):
@@ -46,29 +42,30 @@ def gap_line(report: GapReport, limit: int, l10n: L10n) -> str:
     return line
 
 
-def health_line(coin: str, health: "ProviderHealth | None", now: datetime, l10n: L10n) -> str:
-    if health is None or (health.last_ok is None and not health.failures):
+def health_line(coin: str, health: ChainHealth | None, l10n: L10n) -> str:
+    if health is None or (health.last_ok_age_seconds is None and not health.failing):
         return l10n("admin.wallet.health_unknown", coin=coin)
     ago = (
         l10n("admin.wallet.never")
-        if health.last_ok is None
-        else l10n("admin.wallet.ago", seconds=int((now - health.last_ok).total_seconds()))
+        if health.last_ok_age_seconds is None
+        else l10n("admin.wallet.ago", seconds=int(health.last_ok_age_seconds))
     )
-    if health.failures:
+    if health.failing:
         return l10n("admin.wallet.health_failing", coin=coin, failures=health.failures, ago=ago)
     return l10n("admin.wallet.health_ok", coin=coin, ago=ago, took=f"{health.last_cycle_seconds:.1f}")
 
 
 async def open_section(
-    query: CallbackQuery, admin_wallet: AdminWalletService, payment_observer: "Observer", settings: Settings, l10n: L10n
+    query: CallbackQuery, admin_wallet: AdminWalletService, payment_watch: PaymentWatch, settings: Settings, l10n: L10n
 ) -> None:
     reports = await admin_wallet.gap_reports()
-    limit, now = settings.gap_limit_warn, utcnow()
+    limit = settings.gap_limit_warn
     gaps = [gap_line(r, limit, l10n) for r in reports] or [l10n("admin.wallet.none")]
     parts = [l10n("admin.wallet.title"), *gaps]
     if any(r.warn(limit) for r in reports):
         parts.append(l10n("admin.wallet.gap_hint", limit=limit))
-    health = [health_line(r.chain.upper(), payment_observer.health.get(r.chain), now, l10n) for r in reports]
+    providers = {h.chain: h for h in payment_watch.chain_health(utcnow())}
+    health = [health_line(r.chain.upper(), providers.get(r.chain), l10n) for r in reports]
     parts.append("\n".join([l10n("admin.wallet.health"), *health]))
     await answer(
         query,

@@ -1,0 +1,77 @@
+"""Outbox notices as Telegram messages: the l10n key and params become text chunks and an "#order"
+button. Pure (no I/O); processing.outbox sends what this returns, services.outbox loads the notice."""
+
+from html import escape
+from typing import Any, NamedTuple
+
+from aiogram.types import InlineKeyboardMarkup
+
+from handlers.admin.order_views import open_order
+from handlers.callbacks import OrderAction, OrderCb
+from handlers.keyboards import button
+from l10n import L10n, Translator
+from services.delivery import Notice
+from services.money import format_amount
+
+MESSAGE_LIMIT = 4000  # Telegram allows 4096 characters
+AMOUNTS = ("remainder", "received")  # params queued in base units of the invoice's coin
+
+
+class RenderedNotice(NamedTuple):
+    texts: list[str]  # one message each, in order
+    markup: InlineKeyboardMarkup | None  # on every one of them
+
+
+class NoticeRenderer:
+    """Renders a notice in its recipient's language, or the shop's default for a chat that is no user."""
+
+    def __init__(self, translator: Translator, default_language: str) -> None:
+        self._translator = translator
+        self._default_language = default_language
+
+    def __call__(self, notice: Notice) -> RenderedNotice:
+        l10n = self._translator(notice.language or self._default_language)
+        return RenderedNotice(notice_texts(notice, l10n), open_order_button(notice))
+
+
+def notice_texts(notice: Notice, l10n: L10n) -> list[str]:
+    params: dict[str, Any] = {"order_id": notice.order_id, **notice.params}
+    if notice.chain is not None:
+        params["coin"] = notice.chain.upper()
+        for key in AMOUNTS:
+            if key in params:
+                params[key] = format_amount(notice.chain, int(params[key]))
+        params.setdefault("address", notice.address)
+    if "problem" in params:  # stored as the enum value; admins read it in their language
+        params["problem"] = l10n(f"admin.problems.kind.{params['problem']}")
+    text = l10n(f"notify.{notice.kind}", **params)
+    if notice.delivers is None:
+        return [text]
+    if notice.params.get("overpaid"):
+        text += "\n\n" + l10n("notify.overpaid_note")
+    if not notice.goods:
+        return chunks([text, l10n("notify.ship_soon")])
+    return chunks([text, *(f"<code>{escape(g)}</code>" for g in notice.goods)])
+
+
+def open_order_button(notice: Notice) -> InlineKeyboardMarkup | None:
+    """A button to the order: the buyer's own view, or for an admin notice the admin order view."""
+    if notice.order_id is None:
+        return None
+    data = (
+        open_order(notice.order_id)
+        if notice.kind.startswith("admin.")
+        else OrderCb(action=OrderAction.view, id=notice.order_id)
+    )
+    return InlineKeyboardMarkup(inline_keyboard=[[button(f"#{notice.order_id}", data)]])
+
+
+def chunks(parts: list[str]) -> list[str]:
+    """Join parts into as few messages as fit Telegram's length limit."""
+    messages: list[str] = []
+    for part in parts:
+        if messages and len(messages[-1]) + 1 + len(part) <= MESSAGE_LIMIT:
+            messages[-1] += "\n" + part
+        else:
+            messages.append(part[:MESSAGE_LIMIT])
+    return messages

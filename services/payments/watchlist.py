@@ -1,0 +1,46 @@
+"""What the payment observer reads before it asks a chain: the invoices to watch, and its lease."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.database import read_only
+from models.enums import Chain
+from repositories.leases import LeaseRepo
+from repositories.payments import PaymentRepo
+
+LEASE = "observer"  # the lease whose holder scans the chains (see /healthz "leader")
+
+
+@dataclass(frozen=True, slots=True)
+class WatchedInvoice:
+    id: int
+    address: str
+    has_payments: bool  # any payment stored: a scan that shows none may mean a reorg
+
+
+class WatchList:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def invoices(self, chain: Chain, closed_since: datetime) -> list[WatchedInvoice]:
+        """Every invoice the observer must look at on `chain`: those of open orders, and of orders closed
+        whose invoice was created since `closed_since` (late payments, reorgs). Read-only, one snapshot."""
+        async with read_only(self._session):
+            repo = PaymentRepo(self._session)
+            watched = await repo.watched(chain, closed_since)
+            with_payments = await repo.invoices_with_payments([invoice_id for invoice_id, _ in watched])
+        return [WatchedInvoice(i, address, i in with_payments) for i, address in watched]
+
+    async def invoice_at(self, chain: Chain, address: str) -> int | None:
+        """The id of the invoice with this address on `chain`; None when no invoice has it. Read-only."""
+        async with read_only(self._session):
+            invoice = await PaymentRepo(self._session).invoice_by_address(chain, address)
+            return invoice.id if invoice else None
+
+    async def lead(self, holder: str, now: datetime, ttl: timedelta) -> bool:
+        """Take or renew the observer lease for `holder` until `now + ttl`; True while `holder` has it.
+        Only the holder scans, to spare the providers; correctness never depends on the lease."""
+        async with self._session.begin():
+            return await LeaseRepo(self._session).acquire(LEASE, holder, now, now + ttl)
