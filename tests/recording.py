@@ -8,6 +8,7 @@ from typing import Any
 
 from aiogram import Bot
 from aiogram.client.session.base import BaseSession
+from aiogram.exceptions import TelegramForbiddenError
 from aiogram.methods import (
     EditMessageCaption,
     EditMessageReplyMarkup,
@@ -69,3 +70,16 @@ class RecordingSession(BaseSession):
             photo=photo,
             reply_markup=getattr(method, "reply_markup", None),
         ).as_(bot)
+
+
+class BlockedBy(RecordingSession):
+    """A Bot API where one user has blocked the bot."""
+
+    def __init__(self, chat_id: int) -> None:
+        super().__init__()
+        self._blocked = chat_id
+
+    async def make_request(self, bot: Bot, method: TelegramMethod[Any], timeout: int | None = None) -> Any:
+        if getattr(method, "chat_id", None) == self._blocked:
+            raise TelegramForbiddenError(method=method, message="Forbidden: bot was blocked by the user")
+        return await super().make_request(bot, method, timeout)

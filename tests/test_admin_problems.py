@@ -2,12 +2,9 @@
 resolved; resolutions are conditional, and the observer does not raise a resolved problem again."""
 
 import asyncio
-from typing import Any
 
 import pytest
 from aiogram import Bot
-from aiogram.exceptions import TelegramForbiddenError
-from aiogram.methods import TelegramMethod
 from sqlalchemy import select
 
 from handlers.admin.menu import AdminCb, AdminSection
@@ -34,7 +31,7 @@ from tests.admin_flow import (
     units,
 )
 from tests.conftest import ADMIN_ID, TOKEN
-from tests.recording import RecordingSession
+from tests.recording import BlockedBy
 from tests.shop import seed_product
 from tests.telegram import Person, Telegram, buttons, texts
 
@@ -44,19 +41,6 @@ BUYERS = {problem: Person(id=400 + n, username=f"buyer{n}") for n, problem in en
 @pytest.fixture
 def settings(settings):
     return settings.model_copy(update={"admin_ids": frozenset({ADMIN_ID, SECOND_ADMIN})})
-
-
-class BlockedBy(RecordingSession):
-    """A Bot API where one user has blocked the bot."""
-
-    def __init__(self, chat_id: int) -> None:
-        super().__init__()
-        self._blocked = chat_id
-
-    async def make_request(self, bot: Bot, method: TelegramMethod[Any], timeout: int | None = None) -> Any:
-        if getattr(method, "chat_id", None) == self._blocked:
-            raise TelegramForbiddenError(method=method, message="Forbidden: bot was blocked by the user")
-        return await super().make_request(bot, method, timeout)
 
 
 async def make_problems(tg: Telegram, sessions, settings, goods) -> dict[OrderProblem, int]:

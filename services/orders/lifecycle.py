@@ -233,7 +233,10 @@ class OrderLifecycle:
             reason=reason,
             stock=self._release(order),
             buyer=(f"cancelled{by}", {"reason": escape(reason)}),
-            admins=(f"admin.cancelled{by}", {"reason": escape(reason), "admin": actor.telegram_id}),
+            admins=(
+                f"admin.cancelled{by}",
+                {"reason": escape(reason), **({} if by_buyer else {"admin": actor.telegram_id})},
+            ),
             closed_at=now,
             close_reason=reason,
         ):
