@@ -49,8 +49,8 @@ class OutboxSender:
         notice = await self._delivery.claim(message_id, now)
         if notice is None:
             return False  # another process has it
-        texts, markup = self._render(notice)
         try:
+            texts, markup = self._render(await self._delivery.with_goods(notice))
             for text in texts:
                 await self._bot.send_message(notice.chat_id, text, reply_markup=markup)
         except TelegramRetryAfter as e:
@@ -59,7 +59,8 @@ class OutboxSender:
         except TelegramForbiddenError:
             await self._delivery.give_up(notice, now, BLOCKED, recipient_blocked=True)
             return False
-        except Exception as e:  # network trouble, Telegram 5xx: retry with backoff
+        except Exception as e:  # network trouble, Telegram 5xx, or goods or a text that cannot be made: retry
+            # with backoff, then give up; the messages behind this one go out meanwhile
             log.warning("outbox %s (%s) failed: %s", notice.id, notice.kind, type(e).__name__)
             if notice.attempts >= MAX_ATTEMPTS or isinstance(e, TelegramBadRequest):
                 await self._delivery.give_up(notice, now, type(e).__name__)

@@ -15,11 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from config import Settings
 from models.database import read_only
 from models.enums import Chain, OutboxStatus
+from repositories.broadcast import KIND as BROADCAST
 from repositories.orders import OrderRepo
 from repositories.outbox import OutboxRepo
 from repositories.stock import StockRepo
 from repositories.users import UserRepo
 from services.orders.lifecycle import OrderLifecycle
+from services.outbox import notify_admins
 from services.wallet.goods import GoodsCipher
 
 CLAIM_SECONDS = 60  # a claimed message no other process sends for this long
@@ -40,6 +42,11 @@ class Notice:
     chain: Chain | None = None  # the order's invoice, when it has one
     address: str | None = None
     goods: list[str] = field(default_factory=list, repr=False)  # decrypted payloads of a delivery; never log
+
+    @property
+    def to_buyer(self) -> bool:
+        """A message about a buyer's order, or to them: not an admin alert, not a broadcast."""
+        return not self.kind.startswith("admin.") and self.kind != BROADCAST
 
     @property
     def delivers(self) -> int | None:
@@ -67,9 +74,9 @@ class OutboxDelivery:
     async def claim(self, message_id: int, now: datetime) -> Notice | None:
         """Take a due message for CLAIM_SECONDS and count the attempt, so no other process sends it
         meanwhile; None, changing nothing, when it is no longer due (sent, or another process has it).
-
-        A delivery's goods are decrypted for the notice (GoodsCipher errors propagate and roll the
-        claim back); without a goods key the delivery carries none and reads "will be shipped"."""
+        The claim commits before anything else can fail (goods, rendering): a message that cannot be sent
+        still uses up an attempt and so cannot stay first in line for ever. A delivery's goods are not
+        loaded yet: see with_goods."""
         async with self._sessions.begin() as s:
             outbox = OutboxRepo(s)
             if not await outbox.claim(message_id, now, now + timedelta(seconds=CLAIM_SECONDS)):
@@ -77,7 +84,7 @@ class OutboxDelivery:
             message = await outbox.get(message_id)
             user = await UserRepo(s).by_telegram_id(message.chat_id)
             invoice = await OrderRepo(s).invoice(message.order_id) if message.order_id is not None else None
-            notice = Notice(
+            claimed = Notice(
                 id=message.id,
                 kind=message.kind,
                 chat_id=message.chat_id,
@@ -88,10 +95,17 @@ class OutboxDelivery:
                 chain=invoice.chain if invoice else None,
                 address=invoice.address if invoice else None,
             )
-            if notice.delivers is not None and self._goods is not None:
-                payloads = await StockRepo(s).sold_payloads(notice.delivers)
-                notice = replace(notice, goods=[self._goods.open(blob) for blob in payloads])
+        return claimed
+
+    async def with_goods(self, notice: Notice) -> Notice:
+        """A delivery with its goods decrypted (raises services.wallet.secretbox.DecryptionError under the
+        wrong GOODS_KEY); any other message as it is. Without a goods key a delivery carries no goods and
+        reads "will be shipped". Read-only."""
+        if notice.delivers is None or self._goods is None:
             return notice
+        async with self._sessions() as s, read_only(s):
+            payloads = await StockRepo(s).sold_payloads(notice.delivers)
+        return replace(notice, goods=[self._goods.open(blob) for blob in payloads])
 
     async def sent(self, notice: Notice, at: datetime) -> None:
         """Mark the message sent; a delivery also stamps its order delivered (the first time only)."""
@@ -108,7 +122,9 @@ class OutboxDelivery:
     async def give_up(self, notice: Notice, now: datetime, error: str, *, recipient_blocked: bool = False) -> None:
         """Mark the message failed for good, and the recipient as having blocked the bot when they have
         (broadcasts skip them then). A failed delivery puts its order in the problem queue as
-        delivery_failed and alerts the admins, once however often it fails."""
+        delivery_failed and alerts the admins, once however often it fails; any other message to a buyer
+        that fails for good (not because they blocked the bot) alerts the admins once too. A failed admin
+        message alerts nobody: that could fail the same way, for ever."""
         async with self._sessions.begin() as s:
             await OutboxRepo(s).finish(notice.id, OutboxStatus.failed, now, error)
             if recipient_blocked:
@@ -116,3 +132,6 @@ class OutboxDelivery:
             order = await OrderRepo(s).get(notice.delivers) if notice.delivers is not None else None
             if order is not None:
                 await OrderLifecycle(s, self._settings).flag_undelivered(order, error)
+            elif not recipient_blocked and notice.to_buyer:
+                alert = {"what": notice.kind, "chat": notice.chat_id, "error": error}
+                await notify_admins(s, self._settings.admin_ids, "admin.notice_failed", notice.order_id, **alert)

@@ -22,6 +22,7 @@ from processing.outbox import MAX_ATTEMPTS, OutboxSender
 from repositories.orders import OrderRepo
 from services.delivery import Notice, OutboxDelivery
 from services.orders.reminders import ExpiryReminders
+from services.wallet.goods import GoodsCipher
 from tests.admin_flow import SECOND_ADMIN, one, order, outbox, pay, place, rows
 from tests.conftest import ADMIN_ID, TOKEN
 from tests.recording import RecordingSession
@@ -206,3 +207,37 @@ async def test_buyers_are_warned_once_shortly_before_their_invoice_runs_out(tg: 
         (soon.id, soon_id, {"minutes": 4}),
         (later.id, later_id, {"minutes": 1}),
     ]
+
+
+async def test_a_message_that_cannot_be_made_never_blocks_the_ones_behind_it(
+    tg: Telegram, sessions, settings, goods
+) -> None:
+    """Goods sealed under another GOODS_KEY, and a text with no string: each uses up its attempts and fails
+    with one admin alert, while every message queued behind them goes out on the first run."""
+    paid = await place(tg, sessions, BUYER, await seed_product(sessions, units=1, goods=goods))
+    await pay(sessions, settings, paid)
+    async with sessions.begin() as s:
+        s.add(OutboxMessage(kind="no_such_text", chat_id=BUYER.id, order_id=paid, params={}))
+    other = Person(id=614)
+    await place(tg, sessions, other, await seed_product(sessions, category="Home", units=1, goods=goods))
+    telegram = RecordingSession()
+    sender = OutboxSender(
+        OutboxDelivery(sessions, GoodsCipher("another goods key, so nothing opens"), settings),
+        Bot(TOKEN, session=telegram),
+        NoticeRenderer(Translator(), "en"),
+    )
+    poison = select(OutboxMessage).where(OutboxMessage.chat_id == BUYER.id, OutboxMessage.kind != "admin.new_order")
+
+    await sender.send_due()
+    assert {c.chat_id for c in telegram.calls if isinstance(c, SendMessage)} == {ADMIN_ID, SECOND_ADMIN}
+    assert [(m.status, m.attempts) for (m,) in await rows(sessions, poison)] == [(OutboxStatus.pending, 1)] * 2
+    for _ in range(MAX_ATTEMPTS - 1):  # each backoff passes
+        async with sessions.begin() as s:
+            await s.execute(update(OutboxMessage).values(next_attempt_at=utcnow()))
+        await sender.send_due()
+    assert [m.status for (m,) in await rows(sessions, poison)] == [OutboxStatus.failed] * 2
+    assert (await order(sessions, paid)).problem is OrderProblem.delivery_failed
+    assert len(await outbox(sessions, "admin.delivery_failed")) == 2  # one per admin, once
+    (failed,) = {(o, p["what"]) for _, o, p in await outbox(sessions, "admin.notice_failed")}
+    assert failed == (paid, "no_such_text")
+    assert len(await outbox(sessions, "admin.notice_failed")) == 2
