@@ -194,7 +194,7 @@ def payment_webhook(
             return answer(400, "malformed", "error", "malformed body")
         try:
             async with sessions() as session:
-                new = await HintService(session).remember(hint, utcnow())
+                new = await HintService(session).remember(hint, utcnow(), tolerance)
         except (SQLAlchemyError, OSError) as e:
             log.warning("webhook hint %s not stored: %s", hint.event_id, type(e).__name__)
             return answer(503, "unavailable", "error", "try again later")

@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.enums import Chain, OrderStatus, PaymentStatus
@@ -17,7 +17,9 @@ class PaymentRepo:
         self._s = session
 
     async def watched(self, chain: Chain, closed_since: datetime) -> list[tuple[int, str]]:
-        """(invoice id, address) of every invoice the observer must look at on this chain."""
+        """(invoice id, address) of every invoice the observer must look at on this chain: the open ones,
+        and those that closed (paid, expired, ...) since `closed_since`, however old the invoice is."""
+        closed_at = func.coalesce(Order.closed_at, Order.paid_at, Invoice.created_at)
         result = await self._s.execute(
             select(Invoice.id, Invoice.address)
             .join(Order, Order.id == Invoice.order_id)
@@ -25,7 +27,7 @@ class PaymentRepo:
                 Invoice.chain == chain,
                 or_(
                     Order.status.in_(OrderStatus.open()),
-                    and_(Order.status.in_(OrderStatus.closed()), Invoice.created_at >= closed_since),
+                    and_(Order.status.in_(OrderStatus.closed()), closed_at >= closed_since),
                 ),
             )
             .order_by(Invoice.id)

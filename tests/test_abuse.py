@@ -7,12 +7,15 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from handlers.callbacks import OrderAction, OrderCb
-from models.enums import OrderProblem, OrderStatus, StockStatus
+from models.enums import Chain, OrderProblem, OrderStatus, StockStatus
+from models.ops import WebhookEvent
 from models.orders import Invoice, Order
 from models.shop import User
 from models.types import utcnow
+from services.payments.hints import HintService, PaymentHint
 from services.payments.reconcile import PaymentService
-from tests.admin_flow import one, order, outbox, pay, place, units
+from services.payments.watchlist import WatchList
+from tests.admin_flow import one, order, outbox, pay, place, rows, units
 from tests.shop import seed_product
 from tests.telegram import Person
 
@@ -109,3 +112,35 @@ async def test_money_for_a_closed_order_alerts_admins(tg, sessions, settings, go
         paid: {"problem": "overpaid", "received": amount_due + 7000},
     }
     assert (await order(sessions, paid)).problem is OrderProblem.overpaid
+
+
+async def test_a_paid_order_is_watched_for_monitor_hours_after_it_closed_not_after_checkout(
+    tg, sessions, settings, goods
+) -> None:
+    product = await seed_product(sessions, units=2, goods=goods)
+    slow = await place(tg, sessions, BUYER, product)
+    old = await place(tg, sessions, Person(id=403), product)
+    await pay(sessions, settings, slow)  # paid now, after confirming for longer than MONITOR_HOURS
+    await deadline_passes(sessions, settings, old)  # expired now
+    day_and_more = utcnow() - timedelta(hours=settings.monitor_hours + 6)
+    async with sessions.begin() as s:
+        await s.execute(update(Invoice).values(created_at=day_and_more))
+        await s.execute(update(Order).where(Order.id == old).values(closed_at=day_and_more))
+    async with sessions() as s:
+        since = utcnow() - timedelta(hours=settings.monitor_hours)
+        watched = {w.id for w in await WatchList(s).invoices(Chain.btc, since)}
+    invoice_of = {o: i for o, i in await rows(sessions, select(Invoice.order_id, Invoice.id))}
+    assert watched == {invoice_of[slow]}
+
+
+async def test_webhook_event_ids_are_kept_only_as_long_as_a_replay_could_pass(sessions) -> None:
+    now, tolerance = utcnow(), 300
+    async with sessions() as s:
+        hints = HintService(s)
+        assert await hints.remember(PaymentHint("old", Chain.btc, "bc1q", None), now - timedelta(hours=1), tolerance)
+        assert await hints.remember(
+            PaymentHint("recent", Chain.btc, "bc1q", None), now - timedelta(minutes=9), tolerance
+        )
+        assert not await hints.remember(PaymentHint("recent", Chain.btc, "bc1q", None), now, tolerance)  # a replay
+        assert await hints.remember(PaymentHint("new", Chain.btc, "bc1q", None), now, tolerance)
+    assert {e for (e,) in await rows(sessions, select(WebhookEvent.event_id))} == {"recent", "new"}

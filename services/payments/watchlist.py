@@ -25,8 +25,8 @@ class WatchList:
         self._session = session
 
     async def invoices(self, chain: Chain, closed_since: datetime) -> list[WatchedInvoice]:
-        """Every invoice the observer must look at on `chain`: those of open orders, and of orders closed
-        whose invoice was created since `closed_since` (late payments, reorgs). Read-only, one snapshot."""
+        """Every invoice the observer must look at on `chain`: those of open orders, and of orders that
+        closed since `closed_since` (late payments, reorgs). Read-only, one snapshot."""
         async with read_only(self._session):
             repo = PaymentRepo(self._session)
             watched = await repo.watched(chain, closed_since)
