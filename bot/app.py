@@ -10,6 +10,7 @@ import contextlib
 import logging
 import re
 import signal
+from datetime import timedelta
 
 from aiogram import Bot, Dispatcher
 from aiogram.exceptions import TelegramBadRequest, TelegramNetworkError, TelegramUnauthorizedError
@@ -17,18 +18,23 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_applicati
 from aiohttp import web
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_SUBMITTED, JobEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.container import Container
 from bot.factory import create_bot, create_dispatcher, create_storage
 from config import ConfigError, Settings
 from l10n import Translator
+from models.chains import CHAINS
 from models.database import create_engine, create_sessionmaker
+from models.enums import Chain
+from models.types import utcnow
 from processing.chains.factory import build_backends
 from processing.metrics import ShopMetrics
 from processing.observer import Observer, schedule
 from processing.web import WebDeps, create_web_app
 from services.admin.broadcast import BroadcastProgress
 from services.payments.rates import rate_service_from_settings
+from services.payments.watchlist import WatchList
 from services.wallet.goods import goods_cipher
 from services.wallet.merchant import Wallet
 
@@ -141,6 +147,19 @@ def stop_on_signals() -> asyncio.Event:
     return stop
 
 
+async def chains_to_watch(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, wallet: Wallet
+) -> list[Chain]:
+    """The configured chains, and any other that still has invoices to watch: a coin removed from the
+    settings keeps its observer until its orders have closed and MONITOR_HOURS passed, so no payment to
+    them is lost and their stock is released on time. Buyers can no longer choose it."""
+    async with sessions() as s:
+        in_use = await WatchList(s).chains_in_use(utcnow() - timedelta(hours=settings.monitor_hours))
+    for chain in sorted(in_use - set(wallet.chains)):
+        log.warning("%s is no longer configured but has invoices to watch: still watching them", chain.upper())
+    return [chain for chain in CHAINS if chain in wallet.chains or chain in in_use]
+
+
 async def run(settings: Settings, wallet: Wallet) -> None:
     """Updates, the processing web server and the scheduler, until SIGINT or SIGTERM.
 
@@ -153,7 +172,8 @@ async def run(settings: Settings, wallet: Wallet) -> None:
     engine = create_engine(settings.resolved_database_url)
     sessions = create_sessionmaker(engine)
     metrics = ShopMetrics()
-    observer = Observer(sessions, settings, metrics.instrument(build_backends(settings, wallet.chains)))
+    chains = await chains_to_watch(sessions, settings, wallet)
+    observer = Observer(sessions, settings, metrics.instrument(build_backends(settings, chains)))
     container = Container(
         settings=settings,
         sessions=sessions,

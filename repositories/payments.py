@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.enums import Chain, OrderStatus, PaymentStatus
@@ -19,20 +19,18 @@ class PaymentRepo:
     async def watched(self, chain: Chain, closed_since: datetime) -> list[tuple[int, str]]:
         """(invoice id, address) of every invoice the observer must look at on this chain: the open ones,
         and those that closed (paid, expired, ...) since `closed_since`, however old the invoice is."""
-        closed_at = func.coalesce(Order.closed_at, Order.paid_at, Invoice.created_at)
         result = await self._s.execute(
             select(Invoice.id, Invoice.address)
             .join(Order, Order.id == Invoice.order_id)
-            .where(
-                Invoice.chain == chain,
-                or_(
-                    Order.status.in_(OrderStatus.open()),
-                    and_(Order.status.in_(OrderStatus.closed()), closed_at >= closed_since),
-                ),
-            )
+            .where(Invoice.chain == chain, _watched(closed_since))
             .order_by(Invoice.id)
         )
         return [(int(i), str(a)) for i, a in result.tuples()]
+
+    async def watched_chains(self, closed_since: datetime) -> set[Chain]:
+        """The chains `watched` would return invoices for."""
+        result = await self._s.execute(select(Invoice.chain).distinct().join(Order).where(_watched(closed_since)))
+        return {Chain(c) for c in result.scalars()}
 
     async def invoices_with_payments(self, invoice_ids: list[int]) -> set[int]:
         """Those of the invoices that have any payment stored."""
@@ -100,3 +98,12 @@ class PaymentRepo:
             .where(Payment.id == payment_id)
             .values(missing_count=missing_count, status=status, updated_at=now)
         )
+
+
+def _watched(closed_since: datetime) -> ColumnElement[bool]:
+    """Open, or closed (paid, expired, ...) since `closed_since`, however old the invoice is."""
+    closed_at = func.coalesce(Order.closed_at, Order.paid_at, Invoice.created_at)
+    return or_(
+        Order.status.in_(OrderStatus.open()),
+        and_(Order.status.in_(OrderStatus.closed()), closed_at >= closed_since),
+    )

@@ -2,10 +2,12 @@
 loops, and wallet addresses burnt faster than a wallet's gap limit. Buyers use the real Dispatcher; the
 chain's answers go through the observer's own code path."""
 
+import dataclasses
 from datetime import timedelta
 
 from sqlalchemy import select, update
 
+from bot.app import chains_to_watch
 from handlers.callbacks import OrderAction, OrderCb
 from models.enums import Chain, OrderProblem, OrderStatus, StockStatus
 from models.ops import WebhookEvent
@@ -144,3 +146,15 @@ async def test_webhook_event_ids_are_kept_only_as_long_as_a_replay_could_pass(se
         assert not await hints.remember(PaymentHint("recent", Chain.btc, "bc1q", None), now, tolerance)  # a replay
         assert await hints.remember(PaymentHint("new", Chain.btc, "bc1q", None), now, tolerance)
     assert {e for (e,) in await rows(sessions, select(WebhookEvent.event_id))} == {"recent", "new"}
+
+
+async def test_a_coin_removed_from_the_settings_is_still_watched_while_it_has_orders(
+    tg, sessions, settings, goods, wallet
+) -> None:
+    product = await seed_product(sessions, units=1, goods=goods)
+    await place(tg, sessions, BUYER, product, chain=Chain.ltc)
+    without_ltc = dataclasses.replace(wallet, keys={c: k for c, k in wallet.keys.items() if c is not Chain.ltc})
+    assert Chain.ltc not in without_ltc.chains
+    assert await chains_to_watch(sessions, settings, without_ltc) == [Chain.btc, Chain.ltc, Chain.eth, Chain.sol]
+    without_btc = dataclasses.replace(wallet, keys={c: k for c, k in wallet.keys.items() if c is not Chain.btc})
+    assert Chain.btc not in await chains_to_watch(sessions, settings, without_btc)  # nothing to watch there

@@ -1,5 +1,7 @@
 """Which backend watches which chain, from the settings."""
 
+from collections.abc import Sequence
+
 from config import ConfigError, Settings
 from models.enums import Chain, Network
 from processing.chains.base import ChainBackend
@@ -17,8 +19,8 @@ ESPLORA_DEFAULTS = {
 SOLANA_MAINNET = "https://api.mainnet-beta.solana.com"
 
 
-def build_backends(settings: Settings, chains: tuple[Chain, ...]) -> dict[Chain, ChainBackend]:
-    """One backend per configured chain. Raises ConfigError naming the missing setting."""
+def build_backends(settings: Settings, chains: Sequence[Chain]) -> dict[Chain, ChainBackend]:
+    """One backend per chain to watch. Raises ConfigError naming the missing setting."""
     backends: dict[Chain, ChainBackend] = {}
     timeout = settings.provider_timeout_seconds
     for chain in chains:
@@ -40,7 +42,9 @@ def build_backends(settings: Settings, chains: tuple[Chain, ...]) -> dict[Chain,
         elif chain is Chain.eth:
             url = settings.eth_rpc_url.get_secret_value()
             if not url:
-                raise ConfigError("ETH_RPC_URL: required when ETH_XPUB is set (a node that serves historical balances)")
+                raise ConfigError(
+                    "ETH_RPC_URL: required to watch ETH payments (a node that serves historical balances)"
+                )
             backends[chain] = EvmRpcBackend(url, settings.eth_confirmations, timeout)
         else:
             url = settings.sol_rpc_url.get_secret_value() or (

@@ -33,6 +33,12 @@ class WatchList:
             with_payments = await repo.invoices_with_payments([invoice_id for invoice_id, _ in watched])
         return [WatchedInvoice(i, address, i in with_payments) for i, address in watched]
 
+    async def chains_in_use(self, closed_since: datetime) -> set[Chain]:
+        """The chains that have an invoice to watch, configured or not (a coin the merchant has since
+        removed from the settings still has open orders or recent payments). Read-only."""
+        async with read_only(self._session):
+            return await PaymentRepo(self._session).watched_chains(closed_since)
+
     async def invoice_at(self, chain: Chain, address: str) -> int | None:
         """The id of the invoice with this address on `chain`; None when no invoice has it. Read-only."""
         async with read_only(self._session):
