@@ -162,7 +162,7 @@ async def seed_catalog(
             rows.append(
                 {
                     "product_id": catalog.product_id,
-                    "payload_enc": goods.seal(payload) if goods else None,
+                    "payload_enc": goods.seal(payload, catalog.product_id) if goods else None,
                     "payload_digest": goods.digest(payload) if goods else None,
                 }
             )

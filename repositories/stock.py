@@ -76,9 +76,10 @@ class StockRepo:
         )
         return int(getattr(result, "rowcount", 0))
 
-    async def sold_payloads(self, order_id: int) -> list[bytes]:
+    async def sold_payloads(self, order_id: int) -> list[tuple[int, bytes]]:
+        """(product id, sealed payload) of the order's sold units, in unit order."""
         result = await self._s.execute(
-            select(StockUnit.payload_enc)
+            select(StockUnit.product_id, StockUnit.payload_enc)
             .where(
                 StockUnit.order_id == order_id,
                 StockUnit.status == StockStatus.sold,
@@ -86,7 +87,7 @@ class StockRepo:
             )
             .order_by(StockUnit.id)
         )
-        return [bytes(b) for b in result.scalars() if b is not None]
+        return [(int(product_id), bytes(blob)) for product_id, blob in result.tuples() if blob is not None]
 
     async def available(self, product_ids: Sequence[int]) -> dict[int, int]:
         """Units neither reserved nor sold, per product (missing ids count 0)."""

@@ -105,7 +105,7 @@ class OutboxDelivery:
             return notice
         async with self._sessions() as s, read_only(s):
             payloads = await StockRepo(s).sold_payloads(notice.delivers)
-        return replace(notice, goods=[self._goods.open(blob) for blob in payloads])
+        return replace(notice, goods=[self._goods.open(blob, product) for product, blob in payloads])
 
     async def sent(self, notice: Notice, at: datetime) -> None:
         """Mark the message sent; a delivery also stamps its order delivered (the first time only)."""

@@ -33,7 +33,7 @@ async def seed_product(
         await s.flush()
         for n in range(units):
             payload = f"KEY-{name}-{n:04d}"
-            sealed = goods.seal(payload) if goods and kind is ProductKind.digital else None
+            sealed = goods.seal(payload, product.id) if goods and kind is ProductKind.digital else None
             s.add(
                 StockUnit(
                     product_id=product.id,

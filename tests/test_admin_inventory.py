@@ -207,7 +207,7 @@ async def test_a_thousand_uploaded_lines_are_stored_sealed_and_a_bad_file_import
                 .order_by(StockUnit.id)
             )
         ).all()
-    plain = [goods.open(blob) for blob, _ in stored]
+    plain = [goods.open(blob, product) for blob, _ in stored]
     assert plain[2:] == [*lines[:998], "KEY-LAST", "KEY-NEW-1", " spaced "]
     assert all(digest == goods.digest(p) for p, (_, digest) in zip(plain, stored, strict=True))
     assert not any(b"KEY-" in blob for blob, _ in stored)

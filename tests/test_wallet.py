@@ -18,7 +18,7 @@ from services.admin.wallet import longest_unused_run
 from services.wallet.goods import GoodsCipher
 from services.wallet.hdwallet import SolAccountNode, WalletConfigError
 from services.wallet.merchant import AddressMismatch, load_wallet
-from services.wallet.secretbox import write_sol_key_file
+from services.wallet.secretbox import DecryptionError, seal, write_sol_key_file
 from tests.keys import BTC_VPUB, BTC_ZPUB, ETH_XPUB, LTC_TTUB, MNEMONIC
 
 WALLET_KEY = "correct horse battery staple, but much longer and random"
@@ -133,8 +133,16 @@ def test_gap_runs() -> None:
 
 def test_goods_cipher_seals_and_digests_without_revealing() -> None:
     cipher = GoodsCipher(WALLET_KEY)
-    blob = cipher.seal("KEY-AAAA-0001")
-    assert b"KEY-AAAA" not in blob and cipher.open(blob) == "KEY-AAAA-0001"
+    blob = cipher.seal("KEY-AAAA-0001", 7)
+    assert b"KEY-AAAA" not in blob and cipher.open(blob, 7) == "KEY-AAAA-0001"
+    with pytest.raises(DecryptionError):  # moved to another product's row, or passed off as a preview
+        cipher.open(blob, 8)
+    with pytest.raises(DecryptionError):
+        cipher.open_preview(blob, 7)
+    with pytest.raises(DecryptionError):
+        cipher.open(cipher.seal_preview('["KEY-AAAA-0001"]', 7), 7)
+    legacy = seal(cipher._key, b"KEY-OLD", b"goods-payload/v1")  # sealed before payloads named their product
+    assert cipher.open(legacy, 7) == "KEY-OLD"
     assert cipher.digest("KEY-AAAA-0001") == GoodsCipher(WALLET_KEY).digest("KEY-AAAA-0001")
     assert cipher.digest("KEY-AAAA-0001") != GoodsCipher("another key").digest("KEY-AAAA-0001")
 

@@ -63,7 +63,7 @@ class AdminStockService:
             await self._product(product_id, ProductKind.digital)
             known = await StockRepo(self._session).payload_digests(product_id)
         new = sum(1 for payload in payloads if cipher.digest(payload) not in known)
-        sealed = base64.b64encode(cipher.seal(json.dumps(payloads, ensure_ascii=False))).decode()
+        sealed = base64.b64encode(cipher.seal_preview(json.dumps(payloads, ensure_ascii=False), product_id)).decode()
         return StockPreview(product_id, len(payloads), new, sealed)
 
     async def add_digital(self, actor: str, product_id: int, sealed: str) -> StockAdded:
@@ -75,7 +75,7 @@ class AdminStockService:
         """
         cipher = self._cipher()
         try:
-            items = json.loads(cipher.open(base64.b64decode(sealed, validate=True)))
+            items = json.loads(cipher.open_preview(base64.b64decode(sealed, validate=True), product_id))
         except (binascii.Error, DecryptionError, ValueError):
             raise StockFileErrors(["the preview is damaged; send the stock again"]) from None
         payloads = check_payloads([StockLine(n, item) for n, item in enumerate(items, 1)])
@@ -85,7 +85,7 @@ class AdminStockService:
             await self._product(product_id, ProductKind.digital)
             known = await repo.payload_digests(product_id)
             fresh = [(payload, digest) for payload in payloads if (digest := cipher.digest(payload)) not in known]
-            await repo.add_units(product_id, [(cipher.seal(p), d) for p, d in fresh], utcnow())
+            await repo.add_units(product_id, [(cipher.seal(p, product_id), d) for p, d in fresh], utcnow())
             return await self._audit(actor, product_id, len(fresh), len(payloads) - len(fresh))
 
     async def add_physical(self, actor: str, product_id: int, quantity: int) -> StockAdded:

@@ -116,7 +116,7 @@ class CatalogImporter:
         assert self._cipher is not None  # checked before the transaction began
         known = await repo.payload_digests(product_id)
         fresh = [(p, d) for p in spec.stock if (d := self._cipher.digest(p)) not in known]
-        await repo.add_units(product_id, [(self._cipher.seal(p), d) for p, d in fresh], now)
+        await repo.add_units(product_id, [(self._cipher.seal(p, product_id), d) for p, d in fresh], now)
         return len(fresh), len(spec.stock) - len(fresh)
 
 
@@ -169,7 +169,7 @@ class CatalogExporter:
             if p.kind is ProductKind.physical:
                 item["quantity"] = available
             elif self._cipher is not None and with_payloads:
-                item["stock"] = [self._cipher.open(blob) for blob in sealed.get(p.id, [])]
+                item["stock"] = [self._cipher.open(blob, p.id) for blob in sealed.get(p.id, [])]
             item["available"] = available
             by_subcategory.setdefault(p.subcategory_id, []).append(item)
         by_category: dict[int, list[dict[str, Any]]] = {}

@@ -68,7 +68,7 @@ class OrderService:
             lines=[OrderLine(i.product_name, i.quantity, from_minor(i.unit_price_minor)) for i in items],
             invoice=self._invoice_view(invoice) if invoice else None,
             payments=[PaymentView(p.natural_id, p.amount, p.confirmations, p.block_height, p.status) for p in payments],
-            goods=[self._goods.open(blob) for blob in sealed] if self._goods else [],
+            goods=[self._goods.open(blob, product) for product, blob in sealed] if self._goods else [],
         )
 
     async def cancel(self, order_id: int, user_id: int) -> None:

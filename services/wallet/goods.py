@@ -4,10 +4,10 @@ import hashlib
 import hmac
 
 from config import Settings
-from services.wallet.secretbox import derive_key, open_sealed, seal
+from services.wallet.secretbox import DecryptionError, derive_key, open_sealed, seal
 
-_SALT = b"shop-goods-key/v1"  # fixed: the secret itself must be long and random (see README)
-_AAD = b"goods-payload/v1"
+_SALT = b"shop-goods-key/v1"  # fixed: the secret itself must be long and random (config.check_secrets)
+_LEGACY_AAD = b"goods-payload/v1"  # units sealed before payloads were bound to their product
 
 
 class GoodsKeyMissing(Exception):
@@ -19,16 +19,34 @@ class GoodsCipher:
         self._key = derive_key(secret, _SALT, "goods-payload")
         self._digest_key = derive_key(secret, _SALT, "goods-digest")
 
-    def seal(self, payload: str) -> bytes:
-        return seal(self._key, payload.encode(), _AAD)
+    def seal(self, payload: str, product_id: int) -> bytes:
+        """One unit's payload, bound to its product: a blob moved to another product's row does not open."""
+        return seal(self._key, payload.encode(), _aad("unit", product_id))
 
-    def open(self, blob: bytes) -> str:
-        """Raises services.wallet.secretbox.DecryptionError for a wrong key or a damaged blob."""
-        return open_sealed(self._key, blob, _AAD).decode()
+    def open(self, blob: bytes, product_id: int) -> str:
+        """The payload of a unit of `product_id`. Raises services.wallet.secretbox.DecryptionError for a
+        wrong key, a damaged blob, or a blob that belongs to another product."""
+        try:
+            return open_sealed(self._key, blob, _aad("unit", product_id)).decode()
+        except DecryptionError:
+            return open_sealed(self._key, blob, _LEGACY_AAD).decode()
+
+    def seal_preview(self, text: str, product_id: int) -> bytes:
+        """A stock upload waiting for the admin's confirmation: it opens only as a preview of that product,
+        never as a unit."""
+        return seal(self._key, text.encode(), _aad("preview", product_id))
+
+    def open_preview(self, blob: bytes, product_id: int) -> str:
+        """Raises services.wallet.secretbox.DecryptionError as `open` does."""
+        return open_sealed(self._key, blob, _aad("preview", product_id)).decode()
 
     def digest(self, payload: str) -> str:
         """Equal payloads give equal digests, which reveal nothing without the key."""
         return hmac.new(self._digest_key, payload.encode(), hashlib.sha256).hexdigest()
+
+
+def _aad(kind: str, product_id: int) -> bytes:
+    return f"goods-{kind}/v2:{product_id}".encode()
 
 
 def goods_cipher(settings: Settings) -> GoodsCipher | None:
