@@ -5,6 +5,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
+from typing import Any
 from unittest.mock import patch
 
 import pytest
@@ -239,25 +240,44 @@ async def test_esplora_too_many_unspent_outputs_raises(esplora: tuple[EsploraDou
         await backend.scan(["bcrt1qshop"])
 
 
-GARBAGE = {
-    "counts without tx_count": lambda d: setattr(d, "_stats", lambda txids, address: {"funded_txo_count": 0}),
-    "a negative count": lambda d: setattr(d, "_stats", lambda txids, address: {"tx_count": -1}),
-    "a transaction without status": lambda d: setattr(d, "_json", lambda txid: {"txid": txid, "vout": []}),
-    "an amount as a string": lambda d: [o.update(value=str(o["value"])) for t in d.txs.values() for o in t.vout],
-    "a page that is not a list": lambda d: setattr(d, "_answer", lambda txids: web.json_response({"txs": txids})),
+def amounts_as_text(double: EsploraDouble) -> None:
+    as_served = double._json
+
+    def patched(txid: str) -> dict[str, Any]:
+        tx = as_served(txid)
+        return {**tx, "vout": [{**out, "value": str(out["value"])} for out in tx["vout"]]}
+
+    setattr(double, "_json", patched)  # mypy refuses assigning to a method
+
+
+GARBAGE: dict[str, tuple[Callable[[EsploraDouble], object], str]] = {
+    "counts without tx_count": (
+        lambda d: setattr(d, "_stats", lambda txids, address: {"funded_txo_count": 0}),
+        "unexpected answer",
+    ),
+    "a negative count": (lambda d: setattr(d, "_stats", lambda txids, address: {"tx_count": -1}), "negative"),
+    "a transaction without status": (
+        lambda d: setattr(d, "_json", lambda txid: {"txid": txid, "vout": []}),
+        "unexpected answer",
+    ),
+    "an amount as text": (amounts_as_text, "unexpected answer"),
+    "a page that is not a list": (
+        lambda d: setattr(d, "_answer", lambda txids: web.json_response({"txs": txids})),
+        "not a list",
+    ),
 }
 
 
-@pytest.mark.parametrize("garbage", GARBAGE.values(), ids=GARBAGE.keys())
+@pytest.mark.parametrize(("garbage", "error"), GARBAGE.values(), ids=GARBAGE.keys())
 async def test_esplora_garbage_raises(
-    esplora: tuple[EsploraDouble, EsploraBackend], garbage: Callable[[EsploraDouble], object]
+    esplora: tuple[EsploraDouble, EsploraBackend], garbage: Callable[[EsploraDouble], object], error: str
 ) -> None:
     double, backend = esplora
     double.pay("bcrt1qshop", 10_000)
     double.mine()
     double.pay("bcrt1qshop", 20_000)
     garbage(double)
-    with pytest.raises(ProviderError):
+    with pytest.raises(ProviderError, match=error):
         await backend.scan(["bcrt1qshop"])
 
 
