@@ -7,8 +7,9 @@ double counts the HTTP requests it serves (and the Solana double the JSON-RPC ca
 it for the counts over a pipe.
 
 Lower bounds, from each provider's API (see the backends' docstrings):
-- Esplora: one `GET /address/{a}/txs` per address plus one `GET /blocks/tip/height`: 1 + N. There is
-  no batch call, and each address needs its own history (25 confirmed transactions a page).
+- Esplora: one `GET /address/{a}` (its transaction counts) per address plus one `GET /blocks/tip/height`:
+  1 + N. There is no batch call, and each address needs its own answer. A paid address costs more (its
+  mempool list, and pages of 25 confirmed transactions); see processing/chains/esplora.py.
 - Solana JSON-RPC: getSlot and one getSignaturesForAddress per address, in batches of at most 100
   calls (what public providers accept): ceil((N + 1) / 100) POSTs while nothing is paid, plus
   ceil(U / 100) getTransaction batches for U transactions not yet cached. Batching saves HTTP requests,
@@ -122,7 +123,7 @@ class TimedScans:
 async def bare_esplora(url: str, addresses: list[str]) -> None:
     async with aiohttp.ClientSession() as http:
         for address in addresses:
-            async with http.get(f"{url}/address/{address}/txs") as response:
+            async with http.get(f"{url}/address/{address}") as response:
                 json.loads(await response.read())
         async with http.get(f"{url}/blocks/tip/height") as response:
             int(await response.text())

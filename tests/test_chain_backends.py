@@ -1,12 +1,15 @@
 """Chain backends against wire-format doubles (Esplora, Solana) and real nodes (litecoind, anvil)."""
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
+from typing import Any
 from unittest.mock import patch
 
 import pytest
+from aiohttp import web
 
 from models.enums import Chain
 from processing.chains.base import ProviderError
@@ -17,7 +20,8 @@ from processing.chains.http import HttpClient, RpcError
 from processing.chains.solana_rpc import SolanaRpcBackend
 from services.payments.seen import ChainSnapshot, SeenPayment
 from tests.doubles import Fault
-from tests.doubles.esplora import EsploraDouble
+from tests.doubles import esplora as esplora_double
+from tests.doubles.esplora import UTXO_LIMIT, EsploraDouble, Style
 from tests.doubles.solana import LAMPORTS_PER_SOL, SolanaDouble
 from tests.nodes import Anvil, Litecoind, anvil_fixture, anvil_session_fixture, free_port, litecoind_fixture  # noqa: F401
 
@@ -65,13 +69,64 @@ async def test_batch_answers_are_matched_by_id_and_errors_fail_the_batch() -> No
 # --- Esplora ---
 
 
-@pytest.fixture
-async def esplora() -> AsyncIterator[tuple[EsploraDouble, EsploraBackend]]:
-    double = EsploraDouble()
+@pytest.fixture(params=["blockstream", "mempool"])
+async def esplora(request: pytest.FixtureRequest) -> AsyncIterator[tuple[EsploraDouble, EsploraBackend]]:
+    """The backend against each way of paging `/address/{a}/txs` (it must not depend on either)."""
+    double = EsploraDouble(style=request.param)
     backend = EsploraBackend(Chain.btc, await double.start(), TIMEOUT)
     double.slow_seconds = TIMEOUT * 2
     yield double, backend
     await backend.close()
+    await double.stop()
+
+
+async def test_esplora_double_pages_txs_as_each_implementation_does() -> None:
+    """The double's two styles, as shared/WIRE-FORMATS.md and the electrs sources describe them."""
+
+    async def confirmed_in(path: str) -> list[bool]:
+        return [tx["status"]["confirmed"] for tx in await client.get_json(path)]
+
+    styles: list[tuple[Style, list[bool]]] = [
+        ("blockstream", [False] * 10 + [True] * 25),  # 10 mempool + 25 confirmed
+        ("mempool", [False] * 10 + [True] * 40),  # 50 in all
+    ]
+    for style, first_page in styles:
+        double = EsploraDouble(style=style)
+        client = HttpClient(await double.start(), TIMEOUT)
+        oldest = double.pay("bcrt1qbusy", 1_000)
+        for _ in range(59):
+            double.pay("bcrt1qbusy", 1_000)
+        double.mine()
+        for _ in range(10):
+            double.pay("bcrt1qbusy", 2_000)
+        assert await confirmed_in("/address/bcrt1qbusy/txs") == first_page
+        assert await confirmed_in("/address/bcrt1qbusy/txs/mempool") == [False] * 10
+        chain = await client.get_json("/address/bcrt1qbusy/txs/chain")
+        assert len(chain) == 25
+        after = await client.get_json(f"/address/bcrt1qbusy/txs/chain/{chain[-1]['txid']}")
+        assert len(after) == 25 and after[0]["txid"] != chain[-1]["txid"]
+        last = await client.get_json(f"/address/bcrt1qbusy/txs/chain/{after[-1]['txid']}")
+        assert [tx["txid"] for tx in last][-1] == oldest and len(last) == 10
+        assert await client.get_json(f"/address/bcrt1qbusy/txs/chain/{'ab' * 32}") == []  # a txid it never saw
+        await client.close()
+        await double.stop()
+
+
+async def test_esplora_mempool_style_first_page_holds_50_in_all() -> None:
+    """mempool.space: 60 mempool transactions fill the first page, and `?after_txid=` pages on."""
+    double = EsploraDouble(style="mempool")
+    client = HttpClient(await double.start(), TIMEOUT)
+    double.pay("bcrt1qbusy", 1_000)
+    double.mine()
+    for _ in range(60):
+        double.pay("bcrt1qbusy", 546)
+    first = await client.get_json("/address/bcrt1qbusy/txs")
+    assert len(first) == 50 and not any(tx["status"]["confirmed"] for tx in first)
+    rest = await client.get_json(f"/address/bcrt1qbusy/txs?after_txid={first[-1]['txid']}")
+    assert [tx["status"]["confirmed"] for tx in rest] == [False] * 10 + [True]
+    with pytest.raises(ProviderError, match="HTTP 422"):
+        await client.get_json(f"/address/bcrt1qbusy/txs?after_txid={'ab' * 32}")
+    await client.close()
     await double.stop()
 
 
@@ -125,18 +180,116 @@ async def test_esplora_pages_through_history_with_few_requests(esplora: tuple[Es
     snapshot = await backend.scan(["bcrt1qbusy", *quiet])
     assert len(snapshot.payments["bcrt1qbusy"]) == 63
     assert sum(p.amount for p in snapshot.payments["bcrt1qbusy"]) == 66_000
-    # 1 per address, 2 more pages for the 60 confirmed (25 + 25 + 10), 1 for the tip
-    assert len(double.requests) == 6 + 2 + 1
+    # the counts for each address, the busy one's mempool, 3 pages for its 60 confirmed (25 + 25 + 10), the tip
+    assert len(double.requests) == 6 + 1 + 3 + 1
+    double.requests.clear()
+    double.mine()  # 63 confirmed: pages of 25, 25 and 13, no mempool request
+    assert sum(p.amount for p in (await backend.scan(["bcrt1qbusy"])).payments["bcrt1qbusy"]) == 66_000
+    assert len(double.requests) == 1 + 3 + 1
+
+
+async def test_esplora_dust_cannot_push_a_payment_out_of_view(esplora: tuple[EsploraDouble, EsploraBackend]) -> None:
+    """55 later dust transactions: more than a first page of /txs holds on mempool.space, more than
+    /txs/mempool lists on either implementation. The payment stays in view, unconfirmed and confirmed."""
+    double, backend = esplora
+    txid = double.pay("bcrt1qshop", 150_000)
+    for _ in range(55):
+        double.pay("bcrt1qshop", 546)
+    snapshot = await backend.scan(["bcrt1qshop"])
+    assert len(snapshot.payments["bcrt1qshop"]) == 56
+    paid = next(p for p in snapshot.payments["bcrt1qshop"] if p.natural_id == f"{txid}:1")
+    assert (paid.amount, paid.confirmations) == (150_000, 0)
+    assert "GET /address/bcrt1qshop/utxo" in double.requests  # the mempool list stopped at 50
+    double.mine(2)
+    snapshot = await backend.scan(["bcrt1qshop"])
+    assert {p.natural_id: p.confirmations for p in snapshot.payments["bcrt1qshop"]}[f"{txid}:1"] == 2
+    assert sum(p.amount for p in snapshot.payments["bcrt1qshop"]) == 150_000 + 55 * 546
+
+
+async def test_esplora_refuses_a_history_shorter_than_its_count(
+    esplora: tuple[EsploraDouble, EsploraBackend], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server whose pages are smaller than 25 (mempool/electrs makes the size a setting) would end
+    the history early, and one that ignores `last_txid` would repeat its first page forever."""
+    double, backend = esplora
+    for _ in range(30):
+        double.pay("bcrt1qshop", 1_000)
+    double.mine()
+    double.chain_page = 40  # larger pages are fine
+    assert len((await backend.scan(["bcrt1qshop"])).payments["bcrt1qshop"]) == 30
+    double.chain_page = 10
+    with pytest.raises(ProviderError, match="10 confirmed transactions listed of 30"):
+        await backend.scan(["bcrt1qshop"])
+    double.chain_page, double.requests = 25, []
+    monkeypatch.setattr(esplora_double, "_TXID", re.compile("(?!)"))  # no last_txid parses: the first page again
+    with pytest.raises(ProviderError, match="repeats"):
+        await backend.scan(["bcrt1qshop"])
+    assert len(double.requests) == 1 + 2  # the counts, then the first page twice: not forever
+
+
+async def test_esplora_too_many_unspent_outputs_raises(esplora: tuple[EsploraDouble, EsploraBackend]) -> None:
+    """Past 50 unconfirmed transactions the backend needs /utxo, which electrs refuses (HTTP 400) past
+    its limit: an error, never a shorter list."""
+    double, backend = esplora
+    for _ in range(UTXO_LIMIT - 50):
+        double.pay("bcrt1qshop", 1_000)
+    double.mine()
+    for _ in range(51):
+        double.pay("bcrt1qshop", 546)
+    with pytest.raises(ProviderError, match="HTTP 400"):
+        await backend.scan(["bcrt1qshop"])
+
+
+def amounts_as_text(double: EsploraDouble) -> None:
+    as_served = double._json
+
+    def patched(txid: str) -> dict[str, Any]:
+        tx = as_served(txid)
+        return {**tx, "vout": [{**out, "value": str(out["value"])} for out in tx["vout"]]}
+
+    setattr(double, "_json", patched)  # mypy refuses assigning to a method
+
+
+GARBAGE: dict[str, tuple[Callable[[EsploraDouble], object], str]] = {
+    "counts without tx_count": (
+        lambda d: setattr(d, "_stats", lambda txids, address: {"funded_txo_count": 0}),
+        "unexpected answer",
+    ),
+    "a negative count": (lambda d: setattr(d, "_stats", lambda txids, address: {"tx_count": -1}), "negative"),
+    "a transaction without status": (
+        lambda d: setattr(d, "_json", lambda txid: {"txid": txid, "vout": []}),
+        "unexpected answer",
+    ),
+    "an amount as text": (amounts_as_text, "unexpected answer"),
+    "a page that is not a list": (
+        lambda d: setattr(d, "_answer", lambda txids: web.json_response({"txs": txids})),
+        "not a list",
+    ),
+}
+
+
+@pytest.mark.parametrize(("garbage", "error"), GARBAGE.values(), ids=GARBAGE.keys())
+async def test_esplora_garbage_raises(
+    esplora: tuple[EsploraDouble, EsploraBackend], garbage: Callable[[EsploraDouble], object], error: str
+) -> None:
+    double, backend = esplora
+    double.pay("bcrt1qshop", 10_000)
+    double.mine()
+    double.pay("bcrt1qshop", 20_000)
+    garbage(double)
+    with pytest.raises(ProviderError, match=error):
+        await backend.scan(["bcrt1qshop"])
 
 
 @pytest.mark.parametrize("fault", ERRORS)
-@pytest.mark.parametrize("fault_on", ["", "/address/", "/blocks/tip"])
+@pytest.mark.parametrize("fault_on", ["", "/address/", "/txs/mempool", "/txs/chain", "/blocks/tip"])
 async def test_esplora_outage_raises(
     esplora: tuple[EsploraDouble, EsploraBackend], fault: Fault, fault_on: str
 ) -> None:
     double, backend = esplora
     double.pay("bcrt1qshop", 10_000)
     double.mine()
+    double.pay("bcrt1qshop", 20_000)
     double.fault, double.fault_on = fault, fault_on
     if fault is Fault.truncated and fault_on == "/blocks/tip":
         return  # the tip is plain text, which truncation leaves alone

@@ -17,7 +17,7 @@ from models.shop import User
 from models.types import utcnow
 from processing.chains.esplora import EsploraBackend
 from repositories.outbox import OutboxRepo
-from services.payments.reconcile import PaymentService
+from services.payments.reconcile import MISSES_FOR_REORG, PaymentService
 from services.payments.seen import SeenPayment
 from tests.doubles import Fault
 from tests.doubles.esplora import EsploraDouble
@@ -28,8 +28,8 @@ ERRORS = [Fault.rate_limited, Fault.server_error, Fault.timeout, Fault.truncated
 
 
 @pytest.fixture
-async def esplora():
-    double = EsploraDouble()
+async def esplora(request):
+    double = EsploraDouble(style=getattr(request, "param", "mempool"))  # a test may ask for "blockstream"
     double.slow_seconds = 3.0
     await double.start()
     yield double
@@ -47,6 +47,11 @@ async def shop(settings, sessions, goods, esplora: EsploraDouble):
 async def overdue(sessions, order_id: int) -> None:
     async with sessions.begin() as s:
         await s.execute(update(Order).where(Order.id == order_id).values(expires_at=utcnow() - timedelta(seconds=1)))
+
+
+async def payment_statuses(sessions) -> set[PaymentStatus]:
+    async with sessions() as s:
+        return set((await s.execute(select(Payment.status))).scalars())
 
 
 def recover(shop: Shop, esplora: EsploraDouble) -> None:
@@ -121,6 +126,32 @@ async def test_observer_and_check_now_race_without_double_credit(
     assert (paid, credits, deliveries, await shop.payments()) == (orders, orders, orders, orders)
     assert await shop.units(StockStatus.sold) == orders
     await backend.close()
+
+
+@pytest.mark.parametrize("esplora", ["mempool", "blockstream"], indirect=True)
+async def test_dust_after_a_full_payment_cannot_hide_it(shop: Shop, sessions, goods, esplora: EsploraDouble) -> None:
+    """Issue 13, item 2: 55 dust transactions after the payment fill mempool.space's first page of
+    /txs (50 in all) and /txs/mempool (50) on both implementations. The payment must stay in view
+    while they wait in the mempool and after they confirm with it, so the buyer gets the goods."""
+    product = await seed_product(sessions, units=1, goods=goods)
+    invoice = await shop.order(505, product, 1, Chain.btc)
+    esplora.pay(invoice.address, invoice.amount_due)
+    await shop.observer.observe(Chain.btc)
+    assert await shop.status(invoice.order_id) is OrderStatus.confirming
+    for _ in range(55):
+        esplora.pay(invoice.address, 546)
+    for _ in range(MISSES_FOR_REORG):
+        await shop.observer.observe(Chain.btc)
+    assert await payment_statuses(sessions) == {PaymentStatus.seen} and await shop.payments() == 56
+    assert await shop.status(invoice.order_id) is OrderStatus.confirming
+    esplora.mine(1)  # the payment is now the oldest of 56 confirmed transactions: on the third page
+    await shop.observer.observe(Chain.btc)
+    assert await payment_statuses(sessions) == {PaymentStatus.seen}
+    assert await shop.status(invoice.order_id) is OrderStatus.confirming
+    esplora.mine(1)
+    await shop.observer.observe(Chain.btc)
+    assert await shop.status(invoice.order_id) is OrderStatus.paid
+    assert any("KEY-Editor Pro 1y-0000" in t for t in await shop.sent_texts(505))
 
 
 async def test_crash_between_send_and_mark_resends_but_never_redelivers_twice(

@@ -1,6 +1,6 @@
 """An Esplora REST double (Blockstream / mempool.space / litecoinspace) with a chain the test mutates.
 
-    esplora = EsploraDouble()
+    esplora = EsploraDouble(style="mempool")  # or "blockstream": how /address/{a}/txs pages
     url = await esplora.start()
     txid = esplora.pay(address, 150_000)      # into the mempool
     esplora.mine()                             # into a new block
@@ -8,13 +8,24 @@
     esplora.fault = Fault.rate_limited         # see tests.doubles.Fault
 
 Wire format as in shared/WIRE-FORMATS.md: the tip height is plain text, amounts are satoshi
-integers, `status` holds `block_height` / `block_hash` and there is no confirmations field, and
-`/address/{a}/txs` returns up to 50 mempool plus 25 confirmed transactions, newest first, paged
-on with `/address/{a}/txs/chain/{last_txid}` (or `?after_txid=`).
+integers, `status` holds `block_height` / `block_hash` and there is no confirmations field.
+History is newest first, mempool before confirmed (electrs itself lists its mempool part in arrival
+order, oldest first; newest first is the harder case for a client, whose payment arrived before the
+dust that follows it). Where the wire formats are silent, the double does
+what the electrs sources do (Blockstream/electrs and mempool/electrs, src/rest.rs):
+
+- `/address/{a}/txs`: "blockstream" answers up to 50 mempool plus 25 confirmed transactions and ignores
+  the query string; "mempool" answers at most 50 in all, mempool first, and pages on with
+  `?after_txid=` (through the mempool, then the chain; an unknown txid is HTTP 422).
+- both styles: `/address/{a}/txs/mempool` lists up to 50 mempool transactions, with no paging;
+  `/address/{a}/txs/chain[/{last_txid}]` lists `chain_page` (25) confirmed ones after `last_txid`; a
+  last_txid that is not in the history gives an empty page, one that is not a txid the first page;
+  `/address/{a}/utxo` is HTTP 400 past UTXO_LIMIT unspent outputs.
 """
 
 import hashlib
 import itertools
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -23,8 +34,15 @@ from aiohttp import web
 
 from tests.doubles import FaultyServer
 
-MEMPOOL_PAGE = 50
+MEMPOOL_PAGE = 50  # mempool transactions in /txs/mempool; mempool/electrs: all transactions in /txs
 CHAIN_PAGE = 25
+UTXO_LIMIT = 500  # electrs --utxos-limit
+_TOO_MANY_UTXOS = {
+    "blockstream": "Too many history entries",
+    "mempool": f"Too many unspent transaction outputs (>{UTXO_LIMIT}). Contact support to raise limits.",
+}
+_TXID = re.compile("[0-9a-fA-F]{64}")
+Style = Literal["blockstream", "mempool"]
 _GENESIS_TIME = 1_700_000_000
 
 
@@ -46,8 +64,10 @@ def _script(address: str) -> dict[str, Any]:
 
 
 class EsploraDouble(FaultyServer):
-    def __init__(self, height: int = 100) -> None:
+    def __init__(self, height: int = 100, style: Style = "mempool") -> None:
         super().__init__()
+        self.style = style
+        self.chain_page = CHAIN_PAGE  # mempool/electrs: --rest-default-chain-txs-per-page
         self.chain: list[str] = [secrets.token_hex(32) for _ in range(height + 1)]  # block hashes
         self.block_txs: dict[str, list[str]] = {h: [] for h in self.chain}
         self.mempool: list[str] = []
@@ -114,6 +134,7 @@ class EsploraDouble(FaultyServer):
         app.router.add_get("/address/{address}", self._address)
         app.router.add_get("/address/{address}/utxo", self._utxo)
         app.router.add_get("/address/{address}/txs", self._txs)
+        app.router.add_get("/address/{address}/txs/mempool", self._txs_mempool)
         app.router.add_get("/address/{address}/txs/chain", self._txs_chain)
         app.router.add_get("/address/{address}/txs/chain/{last}", self._txs_chain)
 
@@ -209,33 +230,45 @@ class EsploraDouble(FaultyServer):
         mempool, confirmed = self._history(address)
         live = mempool + confirmed
         spent = {(i["txid"], i["vout"]) for t in live for i in self.txs[t].vin}
-        return web.json_response(
-            [
-                {"txid": t, "vout": n, "value": o["value"], "status": self._status(t)}
-                for t in live
-                for n, o in enumerate(self.txs[t].vout)
-                if o["scriptpubkey_address"] == address and (t, n) not in spent
-            ]
-        )
+        unspent = [
+            {"txid": t, "vout": n, "value": o["value"], "status": self._status(t)}
+            for t in live
+            for n, o in enumerate(self.txs[t].vout)
+            if o["scriptpubkey_address"] == address and (t, n) not in spent
+        ]
+        if len(unspent) > UTXO_LIMIT:
+            return web.Response(status=400, text=_TOO_MANY_UTXOS[self.style])
+        return web.json_response(unspent)
 
     async def _txs(self, request: web.Request) -> web.Response:
         if self.lying(request):
             return web.json_response([])
         mempool, confirmed = self._history(request.match_info["address"])
-        if "after_txid" in request.query:
-            return self._page(confirmed, request.query["after_txid"])
-        return web.json_response([self._json(t) for t in mempool[:MEMPOOL_PAGE] + confirmed[:CHAIN_PAGE]])
+        if self.style == "blockstream":
+            return self._answer(mempool[:MEMPOOL_PAGE] + confirmed[:CHAIN_PAGE])
+        after = request.query.get("after_txid")
+        if after in mempool:
+            mempool = mempool[mempool.index(after) + 1 :]
+        elif after in confirmed:
+            mempool, confirmed = [], confirmed[confirmed.index(after) + 1 :]
+        elif after is not None:
+            return web.Response(status=422, text="after_txid not found")
+        return self._answer((mempool + confirmed)[:MEMPOOL_PAGE])
+
+    async def _txs_mempool(self, request: web.Request) -> web.Response:
+        if self.lying(request):
+            return web.json_response([])
+        mempool, _ = self._history(request.match_info["address"])
+        return self._answer(mempool[:MEMPOOL_PAGE])
 
     async def _txs_chain(self, request: web.Request) -> web.Response:
         if self.lying(request):
             return web.json_response([])
         _, confirmed = self._history(request.match_info["address"])
-        return self._page(confirmed, request.match_info.get("last"))
+        last = request.match_info.get("last", "")
+        if _TXID.fullmatch(last):  # electrs skips to the txid; one it never finds leaves nothing
+            confirmed = confirmed[confirmed.index(last) + 1 :] if last in confirmed else []
+        return self._answer(confirmed[: self.chain_page])
 
-    def _page(self, confirmed: list[str], last: str | None) -> web.Response:
-        start = 0
-        if last is not None:
-            if last not in confirmed:
-                return web.Response(status=400, text="Invalid hex string")
-            start = confirmed.index(last) + 1
-        return web.json_response([self._json(t) for t in confirmed[start : start + CHAIN_PAGE]])
+    def _answer(self, txids: list[str]) -> web.Response:
+        return web.json_response([self._json(t) for t in txids])
