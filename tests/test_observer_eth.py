@@ -240,7 +240,9 @@ async def test_a_node_without_history_leaves_old_invoices_unknown_and_scans_the_
     anvil.send(waiting.address, waiting.amount_due)  # paid while the shop was not looking
     anvil.mine(5)
     async with sessions.begin() as s:  # and its time is up
-        await s.execute(update(Order).where(Order.id == waiting.order_id).values(expires_at=utcnow() - timedelta(1)))
+        await s.execute(
+            update(Order).where(Order.id == waiting.order_id).values(expires_at=utcnow() - timedelta(minutes=1))
+        )
 
     node = NodeWithoutHistory(anvil.url)  # the shop restarts onto a node without those old states
     for old in (paid, waiting):
