@@ -65,13 +65,14 @@ class Observer:
         snapshot = await self._scan(chain, [invoice.address for invoice in watched])
         if snapshot is None:
             return
+        unknown = {invoice.id for invoice in watched if invoice.address not in snapshot}  # see ChainSnapshot
         async with self.sessions() as s:
             payments = PaymentService(s, self.settings)
             for invoice in watched:
-                seen = snapshot.get(invoice.address, [])
-                if seen or invoice.has_payments:  # an invoice with nothing, then or now, has nothing to do
+                seen = snapshot.get(invoice.address)
+                if seen is not None and (seen or invoice.has_payments):  # nothing then or now: nothing to do
                     await payments.apply_scan(chain, invoice.id, seen, observed_at)
-            await payments.expire_overdue(chain, observed_at)
+            await payments.expire_overdue(chain, observed_at, unknown)
         health.last_cycle_seconds = time.monotonic() - started
 
     async def check_address(self, chain: Chain, address: str) -> bool | None:
@@ -86,10 +87,11 @@ class Observer:
             return False
         observed_at = utcnow()  # before the scan, as in a cycle: what it shows is at least this recent
         snapshot = await self._scan(chain, [address])
-        if snapshot is None:
+        seen = None if snapshot is None else snapshot.get(address)
+        if seen is None:
             return None
         async with self.sessions() as s:
-            await PaymentService(s, self.settings).apply_scan(chain, invoice_id, snapshot.get(address, []), observed_at)
+            await PaymentService(s, self.settings).apply_scan(chain, invoice_id, seen, observed_at)
         return True
 
     async def watch_invoice(self, chain: Chain, address: str) -> None:

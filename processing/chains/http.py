@@ -29,6 +29,7 @@ class RpcError(ProviderError):
     def __init__(self, where: str, code: int, message: str) -> None:
         super().__init__(f"{where}: RPC error {code}: {message[:200]}")
         self.code = code
+        self.message = message
 
 
 @contextmanager
@@ -82,6 +83,15 @@ class HttpClient:
 
     async def batch(self, calls: Sequence[Call], *, path: str = "") -> list[Any]:
         """Results in the order of `calls`, sent in batches of BATCH_LIMIT; any error fails all."""
+        results = await self.batch_each(calls, path=path)
+        for result in results:
+            if isinstance(result, RpcError):
+                raise result
+        return results
+
+    async def batch_each(self, calls: Sequence[Call], *, path: str = "") -> list[Any]:
+        """As `batch`, but a call the server answered with a JSON-RPC error has its RpcError in its place,
+        for a backend that can do without that one answer. Any other fault still fails all."""
         results: list[Any] = []
         for start in range(0, len(calls), BATCH_LIMIT):
             chunk = calls[start : start + BATCH_LIMIT]
@@ -93,10 +103,11 @@ class HttpClient:
             if not isinstance(reply, list):
                 raise ProviderError(f"{self._host} {where}: unexpected answer")
             by_id = {item.get("id"): item for item in reply if isinstance(item, dict)}
-            results += [
-                self._result(method, by_id.get(req["id"]), req["id"])
-                for (method, _), req in zip(chunk, requests, strict=True)
-            ]
+            for (method, _), req in zip(chunk, requests, strict=True):
+                try:
+                    results.append(self._result(method, by_id.get(req["id"]), req["id"]))
+                except RpcError as e:
+                    results.append(e)
         return results
 
     async def close(self) -> None:
