@@ -3,8 +3,11 @@
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Generic, TypeVar
 
 from models.enums import Chain, OrderStatus, PaymentStatus, ProductKind
+
+Item = TypeVar("Item")
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,8 +27,18 @@ class NamedItem:
 
 
 @dataclass(frozen=True, slots=True)
-class Page:
-    items: list[NamedItem]
+class ProductRow:
+    """A product in a buyer's list: enough to choose without opening it."""
+
+    id: int
+    name: str
+    price: Decimal
+    available: int
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[Item]):
+    items: list[Item]
     page: int
     has_next: bool
     parent_id: int = 0  # the category of a subcategory page, the subcategory of a product page

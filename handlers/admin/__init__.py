@@ -7,7 +7,18 @@ from aiogram.types import CallbackQuery, Message
 
 from config import Settings
 from handlers import support
-from handlers.admin import broadcast, inventory, inventory_stock, menu, orders, problems, stats, users, wallet
+from handlers.admin import (
+    broadcast,
+    inventory,
+    inventory_remove,
+    inventory_stock,
+    menu,
+    orders,
+    problems,
+    stats,
+    users,
+    wallet,
+)
 
 
 class IsAdmin(Filter):
@@ -21,8 +32,7 @@ def build() -> Router:
     router.callback_query.filter(IsAdmin())
     # support replies first: replying to a support copy answers the buyer even while a prompt waits for text
     router.include_routers(menu.build(), support.build_admin(), orders.build(), problems.build())
-    # inventory_stock after inventory: its last handler takes what no inventory dialog step could use
-    router.include_routers(
-        inventory.build(), inventory_stock.build(), users.build(), broadcast.build(), stats.build(), wallet.build()
-    )
+    # inventory_stock last of the inventory: its last handler takes what no inventory dialog step could use
+    router.include_routers(inventory.build(), inventory_remove.build(), inventory_stock.build())
+    router.include_routers(users.build(), broadcast.build(), stats.build(), wallet.build())
     return router
