@@ -20,6 +20,7 @@ from services.orders.buyer import CannotCancel, OrderService
 from services.payments.uri import qr_png
 from services.payments.watch import PaymentWatch
 from services.shop.catalog import NotFound
+from services.wallet.merchant import AddressMismatch
 
 
 def invoice_text(order: OrderView, invoice: InvoiceView, l10n: L10n, now: datetime) -> str:
@@ -73,6 +74,8 @@ def order_text(order: OrderView, l10n: L10n) -> str:
         ]
     if order.goods:
         parts += [l10n("order.goods"), *(f"<code>{escape(g)}</code>" for g in order.goods)]
+    if order.goods_unreadable:
+        parts.append(l10n("order.goods_unreadable"))
     return "\n\n".join(parts)
 
 
@@ -134,6 +137,9 @@ async def view_order(
     except NotFound:
         alert(callback_answer, l10n("error.stale"))
         await list_orders(query, None, user, orders, l10n)
+        return
+    except AddressMismatch:  # the shop's key changed under an open invoice: never show a wrong address
+        alert(callback_answer, l10n("order.address_mismatch"))
         return
     await send_order(query, view, settings, l10n)
 

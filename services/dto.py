@@ -120,3 +120,4 @@ class OrderView:
     invoice: InvoiceView | None
     payments: list[PaymentView]
     goods: list[str]  # decrypted digital goods, only for the buyer of a paid order
+    goods_unreadable: bool = False  # sealed under a GOODS_KEY the shop no longer has
