@@ -19,7 +19,7 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_SU
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.container import Container
-from bot.factory import create_bot, create_dispatcher, create_storage
+from bot.factory import create_bot, create_dispatcher, create_stores
 from config import ConfigError, Settings
 from l10n import Translator
 from models.database import create_engine, create_sessionmaker
@@ -153,7 +153,8 @@ async def run(settings: Settings, wallet: Wallet) -> None:
     engine = create_engine(settings.resolved_database_url)
     sessions = create_sessionmaker(engine)
     metrics = ShopMetrics()
-    observer = Observer(sessions, settings, metrics.instrument(build_backends(settings, wallet.chains)))
+    storage, limits = create_stores(settings)
+    observer = Observer(sessions, settings, metrics.instrument(build_backends(settings, wallet.chains)), limits=limits)
     container = Container(
         settings=settings,
         sessions=sessions,
@@ -162,8 +163,9 @@ async def run(settings: Settings, wallet: Wallet) -> None:
         rates=rate_service_from_settings(settings),
         goods=goods_cipher(settings),
         observer=observer,
+        limits=limits,
     )
-    dp = create_dispatcher(container, create_storage(settings))
+    dp = create_dispatcher(container, storage)
     scheduler = AsyncIOScheduler(timezone="UTC")
     schedule(scheduler, observer, container.outbox_sender(bot), settings.observer_interval_seconds)
     progress = BroadcastProgress(sessions, bot, container.translator)
