@@ -170,6 +170,21 @@ async def tg(container: Container) -> AsyncIterator[Telegram]:
     yield Telegram(dp=dp, bot=bot, session=session)
 
 
+class Clock:
+    """A monotonic clock the test moves by hand (`clock.now += 30`), for MemoryRateLimits."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
 @pytest.fixture
 async def redis_limits() -> AsyncIterator[RedisRateLimits]:
     """Rate limits in the TEST_REDIS_URL server, under a prefix of this test's own (other runs share the

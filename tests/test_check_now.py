@@ -31,6 +31,7 @@ from services.payments.rates import rate_service_from_settings
 from services.payments.reconcile import MISSES_FOR_REORG
 from services.ratelimit import MemoryRateLimits, RateLimits
 from tests.admin_flow import one, place, rows
+from tests.conftest import Clock
 from tests.doubles import Fault
 from tests.doubles.esplora import EsploraDouble
 from tests.payflow import place_order
@@ -41,16 +42,6 @@ from tests.telegram import Person, Telegram, texts
 BUYER = Person(id=601, first_name="Peggy", username="peggy")
 NOT_SEEN = "No payment seen yet. It can take a minute to show up."
 CHECK_FAILED = "The network could not be asked just now; your payment is safe. Try again in a minute."
-
-
-class Clock:
-    """A monotonic clock the test moves by hand, for the check-now window."""
-
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass
@@ -101,11 +92,6 @@ def btc(settings: Settings) -> Settings:
     return settings.model_copy(
         update={"btc_confirmations": 1, "check_now_seconds": 30, "observer_interval_seconds": 30}
     )
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture

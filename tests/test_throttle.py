@@ -23,7 +23,7 @@ from models.ops import AuditLog, OutboxMessage
 from models.shop import User
 from services.ratelimit import MemoryRateLimits, RateLimits, RedisRateLimits
 from tests.admin_flow import ADMIN, one, rows
-from tests.conftest import ADMIN_ID, REDIS_URL
+from tests.conftest import ADMIN_ID, REDIS_URL, Clock
 from tests.recording import RecordingSession
 from tests.telegram import Person, Telegram, buttons, texts
 
@@ -35,14 +35,6 @@ MENU = MenuCb(action=MenuAction.main)
 BURST, EVERY = 3, 10  # THROTTLE_BURST=3, THROTTLE_PER_MINUTE=6
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def instance(container: Container, limits: RateLimits) -> Telegram:
     """One shop process with these rate limits and a burst of 3, one token back every 10 s."""
     settings = container.settings.model_copy(update={"throttle_burst": BURST, "throttle_per_minute": 60 // EVERY})
@@ -52,11 +44,6 @@ def instance(container: Container, limits: RateLimits) -> Telegram:
         bot=create_bot(settings, recording),
         session=recording,
     )
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture
