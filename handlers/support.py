@@ -18,23 +18,16 @@ from handlers import keyboards
 from handlers.admin.order_views import open_order
 from handlers.callbacks import MenuAction, MenuCb
 from handlers.keyboards import button
-from handlers.render import show
+from handlers.render import relay, show
 from l10n import L10n, Translator
 from services.dto import UserDTO
 from services.shop.support import Recipient, Relay, SupportRequest, SupportService, SupportThread
 
 log = logging.getLogger(__name__)
-MESSAGE_LIMIT, CAPTION_LIMIT = 4096, 1024
 
 
 class SupportForm(StatesGroup):
     waiting = State()
-
-
-def _fit(header: str, body: str | None, limit: int) -> str:
-    """Header and the escaped body within Telegram's limit (which counts text without HTML tags)."""
-    room = max(limit - len(header) - 2, 0)
-    return f"{header}\n\n{escape((body or '')[:room])}" if body else header
 
 
 def _home(l10n: L10n) -> InlineKeyboardMarkup:
@@ -102,17 +95,7 @@ def _relay(message: Message, bot: Bot, translator: Translator) -> Relay:
             else None
         )
         try:
-            if message.photo:
-                copy = await bot.send_photo(
-                    to.telegram_id,
-                    message.photo[-1].file_id,
-                    caption=_fit(header, message.caption, CAPTION_LIMIT),
-                    reply_markup=markup,
-                )
-            else:
-                copy = await bot.send_message(
-                    to.telegram_id, _fit(header, message.text, MESSAGE_LIMIT), reply_markup=markup
-                )
+            copy = await relay(bot, to.telegram_id, message, header, markup)
         except TelegramAPIError as e:
             log.warning("support copy to an admin failed: %s", type(e).__name__)
             return None
@@ -145,17 +128,7 @@ async def admin_reply(
         buyer = translator(to.buyer_language)
         header = buyer("support.reply")
         try:
-            if message.photo:
-                await bot.send_photo(
-                    to.buyer_telegram_id,
-                    message.photo[-1].file_id,
-                    caption=_fit(header, message.caption, CAPTION_LIMIT),
-                    reply_markup=_answer_button(buyer),
-                )
-            else:
-                await bot.send_message(
-                    to.buyer_telegram_id, _fit(header, message.text, MESSAGE_LIMIT), reply_markup=_answer_button(buyer)
-                )
+            await relay(bot, to.buyer_telegram_id, message, header, _answer_button(buyer))
         except TelegramAPIError as e:
             log.warning("support reply to a buyer failed: %s", type(e).__name__)
             return False

@@ -8,7 +8,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from config import Settings
-from handlers.callbacks import PayCb, ProductAction, ProductCb
+from handlers.callbacks import CartAction, CartCb, PayCb, ProductAction, ProductCb, ShipAction, ShipCb
 from handlers.notices import NoticeRenderer
 from l10n import Translator
 from models.enums import Chain, StockStatus
@@ -36,10 +36,19 @@ async def place(
     product_id: int,
     qty: int = 1,
     chain: Chain = Chain.btc,
+    *,
+    address: str | None = None,
+    option: int = 0,
 ) -> int:
-    """Cart and checkout through the buttons; returns the new order's id."""
+    """Cart and checkout through the buttons, for a physical product with the shipping `address` typed and
+    shipping option `option` chosen (0: the shop offers none); returns the new order's id."""
     await tg.press(person, ProductCb(action=ProductAction.add, id=product_id, qty=qty))
-    await tg.press(person, PayCb(chain=chain))
+    if address is not None:
+        await tg.press(person, CartCb(action=CartAction.checkout))
+        await tg.send(person, address)
+        if option:
+            await tg.press(person, ShipCb(action=ShipAction.option, id=option))
+    await tg.press(person, PayCb(chain=chain, ship=option))
     return int(
         await one(
             sessions,
