@@ -70,7 +70,6 @@ class PayCb(CallbackData, prefix="pay"):
 class ShipAction(StrEnum):
     address = "a"  # ask where to ship (again)
     reuse = "r"  # ship to the address given before
-    options = "l"  # the shipping options
     option = "o"  # this option (id)
 
 

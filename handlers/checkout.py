@@ -3,13 +3,13 @@ taking what is left when stock ran short; and changing where an unpaid order is 
 
 The address is asked for in a conversation state; what the buyer types is sealed at once, and the sealed
 draft waits in the conversation data until checkout puts it on the order. Any button or command leaves the
-waiting state and keeps the draft.
+waiting state and keeps the draft (handlers.prompts).
 """
 
+from dataclasses import dataclass
 from html import escape
 
 from aiogram import F, Router
-from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -21,6 +21,7 @@ from handlers import keyboards
 from handlers.callbacks import CartAction, CartCb, OrderAction, OrderCb, PayCb, ShipAction, ShipCb
 from handlers.cart import cart_text
 from handlers.orders import order_text, send_order
+from handlers.prompts import COMMAND, waiting_router
 from handlers.render import alert, answer, show
 from l10n import L10n
 from services.dto import UserDTO
@@ -47,18 +48,6 @@ DRAFT = "shipping_draft"  # conversation data: the sealed draft of the address t
 class AddressForm(StatesGroup):
     checkout = State()  # the address of the cart being checked out
     order = State()  # a new address for an unpaid order (data: order_id)
-
-
-async def leave(query: CallbackQuery, state: FSMContext, callback_answer: CallbackAnswer) -> None:
-    """Any button ends the wait for an address, keeping the draft, then does what it always does."""
-    callback_answer.disable()  # the handler that takes the button answers it
-    await state.set_state(None)
-    raise SkipHandler
-
-
-async def leave_on_command(message: Message, state: FSMContext) -> None:
-    await state.set_state(None)
-    raise SkipHandler
 
 
 async def draft_of(state: FSMContext) -> str | None:
@@ -102,12 +91,6 @@ async def ask_address(
     await show(query, text, keyboards.address_prompt(previous is not None, l10n))
 
 
-async def change_address(
-    query: CallbackQuery, user: UserDTO, shipping: ShippingService, state: FSMContext, l10n: L10n
-) -> None:
-    await ask_address(query, user, shipping, state, l10n)
-
-
 async def got_address(
     message: Message,
     user: UserDTO,
@@ -129,7 +112,7 @@ async def got_address(
         return
     await state.set_state(None)
     await state.update_data({DRAFT: draft})
-    await options_step(message, user, shipping, checkout, wallet, draft, settings, l10n)
+    await ShippingSteps(user, shipping, checkout, wallet, settings, l10n).options(message, draft)
 
 
 async def reuse_address(
@@ -149,40 +132,66 @@ async def reuse_address(
         await ask_address(query, user, shipping, state, l10n)
         return
     await state.update_data({DRAFT: draft})
-    await options_step(query, user, shipping, checkout, wallet, draft, settings, l10n)
+    await ShippingSteps(user, shipping, checkout, wallet, settings, l10n).options(query, draft)
 
 
-async def show_options(
-    query: CallbackQuery,
-    user: UserDTO,
-    shipping: ShippingService,
-    checkout: CheckoutService,
-    wallet: Wallet,
-    state: FSMContext,
-    settings: Settings,
-    l10n: L10n,
-) -> None:
-    await options_step(query, user, shipping, checkout, wallet, await draft_of(state), settings, l10n)
+@dataclass(frozen=True, slots=True)
+class ShippingSteps:
+    """The steps after the address, for a cart with something physical, with what the update brought."""
 
+    user: UserDTO
+    shipping: ShippingService
+    checkout: CheckoutService
+    wallet: Wallet
+    settings: Settings
+    l10n: L10n
 
-async def options_step(
-    event: Message | CallbackQuery,
-    user: UserDTO,
-    shipping: ShippingService,
-    checkout: CheckoutService,
-    wallet: Wallet,
-    draft: str | None,
-    settings: Settings,
-    l10n: L10n,
-) -> None:
-    """The shipping options under the address the buyer gave; straight to the coin when none is offered."""
-    options = await shipping.options()
-    if not options:
-        await chain_step(event, user, shipping, checkout, wallet, draft, 0, settings, l10n)
-        return
-    address = shipping.read_draft(user.id, draft)
-    text = l10n("checkout.ship_to", address=escape(address or "—")) + "\n\n" + l10n("checkout.choose_shipping")
-    await answer(event, text, keyboards.shipping_options(options, settings.fiat_currency, l10n))
+    async def options(self, event: Message | CallbackQuery, draft: str | None) -> None:
+        """The shipping options under the address the buyer gave; straight to the coin when none is offered."""
+        l10n, options = self.l10n, await self.shipping.options()
+        if not options:
+            await self.coins(event, draft, 0)
+            return
+        text = self._ship_to(draft) + "\n\n" + l10n("checkout.choose_shipping")
+        await answer(event, text, keyboards.shipping_options(options, self.settings.fiat_currency, l10n))
+
+    async def coins(
+        self,
+        event: Message | CallbackQuery,
+        draft: str | None,
+        option: int,
+        callback_answer: CallbackAnswer | None = None,
+    ) -> None:
+        """The price with shipping option `option`, and the coins; the options again when that one is not
+        offered (any more)."""
+        l10n, currency = self.l10n, self.settings.fiat_currency
+        try:
+            quote = await self.checkout.quote(self.user.id, option)
+        except CheckoutRefused as e:
+            if callback_answer is not None:
+                alert(callback_answer, l10n(e.key))
+            if isinstance(e, OptionNeeded):
+                await self.options(event, draft)
+            else:  # the cart was emptied meanwhile
+                await answer(event, l10n(e.key), keyboards.main_menu(l10n))
+            return
+        total = format_fiat(quote.total, currency)
+        if quote.shipping_name is None:
+            price = l10n("checkout.choose_chain", total=total)
+        else:
+            price = l10n(
+                "checkout.choose_chain_shipping",
+                items=format_fiat(quote.items, currency),
+                option=escape(quote.shipping_name),
+                shipping=format_fiat(quote.shipping, currency),
+                total=total,
+            )
+        if quote.ships:
+            price = self._ship_to(draft) + "\n\n" + price
+        await answer(event, price, keyboards.chains(self.wallet.chains, l10n, ships=quote.ships, option=option))
+
+    def _ship_to(self, draft: str | None) -> str:
+        return self.l10n("checkout.ship_to", address=escape(self.shipping.read_draft(self.user.id, draft) or "—"))
 
 
 async def choose_option(
@@ -197,50 +206,8 @@ async def choose_option(
     l10n: L10n,
     callback_answer: CallbackAnswer,
 ) -> None:
-    draft = await draft_of(state)
-    await chain_step(query, user, shipping, checkout, wallet, draft, callback_data.id, settings, l10n, callback_answer)
-
-
-async def chain_step(
-    event: Message | CallbackQuery,
-    user: UserDTO,
-    shipping: ShippingService,
-    checkout: CheckoutService,
-    wallet: Wallet,
-    draft: str | None,
-    option: int,
-    settings: Settings,
-    l10n: L10n,
-    callback_answer: CallbackAnswer | None = None,
-) -> None:
-    """The price with shipping option `option`, and the coins, for a cart with something physical; the
-    options again when that one is not offered (any more)."""
-    try:
-        quote = await checkout.quote(user.id, option)
-    except CheckoutRefused as e:
-        if callback_answer is not None:
-            alert(callback_answer, l10n(e.key))
-        if isinstance(e, OptionNeeded):
-            await options_step(event, user, shipping, checkout, wallet, draft, settings, l10n)
-        else:  # the cart was emptied meanwhile
-            await answer(event, l10n(e.key), keyboards.main_menu(l10n))
-        return
-    currency = settings.fiat_currency
-    total = format_fiat(quote.total, currency)
-    if quote.shipping_name is None:
-        price = l10n("checkout.choose_chain", total=total)
-    else:
-        price = l10n(
-            "checkout.choose_chain_shipping",
-            items=format_fiat(quote.items, currency),
-            option=escape(quote.shipping_name),
-            shipping=format_fiat(quote.shipping, currency),
-            total=total,
-        )
-    if quote.ships:
-        address = shipping.read_draft(user.id, draft)
-        price = l10n("checkout.ship_to", address=escape(address or "—")) + "\n\n" + price
-    await answer(event, price, keyboards.chains(wallet.chains, l10n, ships=quote.ships, option=option))
+    steps = ShippingSteps(user, shipping, checkout, wallet, settings, l10n)
+    await steps.coins(query, await draft_of(state), callback_data.id, callback_answer)
 
 
 async def pay(
@@ -269,7 +236,7 @@ async def pay(
         return
     except OptionNeeded as e:
         alert(callback_answer, l10n(e.key))
-        await options_step(query, user, shipping, checkout, wallet, draft, settings, l10n)
+        await ShippingSteps(user, shipping, checkout, wallet, settings, l10n).options(query, draft)
         return
     except CheckoutRefused as e:
         alert(callback_answer, l10n(e.key))
@@ -357,19 +324,13 @@ async def not_text(message: Message, state: FSMContext, l10n: L10n) -> None:
 
 def build() -> Router:
     """Goes before the shop's routers, so that any button first ends the wait for an address."""
-    router = Router(name="checkout")
-    waiting = StateFilter(AddressForm)
-    command = F.text.startswith("/")
-    router.callback_query.register(leave, waiting)
-    router.message.register(leave_on_command, waiting, command)
-    # The state filters below still see the state as it was when the update came in: they leave commands alone.
-    router.message.register(got_address, StateFilter(AddressForm.checkout), F.text & ~command)
-    router.message.register(got_order_address, StateFilter(AddressForm.order), F.text & ~command)
-    router.message.register(not_text, waiting, ~command)
+    router, waiting = waiting_router("checkout", AddressForm)
+    router.message.register(got_address, StateFilter(AddressForm.checkout), F.text & ~COMMAND)
+    router.message.register(got_order_address, StateFilter(AddressForm.order), F.text & ~COMMAND)
+    router.message.register(not_text, waiting, ~COMMAND)
     router.callback_query.register(start, CartCb.filter(F.action == CartAction.checkout))
-    router.callback_query.register(change_address, ShipCb.filter(F.action == ShipAction.address))
+    router.callback_query.register(ask_address, ShipCb.filter(F.action == ShipAction.address))
     router.callback_query.register(reuse_address, ShipCb.filter(F.action == ShipAction.reuse))
-    router.callback_query.register(show_options, ShipCb.filter(F.action == ShipAction.options))
     router.callback_query.register(choose_option, ShipCb.filter(F.action == ShipAction.option))
     router.callback_query.register(pay, PayCb.filter())
     router.callback_query.register(ask_order_address, OrderCb.filter(F.action == OrderAction.address))

@@ -6,9 +6,7 @@ import logging
 from html import escape
 
 from aiogram import Bot, F, Router
-from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.exceptions import TelegramAPIError
-from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
@@ -19,6 +17,7 @@ from handlers.admin import order_views as views
 from handlers.admin.order_views import AdminOrderCb, AoAction, open_order
 from handlers.callbacks import OrderAction, OrderCb
 from handlers.keyboards import button
+from handlers.prompts import COMMAND, waiting_router
 from handlers.render import alert, relay, show
 from l10n import L10n, Translator
 from services.admin.orders import AdminOrdersService
@@ -37,16 +36,14 @@ class AdminMessage(StatesGroup):
     waiting = State()  # data: order_id
 
 
-async def leave(query: CallbackQuery, state: FSMContext, callback_answer: CallbackAnswer) -> None:
-    """Any button ends the wait for a message, then does what it always does."""
-    callback_answer.disable()  # the handler that takes the button answers it
-    await state.set_state(None)
-    raise SkipHandler
-
-
-async def leave_on_command(message: Message, state: FSMContext) -> None:
-    await state.set_state(None)
-    raise SkipHandler
+async def pass_on(bot: Bot, to: Correspondent, message: Message, header: str, markup: InlineKeyboardMarkup) -> bool:
+    """`message` below `header`; False when Telegram would not take it (say, the buyer blocked the bot)."""
+    try:
+        await relay(bot, to.telegram_id, message, header, markup)
+    except TelegramAPIError as e:
+        log.warning("an order message could not be delivered: %s", type(e).__name__)
+        return False
+    return True
 
 
 # The buyer's side
@@ -99,12 +96,7 @@ async def buyer_reply(
                 [button(admin("support.open_order", order_id=order_id), open_order(order_id))],
             ]
         )
-        try:
-            await relay(bot, to.telegram_id, message, header, markup)
-        except TelegramAPIError as e:
-            log.warning("a buyer's order message could not reach an admin: %s", type(e).__name__)
-            return False
-        return True
+        return await pass_on(bot, to, message, header, markup)
 
     try:
         reached = await order_messages.from_buyer(order_id, user.id, deliver, photo=bool(message.photo))
@@ -166,12 +158,7 @@ async def admin_message(
                 [button(buyer("support.open_order", order_id=order_id), OrderCb(action=OrderAction.view, id=order_id))],
             ]
         )
-        try:
-            await relay(bot, to.telegram_id, message, buyer("order.message_from_shop", order_id=order_id), markup)
-        except TelegramAPIError as e:
-            log.warning("an order message could not reach the buyer: %s", type(e).__name__)
-            return False
-        return True
+        return await pass_on(bot, to, message, buyer("order.message_from_shop", order_id=order_id), markup)
 
     try:
         delivered = await order_messages.to_buyer(order_id, message.from_user.id, deliver, photo=bool(message.photo))
@@ -188,22 +175,9 @@ async def admin_not_supported(message: Message, state: FSMContext, l10n: L10n) -
     await message.answer(l10n("admin.orders.text_or_photo"), reply_markup=views.back_to_order(order_id, l10n))
 
 
-COMMAND = F.text.startswith("/")
-
-
-def _waiting_router(name: str, group: type[StatesGroup]) -> tuple[Router, StateFilter]:
-    """Leaving on any button or command. The state filters of the handlers added after these still see the
-    state as it was when the update came in, so they must leave commands alone themselves."""
-    router = Router(name=name)
-    waiting = StateFilter(group)
-    router.callback_query.register(leave, waiting)
-    router.message.register(leave_on_command, waiting, COMMAND)
-    return router, waiting
-
-
 def build() -> Router:
     """The buyer's side. Goes before the shop's routers, so that any button first ends the wait."""
-    router, waiting = _waiting_router("order-messages", BuyerReply)
+    router, waiting = waiting_router("order-messages", BuyerReply)
     router.message.register(buyer_reply, waiting, (F.text & ~COMMAND) | F.photo)
     router.message.register(buyer_not_supported, waiting, ~COMMAND)
     router.callback_query.register(ask_reply, OrderCb.filter(F.action == OrderAction.reply))
@@ -213,7 +187,7 @@ def build() -> Router:
 def build_admin() -> Router:
     """The admins' side, included in the admin router (which checks who is an admin) before the sections,
     so that any of their buttons first ends the wait."""
-    router, waiting = _waiting_router("admin-order-messages", AdminMessage)
+    router, waiting = waiting_router("admin-order-messages", AdminMessage)
     router.message.register(admin_message, waiting, (F.text & ~COMMAND) | F.photo)
     router.message.register(admin_not_supported, waiting, ~COMMAND)
     router.callback_query.register(ask_message, AdminOrderCb.filter(F.action == AoAction.message))

@@ -6,18 +6,17 @@ from html import escape
 from typing import Any
 
 from aiogram import Bot, F, Router
-from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.exceptions import TelegramAPIError
-from aiogram.filters import Filter, StateFilter
+from aiogram.filters import Filter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
-from aiogram.utils.callback_answer import CallbackAnswer
 
 from handlers import keyboards
 from handlers.admin.order_views import open_order
 from handlers.callbacks import MenuAction, MenuCb
 from handlers.keyboards import button
+from handlers.prompts import COMMAND, waiting_router
 from handlers.render import relay, show
 from l10n import L10n, Translator
 from services.dto import UserDTO
@@ -40,18 +39,6 @@ def _answer_button(l10n: L10n) -> InlineKeyboardMarkup:
     )
 
 
-async def leave(query: CallbackQuery, state: FSMContext, callback_answer: CallbackAnswer) -> None:
-    """Any button ends the wait for a support message, then does what it always does."""
-    callback_answer.disable()  # the handler that takes the button answers it
-    await state.clear()
-    raise SkipHandler
-
-
-async def leave_on_command(message: Message, state: FSMContext) -> None:
-    await state.clear()
-    raise SkipHandler
-
-
 async def ask(query: CallbackQuery, state: FSMContext, l10n: L10n) -> None:
     await state.set_state(SupportForm.waiting)
     await show(query, l10n("support.ask"), _home(l10n))
@@ -66,7 +53,7 @@ async def forward(
     translator: Translator,
     l10n: L10n,
 ) -> None:
-    await state.clear()
+    await state.set_state(None)
     sent = await support.forward(user, _relay(message, bot, translator))
     await message.answer(
         l10n("support.sent" if sent else "support.unavailable"), reply_markup=keyboards.main_menu(l10n)
@@ -143,15 +130,10 @@ async def admin_reply(
 
 def build() -> Router:
     """The buyer's side. Goes before the shop's routers, so that any button first ends the wait."""
-    router = Router(name="support")
-    router.callback_query.register(leave, StateFilter(SupportForm.waiting))
+    router, waiting = waiting_router("support", SupportForm)
     router.callback_query.register(ask, MenuCb.filter(F.action == MenuAction.support))
-    # A command leaves, then goes where it always goes. The state filters below still see the state as it
-    # was when the update came in, so they leave commands alone themselves.
-    command = F.text.startswith("/")
-    router.message.register(leave_on_command, StateFilter(SupportForm.waiting), command)
-    router.message.register(forward, StateFilter(SupportForm.waiting), (F.text & ~command) | F.photo)
-    router.message.register(not_supported, StateFilter(SupportForm.waiting), ~command)
+    router.message.register(forward, waiting, (F.text & ~COMMAND) | F.photo)
+    router.message.register(not_supported, waiting, ~COMMAND)
     return router
 
 

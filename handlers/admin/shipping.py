@@ -6,8 +6,6 @@ from enum import StrEnum
 from html import escape
 
 from aiogram import F, Router
-from aiogram.dispatcher.event.bases import SkipHandler
-from aiogram.filters import StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -18,6 +16,7 @@ from config import Settings
 from handlers.admin.menu import AdminCb, AdminSection
 from handlers.admin.panel import actor, answer, rows, to_menu
 from handlers.keyboards import button
+from handlers.prompts import COMMAND, waiting_router
 from handlers.render import alert
 from l10n import L10n
 from services.admin.shipping import NAME_LIMIT, AdminShippingService, OptionRefused
@@ -81,18 +80,6 @@ def cancel(option_id: int, l10n: L10n) -> InlineKeyboardMarkup:
     return rows([button(l10n("admin.shipping.cancel"), back)])
 
 
-async def leave(query: CallbackQuery, state: FSMContext, callback_answer: CallbackAnswer) -> None:
-    """Any button ends the prompt, then does what it always does."""
-    callback_answer.disable()  # the handler that takes the button answers it
-    await state.clear()
-    raise SkipHandler
-
-
-async def leave_on_command(message: Message, state: FSMContext) -> None:
-    await state.clear()
-    raise SkipHandler
-
-
 async def show_list(
     event: Message | CallbackQuery, admin_shipping: AdminShippingService, settings: Settings, l10n: L10n
 ) -> None:
@@ -107,8 +94,13 @@ async def open_option(
     l10n: L10n,
     callback_answer: CallbackAnswer,
 ) -> None:
+    """The option; offered or withdrawn first when that button was pressed."""
     try:
-        option = await admin_shipping.option(callback_data.id)
+        if callback_data.action is ShipOptAction.view:
+            option = await admin_shipping.option(callback_data.id)
+        else:
+            active = callback_data.action is ShipOptAction.enable
+            option = await admin_shipping.set_active(actor(query), callback_data.id, active)
     except NotFound:
         alert(callback_answer, l10n("admin.shipping.gone"))
         await show_list(query, admin_shipping, settings, l10n)
@@ -147,24 +139,6 @@ async def got_text(
     await message.answer(l10n("admin.shipping.saved") + "\n\n" + text, reply_markup=markup)
 
 
-async def set_active(
-    query: CallbackQuery,
-    callback_data: ShipOptCb,
-    admin_shipping: AdminShippingService,
-    settings: Settings,
-    l10n: L10n,
-    callback_answer: CallbackAnswer,
-) -> None:
-    active = callback_data.action is ShipOptAction.enable
-    try:
-        option = await admin_shipping.set_active(actor(query), callback_data.id, active)
-    except NotFound:
-        alert(callback_answer, l10n("admin.shipping.gone"))
-        await show_list(query, admin_shipping, settings, l10n)
-        return
-    await answer(query, *option_view(option, settings, l10n))
-
-
 async def open_section(
     query: CallbackQuery, admin_shipping: AdminShippingService, settings: Settings, l10n: L10n
 ) -> None:
@@ -173,16 +147,10 @@ async def open_section(
 
 def build() -> Router:
     """Goes before the other sections in the admin router, so that any of their buttons first ends a prompt."""
-    router = Router(name="admin-shipping")
-    waiting, command = StateFilter(ShippingInput), F.text.startswith("/")
-    router.callback_query.register(leave, waiting)
-    router.message.register(leave_on_command, waiting, command)
-    router.message.register(got_text, waiting, F.text & ~command)  # the filter still sees the state left above
+    router, waiting = waiting_router("admin-shipping", ShippingInput)
+    router.message.register(got_text, waiting, F.text & ~COMMAND)
     router.callback_query.register(open_section, AdminCb.filter(F.section == AdminSection.shipping))
     router.callback_query.register(open_section, ShipOptCb.filter(F.action == ShipOptAction.list))
-    router.callback_query.register(open_option, ShipOptCb.filter(F.action == ShipOptAction.view))
     router.callback_query.register(ask, ShipOptCb.filter(F.action.in_({ShipOptAction.new, ShipOptAction.edit})))
-    router.callback_query.register(
-        set_active, ShipOptCb.filter(F.action.in_({ShipOptAction.enable, ShipOptAction.disable}))
-    )
+    router.callback_query.register(open_option, ShipOptCb.filter())
     return router
