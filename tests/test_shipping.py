@@ -45,6 +45,7 @@ from models.types import utcnow
 from services.admin.dto import OrderBucket
 from services.admin.stats import Period
 from services.money import amount_due
+from services.shop.catalog import NotFound
 from services.shop.shipping import ADDRESS_LIMIT
 from services.wallet.goods import GoodsCipher
 from services.wallet.secretbox import DecryptionError
@@ -417,3 +418,17 @@ def test_sqlite_connections_overwrite_erased_data() -> None:
         assert conn.execute("PRAGMA secure_delete").fetchone() == (1,)
     finally:
         conn.close()
+
+
+async def test_a_digital_order_has_no_address_to_change(tg: Telegram, sessions, container, goods) -> None:
+    product = await seed_product(sessions, units=1, goods=goods)
+    order_id = await place(tg, sessions, BUYER, product)
+    calls = await tg.press(BUYER, OrderCb(action=OrderAction.view, id=order_id))
+    assert "✏ Change shipping address" not in buttons(calls) and "Ship to" not in texts(calls)[0]
+    calls = await tg.press(BUYER, OrderCb(action=OrderAction.address, id=order_id))  # forged
+    assert alerts(calls) == ["This button is out of date. Here is the current view."]
+    user_id = await one(sessions, select(Order.user_id).where(Order.id == order_id))
+    async with sessions() as s:
+        with pytest.raises(NotFound):
+            await container.services(s)["orders"].change_address(order_id, user_id, ADDRESS)
+    assert (await order(sessions, order_id)).address_enc is None

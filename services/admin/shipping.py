@@ -101,7 +101,7 @@ class AdminShippingService:
                 await repo.set_values(option_id, **values)
                 await AuditRepo(self._session).record(actor, action, ENTITY, option_id, before=before, after=values)
                 option = await repo.get(option_id)
-                assert option is not None  # read under the same lock
+                assert option is not None  # read in the same transaction
                 return option_view(option)
         except IntegrityError:
             raise OptionRefused from None
