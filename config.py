@@ -17,6 +17,7 @@ from models.chains import CHAINS
 from models.enums import Chain, Network
 
 ROOT = Path(__file__).resolve().parent
+BlockTag = Literal["safe", "finalized"]  # JSON-RPC block tags ETH_CONFIRMATIONS may name instead of a count
 TOKEN_RE = re.compile(r"^\d{5,20}:[A-Za-z0-9_-]{30,}$")
 
 
@@ -50,6 +51,9 @@ class Settings(BaseSettings):
     max_user_timeouts: int = Field(3, ge=1)
     free_cancels_per_day: int = Field(3, ge=0)  # a buyer's cancels beyond this in 24 h count as timeouts
     address_retention_days: int = Field(30, ge=0)  # shipping addresses are erased this long after ship or close
+    # Per buyer and kind of update (messages, button presses): a burst, then a steady rate; admins are exempt.
+    throttle_burst: int = Field(10, ge=1)
+    throttle_per_minute: int = Field(30, ge=1)
 
     # Wallet
     network: Network = Network.mainnet
@@ -74,9 +78,11 @@ class Settings(BaseSettings):
     sol_commitment: Literal["confirmed", "finalized"] = "finalized"
     btc_confirmations: int = Field(CHAINS[Chain.btc].default_confirmations, ge=1)
     ltc_confirmations: int = Field(CHAINS[Chain.ltc].default_confirmations, ge=1)
-    eth_confirmations: int = Field(CHAINS[Chain.eth].default_confirmations, ge=1)
+    # A count from the tip, or a tag: a payment counts once its block is at or below the node's safe or finalized block
+    eth_confirmations: Annotated[int, Field(ge=1)] | BlockTag = CHAINS[Chain.eth].default_confirmations
     provider_timeout_seconds: float = Field(10.0, gt=0)
     observer_interval_seconds: int = Field(30, ge=1)
+    check_now_seconds: int = Field(30, ge=0)  # "check now" asks at most this often per invoice; 0: every tap
     payment_tolerance_percent: Decimal = Field(Decimal(0), ge=0, lt=100)
     underpaid_grace_minutes: int = Field(30, ge=0)
     monitor_hours: int = Field(24, ge=0)
@@ -134,12 +140,11 @@ class Settings(BaseSettings):
 
     def confirmations(self, chain: Chain) -> int:
         """Depth at which a payment counts. A chain without a setting (SOL, which has finality: one means
-        SOL_COMMITMENT reached) counts at its table default."""
-        depths = {
-            Chain.btc: self.btc_confirmations,
-            Chain.ltc: self.ltc_confirmations,
-            Chain.eth: self.eth_confirmations,
-        }
+        SOL_COMMITMENT reached) counts at its table default. ETH_CONFIRMATIONS=safe|finalized counts the
+        same way: the backend shows a payment at 0 confirmations until its block is at or below that
+        block, so one is enough."""
+        eth = self.eth_confirmations if isinstance(self.eth_confirmations, int) else 1
+        depths = {Chain.btc: self.btc_confirmations, Chain.ltc: self.ltc_confirmations, Chain.eth: eth}
         return depths.get(chain, CHAINS[chain].default_confirmations)
 
     @property

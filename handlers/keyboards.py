@@ -24,7 +24,7 @@ from handlers.callbacks import (
 )
 from l10n import LANGUAGES, L10n
 from models.enums import Chain, OrderStatus
-from services.dto import CartView, NamedItem, OrderView, ProductCard
+from services.dto import CartView, NamedItem, OrderView, Page, ProductCard, ProductRow
 from services.money import format_fiat
 from services.shop.shipping import ShippingOptionView
 
@@ -78,6 +78,31 @@ def paged(
         kb.row(*arrows)
     kb.row(button(l10n("nav.back"), back))
     return kb.as_markup()
+
+
+def products(view: Page[ProductRow], subcategory_id: int, currency: str, l10n: L10n) -> InlineKeyboardMarkup:
+    """A subcategory's products, each labelled with its price and how many are left."""
+    items = [
+        NamedItem(
+            row.id,
+            l10n(
+                "catalog.product_row" if row.available else "catalog.product_row_sold_out",
+                name=row.name,
+                price=format_fiat(row.price, currency),
+                available=row.available,
+            ),
+        )
+        for row in view.items
+    ]
+    return paged(
+        items,
+        view.page,
+        view.has_next,
+        lambda i: ProductCb(action=ProductAction.view, id=i),
+        lambda p: CatalogCb(level=CatalogLevel.products, id=subcategory_id, page=p),
+        CatalogCb(level=CatalogLevel.subcategories, id=view.parent_id),
+        l10n,
+    )
 
 
 def product(card: ProductCard, qty: int, l10n: L10n) -> InlineKeyboardMarkup:

@@ -20,6 +20,7 @@ from services.orders.buyer import CannotCancel, OrderService
 from services.payments.uri import qr_png
 from services.payments.watch import PaymentWatch
 from services.shop.catalog import NotFound
+from services.wallet.merchant import AddressMismatch
 
 
 def invoice_text(order: OrderView, invoice: InvoiceView, l10n: L10n, now: datetime) -> str:
@@ -96,6 +97,8 @@ def order_text(order: OrderView, l10n: L10n) -> str:
         parts.append(l10n("order.tracking", tracking=escape(order.tracking)))
     if order.goods:
         parts += [l10n("order.goods"), *(f"<code>{escape(g)}</code>" for g in order.goods)]
+    if order.goods_unreadable:
+        parts.append(l10n("order.goods_unreadable"))
     return "\n\n".join(parts)
 
 
@@ -149,7 +152,7 @@ async def view_order(
     try:
         view = await orders.view(callback_data.id, user.id)
         if callback_data.action is OrderAction.check and view.invoice and view.status in OrderStatus.open():
-            if await payment_watch.check_address(view.invoice.chain, view.invoice.address) is None:
+            if await payment_watch.check_now(view.invoice.chain, view.invoice.address) is None:
                 callback_answer.text = l10n("invoice.check_failed")
             view = await orders.view(callback_data.id, user.id)
             if view.status is OrderStatus.awaiting_payment and not callback_answer.text:
@@ -157,6 +160,9 @@ async def view_order(
     except NotFound:
         alert(callback_answer, l10n("error.stale"))
         await list_orders(query, None, user, orders, l10n)
+        return
+    except AddressMismatch:  # the shop's key changed under an open invoice: never show a wrong address
+        alert(callback_answer, l10n("order.address_mismatch"))
         return
     await send_order(query, view, settings, l10n)
 

@@ -4,8 +4,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Generic, TypeVar
 
 from models.enums import Chain, OrderStatus, PaymentStatus, ProductKind
+
+Item = TypeVar("Item")
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,8 +28,18 @@ class NamedItem:
 
 
 @dataclass(frozen=True, slots=True)
-class Page:
-    items: list[NamedItem]
+class ProductRow:
+    """A product in a buyer's list: enough to choose without opening it."""
+
+    id: int
+    name: str
+    price: Decimal
+    available: int
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[Item]):
+    items: list[Item]
     page: int
     has_next: bool
     parent_id: int = 0  # the category of a subcategory page, the subcategory of a product page
@@ -134,6 +147,7 @@ class OrderView:
     goods: list[str]  # decrypted digital goods, only for the buyer of a paid order
     shipping: OrderShipping | None  # None: nothing in it is shipped
     tracking: str | None  # once shipped
+    goods_unreadable: bool = False  # sealed under a GOODS_KEY the shop no longer has
 
     @property
     def address_editable(self) -> bool:

@@ -17,7 +17,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, NoReturn
@@ -198,12 +198,35 @@ class Anvil:
     def tx_request(self, to: str, wei: int) -> dict[str, str]:
         return {"from": self.accounts[0], "to": to, "value": hex(wei)}
 
+    def signed(self, transfers: list[tuple[str, int]]) -> list[str]:
+        """Raw signed (to, wei) transfers from the first dev account, with consecutive nonces. Unlike a tx
+        request, a raw transaction keeps its hash when a reorg mines it again, as on a real chain."""
+        nonce = int(self.rpc("eth_getTransactionCount", self.accounts[0], "pending"), 16)
+        return [
+            str(self.rpc("eth_signTransaction", {**self.tx_request(to, wei), "nonce": hex(nonce + i), "gas": "0x5208"}))
+            for i, (to, wei) in enumerate(transfers)
+        ]
+
+    def mine_together(self, txs: Sequence[str | dict[str, str]]) -> int:
+        """Mine these transactions (raw, or requests from unlocked accounts) in one new block; its height."""
+        self.rpc("evm_setAutomine", False)
+        try:
+            for tx in txs:
+                self.rpc("eth_sendRawTransaction" if isinstance(tx, str) else "eth_sendTransaction", tx)
+            self.rpc("evm_mine")
+        finally:
+            self.rpc("evm_setAutomine", True)
+        return self.block_number()
+
     def mine(self, n: int = 1) -> None:
         self.rpc("anvil_mine", hex(n))
 
-    def reorg(self, depth: int, txs: list[tuple[dict[str, str], int]] | None = None) -> None:
-        """Replace the last `depth` blocks; `txs` are (tx request, block offset) pairs for the new ones."""
+    def reorg(self, depth: int, txs: list[tuple[dict[str, str] | str, int]] | None = None) -> None:
+        """Replace the last `depth` blocks; `txs` are (tx request or raw tx, block offset) pairs for the new ones."""
         self.rpc("anvil_reorg", depth, [[tx, offset] for tx, offset in txs or []])
+
+    def balance(self, address: str) -> int:
+        return int(self.rpc("eth_getBalance", address, "latest"), 16)
 
     def block_number(self) -> int:
         return int(self.rpc("eth_blockNumber"), 16)

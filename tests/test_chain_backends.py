@@ -11,6 +11,7 @@ from unittest.mock import patch
 import pytest
 from aiohttp import web
 
+from config import BlockTag
 from models.enums import Chain
 from processing.chains.base import ProviderError
 from processing.chains.core_rpc import CoreRpcBackend
@@ -22,6 +23,7 @@ from services.payments.seen import ChainSnapshot, SeenPayment
 from tests.doubles import Fault
 from tests.doubles import esplora as esplora_double
 from tests.doubles.esplora import UTXO_LIMIT, EsploraDouble, Style
+from tests.doubles.evm_history import NodeWithoutHistory
 from tests.doubles.solana import LAMPORTS_PER_SOL, SolanaDouble
 from tests.nodes import Anvil, Litecoind, anvil_fixture, anvil_session_fixture, free_port, litecoind_fixture  # noqa: F401
 
@@ -591,3 +593,105 @@ async def test_evm_anchor_at_the_tip_does_not_double_count(anvil: Anvil) -> None
     for _ in range(3):
         assert only(await backend.scan([address]), address).confirmations == 1
     await backend.close()
+
+
+def forwarder(anvil: Anvil, to: str) -> str:
+    """A contract that passes the value of every call on to `to`: an internal transfer, no transaction to `to`."""
+    contract = fresh_address(0x4000 + int(to[-4:], 16))  # runtime code: CALL(gas, to, callvalue, 0, 0, 0, 0)
+    anvil.rpc("anvil_setCode", contract, f"0x600060006000600034 73{to[2:]} 5af100".replace(" ", ""))
+    return contract
+
+
+def credits(snapshot: ChainSnapshot, address: str) -> list[tuple[str, int, int]]:
+    return [(p.natural_id, p.amount, p.block_height or 0) for p in snapshot.payments[address]]
+
+
+@pytest.mark.nodes
+async def test_evm_each_payment_in_a_block_is_a_credit_so_a_reorg_only_moves_them(
+    anvil: Anvil, evm: EvmRpcBackend
+) -> None:
+    """Issue 13, item 4: a block's balance increase is split into its transactions' values, so a reorg
+    that spreads them over two blocks, or merges them into one, never counts any part twice."""
+    address = fresh_address(7)
+    a, b = anvil.signed([(address, 6 * 10**17), (address, 3 * 10**17)])
+    via = {"from": anvil.accounts[1], "to": forwarder(anvil, address), "value": hex(10**17)}
+    height = anvil.mine_together([a, b, via])
+    tx_a, tx_b = (anvil.rpc("eth_getBlockByNumber", hex(height), False)["transactions"][i] for i in (0, 1))
+    anvil.mine()
+    assert credits(await evm.scan([address]), address) == [
+        (tx_a, 6 * 10**17, height),
+        (tx_b, 3 * 10**17, height),
+        (f"{address}@{height}", 10**17, height),
+    ]
+    anvil.reorg(2, [(a, 0), (b, 1)])  # b moves one block up; the internal transfer is gone
+    assert credits(await evm.scan([address]), address) == [(tx_a, 6 * 10**17, height), (tx_b, 3 * 10**17, height + 1)]
+    anvil.reorg(2, [(a, 0), (b, 0)])  # merged into one block again
+    assert credits(await evm.scan([address]), address) == [(tx_a, 6 * 10**17, height), (tx_b, 3 * 10**17, height)]
+    assert anvil.balance(address) == 9 * 10**17
+
+
+@pytest.mark.nodes
+async def test_evm_a_payment_in_the_block_of_a_sweep_is_netted(anvil: Anvil, evm: EvmRpcBackend) -> None:
+    address = fresh_address(8)
+    first = anvil.send(address, 10**18)
+    anvil.rpc("anvil_impersonateAccount", address)
+    (paying,) = anvil.signed([(address, 5 * 10**17)])
+    sweep = {"from": address, "to": anvil.accounts[1], "value": hex(2 * 10**17)}
+    height = anvil.mine_together([paying, sweep])
+    net = anvil.balance(address) - 10**18  # the payment, less the sweep and its fee
+    tx = str(anvil.rpc("eth_getBlockByNumber", hex(height), False)["transactions"][0])
+    assert credits(await evm.scan([address]), address) == [(first, 10**18, height - 1), (tx, net, height)]
+
+
+@pytest.mark.nodes
+@pytest.mark.parametrize(("tag", "behind"), [("safe", 32), ("finalized", 64)])  # anvil: tip − 32, tip − 64
+async def test_evm_tag_depth_counts_at_or_below_the_tagged_block(anvil: Anvil, tag: BlockTag, behind: int) -> None:
+    """Issue 13, item 7: ETH_CONFIRMATIONS=safe|finalized. A payment shows 0 confirmations until the
+    node's tagged block reaches it, then its count from the tip."""
+    address = fresh_address(9)
+    backend = EvmRpcBackend(anvil.url, tag, TIMEOUT * 5)
+    anvil.mine(2 * behind)  # the tag's block is past genesis
+    tx = anvil.send(address, 10**16)
+    height = anvil.block_number()
+    anvil.mine(behind - 1)
+    assert int(anvil.rpc("eth_getBlockByNumber", tag, False)["number"], 16) == height - 1
+    assert only(await backend.scan([address]), address) == SeenPayment(
+        tx, address, 10**16, 0, height, anvil.block_hash(height)
+    )
+    anvil.mine()
+    assert only(await backend.scan([address]), address).confirmations == behind + 1
+    anvil.mine()
+    with patch.object(backend._rpc, "_send", wraps=backend._rpc._send) as sent:
+        assert only(await backend.scan([address]), address).confirmations == behind + 2
+    assert sent.call_count == 2  # tip and tag in one batch, then one batch: the anchor holds the payment
+    await backend.close()
+
+
+@pytest.fixture
+async def pruned(anvil: Anvil) -> AsyncIterator[tuple[NodeWithoutHistory, EvmRpcBackend]]:
+    node = NodeWithoutHistory(anvil.url)
+    backend = EvmRpcBackend(await node.start(), 3, TIMEOUT * 5)
+    yield node, backend
+    await backend.close()
+    await node.stop()
+
+
+@pytest.mark.nodes
+async def test_evm_a_state_the_node_no_longer_keeps_leaves_only_that_address_unknown(
+    anvil: Anvil, pruned: tuple[NodeWithoutHistory, EvmRpcBackend]
+) -> None:
+    """Issue 13, item 7: an old invoice on a node without full history costs its own answer only."""
+    node, backend = pruned
+    old, new, idle = fresh_address(10), fresh_address(11), fresh_address(12)
+    anvil.send(old, 10**17)
+    anvil.mine(5)
+    node.forget(old, below=anvil.block_number())  # its payment is older than the node's state window
+    tx = anvil.send(new, 2 * 10**17)
+    snapshot = await backend.scan([old, new, idle])
+    assert old not in snapshot.payments  # unknown: neither paid nor "nothing"
+    assert (only(snapshot, new).natural_id, snapshot.payments[idle]) == (tx, [])
+    assert node.refused > 0
+
+    node.error = {"code": -32005, "message": "limit exceeded"}  # any other refusal still fails the scan
+    with pytest.raises(RpcError, match="limit exceeded"):
+        await backend.scan([old, new])

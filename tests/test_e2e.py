@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from config import ROOT
-from tests.doubles.telegram import FakeUser, TelegramDouble, find_button
+from tests.doubles.telegram import FakeUser, TelegramDouble, buttons, find_button
 from tests.keys import ETH_XPUB, LTC_TTUB, WALLET_KEY
 from tests.nodes import Anvil, Litecoind, anvil_fixture, anvil_session_fixture, litecoind_fixture  # noqa: F401
 from tests.process import bot_process
@@ -95,7 +95,8 @@ class Buyer:
         page = await self.press(menu, shop)
         page = await self.press(page, "Software")
         page = await self.press(page, "Licences")
-        card = await self.press(page, product)
+        listed = next(b["text"] for b in buttons(page) if b["text"].startswith(f"{product} · "))  # price, stock
+        card = await self.press(page, listed)
         card = await self.press(card, add)
         cart = await self.press(card, to_cart)
         chains = await self.press(cart, checkout)

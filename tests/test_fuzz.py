@@ -33,7 +33,7 @@ from services.catalog_io.format import CatalogErrors, load_catalog_json, parse_c
 from services.catalog_io.importer import CatalogImporter
 from services.payments.rates import rate_service_from_settings
 from services.wallet.goods import GoodsCipher
-from tests.conftest import ADMIN_ID, RATES, TOKEN
+from tests.conftest import ADMIN_ID, RATES, TOKEN, UNTHROTTLED
 from tests.keys import WALLET_KEY
 from tests.recording import RecordingSession
 from tests.shop import seed_product
@@ -97,6 +97,7 @@ def fuzz(sqlite_template: Path, tmp_path: Path, wallet: Any, goods: GoodsCipher)
         admin_ids=frozenset({ADMIN_ID}),
         rates_fixed=RATES,
         wallet_key=WALLET_KEY,
+        throttle_burst=UNTHROTTLED,  # forged data must reach the handlers, not the throttle
     )
     loop = asyncio.new_event_loop()
     engine = create_engine(url)

@@ -16,7 +16,7 @@ from models.orders import DerivationCounter
 from repositories.wallet import WalletRepo
 from services.admin.wallet import longest_unused_run
 from services.wallet.goods import GoodsCipher
-from services.wallet.hdwallet import SolAccountNode, WalletConfigError
+from services.wallet.hdwallet import SolAccountNode, WalletConfigError, canonical_address
 from services.wallet.merchant import AddressMismatch, load_wallet
 from services.wallet.secretbox import DecryptionError, seal, write_sol_key_file
 from tests.keys import BTC_VPUB, BTC_ZPUB, ETH_XPUB, LTC_TTUB, MNEMONIC
@@ -161,3 +161,16 @@ def test_what_counts_as_a_weak_secret(weak: str) -> None:
     with pytest.raises(ConfigError, match=r"^GOODS_KEY: too weak"):
         check_secrets(Settings(_env_file=None, wallet_key=WALLET_KEY, goods_key=weak))
     check_secrets(Settings(_env_file=None, wallet_key=WALLET_KEY, goods_key="0123456789abcdef"))
+
+
+def test_an_address_in_another_letter_case_reads_as_our_invoices_write_it(wallet) -> None:
+    """ETH hex is case-insensitive (EIP-55's mixed case is a checksum), so a provider's lowercase reads as
+    the address we derived; base58 is case-sensitive and bech32 comes lowercase, so they stay as given."""
+    for index in (0, 1, 2**31 - 1):
+        ours = wallet.address(Chain.eth, index)
+        for written in (ours.lower(), "0x" + ours[2:].upper(), ours):
+            assert canonical_address(Chain.eth, written) == ours
+    assert canonical_address(Chain.eth, VECTORS[Chain.eth].lower()) == VECTORS[Chain.eth]
+    for chain in (Chain.btc, Chain.sol):
+        assert canonical_address(chain, VECTORS[chain].upper()) == VECTORS[chain].upper()
+    assert canonical_address(Chain.eth, "0xnot-an-address") == "0xnot-an-address"

@@ -24,12 +24,13 @@ from models.ops import OutboxMessage, WebhookEvent
 from models.orders import Order, Payment
 from processing.chains.base import ProviderError
 from processing.chains.core_rpc import CoreRpcBackend
+from processing.chains.evm_rpc import EvmRpcBackend
 from processing.web import HINT_CHECKS, WebDeps, create_web_app
 from processing.webhook import MAX_BODY, sign
 from services.money import format_amount
 from services.payments.seen import ChainSnapshot, SeenPayment
 from tests.keys import LTC_TTUB
-from tests.nodes import Litecoind, litecoind_fixture  # noqa: F401
+from tests.nodes import Anvil, Litecoind, anvil_fixture, anvil_session_fixture, litecoind_fixture  # noqa: F401
 from tests.payflow import Shop, fresh_addresses
 from tests.shop import seed_product
 
@@ -314,6 +315,38 @@ async def test_signed_hint_gets_a_mined_payment_paid_without_a_cycle(
         f"\nwebhook latency: 202 after {answered * 1000:.1f} ms, order paid after {paid * 1000:.1f} ms, "
         f"'paid' message sent after {delivered * 1000:.1f} ms"
     )
+
+
+async def test_an_eth_hint_finds_its_invoice_whatever_the_letter_case(settings, sessions, goods, anvil: Anvil) -> None:
+    """Issue 13, item 7: providers send ETH addresses in lowercase, our invoices show them EIP-55 mixed
+    case. Hex is case-insensitive, so the hint must find the invoice (it used to be "unknown")."""
+    hooked = settings.model_copy(update={"eth_confirmations": 1, "webhook_secret": SecretStr(SECRET)})
+    backend = EvmRpcBackend(anvil.url, 1, 10)
+    shop = Shop.build(hooked, sessions, goods, Chain.eth, backend)
+    deps = WebDeps(
+        sessions=sessions, scheduler=AsyncIOScheduler(timezone="UTC"), observer=shop.observer, settings=hooked
+    )
+    app = create_web_app(deps)
+    product = await seed_product(sessions, units=1, goods=goods)
+    invoice = await shop.order(BUYER, product, 1, Chain.eth)
+    assert invoice.address not in (invoice.address.lower(), "0x" + invoice.address[2:].upper())
+    try:
+        async with TestClient(TestServer(app)) as client:
+            for address in (invoice.address.lower(), "0x" + invoice.address[2:].upper()):
+                body = hint(address, chain="eth")
+                assert (await client.post(PATH, data=body, headers=signed(body))).status == 202
+                await app[HINT_CHECKS].wait()
+                assert await shop.status(invoice.order_id) is OrderStatus.awaiting_payment  # found, nothing paid yet
+            anvil.send(invoice.address, invoice.amount_due)
+            body = hint(invoice.address.lower(), chain="eth")
+            assert (await client.post(PATH, data=body, headers=signed(body))).status == 202
+            await app[HINT_CHECKS].wait()
+    finally:
+        await backend.close()
+    assert await shop.status(invoice.order_id) is OrderStatus.paid
+    metrics = deps.metrics.registry
+    assert metrics.get_sample_value("shop_webhook_hint_checks_total", {"result": "checked"}) == 3
+    assert metrics.get_sample_value("shop_webhook_hint_checks_total", {"result": "unknown_address"}) == 0
 
 
 async def test_size_limit_holds_for_streamed_bodies_and_ends_exactly_at_64_kib(hooked: Hooked) -> None:

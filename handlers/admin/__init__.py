@@ -7,7 +7,19 @@ from aiogram.types import CallbackQuery, Message
 
 from config import Settings
 from handlers import order_messages, support
-from handlers.admin import broadcast, inventory, inventory_stock, menu, orders, problems, shipping, stats, users, wallet
+from handlers.admin import (
+    broadcast,
+    inventory,
+    inventory_remove,
+    inventory_stock,
+    menu,
+    orders,
+    problems,
+    shipping,
+    stats,
+    users,
+    wallet,
+)
 
 
 class IsAdmin(Filter):
@@ -23,8 +35,7 @@ def build() -> Router:
     # then the prompts that any section's button leaves
     router.include_routers(menu.build(), support.build_admin(), order_messages.build_admin(), shipping.build())
     router.include_routers(orders.build(), problems.build())
-    # inventory_stock after inventory: its last handler takes what no inventory dialog step could use
-    router.include_routers(
-        inventory.build(), inventory_stock.build(), users.build(), broadcast.build(), stats.build(), wallet.build()
-    )
+    # inventory_stock last of the inventory: its last handler takes what no inventory dialog step could use
+    router.include_routers(inventory.build(), inventory_remove.build(), inventory_stock.build())
+    router.include_routers(users.build(), broadcast.build(), stats.build(), wallet.build())
     return router

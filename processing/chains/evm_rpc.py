@@ -11,34 +11,58 @@ fresh (nonce 0, balance 0 before the invoice), so an address's history is a step
   happened, and a sweep by the merchant never hides an earlier payment: the bisection stops at
   the sweep's block and counts only increases. A payment that lands in the very block in which the
   address itself sends is netted against that send.
-- A payment is one balance increase: amount = the increase, block = where it first appears,
-  confirmations = tip − block + 1. Pending transactions are invisible to balances.
-- natural_id is the hash of the first transaction in that block sending value `to` the address,
-  else f"{address}@{height}" (lowercase address) for internal transfers. A reorg that moves a
-  top-level payment keeps its id with another block hash; an internal one gets a new id.
-- Cache, in memory only: per address, its state and payments up to block tip − confirmations + 1
-  (the anchor) under that block's hash. Each scan re-reads the anchor block's hash, which commits
-  to the whole chain below it, and drops the anchor on any mismatch, so a reorg at any depth is
-  re-derived from the chain.
+- Each block in which the balance rose is split into credits. Every top-level transaction in it
+  that sends value `to` the address is a credit of its own: natural_id its hash, amount its value
+  (a value transfer to an address without code cannot fail once mined). What those leave of the
+  increase came from internal transfers: one more credit, f"{address}@{height}" (lowercase
+  address). So a reorg that splits a block's payments over two blocks, or merges two blocks'
+  payments into one, moves transaction credits without changing their ids or amounts, and no part
+  of an increase is counted twice. An internal credit that a reorg moves to another height gets a
+  new id: the old one counts until the observer has missed it three times (no stable id exists
+  without traces). In a block where the address itself sent (a sweep), payments and the send with
+  its fee cannot be told apart without receipts: the net increase is one credit under the first
+  paying transaction's hash (else the `@` id), and a reorg may change its amount.
+- block = where a credit appears, confirmations = tip − block + 1. Pending transactions are
+  invisible to balances. With a block tag as depth ("safe", "finalized"), a credit shows 0
+  confirmations until its block is at or below the node's block of that tag; then its count.
+- Cache, in memory only: per address, its state and payments up to the block at depth (the anchor:
+  tip − confirmations + 1, or the tagged block) under that block's hash. Each scan re-reads the
+  anchor block's hash, which commits to the whole chain below it, and drops the anchor on any
+  mismatch, so a reorg at any depth is re-derived from the chain.
 - Without a usable anchor (first scan, restart, deep reorg) the search gallops back from the tip
   (tip − 1, − 2, − 4, …) to an empty state. That needs historical state that deep: an archive
-  node, or a node whose state window covers the invoice's age.
+  node, or a node whose state window covers the invoice's age. When the node refuses an older
+  state ("missing trie node" and its kin, see _NO_HISTORY), only that address is left out of the
+  snapshot, which means "unknown" for it; the other addresses are still answered.
 
-Requests per cycle for N addresses: 1 `eth_blockNumber` + ceil((2N + 2) / 100) batches when nothing
-changed (the lower bound; the 2 are the old and new anchor blocks). Without an anchor, a payment d
-blocks deep adds about 2·log2(d) rounds; above the anchor, about log2(confirmations) rounds. All
-addresses share each round, and one more round fetches the full blocks of the credits found.
+Requests per cycle for N addresses: 1 `eth_blockNumber` (with a tag, a batch that also reads the
+tagged block) + ceil((2N + 2) / 100) batches when nothing changed (the lower bound; the 2 are the
+old and new anchor blocks). Without an anchor, a payment d blocks deep adds about 2·log2(d) rounds;
+above the anchor, about log2(confirmations) rounds. All addresses share each round, and one more
+round fetches the full blocks of the credits found.
 """
 
+import logging
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
+from config import BlockTag
 from models.enums import Chain
 from processing.chains.base import ProviderError
-from processing.chains.http import Call, HttpClient, expect_shape, hex_int
+from processing.chains.http import Call, HttpClient, RpcError, expect_shape, hex_int
 from services.payments.seen import ChainSnapshot, SeenPayment
+
+log = logging.getLogger(__name__)
+# How nodes and providers refuse a state they no longer keep: geth and its forks ("missing trie node",
+# "historical state … is not available", "header not found"), Besu ("world state unavailable"), reth
+# ("… is pruned"), providers without archive access, anvil --prune-history ("BlockOutOfRangeError").
+_NO_HISTORY = re.compile(
+    r"missing trie node|state\b.*\b(?:not available|unavailable)|header not found|pruned|archive|BlockOutOfRange",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,15 +94,23 @@ class _Anchor:
 class _Track:
     states: dict[int, _State]  # known states by block height
     credits: list[_Credit] = field(default_factory=list)  # credits below the lowest known height
+    refused: bool = False  # the node would not show a state this scan needed: the address is unknown
+
+    def learn(self, height: int, state: _State | None) -> None:
+        if state is None:
+            self.refused = True
+        else:
+            self.states[height] = state
 
 
 class EvmRpcBackend:
     chain = Chain.eth
     name = "evm-rpc"
 
-    def __init__(self, url: str, confirmations: int, timeout: float) -> None:
+    def __init__(self, url: str, depth: int | BlockTag, timeout: float) -> None:
+        """depth: confirmations from the tip, or the tag of the block at or below which a payment counts."""
         self._rpc = HttpClient(url, timeout)
-        self._confirmations = max(confirmations, 1)
+        self._depth = depth if isinstance(depth, str) else max(depth, 1)
         self._anchors: dict[str, _Anchor] = {}  # by lowercase address
 
     async def watch(self, addresses: Sequence[str], *, rescan_recent: bool = False) -> None:
@@ -86,13 +118,13 @@ class EvmRpcBackend:
 
     async def scan(self, addresses: Sequence[str]) -> ChainSnapshot:
         keys = list(dict.fromkeys(a.lower() for a in addresses))
-        with expect_shape("eth_blockNumber"):
-            tip = hex_int(await self._rpc.call("eth_blockNumber", []))
-        settle = max(tip - self._confirmations + 1, 0)
+        tip, settle = await self._heights()
         anchors = {k: self._anchors[k] for k in keys if k in self._anchors}
         states, blocks = await self._fetch([(k, tip) for k in keys], {settle, *(a.height for a in anchors.values())})
+        if None in states.values():
+            raise ProviderError(f"eth_getBalance: the node has no state at its own tip {tip}")
         settle_hash = _block_hash(blocks[settle], settle)
-        tracks = {k: _Track({tip: states[k, tip]}) for k in keys}
+        tracks = {k: _Track({tip: state}) for (k, _), state in states.items() if state is not None}
         unanchored = dict(tracks)
         for k, anchor in anchors.items():
             block = blocks[anchor.height]
@@ -104,30 +136,54 @@ class EvmRpcBackend:
         await self._bisect(tracks)
         await self._credit_steps(tracks)
         for k, track in tracks.items():
-            self._remember(k, track, settle, settle_hash)
-        return ChainSnapshot(
-            tip_height=tip,
-            payments={a: _payments(a, tracks[a.lower()].credits, tip) for a in addresses},
-        )
+            if track.refused:  # an older anchor stays: it is checked against the chain before any use
+                log.warning("eth: the node has no state old enough to scan %s; it stays unknown (archive node?)", k)
+            else:
+                self._remember(k, track, settle, settle_hash)
+        settled = settle if isinstance(self._depth, str) else tip  # a count: every credit shows its depth
+        payments = {a: _payments(a, tracks[a.lower()].credits, tip, settled) for a in addresses}
+        return ChainSnapshot(tip, {a: seen for a, seen in payments.items() if not tracks[a.lower()].refused})
 
     async def close(self) -> None:
         await self._rpc.close()
 
+    async def _heights(self) -> tuple[int, int]:
+        """The tip, and the highest block at depth: where a payment counts."""
+        if isinstance(self._depth, int):
+            with expect_shape("eth_blockNumber"):
+                tip = hex_int(await self._rpc.call("eth_blockNumber", []))
+            return tip, max(tip - self._depth + 1, 0)
+        number, tagged = await self._rpc.batch(
+            [("eth_blockNumber", []), ("eth_getBlockByNumber", [self._depth, False])]
+        )
+        with expect_shape(f"eth_getBlockByNumber {self._depth}"):
+            tip = hex_int(number)
+            return tip, min(hex_int(tagged["number"]), tip)
+
     async def _fetch(
         self, probes: Sequence[tuple[str, int]], heights: set[int] | None = None, *, full: bool = False
-    ) -> tuple[dict[tuple[str, int], _State], dict[int, Any]]:
-        """States of (address, height) probes and blocks by height, in one batched round."""
+    ) -> tuple[dict[tuple[str, int], _State | None], dict[int, Any]]:
+        """States of (address, height) probes and blocks by height, in one batched round. A probe's state is
+        None when the node refuses it for want of history; any other error fails the round."""
         wanted = sorted(heights or ())
         calls: list[Call] = []
         for address, height in probes:
             calls += [("eth_getTransactionCount", [address, hex(height)]), ("eth_getBalance", [address, hex(height)])]
         calls += [("eth_getBlockByNumber", [hex(h), full]) for h in wanted]
-        results = await self._rpc.batch(calls)
+        results = await self._rpc.batch_each(calls)
+        for result in results:
+            if isinstance(result, RpcError) and not _NO_HISTORY.search(result.message):
+                raise result
+        states: dict[tuple[str, int], _State | None] = {}
         with expect_shape("eth_getBalance"):
-            states = {
-                probe: _State(hex_int(results[2 * i]), hex_int(results[2 * i + 1])) for i, probe in enumerate(probes)
-            }
-        return states, dict(zip(wanted, results[2 * len(probes) :], strict=True))
+            for i, probe in enumerate(probes):
+                nonce, balance = results[2 * i], results[2 * i + 1]
+                refused = isinstance(nonce, RpcError) or isinstance(balance, RpcError)
+                states[probe] = None if refused else _State(hex_int(nonce), hex_int(balance))
+        blocks = results[2 * len(probes) :]
+        if refused_block := next((b for b in blocks if isinstance(b, RpcError)), None):
+            raise refused_block  # headers and bodies are kept by every node: this one is failing
+        return states, dict(zip(wanted, blocks, strict=True))
 
     async def _gallop(self, tip: int, tracks: dict[str, _Track]) -> None:
         """Probe ever further back until each address shows an empty state, or genesis."""
@@ -137,29 +193,27 @@ class EvmRpcBackend:
             height = max(tip - step, 0)
             states, _ = await self._fetch([(k, height) for k in pending])
             for k in pending:
-                tracks[k].states[height] = states[k, height]
-            pending = [k for k in pending if states[k, height] != _EMPTY and height > 0]
+                tracks[k].learn(height, states[k, height])
+            pending = [k for k in pending if not tracks[k].refused and states[k, height] != _EMPTY and height > 0]
             step *= 2
 
     async def _bisect(self, tracks: dict[str, _Track]) -> None:
         """Split every gap whose two ends differ until each change sits between adjacent blocks."""
-        while probes := [(k, (lo + hi) // 2) for k, t in tracks.items() for lo, hi in _gaps(t.states)]:
+        while probes := [(k, (lo + hi) // 2) for k, t in tracks.items() if not t.refused for lo, hi in _gaps(t.states)]:
             states, _ = await self._fetch(probes)
             for (k, height), state in states.items():
-                tracks[k].states[height] = state
+                tracks[k].learn(height, state)
 
     async def _credit_steps(self, tracks: dict[str, _Track]) -> None:
-        """Turn each balance increase into a credit keyed by its block's transaction to us."""
-        steps = {k: list(_increases(t.states)) for k, t in tracks.items()}
-        heights = {height for found in steps.values() for height, _ in found}
+        """Turn each balance increase into credits: one per transaction paying us, and the rest (see above)."""
+        steps = {k: list(_increases(t.states)) for k, t in tracks.items() if not t.refused}
+        heights = {height for found in steps.values() for height, _, _ in found}
         if not heights:
             return
         _, blocks = await self._fetch([], heights, full=True)
         for k, found in steps.items():
-            for height, amount in found:
-                block = blocks[height]
-                natural_id = _paying_tx(block, k, height) or f"{k}@{height}"
-                tracks[k].credits.append(_Credit(height, _block_hash(block, height), natural_id, amount))
+            for height, increase, sent in found:
+                tracks[k].credits += _credits(blocks[height], k, height, increase, sent)
 
     def _remember(self, key: str, track: _Track, settle: int, settle_hash: str) -> None:
         lowest = min(track.states)
@@ -181,11 +235,12 @@ def _gaps(states: dict[int, _State]) -> Iterator[tuple[int, int]]:
             yield lo, hi
 
 
-def _increases(states: dict[int, _State]) -> Iterator[tuple[int, int]]:
+def _increases(states: dict[int, _State]) -> Iterator[tuple[int, int, bool]]:
+    """(height, increase, whether the address itself sent in that block) of each block where the balance rose."""
     heights = sorted(states)
     for lo, hi in pairwise(heights):
         if hi - lo == 1 and states[hi].balance > states[lo].balance:
-            yield hi, states[hi].balance - states[lo].balance
+            yield hi, states[hi].balance - states[lo].balance, states[hi].nonce != states[lo].nonce
 
 
 def _block_hash(block: Any, height: int) -> str:
@@ -195,16 +250,34 @@ def _block_hash(block: Any, height: int) -> str:
         return str(block["hash"]).lower()
 
 
-def _paying_tx(block: Any, address: str, height: int) -> str | None:
+def _credits(block: Any, address: str, height: int, increase: int, sent: bool) -> list[_Credit]:
+    """The credits of one block's balance increase (see the module's docstring)."""
+    block_hash = _block_hash(block, height)
+    paying = _paying_txs(block, address, height)
+    internal = increase - sum(value for _, value in paying)
+    if sent or internal < 0:  # netted against the address's own send: one credit for what is left
+        return [_Credit(height, block_hash, paying[0][0] if paying else f"{address}@{height}", increase)]
+    credits = [_Credit(height, block_hash, tx, value) for tx, value in paying]
+    if internal:
+        credits.append(_Credit(height, block_hash, f"{address}@{height}", internal))
+    return credits
+
+
+def _paying_txs(block: Any, address: str, height: int) -> list[tuple[str, int]]:
+    """(hash, value) of each transaction in the block that sends value `to` the address, in block order."""
     with expect_shape(f"eth_getBlockByNumber {height}"):
-        for tx in block["transactions"]:
-            if str(tx.get("to")).lower() == address and hex_int(tx["value"]) > 0:
-                return str(tx["hash"]).lower()
-    return None
+        return [
+            (str(tx["hash"]).lower(), hex_int(tx["value"]))
+            for tx in block["transactions"]
+            if str(tx.get("to")).lower() == address and hex_int(tx["value"]) > 0
+        ]
 
 
-def _payments(address: str, credits: list[_Credit], tip: int) -> list[SeenPayment]:
+def _payments(address: str, credits: list[_Credit], tip: int, settled: int) -> list[SeenPayment]:
+    """As SeenPayments; a credit above the `settled` height (a tagged block) shows 0 confirmations."""
     return [
-        SeenPayment(c.natural_id, address, c.amount, tip - c.height + 1, c.height, c.block_hash)
+        SeenPayment(
+            c.natural_id, address, c.amount, tip - c.height + 1 if c.height <= settled else 0, c.height, c.block_hash
+        )
         for c in sorted(credits, key=lambda c: c.height)
     ]

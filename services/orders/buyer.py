@@ -2,6 +2,7 @@
 changing where an unpaid one is shipped."""
 
 import logging
+from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +23,7 @@ from services.shop.catalog import NotFound
 from services.shop.shipping import AddressesUnavailable, checked_address, order_shipping
 from services.wallet.goods import GoodsCipher
 from services.wallet.merchant import Wallet
+from services.wallet.secretbox import DecryptionError
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 8
@@ -49,9 +51,11 @@ class OrderService:
     async def view(self, order_id: int, user_id: int) -> OrderView:
         """The order as its buyer sees it. Raises NotFound for a missing order or someone else's.
 
-        The invoice address is re-derived from the configured key before it is shown
-        (raises services.wallet.merchant.AddressMismatch if it differs). Goods are decrypted only here,
-        only for the buyer, and only once the order is paid; the shipping address only for its buyer too.
+        The address of an invoice the buyer may still pay is re-derived from the configured key before it
+        is shown (raises services.wallet.merchant.AddressMismatch if it differs). Goods are decrypted only
+        here, only for the buyer, and only once the order is paid; goods that no longer open (sealed
+        before a key rotation) are marked unreadable rather than failing the whole view. The shipping
+        address is decrypted only for its buyer too.
         """
         async with read_only(self._session):
             repo = OrderRepo(self._session)
@@ -65,8 +69,9 @@ class OrderService:
             sealed = (
                 await StockRepo(self._session).sold_payloads(order.id) if order.status in OrderStatus.sold() else []
             )
-        if invoice is not None:
+        if invoice is not None and order.status in OrderStatus.open():
             self._wallet.verify(invoice.chain, invoice.derivation_index, invoice.address)
+        goods, unreadable = self._open(order.id, sealed)
         return OrderView(
             id=order.id,
             status=order.status,
@@ -76,10 +81,23 @@ class OrderService:
             lines=[OrderLine(i.product_name, i.quantity, from_minor(i.unit_price_minor)) for i in items],
             invoice=self._invoice_view(invoice) if invoice else None,
             payments=[PaymentView(p.natural_id, p.amount, p.confirmations, p.block_height, p.status) for p in payments],
-            goods=[self._goods.open(blob, product) for product, blob in sealed] if self._goods else [],
+            goods=list(goods),
             shipping=order_shipping(order, self._goods) if physical else None,
             tracking=order.tracking if order.status is OrderStatus.shipped else None,
+            goods_unreadable=unreadable,
         )
+
+    def _open(self, order_id: int, sealed: Sequence[tuple[int, bytes]]) -> tuple[Sequence[str], bool]:
+        """(goods, False), or (nothing, True) when they do not open under the shop's current key."""
+        if not sealed:
+            return [], False
+        try:
+            if self._goods is not None:
+                return [self._goods.open(blob, product) for product, blob in sealed], False
+        except DecryptionError:
+            pass
+        log.error("order %s: its goods do not open without the GOODS_KEY they were sealed under", order_id)
+        return [], True
 
     async def cancel(self, order_id: int, user_id: int) -> None:
         """The buyer cancels their unpaid order; its stock goes back at once, buyer and admins are told.

@@ -5,7 +5,7 @@ observer, the "check now" button and the webhook can race on one invoice without
 """
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,9 +30,13 @@ class PaymentService:
         self._session = session
         self._settings = settings
 
-    async def apply_scan(self, chain: Chain, invoice_id: int, seen: Sequence[SeenPayment], now: datetime) -> None:
+    async def apply_scan(
+        self, chain: Chain, invoice_id: int, seen: Sequence[SeenPayment], now: datetime, *, count_misses: bool
+    ) -> None:
         """Store what the chain showed at `now` for one invoice and move its order accordingly. Idempotent;
-        a scan older than one already applied changes nothing."""
+        a scan older than one already applied changes nothing. A stored payment the scan does not show
+        counts a miss only with `count_misses` (the observer's cycle): a one-off check runs whenever a buyer
+        taps or a hint comes, so its misses would let anyone hurry a payment into "reorged"."""
         async with self._session.begin():
             invoice = await self._session.get(Invoice, invoice_id)
             order = await OrderRepo(self._session).locked(invoice.order_id) if invoice else None
@@ -49,22 +53,21 @@ class PaymentService:
                 status = PaymentStatus.confirmed if payment.confirmations >= depth else PaymentStatus.seen
                 old = stored.get(payment.natural_id)
                 if old is None:
-                    new = await repo.record(
-                        chain, invoice_id, payment.natural_id, now, amount=payment.amount, **_position(payment, status)
-                    )
+                    new = await repo.record(chain, invoice_id, payment.natural_id, now, **_as_seen(payment, status))
                     progressed |= new
                     arrived |= new
-                elif (old.confirmations, old.block_hash, old.status, old.missing_count) != (
+                elif (old.amount, old.confirmations, old.block_hash, old.status, old.missing_count) != (
+                    payment.amount,
                     payment.confirmations,
                     payment.block_hash,
                     status,
                     0,
                 ):
                     progressed |= payment.confirmations > old.confirmations or old.status is PaymentStatus.reorged
-                    await repo.refresh(old.id, now, **_position(payment, status))
+                    await repo.refresh(old.id, now, **_as_seen(payment, status))
             present = {p.natural_id for p in seen}
             for old in stored.values():
-                if old.natural_id not in present and old.status is not PaymentStatus.reorged:
+                if count_misses and old.natural_id not in present and old.status is not PaymentStatus.reorged:
                     misses = old.missing_count + 1
                     gone = misses >= MISSES_FOR_REORG
                     await repo.missed(old.id, misses, PaymentStatus.reorged if gone else old.status, now)
@@ -107,28 +110,31 @@ class PaymentService:
         """The least that counts as paid: due × (1 − PAYMENT_TOLERANCE_PERCENT), rounded up."""
         return paid_threshold(amount_due, self._settings.payment_tolerance_percent)
 
-    async def expire_overdue(self, chain: Chain, observed_at: datetime) -> int:
+    async def expire_overdue(self, chain: Chain, observed_at: datetime, unknown: Collection[int] = ()) -> int:
         """Close open orders of `chain` whose time is up, judged by a scan made at `observed_at`.
 
         Nothing seen (or only payments a reorg removed): expired, stock back, the buyer's timeout counted.
         Money seen but short, confirmed or not: one grace extension for the remainder, then underpaid
         (stock back, the timeout counted, admins alerted). Money that covers the amount holds the order
         open while it confirms, for at most MONITOR_HOURS after the deadline; then it closes underpaid
-        too. Returns how many orders changed.
+        too. An order whose invoice id is in `unknown` (the scan could not tell what it received) is left
+        for a later scan. Returns how many orders changed.
         """
         async with read_only(self._session):
             order_ids = await OrderRepo(self._session).overdue(chain, observed_at)
         changed = 0
         for order_id in order_ids:
             async with self._session.begin():
-                changed += await self._expire_one(order_id, chain, observed_at)
+                changed += await self._expire_one(order_id, chain, observed_at, unknown)
         return changed
 
-    async def _expire_one(self, order_id: int, chain: Chain, now: datetime) -> bool:
+    async def _expire_one(self, order_id: int, chain: Chain, now: datetime, unknown: Collection[int]) -> bool:
         orders = OrderRepo(self._session)
         order = await orders.locked(order_id)
         invoice = await orders.invoice(order_id)
         if order is None or order.status not in OrderStatus.open() or order.expires_at > now or invoice is None:
+            return False
+        if invoice.id in unknown:  # the scan could not see what it received: judging it would be a guess
             return False
         lifecycle = OrderLifecycle(self._session, self._settings)
         payments = await PaymentRepo(self._session).for_invoice(invoice.id)
@@ -149,9 +155,11 @@ class PaymentService:
         return await lifecycle.close_underpaid(order, now, received)
 
 
-def _position(payment: SeenPayment, status: PaymentStatus) -> dict[str, object]:
-    """Where the chain shows a payment now."""
+def _as_seen(payment: SeenPayment, status: PaymentStatus) -> dict[str, object]:
+    """What the chain shows of a payment now: where it is, and how much. The amount too, because an EVM
+    credit that nets a block's balance change (see evm_rpc) can change when a reorg moves part of it."""
     return {
+        "amount": payment.amount,
         "confirmations": payment.confirmations,
         "block_height": payment.block_height,
         "block_hash": payment.block_hash,

@@ -17,5 +17,7 @@ class SeenPayment:
 @dataclass(frozen=True, slots=True)
 class ChainSnapshot:
     tip_height: int
-    # Every requested address is a key; an empty list means the chain shows nothing for it.
+    # An empty list means the chain shows nothing for that address. A requested address that is not a
+    # key is unknown this time (the provider could answer for the others, not for it): nothing may be
+    # concluded for it, least of all that it received nothing.
     payments: dict[str, list[SeenPayment]]

@@ -9,6 +9,7 @@ from models.database import read_only
 from models.enums import Chain
 from repositories.leases import LeaseRepo
 from repositories.payments import PaymentRepo
+from services.wallet.hdwallet import canonical_address
 
 LEASE = "observer"  # the lease whose holder scans the chains (see /healthz "leader")
 
@@ -40,9 +41,10 @@ class WatchList:
             return await PaymentRepo(self._session).watched_chains(closed_since)
 
     async def invoice_at(self, chain: Chain, address: str) -> int | None:
-        """The id of the invoice with this address on `chain`; None when no invoice has it. Read-only."""
+        """The id of the invoice with this address on `chain`, written in any case the chain allows
+        (an ETH address in lowercase, as providers send it); None when no invoice has it. Read-only."""
         async with read_only(self._session):
-            invoice = await PaymentRepo(self._session).invoice_by_address(chain, address)
+            invoice = await PaymentRepo(self._session).invoice_by_address(chain, canonical_address(chain, address))
             return invoice.id if invoice else None
 
     async def lead(self, holder: str, now: datetime, ttl: timedelta) -> bool:

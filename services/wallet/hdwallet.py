@@ -8,6 +8,7 @@ Solana's ed25519 has no public derivation, so for SOL the bot holds the m/44'/50
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from bip_utils import (
@@ -22,6 +23,7 @@ from bip_utils import (
     Bip39MnemonicValidator,
     Bip39SeedGenerator,
     EthAddrEncoder,
+    Kekkak256,
     P2WPKHAddrEncoder,
 )
 
@@ -31,6 +33,23 @@ from models.enums import Chain, Network
 _HARDENED = 0x8000_0000
 _EXT_KEY_LEN = 78  # BIP32 serialisation: version 4, depth 1, parent fp 4, index 4, chain code 32, key 33
 _MAX_KEY_TEXT = 200  # longer text is not a key; also bounds the quadratic base58 decode
+
+
+_ETH_HEX = re.compile(r"0x[0-9a-fA-F]{40}")
+
+
+def canonical_address(chain: Chain, address: str) -> str:
+    """`address` written as our invoices store addresses of `chain`, so a lookup finds the invoice
+    whatever case a provider used. ETH: hex is case-insensitive and EIP-55's mixed case only a
+    checksum, so any 0x address becomes its EIP-55 form (a checksum error cannot be told from a
+    provider's lowercase, and a wrong address still matches no invoice). Others as given: base58
+    is case-sensitive, and bech32 is valid all in capitals (QR codes) but nodes and providers
+    report the lowercase our invoices use."""
+    if chain is not Chain.eth or not _ETH_HEX.fullmatch(address):
+        return address
+    hex_digits = address[2:].lower()
+    digest = Kekkak256.QuickDigest(hex_digits).hex()
+    return "0x" + "".join(c.upper() if int(d, 16) >= 8 else c for c, d in zip(hex_digits, digest, strict=False))
 
 
 class WalletConfigError(ValueError):
