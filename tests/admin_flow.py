@@ -11,10 +11,10 @@ from config import Settings
 from handlers.callbacks import CartAction, CartCb, PayCb, ProductAction, ProductCb, ShipAction, ShipCb
 from handlers.notices import NoticeRenderer
 from l10n import Translator
-from models.enums import Chain, StockStatus
+from models.enums import Chain, ProductKind, StockStatus
 from models.ops import AuditLog, OutboxMessage
 from models.orders import Invoice, Order
-from models.shop import StockUnit, User
+from models.shop import Product, StockUnit, User
 from models.types import utcnow
 from processing.outbox import OutboxSender
 from services.delivery import OutboxDelivery
@@ -25,6 +25,7 @@ from tests.conftest import ADMIN_ID
 from tests.telegram import Person, Telegram
 
 SECOND_ADMIN = 900_000_002
+PARCEL_ADDRESS = "Test Buyer\n1 Test Street\n12345 Testville"
 ADMIN = Person(id=ADMIN_ID, first_name="Ada", username="ada")
 ADMIN_2 = Person(id=SECOND_ADMIN, first_name="Bo", username="bo")
 
@@ -40,8 +41,11 @@ async def place(
     address: str | None = None,
     option: int = 0,
 ) -> int:
-    """Cart and checkout through the buttons, for a physical product with the shipping `address` typed and
-    shipping option `option` chosen (0: the shop offers none); returns the new order's id."""
+    """Cart and checkout through the buttons; for a physical product with the shipping `address` typed (a
+    made-up one by default) and shipping option `option` chosen (0: the shop offers none). Returns the new
+    order's id."""
+    if await one(sessions, select(Product.kind).where(Product.id == product_id)) is ProductKind.physical:
+        address = address or PARCEL_ADDRESS
     await tg.press(person, ProductCb(action=ProductAction.add, id=product_id, qty=qty))
     if address is not None:
         await tg.press(person, CartCb(action=CartAction.checkout))
