@@ -18,7 +18,7 @@ from handlers.admin.order_views import AdminOrderCb, AoAction, open_order
 from handlers.callbacks import OrderAction, OrderCb
 from handlers.keyboards import button
 from handlers.prompts import COMMAND, waiting_router
-from handlers.render import alert, relay, show
+from handlers.render import alert, relay, send_below
 from l10n import L10n, Translator
 from services.admin.orders import AdminOrdersService
 from services.dto import UserDTO
@@ -65,9 +65,8 @@ async def ask_reply(
         return
     await state.set_state(BuyerReply.waiting)
     await state.update_data(order_id=callback_data.id)
-    await show(
-        query, l10n("order.ask_reply", order_id=callback_data.id), keyboards.back_to_order(callback_data.id, l10n)
-    )
+    text = l10n("order.ask_reply", order_id=callback_data.id)
+    await send_below(query, text, keyboards.back_to_order(callback_data.id, l10n))  # the shop's message stays
 
 
 async def buyer_reply(
@@ -130,11 +129,8 @@ async def ask_message(
         return
     await state.set_state(AdminMessage.waiting)
     await state.update_data(order_id=callback_data.id)
-    await show(
-        query,
-        l10n("admin.orders.ask_message", order_id=callback_data.id),
-        views.back_to_order(callback_data.id, l10n),
-    )
+    text = l10n("admin.orders.ask_message", order_id=callback_data.id)
+    await send_below(query, text, views.back_to_order(callback_data.id, l10n))  # what the buyer wrote stays
 
 
 async def admin_message(

@@ -22,7 +22,14 @@ async def show(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | N
             edited = True
         except TelegramBadRequest as e:
             edited = "message is not modified" in e.message
-    if not edited and query.from_user is not None and query.bot is not None:
+    if not edited:
+        await send_below(query, text, markup)
+
+
+async def send_below(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+    """A new message for whoever pressed the button; the message the button belongs to stays as it is
+    (what someone wrote, for one)."""
+    if query.from_user is not None and query.bot is not None:
         await query.bot.send_message(query.from_user.id, text, reply_markup=markup)
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from aiogram.fsm.storage.memory import MemoryStorage
-from aiogram.methods import SendMessage, SendPhoto, TelegramMethod
+from aiogram.methods import EditMessageText, SendMessage, SendPhoto, TelegramMethod
 
 from bot.container import Container
 from bot.factory import create_bot, create_dispatcher
@@ -70,6 +70,7 @@ async def test_admin_message_buyer_answer_every_admin_round_trip(tg: Telegram, s
 
     calls = await tg.press(BUYER, OrderCb(action=OrderAction.reply, id=order_id))
     assert texts(calls)[0].startswith(f"✉ Schreib deine Antwort zu Bestellung #{order_id}")
+    assert not [c for c in calls if isinstance(c, EditMessageText)]  # the shop's message stays readable
     calls = await send_photo(tg, BUYER, "Hier, Hausnummer 1a")
     copies = {c.chat_id: c for c in calls if isinstance(c, SendPhoto)}
     assert set(copies) == {ADMIN_ID, SECOND_ADMIN}  # every admin, as support copies do
@@ -82,6 +83,7 @@ async def test_admin_message_buyer_answer_every_admin_round_trip(tg: Telegram, s
     assert sent_to(calls, BUYER.id) == ["✅ An den Shop gesendet. Die Antwort bekommst du hier."]
 
     calls = await tg.press(ADMIN_2, AdminOrderCb(action=AoAction.message, id=order_id))  # "↩ Answer" on the copy
+    assert not [c for c in calls if isinstance(c, EditMessageText)]
     calls = await tg.send(ADMIN_2, "Danke, ist notiert.")
     assert sent_to(calls, BUYER.id) == [
         f"✉ <b>Nachricht vom Shop zu Bestellung #{order_id}:</b>\n\nDanke, ist notiert."
