@@ -77,7 +77,8 @@ class OrderAction(StrEnum):
     list = "l"
     view = "v"
     check = "k"
-    cancel = "x"
+    cancel = "x"  # asks first
+    cancel_confirmed = "X"
 
 
 class OrderCb(CallbackData, prefix="od"):

@@ -134,7 +134,7 @@ async def pay(
         return
     if order.invoice and not result.existing:  # watched before the buyer can see, and pay, the address
         await payment_watch.watch_invoice(order.invoice.chain, order.invoice.address)
-    await send_order(query, order, settings, l10n)
+    await send_order(query, order, orders, settings, l10n)
 
 
 def build() -> Router:

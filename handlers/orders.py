@@ -10,9 +10,10 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from config import Settings
 from handlers import keyboards
 from handlers.callbacks import MenuAction, MenuCb, OrderAction, OrderCb
+from handlers.goods import with_goods
 from handlers.render import alert, show
 from l10n import L10n
-from models.enums import OrderStatus
+from models.enums import OrderStatus, PaymentStatus
 from models.types import utcnow
 from services.dto import InvoiceView, NamedItem, OrderView, UserDTO
 from services.money import format_amount, format_fiat
@@ -38,7 +39,8 @@ def invoice_text(order: OrderView, invoice: InvoiceView, l10n: L10n, now: dateti
     )
 
 
-def order_text(order: OrderView, l10n: L10n) -> str:
+def order_text(order: OrderView, settings: Settings, l10n: L10n) -> tuple[str, BufferedInputFile | None]:
+    """The order in full, and a .txt file of its goods when they do not fit one message with it."""
     lines = "\n".join(
         f"{escape(line.name)} × {line.quantity} · {format_fiat(line.unit_price, order.currency)}"
         for line in order.lines
@@ -53,7 +55,9 @@ def order_text(order: OrderView, l10n: L10n) -> str:
             total=format_fiat(order.total, order.currency),
         )
     ]
-    if order.invoice:
+    if order.invoice and order.status is OrderStatus.confirming:
+        parts.append(confirming_text(order, order.invoice, settings, l10n))
+    elif order.invoice:
         coin = order.invoice.chain.upper()
         parts.append(
             l10n(
@@ -63,6 +67,8 @@ def order_text(order: OrderView, l10n: L10n) -> str:
                 address=order.invoice.address,
             )
         )
+    if order.invoice:
+        coin = order.invoice.chain.upper()
         parts += [
             l10n(
                 "order.payment",
@@ -72,25 +78,56 @@ def order_text(order: OrderView, l10n: L10n) -> str:
             )
             for p in order.payments
         ]
-    if order.goods:
-        parts += [l10n("order.goods"), *(f"<code>{escape(g)}</code>" for g in order.goods)]
     if order.goods_unreadable:
         parts.append(l10n("order.goods_unreadable"))
-    return "\n\n".join(parts)
+    if order.goods:
+        parts.append(l10n("order.goods"))
+        return with_goods("\n\n".join(parts), order.goods, order.id, l10n, sep="\n\n")
+    return "\n\n".join(parts), None
 
 
-async def send_order(query: CallbackQuery, order: OrderView, settings: Settings, l10n: L10n) -> None:
-    """An open order is shown as its invoice: a QR photo of the payment URI with the details as caption."""
-    if order.status not in OrderStatus.open() or order.invoice is None or query.bot is None or query.from_user is None:
-        await show(query, order_text(order, l10n), keyboards.order(order, l10n))
+def confirming_text(order: OrderView, invoice: InvoiceView, settings: Settings, l10n: L10n) -> str:
+    """Money seen and confirming: how much, how deep, and only when it is short, what is still to send."""
+    coin = invoice.chain.upper()
+    seen = {
+        "received": format_amount(invoice.chain, order.received),
+        "amount": format_amount(invoice.chain, invoice.amount_due),
+        "coin": coin,
+        "confirmations": max(
+            (p.confirmations for p in order.payments if p.status is not PaymentStatus.reorged), default=0
+        ),
+        "required": settings.confirmations(invoice.chain),
+    }
+    if not order.remainder:
+        return l10n("order.confirming", **seen)
+    remainder = format_amount(invoice.chain, order.remainder)
+    return l10n("order.confirming_short", **seen, remainder=remainder, address=invoice.address)
+
+
+async def send_order(
+    query: CallbackQuery, order: OrderView, orders: OrderService, settings: Settings, l10n: L10n
+) -> None:
+    """An order awaiting payment is shown as its invoice: a QR photo of the payment URI with the details as
+    caption, remembered so that it is edited once the order moves on. Any other order as text."""
+    if (
+        order.status is not OrderStatus.awaiting_payment
+        or order.invoice is None
+        or query.bot is None
+        or query.from_user is None
+    ):
+        text, goods_file = order_text(order, settings, l10n)
+        await show(query, text, keyboards.order(order, l10n))
+        if goods_file is not None and query.bot is not None and query.from_user is not None:
+            await query.bot.send_document(query.from_user.id, goods_file)
         return
     photo = BufferedInputFile(qr_png(order.invoice.uri), filename=f"order-{order.id}.png")
-    await query.bot.send_photo(
+    sent = await query.bot.send_photo(
         query.from_user.id,
         photo,
         caption=invoice_text(order, order.invoice, l10n, utcnow()),
         reply_markup=keyboards.invoice(order.id, l10n),
     )
+    await orders.invoice_shown(order.id, sent.chat.id, sent.message_id)
 
 
 async def list_orders(
@@ -141,7 +178,30 @@ async def view_order(
     except AddressMismatch:  # the shop's key changed under an open invoice: never show a wrong address
         alert(callback_answer, l10n("order.address_mismatch"))
         return
-    await send_order(query, view, settings, l10n)
+    await send_order(query, view, orders, settings, l10n)
+
+
+async def ask_cancel(
+    query: CallbackQuery,
+    callback_data: OrderCb,
+    user: UserDTO,
+    orders: OrderService,
+    l10n: L10n,
+    callback_answer: CallbackAnswer,
+) -> None:
+    """Cancel is one tap from "check now": a payment on its way would arrive late, so ask first."""
+    try:
+        cancellable = await orders.can_cancel(callback_data.id, user.id)
+    except NotFound:
+        alert(callback_answer, l10n("error.stale"))
+        await list_orders(query, None, user, orders, l10n)
+        return
+    if not cancellable:
+        alert(callback_answer, l10n("order.cannot_cancel"))
+        return
+    await show(
+        query, l10n("order.cancel_ask", order_id=callback_data.id), keyboards.confirm_cancel(callback_data.id, l10n)
+    )
 
 
 async def cancel_order(
@@ -161,7 +221,7 @@ async def cancel_order(
     except CannotCancel:
         alert(callback_answer, l10n("order.cannot_cancel"))
         return
-    await show(query, l10n("order.cancelled", order_id=callback_data.id), keyboards.main_menu(l10n))
+    await show(query, l10n("order.cancelled", order_id=callback_data.id), keyboards.cancelled(l10n))
 
 
 def build() -> Router:
@@ -169,5 +229,6 @@ def build() -> Router:
     router.callback_query.register(open_orders, MenuCb.filter(F.action == MenuAction.orders))
     router.callback_query.register(list_orders, OrderCb.filter(F.action == OrderAction.list))
     router.callback_query.register(view_order, OrderCb.filter(F.action.in_({OrderAction.view, OrderAction.check})))
-    router.callback_query.register(cancel_order, OrderCb.filter(F.action == OrderAction.cancel))
+    router.callback_query.register(ask_cancel, OrderCb.filter(F.action == OrderAction.cancel))
+    router.callback_query.register(cancel_order, OrderCb.filter(F.action == OrderAction.cancel_confirmed))
     return router

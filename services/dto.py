@@ -121,3 +121,5 @@ class OrderView:
     payments: list[PaymentView]
     goods: list[str]  # decrypted digital goods, only for the buyer of a paid order
     goods_unreadable: bool = False  # sealed under a GOODS_KEY the shop no longer has
+    received: int = 0  # base units of the payments seen and not reorged away
+    remainder: int = 0  # what the invoice still asks for while that is short of counting as paid; else 0

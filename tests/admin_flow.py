@@ -8,7 +8,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from config import Settings
-from handlers.callbacks import PayCb, ProductAction, ProductCb
+from handlers.callbacks import OrderAction, OrderCb, PayCb, ProductAction, ProductCb
 from handlers.notices import NoticeRenderer
 from l10n import Translator
 from models.enums import Chain, StockStatus
@@ -46,6 +46,12 @@ async def place(
             select(func.max(Order.id)).join(User, User.id == Order.user_id).where(User.telegram_id == person.id),
         )
     )
+
+
+async def cancel(tg: Telegram, person: Person, order_id: int) -> list[TelegramMethod[Any]]:
+    """The buyer presses Cancel on the invoice, then confirms; returns the calls of the confirmation."""
+    await tg.press(person, OrderCb(action=OrderAction.cancel, id=order_id))
+    return await tg.press(person, OrderCb(action=OrderAction.cancel_confirmed, id=order_id))
 
 
 async def pay(
