@@ -352,6 +352,11 @@ class TelegramDouble:
             },
         )
 
+    def user_deletes(self, message: Json) -> None:
+        """The user deletes a message from their chat: the bot can no longer edit it ("message to edit not
+        found")."""
+        del self._messages[message["chat"]["id"], message["message_id"]]
+
     # -- faults ------------------------------------------------------------------------------------
 
     def block(self, chat_id: int) -> None:
