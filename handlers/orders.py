@@ -55,24 +55,17 @@ def order_text(order: OrderView, settings: Settings, l10n: L10n) -> tuple[str, B
             total=format_fiat(order.total, order.currency),
         )
     ]
-    if order.invoice and order.status is OrderStatus.confirming:
-        parts.append(confirming_text(order, order.invoice, settings, l10n))
-    elif order.invoice:
-        coin = order.invoice.chain.upper()
-        parts.append(
-            l10n(
-                "order.invoice",
-                amount=format_amount(order.invoice.chain, order.invoice.amount_due),
-                coin=coin,
-                address=order.invoice.address,
-            )
-        )
     if order.invoice:
-        coin = order.invoice.chain.upper()
+        invoice, coin = order.invoice, order.invoice.chain.upper()
+        if order.status is OrderStatus.confirming:  # what arrived, never the invoice: no second payment
+            parts.append(confirming_text(order, invoice, settings, l10n))
+        else:
+            amount = format_amount(invoice.chain, invoice.amount_due)
+            parts.append(l10n("order.invoice", amount=amount, coin=coin, address=invoice.address))
         parts += [
             l10n(
                 "order.payment",
-                amount=format_amount(order.invoice.chain, p.amount),
+                amount=format_amount(invoice.chain, p.amount),
                 coin=coin,
                 confirmations=p.confirmations,
             )
@@ -181,29 +174,6 @@ async def view_order(
     await send_order(query, view, orders, settings, l10n)
 
 
-async def ask_cancel(
-    query: CallbackQuery,
-    callback_data: OrderCb,
-    user: UserDTO,
-    orders: OrderService,
-    l10n: L10n,
-    callback_answer: CallbackAnswer,
-) -> None:
-    """Cancel is one tap from "check now": a payment on its way would arrive late, so ask first."""
-    try:
-        cancellable = await orders.can_cancel(callback_data.id, user.id)
-    except NotFound:
-        alert(callback_answer, l10n("error.stale"))
-        await list_orders(query, None, user, orders, l10n)
-        return
-    if not cancellable:
-        alert(callback_answer, l10n("order.cannot_cancel"))
-        return
-    await show(
-        query, l10n("order.cancel_ask", order_id=callback_data.id), keyboards.confirm_cancel(callback_data.id, l10n)
-    )
-
-
 async def cancel_order(
     query: CallbackQuery,
     callback_data: OrderCb,
@@ -212,8 +182,14 @@ async def cancel_order(
     l10n: L10n,
     callback_answer: CallbackAnswer,
 ) -> None:
+    """Cancel asks first (it sits one tap below "check now", and a payment on its way would arrive late);
+    the confirmation cancels."""
+    order_id, confirmed = callback_data.id, callback_data.action is OrderAction.cancel_confirmed
     try:
-        await orders.cancel(callback_data.id, user.id)
+        if confirmed:
+            await orders.cancel(order_id, user.id)
+        elif not await orders.can_cancel(order_id, user.id):
+            raise CannotCancel
     except NotFound:
         alert(callback_answer, l10n("error.stale"))
         await list_orders(query, None, user, orders, l10n)
@@ -221,7 +197,10 @@ async def cancel_order(
     except CannotCancel:
         alert(callback_answer, l10n("order.cannot_cancel"))
         return
-    await show(query, l10n("order.cancelled", order_id=callback_data.id), keyboards.cancelled(l10n))
+    if confirmed:
+        await show(query, l10n("order.cancelled", order_id=order_id), keyboards.cancelled(l10n))
+    else:
+        await show(query, l10n("order.cancel_ask", order_id=order_id), keyboards.confirm_cancel(order_id, l10n))
 
 
 def build() -> Router:
@@ -229,6 +208,6 @@ def build() -> Router:
     router.callback_query.register(open_orders, MenuCb.filter(F.action == MenuAction.orders))
     router.callback_query.register(list_orders, OrderCb.filter(F.action == OrderAction.list))
     router.callback_query.register(view_order, OrderCb.filter(F.action.in_({OrderAction.view, OrderAction.check})))
-    router.callback_query.register(ask_cancel, OrderCb.filter(F.action == OrderAction.cancel))
-    router.callback_query.register(cancel_order, OrderCb.filter(F.action == OrderAction.cancel_confirmed))
+    cancels = {OrderAction.cancel, OrderAction.cancel_confirmed}
+    router.callback_query.register(cancel_order, OrderCb.filter(F.action.in_(cancels)))
     return router
