@@ -56,10 +56,14 @@ async def next_in_chat(shop: PolledShop, seen: int, count: int = 1) -> list[Json
 
 
 async def press(shop: PolledShop, message: Json, text: str, count: int = 1) -> list[Json]:
-    """Ida presses the button labelled `text` on the message as she sees it now; the bot's next sends or edits."""
+    """Ida presses the button labelled `text` on the message as she sees it now; the bot's next sends or edits,
+    once the handler is done."""
     seen = len(shop.double.sent_to(IDA.id))
-    await shop.double.user_presses(IDA, message, find_button(message, text=text))
-    return await next_in_chat(shop, seen, count)
+    update = await shop.double.user_presses(IDA, message, find_button(message, text=text))
+    replies = await next_in_chat(shop, seen, count)
+    # the press is answered once its handler has returned, and has recorded what it showed
+    await shop.double.wait_for(lambda: shop.double.callback_answer(update), timeout=20)
+    return replies
 
 
 async def invoice_for(shop: PolledShop, product: int, quantity: int = 1) -> Json:
