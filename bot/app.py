@@ -13,7 +13,12 @@ import signal
 from datetime import timedelta
 
 from aiogram import Bot, Dispatcher
-from aiogram.exceptions import TelegramBadRequest, TelegramNetworkError, TelegramUnauthorizedError
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramUnauthorizedError,
+)
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_SUBMITTED, JobEvent
@@ -123,6 +128,20 @@ async def check_bot_api(bot: Bot) -> None:
     log.info("bot @%s (id %s) starting", me.username, me.id)
 
 
+async def warn_unreachable_admins(bot: Bot, admin_ids: frozenset[int]) -> None:
+    """Log each admin the bot cannot write to: Telegram lets a bot message only people who have started a
+    chat with it (and not blocked it), so such an admin would miss every alert without anyone noticing."""
+    for admin_id in sorted(admin_ids):
+        try:
+            await bot.get_chat(admin_id)
+        except (TelegramBadRequest, TelegramForbiddenError) as e:  # "chat not found": never pressed /start
+            log.warning(
+                "admin %s has no chat with the bot yet (%s): they get no alerts until they send it /start once",
+                admin_id,
+                e.message,
+            )
+
+
 async def poll_until(stop: asyncio.Event, dp: Dispatcher, bot: Bot) -> None:
     """Long-poll until `stop` is set; re-raise if polling dies on its own."""
     # A webhook left over from webhook mode makes getUpdates fail with 409; pending updates are kept.
@@ -169,6 +188,7 @@ async def run(settings: Settings, wallet: Wallet) -> None:
     pushed = webhook_mode(settings)
     bot = create_bot(settings)
     await check_bot_api(bot)
+    await warn_unreachable_admins(bot, settings.admin_ids)
     engine = create_engine(settings.resolved_database_url)
     sessions = create_sessionmaker(engine)
     metrics = ShopMetrics()

@@ -90,7 +90,8 @@ class OrderAction(StrEnum):
     list = "l"
     view = "v"
     check = "k"
-    cancel = "x"
+    cancel = "x"  # asks first
+    cancel_confirmed = "X"
     address = "a"  # change where an unpaid order is shipped
     reply = "r"  # answer the shop's message about the order
 

@@ -264,7 +264,7 @@ async def pay(
         return
     if order.invoice and not result.existing:  # watched before the buyer can see, and pay, the address
         await payment_watch.watch_invoice(order.invoice.chain, order.invoice.address)
-    await send_order(query, order, settings, l10n)
+    await send_order(query, order, orders, settings, l10n)
 
 
 async def ask_order_address(
@@ -294,7 +294,7 @@ async def ask_order_address(
 
 
 async def got_order_address(
-    message: Message, user: UserDTO, orders: OrderService, state: FSMContext, l10n: L10n
+    message: Message, user: UserDTO, orders: OrderService, state: FSMContext, settings: Settings, l10n: L10n
 ) -> None:
     order_id = int((await state.get_data())["order_id"])
     try:
@@ -311,7 +311,8 @@ async def got_order_address(
         return
     await state.set_state(None)
     view = await orders.view(order_id, user.id)
-    text = l10n("order.address_changed", order_id=order_id) + "\n\n" + order_text(view, l10n)
+    detail, _ = order_text(view, settings, l10n)  # an unpaid order: no goods, so never a file
+    text = l10n("order.address_changed", order_id=order_id) + "\n\n" + detail
     await message.answer(text, reply_markup=keyboards.order(view, l10n))
 
 

@@ -213,10 +213,34 @@ def orders(rows: list[NamedItem], page: int, has_next: bool, l10n: L10n) -> Inli
     )
 
 
+def confirm_cancel(order_id: int, l10n: L10n) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text=l10n("order.cancel_yes"), callback_data=OrderCb(action=OrderAction.cancel_confirmed, id=order_id))
+    kb.button(text=l10n("order.cancel_no"), callback_data=OrderCb(action=OrderAction.view, id=order_id))
+    kb.adjust(1)
+    return kb.as_markup()
+
+
+def cancelled(l10n: L10n) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text=l10n("menu.cart"), callback_data=MenuCb(action=MenuAction.cart))
+    kb.button(text=l10n("menu.main"), callback_data=MenuCb(action=MenuAction.main))
+    return kb.as_markup()
+
+
 def order(view: OrderView, l10n: L10n) -> InlineKeyboardMarkup:
-    if view.status in OrderStatus.open():
+    """An invoice awaiting payment has its pay and cancel buttons; while a payment confirms, only "check now"
+    (a second payment or a cancel is the last thing to invite then)."""
+    if view.status is OrderStatus.awaiting_payment:
         return invoice(view.id, l10n, address=view.address_editable)
     kb = InlineKeyboardBuilder()
+    if view.status is OrderStatus.confirming:
+        kb.button(text=l10n("invoice.check"), callback_data=OrderCb(action=OrderAction.check, id=view.id))
+        if view.address_editable:
+            kb.button(text=l10n("order.change_address"), callback_data=OrderCb(action=OrderAction.address, id=view.id))
+        kb.button(text=l10n("menu.main"), callback_data=MenuCb(action=MenuAction.main))
+        kb.adjust(1)
+        return kb.as_markup()
     kb.button(text=l10n("nav.back"), callback_data=OrderCb(action=OrderAction.list))
     kb.button(text=l10n("menu.main"), callback_data=MenuCb(action=MenuAction.main))
     return kb.as_markup()

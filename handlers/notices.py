@@ -1,25 +1,28 @@
-"""Outbox notices as Telegram messages: the l10n key and params become text chunks and an "#order"
-button. Pure (no I/O); processing.outbox sends what this returns, services.outbox loads the notice."""
+"""Outbox notices as Telegram messages: the l10n key and params become a text, an "#order" button and,
+for goods that do not fit one message, a .txt file. Pure (no I/O); processing.outbox sends what this
+returns, services.delivery loads the notice."""
 
-from html import escape
 from typing import Any, NamedTuple
 
-from aiogram.types import InlineKeyboardMarkup
+from aiogram.types import BufferedInputFile, InlineKeyboardMarkup
 
 from handlers.admin.order_views import open_order
 from handlers.callbacks import OrderAction, OrderCb
+from handlers.goods import with_goods
 from handlers.keyboards import button
 from l10n import L10n, Translator
 from services.delivery import Notice
 from services.money import format_amount
 
-MESSAGE_LIMIT = 4000  # Telegram allows 4096 characters
-AMOUNTS = ("remainder", "received")  # params queued in base units of the invoice's coin
+AMOUNTS = ("remainder", "received", "short_by", "overpaid_by")  # params queued in base units of the invoice's coin
+# Kinds worded per case: the param whose value picks the text notify.<kind>.<value> (without it: notify.<kind>).
+CASES = {"admin.paid": "problem", "admin.problem": "problem", "invoice_closed": "status"}
 
 
 class RenderedNotice(NamedTuple):
-    texts: list[str]  # one message each, in order
-    markup: InlineKeyboardMarkup | None  # on every one of them
+    text: str
+    markup: InlineKeyboardMarkup | None  # an edit has none: an invoice loses its buttons
+    document: BufferedInputFile | None = None  # sent after the text: goods too long for one message
 
 
 class NoticeRenderer:
@@ -31,10 +34,11 @@ class NoticeRenderer:
 
     def __call__(self, notice: Notice) -> RenderedNotice:
         l10n = self._translator(notice.language or self._default_language)
-        return RenderedNotice(notice_texts(notice, l10n), open_order_button(notice))
+        text, document = notice_text(notice, l10n)
+        return RenderedNotice(text, None if notice.edits is not None else open_order_button(notice), document)
 
 
-def notice_texts(notice: Notice, l10n: L10n) -> list[str]:
+def notice_text(notice: Notice, l10n: L10n) -> tuple[str, BufferedInputFile | None]:
     params: dict[str, Any] = {"order_id": notice.order_id, **notice.params}
     if notice.chain is not None:
         params["coin"] = notice.chain.upper()
@@ -42,16 +46,19 @@ def notice_texts(notice: Notice, l10n: L10n) -> list[str]:
             if key in params:
                 params[key] = format_amount(notice.chain, int(params[key]))
         params.setdefault("address", notice.address)
+    key = f"notify.{notice.kind}"
+    if (case := CASES.get(notice.kind)) and case in params:
+        key += f".{params[case]}"
     if "problem" in params:  # stored as the enum value; admins read it in their language
         params["problem"] = l10n(f"admin.problems.kind.{params['problem']}")
-    text = l10n(f"notify.{notice.kind}", **params)
-    if notice.delivers is None:
-        return [text]
+    text = l10n(key, **params)
+    if notice.delivers is None or notice.order_id is None:
+        return text, None
     if notice.params.get("overpaid"):
         text += "\n\n" + l10n("notify.overpaid_note")
     if not notice.goods:
-        return chunks([text, l10n("notify.ship_soon")])
-    return chunks([text, *(f"<code>{escape(g)}</code>" for g in notice.goods)])
+        return text + "\n" + l10n("notify.ship_soon"), None
+    return with_goods(text, notice.goods, notice.order_id, l10n, sep="\n")
 
 
 def open_order_button(notice: Notice) -> InlineKeyboardMarkup | None:
@@ -64,14 +71,3 @@ def open_order_button(notice: Notice) -> InlineKeyboardMarkup | None:
         else OrderCb(action=OrderAction.view, id=notice.order_id)
     )
     return InlineKeyboardMarkup(inline_keyboard=[[button(f"#{notice.order_id}", data)]])
-
-
-def chunks(parts: list[str]) -> list[str]:
-    """Join parts into as few messages as fit Telegram's length limit."""
-    messages: list[str] = []
-    for part in parts:
-        if messages and len(messages[-1]) + 1 + len(part) <= MESSAGE_LIMIT:
-            messages[-1] += "\n" + part
-        else:
-            messages.append(part[:MESSAGE_LIMIT])
-    return messages

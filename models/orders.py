@@ -79,6 +79,19 @@ class Invoice(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class InvoiceMessage(Base):
+    """A message showing an order's invoice with its pay and cancel buttons, as the buyer holds it. When the
+    order stops awaiting payment, each is edited (through the outbox) to say so, and its row is removed."""
+
+    __tablename__ = "invoice_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    chat_id: Mapped[int]
+    message_id: Mapped[int]
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Payment(Base):
     """One chain payment to an invoice address, stored once under its natural id (e.g. txid:vout)."""
 

@@ -21,7 +21,7 @@ from repositories.outbox import OutboxRepo
 from repositories.stock import StockRepo
 from repositories.users import UserRepo
 from services.orders.lifecycle import OrderLifecycle
-from services.outbox import notify_admins
+from services.outbox import INVOICE_CLOSED, notify_admins
 from services.wallet.goods import GoodsCipher
 
 CLAIM_SECONDS = 60  # a claimed message no other process sends for this long
@@ -47,6 +47,11 @@ class Notice:
     def to_buyer(self) -> bool:
         """A message about a buyer's order, or to them: not an admin alert, not a broadcast."""
         return not self.kind.startswith("admin.") and self.kind != BROADCAST
+
+    @property
+    def edits(self) -> int | None:
+        """The message this notice rewrites in place (an invoice the buyer holds); None: a new message."""
+        return int(self.params["message_id"]) if self.kind == INVOICE_CLOSED else None
 
     @property
     def delivers(self) -> int | None:

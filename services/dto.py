@@ -148,6 +148,8 @@ class OrderView:
     shipping: OrderShipping | None  # None: nothing in it is shipped
     tracking: str | None  # once shipped
     goods_unreadable: bool = False  # sealed under a GOODS_KEY the shop no longer has
+    received: int = 0  # base units of the payments seen and not reorged away
+    remainder: int = 0  # what the invoice still asks for while that is short of counting as paid; else 0
 
     @property
     def address_editable(self) -> bool:

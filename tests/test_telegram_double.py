@@ -19,6 +19,7 @@ from aiogram.types import (
 )
 
 from tests.doubles.telegram import FakeUser, TelegramDouble, buttons, find_button
+from tests.recording import RecordingSession
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
 BLOCKED = {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}
@@ -249,3 +250,47 @@ async def test_setup_calls_copy_and_forward(tg: TelegramDouble) -> None:
     assert tg.calls_of("sendMessage") == [] and tg.commands == {"de": []}
     copy_call = tg.calls_of("copyMessage")[0]
     assert copy_call == {"chat_id": ADMIN, "from_chat_id": ALICE.id, "message_id": 1, "parse_mode": "HTML"}
+
+
+async def test_get_chat_caption_edits_and_documents_like_telegram(tg: TelegramDouble, bot: Bot) -> None:
+    """What the shop's invoice edits, goods files and startup check rely on, parsed by aiogram itself."""
+    await tg.user_sends_text(ALICE, "/start")
+    chat = await bot.get_chat(ALICE.id)  # a ChatFullInfo: aiogram requires every field Telegram always sends
+    assert (chat.id, chat.type, chat.first_name, chat.max_reaction_count) == (ALICE.id, "private", "Alice", 11)
+    with pytest.raises(TelegramBadRequest, match="Bad Request: chat not found"):
+        await bot.get_chat(BOB.id)  # never wrote to the bot
+
+    photo = await bot.send_photo(
+        ALICE.id, BufferedInputFile(PNG, "qr.png"), caption="pay", reply_markup=like_keyboard()
+    )
+    edited = await bot.edit_message_caption(chat_id=ALICE.id, message_id=photo.message_id, caption="closed")
+    assert isinstance(edited, Message) and edited.caption == "closed" and edited.photo and edited.reply_markup is None
+    stored = tg.message(ALICE.id, photo.message_id)
+    assert stored is not None and "reply_markup" not in stored and stored["caption"] == "closed"
+    with pytest.raises(TelegramBadRequest, match="message is not modified"):
+        await bot.edit_message_caption(chat_id=ALICE.id, message_id=photo.message_id, caption="closed")
+    tg.user_deletes(stored)
+    with pytest.raises(TelegramBadRequest, match="Bad Request: message to edit not found"):
+        await bot.edit_message_caption(chat_id=ALICE.id, message_id=photo.message_id, caption="again")
+
+    sent = await bot.send_document(ALICE.id, BufferedInputFile(b"KEY-1\nKEY-2\n", "order-7.txt"))
+    assert sent.document is not None and sent.document.file_name == "order-7.txt"
+    assert tg.file_bytes(sent.document.file_id) == b"KEY-1\nKEY-2\n"
+
+
+async def test_the_recording_session_answers_the_same_methods_in_the_same_shapes() -> None:
+    recording = RecordingSession()
+    bot = Bot("123456:TEST-token-that-is-long-enough-for-aiogram", session=recording)
+    chat = await bot.get_chat(ALICE.id)
+    assert (chat.id, chat.type) == (ALICE.id, "private")
+    photo = await bot.send_photo(
+        ALICE.id, BufferedInputFile(PNG, "qr.png"), caption="pay", reply_markup=like_keyboard()
+    )
+    edited = await bot.edit_message_caption(chat_id=ALICE.id, message_id=photo.message_id, caption="closed")
+    assert isinstance(edited, Message) and (edited.message_id, edited.caption) == (photo.message_id, "closed")
+    assert edited.photo and edited.reply_markup is None and edited.edit_date is not None
+    recording.deleted.add(photo.message_id)
+    with pytest.raises(TelegramBadRequest, match="Bad Request: message to edit not found"):
+        await bot.edit_message_caption(chat_id=ALICE.id, message_id=photo.message_id, caption="again")
+    sent = await bot.send_document(ALICE.id, BufferedInputFile(b"KEY-1\n", "order-7.txt"))
+    assert sent.document is not None and sent.document.file_name == "order-7.txt"

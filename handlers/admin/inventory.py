@@ -188,9 +188,8 @@ async def show_node(
 
 
 async def open_section(
-    query: CallbackQuery, state: FSMContext, admin_inventory: AdminInventoryService, settings: Settings, l10n: L10n
+    query: CallbackQuery, admin_inventory: AdminInventoryService, settings: Settings, l10n: L10n
 ) -> None:
-    await state.clear()
     await show_node(query, Node.root, 0, 0, admin_inventory, settings, l10n)
 
 

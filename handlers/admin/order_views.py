@@ -85,9 +85,9 @@ def signed_amount(chain: Chain, base_units: int) -> str:
     return sign + format_amount(chain, abs(base_units))
 
 
-def status_label(status: OrderStatus, bucket: OrderBucket | None, l10n: L10n) -> str:
+def status_label(status: OrderStatus, bucket: OrderBucket, l10n: L10n) -> str:
     """A paid order reads "ready for shipment" or "delivered", as in the lists."""
-    if status is OrderStatus.paid and bucket is not None:
+    if status is OrderStatus.paid:
         return l10n(f"admin.orders.bucket.{bucket.name}")
     return l10n(f"status.{status}")
 
@@ -139,6 +139,7 @@ def order_list(page: OrderPage, l10n: L10n) -> tuple[str, InlineKeyboardMarkup]:
                 total=format_fiat(r.total, r.currency),
                 buyer=r.buyer,
             )
+            + (f" · {l10n(f'status.{r.status}')}" if page.bucket is OrderBucket.all else "")
             + (" ⚠" if r.problem else ""),
         )
         for r in page.rows
@@ -289,7 +290,7 @@ def order_keyboard(view: AdminOrderView, l10n: L10n) -> InlineKeyboardMarkup:
             kb.row(button(l10n(f"admin.orders.do.{action}"), AdminOrderCb(action=pressed, id=view.id)))
     if view.problem:
         kb.row(button(l10n("admin.problems.open"), ProblemCb(action=ApAction.view, id=view.id)))
-    back = AdminOrderCb(action=AoAction.list, bucket=view.bucket) if view.bucket else ProblemCb(action=ApAction.list)
+    back = AdminOrderCb(action=AoAction.list, bucket=view.bucket)
     kb.row(button(l10n("admin.orders.refresh"), open_order(view.id)), button(l10n("nav.back"), back))
     kb.row(button(l10n("admin.orders.do.message"), AdminOrderCb(action=AoAction.message, id=view.id)))
     return kb.as_markup()

@@ -10,8 +10,9 @@ from services.dto import InvoiceView, OrderLine, OrderShipping
 
 
 class OrderBucket(StrEnum):
-    """The admin's order lists. A paid order is "ready for shipment" while it holds physical items,
-    else "delivered" (digital goods go out with the payment notice)."""
+    """The admin's order lists: every order is in exactly one of them, and in "all". A paid order is "ready
+    for shipment" while it holds physical items, else "delivered" (digital goods go out with the payment
+    notice). Underpaid and paid-late orders stay listed after their problem is closed."""
 
     awaiting = "aw"
     confirming = "cf"
@@ -20,6 +21,9 @@ class OrderBucket(StrEnum):
     shipped = "sh"
     expired = "ex"
     cancelled = "cx"
+    underpaid = "up"
+    paid_late = "pl"
+    all = "al"
 
 
 # bucket -> (statuses, physical items: required / excluded / either)
@@ -31,15 +35,20 @@ BUCKETS: dict[OrderBucket, tuple[tuple[OrderStatus, ...], bool | None]] = {
     OrderBucket.shipped: ((OrderStatus.shipped,), None),
     OrderBucket.expired: ((OrderStatus.expired,), None),
     OrderBucket.cancelled: ((OrderStatus.cancelled,), None),
+    OrderBucket.underpaid: ((OrderStatus.underpaid,), None),
+    OrderBucket.paid_late: ((OrderStatus.paid_late,), None),
+    OrderBucket.all: (tuple(OrderStatus), None),
 }
 
 
-def bucket_of(status: OrderStatus, physical: bool) -> OrderBucket | None:
-    """The list an order shows up in; None for underpaid and paid-late orders (the problem queue)."""
-    for bucket, (statuses, needs_physical) in BUCKETS.items():
-        if status in statuses and needs_physical in (None, physical):
-            return bucket
-    return None
+def in_bucket(bucket: OrderBucket, status: OrderStatus, physical: bool) -> bool:
+    statuses, needs_physical = BUCKETS[bucket]
+    return status in statuses and needs_physical in (None, physical)
+
+
+def bucket_of(status: OrderStatus, physical: bool) -> OrderBucket:
+    """The one list an order shows up in, "all" aside."""
+    return next(b for b in OrderBucket if b is not OrderBucket.all and in_bucket(b, status, physical))
 
 
 class AdminAction(StrEnum):
@@ -125,7 +134,7 @@ class AdminOrderView:
     id: int
     status: OrderStatus
     problem: OrderProblem | None
-    bucket: OrderBucket | None
+    bucket: OrderBucket
     physical: bool
     created_at: datetime
     tracking: str | None

@@ -33,6 +33,7 @@ from services.admin.dto import (
     PaymentRow,
     TimelineEntry,
     bucket_of,
+    in_bucket,
 )
 from services.dto import InvoiceView, OrderLine, OrderShipping
 from services.money import from_minor
@@ -59,7 +60,7 @@ class AdminOrdersService:
         async with read_only(self._session):
             raw = await OrderRepo(self._session).counts()
         return {
-            bucket: sum(n for (status, physical), n in raw.items() if bucket_of(status, physical) is bucket)
+            bucket: sum(n for (status, physical), n in raw.items() if in_bucket(bucket, status, physical))
             for bucket in OrderBucket
         }
 

@@ -1,5 +1,5 @@
-"""The buyer's own orders: list, detail with invoice, goods and shipping, cancelling an unpaid one, and
-changing where an unpaid one is shipped."""
+"""The buyer's own orders: list, detail with invoice, goods and shipping, the invoice messages they hold,
+cancelling an unpaid one, and changing where an unpaid one is shipped."""
 
 import logging
 from collections.abc import Sequence
@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from config import Settings
 from models.database import read_only
-from models.enums import OrderStatus
+from models.enums import OrderStatus, PaymentStatus
 from models.orders import Invoice, Order
 from models.types import utcnow
 from repositories.audit import AuditRepo
@@ -16,9 +16,11 @@ from repositories.orders import OrderRepo
 from repositories.stock import StockRepo
 from repositories.users import UserRepo
 from services.dto import InvoiceView, OrderLine, OrderView, PaymentView
-from services.money import from_minor
-from services.orders.lifecycle import OrderLifecycle, buyer
+from services.money import from_minor, paid_threshold
+from services.orders.lifecycle import BUYER_MAY_CANCEL, OrderLifecycle, buyer
+from services.outbox import close_invoice_messages
 from services.payments.uri import payment_uri
+from services.shop.cart import return_to_cart
 from services.shop.catalog import NotFound
 from services.shop.shipping import AddressesUnavailable, checked_address, order_shipping
 from services.wallet.goods import GoodsCipher
@@ -72,6 +74,10 @@ class OrderService:
         if invoice is not None and order.status in OrderStatus.open():
             self._wallet.verify(invoice.chain, invoice.derivation_index, invoice.address)
         goods, unreadable = self._open(order.id, sealed)
+        received = sum(p.amount for p in payments if p.status is not PaymentStatus.reorged)
+        short = invoice is not None and received < paid_threshold(
+            invoice.amount_due, self._settings.payment_tolerance_percent
+        )
         return OrderView(
             id=order.id,
             status=order.status,
@@ -85,6 +91,8 @@ class OrderService:
             shipping=order_shipping(order, self._goods) if physical else None,
             tracking=order.tracking if order.status is OrderStatus.shipped else None,
             goods_unreadable=unreadable,
+            received=received,
+            remainder=invoice.amount_due - received if invoice is not None and short else 0,
         )
 
     def _open(self, order_id: int, sealed: Sequence[tuple[int, bytes]]) -> tuple[Sequence[str], bool]:
@@ -99,12 +107,23 @@ class OrderService:
         log.error("order %s: its goods do not open without the GOODS_KEY they were sealed under", order_id)
         return [], True
 
+    async def can_cancel(self, order_id: int, user_id: int) -> bool:
+        """Whether the buyer may cancel the order now (nothing paid to it seen yet). Raises NotFound (not
+        theirs or missing). Read-only."""
+        async with read_only(self._session):
+            order = await OrderRepo(self._session).owned(order_id, user_id)
+        if order is None:
+            raise NotFound
+        return order.status in BUYER_MAY_CANCEL
+
     async def cancel(self, order_id: int, user_id: int) -> None:
-        """The buyer cancels their unpaid order; its stock goes back at once, buyer and admins are told.
+        """The buyer cancels their unpaid order; its stock goes back at once and its lines go back into their
+        cart as far as the cart allows (see services.shop.cart.return_to_cart); buyer and admins are told.
         Audited. Raises NotFound (not theirs or missing) or CannotCancel (moved on, e.g. a payment is seen).
         A second cancel raises CannotCancel and changes nothing."""
         async with self._session.begin():
-            order = await OrderRepo(self._session).owned(order_id, user_id)
+            repo = OrderRepo(self._session)
+            order = await repo.owned(order_id, user_id)
             if order is None:
                 raise NotFound
             who = buyer(await UserRepo(self._session).telegram_id(user_id))
@@ -112,6 +131,21 @@ class OrderService:
                 order, who, "cancelled by buyer", utcnow()
             ):
                 raise CannotCancel
+            lines = [(i.product_id, i.quantity) for i in await repo.items(order_id) if i.product_id is not None]
+            await return_to_cart(self._session, user_id, lines)
+
+    async def invoice_shown(self, order_id: int, chat_id: int, message_id: int) -> None:
+        """Remember an invoice message the buyer now holds, so that it is edited (through the outbox) once
+        the order stops awaiting payment. If it already has (it moved while the message was on its way),
+        the edit is queued at once. Missing orders are ignored."""
+        async with self._session.begin():
+            repo = OrderRepo(self._session)
+            order = await repo.locked(order_id)  # waits for a transition in flight, so none misses this message
+            if order is None:
+                return
+            await repo.add_invoice_message(order_id, chat_id, message_id)
+            if order.status is not OrderStatus.awaiting_payment:
+                await close_invoice_messages(self._session, order_id, order.status)
 
     async def change_address(self, order_id: int, user_id: int, text: str) -> None:
         """The buyer gives a new address for their unpaid order with physical items; it replaces the sealed

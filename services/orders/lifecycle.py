@@ -23,6 +23,11 @@ flag_reorged     paid, shipped: problem reorged                                 
 flag_undelivered paid, shipped: problem delivery_failed                                 admin.delivery_failed
 close_problem    problem -> none                                      refunded (if so)
 resend           problem delivery_failed -> none                      paid (the goods)
+
+Every transition out of awaiting_payment also queues an edit of each invoice message the buyer holds
+(invoice_closed, services.outbox.close_invoice_messages): it then says what became of the order and has no
+pay or cancel button left. Admin alerts carry what their text names in base units: admin.paid for an
+overpaid order its overpaid_by, admin.problem what was received and, when underpaid, short_by.
 """
 
 from collections.abc import Awaitable, Callable, Sequence
@@ -41,7 +46,7 @@ from repositories.orders import OrderRepo
 from repositories.stock import StockRepo
 from repositories.users import UserRepo
 from services.money import format_fiat, from_minor
-from services.outbox import notify_admins, notify_buyer
+from services.outbox import close_invoice_messages, notify_admins, notify_buyer
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +89,7 @@ class OutOfStock(Exception):
         self.shortages = shortages
 
 
+BUYER_MAY_CANCEL = (OrderStatus.awaiting_payment,)  # once money is seen, only an admin may cancel
 _PROBLEM_OF = {OrderStatus.underpaid: OrderProblem.underpaid, OrderStatus.paid_late: OrderProblem.paid_late}
 
 
@@ -152,14 +158,16 @@ class OrderLifecycle:
         )
 
     async def pay(
-        self, order: Order, actor: Actor, now: datetime, *, overpaid: bool = False, reason: str | None = None
+        self, order: Order, actor: Actor, now: datetime, *, overpaid_by: int = 0, reason: str | None = None
     ) -> bool:
         """Open order → paid: its held units are sold and the goods queued for delivery. The observer's
-        confirmation and an admin's manual one both come here."""
+        confirmation and an admin's manual one both come here. `overpaid_by` (base units received beyond
+        the amount due) flags the order overpaid, and the admins' alert says by how much."""
 
         async def sell() -> dict[str, Any]:
             return {"sold_units": await self._stock.sell(order.id, now)}
 
+        overpaid = overpaid_by > 0
         return await self._move(
             order,
             actor,
@@ -169,7 +177,10 @@ class OrderLifecycle:
             reason=reason,
             stock=sell,
             buyer=("paid", {"overpaid": overpaid}),
-            admins=("admin.paid", {"overpaid": overpaid}),
+            admins=(
+                "admin.paid",
+                {"problem": OrderProblem.overpaid.value, "overpaid_by": overpaid_by} if overpaid else {},
+            ),
             paid_at=now,
             problem=OrderProblem.overpaid if overpaid else None,
         )
@@ -193,7 +204,7 @@ class OrderLifecycle:
             reason=f"fulfilled: {order.problem}",
             stock=hold_and_sell,
             buyer=("paid", {"overpaid": False}),
-            admins=("admin.paid", {"overpaid": False}),
+            admins=("admin.paid", {}),
             paid_at=now,
             problem=None,
             closed_at=None,
@@ -228,7 +239,7 @@ class OrderLifecycle:
             order,
             actor,
             "order.cancel",
-            [OrderStatus.awaiting_payment] if by_buyer else OrderStatus.open(),
+            BUYER_MAY_CANCEL if by_buyer else OrderStatus.open(),
             OrderStatus.cancelled,
             reason=reason,
             stock=self._release(order),
@@ -275,9 +286,11 @@ class OrderLifecycle:
         await notify_buyer(self._s, order, "underpaid_grace", remainder=remainder, minutes=minutes)
         return True
 
-    async def close_underpaid(self, order: Order, now: datetime, received: int) -> bool:
+    async def close_underpaid(self, order: Order, now: datetime, received: int, due: int) -> bool:
         """Open order still short after its grace (or whose payment never confirmed) → underpaid: units back
-        on sale, the buyer's timeout counted, admins alerted."""
+        on sale, the buyer's timeout counted, admins alerted with what was `received` (what counts: confirmed,
+        or not) and how far short of `due` that is."""
+        short = {"received": received, "short_by": max(due - received, 0)}
         if not await self._move(
             order,
             OBSERVER,
@@ -286,7 +299,7 @@ class OrderLifecycle:
             OrderStatus.underpaid,
             stock=self._release(order),
             buyer=("underpaid", {"received": received}),
-            admins=("admin.problem", {"problem": OrderProblem.underpaid.value, "received": received}),
+            admins=("admin.problem", {"problem": OrderProblem.underpaid.value, **short}),
             problem=OrderProblem.underpaid,
             closed_at=now,
             close_reason="underpaid",
@@ -389,6 +402,8 @@ class OrderLifecycle:
         if values.get("problem", problem) is not problem:
             new["problem"] = values["problem"] and values["problem"].value
         await self._audit(actor, action, order.id, old, new, reason)
+        if to is not OrderStatus.awaiting_payment:  # an invoice the buyer holds takes no payment any more
+            await close_invoice_messages(self._s, order.id, to)
         if buyer:
             await notify_buyer(self._s, order, buyer[0], **buyer[1])
         if admins:

@@ -268,6 +268,7 @@ class TelegramDouble:
             "copyMessage": self._copy_message,
             "forwardMessage": self._forward_message,
             "getFile": self._get_file,
+            "getChat": self._get_chat,
         }
         self._methods = {name.lower(): (name, impl) for name, impl in impls.items()}  # names are case-blind
         self._app = web.Application()
@@ -350,6 +351,11 @@ class TelegramDouble:
                 "message": current,
             },
         )
+
+    def user_deletes(self, message: Json) -> None:
+        """The user deletes a message from their chat: the bot can no longer edit it ("message to edit not
+        found")."""
+        del self._messages[message["chat"]["id"], message["message_id"]]
 
     # -- faults ------------------------------------------------------------------------------------
 
@@ -686,6 +692,18 @@ class TelegramDouble:
         suffix = "." + filename.rsplit(".", 1)[-1] if "." in filename else ""
         info = self._store_file(content, "documents", suffix)
         return info | {"file_name": filename, "mime_type": mime_type}
+
+    async def _get_chat(self, p: Json) -> Json:
+        """ChatFullInfo of a private chat; a user who never wrote to the bot has none: "chat not found"."""
+        chat_id = p.get("chat_id")
+        if not isinstance(chat_id, int) or chat_id not in self._users:
+            raise _bad("chat not found")
+        gifts = ("unlimited_gifts", "limited_gifts", "unique_gifts", "premium_subscription", "gifts_from_channels")
+        return self._chat(chat_id) | {
+            "accent_color_id": chat_id % 7,
+            "max_reaction_count": 11,
+            "accepted_gift_types": dict.fromkeys(gifts, True),
+        }
 
     async def _get_file(self, p: Json) -> Json:
         if p.get("file_id") not in self._files:
