@@ -18,6 +18,7 @@ class AdminSection(StrEnum):
     orders = "orders"
     problems = "problems"
     inventory = "inventory"
+    reviews = "reviews"
     users = "users"
     broadcast = "broadcast"
     stats = "stats"

@@ -11,9 +11,10 @@ from models.enums import OrderStatus
 from models.orders import Invoice, Order
 from models.types import utcnow
 from repositories.orders import OrderRepo
+from repositories.reviews import ReviewRepo
 from repositories.stock import StockRepo
 from repositories.users import UserRepo
-from services.dto import InvoiceView, OrderLine, OrderView, PaymentView
+from services.dto import InvoiceView, NamedItem, OrderLine, OrderView, PaymentView
 from services.money import from_minor
 from services.orders.lifecycle import OrderLifecycle, buyer
 from services.payments.uri import payment_uri
@@ -47,7 +48,8 @@ class OrderService:
         The address of an invoice the buyer may still pay is re-derived from the configured key before it
         is shown (raises services.wallet.merchant.AddressMismatch if it differs). Goods are decrypted only
         here, only for the buyer, and only once the order is paid; goods that no longer open (sealed
-        before a key rotation) are marked unreadable rather than failing the whole view.
+        before a key rotation) are marked unreadable rather than failing the whole view. Once the buyer has
+        the goods, the products they have not reviewed yet are offered for review.
         """
         async with read_only(self._session):
             repo = OrderRepo(self._session)
@@ -60,6 +62,7 @@ class OrderService:
             sealed = (
                 await StockRepo(self._session).sold_payloads(order.id) if order.status in OrderStatus.sold() else []
             )
+            reviewable = await ReviewRepo(self._session).reviewable(order.id, user_id)
         if invoice is not None and order.status in OrderStatus.open():
             self._wallet.verify(invoice.chain, invoice.derivation_index, invoice.address)
         goods, unreadable = self._open(order.id, sealed)
@@ -74,6 +77,7 @@ class OrderService:
             payments=[PaymentView(p.natural_id, p.amount, p.confirmations, p.block_height, p.status) for p in payments],
             goods=list(goods),
             goods_unreadable=unreadable,
+            reviewable=tuple(NamedItem(product_id, name) for product_id, name in reviewable),
         )
 
     def _open(self, order_id: int, sealed: Sequence[tuple[int, bytes]]) -> tuple[Sequence[str], bool]:

@@ -1,0 +1,154 @@
+"""A buyer's data requests: /mydata (everything the shop keeps about them, as JSON) and /deleteme (erase
+their personal data).
+
+Erasing keeps the orders with their items and amounts, which the merchant's accounts need, linked to the
+buyer's Telegram id: that id is also what payments, bans and the timeout count of "Holding stock" hang on, and
+it carries no name. What a person wrote or is called goes: the username (never stored again), review texts (the
+stars stay), the cart.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.database import read_only
+from models.orders import Invoice, Order, OrderItem, Payment
+from models.types import utcnow
+from repositories.audit import AuditRepo
+from repositories.cart import CartRepo
+from repositories.orders import OrderRepo
+from repositories.personal_data import PersonalDataRepo
+from repositories.reviews import ReviewRepo
+from repositories.users import UserRepo
+from services.money import format_amount, from_minor
+
+
+class OrderStillOpen(Exception):
+    """An order waits for its payment: the buyer must be reachable about it, so nothing is erased yet."""
+
+    def __init__(self, order_id: int) -> None:
+        super().__init__(order_id)
+        self.order_id = order_id
+
+
+@dataclass(frozen=True, slots=True)
+class Erased:
+    username: bool  # there was one
+    review_texts: int
+
+
+def _when(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None
+
+
+class PrivacyService:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def export(self, user_id: int) -> dict[str, Any]:
+        """Everything stored about the buyer: profile, orders with items, invoices and payments, reviews and
+        cart, as JSON-ready data (times in ISO 8601 UTC, money as decimal strings). Goods are left out: they
+        are secrets, shown in the order itself. Read-only."""
+        async with read_only(self._session):
+            user = await UserRepo(self._session).get(user_id)
+            assert user is not None, user_id
+            repo = PersonalDataRepo(self._session)
+            orders = await repo.orders(user_id)
+            ids = [o.id for o in orders]
+            items, invoices = await repo.items(ids), await repo.invoices(ids)
+            payments = await repo.payments([i.id for i in invoices])
+            reviews = await ReviewRepo(self._session).of_user(user_id)
+            cart = await repo.cart(user_id)
+        return {
+            "exported_at": utcnow().isoformat(),
+            "profile": {
+                "telegram_id": user.telegram_id,
+                "username": user.username,
+                "language": user.language,
+                "first_seen_at": _when(user.created_at),
+                "expired_orders_counted": user.timeout_count,
+                "blocked_from_checkout": user.is_banned,
+                "personal_data_erased_at": _when(user.erased_at),
+            },
+            "orders": [_order(o, items, invoices, payments) for o in orders],
+            "reviews": [
+                {
+                    "product": name,
+                    "stars": r.stars,
+                    "text": r.text,
+                    "status": r.status.value,
+                    "written_at": _when(r.created_at),
+                }
+                for r, name in reviews
+            ],
+            "cart": [{"product": name, "quantity": quantity} for name, quantity in cart],
+        }
+
+    async def erase(self, user_id: int, telegram_id: int) -> Erased:
+        """Erase the buyer's personal data in one transaction: their username (and it is never stored again),
+        the text of each of their reviews (stars and approval stay), their cart. Orders keep items, amounts and
+        their link to the Telegram id. One audit row, without the erased values.
+
+        Raises OrderStillOpen while one of their orders waits for payment. Erasing again erases what was
+        written since.
+        """
+        async with self._session.begin():
+            users = UserRepo(self._session)
+            user = await users.get(user_id, lock=True)
+            assert user is not None, user_id
+            open_order = await OrderRepo(self._session).open_order_of(user_id)
+            if open_order is not None:
+                raise OrderStillOpen(open_order.id)
+            erased = Erased(user.username is not None, await ReviewRepo(self._session).erase_texts(user_id))
+            await CartRepo(self._session).clear(user_id)
+            await users.set_values(user_id, username=None, erased_at=utcnow())
+            await AuditRepo(self._session).record(
+                f"buyer:{telegram_id}",
+                "user.erase",
+                "user",
+                user_id,
+                after={"username": erased.username, "review_texts": erased.review_texts},
+            )
+        return erased
+
+
+def _order(order: Order, items: list[OrderItem], invoices: list[Invoice], payments: list[Payment]) -> dict[str, Any]:
+    invoice = next((i for i in invoices if i.order_id == order.id), None)
+    return {
+        "id": order.id,
+        "status": order.status.value,
+        "created_at": _when(order.created_at),
+        "paid_at": _when(order.paid_at),
+        "delivered_at": _when(order.delivered_at),
+        "shipped_at": _when(order.shipped_at),
+        "closed_at": _when(order.closed_at),
+        "tracking": order.tracking,
+        "total": str(from_minor(order.total_minor)),
+        "currency": order.fiat_currency,
+        "items": [
+            {"product": i.product_name, "quantity": i.quantity, "unit_price": str(from_minor(i.unit_price_minor))}
+            for i in items
+            if i.order_id == order.id
+        ],
+        "invoice": None
+        if invoice is None
+        else {
+            "coin": invoice.chain.upper(),
+            "address": invoice.address,
+            "amount_due": format_amount(invoice.chain, invoice.amount_due),
+            "rate": str(invoice.rate),
+            "expires_at": _when(invoice.expires_at),
+            "payments": [
+                {
+                    "id": p.natural_id,
+                    "amount": format_amount(invoice.chain, p.amount),
+                    "confirmations": p.confirmations,
+                    "status": p.status.value,
+                }
+                for p in payments
+                if p.invoice_id == invoice.id
+            ],
+        },
+    }
