@@ -129,7 +129,9 @@ def card_text(card: ProductCard, currency: str, l10n: L10n, limit: int | None) -
     room = len(card.description) if limit is None else max(limit - len(text("")) - 1, 0)
     if len(card.description) <= room:
         return text(card.description)
-    return text(card.description[:room].rstrip() + "…")
+    cut = card.description[:room]
+    words = cut.rsplit(maxsplit=1)[0] if len(cut.split()) > 1 else cut  # whole words where there are some
+    return text(words.rstrip() + "…")
 
 
 async def add_to_cart(

@@ -4,6 +4,7 @@ Whatever else arrives is refused with the reason, and the dialog waits for anoth
 from html import escape
 
 from aiogram import F, Router
+from aiogram.enums import ContentType
 from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -43,7 +44,7 @@ def upload_of(message: Message) -> MediaUpload:
     if message.video:
         video = message.video
         return MediaUpload("video", video.file_id, video.file_unique_id, video.file_size, video.duration)
-    return MediaUpload(str(message.content_type))
+    return MediaUpload(ContentType(message.content_type).value)
 
 
 def limits() -> dict[str, int]:
