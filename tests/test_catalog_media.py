@@ -3,6 +3,7 @@ too large or not a photo or video), the buyer's card is one message edited in pl
 references."""
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram.methods import (
@@ -84,7 +85,7 @@ async def test_an_admin_attaches_a_photo_and_bad_files_are_refused_with_no_chang
     assert texts(calls) == [ASK.format(name="Editor Pro 1y", now="no picture yet")]
     assert list(buttons(calls)) == ["✖ Cancel"]
 
-    refused = {
+    refused: dict[str, tuple[dict[str, Any], str]] = {
         "photo too large": (
             {"photo": photo(5 * MIB + 1)},
             "❌ Not saved: the photo is larger than 5 MB. Send a smaller one, or press Cancel.",
@@ -242,11 +243,12 @@ async def test_browsing_with_pictures_edits_one_message(container, sessions, goo
     async with polled_shop(container) as shop:
         double = shop.double
         menu = (await shop.say("/admin"))[0]
-        for node, node_id, upload in (
+        uploads: list[tuple[Node, int, Callable[[], Awaitable[Any]]]] = [
             (Node.category, category, lambda: double.user_sends_photo(ADMIN_USER, PNG + b"category")),
             (Node.product, editor, lambda: double.user_sends_photo(ADMIN_USER, PNG + b"editor")),
             (Node.product, trailer.id, lambda: double.user_sends_video(ADMIN_USER, b"ftypmp42", duration=12)),
-        ):
+        ]
+        for node, node_id, upload in uploads:
             seen = len(double.sent_to(ADMIN_ID))
             ask = InvCb(action=InvAction.media, node=node, id=node_id).pack()
             await double.user_presses(ADMIN_USER, menu, ask, strict=False)
@@ -283,7 +285,7 @@ async def test_browsing_with_pictures_edits_one_message(container, sessions, goo
         assert card["video"]["duration"] == 12 and card["caption"].startswith("Trailer\n")
         page = await press(card, "⬅ Back")
         assert {m["message_id"] for m in double.sent_to(buyer.id)[1:]} == {card_id}  # every view one message
-        assert double.message(buyer.id, card_id)["photo"][-1]["file_unique_id"] == banner
+        assert (double.message(buyer.id, card_id) or {})["photo"][-1]["file_unique_id"] == banner
 
         card = await press(page, listed["Plain"])  # no picture: text again, as a new message; the old one goes
         assert card["text"].startswith("Plain\n") and card["message_id"] != card_id
