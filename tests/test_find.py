@@ -152,20 +152,20 @@ async def sell(
 async def test_best_sellers_count_paid_and_shipped_units_only(tg: Telegram, sessions, goods) -> None:
     editor = await seed_product(sessions, units=2, goods=goods)
     chess, tea, mug, gone = await add_products(sessions, editor, ["Chess", "Tea", "Mug", "Gone"])
-    await sell(sessions, 1, {editor: 2, chess: 1}, OrderStatus.paid)
-    await sell(sessions, 2, {chess: 2, gone: 9}, OrderStatus.shipped)
-    await sell(sessions, 3, {tea: 1}, OrderStatus.paid)
-    await sell(sessions, 3, {mug: 20}, OrderStatus.expired)  # never sold
-    await sell(sessions, 4, {mug: 20, tea: 1}, OrderStatus.awaiting_payment)  # not yet
+    await sell(sessions, 1, {editor: 1, tea: 1}, OrderStatus.paid)
+    await sell(sessions, 2, {tea: 2, chess: 1, gone: 9}, OrderStatus.shipped)
+    await sell(sessions, 3, {chess: 1}, OrderStatus.paid)
+    await sell(sessions, 3, {mug: 20, editor: 5}, OrderStatus.expired)  # never sold
+    await sell(sessions, 4, {mug: 20, editor: 5}, OrderStatus.awaiting_payment)  # not yet
     async with sessions.begin() as s:
         await s.execute(update(Product).where(Product.id == gone).values(is_active=False))
     eve = Person(id=305)
     calls = await tg.press(eve, MenuCb(action=MenuAction.best_sellers))
     assert texts(calls) == ["🏆 <b>Best sellers</b>"]
     assert list(buttons(calls)) == [
-        "Chess · 5.00 USD · 1 left",  # 3 units
-        "Editor Pro 1y · 12.50 USD · 2 left",  # 2 units
-        "Tea · 5.00 USD · 1 left",  # 1 unit
+        "Tea · 5.00 USD · 1 left",  # 3 units
+        "Chess · 5.00 USD · 1 left",  # 2 units
+        "Editor Pro 1y · 12.50 USD · 2 left",  # 1 unit
         "⬅ Back",
     ]
     card = await tg.press(eve, buttons(calls)["Tea · 5.00 USD · 1 left"])

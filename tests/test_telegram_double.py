@@ -285,6 +285,14 @@ async def test_media_edits_keep_file_ids_and_refuse_like_telegram(tg: TelegramDo
             message_id=text.message_id,
             reply_markup=like_keyboard(),
         )
+    other = (await tg.user_sends_photo(ALICE, PNG + b"2"))["message"]["photo"]
+    replaced = await bot.edit_message_media(  # the same caption and buttons: another picture is still a change
+        InputMediaPhoto(media=other[-1]["file_id"], caption="<b>Card</b>", parse_mode="HTML"),
+        chat_id=ALICE.id,
+        message_id=text.message_id,
+        reply_markup=like_keyboard(),
+    )
+    assert isinstance(replaced, Message) and replaced.photo and replaced.photo[-1].file_id == other[-1]["file_id"]
     swapped = await bot.edit_message_media(
         InputMediaVideo(media=clip["file_id"], caption="clip"), chat_id=ALICE.id, message_id=text.message_id
     )
