@@ -38,7 +38,7 @@ async def erase(
     query: CallbackQuery, user: UserDTO, privacy: PrivacyService, l10n: L10n, callback_answer: CallbackAnswer
 ) -> None:
     try:
-        erased = await privacy.erase(user.id, user.telegram_id)
+        erased = await privacy.erase(user.id)
     except OrderStillOpen as e:
         alert(callback_answer, l10n("privacy.open_order", order_id=e.order_id))
         return

@@ -23,6 +23,7 @@ from repositories.personal_data import PersonalDataRepo
 from repositories.reviews import ReviewRepo
 from repositories.users import UserRepo
 from services.money import format_amount, from_minor
+from services.orders.lifecycle import buyer
 
 
 class OrderStillOpen(Exception):
@@ -86,7 +87,7 @@ class PrivacyService:
             "cart": [{"product": name, "quantity": quantity} for name, quantity in cart],
         }
 
-    async def erase(self, user_id: int, telegram_id: int) -> Erased:
+    async def erase(self, user_id: int) -> Erased:
         """Erase the buyer's personal data in one transaction: their username (and it is never stored again),
         the text of each of their reviews (stars and approval stay), their cart. Orders keep items, amounts and
         their link to the Telegram id. One audit row, without the erased values.
@@ -105,7 +106,7 @@ class PrivacyService:
             await CartRepo(self._session).clear(user_id)
             await users.set_values(user_id, username=None, erased_at=utcnow())
             await AuditRepo(self._session).record(
-                f"buyer:{telegram_id}",
+                str(buyer(user.telegram_id)),
                 "user.erase",
                 "user",
                 user_id,
