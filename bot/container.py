@@ -1,6 +1,6 @@
 """The long-lived objects of one bot process, and the per-update services built from them."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiogram import Bot
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -24,6 +24,7 @@ from services.delivery import OutboxDelivery
 from services.orders.buyer import OrderService
 from services.payments.rates import RateService
 from services.payments.watch import PaymentWatch
+from services.ratelimit import MemoryRateLimits, RateLimits
 from services.shop.cart import CartService
 from services.shop.catalog import CatalogService
 from services.shop.checkout import CheckoutService
@@ -44,6 +45,7 @@ class Container:
     rates: RateService
     goods: GoodsCipher | None
     observer: Observer
+    limits: RateLimits = field(default_factory=MemoryRateLimits)  # the throttle's and the ban's buckets
 
     @property
     def payment_watch(self) -> PaymentWatch:

@@ -1,10 +1,18 @@
 """Every CallbackData class: short unique prefixes, ids and enums only (Telegram allows 64 bytes)."""
 
 from enum import StrEnum
+from typing import Annotated
 
 from aiogram.filters.callback_data import CallbackData
+from pydantic import Field
 
 from models.enums import Chain
+
+# Numbers in callback data are bounded: a forged button with an id or page beyond what a database column
+# holds fails the filter (and gets the "stale button" answer) instead of an overflow inside a query.
+Id = Annotated[int, Field(ge=0, le=2**31 - 1)]
+Page = Annotated[int, Field(ge=0, le=100_000)]
+Quantity = Annotated[int, Field(ge=0, le=100_000)]
 
 
 class MenuAction(StrEnum):
@@ -34,8 +42,8 @@ class CatalogLevel(StrEnum):
 
 class CatalogCb(CallbackData, prefix="ct"):
     level: CatalogLevel
-    id: int = 0  # the parent: category id for subcategories, subcategory id for products
-    page: int = 0
+    id: Id = 0  # the parent: category id for subcategories, subcategory id for products
+    page: Page = 0
 
 
 class ProductAction(StrEnum):
@@ -53,24 +61,24 @@ class Via(StrEnum):
 
 class ProductCb(CallbackData, prefix="pr"):
     action: ProductAction
-    id: int
-    qty: int = 1
+    id: Id
+    qty: Quantity = 1
     via: Via = Via.catalog
-    page: int = 0  # of the list in `via`
+    page: Page = 0  # of the list in `via`
 
 
 class SearchCb(CallbackData, prefix="fs"):
     """A page of the results of the buyer's last search (the text is kept in their conversation state)."""
 
-    page: int = 0
+    page: Page = 0
 
 
 class BestSellersCb(CallbackData, prefix="fb"):
-    page: int = 0
+    page: Page = 0
 
 
 class StockCb(CallbackData, prefix="fk"):
-    page: int = 0
+    page: Page = 0
 
 
 class ReviewAction(StrEnum):
@@ -81,7 +89,7 @@ class ReviewAction(StrEnum):
 
 class ReviewCb(CallbackData, prefix="rv"):
     action: ReviewAction
-    product: int
+    product: Id
     stars: int = 0
 
 
@@ -105,7 +113,7 @@ class CartAction(StrEnum):
 
 class CartCb(CallbackData, prefix="ca"):
     action: CartAction
-    item: int = 0
+    item: Id = 0
 
 
 class PayCb(CallbackData, prefix="pay"):
@@ -121,5 +129,5 @@ class OrderAction(StrEnum):
 
 class OrderCb(CallbackData, prefix="od"):
     action: OrderAction
-    id: int = 0
-    page: int = 0
+    id: Id = 0
+    page: Page = 0

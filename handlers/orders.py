@@ -129,7 +129,7 @@ async def view_order(
     try:
         view = await orders.view(callback_data.id, user.id)
         if callback_data.action is OrderAction.check and view.invoice and view.status in OrderStatus.open():
-            if await payment_watch.check_address(view.invoice.chain, view.invoice.address) is None:
+            if await payment_watch.check_now(view.invoice.chain, view.invoice.address) is None:
                 callback_answer.text = l10n("invoice.check_failed")
             view = await orders.view(callback_data.id, user.id)
             if view.status is OrderStatus.awaiting_payment and not callback_answer.text:

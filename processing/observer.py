@@ -27,6 +27,7 @@ from services.payments.reconcile import PaymentService
 from services.payments.seen import SeenPayment
 from services.payments.watch import ChainHealth
 from services.payments.watchlist import WatchList
+from services.ratelimit import MemoryRateLimits, RateLimits
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 600
@@ -34,11 +35,12 @@ MAX_BACKOFF_SECONDS = 600
 
 @dataclass
 class ProviderHealth:
-    """What this process knows of one chain's provider; `Observer.chain_health` reports it."""
+    """What this process's cycles know of one chain's provider; `Observer.chain_health` reports it. Only
+    cycles write it: a one-off check (check-now, a hint) that fails says nothing about the next cycle."""
 
     last_ok: datetime | None = None
-    failures: int = 0  # in a row
-    retry_after: float = 0.0  # monotonic time before which the provider is left alone
+    failures: int = 0  # cycles in a row
+    retry_after: float = 0.0  # monotonic time before which the provider is left alone, by cycles and checks
     last_cycle_seconds: float = 0.0
 
 
@@ -49,6 +51,7 @@ class Observer:
     sessions: async_sessionmaker[AsyncSession]
     settings: Settings
     backends: Mapping[Chain, ChainBackend]
+    limits: RateLimits = field(default_factory=MemoryRateLimits)  # shared through Redis with REDIS_URL
     holder: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     health: dict[Chain, ProviderHealth] = field(default_factory=dict)
     _watched: dict[Chain, set[str]] = field(default_factory=dict)
@@ -62,37 +65,58 @@ class Observer:
         closed_since = observed_at - timedelta(hours=self.settings.monitor_hours)
         async with self.sessions() as s:
             watched = await WatchList(s).invoices(chain, closed_since)
-        snapshot = await self._scan(chain, [invoice.address for invoice in watched])
-        if snapshot is None:
+        try:
+            snapshot = await self._scan(chain, [invoice.address for invoice in watched])
+        except ProviderError as e:
+            self._back_off(chain, health, e)
             return
+        health.failures, health.retry_after, health.last_ok = 0, 0.0, utcnow()
         unknown = {invoice.id for invoice in watched if invoice.address not in snapshot}  # see ChainSnapshot
         async with self.sessions() as s:
             payments = PaymentService(s, self.settings)
             for invoice in watched:
                 seen = snapshot.get(invoice.address)
                 if seen is not None and (seen or invoice.has_payments):  # nothing then or now: nothing to do
-                    await payments.apply_scan(chain, invoice.id, seen, observed_at)
+                    await payments.apply_scan(chain, invoice.id, seen, observed_at, count_misses=True)
             await payments.expire_overdue(chain, observed_at, unknown)
         health.last_cycle_seconds = time.monotonic() - started
 
     async def check_address(self, chain: Chain, address: str) -> bool | None:
-        """Look at one invoice now (the buyer's button, the webhook): the same path as a cycle.
+        """Look at one invoice now (a webhook hint; the buyer's button through check_now) and apply what
+        the chain shows as a cycle would, except that a payment it does not show counts no miss.
 
         True when the address belongs to an invoice and the chain answered; False for an unknown
-        address; None when the provider could not tell ("unknown", nothing changes).
+        address; None when the provider could not tell ("unknown", nothing changes), or is being left
+        alone after a failure or a 429 (nothing is asked then). Never changes the provider's health or
+        backoff: that is the cycles' business, so a check cannot stall them.
         """
         async with self.sessions() as s:
             invoice_id = await WatchList(s).invoice_at(chain, address)
         if invoice_id is None or chain not in self.backends:
             return False
+        if time.monotonic() < self.health.get(chain, ProviderHealth()).retry_after:
+            return None
         observed_at = utcnow()  # before the scan, as in a cycle: what it shows is at least this recent
-        snapshot = await self._scan(chain, [address])
-        seen = None if snapshot is None else snapshot.get(address)
-        if seen is None:
+        try:
+            snapshot = await self._scan(chain, [address])
+        except ProviderError as e:
+            log.info("%s: a one-off check could not ask the provider: %s", chain, e)
+            return None
+        seen = snapshot.get(address)
+        if seen is None:  # the provider could not tell for this address (see ChainSnapshot)
             return None
         async with self.sessions() as s:
-            await PaymentService(s, self.settings).apply_scan(chain, invoice_id, seen, observed_at)
+            await PaymentService(s, self.settings).apply_scan(chain, invoice_id, seen, observed_at, count_misses=False)
         return True
+
+    async def check_now(self, chain: Chain, address: str) -> bool | None:
+        """The buyer's "I've paid, check now": check_address, at most once per CHECK_NOW_SECONDS for one
+        address (counted across instances when they share REDIS_URL). A tap inside that time asks the
+        provider nothing and returns True: what is stored is the answer."""
+        seconds = self.settings.check_now_seconds
+        if seconds and not await self.limits.take(f"check-now:{chain}:{address}", 1, seconds):
+            return True
+        return await self.check_address(chain, address)
 
     async def watch_invoice(self, chain: Chain, address: str) -> None:
         """Start watching a new invoice address before the buyer sees it. Best effort: on failure
@@ -121,30 +145,33 @@ class Observer:
             out.append(ChainHealth(chain, backend.name, age, health.failures, health.last_cycle_seconds))
         return out
 
-    async def _scan(self, chain: Chain, addresses: list[str]) -> dict[str, list[SeenPayment]] | None:
-        backend, health = self.backends[chain], self.health.setdefault(chain, ProviderHealth())
-        try:
-            new = [a for a in addresses if a not in self._watched.setdefault(chain, set())]
-            if new:  # normally done at checkout (watch_invoice); here after a restart or a failure
-                await backend.watch(new, rescan_recent=True)
-                self._watched[chain].update(new)
-            snapshot = await backend.scan(addresses) if addresses else None
-        except ProviderError as e:
-            self._watched.pop(chain, None)  # maybe the node lost its watch wallet: ask watch() again next time
-            health.failures += 1
-            delay = min(MAX_BACKOFF_SECONDS, self.settings.observer_interval_seconds * 2 ** (health.failures - 1))
-            health.retry_after = time.monotonic() + delay
-            log.warning(
-                "%s provider %s failed (%d in a row), next try in %ss: %s",
-                chain,
-                backend.name,
-                health.failures,
-                delay,
-                e,
-            )
-            return None
-        health.failures, health.retry_after, health.last_ok = 0, 0.0, utcnow()
+    async def _scan(self, chain: Chain, addresses: list[str]) -> dict[str, list[SeenPayment]]:
+        """What the chain shows for `addresses`. Raises ProviderError."""
+        backend = self.backends[chain]
+        new = [a for a in addresses if a not in self._watched.setdefault(chain, set())]
+        if new:  # normally done at checkout (watch_invoice); here after a restart or a failure
+            await backend.watch(new, rescan_recent=True)
+            self._watched[chain].update(new)
+        snapshot = await backend.scan(addresses) if addresses else None
         return snapshot.payments if snapshot else {}
+
+    def _back_off(self, chain: Chain, health: ProviderHealth, error: ProviderError) -> None:
+        """After a failed cycle: leave the provider alone for as long as it asked (a 429's Retry-After),
+        else for an interval that doubles with each failure in a row; MAX_BACKOFF_SECONDS at most either
+        way. Waiting longer than asked would stall every buyer's confirmations for nothing."""
+        self._watched.pop(chain, None)  # maybe the node lost its watch wallet: ask watch() again next time
+        health.failures += 1
+        doubling = self.settings.observer_interval_seconds * 2 ** (health.failures - 1)
+        delay = min(MAX_BACKOFF_SECONDS, doubling if error.retry_after is None else error.retry_after)
+        health.retry_after = time.monotonic() + delay
+        log.warning(
+            "%s provider %s failed (%d in a row), next try in %ss: %s",
+            chain,
+            self.backends[chain].name,
+            health.failures,
+            delay,
+            error,
+        )
 
     async def _lead(self) -> bool:
         now = utcnow()

@@ -65,7 +65,7 @@ async def pay(
         for n, amount in enumerate(amounts)
     ]
     async with sessions() as s:
-        await PaymentService(s, settings).apply_scan(invoice.chain, invoice.id, seen, utcnow())
+        await PaymentService(s, settings).apply_scan(invoice.chain, invoice.id, seen, utcnow(), count_misses=True)
 
 
 async def expire_overdue(sessions: async_sessionmaker[AsyncSession], settings: Settings, order_id: int) -> None:

@@ -16,6 +16,7 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from config import Settings
 from handlers.admin.menu import AdminCb, AdminSection
 from handlers.admin.panel import actor, answer, rows
+from handlers.callbacks import Id, Page
 from handlers.keyboards import before_last_row, button, paged
 from handlers.render import alert
 from l10n import L10n
@@ -66,8 +67,8 @@ class InvAction(StrEnum):
 class InvCb(CallbackData, prefix="ai"):
     action: InvAction
     node: Node = Node.root
-    id: int = 0
-    page: int = 0
+    id: Id = 0
+    page: Page = 0
 
 
 class KindCb(CallbackData, prefix="aik"):

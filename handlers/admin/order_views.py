@@ -9,6 +9,7 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from handlers.admin.menu import AdminCb, AdminSection
+from handlers.callbacks import Id, Page
 from handlers.keyboards import button, paged
 from l10n import L10n
 from models.enums import Chain, OrderProblem, OrderStatus
@@ -29,9 +30,9 @@ class AoAction(StrEnum):
 
 class AdminOrderCb(CallbackData, prefix="ao"):
     action: AoAction
-    id: int = 0
+    id: Id = 0
     bucket: OrderBucket = OrderBucket.awaiting
-    page: int = 0
+    page: Page = 0
 
 
 class ApAction(StrEnum):
@@ -46,9 +47,9 @@ class ApAction(StrEnum):
 
 class ProblemCb(CallbackData, prefix="ap"):
     action: ApAction
-    id: int = 0
+    id: Id = 0
     problem: OrderProblem | None = None  # the problem the admin saw: resolving another one is refused
-    page: int = 0
+    page: Page = 0
 
 
 MESSAGE_LIMIT = 4096

@@ -10,6 +10,7 @@ from aiogram.utils.callback_answer import CallbackAnswer
 
 from handlers.admin.menu import AdminCb, AdminSection
 from handlers.admin.panel import actor, rows
+from handlers.callbacks import Id, Page
 from handlers.keyboards import before_last_row, button, paged
 from handlers.render import alert, show
 from l10n import L10n
@@ -28,8 +29,8 @@ class ArvAction(StrEnum):
 class AdminReviewCb(CallbackData, prefix="arv"):
     action: ArvAction
     status: ReviewStatus = ReviewStatus.pending  # the list's, or (moderate) the one to set
-    id: int = 0
-    page: int = 0
+    id: Id = 0
+    page: Page = 0
 
 
 def _label(row: ReviewRow) -> str:
