@@ -44,15 +44,15 @@ def main_menu(l10n: L10n) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     for action in (
         MenuAction.shop,
+        MenuAction.cart,
         MenuAction.search,
         MenuAction.best_sellers,
-        MenuAction.cart,
         MenuAction.orders,
         MenuAction.support,
         MenuAction.language,
     ):
         kb.button(text=l10n(f"menu.{action.name}"), callback_data=MenuCb(action=action))
-    kb.adjust(1, 2, 2, 2)
+    kb.adjust(2, 2, 2, 1)
     return kb.as_markup()
 
 

@@ -13,9 +13,9 @@ async def test_start_greets_a_german_user_in_german_and_registers_once(tg: Teleg
     assert texts(calls)[0].startswith("Willkommen im Shop, Hans!")
     assert list(buttons(calls)) == [
         "🛍 Shop",
+        "🛒 Warenkorb",
         "🔎 Suche",
         "🏆 Bestseller",
-        "🛒 Warenkorb",
         "📦 Meine Bestellungen",
         "💬 Support",
         "🌐 Sprache",
