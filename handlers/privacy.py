@@ -3,7 +3,7 @@ erases their personal data after a confirmation (see services.shop.privacy for w
 
 import json
 
-from aiogram import Bot, F, Router
+from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.callback_answer import CallbackAnswer
@@ -18,10 +18,10 @@ from services.dto import UserDTO
 from services.shop.privacy import OrderStillOpen, PrivacyService
 
 
-async def my_data(message: Message, bot: Bot, user: UserDTO, privacy: PrivacyService, l10n: L10n) -> None:
+async def my_data(message: Message, user: UserDTO, privacy: PrivacyService, l10n: L10n) -> None:
     data = json.dumps(await privacy.export(user.id), ensure_ascii=False, indent=2).encode()
     document = BufferedInputFile(data, filename=f"my-data-{user.telegram_id}.json")
-    await bot.send_document(user.telegram_id, document, caption=l10n("privacy.export"))
+    await message.answer_document(document, caption=l10n("privacy.export"))
 
 
 async def delete_me(message: Message, l10n: L10n) -> None:

@@ -68,7 +68,8 @@ class Product(WithMedia, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     subcategory_id: Mapped[int] = mapped_column(ForeignKey("subcategories.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(128))
-    # search_key(name), set with every name the ORM writes (see _fold_name); search compares against it.
+    # search_key(name), set whenever the ORM sets the name (_fold_name); search compares against it. A bulk
+    # UPDATE of names bypasses the ORM and must set it too.
     name_folded: Mapped[str] = mapped_column(Text)
     description: Mapped[str] = mapped_column(Text, default="")
     price_minor: Mapped[int]  # fiat in minor units (cents) of FIAT_CURRENCY
