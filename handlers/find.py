@@ -8,7 +8,6 @@ or command ends the wait.
 from html import escape
 
 from aiogram import F, Router
-from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -21,6 +20,7 @@ from handlers.callbacks import BestSellersCb, MenuAction, MenuCb, SearchCb, Stoc
 from handlers.card import show_card
 from handlers.keyboards import button
 from handlers.render import alert
+from handlers.waiting import end_wait_first
 from l10n import L10n
 from services.dto import Page, ProductRow, StockLine
 from services.money import format_fiat
@@ -36,18 +36,6 @@ class SearchForm(StatesGroup):
 
 def _home(l10n: L10n) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=[[button(l10n("menu.main"), MenuCb(action=MenuAction.main))]])
-
-
-async def leave(query: CallbackQuery, state: FSMContext, callback_answer: CallbackAnswer) -> None:
-    """Any button ends the wait for a search text, then does what it always does."""
-    callback_answer.disable()  # the handler that takes the button answers it
-    await state.set_state(None)
-    raise SkipHandler
-
-
-async def leave_on_command(message: Message, state: FSMContext) -> None:
-    await state.set_state(None)
-    raise SkipHandler
 
 
 async def ask(query: CallbackQuery, state: FSMContext, l10n: L10n) -> None:
@@ -159,9 +147,7 @@ async def open_best_sellers(query: CallbackQuery, catalog: CatalogService, setti
 
 def build() -> Router:
     router = Router(name="find")
-    command = F.text.startswith("/")
-    router.callback_query.register(leave, StateFilter(SearchForm.text))
-    router.message.register(leave_on_command, StateFilter(SearchForm.text), command)
+    end_wait_first(router, SearchForm.text)
     router.message.register(search, StateFilter(SearchForm.text), F.text)
     router.message.register(not_text, StateFilter(SearchForm.text))
     router.callback_query.register(ask, MenuCb.filter(F.action == MenuAction.search))

@@ -7,7 +7,6 @@ nothing. While the bot waits for the text, any button (Skip too: it carries the 
 from html import escape
 
 from aiogram import F, Router
-from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -18,6 +17,7 @@ from handlers.callbacks import MenuAction, MenuCb, OrderAction, OrderCb, ReviewA
 from handlers.card import show_card
 from handlers.keyboards import button
 from handlers.render import alert
+from handlers.waiting import end_wait_first
 from l10n import L10n
 from services.dto import UserDTO
 from services.shop.reviews import (
@@ -49,18 +49,6 @@ def _done(l10n: L10n) -> InlineKeyboardMarkup:
 
 def _refusal(e: Exception, l10n: L10n) -> str:
     return l10n("review.already" if isinstance(e, AlreadyReviewed) else "review.not_received")
-
-
-async def leave(query: CallbackQuery, state: FSMContext, callback_answer: CallbackAnswer) -> None:
-    """Any button ends the wait for the review's text, then does what it always does."""
-    callback_answer.disable()  # the handler that takes the button answers it
-    await state.clear()
-    raise SkipHandler
-
-
-async def leave_on_command(message: Message, state: FSMContext) -> None:
-    await state.clear()
-    raise SkipHandler
 
 
 async def offer_stars(
@@ -156,9 +144,7 @@ async def not_text(message: Message, l10n: L10n) -> None:
 
 def build() -> Router:
     router = Router(name="reviews")
-    command = F.text.startswith("/")
-    router.callback_query.register(leave, StateFilter(ReviewForm.text))
-    router.message.register(leave_on_command, StateFilter(ReviewForm.text), command)
+    end_wait_first(router, ReviewForm.text)
     router.message.register(save_with_text, StateFilter(ReviewForm.text), F.text)
     router.message.register(not_text, StateFilter(ReviewForm.text))
     router.callback_query.register(offer_stars, ReviewCb.filter(F.action == ReviewAction.start))
