@@ -27,5 +27,4 @@ def end_wait_first(router: Router, waiting: State) -> None:
     """Register, before the router's other handlers, the ones that end `waiting` on any button or command.
     The router must come before the routers that take those buttons and commands."""
     router.callback_query.register(_leave_on_button, StateFilter(waiting))
-
     router.message.register(_leave_on_command, StateFilter(waiting), COMMAND)
