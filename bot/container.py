@@ -16,12 +16,14 @@ from services.admin.media import AdminMediaService
 from services.admin.orders import AdminOrdersService
 from services.admin.problems import AdminProblemsService
 from services.admin.reviews import AdminReviewsService
+from services.admin.shipping import AdminShippingService
 from services.admin.stats import AdminStatsService
 from services.admin.stock import AdminStockService
 from services.admin.users import AdminUsersService
 from services.admin.wallet import AdminWalletService
 from services.delivery import OutboxDelivery
 from services.orders.buyer import OrderService
+from services.orders.messages import OrderMessageService
 from services.payments.rates import RateService
 from services.payments.watch import PaymentWatch
 from services.ratelimit import MemoryRateLimits, RateLimits
@@ -30,6 +32,7 @@ from services.shop.catalog import CatalogService
 from services.shop.checkout import CheckoutService
 from services.shop.privacy import PrivacyService
 from services.shop.reviews import ReviewService
+from services.shop.shipping import ShippingService
 from services.shop.support import SupportService
 from services.shop.users import UserService
 from services.wallet.goods import GoodsCipher
@@ -66,19 +69,22 @@ class Container:
             "users": UserService(session),
             "catalog": CatalogService(session),
             "cart": CartService(session),
-            "checkout": CheckoutService(session, self.settings, self.wallet, self.rates),
+            "checkout": CheckoutService(session, self.settings, self.wallet, self.rates, self.goods),
+            "shipping": ShippingService(session, self.goods),
             "orders": OrderService(session, self.settings, self.wallet, self.goods),
+            "order_messages": OrderMessageService(session, self.settings),
             "admin_inventory": AdminInventoryService(session),
             "admin_stock": AdminStockService(session, self.goods),
             "admin_users": AdminUsersService(session),
             "admin_broadcast": AdminBroadcastService(session),
-            "admin_stats": AdminStatsService(session, self.settings),
+            "admin_stats": AdminStatsService(session, self.settings, self.goods),
             "admin_wallet": AdminWalletService(session, self.wallet),
-            "admin_orders": AdminOrdersService(session, self.settings),
+            "admin_orders": AdminOrdersService(session, self.settings, self.goods),
+            "admin_shipping": AdminShippingService(session),
             "admin_problems": AdminProblemsService(session, self.settings),
             "support": SupportService(session, self.settings),
             "reviews": ReviewService(session),
-            "privacy": PrivacyService(session),
+            "privacy": PrivacyService(session, self.goods),
             "admin_media": AdminMediaService(session),
             "admin_reviews": AdminReviewsService(session),
         }

@@ -118,6 +118,19 @@ class CartCb(CallbackData, prefix="ca"):
 
 class PayCb(CallbackData, prefix="pay"):
     chain: Chain
+    ship: int = 0  # the shipping option chosen for a cart with something physical (0: none offered)
+    trim: bool = False  # take what is left first: the cart was short at the last try
+
+
+class ShipAction(StrEnum):
+    address = "a"  # ask where to ship (again)
+    reuse = "r"  # ship to the address given before
+    option = "o"  # this option (id)
+
+
+class ShipCb(CallbackData, prefix="sp"):
+    action: ShipAction
+    id: int = 0
 
 
 class OrderAction(StrEnum):
@@ -125,6 +138,8 @@ class OrderAction(StrEnum):
     view = "v"
     check = "k"
     cancel = "x"
+    address = "a"  # change where an unpaid order is shipped
+    reply = "r"  # answer the shop's message about the order
 
 
 class OrderCb(CallbackData, prefix="od"):

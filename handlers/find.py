@@ -8,7 +8,7 @@ or command ends the wait.
 from html import escape
 
 from aiogram import F, Router
-from aiogram.filters import Command, StateFilter
+from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
@@ -19,8 +19,8 @@ from handlers import keyboards
 from handlers.callbacks import BestSellersCb, MenuAction, MenuCb, SearchCb, StockCb
 from handlers.card import show_card
 from handlers.keyboards import button
+from handlers.prompts import COMMAND, waiting_router
 from handlers.render import alert
-from handlers.waiting import end_wait_first
 from l10n import L10n
 from services.dto import Page, ProductRow, StockLine
 from services.money import format_fiat
@@ -146,10 +146,9 @@ async def open_best_sellers(query: CallbackQuery, catalog: CatalogService, setti
 
 
 def build() -> Router:
-    router = Router(name="find")
-    end_wait_first(router, SearchForm.text)
-    router.message.register(search, StateFilter(SearchForm.text), F.text)
-    router.message.register(not_text, StateFilter(SearchForm.text))
+    router, waiting = waiting_router("find", SearchForm)
+    router.message.register(search, waiting, F.text, ~COMMAND)
+    router.message.register(not_text, waiting, ~COMMAND)
     router.callback_query.register(ask, MenuCb.filter(F.action == MenuAction.search))
     router.callback_query.register(results_page, SearchCb.filter())
     router.callback_query.register(open_best_sellers, MenuCb.filter(F.action == MenuAction.best_sellers))

@@ -23,12 +23,15 @@ from handlers.callbacks import (
     ReviewAction,
     ReviewCb,
     SearchCb,
+    ShipAction,
+    ShipCb,
     Via,
 )
 from l10n import LANGUAGES, L10n
 from models.enums import Chain, OrderStatus
 from services.dto import CartView, NamedItem, OrderView, Page, ProductCard, ProductRow
 from services.money import format_fiat
+from services.shop.shipping import ShippingOptionView
 
 QUANTITY_STEPS = (1, 5, 10)  # the card's + buttons; − takes one away
 
@@ -206,22 +209,65 @@ def cart(view: CartView, l10n: L10n) -> InlineKeyboardMarkup:
     return kb.as_markup()
 
 
-def chains(available: tuple[Chain, ...], l10n: L10n) -> InlineKeyboardMarkup:
+def chains(available: tuple[Chain, ...], l10n: L10n, *, ships: bool = False, option: int = 0) -> InlineKeyboardMarkup:
+    """A button per coin; for a cart with something physical (`ships`) they carry the shipping option chosen,
+    and the address can still be changed."""
     kb = InlineKeyboardBuilder()
     for chain in available:
-        kb.button(text=chain.upper(), callback_data=PayCb(chain=chain))
+        kb.button(text=chain.upper(), callback_data=PayCb(chain=chain, ship=option))
+    if ships:
+        kb.button(text=l10n("checkout.change_address"), callback_data=ShipCb(action=ShipAction.address))
     kb.button(text=l10n("nav.back"), callback_data=CartCb(action=CartAction.view))
     kb.adjust(len(available) or 1, 1)
     return kb.as_markup()
 
 
-def invoice(order_id: int, l10n: L10n) -> InlineKeyboardMarkup:
+def address_prompt(previous: bool, l10n: L10n) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    if previous:
+        kb.button(text=l10n("checkout.use_previous"), callback_data=ShipCb(action=ShipAction.reuse))
+    kb.button(text=l10n("nav.back"), callback_data=CartCb(action=CartAction.view))
+    kb.adjust(1)
+    return kb.as_markup()
+
+
+def shipping_options(options: list[ShippingOptionView], currency: str, l10n: L10n) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    for option in options:
+        text = l10n("checkout.shipping_option", name=option.name, price=format_fiat(option.price, currency))
+        kb.button(text=text, callback_data=ShipCb(action=ShipAction.option, id=option.id))
+    kb.button(text=l10n("checkout.change_address"), callback_data=ShipCb(action=ShipAction.address))
+    kb.button(text=l10n("nav.back"), callback_data=CartCb(action=CartAction.view))
+    kb.adjust(1)
+    return kb.as_markup()
+
+
+def short_stock(view: CartView, retry: PayCb | None, l10n: L10n) -> InlineKeyboardMarkup:
+    """The cart after a checkout that found too little stock; `retry` takes what is left and goes on."""
+    markup = cart(view, l10n)
+    if retry is None:
+        return markup
+    take = [button(l10n("checkout.take_left"), retry)]
+    return InlineKeyboardMarkup(inline_keyboard=[take, *markup.inline_keyboard])
+
+
+def invoice(order_id: int, l10n: L10n, *, address: bool = False) -> InlineKeyboardMarkup:
+    """Under an unpaid order; `address`: it is shipped, and where to can still be changed."""
     kb = InlineKeyboardBuilder()
     kb.button(text=l10n("invoice.check"), callback_data=OrderCb(action=OrderAction.check, id=order_id))
+    if address:
+        kb.button(text=l10n("order.change_address"), callback_data=OrderCb(action=OrderAction.address, id=order_id))
     kb.button(text=l10n("invoice.cancel"), callback_data=OrderCb(action=OrderAction.cancel, id=order_id))
     kb.button(text=l10n("menu.main"), callback_data=MenuCb(action=MenuAction.main))
     kb.adjust(1)
     return kb.as_markup()
+
+
+def back_to_order(order_id: int, l10n: L10n) -> InlineKeyboardMarkup:
+    """Under a prompt for text about an order: the way out without acting."""
+    return InlineKeyboardMarkup(
+        inline_keyboard=[[button(l10n("nav.back"), OrderCb(action=OrderAction.view, id=order_id))]]
+    )
 
 
 def orders(rows: list[NamedItem], page: int, has_next: bool, l10n: L10n) -> InlineKeyboardMarkup:
@@ -238,7 +284,7 @@ def orders(rows: list[NamedItem], page: int, has_next: bool, l10n: L10n) -> Inli
 
 def order(view: OrderView, l10n: L10n) -> InlineKeyboardMarkup:
     if view.status in OrderStatus.open():
-        return invoice(view.id, l10n)
+        return invoice(view.id, l10n, address=view.address_editable)
     kb = InlineKeyboardBuilder()
     for item in view.reviewable:
         kb.row(button(l10n("review.offer", name=item.name[:32]), ReviewCb(action=ReviewAction.start, product=item.id)))

@@ -14,7 +14,7 @@ from handlers.render import alert, show
 from l10n import L10n
 from models.enums import OrderStatus
 from models.types import utcnow
-from services.dto import InvoiceView, NamedItem, OrderView, UserDTO
+from services.dto import AddressState, InvoiceView, NamedItem, OrderShipping, OrderView, UserDTO
 from services.money import format_amount, format_fiat
 from services.orders.buyer import CannotCancel, OrderService
 from services.payments.uri import qr_png
@@ -25,7 +25,7 @@ from services.wallet.merchant import AddressMismatch
 
 def invoice_text(order: OrderView, invoice: InvoiceView, l10n: L10n, now: datetime) -> str:
     coin = invoice.chain.upper()
-    return l10n(
+    text = l10n(
         "invoice.text",
         order_id=order.id,
         amount=format_amount(invoice.chain, invoice.amount_due),
@@ -36,6 +36,25 @@ def invoice_text(order: OrderView, invoice: InvoiceView, l10n: L10n, now: dateti
         expires=invoice.expires_at.strftime("%Y-%m-%d %H:%M"),
         minutes=max(0, int((invoice.expires_at - now).total_seconds() // 60)),
     )
+    if order.shipping and order.shipping.option:
+        price = format_fiat(order.shipping.price, order.currency)
+        text += "\n" + l10n("invoice.shipping", option=escape(order.shipping.option), price=price)
+    return text
+
+
+def shipping_text(shipping: OrderShipping, currency: str, l10n: L10n) -> str:
+    """The option and where the parcel goes, as its buyer sees them."""
+    parts = []
+    if shipping.option:
+        price = format_fiat(shipping.price, currency)
+        parts.append(l10n("order.shipping", option=escape(shipping.option), price=price))
+    if shipping.state is AddressState.given and shipping.address is not None:
+        parts.append(l10n("order.ship_to", address=escape(shipping.address)))
+    elif shipping.state is AddressState.erased and shipping.erased_at is not None:
+        parts.append(l10n("order.address_erased", date=shipping.erased_at.strftime("%Y-%m-%d")))
+    else:
+        parts.append(l10n(f"order.address_{shipping.state}"))
+    return "\n".join(parts)
 
 
 def order_text(order: OrderView, l10n: L10n) -> str:
@@ -72,6 +91,10 @@ def order_text(order: OrderView, l10n: L10n) -> str:
             )
             for p in order.payments
         ]
+    if order.shipping:
+        parts.append(shipping_text(order.shipping, order.currency, l10n))
+    if order.tracking:
+        parts.append(l10n("order.tracking", tracking=escape(order.tracking)))
     if order.goods:
         parts += [l10n("order.goods"), *(f"<code>{escape(g)}</code>" for g in order.goods)]
     if order.goods_unreadable:
@@ -89,7 +112,7 @@ async def send_order(query: CallbackQuery, order: OrderView, settings: Settings,
         query.from_user.id,
         photo,
         caption=invoice_text(order, order.invoice, l10n, utcnow()),
-        reply_markup=keyboards.invoice(order.id, l10n),
+        reply_markup=keyboards.invoice(order.id, l10n, address=order.address_editable),
     )
 
 

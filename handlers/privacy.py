@@ -5,6 +5,7 @@ import json
 
 from aiogram import F, Router
 from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 
@@ -15,7 +16,7 @@ from handlers.keyboards import button
 from handlers.render import alert
 from l10n import L10n
 from services.dto import UserDTO
-from services.shop.privacy import OrderStillOpen, PrivacyService
+from services.shop.privacy import OrderStillNeeds, PrivacyService
 
 
 async def my_data(message: Message, user: UserDTO, privacy: PrivacyService, l10n: L10n) -> None:
@@ -35,14 +36,21 @@ async def delete_me(message: Message, l10n: L10n) -> None:
 
 
 async def erase(
-    query: CallbackQuery, user: UserDTO, privacy: PrivacyService, l10n: L10n, callback_answer: CallbackAnswer
+    query: CallbackQuery,
+    state: FSMContext,
+    user: UserDTO,
+    privacy: PrivacyService,
+    l10n: L10n,
+    callback_answer: CallbackAnswer,
 ) -> None:
     try:
         erased = await privacy.erase(user.id)
-    except OrderStillOpen as e:
-        alert(callback_answer, l10n("privacy.open_order", order_id=e.order_id))
+    except OrderStillNeeds as e:
+        alert(callback_answer, l10n("privacy.unshipped" if e.shipping else "privacy.unpaid", order_id=e.order_id))
         return
-    await show_card(query, l10n("privacy.erased", reviews=erased.review_texts), keyboards.main_menu(l10n), None)
+    await state.clear()  # the conversation may hold a sealed address typed at checkout
+    text = l10n("privacy.erased", addresses=erased.addresses, reviews=erased.review_texts)
+    await show_card(query, text, keyboards.main_menu(l10n), None)
 
 
 async def keep(query: CallbackQuery, l10n: L10n) -> None:

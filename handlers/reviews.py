@@ -7,7 +7,6 @@ nothing. While the bot waits for the text, any button (Skip too: it carries the 
 from html import escape
 
 from aiogram import F, Router
-from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
@@ -16,8 +15,8 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from handlers.callbacks import MenuAction, MenuCb, OrderAction, OrderCb, ReviewAction, ReviewCb
 from handlers.card import show_card
 from handlers.keyboards import button
+from handlers.prompts import COMMAND, waiting_router
 from handlers.render import alert
-from handlers.waiting import end_wait_first
 from l10n import L10n
 from services.dto import UserDTO
 from services.shop.reviews import (
@@ -143,10 +142,9 @@ async def not_text(message: Message, l10n: L10n) -> None:
 
 
 def build() -> Router:
-    router = Router(name="reviews")
-    end_wait_first(router, ReviewForm.text)
-    router.message.register(save_with_text, StateFilter(ReviewForm.text), F.text)
-    router.message.register(not_text, StateFilter(ReviewForm.text))
+    router, waiting = waiting_router("reviews", ReviewForm)
+    router.message.register(save_with_text, waiting, F.text, ~COMMAND)
+    router.message.register(not_text, waiting, ~COMMAND)
     router.callback_query.register(offer_stars, ReviewCb.filter(F.action == ReviewAction.start))
     router.callback_query.register(ask_text, ReviewCb.filter(F.action == ReviewAction.stars))
     router.callback_query.register(save_without_text, ReviewCb.filter(F.action == ReviewAction.save))

@@ -1,4 +1,5 @@
-"""The scheduler's jobs: watch the chains, expire what is overdue, warn before expiry, send the outbox.
+"""The scheduler's jobs: watch the chains, expire what is overdue, warn before expiry, send the outbox, erase
+shipping addresses that are due.
 
 Each job opens its own sessions and keeps nothing important in memory: after downtime the first cycle
 catches up from the database. Only the holder of the observer lease scans, so several processes on one
@@ -23,6 +24,7 @@ from models.types import utcnow
 from processing.chains.base import ChainBackend, ProviderError
 from processing.outbox import OutboxSender
 from services.orders.reminders import ExpiryReminders
+from services.orders.retention import AddressRetention
 from services.payments.reconcile import PaymentService
 from services.payments.seen import SeenPayment
 from services.payments.watch import ChainHealth
@@ -136,6 +138,11 @@ class Observer:
         async with self.sessions() as s:
             await ExpiryReminders(s).warn_expiring(utcnow())
 
+    async def erase_addresses(self) -> None:
+        """Erase the shipping addresses ADDRESS_RETENTION_DAYS past shipping or closing."""
+        async with self.sessions() as s:
+            await AddressRetention(s, self.settings).erase_due(utcnow())
+
     def chain_health(self, now: datetime) -> list[ChainHealth]:
         """One entry per configured chain, from this process's in-memory health."""
         out = []
@@ -189,4 +196,5 @@ def schedule(scheduler: AsyncIOScheduler, observer: Observer, outbox: OutboxSend
             observer.observe, "interval", seconds=interval, args=[chain], id=f"observe-{chain}", **options
         )
     scheduler.add_job(observer.warn_expiring, "interval", seconds=60, id="warn-expiring", **options)
+    scheduler.add_job(observer.erase_addresses, "interval", hours=1, id="erase-addresses", **options)
     scheduler.add_job(outbox.send_due, "interval", seconds=2, id="outbox", **options)

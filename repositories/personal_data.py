@@ -8,15 +8,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.orders import Invoice, Order, OrderItem, Payment
 from models.shop import CartItem, Product
+from repositories.orders import has_physical_items
 
 
 class PersonalDataRepo:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
 
-    async def orders(self, user_id: int) -> list[Order]:
-        """The buyer's orders, oldest first."""
-        return list(await self._s.scalars(select(Order).where(Order.user_id == user_id).order_by(Order.id)))
+    async def orders(self, user_id: int) -> list[tuple[Order, bool]]:
+        """The buyer's orders, oldest first, each with whether it holds physical items."""
+        physical = has_physical_items().label("physical")
+        result = await self._s.execute(select(Order, physical).where(Order.user_id == user_id).order_by(Order.id))
+        return [(order, bool(is_physical)) for order, is_physical in result.tuples()]
 
     async def items(self, order_ids: Sequence[int]) -> list[OrderItem]:
         if not order_ids:

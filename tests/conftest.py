@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from pathlib import Path
 
+import hypothesis
 import pytest
 from aiogram.fsm.storage.memory import MemoryStorage
 from redis.asyncio import Redis
@@ -34,6 +35,10 @@ from tests.keys import BTC_ZPUB, ETH_XPUB, LTC_ZPUB, MNEMONIC, WALLET_KEY
 from tests.nodes import missing
 from tests.recording import RecordingSession
 from tests.telegram import Telegram
+
+# Property tests check results, never speed: a busy CI machine must not fail one on its timing.
+hypothesis.settings.register_profile("shop", deadline=None)
+hypothesis.settings.load_profile("shop")
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "")

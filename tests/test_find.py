@@ -123,6 +123,10 @@ async def test_a_search_too_short_or_too_long_asks_again(tg: Telegram, sessions,
         assert texts(calls) == ["Please type 2 to 64 characters of a product's name, or go back to the menu."]
     assert "Editor Pro 1y · 12.50 USD · 1 left" in buttons(await tg.send(dan, "editor"))
     await tg.press(dan, MenuCb(action=MenuAction.search))
+    calls = await tg.send(dan, "/stock")  # a command ends the wait, and is no search
+    assert [t.split("\n")[0] for t in texts(calls)] == ["📦 <b>In stock</b>"]
+    assert texts(await tg.send(dan, "editor")) == ["I did not understand that. Use the buttons below."]
+    await tg.press(dan, MenuCb(action=MenuAction.search))
     calls = await tg.press(dan, CartCb(action=CartAction.view))  # any button ends the wait
     assert texts(calls) == ["Your cart is empty."]
     assert texts(await tg.send(dan, "editor")) == ["I did not understand that. Use the buttons below."]

@@ -23,7 +23,7 @@ from sqlalchemy import func, select, update
 
 from bot.container import Container
 from handlers.admin.order_views import AdminOrderCb, AoAction, ApAction, ProblemCb
-from handlers.callbacks import OrderAction, OrderCb, PayCb, ProductAction, ProductCb
+from handlers.callbacks import CartAction, CartCb, OrderAction, OrderCb, PayCb, ProductAction, ProductCb
 from models.enums import Chain, OrderProblem, ProductKind
 from models.ops import AuditLog, OutboxMessage
 from models.orders import Invoice, Order
@@ -34,7 +34,7 @@ from processing.web import HINT_CHECKS, WebDeps, create_web_app
 from repositories.orders import OrderRepo
 from services.orders.lifecycle import OBSERVER, OrderLifecycle, admin
 from services.payments.seen import SeenPayment
-from tests.admin_flow import ADMIN, alerts, one
+from tests.admin_flow import ADMIN, PARCEL_ADDRESS, alerts, one
 from tests.conftest import ADMIN_ID
 from tests.recording import BlockedBy
 from tests.shop import seed_product
@@ -175,7 +175,10 @@ async def invoice(scene: Scene) -> Invoice:
 
 
 async def in_cart(scene: Scene) -> Calls:
-    return await scene.tg.press(BUYER, ProductCb(action=ProductAction.add, id=scene.product, qty=N))
+    """The product in the cart, and where to ship it: checkout asks for that first."""
+    await scene.tg.press(BUYER, ProductCb(action=ProductAction.add, id=scene.product, qty=N))
+    await scene.tg.press(BUYER, CartCb(action=CartAction.checkout))
+    return await scene.tg.send(BUYER, PARCEL_ADDRESS)
 
 
 async def checkout(scene: Scene) -> Calls:

@@ -8,6 +8,7 @@ from aiogram.methods import SendDocument
 from aiogram.types import BufferedInputFile
 from sqlalchemy import func, select
 
+from handlers.admin.order_views import AdminOrderCb, AoAction
 from handlers.callbacks import (
     OrderAction,
     OrderCb,
@@ -18,10 +19,11 @@ from handlers.callbacks import (
     ReviewAction,
     ReviewCb,
 )
+from models.enums import OrderStatus, ProductKind
 from models.ops import AuditLog
 from models.orders import Invoice, Order, OrderItem
 from models.shop import CartItem, Review, User
-from tests.admin_flow import alerts, one, outbox_sender, pay, place, rows
+from tests.admin_flow import ADMIN, alerts, one, outbox_sender, pay, place, rows
 from tests.shop import seed_product
 from tests.telegram import Person, Telegram, buttons, texts
 
@@ -104,7 +106,9 @@ async def test_deleteme_erases_personal_data_and_keeps_the_order_amounts(
     orders_before = await rows(sessions, select(Order.id, Order.status, Order.total_minor).order_by(Order.id))
     items_before = await rows(sessions, select(OrderItem.order_id, OrderItem.product_name, OrderItem.quantity))
     calls = await tg.press(ALICE, PrivacyCb(action=PrivacyAction.erase))
-    assert texts(calls)[0] == "✅ Done: your username, your cart and 1 review text(s) are erased."
+    assert texts(calls)[0] == (
+        "✅ Done: your username, your cart, 0 shipping address(es) and 1 review text(s) are erased."
+    )
 
     user = await one(sessions, select(User).where(User.telegram_id == ALICE.id))
     assert user.username is None and user.erased_at is not None
@@ -116,7 +120,9 @@ async def test_deleteme_erases_personal_data_and_keeps_the_order_amounts(
     erase = await rows(
         sessions, select(AuditLog.actor, AuditLog.entity_id, AuditLog.after).where(AuditLog.action == "user.erase")
     )
-    assert [tuple(a) for a in erase] == [(f"buyer:{ALICE.id}", user.id, {"username": True, "review_texts": 1})]
+    assert [tuple(a) for a in erase] == [
+        (f"buyer:{ALICE.id}", user.id, {"username": True, "addresses": 0, "review_texts": 1})
+    ]
 
     await tg.send(ALICE, "/start")  # Telegram still sends her username with every update: it is not stored again
     data = await my_data(tg, ALICE)
@@ -136,3 +142,39 @@ async def test_deleteme_cancelled_erases_nothing(tg: Telegram, sessions, setting
     assert await one(sessions, select(User.username).where(User.telegram_id == ALICE.id)) == "alice"
     assert await one(sessions, select(Review.text)) == "My favourite editor, says Alice from Berlin"
     assert await one(sessions, select(func.count()).select_from(AuditLog).where(AuditLog.action == "user.erase")) == 0
+
+
+async def test_deleteme_waits_for_a_parcel_to_ship_then_erases_its_address(
+    tg: Telegram, sessions, settings, goods
+) -> None:
+    parcel = await seed_product(sessions, name="Parcel", kind=ProductKind.physical, units=2, goods=goods)
+    order_id = await place(tg, sessions, ALICE, parcel, address="Alice Example\nHauptstr. 1\n10115 Berlin")
+    await pay(sessions, settings, order_id)
+    shipping = (await my_data(tg, ALICE))["orders"][0]["shipping"]
+    assert shipping == {
+        "option": None,
+        "price": "0.00",
+        "address": "Alice Example\nHauptstr. 1\n10115 Berlin",
+        "address_state": "given",
+        "address_erased_at": None,
+    }
+
+    calls = await tg.press(ALICE, PrivacyCb(action=PrivacyAction.erase))
+    assert alerts(calls) == [
+        f"Order #{order_id} is paid and waits to be shipped to your address. Erase your data once it is shipped."
+    ]
+    assert await one(sessions, select(Order.address_enc).where(Order.id == order_id)) is not None
+
+    await tg.press(ADMIN, AdminOrderCb(action=AoAction.ship, id=order_id))
+    await tg.send(ADMIN, "DHL 0034")
+    assert await one(sessions, select(Order.status).where(Order.id == order_id)) is OrderStatus.shipped
+    calls = await tg.press(ALICE, PrivacyCb(action=PrivacyAction.erase))
+    assert texts(calls)[0] == (
+        "✅ Done: your username, your cart, 1 shipping address(es) and 0 review text(s) are erased."
+    )
+    assert await one(sessions, select(Order.address_enc).where(Order.id == order_id)) is None
+    data = await my_data(tg, ALICE)
+    assert data["orders"][0]["shipping"]["address"] is None
+    assert data["orders"][0]["shipping"]["address_state"] == "erased"
+    assert (data["orders"][0]["total"], data["orders"][0]["tracking"]) == ("12.50", "DHL 0034")
+    assert "Hauptstr" not in json.dumps(data)

@@ -158,6 +158,12 @@ async def test_reviews_are_refused_without_a_received_order_and_forged_buttons_c
             assert alerts(calls) == ["This button is out of date. Here is the current view."], (action, stars)
     assert await reviews(sessions) == []
 
+    # a command ends the wait for the text and is no review
+    await tg.press(cara, ReviewCb(action=ReviewAction.stars, product=editor, stars=2))
+    assert texts(await tg.send(cara, "/stock"))[0].startswith("📦 <b>In stock</b>")
+    assert texts(await tg.send(cara, "now a text")) == ["I did not understand that. Use the buttons below."]
+    assert await reviews(sessions) == []
+
     # too long a text is refused and the wait goes on
     await tg.press(cara, ReviewCb(action=ReviewAction.stars, product=editor, stars=2))
     calls = await tg.send(cara, "x" * 501)

@@ -6,7 +6,7 @@ from aiogram.filters import Filter
 from aiogram.types import CallbackQuery, Message
 
 from config import Settings
-from handlers import support
+from handlers import order_messages, support
 from handlers.admin import (
     broadcast,
     inventory,
@@ -17,6 +17,7 @@ from handlers.admin import (
     orders,
     problems,
     reviews,
+    shipping,
     stats,
     users,
     wallet,
@@ -32,8 +33,10 @@ def build() -> Router:
     router = Router(name="admin")
     router.message.filter(IsAdmin())
     router.callback_query.filter(IsAdmin())
-    # support replies first: replying to a support copy answers the buyer even while a prompt waits for text
-    router.include_routers(menu.build(), support.build_admin(), orders.build(), problems.build())
+    # support replies first: replying to a support copy answers the buyer even while a prompt waits for text;
+    # then the prompts that any section's button leaves
+    router.include_routers(menu.build(), support.build_admin(), order_messages.build_admin(), shipping.build())
+    router.include_routers(orders.build(), problems.build())
     # inventory_stock last of the inventory: its last handler takes what no inventory dialog step could use
     router.include_routers(
         inventory.build(), inventory_media.build(), inventory_remove.build(), inventory_stock.build()

@@ -19,6 +19,7 @@ class AdminSection(StrEnum):
     problems = "problems"
     inventory = "inventory"
     reviews = "reviews"
+    shipping = "shipping"
     users = "users"
     broadcast = "broadcast"
     stats = "stats"

@@ -6,7 +6,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from models.enums import Chain, OrderProblem, OrderStatus, OutboxStatus, PaymentStatus
-from services.dto import InvoiceView, OrderLine
+from services.dto import InvoiceView, OrderLine, OrderShipping
 
 
 class OrderBucket(StrEnum):
@@ -74,6 +74,7 @@ class OrderRow:
     total: Decimal
     currency: str
     buyer: str  # @username, else the Telegram id
+    shipping: OrderShipping | None = None  # in the "ready for shipment" list
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +129,7 @@ class AdminOrderView:
     physical: bool
     created_at: datetime
     tracking: str | None
+    shipping: OrderShipping | None  # None: nothing in it is shipped
     close_reason: str | None
     total: Decimal
     currency: str

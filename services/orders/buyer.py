@@ -1,4 +1,5 @@
-"""The buyer's own orders: list, detail with invoice and goods, and cancelling an unpaid one."""
+"""The buyer's own orders: list, detail with invoice, goods and shipping, cancelling an unpaid one, and
+changing where an unpaid one is shipped."""
 
 import logging
 from collections.abc import Sequence
@@ -10,6 +11,7 @@ from models.database import read_only
 from models.enums import OrderStatus
 from models.orders import Invoice, Order
 from models.types import utcnow
+from repositories.audit import AuditRepo
 from repositories.orders import OrderRepo
 from repositories.reviews import ReviewRepo
 from repositories.stock import StockRepo
@@ -19,6 +21,7 @@ from services.money import from_minor
 from services.orders.lifecycle import OrderLifecycle, buyer
 from services.payments.uri import payment_uri
 from services.shop.catalog import NotFound
+from services.shop.shipping import AddressesUnavailable, checked_address, order_shipping
 from services.wallet.goods import GoodsCipher
 from services.wallet.merchant import Wallet
 from services.wallet.secretbox import DecryptionError
@@ -29,6 +32,10 @@ PAGE_SIZE = 8
 
 class CannotCancel(Exception):
     """The order has moved on (paid, payment seen, expired, already cancelled)."""
+
+
+class AddressLocked(Exception):
+    """The order is paid (or closed): where it is shipped can no longer be changed."""
 
 
 class OrderService:
@@ -48,8 +55,9 @@ class OrderService:
         The address of an invoice the buyer may still pay is re-derived from the configured key before it
         is shown (raises services.wallet.merchant.AddressMismatch if it differs). Goods are decrypted only
         here, only for the buyer, and only once the order is paid; goods that no longer open (sealed
-        before a key rotation) are marked unreadable rather than failing the whole view. Once the buyer has
-        the goods, the products they have not reviewed yet are offered for review.
+        before a key rotation) are marked unreadable rather than failing the whole view. The shipping
+        address is decrypted only for its buyer too. Once the buyer has the goods, the products they have not
+        reviewed yet are offered for review.
         """
         async with read_only(self._session):
             repo = OrderRepo(self._session)
@@ -57,6 +65,7 @@ class OrderService:
             if order is None:
                 raise NotFound
             items = await repo.items(order.id)
+            physical = await repo.is_physical(order.id)
             invoice = await repo.invoice(order.id)
             payments = await repo.payments(invoice.id) if invoice else []
             sealed = (
@@ -76,6 +85,8 @@ class OrderService:
             invoice=self._invoice_view(invoice) if invoice else None,
             payments=[PaymentView(p.natural_id, p.amount, p.confirmations, p.block_height, p.status) for p in payments],
             goods=list(goods),
+            shipping=order_shipping(order, self._goods) if physical else None,
+            tracking=order.tracking if order.status is OrderStatus.shipped else None,
             goods_unreadable=unreadable,
             reviewable=tuple(NamedItem(product_id, name) for product_id, name in reviewable),
         )
@@ -105,6 +116,25 @@ class OrderService:
                 order, who, "cancelled by buyer", utcnow()
             ):
                 raise CannotCancel
+
+    async def change_address(self, order_id: int, user_id: int, text: str) -> None:
+        """The buyer gives a new address for their unpaid order with physical items; it replaces the sealed
+        one. Audited (not the address). Raises services.shop.shipping.AddressRefused (before anything else),
+        NotFound (not theirs, missing, or nothing in it is shipped), AddressesUnavailable (no goods key),
+        AddressLocked (paid or closed: the conditional update changed nothing)."""
+        address = checked_address(text)
+        async with self._session.begin():
+            repo = OrderRepo(self._session)
+            order = await repo.owned(order_id, user_id)
+            if order is None or not await repo.is_physical(order_id):
+                raise NotFound
+            if self._goods is None:
+                raise AddressesUnavailable
+            if not await repo.set_address(order_id, self._goods.seal_address(address, order_id)):
+                raise AddressLocked
+            who = buyer(await UserRepo(self._session).telegram_id(user_id))
+            after = {"status": order.status.value}
+            await AuditRepo(self._session).record(str(who), "order.address", "order", order_id, after=after)
 
     def _invoice_view(self, invoice: Invoice) -> InvoiceView:
         return InvoiceView(

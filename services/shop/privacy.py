@@ -3,8 +3,9 @@ their personal data).
 
 Erasing keeps the orders with their items and amounts, which the merchant's accounts need, linked to the
 buyer's Telegram id: that id is also what payments, bans and the timeout count of "Holding stock" hang on, and
-it carries no name. What a person wrote or is called goes: the username (never stored again), review texts (the
-stars stay), the cart.
+it carries no name. What a person wrote, is called or where they live goes: the username (never stored again),
+the shipping addresses, review texts (the stars stay), the cart. Messages about orders and to support are not
+stored (they stay in Telegram); a draft address in the conversation is the handler's to drop.
 """
 
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.database import read_only
+from models.enums import OrderStatus
 from models.orders import Invoice, Order, OrderItem, Payment
 from models.types import utcnow
 from repositories.audit import AuditRepo
@@ -22,21 +24,27 @@ from repositories.orders import OrderRepo
 from repositories.personal_data import PersonalDataRepo
 from repositories.reviews import ReviewRepo
 from repositories.users import UserRepo
+from services.admin.dto import OrderBucket, bucket_of
 from services.money import format_amount, from_minor
 from services.orders.lifecycle import buyer
+from services.shop.shipping import order_shipping
+from services.wallet.goods import GoodsCipher
 
 
-class OrderStillOpen(Exception):
-    """An order waits for its payment: the buyer must be reachable about it, so nothing is erased yet."""
+class OrderStillNeeds(Exception):
+    """An order still needs the buyer: it waits for its payment (`shipping` False), or it is paid and waits to
+    be shipped to their address (`shipping` True). Nothing is erased until it has moved on."""
 
-    def __init__(self, order_id: int) -> None:
-        super().__init__(order_id)
+    def __init__(self, order_id: int, *, shipping: bool) -> None:
+        super().__init__(order_id, shipping)
         self.order_id = order_id
+        self.shipping = shipping
 
 
 @dataclass(frozen=True, slots=True)
 class Erased:
     username: bool  # there was one
+    addresses: int
     review_texts: int
 
 
@@ -45,19 +53,20 @@ def _when(at: datetime | None) -> str | None:
 
 
 class PrivacyService:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, goods: GoodsCipher | None) -> None:
         self._session = session
+        self._goods = goods
 
     async def export(self, user_id: int) -> dict[str, Any]:
-        """Everything stored about the buyer: profile, orders with items, invoices and payments, reviews and
-        cart, as JSON-ready data (times in ISO 8601 UTC, money as decimal strings). Goods are left out: they
-        are secrets, shown in the order itself. Read-only."""
+        """Everything stored about the buyer: profile, orders with items, shipping (the address opened),
+        invoices and payments, reviews and cart, as JSON-ready data (times in ISO 8601 UTC, money as decimal
+        strings). Goods are left out: they are secrets, shown in the order itself. Read-only."""
         async with read_only(self._session):
             user = await UserRepo(self._session).get(user_id)
             assert user is not None, user_id
             repo = PersonalDataRepo(self._session)
             orders = await repo.orders(user_id)
-            ids = [o.id for o in orders]
+            ids = [o.id for o, _ in orders]
             items, invoices = await repo.items(ids), await repo.invoices(ids)
             payments = await repo.payments([i.id for i in invoices])
             reviews = await ReviewRepo(self._session).of_user(user_id)
@@ -73,7 +82,10 @@ class PrivacyService:
                 "blocked_from_checkout": user.is_banned,
                 "personal_data_erased_at": _when(user.erased_at),
             },
-            "orders": [_order(o, items, invoices, payments) for o in orders],
+            "orders": [
+                _order(o, items, invoices, payments) | ({"shipping": self._shipping(o)} if physical else {})
+                for o, physical in orders
+            ],
             "reviews": [
                 {
                     "product": name,
@@ -89,30 +101,45 @@ class PrivacyService:
 
     async def erase(self, user_id: int) -> Erased:
         """Erase the buyer's personal data in one transaction: their username (and it is never stored again),
-        the text of each of their reviews (stars and approval stay), their cart. Orders keep items, amounts and
-        their link to the Telegram id. One audit row, without the erased values.
+        the shipping address of each of their orders, the text of each of their reviews (stars and approval
+        stay), their cart. Orders keep items, amounts and their link to the Telegram id. One audit row,
+        without the erased values.
 
-        Raises OrderStillOpen while one of their orders waits for payment. Erasing again erases what was
-        written since.
+        Raises OrderStillNeeds while one of their orders waits for payment or, paid, to be shipped. Erasing
+        again erases what was written since.
         """
         async with self._session.begin():
-            users = UserRepo(self._session)
+            users, orders = UserRepo(self._session), OrderRepo(self._session)
             user = await users.get(user_id, lock=True)
             assert user is not None, user_id
-            open_order = await OrderRepo(self._session).open_order_of(user_id)
-            if open_order is not None:
-                raise OrderStillOpen(open_order.id)
-            erased = Erased(user.username is not None, await ReviewRepo(self._session).erase_texts(user_id))
+            mine = await PersonalDataRepo(self._session).orders(user_id)
+            for order, physical in mine:
+                if order.status in OrderStatus.open() or bucket_of(order.status, physical) is OrderBucket.ready:
+                    raise OrderStillNeeds(order.id, shipping=order.status not in OrderStatus.open())
+            now = utcnow()
+            addresses = [await orders.erase_address(order.id, now) for order, _ in mine if order.address_enc]
+            texts = await ReviewRepo(self._session).erase_texts(user_id)
+            erased = Erased(user.username is not None, sum(addresses), texts)
             await CartRepo(self._session).clear(user_id)
-            await users.set_values(user_id, username=None, erased_at=utcnow())
+            await users.set_values(user_id, username=None, erased_at=now)
             await AuditRepo(self._session).record(
                 str(buyer(user.telegram_id)),
                 "user.erase",
                 "user",
                 user_id,
-                after={"username": erased.username, "review_texts": erased.review_texts},
+                after={"username": erased.username, "addresses": erased.addresses, "review_texts": texts},
             )
         return erased
+
+    def _shipping(self, order: Order) -> dict[str, Any]:
+        shipping = order_shipping(order, self._goods)
+        return {
+            "option": shipping.option,
+            "price": str(shipping.price),
+            "address": shipping.address,
+            "address_state": shipping.state.value,
+            "address_erased_at": _when(shipping.erased_at),
+        }
 
 
 def _order(order: Order, items: list[OrderItem], invoices: list[Invoice], payments: list[Payment]) -> dict[str, Any]:
