@@ -18,7 +18,8 @@ class PersonalDataRepo:
     async def orders(self, user_id: int) -> list[tuple[Order, bool]]:
         """The buyer's orders, oldest first, each with whether it holds physical items."""
         physical = has_physical_items().label("physical")
-        result = await self._s.execute(select(Order, physical).where(Order.user_id == user_id).order_by(Order.id))
+        stmt = select(Order, physical).where(Order.user_id == user_id).order_by(Order.id)
+        result = await self._s.execute(stmt.execution_options(populate_existing=True))  # fresh, for erasing
         return [(order, bool(is_physical)) for order, is_physical in result.tuples()]
 
     async def items(self, order_ids: Sequence[int]) -> list[OrderItem]:
