@@ -12,8 +12,10 @@ from processing.observer import Observer
 from processing.outbox import OutboxSender
 from services.admin.broadcast import AdminBroadcastService
 from services.admin.inventory import AdminInventoryService
+from services.admin.media import AdminMediaService
 from services.admin.orders import AdminOrdersService
 from services.admin.problems import AdminProblemsService
+from services.admin.reviews import AdminReviewsService
 from services.admin.shipping import AdminShippingService
 from services.admin.stats import AdminStatsService
 from services.admin.stock import AdminStockService
@@ -28,6 +30,8 @@ from services.ratelimit import MemoryRateLimits, RateLimits
 from services.shop.cart import CartService
 from services.shop.catalog import CatalogService
 from services.shop.checkout import CheckoutService
+from services.shop.privacy import PrivacyService
+from services.shop.reviews import ReviewService
 from services.shop.shipping import ShippingService
 from services.shop.support import SupportService
 from services.shop.users import UserService
@@ -79,4 +83,8 @@ class Container:
             "admin_shipping": AdminShippingService(session),
             "admin_problems": AdminProblemsService(session, self.settings),
             "support": SupportService(session, self.settings),
+            "reviews": ReviewService(session),
+            "privacy": PrivacyService(session, self.goods),
+            "admin_media": AdminMediaService(session),
+            "admin_reviews": AdminReviewsService(session),
         }

@@ -22,6 +22,8 @@ class MenuAction(StrEnum):
     orders = "orders"
     support = "support"
     language = "lang"
+    search = "find"
+    best_sellers = "best"
 
 
 class MenuCb(CallbackData, prefix="m"):
@@ -49,10 +51,55 @@ class ProductAction(StrEnum):
     add = "a"
 
 
+class Via(StrEnum):
+    """Where the buyer opened a product card from: its Back button returns there."""
+
+    catalog = "c"  # the subcategory's list (page)
+    search = "s"  # the search results (page)
+    best_sellers = "b"  # the best sellers (page)
+
+
 class ProductCb(CallbackData, prefix="pr"):
     action: ProductAction
     id: Id
     qty: Quantity = 1
+    via: Via = Via.catalog
+    page: Page = 0  # of the list in `via`
+
+
+class SearchCb(CallbackData, prefix="fs"):
+    """A page of the results of the buyer's last search (the text is kept in their conversation state)."""
+
+    page: Page = 0
+
+
+class BestSellersCb(CallbackData, prefix="fb"):
+    page: Page = 0
+
+
+class StockCb(CallbackData, prefix="fk"):
+    page: Page = 0
+
+
+class ReviewAction(StrEnum):
+    start = "s"  # offer the stars
+    stars = "r"  # stars chosen: ask for a text
+    save = "w"  # store without a text
+
+
+class ReviewCb(CallbackData, prefix="rv"):
+    action: ReviewAction
+    product: Id
+    stars: int = 0
+
+
+class PrivacyAction(StrEnum):
+    erase = "e"  # /deleteme, confirmed
+    keep = "k"  # /deleteme, cancelled
+
+
+class PrivacyCb(CallbackData, prefix="pd"):
+    action: PrivacyAction
 
 
 class CartAction(StrEnum):

@@ -16,8 +16,19 @@ from repositories.base import page_of
 
 def has_physical_items() -> ColumnElement[bool]:
     """True for an order with at least one physical product (a deleted product no longer counts)."""
-    return exists().where(
-        OrderItem.order_id == Order.id, OrderItem.product_id == Product.id, Product.kind == ProductKind.physical
+    return (
+        exists()
+        .where(OrderItem.order_id == Order.id, OrderItem.product_id == Product.id, Product.kind == ProductKind.physical)
+        .correlate(Order)  # only the order: a query that also selects items or products still counts its own
+    )
+
+
+def goods_received() -> ColumnElement[bool]:
+    """True for an order whose buyer has the goods: shipped, or paid for digital goods only and the message that
+    delivers them went out (delivered_at)."""
+    return or_(
+        Order.status == OrderStatus.shipped,
+        and_(Order.status == OrderStatus.paid, Order.delivered_at.is_not(None), ~has_physical_items()),
     )
 
 

@@ -49,7 +49,7 @@ from services.shop.catalog import NotFound
 from services.shop.shipping import ADDRESS_LIMIT
 from services.wallet.goods import GoodsCipher
 from services.wallet.secretbox import DecryptionError
-from tests.admin_flow import ADMIN, alerts, audit, one, order, pay, place
+from tests.admin_flow import ADMIN, alerts, audit, cancel, one, order, pay, place
 from tests.keys import WALLET_KEY
 from tests.shop import seed_product
 from tests.telegram import Person, Telegram, buttons, texts
@@ -310,7 +310,7 @@ async def test_the_last_address_is_offered_again_and_can_be_changed_until_paid(
 ) -> None:
     product = await mug(sessions)
     first = await place(tg, sessions, BUYER, product, address=ADDRESS)
-    await tg.press(BUYER, OrderCb(action=OrderAction.cancel, id=first))
+    await cancel(tg, BUYER, first)
 
     await tg.press(BUYER, ProductCb(action=ProductAction.add, id=product, qty=1))
     calls = await tg.press(BUYER, CartCb(action=CartAction.checkout))

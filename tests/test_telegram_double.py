@@ -15,6 +15,8 @@ from aiogram.types import (
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputMediaPhoto,
+    InputMediaVideo,
     Message,
 )
 
@@ -294,3 +296,71 @@ async def test_the_recording_session_answers_the_same_methods_in_the_same_shapes
         await bot.edit_message_caption(chat_id=ALICE.id, message_id=photo.message_id, caption="again")
     sent = await bot.send_document(ALICE.id, BufferedInputFile(b"KEY-1\n", "order-7.txt"))
     assert sent.document is not None and sent.document.file_name == "order-7.txt"
+
+
+async def test_media_edits_keep_file_ids_and_refuse_like_telegram(tg: TelegramDouble, bot: Bot) -> None:
+    """editMessageMedia adds media to a text message and swaps one picture for another; a file sent again by
+    file_id keeps its ids; a file of another kind is Telegram's type mismatch."""
+    photo = (await tg.user_sends_photo(ALICE, PNG))["message"]["photo"]
+    clip = (await tg.user_sends_video(ALICE, b"ftypmp42", duration=9))["message"]["video"]
+    assert clip["duration"] == 9 and clip["mime_type"] == "video/mp4" and clip["file_size"] == 8
+
+    text = await bot.send_message(ALICE.id, "card", reply_markup=like_keyboard())
+    edited = await bot.edit_message_media(
+        InputMediaPhoto(media=photo[-1]["file_id"], caption="<b>Card</b>", parse_mode="HTML"),
+        chat_id=ALICE.id,
+        message_id=text.message_id,
+        reply_markup=like_keyboard(),
+    )
+    assert isinstance(edited, Message) and edited.message_id == text.message_id
+    assert edited.text is None and edited.caption == "Card"
+    assert [p.file_unique_id for p in edited.photo or []] == [p["file_unique_id"] for p in photo]  # the same file
+    media_call = tg.calls_of("editMessageMedia")[-1]
+    assert media_call["media"] == {
+        "type": "photo",
+        "media": photo[-1]["file_id"],
+        "caption": "<b>Card</b>",
+        "parse_mode": "HTML",
+    }
+
+    with pytest.raises(TelegramBadRequest, match="message is not modified"):
+        await bot.edit_message_media(
+            InputMediaPhoto(media=photo[-1]["file_id"], caption="<b>Card</b>", parse_mode="HTML"),
+            chat_id=ALICE.id,
+            message_id=text.message_id,
+            reply_markup=like_keyboard(),
+        )
+    other = (await tg.user_sends_photo(ALICE, PNG + b"2"))["message"]["photo"]
+    replaced = await bot.edit_message_media(  # the same caption and buttons: another picture is still a change
+        InputMediaPhoto(media=other[-1]["file_id"], caption="<b>Card</b>", parse_mode="HTML"),
+        chat_id=ALICE.id,
+        message_id=text.message_id,
+        reply_markup=like_keyboard(),
+    )
+    assert isinstance(replaced, Message) and replaced.photo and replaced.photo[-1].file_id == other[-1]["file_id"]
+    swapped = await bot.edit_message_media(
+        InputMediaVideo(media=clip["file_id"], caption="clip"), chat_id=ALICE.id, message_id=text.message_id
+    )
+    assert isinstance(swapped, Message) and swapped.video and swapped.video.file_unique_id == clip["file_unique_id"]
+    assert swapped.photo is None and swapped.reply_markup is None
+    with pytest.raises(TelegramBadRequest, match="there is no text in the message to edit"):
+        await bot.edit_message_text("text again", chat_id=ALICE.id, message_id=text.message_id)
+    captioned = await bot.edit_message_caption(chat_id=ALICE.id, message_id=text.message_id, caption="clip 2")
+    assert isinstance(captioned, Message) and captioned.caption == "clip 2" and captioned.video
+
+    with pytest.raises(TelegramBadRequest, match="type of file mismatch"):
+        await bot.send_photo(ALICE.id, clip["file_id"])
+    with pytest.raises(TelegramBadRequest, match="wrong file identifier"):
+        await bot.send_video(ALICE.id, "BAAC-never-uploaded")
+    with pytest.raises(TelegramBadRequest, match="message caption is too long"):
+        await bot.send_video(ALICE.id, clip["file_id"], caption="x" * 1025)
+    again = await bot.send_video(ALICE.id, clip["file_id"], caption="again")
+    assert again.video and again.video.file_id == clip["file_id"]
+    uploaded = await bot.edit_message_media(
+        InputMediaPhoto(media=BufferedInputFile(PNG, "new.png")), chat_id=ALICE.id, message_id=text.message_id
+    )
+    assert (
+        isinstance(uploaded, Message)
+        and uploaded.photo
+        and tg.photo_bytes(tg.message(ALICE.id, text.message_id) or {}) == PNG
+    )

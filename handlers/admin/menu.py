@@ -20,6 +20,7 @@ class AdminSection(StrEnum):
     orders = "orders"
     problems = "problems"
     inventory = "inventory"
+    reviews = "reviews"
     shipping = "shipping"
     users = "users"
     broadcast = "broadcast"

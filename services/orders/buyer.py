@@ -13,9 +13,10 @@ from models.orders import Invoice, Order
 from models.types import utcnow
 from repositories.audit import AuditRepo
 from repositories.orders import OrderRepo
+from repositories.reviews import ReviewRepo
 from repositories.stock import StockRepo
 from repositories.users import UserRepo
-from services.dto import InvoiceView, OrderLine, OrderView, PaymentView
+from services.dto import InvoiceView, NamedItem, OrderLine, OrderView, PaymentView
 from services.money import from_minor, paid_threshold
 from services.orders.lifecycle import BUYER_MAY_CANCEL, OrderLifecycle, buyer
 from services.outbox import close_invoice_messages
@@ -57,7 +58,8 @@ class OrderService:
         is shown (raises services.wallet.merchant.AddressMismatch if it differs). Goods are decrypted only
         here, only for the buyer, and only once the order is paid; goods that no longer open (sealed
         before a key rotation) are marked unreadable rather than failing the whole view. The shipping
-        address is decrypted only for its buyer too.
+        address is decrypted only for its buyer too. Once the buyer has the goods, the products they have not
+        reviewed yet are offered for review.
         """
         async with read_only(self._session):
             repo = OrderRepo(self._session)
@@ -71,6 +73,7 @@ class OrderService:
             sealed = (
                 await StockRepo(self._session).sold_payloads(order.id) if order.status in OrderStatus.sold() else []
             )
+            reviewable = await ReviewRepo(self._session).reviewable(order.id, user_id)
         if invoice is not None and order.status in OrderStatus.open():
             self._wallet.verify(invoice.chain, invoice.derivation_index, invoice.address)
         goods, unreadable = self._open(order.id, sealed)
@@ -93,6 +96,7 @@ class OrderService:
             goods_unreadable=unreadable,
             received=received,
             remainder=invoice.amount_due - received if invoice is not None and short else 0,
+            reviewable=tuple(NamedItem(product_id, name) for product_id, name in reviewable),
         )
 
     def _open(self, order_id: int, sealed: Sequence[tuple[int, bytes]]) -> tuple[Sequence[str], bool]:

@@ -1,7 +1,7 @@
 """invoice messages: the invoice messages a buyer holds, edited when their order stops awaiting payment
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0006
 """
 from collections.abc import Sequence
 
@@ -11,7 +11,7 @@ from alembic import op
 import models.types
 
 revision: str = "0007"
-down_revision: str | None = "0004"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
