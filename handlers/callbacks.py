@@ -63,6 +63,7 @@ class CartCb(CallbackData, prefix="ca"):
 
 class PayCb(CallbackData, prefix="pay"):
     chain: Chain
+    token: str = ""  # a token's symbol (ETH_TOKENS, SOL_TOKENS); empty: the chain's own coin
 
 
 class OrderAction(StrEnum):

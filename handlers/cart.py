@@ -86,13 +86,13 @@ async def choose_chain(
     if not view.lines:
         alert(callback_answer, l10n("cart.empty"))
         await show(query, cart_text(view, settings.fiat_currency, l10n), keyboards.cart(view, l10n))
-    elif not wallet.chains:
+    elif not wallet.assets:
         alert(callback_answer, l10n("checkout.no_chains"))
     else:
         await show(
             query,
             l10n("checkout.choose_chain", total=format_fiat(view.total, settings.fiat_currency)),
-            keyboards.chains(wallet.chains, l10n),
+            keyboards.assets(wallet.assets, l10n),
         )
 
 
@@ -109,7 +109,7 @@ async def pay(
     callback_answer: CallbackAnswer,
 ) -> None:
     try:
-        result = await checkout.checkout(user.id, callback_data.chain)
+        result = await checkout.checkout(user.id, callback_data.chain, callback_data.token or None)
     except CheckoutRefused as e:
         alert(callback_answer, l10n(e.key))
         return

@@ -21,8 +21,8 @@ from handlers.callbacks import (
     ProductCb,
 )
 from l10n import LANGUAGES, L10n
-from models.enums import Chain, OrderStatus
-from services.dto import CartView, NamedItem, OrderView, ProductCard
+from models.enums import OrderStatus
+from services.dto import Asset, CartView, NamedItem, OrderView, ProductCard
 
 
 def button(text: str, data: CallbackData) -> InlineKeyboardButton:
@@ -111,12 +111,14 @@ def cart(view: CartView, l10n: L10n) -> InlineKeyboardMarkup:
     return kb.as_markup()
 
 
-def chains(available: tuple[Chain, ...], l10n: L10n) -> InlineKeyboardMarkup:
+def assets(available: tuple[Asset, ...], l10n: L10n) -> InlineKeyboardMarkup:
+    """The coins in one row, then one row per token: "USDT · Ethereum" names its network."""
     kb = InlineKeyboardBuilder()
-    for chain in available:
-        kb.button(text=chain.upper(), callback_data=PayCb(chain=chain))
+    coins = [a for a in available if a.token is None]
+    for asset in (*coins, *(a for a in available if a.token is not None)):
+        kb.button(text=asset.label, callback_data=PayCb(chain=asset.chain, token=asset.symbol if asset.token else ""))
     kb.button(text=l10n("nav.back"), callback_data=CartCb(action=CartAction.view))
-    kb.adjust(len(available) or 1, 1)
+    kb.adjust(len(coins) or 1, *[1] * (len(available) - len(coins)), 1)
     return kb.as_markup()
 
 

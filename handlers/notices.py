@@ -14,7 +14,7 @@ from services.delivery import Notice
 from services.money import format_amount
 
 MESSAGE_LIMIT = 4000  # Telegram allows 4096 characters
-AMOUNTS = ("remainder", "received")  # params queued in base units of the invoice's coin
+AMOUNTS = ("remainder", "received")  # params queued in base units of the invoice's asset
 
 
 class RenderedNotice(NamedTuple):
@@ -36,11 +36,11 @@ class NoticeRenderer:
 
 def notice_texts(notice: Notice, l10n: L10n) -> list[str]:
     params: dict[str, Any] = {"order_id": notice.order_id, **notice.params}
-    if notice.chain is not None:
-        params["coin"] = notice.chain.upper()
+    if notice.unit is not None:
+        params["coin"] = notice.unit.symbol
         for key in AMOUNTS:
             if key in params:
-                params[key] = format_amount(notice.chain, int(params[key]))
+                params[key] = format_amount(notice.unit, int(params[key]))
         params.setdefault("address", notice.address)
     if "problem" in params:  # stored as the enum value; admins read it in their language
         params["problem"] = l10n(f"admin.problems.kind.{params['problem']}")

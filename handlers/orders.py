@@ -23,18 +23,22 @@ from services.shop.catalog import NotFound
 
 
 def invoice_text(order: OrderView, invoice: InvoiceView, l10n: L10n, now: datetime) -> str:
-    coin = invoice.chain.upper()
-    return l10n(
+    unit = invoice.unit
+    text = l10n(
         "invoice.text",
         order_id=order.id,
-        amount=format_amount(invoice.chain, invoice.amount_due),
-        coin=coin,
+        amount=format_amount(unit, invoice.amount_due),
+        coin=unit.symbol,
         address=invoice.address,
         total=format_fiat(order.total, order.currency),
         rate=format_fiat(invoice.rate, order.currency),
         expires=invoice.expires_at.strftime("%Y-%m-%d %H:%M"),
         minutes=max(0, int((invoice.expires_at - now).total_seconds() // 60)),
     )
+    if unit.token is None:
+        return text
+    # The same symbol lives on several networks; only this one reaches the address, the rest is lost.
+    return text + "\n\n" + l10n("invoice.token_network", coin=unit.symbol, network=unit.network, token=unit.token)
 
 
 def order_text(order: OrderView, l10n: L10n) -> str:
@@ -53,11 +57,11 @@ def order_text(order: OrderView, l10n: L10n) -> str:
         )
     ]
     if order.invoice:
-        coin = order.invoice.chain.upper()
+        coin = order.invoice.unit.label
         parts.append(
             l10n(
                 "order.invoice",
-                amount=format_amount(order.invoice.chain, order.invoice.amount_due),
+                amount=format_amount(order.invoice.unit, order.invoice.amount_due),
                 coin=coin,
                 address=order.invoice.address,
             )
@@ -65,7 +69,7 @@ def order_text(order: OrderView, l10n: L10n) -> str:
         parts += [
             l10n(
                 "order.payment",
-                amount=format_amount(order.invoice.chain, p.amount),
+                amount=format_amount(order.invoice.unit, p.amount),
                 coin=coin,
                 confirmations=p.confirmations,
             )

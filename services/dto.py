@@ -4,7 +4,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from models.chains import Asset
 from models.enums import Chain, OrderStatus, PaymentStatus, ProductKind
+
+__all__ = ["Asset"]  # handlers read assets from these DTOs, and name the type from here
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +89,8 @@ class PaymentView:
 
 @dataclass(frozen=True, slots=True)
 class InvoiceView:
-    chain: Chain
+    chain: Chain  # the network: where the address is watched
+    unit: Asset  # what is paid: the network's coin or a token on it; amounts are in its base units
     address: str
     amount_due: int
     rate: Decimal

@@ -14,6 +14,7 @@ from handlers.admin.order_views import open_order
 from handlers.callbacks import OrderAction, OrderCb
 from handlers.notices import MESSAGE_LIMIT, NoticeRenderer
 from l10n import Translator
+from models.chains import CHAINS
 from models.enums import Chain, OrderProblem, OutboxStatus
 from models.ops import OutboxMessage
 from models.orders import Order
@@ -49,7 +50,7 @@ def notice(kind: str, order_id: int | None = 7, **fields: Any) -> Notice:
 
 def test_a_delivery_is_split_between_goods_where_it_outgrows_one_message() -> None:
     goods = ["A" * 3000, "B" * 3000, "<tag>"]
-    texts, markup = render(notice("paid", chain=Chain.btc, address="bc1q", goods=goods))
+    texts, markup = render(notice("paid", unit=CHAINS[Chain.btc].native, address="bc1q", goods=goods))
     assert texts == [
         en("notify.paid", order_id=7) + "\n<code>" + "A" * 3000 + "</code>",
         "<code>" + "B" * 3000 + "</code>\n<code>&lt;tag&gt;</code>",  # payloads are escaped
@@ -73,7 +74,7 @@ def test_an_admin_notice_shows_amounts_in_coins_and_the_problem_in_words() -> No
         notice(
             "admin.problem",
             params={"problem": OrderProblem.underpaid.value, "received": "10417"},
-            chain=Chain.btc,
+            unit=CHAINS[Chain.btc].native,
             address="bc1q",
             language="de",
         )

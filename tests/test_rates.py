@@ -82,7 +82,7 @@ def clock() -> Clock:
 async def test_fixed_rates_are_returned_as_configured(clock: Clock) -> None:
     service = RateService(fixed={Chain.btc: Decimal("60000")}, fiat="usd", max_age_seconds=300, sources=[], clock=clock)
     rate = await service.rate(Chain.btc)
-    assert (rate.chain, rate.fiat, rate.value, rate.source) == (Chain.btc, "USD", Decimal("60000"), "fixed")
+    assert (rate.symbol, rate.fiat, rate.value, rate.source) == ("BTC", "USD", Decimal("60000"), "fixed")
     assert rate.at == clock.now
     with pytest.raises(RateUnavailable, match="SOL"):  # never silently online
         await service.rate(Chain.sol)

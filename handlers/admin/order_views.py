@@ -11,10 +11,10 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from handlers.admin.menu import AdminCb, AdminSection
 from handlers.keyboards import button, paged
 from l10n import L10n
-from models.enums import Chain, OrderProblem, OrderStatus
+from models.enums import OrderProblem, OrderStatus
 from services.admin.dto import AdminAction, AdminOrderView, OrderBucket, OrderMovedOn, OrderPage, TimelineEntry
 from services.dto import NamedItem
-from services.money import format_amount, format_fiat
+from services.money import Unit, format_amount, format_fiat
 
 
 class AoAction(StrEnum):
@@ -70,9 +70,9 @@ def when(at: datetime) -> str:
     return at.strftime("%Y-%m-%d %H:%M")
 
 
-def signed_amount(chain: Chain, base_units: int) -> str:
+def signed_amount(unit: Unit, base_units: int) -> str:
     sign = "−" if base_units < 0 else "+" if base_units > 0 else ""
-    return sign + format_amount(chain, abs(base_units))
+    return sign + format_amount(unit, abs(base_units))
 
 
 def status_label(status: OrderStatus, bucket: OrderBucket | None, l10n: L10n) -> str:
@@ -178,10 +178,10 @@ def _order_text(view: AdminOrderView, timeline: list[TimelineEntry], l10n: L10n)
     )
     parts = [head, lines + "\n" + l10n("admin.orders.total", total=format_fiat(view.total, view.currency))]
     if view.invoice:
-        inv, coin = view.invoice, view.invoice.chain.upper()
+        inv, coin = view.invoice, view.invoice.unit.label
         text = l10n(
             "admin.orders.invoice",
-            amount=format_amount(inv.chain, inv.amount_due),
+            amount=format_amount(inv.unit, inv.amount_due),
             coin=coin,
             address=inv.address,
             rate=format_fiat(inv.rate, view.currency),
@@ -193,7 +193,7 @@ def _order_text(view: AdminOrderView, timeline: list[TimelineEntry], l10n: L10n)
             l10n(
                 "admin.orders.payment",
                 tx=_tx_link(p.natural_id, p.url),
-                amount=format_amount(inv.chain, p.amount),
+                amount=format_amount(inv.unit, p.amount),
                 coin=coin,
                 confirmations=p.confirmations,
                 block=p.block_height if p.block_height is not None else "—",

@@ -34,11 +34,11 @@ from services.admin.dto import (
     TimelineEntry,
     bucket_of,
 )
-from services.dto import InvoiceView, OrderLine
+from services.dto import OrderLine
 from services.money import from_minor
+from services.orders.buyer import invoice_view
 from services.orders.lifecycle import OrderLifecycle, admin
 from services.payments.explorer import tx_url
-from services.payments.uri import payment_uri
 from services.shop.catalog import NotFound
 
 PAGE_SIZE = 8
@@ -154,18 +154,7 @@ class AdminOrdersService:
                 OrderLine(i.product_name, i.quantity, from_minor(i.unit_price_minor))
                 for i in await orders.items(order_id)
             ],
-            invoice=InvoiceView(
-                invoice.chain,
-                invoice.address,
-                invoice.amount_due,
-                invoice.rate,
-                invoice.rate_source,
-                invoice.rate_at,
-                invoice.expires_at,
-                payment_uri(invoice.chain, invoice.address, invoice.amount_due, self._settings.eth_chain_id),
-            )
-            if invoice
-            else None,
+            invoice=invoice_view(invoice, self._settings) if invoice else None,
             payments=[
                 PaymentRow(
                     p.natural_id,

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config import Settings
+from models.chains import Asset
 from models.database import read_only
 from models.enums import Chain
 from models.orders import Invoice, Order, OrderItem
@@ -45,28 +46,31 @@ class CheckoutService:
         self._wallet = wallet
         self._rates = rates
 
-    async def checkout(self, user_id: int, chain: Chain) -> CheckoutResult:
-        """Turn the cart into an order paid in `chain`.
+    async def checkout(self, user_id: int, chain: Chain, token: str | None = None) -> CheckoutResult:
+        """Turn the cart into an order paid on `chain` in its coin, or in the token `token` (a symbol of
+        ETH_TOKENS / SOL_TOKENS) on it.
 
         One transaction creates the order and its items at today's prices, holds the exact units until
-        ORDER_TIMEOUT_MINUTES, takes the next derivation index, prices the invoice at the locked rate
-        (rounded up in base units) and empties the cart. If any line is short, nothing changes.
+        ORDER_TIMEOUT_MINUTES, takes the next derivation index of the chain (a token invoice too: an
+        address is never used twice, whatever the asset), prices the invoice at the asset's locked rate
+        (rounded up in its base units) and empties the cart. If any line is short, nothing changes.
         Raises CheckoutRefused, services.orders.lifecycle.OutOfStock (with what is left of each short
         line), or RateUnavailable (before anything is written).
         A buyer with an unpaid order gets that order back instead of a second one.
         """
-        if chain not in self._wallet.chains:
+        asset = self._wallet.asset(chain, token)
+        if asset is None:
             raise CheckoutRefused("checkout.chain_unavailable")
         async with read_only(self._session):
             existing = await OrderRepo(self._session).open_order_of(user_id)
         if existing is not None:
             return CheckoutResult(existing.id, existing=True)
-        rate = await self._rates.rate(chain)  # network I/O stays outside the transaction
+        rate = await self._rates.rate(asset.symbol)  # network I/O stays outside the transaction
         async with self._session.begin():
-            return await self._create_order(user_id, chain, rate.value, rate.source, rate.at)
+            return await self._create_order(user_id, asset, rate.value, rate.source, rate.at)
 
     async def _create_order(
-        self, user_id: int, chain: Chain, rate: Decimal, source: str, rate_at: datetime
+        self, user_id: int, asset: Asset, rate: Decimal, source: str, rate_at: datetime
     ) -> CheckoutResult:
         s = self._session
         # Lock the buyer's row (PostgreSQL) so a double-tapped checkout cannot create two orders.
@@ -102,15 +106,19 @@ class CheckoutService:
             ],
             buyer(user.telegram_id),
         )
+        chain = asset.chain
         index = await WalletRepo(s).take_next_index(chain)
         await self._warn_gap(chain, index)
         await orders.add_invoice(
             Invoice(
                 order_id=order.id,
                 chain=chain,
+                asset=asset.symbol,
+                token=asset.token,
+                decimals=asset.decimals,
                 derivation_index=index,
                 address=self._wallet.address(chain, index),
-                amount_due=amount_due(chain, from_minor(total_minor), rate),
+                amount_due=amount_due(asset, from_minor(total_minor), rate),
                 rate=rate,
                 rate_source=source,
                 rate_at=rate_at,
