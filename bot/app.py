@@ -10,6 +10,7 @@ import contextlib
 import logging
 import re
 import signal
+from dataclasses import replace
 from datetime import timedelta
 
 from aiogram import Bot, Dispatcher
@@ -28,7 +29,8 @@ from models.chains import CHAINS
 from models.database import create_engine, create_sessionmaker
 from models.enums import Chain
 from models.types import utcnow
-from processing.chains.factory import build_backends
+from processing.chains.factory import build_backends, build_token_backends
+from processing.chains.tokens import confirm_tokens
 from processing.metrics import ShopMetrics
 from processing.observer import Observer, schedule
 from processing.web import WebDeps, create_web_app
@@ -169,11 +171,17 @@ async def run(settings: Settings, wallet: Wallet) -> None:
     pushed = webhook_mode(settings)
     bot = create_bot(settings)
     await check_bot_api(bot)
+    wallet = replace(wallet, tokens=await confirm_tokens(settings, wallet.chains))
     engine = create_engine(settings.resolved_database_url)
     sessions = create_sessionmaker(engine)
     metrics = ShopMetrics()
     chains = await chains_to_watch(sessions, settings, wallet)
-    observer = Observer(sessions, settings, metrics.instrument(build_backends(settings, chains)))
+    observer = Observer(
+        sessions,
+        settings,
+        metrics.instrument(build_backends(settings, chains)),
+        metrics.instrument_tokens(build_token_backends(settings, chains)),
+    )
     container = Container(
         settings=settings,
         sessions=sessions,
@@ -216,4 +224,6 @@ async def run(settings: Settings, wallet: Wallet) -> None:
         await container.rates.close()
         for backend in observer.backends.values():
             await backend.close()
+        for token_backend in observer.tokens.values():
+            await token_backend.close()
         await engine.dispose()

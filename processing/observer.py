@@ -10,7 +10,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -20,13 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from config import Settings
 from models.enums import Chain
 from models.types import utcnow
-from processing.chains.base import ChainBackend, ProviderError
+from processing.chains.base import ChainBackend, ProviderError, TokenBackend
 from processing.outbox import OutboxSender
 from services.orders.reminders import ExpiryReminders
 from services.payments.reconcile import PaymentService
 from services.payments.seen import SeenPayment
 from services.payments.watch import ChainHealth
-from services.payments.watchlist import WatchList
+from services.payments.watchlist import WatchedInvoice, WatchList
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 600
@@ -49,6 +49,7 @@ class Observer:
     sessions: async_sessionmaker[AsyncSession]
     settings: Settings
     backends: Mapping[Chain, ChainBackend]
+    tokens: Mapping[Chain, TokenBackend] = field(default_factory=dict)  # ERC-20, SPL: asked with the chain's coin
     holder: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     health: dict[Chain, ProviderHealth] = field(default_factory=dict)
     _watched: dict[Chain, set[str]] = field(default_factory=dict)
@@ -62,7 +63,7 @@ class Observer:
         closed_since = observed_at - timedelta(hours=self.settings.monitor_hours)
         async with self.sessions() as s:
             watched = await WatchList(s).invoices(chain, closed_since)
-        snapshot = await self._scan(chain, [invoice.address for invoice in watched])
+        snapshot = await self._scan(chain, watched)
         if snapshot is None:
             return
         unknown = {invoice.id for invoice in watched if invoice.address not in snapshot}  # see ChainSnapshot
@@ -82,16 +83,16 @@ class Observer:
         address; None when the provider could not tell ("unknown", nothing changes).
         """
         async with self.sessions() as s:
-            invoice_id = await WatchList(s).invoice_at(chain, address)
-        if invoice_id is None or chain not in self.backends:
+            invoice = await WatchList(s).invoice_at(chain, address)
+        if invoice is None or chain not in self.backends:
             return False
         observed_at = utcnow()  # before the scan, as in a cycle: what it shows is at least this recent
-        snapshot = await self._scan(chain, [address])
-        seen = None if snapshot is None else snapshot.get(address)
+        snapshot = await self._scan(chain, [invoice])
+        seen = None if snapshot is None else snapshot.get(invoice.address)
         if seen is None:
             return None
         async with self.sessions() as s:
-            await PaymentService(s, self.settings).apply_scan(chain, invoice_id, seen, observed_at)
+            await PaymentService(s, self.settings).apply_scan(chain, invoice.id, seen, observed_at)
         return True
 
     async def watch_invoice(self, chain: Chain, address: str) -> None:
@@ -121,14 +122,21 @@ class Observer:
             out.append(ChainHealth(chain, backend.name, age, health.failures, health.last_cycle_seconds))
         return out
 
-    async def _scan(self, chain: Chain, addresses: list[str]) -> dict[str, list[SeenPayment]] | None:
+    async def _scan(self, chain: Chain, invoices: Sequence[WatchedInvoice]) -> dict[str, list[SeenPayment]] | None:
+        """What the chain shows for these invoices, by address: coin invoices from the chain's backend, token
+        invoices from its token backend (without one, they stay out: unknown). None when the provider failed."""
         backend, health = self.backends[chain], self.health.setdefault(chain, ProviderHealth())
+        addresses = [invoice.address for invoice in invoices if invoice.token is None]
+        tokens = [watch for invoice in invoices if (watch := invoice.token_watch) is not None]
+        token_backend = self.tokens.get(chain)
         try:
             new = [a for a in addresses if a not in self._watched.setdefault(chain, set())]
             if new:  # normally done at checkout (watch_invoice); here after a restart or a failure
                 await backend.watch(new, rescan_recent=True)
                 self._watched[chain].update(new)
-            snapshot = await backend.scan(addresses) if addresses else None
+            payments = dict((await backend.scan(addresses)).payments) if addresses else {}
+            if tokens and token_backend is not None:
+                payments |= (await token_backend.scan(tokens)).payments
         except ProviderError as e:
             self._watched.pop(chain, None)  # maybe the node lost its watch wallet: ask watch() again next time
             health.failures += 1
@@ -144,7 +152,7 @@ class Observer:
             )
             return None
         health.failures, health.retry_after, health.last_ok = 0, 0.0, utcnow()
-        return snapshot.payments if snapshot else {}
+        return payments
 
     async def _lead(self) -> bool:
         now = utcnow()
