@@ -1,0 +1,267 @@
+"""ERC-20 payments against anvil, a real Ethereum node, with real tokens compiled from tests/contracts: a
+Tether-like one (6 decimals, `transfer` returns nothing, optional fee) and a standard one (issue 16)."""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import func, select, update
+
+from config import Settings
+from models.chains import Asset
+from models.enums import Chain, Network, OrderProblem, OrderStatus, PaymentStatus, StockStatus
+from models.ops import AuditLog
+from models.orders import Invoice, Order, Payment
+from models.types import utcnow
+from processing.chains.erc20 import Erc20Backend
+from processing.chains.evm_rpc import EvmRpcBackend
+from processing.chains.tokens import confirm_tokens
+from services.money import format_amount
+from tests.conftest import RATES
+from tests.erc20 import Token, deploy
+from tests.nodes import Anvil, anvil_fixture, anvil_session_fixture  # noqa: F401
+from tests.payflow import Shop
+from tests.shop import seed_product
+
+DEPTH = 3
+BUYER = 451
+DUE = 25_000_000  # two units of a 12.50 USD product at 1 USD per token: 25 tokens of 6 decimals
+
+
+@dataclass
+class Tokens:
+    usdt: Token  # Tether-like: no return value, optional fee
+    usdc: Token  # standard
+    assets: tuple[Asset, ...]  # as confirm_tokens read them from the chain
+
+
+@pytest.fixture
+async def tokens(settings: Settings, anvil: Anvil) -> Tokens:
+    usdt, usdc = deploy(anvil, "TetherLike"), deploy(anvil, "StandardToken")
+    testnet = settings.model_copy(  # on mainnet only the real contracts pass; anvil's are test tokens
+        update={
+            "network": Network.testnet,
+            "eth_rpc_url": SecretStr(anvil.url),
+            "eth_tokens": {"USDT": usdt.address, "USDC": usdc.address},
+        }
+    )
+    return Tokens(usdt, usdc, await confirm_tokens(testnet, (Chain.eth,)))
+
+
+@pytest.fixture
+async def shop(settings: Settings, sessions, goods, anvil: Anvil, tokens: Tokens) -> AsyncIterator[Shop]:
+    tuned = settings.model_copy(
+        update={"eth_confirmations": DEPTH, "rates_fixed": {**RATES, "USDT": Decimal(1), "USDC": Decimal(1)}}
+    )
+    native, erc20 = EvmRpcBackend(anvil.url, DEPTH, 10), Erc20Backend(anvil.url, DEPTH, 10)
+    yield Shop.build(tuned, sessions, goods, Chain.eth, native, erc20, tokens.assets)
+    await native.close()
+    await erc20.close()
+
+
+async def payments(shop: Shop, invoice: Invoice) -> list[tuple[str, int, PaymentStatus]]:
+    async with shop.sessions() as s:
+        rows = await s.execute(
+            select(Payment.natural_id, Payment.amount, Payment.status)
+            .where(Payment.invoice_id == invoice.id)
+            .order_by(Payment.id)
+        )
+        return [tuple(row) for row in rows.tuples()]  # type: ignore[misc]
+
+
+async def overdue(shop: Shop, invoice: Invoice) -> None:
+    async with shop.sessions.begin() as s:
+        await s.execute(
+            update(Order).where(Order.id == invoice.order_id).values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+
+
+async def cycles(shop: Shop, n: int = 1) -> None:
+    for _ in range(n):
+        await shop.observer.observe(Chain.eth)
+
+
+async def test_decimals_come_from_the_chain(tokens: Tokens) -> None:
+    assert [(a.symbol, a.decimals, a.token) for a in tokens.assets] == [
+        ("USDT", 6, tokens.usdt.address),
+        ("USDC", 6, tokens.usdc.address),
+    ]
+
+
+async def test_usdt_without_a_return_value_is_credited_once_at_depth_and_delivers(
+    shop: Shop, sessions, goods, anvil: Anvil, tokens: Tokens
+) -> None:
+    product = await seed_product(sessions, units=2, goods=goods)
+    eth = await shop.order(BUYER + 1, product, 1, Chain.eth)
+    invoice = await shop.order(BUYER, product, 1, Chain.eth, "USDT")
+    assert (invoice.asset, invoice.token, invoice.decimals) == ("USDT", tokens.usdt.address, 6)
+    assert invoice.derivation_index == eth.derivation_index + 1  # the network's own counter: never reused
+    assert invoice.amount_due == DUE // 2
+    await cycles(shop)
+    tx = tokens.usdt.transfer(invoice.address, invoice.amount_due)
+    (log,) = anvil.receipt(tx)["logs"]
+    await cycles(shop)
+    assert await shop.status(invoice.order_id) is OrderStatus.confirming
+    anvil.mine(DEPTH - 2)
+    await cycles(shop)
+    assert await shop.status(invoice.order_id) is OrderStatus.confirming
+    anvil.mine()
+    await cycles(shop)
+    assert await shop.status(invoice.order_id) is OrderStatus.paid
+    assert await payments(shop, invoice) == [
+        (f"{tx}:{int(log['logIndex'], 16)}", invoice.amount_due, PaymentStatus.confirmed)
+    ]
+    assert [(m["confirmations"], m["required"]) for m in await shop.outbox("payment_seen")] == [(1, 3), (2, 3)]
+    assert any("KEY-Editor Pro 1y-0001" in t for t in await shop.sent_texts(BUYER))  # 0000 is held for the ETH order
+    await cycles(shop, 2)  # and again: nothing more
+    assert await shop.units(StockStatus.sold) == 1 and await shop.payments() == 1
+    assert await shop.one(select(func.count()).where(AuditLog.action == "order.paid")) == 1
+    assert await shop.status(eth.order_id) is OrderStatus.awaiting_payment  # the ETH invoice saw no token
+
+
+async def test_a_standard_token_underpaid_gets_one_grace_then_goes_to_problems(
+    shop: Shop, sessions, goods, anvil: Anvil, tokens: Tokens
+) -> None:
+    product = await seed_product(sessions, units=2, goods=goods)
+    invoice = await shop.order(BUYER, product, 2, Chain.eth, "USDC")
+    tokens.usdc.transfer(invoice.address, DUE - 1)
+    anvil.mine(DEPTH)
+    await overdue(shop, invoice)
+    await cycles(shop)
+    assert await shop.status(invoice.order_id) is OrderStatus.confirming  # extended once, for the remainder
+    assert [m["remainder"] for m in await shop.outbox("underpaid_grace")] == [1]
+    texts = await shop.sent_texts(BUYER)
+    assert any(f"remaining <code>{format_amount(invoice.unit, 1)}</code> USDC" in t for t in texts)
+    await overdue(shop, invoice)
+    await cycles(shop)
+    assert await shop.status(invoice.order_id) is OrderStatus.underpaid
+    assert await shop.one(select(Order.problem).where(Order.id == invoice.order_id)) is OrderProblem.underpaid
+    assert await shop.units(StockStatus.available) == 2
+
+
+async def test_an_overpayment_is_paid_and_flagged(shop: Shop, sessions, goods, anvil: Anvil, tokens: Tokens) -> None:
+    product = await seed_product(sessions, units=2, goods=goods)
+    invoice = await shop.order(BUYER, product, 2, Chain.eth, "USDT")
+    tokens.usdt.transfer(invoice.address, DUE * 2)
+    anvil.mine(DEPTH)
+    await cycles(shop)
+    assert await shop.status(invoice.order_id) is OrderStatus.paid
+    assert await shop.one(select(Order.problem).where(Order.id == invoice.order_id)) is OrderProblem.overpaid
+
+
+async def test_the_wrong_token_and_an_unrelated_contract_pay_nothing(
+    shop: Shop, sessions, goods, anvil: Anvil, tokens: Tokens
+) -> None:
+    """USDC sent to a USDT invoice, and a token the shop does not take, are no payment of it: the order
+    expires as an unpaid one does. A real USDT payment to another invoice in the same cycles still counts."""
+    product = await seed_product(sessions, units=4, goods=goods)
+    invoice = await shop.order(BUYER, product, 2, Chain.eth, "USDT")
+    other = await shop.order(BUYER + 1, product, 2, Chain.eth, "USDT")
+    unrelated = deploy(anvil, "StandardToken")
+    tokens.usdc.transfer(invoice.address, DUE)
+    unrelated.transfer(invoice.address, DUE)
+    tokens.usdt.transfer(other.address, DUE)
+    anvil.mine(DEPTH)
+    await cycles(shop)
+    assert await payments(shop, invoice) == []
+    assert await shop.status(invoice.order_id) is OrderStatus.awaiting_payment
+    assert await shop.status(other.order_id) is OrderStatus.paid
+    await overdue(shop, invoice)
+    await cycles(shop)
+    assert await shop.status(invoice.order_id) is OrderStatus.expired
+    assert tokens.usdc.balance(invoice.address) == DUE  # the money is there, at the merchant's own address
+
+
+async def test_a_fee_on_transfer_credits_what_arrived(
+    shop: Shop, sessions, goods, anvil: Anvil, tokens: Tokens
+) -> None:
+    tokens.usdt.set_fee(100)  # 1%, kept by the token's owner
+    product = await seed_product(sessions, units=4, goods=goods)
+    short = await shop.order(BUYER, product, 2, Chain.eth, "USDT")
+    full = await shop.order(BUYER + 1, product, 2, Chain.eth, "USDT")
+    tokens.usdt.transfer(short.address, DUE)  # sent the amount due; 99% of it arrived
+    tokens.usdt.transfer(full.address, DUE * 100 // 99 + 1)  # sent enough for the fee
+    anvil.mine(DEPTH)
+    await cycles(shop)
+    assert [amount for _, amount, _ in await payments(shop, short)] == [tokens.usdt.balance(short.address)]
+    assert tokens.usdt.balance(short.address) == DUE * 99 // 100
+    assert await shop.status(short.order_id) is OrderStatus.confirming  # short: seen, never paid
+    assert await shop.status(full.order_id) is OrderStatus.paid
+    assert [amount for _, amount, _ in await payments(shop, full)] == [tokens.usdt.balance(full.address)]
+
+
+async def test_a_reorg_before_depth_delivers_nothing(shop: Shop, sessions, goods, anvil: Anvil, tokens: Tokens) -> None:
+    product = await seed_product(sessions, units=2, goods=goods)
+    invoice = await shop.order(BUYER, product, 2, Chain.eth, "USDT")
+    await cycles(shop)
+    anvil.mine_together([tokens.usdt.signed_transfer(invoice.address, DUE)])
+    await cycles(shop)
+    assert await shop.status(invoice.order_id) is OrderStatus.confirming
+    anvil.reorg(1)  # the block with the transfer is replaced by one without it
+    await cycles(shop, 3)  # a payment missing three scans in a row counts as reorged
+    assert await shop.status(invoice.order_id) is OrderStatus.awaiting_payment
+    assert [status for *_, status in await payments(shop, invoice)] == [PaymentStatus.reorged]
+    anvil.mine(DEPTH + 2)
+    await cycles(shop)
+    assert await shop.status(invoice.order_id) is OrderStatus.awaiting_payment
+    assert await shop.units(StockStatus.sold) == 0
+    assert not any("KEY-" in t for t in await shop.sent_texts(BUYER))
+
+
+async def test_a_transfer_a_reorg_moves_to_another_block_counts_once(
+    shop: Shop, sessions, goods, anvil: Anvil, tokens: Tokens
+) -> None:
+    """The same transaction mined again one block later: same hash and log index, another block. The stored
+    payment follows it (block, confirmations) and the order is paid once, at depth in the new block."""
+    product = await seed_product(sessions, units=2, goods=goods)
+    invoice = await shop.order(BUYER, product, 2, Chain.eth, "USDT")
+    raw = tokens.usdt.signed_transfer(invoice.address, DUE)
+    anvil.mine_together([raw])
+    anvil.mine()
+    await cycles(shop)
+    async with sessions() as s:
+        before = (await s.execute(select(Payment))).scalar_one()
+    anvil.reorg(2, [(raw, 1)])  # now in the second of the two replaced blocks
+    await cycles(shop)
+    async with sessions() as s:
+        after = (await s.execute(select(Payment))).scalar_one()
+    assert after.natural_id == before.natural_id and after.block_height == before.block_height + 1
+    assert (after.block_hash != before.block_hash, after.confirmations) == (True, 1)
+    anvil.mine(DEPTH - 1)
+    await cycles(shop)
+    assert await shop.status(invoice.order_id) is OrderStatus.paid
+    assert await shop.payments() == 1
+
+
+async def test_a_restart_finds_payments_made_meanwhile_in_pieces_a_provider_accepts(
+    shop: Shop, sessions, goods, anvil: Anvil, tokens: Tokens
+) -> None:
+    """A fresh backend (a restart) remembers nothing: it searches back to the invoice's creation. 2,500 blocks
+    later that takes two eth_getLogs pieces, none longer than 2,000 blocks."""
+    product = await seed_product(sessions, units=2, goods=goods)
+    invoice = await shop.order(BUYER, product, 2, Chain.eth, "USDT")
+    tokens.usdt.transfer(invoice.address, DUE)
+    anvil.mine(2500)
+    restarted = Erc20Backend(anvil.url, DEPTH, 10)
+    calls: list[dict[str, Any]] = []
+    send = restarted._rpc._post
+
+    async def recorded(path, body, where):
+        calls.extend(c for c in (body if isinstance(body, list) else [body]) if c["method"] == "eth_getLogs")
+        return await send(path, body, where)
+
+    restarted._rpc._post = recorded  # type: ignore[method-assign]
+    shop.observer.tokens = {Chain.eth: restarted}
+    await cycles(shop)
+    assert await shop.status(invoice.order_id) is OrderStatus.paid
+    spans = [
+        int(c["params"][0]["toBlock"], 16) - int(c["params"][0]["fromBlock"], 16) + 1
+        for c in calls
+        if c["params"][0]["toBlock"] != "latest"
+    ]
+    assert spans and max(spans) <= 2000
+    await restarted.close()
