@@ -169,9 +169,9 @@ async def run(settings: Settings, wallet: Wallet) -> None:
     Telegram keeps undelivered updates (retrying for a while) until one answers.
     """
     pushed = webhook_mode(settings)
+    wallet = replace(wallet, tokens=await confirm_tokens(settings, wallet.chains))
     bot = create_bot(settings)
     await check_bot_api(bot)
-    wallet = replace(wallet, tokens=await confirm_tokens(settings, wallet.chains))
     engine = create_engine(settings.resolved_database_url)
     sessions = create_sessionmaker(engine)
     metrics = ShopMetrics()

@@ -58,9 +58,11 @@ class Token:
         return int(self.anvil.rpc("eth_call", {"to": self.address, "data": call_data("balanceOf(address)", who)}), 16)
 
 
-def deploy(anvil: Anvil, contract: str, funded: int = 10**15) -> Token:
-    """Deploy a test token and give the first dev account `funded` base units of it."""
-    receipt = anvil.receipt(anvil.transact({"from": anvil.accounts[0], "data": BUILD[contract], "gas": hex(3_000_000)}))
+def deploy(anvil: Anvil, contract: str, *args: int | str, funded: int = 10**15) -> Token:
+    """Deploy a test token (`args`: its constructor's, e.g. StandardToken's decimals) and give the first dev
+    account `funded` base units of it."""
+    code = BUILD[contract] + "".join(word(a) for a in args)
+    receipt = anvil.receipt(anvil.transact({"from": anvil.accounts[0], "data": code, "gas": hex(3_000_000)}))
     token = Token(anvil, str(receipt["contractAddress"]).lower())
     token.mint(anvil.accounts[0], funded)
     return token

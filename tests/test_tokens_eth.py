@@ -1,6 +1,10 @@
 """ERC-20 payments against anvil, a real Ethereum node, with real tokens compiled from tests/contracts: a
 Tether-like one (6 decimals, `transfer` returns nothing, optional fee) and a standard one (issue 16)."""
 
+import asyncio
+import re
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -11,8 +15,8 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import func, select, update
 
-from config import Settings
-from models.chains import Asset
+from config import ROOT, ConfigError, Settings
+from models.chains import TOKENS, Asset
 from models.enums import Chain, Network, OrderProblem, OrderStatus, PaymentStatus, StockStatus
 from models.ops import AuditLog
 from models.orders import Invoice, Order, Payment
@@ -23,6 +27,7 @@ from processing.chains.tokens import confirm_tokens
 from services.money import format_amount
 from tests.conftest import RATES
 from tests.erc20 import Token, deploy
+from tests.keys import ETH_XPUB
 from tests.nodes import Anvil, anvil_fixture, anvil_session_fixture  # noqa: F401
 from tests.payflow import Shop
 from tests.shop import seed_product
@@ -41,7 +46,7 @@ class Tokens:
 
 @pytest.fixture
 async def tokens(settings: Settings, anvil: Anvil) -> Tokens:
-    usdt, usdc = deploy(anvil, "TetherLike"), deploy(anvil, "StandardToken")
+    usdt, usdc = deploy(anvil, "TetherLike"), deploy(anvil, "StandardToken", 6)
     testnet = settings.model_copy(  # on mainnet only the real contracts pass; anvil's are test tokens
         update={
             "network": Network.testnet,
@@ -162,7 +167,7 @@ async def test_the_wrong_token_and_an_unrelated_contract_pay_nothing(
     product = await seed_product(sessions, units=4, goods=goods)
     invoice = await shop.order(BUYER, product, 2, Chain.eth, "USDT")
     other = await shop.order(BUYER + 1, product, 2, Chain.eth, "USDC")
-    unrelated = deploy(anvil, "StandardToken")
+    unrelated = deploy(anvil, "StandardToken", 6)
     tokens.usdc.transfer(invoice.address, DUE)
     unrelated.transfer(invoice.address, DUE)
     tokens.usdc.transfer(other.address, DUE)
@@ -266,3 +271,70 @@ async def test_a_restart_finds_payments_made_meanwhile_in_pieces_a_provider_acce
     ]
     assert spans and max(spans) <= 2000
     await restarted.close()
+
+
+def on(settings: Settings, anvil: Anvil, network: Network, **tokens: str) -> Settings:
+    return settings.model_copy(
+        update={"network": network, "eth_rpc_url": SecretStr(anvil.url), "eth_tokens": dict(tokens)}
+    )
+
+
+async def test_only_the_known_contracts_with_their_decimals_pass_on_mainnet(settings: Settings, anvil: Anvil) -> None:
+    usdt_mainnet, usdc_mainnet = (TOKENS[s].mainnet[Chain.eth][0] for s in ("USDT", "USDC"))
+    code = anvil.rpc("eth_getCode", deploy(anvil, "TetherLike").address, "latest")
+    anvil.rpc("anvil_setCode", usdt_mainnet, code)  # Tether's contract as far as decimals() goes
+    assert await confirm_tokens(on(settings, anvil, Network.mainnet, USDT=usdt_mainnet), (Chain.eth,)) == (
+        Asset(Chain.eth, "USDT", 6, usdt_mainnet),
+    )
+    eighteen = deploy(anvil, "StandardToken", 18)
+    anvil.rpc("anvil_setCode", usdc_mainnet, anvil.rpc("eth_getCode", eighteen.address, "latest"))
+    for tokens, why in (
+        ({"USDC": usdc_mainnet}, f"ETH_TOKENS: USDC ({usdc_mainnet}) reports 18 decimals, not 6"),
+        ({"USDT": eighteen.address}, f"ETH_TOKENS: USDT on Ethereum mainnet is {usdt_mainnet}, not {eighteen.address}"),
+    ):
+        with pytest.raises(ConfigError, match=re.escape(why)):
+            await confirm_tokens(on(settings, anvil, Network.mainnet, **tokens), (Chain.eth,))
+    # on a test network any token passes, with the decimals it reports
+    testnet = on(settings, anvil, Network.testnet, USDC=eighteen.address)
+    assert [a.decimals for a in await confirm_tokens(testnet, (Chain.eth,))] == [18]
+
+
+async def test_an_address_without_a_token_stops_the_bot(settings: Settings, anvil: Anvil) -> None:
+    person = anvil.accounts[5].lower()
+    with pytest.raises(ConfigError, match=f"ETH_TOKENS: {person} is not a contract"):
+        await confirm_tokens(on(settings, anvil, Network.testnet, USDT=person), (Chain.eth,))
+    vault = deploy(anvil, "TetherLike")  # a contract, but one without decimals(): fake one by giving it none
+    anvil.rpc("anvil_setCode", vault.address, "0x60006000fd")  # PUSH 0 PUSH 0 REVERT
+    with pytest.raises(ConfigError, match=f"ETH_TOKENS: {vault.address} does not answer decimals()"):
+        await confirm_tokens(on(settings, anvil, Network.testnet, USDT=vault.address), (Chain.eth,))
+    with pytest.raises(ConfigError, match="ETH_TOKENS: tokens are paid to ETH addresses; set ETH_XPUB too"):
+        await confirm_tokens(on(settings, anvil, Network.testnet, USDT=vault.address), (Chain.btc,))
+
+
+async def test_python_m_bot_exits_2_naming_eth_tokens(tmp_path, anvil: Anvil) -> None:
+    """The README's command, with a token setting that names no contract: exit status 2 and a line that says
+    which setting, before the bot talks to Telegram (nothing listens at its API URL here)."""
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "bot"],
+        cwd=ROOT,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "BOT_TOKEN": "123456789:AAbbccddeeffgghhiijjkkllmmnnooppqq",
+            "TELEGRAM_API_URL": "http://127.0.0.1:9",
+            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/shop.db",
+            "NETWORK": "testnet",
+            "ETH_XPUB": ETH_XPUB,
+            "ETH_RPC_URL": anvil.url,
+            "ETH_TOKENS": f"USDT:{anvil.accounts[5]}",
+            "SOL_KEY_FILE": str(tmp_path / "no-sol.key"),
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    *_, line = result.stderr.strip().splitlines()  # after the migration's log lines
+    assert line.startswith("error: ETH_TOKENS:") and "is not a contract" in line
+    assert "Traceback" not in result.stderr and "Unclosed" not in result.stderr

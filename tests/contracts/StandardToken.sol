@@ -1,18 +1,23 @@
 // SPDX-License-Identifier: MIT
-// A test token that follows ERC-20 to the letter, as USDC does: 6 decimals, `transfer` returns true.
+// A test token that follows ERC-20 to the letter, as USDC does: `transfer` returns true. Its decimals are
+// set at deployment (USDC has 6) and kept in the code, so a copy of that code elsewhere answers the same.
 // Anyone may mint: it only ever runs on a test chain.
 pragma solidity ^0.8.20;
 
 contract StandardToken {
     string public constant name = "Standard USD";
     string public constant symbol = "USDC";
-    uint8 public constant decimals = 6;
+    uint8 public immutable decimals;
     uint256 public totalSupply;
     mapping(address => uint256) public balanceOf;
     mapping(address => mapping(address => uint256)) public allowance;
 
     event Transfer(address indexed from, address indexed to, uint256 value);
     event Approval(address indexed owner, address indexed spender, uint256 value);
+
+    constructor(uint8 decimals_) {
+        decimals = decimals_;
+    }
 
     function mint(address to, uint256 value) external {
         totalSupply += value;
