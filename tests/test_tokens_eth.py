@@ -12,6 +12,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from pydantic import SecretStr
 from sqlalchemy import func, select, update
 
@@ -24,13 +26,16 @@ from models.types import utcnow
 from processing.chains.erc20 import Erc20Backend
 from processing.chains.evm_rpc import EvmRpcBackend
 from processing.chains.tokens import confirm_tokens
+from processing.web import HINT_CHECKS, WebDeps, create_web_app
 from services.money import format_amount
+from services.payments.seen import TokenWatch
 from tests.conftest import RATES
 from tests.erc20 import Token, deploy
 from tests.keys import ETH_XPUB
 from tests.nodes import Anvil, anvil_fixture, anvil_session_fixture  # noqa: F401
 from tests.payflow import Shop
 from tests.shop import seed_product
+from tests.test_webhook import PATH, SECRET, hint, signed
 
 DEPTH = 3
 BUYER = 451
@@ -338,3 +343,73 @@ async def test_python_m_bot_exits_2_naming_eth_tokens(tmp_path, anvil: Anvil) ->
     *_, line = result.stderr.strip().splitlines()  # after the migration's log lines
     assert line.startswith("error: ETH_TOKENS:") and "is not a contract" in line
     assert "Traceback" not in result.stderr and "Unclosed" not in result.stderr
+
+
+async def test_observer_check_now_and_webhook_race_on_erc20_invoices_without_double_credit(
+    shop: Shop, sessions, goods, anvil: Anvil, tokens: Tokens
+) -> None:
+    """Exactly once against a real node, on SQLite and PostgreSQL: cycles, buyers' check-now and signed webhook
+    hints share one Erc20Backend and race on the same token invoices while blocks keep coming. None of them
+    may find the chain "unknown" because another moved an anchor under it."""
+    hooked = shop.settings.model_copy(update={"webhook_secret": SecretStr(SECRET)})
+    shop.observer.settings = hooked
+    orders = 6
+    product = await seed_product(sessions, units=orders, goods=goods)
+    invoices = [await shop.order(900 + n, product, 1, Chain.eth, "USDT" if n % 2 else "USDC") for n in range(orders)]
+    for invoice in invoices:
+        (tokens.usdt if invoice.asset == "USDT" else tokens.usdc).transfer(invoice.address, invoice.amount_due)
+    anvil.mine(DEPTH)
+    deps = WebDeps(
+        sessions=sessions, scheduler=AsyncIOScheduler(timezone="UTC"), observer=shop.observer, settings=hooked
+    )
+    async with TestClient(TestServer(create_web_app(deps))) as client:
+
+        async def hinted(address: str) -> int:
+            body = hint(address.lower(), chain="eth")  # providers send addresses in lowercase
+            return (await client.post(PATH, data=body, headers=signed(body))).status
+
+        checks = [shop.observer.check_address(Chain.eth, invoices[n % orders].address) for n in range(60)]
+        hints = [hinted(invoices[n % orders].address) for n in range(60)]
+        cycles = [shop.observer.observe(Chain.eth) for _ in range(4)]
+        blocks = [asyncio.to_thread(anvil.mine) for _ in range(8)]  # the chain moves on meanwhile: anchors too
+        results = await asyncio.gather(*checks, *hints, *cycles, *blocks)
+        await client.app[HINT_CHECKS].wait()
+    assert all(r is True for r in results[:60]) and all(r == 202 for r in results[60:120])
+    async with sessions() as s:
+        paid = (await s.execute(select(func.count()).where(Order.status == OrderStatus.paid))).scalar_one()
+        credits = (await s.execute(select(func.count()).where(AuditLog.action == "order.paid"))).scalar_one()
+    assert (paid, credits, await shop.payments(), await shop.units(StockStatus.sold)) == (orders,) * 4
+
+
+async def test_an_overlapping_scan_that_moves_the_anchor_leaves_the_other_scan_its_answer(
+    anvil: Anvil, tokens: Tokens
+) -> None:
+    """A cycle and a check-now overlap on one backend: the later one moves the address's anchor up while the
+    earlier one's answer is on its way. The earlier one checks the anchor it asked about, so it still answers
+    for the address instead of calling it unknown (a buyer would read "could not be asked")."""
+    backend = Erc20Backend(anvil.url, DEPTH, 10)
+    address = anvil.accounts[7]
+    tokens.usdt.transfer(address, 1_000)
+    watch = TokenWatch(address, tokens.usdt.address, utcnow() - timedelta(minutes=5))
+    await backend.scan([watch])
+    anvil.mine(DEPTH)
+    await backend.scan([watch])  # the next anchor is now above the current one
+    gate, held = asyncio.Event(), list[bool]()
+    send = backend._rpc.batch
+
+    async def slow_first(calls, **kwargs):
+        answer = await send(calls, **kwargs)
+        if not held:
+            held.append(True)
+            await gate.wait()
+        return answer
+
+    backend._rpc.batch = slow_first  # type: ignore[method-assign]
+    earlier = asyncio.create_task(backend.scan([watch]))
+    while not held:
+        await asyncio.sleep(0.01)
+    later = await backend.scan([watch])  # moves the anchor
+    gate.set()
+    for snapshot in (later, await earlier):
+        assert [p.amount for p in snapshot.payments[address]] == [1_000]
+    await backend.close()

@@ -88,16 +88,19 @@ class Erc20Backend:
         self._tip: tuple[int, float] | None = None  # (height, monotonic time) of the last tip seen
 
     async def scan(self, wanted: Sequence[TokenWatch]) -> ChainSnapshot:
+        # Scans may overlap (a cycle and a buyer's check-now): each works on the histories it took here, and
+        # only ever moves an anchor up, to a block read in the same batch as the logs below it.
         watches = {w.address.lower(): w for w in wanted}
-        new = [w for key, w in watches.items() if key not in self._histories]
-        tip = None if new else self._tip_if_recent(min(self._histories[k].anchor.height for k in watches))
+        histories = {k: h for k in watches if (h := self._histories.get(k)) is not None}
+        new = [w for key, w in watches.items() if key not in histories]
+        tip = None if new else self._tip_if_recent(min(h.anchor.height for h in histories.values()))
         if tip is None:  # read the tip first, so no range runs past a provider's cap
             tip, self._next_anchor = await self._heights()
         if new:
-            await self._backfill(new)
-        tip, settled, fresh, lost = await self._cycle(list(watches), tip)
+            histories |= await self._backfill(new)
+        tip, settled, fresh, lost = await self._cycle(histories, tip)
         payments = {
-            watch.address: _payments(watch, self._histories[key], fresh[key], tip, settled)
+            watch.address: _payments(watch, histories[key], fresh[key], tip, settled)
             for key, watch in watches.items()
             if key not in lost
         }
@@ -134,12 +137,15 @@ class Erc20Backend:
                 return tip, min(hex_int(results[1]["number"]), tip)
             return tip, max(tip - self._depth + 1, 0)
 
-    async def _cycle(self, keys: list[str], known_tip: int) -> tuple[int, int, dict[str, list[_Log]], set[str]]:
+    async def _cycle(
+        self, histories: dict[str, _History], known_tip: int
+    ) -> tuple[int, int, dict[str, list[_Log]], set[str]]:
         """The one batch of a cycle (see the module's docstring). Returns the tip, the height up to which a
         tagged depth counts (the tip for a count), the logs above each address's anchor, and the addresses
         whose anchor a reorg replaced (unknown this time, searched again next time)."""
-        histories = {k: self._histories[k] for k in keys}
-        anchors = sorted({h.anchor.height for h in histories.values()})
+        keys = list(histories)
+        requested = {k: h.anchor for k, h in histories.items()}
+        anchors = sorted({anchor.height for anchor in requested.values()})
         tracked = self._height_calls()
         calls = [*tracked, *(("eth_getBlockByNumber", [hex(h), False]) for h in [*anchors, self._next_anchor])]
         start = anchors[0] + 1
@@ -154,9 +160,10 @@ class Erc20Backend:
         logs = _logs(results[len(tracked) + len(anchors) + 1 :])
         tip, settle = self._settle(results[: len(tracked)], max((log.height for log in logs), default=0))
         current = {b.height: b for b in blocks[:-1] if b is not None}
-        lost = {k for k, h in histories.items() if current.get(h.anchor.height) != h.anchor}
+        lost = {k for k, anchor in requested.items() if current.get(anchor.height) != anchor}
         for key in lost:
-            del self._histories[key]
+            if self._histories.get(key) is histories[key]:
+                del self._histories[key]
         candidate = blocks[-1]
         fresh: dict[str, list[_Log]] = {k: [] for k in keys}
         for log in logs:
@@ -172,22 +179,24 @@ class Erc20Backend:
         self._next_anchor = settle
         return tip, settle if isinstance(self._depth, str) else tip, fresh, lost
 
-    async def _backfill(self, new: list[TokenWatch]) -> None:
+    async def _backfill(self, new: list[TokenWatch]) -> dict[str, _History]:
         """Read the history of addresses without an anchor, back to their invoices' creation, up to the next
-        anchor block (read in the same batch, which then anchors them)."""
+        anchor block (read in the same batch, which then anchors them), and remember it."""
+        height = self._next_anchor  # taken once: an overlapping scan may move it meanwhile
         since = int((min(w.since for w in new) - CLOCK_MARGIN).timestamp())
-        first = await self._first_block_after(since, self._next_anchor)
+        first = await self._first_block_after(since, height)
         keys = [w.address.lower() for w in new]
-        calls: list[Call] = [("eth_getBlockByNumber", [hex(self._next_anchor), False])]
-        calls += _log_calls(_pieces(first, self._next_anchor), keys, sorted({w.token.lower() for w in new}))
+        calls: list[Call] = [("eth_getBlockByNumber", [hex(height), False])]
+        calls += _log_calls(_pieces(first, height), keys, sorted({w.token.lower() for w in new}))
         results = await self._rpc.batch(calls)
         anchor = _block(results[0])
         if anchor is None:
-            raise ProviderError(f"eth_getBlockByNumber: no block {self._next_anchor}")
+            raise ProviderError(f"eth_getBlockByNumber: no block {height}")
         logs = _logs(results[1:])
         for watch, key in zip(new, keys, strict=True):
             mine = {log.natural_id: log for log in logs if log.recipient == key and log.height <= anchor.height}
             self._histories[key] = _History(watch.token.lower(), anchor, mine)
+        return {key: self._histories[key] for key in keys}
 
     async def _first_block_after(self, timestamp: int, below: int) -> int:
         """The first block to read for payments made after `timestamp`: the nearest of below − 2^k (k = 0, 1,

@@ -118,7 +118,7 @@ class SolanaDouble(FaultyServer):
     # --- what the test does to the ledger ---
 
     def new_account(self, lamports: int = 0) -> str:
-        account = _base58(44)
+        account = new_pubkey()
         self._confirmed[account] = lamports
         return account
 
@@ -157,54 +157,81 @@ class SolanaDouble(FaultyServer):
 
     def mint_to(self, owner: str, mint: str, amount: int) -> str:
         """The mint authority issues `amount` into the owner's ATA (created in the same transaction)."""
-        authority = self.new_account(LAMPORTS_PER_SOL)
-        return self._token_tx(authority, None, owner, mint, amount)
+        return self._token_tx(self.new_account(LAMPORTS_PER_SOL), [(owner, mint, amount)], minted=True)
 
     def token_transfer(self, source: str, to: str, mint: str, amount: int) -> str:
         """`source` sends `amount` of `mint` from its ATA to `to`'s ATA, creating that first if needed, as wallets
         do (createIdempotent, then transferChecked); `source` pays the fee and the new account's rent."""
-        return self._token_tx(source, associated_token_account(source, mint), to, mint, amount)
+        return self.token_transfers(source, [(to, mint, amount)])
 
-    def _token_tx(self, payer: str, source: str | None, owner: str, mint: str, amount: int) -> str:
+    def token_transfers(self, source: str, legs: list[tuple[str, str, int]]) -> str:
+        """Several (to, mint, amount) transfers from `source`'s ATAs in one transaction."""
+        return self._token_tx(source, legs, minted=False)
+
+    def _token_tx(self, payer: str, legs: list[tuple[str, str, int]], *, minted: bool) -> str:
         self.slot += 1
-        destination = associated_token_account(owner, mint)
-        created = destination not in self.token_accounts
-        keys = [
-            payer,
-            *([source] if source else []),
-            destination,
-            owner,
-            mint,
-            SYSTEM_PROGRAM,
-            SPL_PROGRAM,
-            ATA_PROGRAM,
+        moves = [
+            (None if minted else associated_token_account(payer, m), associated_token_account(o, m), o, m, n)
+            for o, m, n in legs
         ]
+        holders = {dst: (m, o) for _, dst, o, m, _ in moves} | {src: (m, payer) for src, _, _, m, _ in moves if src}
+        created = [dst for _, dst, *_ in moves if dst not in self.token_accounts]
+        programs = [SYSTEM_PROGRAM, SPL_PROGRAM, ATA_PROGRAM]
+        keys = list(
+            dict.fromkeys(
+                [
+                    payer,
+                    *[m[0] for m in moves if m[0]],
+                    *[m[1] for m in moves],
+                    *[m[2] for m in moves],
+                    *[m[3] for m in moves],
+                    *programs,
+                ]
+            )
+        )
         index = {k: i for i, k in enumerate(keys)}
-        pre = [self.balance(k) if k not in (SYSTEM_PROGRAM, SPL_PROGRAM, ATA_PROGRAM) else 1 for k in keys]
+        pre = [1 if k in programs else self.balance(k) for k in keys]
         post = list(pre)
-        post[0] -= FEE + (TOKEN_ACCOUNT_RENT if created else 0)
-        post[index[destination]] += TOKEN_ACCOUNT_RENT if created else 0
-        held = {a: self._tokens.get(a, 0) for a in (source, destination) if a}
-        if source is not None and held[source] < amount:
-            raise ValueError("insufficient token balance")  # the wallet would not even send it
-        accounts = [(source, payer), (destination, owner)] if source else [(destination, owner)]
-        decimals = self.mints[mint]
-        pre_tokens = [
-            TokenBalance(index[a], mint, o, held[a], decimals) for a, o in accounts if a != destination or not created
-        ]
-        after = {**held, destination: held[destination] + amount, **({source: held[source] - amount} if source else {})}
-        post_tokens = [TokenBalance(index[a], mint, o, after[a], decimals) for a, o in accounts]
-        tx = _Tx(_base58(88), self.slot, keys, [], pre, post, None, pre_tokens=pre_tokens, post_tokens=post_tokens)
-        # createIdempotent of the recipient's ATA (associated-token program, instruction 1), then the token
-        # program's transferChecked (12: amount, decimals) from the payer's ATA, or mintToChecked (14) without one
-        ata = [0, index[destination], index[owner], index[mint], index[SYSTEM_PROGRAM], index[SPL_PROGRAM]]
-        move = [index[source], index[mint], index[destination], 0] if source else [index[mint], index[destination], 0]
-        payload = bytes([12 if source else 14]) + amount.to_bytes(8, "little") + bytes([decimals])
-        tx.instructions = [
-            {"programIdIndex": index[ATA_PROGRAM], "accounts": ata, "data": str(Base58Encoder.Encode(b"\x01"))},
-            {"programIdIndex": index[SPL_PROGRAM], "accounts": move, "data": str(Base58Encoder.Encode(payload))},
-        ]
-        self.token_accounts[destination] = (mint, owner)
+        post[0] -= FEE + TOKEN_ACCOUNT_RENT * len(set(created))
+        for account in set(created):
+            post[index[account]] += TOKEN_ACCOUNT_RENT
+        held = {a: self._tokens.get(a, 0) for a in holders}
+        after = dict(held)
+        for src, dst, _, _, amount in moves:
+            if src is not None:
+                if after[src] < amount:
+                    raise ValueError("insufficient token balance")  # the wallet would not even send it
+                after[src] -= amount
+            after[dst] += amount
+
+        def entries(balances: dict[str, int], accounts: list[str]) -> list[TokenBalance]:
+            return [
+                TokenBalance(index[a], holders[a][0], holders[a][1], balances[a], self.mints[holders[a][0]])
+                for a in sorted(accounts, key=index.__getitem__)
+            ]
+
+        tx = _Tx(
+            _base58(88),
+            self.slot,
+            keys,
+            [],
+            pre,
+            post,
+            None,
+            pre_tokens=entries(held, [a for a in holders if a not in created]),
+            post_tokens=entries(after, list(holders)),
+        )
+        # Per leg: createIdempotent of the recipient's ATA (associated-token program, instruction 1), then the
+        # token program's transferChecked (12: amount, decimals) from the payer's ATA, or mintToChecked (14)
+        for src, dst, owner, mint, amount in moves:
+            ata = [0, index[dst], index[owner], index[mint], index[SYSTEM_PROGRAM], index[SPL_PROGRAM]]
+            move = [index[src], index[mint], index[dst], 0] if src else [index[mint], index[dst], 0]
+            payload = bytes([14 if src is None else 12]) + amount.to_bytes(8, "little") + bytes([self.mints[mint]])
+            tx.instructions += [
+                {"programIdIndex": index[ATA_PROGRAM], "accounts": ata, "data": str(Base58Encoder.Encode(b"\x01"))},
+                {"programIdIndex": index[SPL_PROGRAM], "accounts": move, "data": str(Base58Encoder.Encode(payload))},
+            ]
+        self.token_accounts.update(holders)
         self.txs.append(tx)
         self._apply(tx, +1)
         return tx.signature
