@@ -30,6 +30,7 @@ from models.database import create_engine, create_sessionmaker
 from models.enums import Chain
 from models.types import utcnow
 from processing.chains.factory import build_backends, build_token_backends
+from processing.chains.holdings import TokenHoldings
 from processing.chains.tokens import confirm_tokens
 from processing.metrics import ShopMetrics
 from processing.observer import Observer, schedule
@@ -190,6 +191,7 @@ async def run(settings: Settings, wallet: Wallet) -> None:
         rates=rate_service_from_settings(settings),
         goods=goods_cipher(settings),
         observer=observer,
+        holdings=TokenHoldings(observer.tokens),
     )
     dp = create_dispatcher(container, create_storage(settings))
     scheduler = AsyncIOScheduler(timezone="UTC")

@@ -17,7 +17,7 @@ from services.admin.problems import AdminProblemsService
 from services.admin.stats import AdminStatsService
 from services.admin.stock import AdminStockService
 from services.admin.users import AdminUsersService
-from services.admin.wallet import AdminWalletService
+from services.admin.wallet import AdminWalletService, ChainHoldings
 from services.delivery import OutboxDelivery
 from services.orders.buyer import OrderService
 from services.payments.rates import RateService
@@ -40,6 +40,7 @@ class Container:
     rates: RateService
     goods: GoodsCipher | None
     observer: Observer
+    holdings: ChainHoldings | None = None  # token balances for the sweeping view; None: not asked
 
     @property
     def payment_watch(self) -> PaymentWatch:
@@ -67,7 +68,7 @@ class Container:
             "admin_users": AdminUsersService(session),
             "admin_broadcast": AdminBroadcastService(session),
             "admin_stats": AdminStatsService(session, self.settings),
-            "admin_wallet": AdminWalletService(session, self.wallet),
+            "admin_wallet": AdminWalletService(session, self.wallet, self.holdings),
             "admin_orders": AdminOrdersService(session, self.settings),
             "admin_problems": AdminProblemsService(session, self.settings),
             "support": SupportService(session, self.settings),

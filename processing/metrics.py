@@ -146,6 +146,14 @@ class InstrumentedTokenBackend:
         async with self._meter.call("scan"):
             return await self._backend.scan(wanted)
 
+    async def balances(self, held: Sequence[TokenWatch]) -> dict[str, int]:
+        async with self._meter.call("balances"):
+            return await self._backend.balances(held)
+
+    async def sweep_fee(self) -> int:
+        async with self._meter.call("sweep_fee"):
+            return await self._backend.sweep_fee()
+
     async def close(self) -> None:
         await self._backend.close()
 

@@ -6,18 +6,23 @@ import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from aiogram.fsm.storage.memory import MemoryStorage
 from aiohttp.test_utils import TestClient, TestServer
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from pydantic import SecretStr
 from sqlalchemy import func, select, update
 
+from bot.container import Container
+from bot.factory import create_bot, create_dispatcher
 from config import ROOT, ConfigError, Settings
+from handlers.admin.menu import AdminCb, AdminSection
+from l10n import Translator
 from models.chains import TOKENS, Asset
 from models.enums import Chain, Network, OrderProblem, OrderStatus, PaymentStatus, StockStatus
 from models.ops import AuditLog
@@ -25,16 +30,21 @@ from models.orders import Invoice, Order, Payment
 from models.types import utcnow
 from processing.chains.erc20 import Erc20Backend
 from processing.chains.evm_rpc import EvmRpcBackend
+from processing.chains.holdings import TokenHoldings
 from processing.chains.tokens import confirm_tokens
 from processing.web import HINT_CHECKS, WebDeps, create_web_app
 from services.money import format_amount
+from services.payments.rates import rate_service_from_settings
 from services.payments.seen import TokenWatch
+from tests.admin_flow import ADMIN
 from tests.conftest import RATES
 from tests.erc20 import Token, deploy
 from tests.keys import ETH_XPUB
 from tests.nodes import Anvil, anvil_fixture, anvil_session_fixture  # noqa: F401
 from tests.payflow import Shop
+from tests.recording import RecordingSession
 from tests.shop import seed_product
+from tests.telegram import Telegram, buttons, texts
 from tests.test_webhook import PATH, SECRET, hint, signed
 
 DEPTH = 3
@@ -413,3 +423,72 @@ async def test_an_overlapping_scan_that_moves_the_anchor_leaves_the_other_scan_i
     for snapshot in (later, await earlier):
         assert [p.amount for p in snapshot.payments[address]] == [1_000]
     await backend.close()
+
+
+async def test_the_wallet_screen_and_wallet_export_show_the_tokens_to_sweep(
+    shop: Shop, sessions, goods, wallet, anvil: Anvil, tokens: Tokens, db_url: str
+) -> None:
+    """Issue 16, item 5: per network, which invoice addresses hold tokens now, how much, and the gas to move
+    them at the current gas price; after the merchant sweeps an address it is no longer listed."""
+    product = await seed_product(sessions, units=4, goods=goods)
+    paid = [await shop.order(BUYER + n, product, 2, Chain.eth, "USDT") for n in range(2)]
+    for invoice in paid:
+        tokens.usdt.transfer(invoice.address, DUE)
+    anvil.mine(DEPTH)
+    await cycles(shop)
+    erc20 = shop.observer.tokens[Chain.eth]
+    admin_shop = Container(
+        settings=shop.settings,
+        sessions=sessions,
+        translator=Translator(),
+        wallet=replace(wallet, tokens=tokens.assets),
+        rates=rate_service_from_settings(shop.settings),
+        goods=goods,
+        observer=shop.observer,
+        holdings=TokenHoldings({Chain.eth: erc20}),
+    )
+    recording = RecordingSession()
+    tg = Telegram(create_dispatcher(admin_shop, MemoryStorage()), create_bot(shop.settings, recording), recording)
+    gas_price = int(anvil.rpc("eth_gasPrice"), 16)
+    each = format_amount(Chain.eth, (21_000 + 65_000) * gas_price)
+
+    async def sweep_view() -> list[str]:
+        calls = await tg.press(ADMIN, AdminCb(section=AdminSection.wallet))
+        return texts(await tg.press(ADMIN, buttons(calls)["🧹 Tokens to sweep"]))[0].split("\n\n")
+
+    view = await sweep_view()
+    assert view[1].splitlines() == [
+        "<b>USDT · Ethereum</b>: 2 addresses hold <code>50</code>",
+        *(f"• #{i.derivation_index} <code>{i.address}</code>: 25 USDT" for i in paid),
+        f"Moving them costs about {format_amount(Chain.eth, 2 * (21_000 + 65_000) * gas_price)} ETH at today's "
+        f"prices ({each} ETH per transfer).",
+    ]
+    anvil.rpc("anvil_impersonateAccount", paid[0].address)  # the merchant sweeps the first address
+    anvil.send(paid[0].address, 10**16)
+    tokens.usdt.transfer(anvil.accounts[1], DUE, sender=paid[0].address)
+    view = await sweep_view()
+    assert view[1].splitlines()[:2] == [
+        "<b>USDT · Ethereum</b>: 1 addresses hold <code>25</code>",
+        f"• #{paid[1].derivation_index} <code>{paid[1].address}</code>: 25 USDT",
+    ]
+    exported = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "bot", "wallet", "export"],
+        cwd=ROOT,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "DATABASE_URL": db_url,
+            "ETH_XPUB": ETH_XPUB,
+            "ETH_RPC_URL": anvil.url,
+            "SOL_KEY_FILE": "/nonexistent/sol.key",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert exported.returncode == 0, exported.stderr
+    lines = exported.stdout.splitlines()
+    start = lines.index("Tokens on invoice addresses (your own keys, at the index shown; see README, 'Stablecoins'):")
+    assert lines[start + 1] == f"  USDT · Ethereum  index {paid[1].derivation_index}  {paid[1].address}  25 USDT"
+    assert lines[start + 2].startswith("  moving them: about ")

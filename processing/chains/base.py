@@ -45,4 +45,11 @@ class TokenBackend(Protocol):
         """Every payment of each watched token to its address, by address. A transfer of another token to
         the address is no payment of it. Raises ProviderError."""
 
+    async def balances(self, held: Sequence[TokenWatch]) -> dict[str, int]:
+        """What each address holds of its token now, by address (for sweeping). Raises ProviderError."""
+
+    async def sweep_fee(self) -> int:
+        """About what moving one address's tokens to the merchant's wallet costs now, in base units of the
+        chain's coin (see the backend's docstring). Raises ProviderError."""
+
     async def close(self) -> None: ...

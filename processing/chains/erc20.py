@@ -45,6 +45,10 @@ from services.payments.seen import ChainSnapshot, SeenPayment, TokenWatch
 
 # The topic of `Transfer(address indexed from, address indexed to, uint256 value)`: keccak-256 of that signature
 TRANSFER = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
+BALANCE_OF = "0x70a08231"  # the selector of ERC-20 balanceOf(address)
+# Gas of sweeping one address: a plain ETH transfer to fund it, then its token transfer (USDT and USDC need
+# about 41,000-63,000; more for a recipient holding none yet), rounded up.
+FUNDING_GAS, TRANSFER_GAS = 21_000, 65_000
 MAX_RECIPIENTS = 1000  # alternatives per topic geth accepts in one filter
 MAX_RANGE = 2000  # blocks per eth_getLogs: the lowest cap among providers
 CLOCK_MARGIN = timedelta(minutes=1)  # our clock against block timestamps (PoS slots are exact; NTP is assumed)
@@ -105,6 +109,20 @@ class Erc20Backend:
             if key not in lost
         }
         return ChainSnapshot(tip, payments)
+
+    async def balances(self, held: Sequence[TokenWatch]) -> dict[str, int]:
+        """`balanceOf` of each address on its token's contract, at the tip."""
+        calls: list[Call] = [
+            ("eth_call", [{"to": w.token, "data": BALANCE_OF + _word(w.address)}, "latest"]) for w in held
+        ]
+        with expect_shape("eth_call balanceOf"):
+            return {w.address: hex_int(b) for w, b in zip(held, await self._rpc.batch(calls), strict=True)}
+
+    async def sweep_fee(self) -> int:
+        """Wei to move one address's tokens at today's gas price: the merchant first sends it the gas (a plain
+        transfer, FUNDING_GAS), then it sends the tokens (TRANSFER_GAS)."""
+        with expect_shape("eth_gasPrice"):
+            return (FUNDING_GAS + TRANSFER_GAS) * hex_int(await self._rpc.call("eth_gasPrice", []))
 
     async def close(self) -> None:
         await self._rpc.close()
@@ -218,6 +236,11 @@ class Erc20Backend:
                 step *= 2
 
 
+def _word(address: str) -> str:
+    """An address as one ABI word (32 bytes, left-padded), without 0x."""
+    return address.lower().removeprefix("0x").rjust(64, "0")
+
+
 def _pieces(first: int, last: int) -> list[tuple[str, str]]:
     """[first, last] in pieces of at most MAX_RANGE blocks, as hex (fromBlock, toBlock); none when empty."""
     return [(hex(lo), hex(min(lo + MAX_RANGE - 1, last))) for lo in range(first, last + 1, MAX_RANGE)]
@@ -225,7 +248,7 @@ def _pieces(first: int, last: int) -> list[tuple[str, str]]:
 
 def _log_calls(ranges: list[tuple[str, str]], keys: list[str], contracts: list[str]) -> list[Call]:
     """eth_getLogs for transfers of `contracts` to `keys` over `ranges`, MAX_RECIPIENTS addresses a call."""
-    recipients = ["0x" + "0" * 24 + key[2:] for key in sorted(keys)]
+    recipients = ["0x" + _word(key) for key in sorted(keys)]
     return [
         (
             "eth_getLogs",

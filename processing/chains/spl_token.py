@@ -16,16 +16,19 @@ of this invoice; a transaction that touches both is read for the invoice's mint 
 Requests per cycle for N token invoices: as for SOL, ceil((N + 1) / 100) batches while nothing is paid.
 """
 
+import base64
 from collections.abc import Sequence
 from typing import Any
 
 from models.enums import Chain
-from processing.chains.http import json_int
+from processing.chains.http import expect_shape, json_int
 from processing.chains.solana_rpc import Signature, SignatureHistory, account_keys
 from services.payments.seen import ChainSnapshot, SeenPayment, TokenWatch
 from services.wallet.spl import associated_token_account
 
 TokenCredits = dict[tuple[str, str, str], int]  # (token account, mint, owner) -> base units gained
+MULTIPLE_ACCOUNTS = 100  # keys getMultipleAccounts takes at once
+LAMPORTS_PER_SIGNATURE = 5_000
 
 
 class SplTokenBackend:
@@ -39,6 +42,32 @@ class SplTokenBackend:
         accounts = {w.address: associated_token_account(w.address, w.token) for w in wanted}
         tip, history, credits = await self._history.read(list(dict.fromkeys(accounts.values())))
         return ChainSnapshot(tip, {w.address: self._payments(w, history[accounts[w.address]], credits) for w in wanted})
+
+    async def balances(self, held: Sequence[TokenWatch]) -> dict[str, int]:
+        """Each address's associated token account balance (the Token program's account: the amount is a
+        little-endian u64 at byte 64); a closed or never created account holds 0."""
+        accounts = [associated_token_account(w.address, w.token) for w in held]
+        found: list[Any] = []
+        opts = {"encoding": "base64", "commitment": self._history.commitment}
+        for start in range(0, len(accounts), MULTIPLE_ACCOUNTS):
+            answer = await self._history.rpc.call(
+                "getMultipleAccounts", [accounts[start : start + MULTIPLE_ACCOUNTS], opts]
+            )
+            with expect_shape("getMultipleAccounts"):
+                found += answer["value"]
+        with expect_shape("getMultipleAccounts"):
+            return {
+                w.address: 0
+                if account is None
+                else int.from_bytes(base64.b64decode(account["data"][0])[64:72], "little")
+                for w, account in zip(held, found, strict=True)
+            }
+
+    async def sweep_fee(self) -> int:
+        """Lamports to move one address's tokens: one transaction signed by the merchant's wallet (the fee
+        payer) and by the invoice address, at 5,000 lamports a signature. Closing the emptied token account in
+        the same transaction gives its rent (0.00203928 SOL) back, so a sweep can even gain SOL."""
+        return 2 * LAMPORTS_PER_SIGNATURE
 
     async def close(self) -> None:
         await self._history.rpc.close()
