@@ -27,14 +27,17 @@ from models.enums import Chain, Network, OrderStatus, PaymentStatus, StockStatus
 from models.ops import AuditLog, OutboxMessage
 from models.orders import Invoice, Order, Payment
 from models.types import utcnow
+from processing.chains.holdings import TokenHoldings
 from processing.chains.solana_rpc import SolanaRpcBackend
 from processing.chains.spl_token import SplTokenBackend
 from processing.chains.tokens import confirm_tokens
 from processing.observer import Observer
 from processing.web import HINT_CHECKS, WebDeps, create_web_app
+from services.admin.wallet import AdminWalletService, TokenHolding
 from services.payments.rates import rate_service_from_settings
 from services.payments.seen import SeenPayment, TokenWatch
 from services.payments.uri import qr_png
+from services.wallet.merchant import load_wallet
 from services.wallet.spl import associated_token_account
 from tests.conftest import RATES
 from tests.doubles.solana import LAMPORTS_PER_SOL, SolanaDouble, new_pubkey
@@ -47,6 +50,7 @@ from tests.test_webhook import PATH, SECRET, hint, signed
 
 USDC_RATE = Decimal("0.9998")  # what the sources say, never an assumed 1.00
 DUE = 25_005_002  # 25.00 USD at 0.9998 USD per USDC, rounded up to the micro-USDC
+BUYER_SWEEP = 761
 
 
 @pytest.fixture
@@ -245,3 +249,25 @@ async def test_observer_check_now_and_webhook_race_on_token_invoices_without_dou
     assert (paid, credits, deliveries, await shop.payments()) == (orders, orders, orders, orders)
     assert await shop.units(StockStatus.sold) == orders
     await close(watcher)
+
+
+async def test_the_sweeping_view_reads_the_associated_token_accounts(sol: Sol, sessions, goods) -> None:
+    spl = SplTokenBackend(sol.double.url, "finalized", 10)
+    shop = Shop.build(
+        sol.settings, sessions, goods, Chain.sol, SolanaRpcBackend(sol.double.url, "finalized", 10), spl, sol.tokens
+    )
+    product = await seed_product(sessions, units=2, goods=goods)
+    invoice = await shop.order(BUYER_SWEEP, product, 2, Chain.sol, "USDC")
+    sol.pay(invoice.address, DUE)
+    sol.double.finalize()
+    await shop.observer.observe(Chain.sol)
+    assert await shop.status(invoice.order_id) is OrderStatus.paid
+    async with sessions() as s:
+        service = AdminWalletService(s, load_wallet(sol.settings), TokenHoldings({Chain.sol: spl}))
+        (report,) = await service.sweep_reports()
+        assert report.holdings == [TokenHolding(invoice.unit, invoice.derivation_index, invoice.address, DUE)]
+        assert (report.fee_per_address, report.coin.symbol) == (10_000, "SOL")  # two signatures
+        sol.double.rpc_error = (-32005, "Node is behind by 42 slots")
+        (down,) = await service.sweep_reports()
+        assert down.holdings is None  # "could not ask", never "holds nothing"
+    await spl.close()
