@@ -6,6 +6,7 @@ created by the payer if it does not exist yet. We derive it offline to ask the c
 """
 
 import hashlib
+from functools import lru_cache
 
 from bip_utils import Base58Decoder, Base58Encoder
 
@@ -15,6 +16,7 @@ _P = 2**255 - 19  # the ed25519 field
 _D = -121665 * pow(121666, -1, _P) % _P  # the curve's d
 
 
+@lru_cache(maxsize=65_536)  # asked every cycle for every token invoice; a search of up to 256 hashes each
 def associated_token_account(owner: str, mint: str) -> str:
     """The ATA of `owner` for `mint` under the Token program (base58). Raises ValueError for a key that is
     not 32 bytes of base58."""
