@@ -7,7 +7,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -492,3 +492,32 @@ async def test_the_wallet_screen_and_wallet_export_show_the_tokens_to_sweep(
     start = lines.index("Tokens on invoice addresses (your own keys, at the index shown; see README, 'Stablecoins'):")
     assert lines[start + 1] == f"  USDT · Ethereum  index {paid[1].derivation_index}  {paid[1].address}  25 USDT"
     assert lines[start + 2].startswith("  moving them: about ")
+
+
+async def test_an_invoice_made_after_the_anchor_costs_no_search_back(anvil: Anvil, tokens: Tokens) -> None:
+    """The usual case of a running shop: a new token invoice, made after the newest anchor's block, is read
+    from that block on in the cycle's one request; only a restart (or an older invoice) searches back."""
+    backend = Erc20Backend(anvil.url, DEPTH, 10)
+    posts = list[int]()
+    send = backend._rpc._post
+
+    async def counted(path, body, where):
+        posts.append(len(body) if isinstance(body, list) else 1)
+        return await send(path, body, where)
+
+    backend._rpc._post = counted  # type: ignore[method-assign]
+    first, later = anvil.accounts[7], anvil.accounts[8]
+    watching = TokenWatch(first, tokens.usdt.address, utcnow() - timedelta(minutes=5))
+    await backend.scan([watching])
+    searched = len(posts)
+    assert searched > 1  # the tip, block timestamps, the search back, the cycle
+    anvil.mine(DEPTH)
+    await backend.scan([watching])  # the anchor moves up to a block at depth
+    anchor = max((h.anchor for h in backend._histories.values()), key=lambda a: a.height)
+    made = datetime.fromtimestamp(anchor.timestamp, UTC) + timedelta(minutes=2)
+    tokens.usdt.transfer(later, 777)
+    before = len(posts)
+    snapshot = await backend.scan([watching, TokenWatch(later, tokens.usdt.address, made)])
+    assert len(posts) - before == 1  # one request for both
+    assert [p.amount for p in snapshot.payments[later]] == [777]
+    await backend.close()

@@ -96,6 +96,7 @@ class Erc20Backend:
         # only ever moves an anchor up, to a block read in the same batch as the logs below it.
         watches = {w.address.lower(): w for w in wanted}
         histories = {k: h for k in watches if (h := self._histories.get(k)) is not None}
+        histories |= self._made_after_an_anchor([w for key, w in watches.items() if key not in histories])
         new = [w for key, w in watches.items() if key not in histories]
         tip = None if new else self._tip_if_recent(min(h.anchor.height for h in histories.values()))
         if tip is None:  # read the tip first, so no range runs past a provider's cap
@@ -126,6 +127,19 @@ class Erc20Backend:
 
     async def close(self) -> None:
         await self._rpc.close()
+
+    def _made_after_an_anchor(self, new: list[TokenWatch]) -> dict[str, _History]:
+        """Histories for new addresses whose invoices were made after the newest anchor's block: nothing can
+        have reached them at or below it, so they start there, empty, and need no search back (the cycle
+        reads on from it and checks its hash)."""
+        newest = max((h.anchor for h in self._histories.values()), key=lambda a: a.height, default=None)
+        made: dict[str, _History] = {}
+        for watch in new:
+            if newest is not None and newest.timestamp < (watch.since - CLOCK_MARGIN).timestamp():
+                made[watch.address.lower()] = self._histories[watch.address.lower()] = _History(
+                    watch.token.lower(), newest
+                )
+        return made
 
     def _tip_if_recent(self, lowest_anchor: int) -> int | None:
         """None when the range from the lowest anchor to "latest" might pass MAX_RANGE blocks (at most one block
