@@ -106,10 +106,10 @@ def _sweep_lines(reports: list[SweepReport]) -> list[str]:
             f"  {h.unit.label}  index {h.index}  {h.address}  {format_amount(h.unit, h.balance)} {h.unit.symbol}"
             for h in report.holdings
         ] or [f"  {coin.network}: no invoice address holds tokens now"]
-        if report.holdings and report.fee_total is not None and report.fee_per_address is not None:
+        if fees := report.fees:
+            total, each = (format_amount(coin, fee) for fee in fees)
             lines.append(
-                f"  moving them: about {format_amount(coin, report.fee_total)} {coin.symbol} "
-                f"({format_amount(coin, report.fee_per_address)} {coin.symbol} per transfer at today's prices)"
+                f"  moving them: about {total} {coin.symbol} ({each} {coin.symbol} per transfer at today's prices)"
             )
     return lines
 

@@ -11,12 +11,15 @@ from pydantic import ValidationError
 from sqlalchemy import Integer, String, column, delete, insert, select, table
 
 from config import Settings
+from handlers.orders import invoice_text
+from l10n import Translator
 from models.chains import CHAINS, TOKENS, Asset
 from models.database import alembic_config, create_engine, create_sessionmaker
-from models.enums import Chain
+from models.enums import Chain, OrderStatus
 from models.orders import Invoice, Order
 from models.shop import User
 from models.types import BaseUnits, DecimalText, UtcDateTime, utcnow
+from services.dto import InvoiceView, OrderView
 from services.money import amount_due, format_amount, to_fiat
 from services.payments.uri import payment_uri
 
@@ -185,3 +188,25 @@ def test_buyers_see_each_coin_then_each_token_with_its_network(wallet) -> None:
     assert offered.asset(Chain.sol, "USDT") is None  # USDT is configured on Ethereum only
     without_sol = replace(offered, sol=None)
     assert [a.label for a in without_sol.assets] == ["BTC", "LTC", "ETH", "USDT · Ethereum"]  # no key, no token
+
+
+def test_a_token_invoice_names_its_network_and_warns_in_both_languages() -> None:
+    now = utcnow()
+    invoice = InvoiceView(
+        chain=Chain.eth,
+        unit=USDT_ETH,
+        address="0x9858EfFD232B4033E47d90003D41EC34EcaEda94",
+        amount_due=24_992_503,
+        rate=Decimal("1.0003"),
+        rate_source="fixed",
+        rate_at=now,
+        expires_at=now,
+        uri="ethereum:…",
+    )
+    order = OrderView(7, OrderStatus.awaiting_payment, now, Decimal("25.00"), "USD", [], invoice, [], [])
+    en, de = (invoice_text(order, invoice, Translator()(language), now) for language in ("en", "de"))
+    assert "Send exactly <code>24.992503</code> USDT\nto <code>0x9858EfFD232B4033E47d90003D41EC34EcaEda94</code>" in en
+    assert "⚠ Send USDT on <b>Ethereum</b> only (token <code>0xdac17f958d2ee523a2206206994597c13d831ec7</code>)" in en
+    assert "Sende genau <code>24.992503</code> USDT" in de and "⚠ Sende USDT nur über <b>Ethereum</b>" in de
+    coin = replace(invoice, unit=CHAINS[Chain.eth].native, amount_due=10**16)
+    assert "⚠" not in invoice_text(order, coin, Translator()("en"), now)  # a coin has one network

@@ -121,15 +121,9 @@ def sweep_text(reports: list[SweepReport], l10n: L10n) -> str:
         ]
         if len(report.holdings) > SHOWN_ADDRESSES:
             lines.append(l10n("admin.wallet.sweep_more", more=len(report.holdings) - SHOWN_ADDRESSES))
-        if report.holdings and report.fee_total is not None and report.fee_per_address is not None:
-            lines.append(
-                l10n(
-                    "admin.wallet.sweep_fee",
-                    total=format_amount(report.coin, report.fee_total),
-                    each=format_amount(report.coin, report.fee_per_address),
-                    coin=report.coin.symbol,
-                )
-            )
+        if fees := report.fees:
+            total, each = (format_amount(report.coin, fee) for fee in fees)
+            lines.append(l10n("admin.wallet.sweep_fee", total=total, each=each, coin=report.coin.symbol))
         parts.append("\n".join(lines))
     if len(parts) == 1:
         parts.append(l10n("admin.wallet.sweep_none"))

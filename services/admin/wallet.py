@@ -63,9 +63,12 @@ class SweepReport:
         return dict(totals)
 
     @property
-    def fee_total(self) -> int | None:
-        """The fee for every holding (an address holding two tokens sends two transfers)."""
-        return None if self.fee_per_address is None else self.fee_per_address * len(self.holdings or [])
+    def fees(self) -> tuple[int, int] | None:
+        """(all of them, each) in base units of the chain's coin, for every holding (an address holding two
+        tokens sends two transfers); None when nothing is held or the price of gas is unknown."""
+        if not self.holdings or self.fee_per_address is None:
+            return None
+        return self.fee_per_address * len(self.holdings), self.fee_per_address
 
 
 @dataclass(frozen=True, slots=True)
