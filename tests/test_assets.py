@@ -41,8 +41,9 @@ INVOICES_0003 = table(
 )
 
 
-def test_invoices_made_before_tokens_migrate_to_their_networks_coin(db_url: str) -> None:
-    """Migration 0005 on a database with one invoice per chain, written by the 0003 schema."""
+def test_invoices_made_before_tokens_migrate_to_their_networks_coin(db_url: str, engine) -> None:
+    """Migration 0005 on a database with one invoice per chain, written by the 0003 schema (`engine`: an
+    empty database on PostgreSQL too, whatever earlier tests left)."""
     cfg = alembic_config(db_url)
     command.downgrade(cfg, "0003")
 

@@ -33,7 +33,7 @@ from processing.chains.evm_rpc import EvmRpcBackend
 from processing.chains.holdings import TokenHoldings
 from processing.chains.tokens import confirm_tokens
 from processing.web import HINT_CHECKS, WebDeps, create_web_app
-from services.money import format_amount
+from services.money import format_amount, to_base_units
 from services.payments.rates import rate_service_from_settings
 from services.payments.seen import TokenWatch
 from tests.admin_flow import ADMIN
@@ -449,20 +449,23 @@ async def test_the_wallet_screen_and_wallet_export_show_the_tokens_to_sweep(
     )
     recording = RecordingSession()
     tg = Telegram(create_dispatcher(admin_shop, MemoryStorage()), create_bot(shop.settings, recording), recording)
-    gas_price = int(anvil.rpc("eth_gasPrice"), 16)
-    each = format_amount(Chain.eth, (21_000 + 65_000) * gas_price)
 
     async def sweep_view() -> list[str]:
         calls = await tg.press(ADMIN, AdminCb(section=AdminSection.wallet))
         return texts(await tg.press(ADMIN, buttons(calls)["🧹 Tokens to sweep"]))[0].split("\n\n")
 
+    prices = {int(anvil.rpc("eth_gasPrice"), 16)}
     view = await sweep_view()
-    assert view[1].splitlines() == [
+    prices.add(int(anvil.rpc("eth_gasPrice"), 16))  # the node's price when the view asked it: one of these
+    *held, fee = view[1].splitlines()
+    assert held == [
         "<b>USDT · Ethereum</b>: 2 addresses hold <code>50</code>",
         *(f"• #{i.derivation_index} <code>{i.address}</code>: 25 USDT" for i in paid),
-        f"Moving them costs about {format_amount(Chain.eth, 2 * (21_000 + 65_000) * gas_price)} ETH at today's "
-        f"prices ({each} ETH per transfer).",
     ]
+    found = re.fullmatch(r"Moving them costs about (\S+) ETH at today's prices \((\S+) ETH per transfer\)\.", fee)
+    assert found is not None, fee
+    total, each = (to_base_units(Chain.eth, Decimal(amount)) for amount in found.groups())
+    assert total == 2 * each and each in {(21_000 + 65_000) * price for price in prices}  # funding + transfer gas
     anvil.rpc("anvil_impersonateAccount", paid[0].address)  # the merchant sweeps the first address
     anvil.send(paid[0].address, 10**16)
     tokens.usdt.transfer(anvil.accounts[1], DUE, sender=paid[0].address)
