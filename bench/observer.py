@@ -135,42 +135,50 @@ def double_process(kind: str) -> Iterator[DoubleProcess | None]:
         process.join(20)
 
 
-class TimedScans:
-    """A backend that adds up the CPU and wall seconds of its scans: the provider side of a cycle."""
+class Stopwatch:
+    """Adds up the CPU and wall seconds of the calls it times: the provider side of a cycle."""
+
+    def __init__(self) -> None:
+        self.cpu = self.wall = 0.0
+
+    @contextmanager
+    def timing(self) -> Iterator[None]:
+        cpu, wall = time.process_time(), time.perf_counter()
+        try:
+            yield
+        finally:
+            self.cpu += time.process_time() - cpu
+            self.wall += time.perf_counter() - wall
+
+
+class TimedScans(Stopwatch):
+    """A backend whose scans are timed."""
 
     def __init__(self, backend: ChainBackend) -> None:
+        super().__init__()
         self.chain, self.name, self._backend = backend.chain, backend.name, backend
-        self.cpu = self.wall = 0.0
 
     async def watch(self, addresses: Sequence[str], *, rescan_recent: bool = False) -> None:
         await self._backend.watch(addresses, rescan_recent=rescan_recent)
 
     async def scan(self, addresses: Sequence[str]) -> ChainSnapshot:
-        cpu, wall = time.process_time(), time.perf_counter()
-        try:
+        with self.timing():
             return await self._backend.scan(addresses)
-        finally:
-            self.cpu += time.process_time() - cpu
-            self.wall += time.perf_counter() - wall
 
     async def close(self) -> None:
         await self._backend.close()
 
 
-class TimedTokens:
-    """TimedScans for a token backend."""
+class TimedTokens(Stopwatch):
+    """A token backend whose scans are timed."""
 
     def __init__(self, backend: TokenBackend) -> None:
+        super().__init__()
         self.chain, self.name, self._backend = backend.chain, backend.name, backend
-        self.cpu = self.wall = 0.0
 
     async def scan(self, wanted: Sequence[TokenWatch]) -> ChainSnapshot:
-        cpu, wall = time.process_time(), time.perf_counter()
-        try:
+        with self.timing():
             return await self._backend.scan(wanted)
-        finally:
-            self.cpu += time.process_time() - cpu
-            self.wall += time.perf_counter() - wall
 
     async def balances(self, held: Sequence[TokenWatch]) -> dict[str, int]:
         return await self._backend.balances(held)

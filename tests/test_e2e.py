@@ -61,6 +61,20 @@ def catalog(path: Path) -> Path:
     return path
 
 
+def import_catalog(tmp_path: Path, env: dict[str, str]) -> None:
+    """The catalog above, through `python -m bot catalog import` as the README does it."""
+    imported = subprocess.run(
+        [sys.executable, "-m", "bot", "catalog", "import", str(catalog(tmp_path / "c.json"))],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert imported.returncode == 0, imported.stderr
+
+
 LABELS = {
     "en": ("🛍 Shop", "🛒 Add 1 to cart", "🛒 Cart", "💳 Checkout"),
     "de": ("🛍 Shop", "🛒 1 in den Warenkorb", "🛒 Warenkorb", "💳 Zur Kasse"),
@@ -126,16 +140,7 @@ async def test_buyers_pay_in_ltc_and_eth_and_get_their_goods(
         "ADMIN_IDS": str(ADMIN),
         "SOL_KEY_FILE": str(tmp_path / "no-sol.key"),
     }
-    imported = subprocess.run(
-        [sys.executable, "-m", "bot", "catalog", "import", str(catalog(tmp_path / "c.json"))],
-        cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert imported.returncode == 0, imported.stderr
+    import_catalog(tmp_path, env)
     with sqlite3.connect(db) as conn:  # a wallet that has been used before: start past earlier tests' addresses
         conn.executemany(
             "INSERT INTO derivation_counters (chain, next_index) VALUES (?, ?)",
@@ -213,16 +218,7 @@ async def test_a_buyer_pays_in_usdt_on_ethereum_end_to_end(tmp_path: Path, anvil
         "OBSERVER_INTERVAL_SECONDS": "1",
         "SOL_KEY_FILE": str(tmp_path / "no-sol.key"),
     }
-    imported = subprocess.run(
-        [sys.executable, "-m", "bot", "catalog", "import", str(catalog(tmp_path / "c.json"))],
-        cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert imported.returncode == 0, imported.stderr
+    import_catalog(tmp_path, env)
     with sqlite3.connect(db) as conn:
         conn.execute(
             "INSERT INTO derivation_counters (chain, next_index) VALUES ('eth', ?)", (random.randrange(1000, 10**6),)

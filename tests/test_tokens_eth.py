@@ -45,6 +45,7 @@ from tests.payflow import Shop
 from tests.recording import RecordingSession
 from tests.shop import seed_product
 from tests.telegram import Telegram, buttons, texts
+from tests.test_observer_eth import credited
 from tests.test_webhook import PATH, SECRET, hint, signed
 
 DEPTH = 3
@@ -81,16 +82,6 @@ async def shop(settings: Settings, sessions, goods, anvil: Anvil, tokens: Tokens
     yield Shop.build(tuned, sessions, goods, Chain.eth, native, erc20, tokens.assets)
     await native.close()
     await erc20.close()
-
-
-async def payments(shop: Shop, invoice: Invoice) -> list[tuple[str, int, PaymentStatus]]:
-    async with shop.sessions() as s:
-        rows = await s.execute(
-            select(Payment.natural_id, Payment.amount, Payment.status)
-            .where(Payment.invoice_id == invoice.id)
-            .order_by(Payment.id)
-        )
-        return [tuple(row) for row in rows.tuples()]  # type: ignore[misc]
 
 
 async def overdue(shop: Shop, invoice: Invoice) -> None:
@@ -132,7 +123,7 @@ async def test_usdt_without_a_return_value_is_credited_once_at_depth_and_deliver
     anvil.mine()
     await cycles(shop)
     assert await shop.status(invoice.order_id) is OrderStatus.paid
-    assert await payments(shop, invoice) == [
+    assert await credited(shop, invoice) == [
         (f"{tx}:{int(log['logIndex'], 16)}", invoice.amount_due, PaymentStatus.confirmed)
     ]
     assert [(m["confirmations"], m["required"]) for m in await shop.outbox("payment_seen")] == [(1, 3), (2, 3)]
@@ -188,7 +179,7 @@ async def test_the_wrong_token_and_an_unrelated_contract_pay_nothing(
     tokens.usdc.transfer(other.address, DUE)
     anvil.mine(DEPTH)
     await cycles(shop)
-    assert await payments(shop, invoice) == []
+    assert await credited(shop, invoice) == []
     assert await shop.status(invoice.order_id) is OrderStatus.awaiting_payment
     assert await shop.status(other.order_id) is OrderStatus.paid
     await overdue(shop, invoice)
@@ -208,11 +199,11 @@ async def test_a_fee_on_transfer_credits_what_arrived(
     tokens.usdt.transfer(full.address, DUE * 100 // 99 + 1)  # sent enough for the fee
     anvil.mine(DEPTH)
     await cycles(shop)
-    assert [amount for _, amount, _ in await payments(shop, short)] == [tokens.usdt.balance(short.address)]
+    assert [amount for _, amount, _ in await credited(shop, short)] == [tokens.usdt.balance(short.address)]
     assert tokens.usdt.balance(short.address) == DUE * 99 // 100
     assert await shop.status(short.order_id) is OrderStatus.confirming  # short: seen, never paid
     assert await shop.status(full.order_id) is OrderStatus.paid
-    assert [amount for _, amount, _ in await payments(shop, full)] == [tokens.usdt.balance(full.address)]
+    assert [amount for _, amount, _ in await credited(shop, full)] == [tokens.usdt.balance(full.address)]
 
 
 async def test_a_reorg_before_depth_delivers_nothing(shop: Shop, sessions, goods, anvil: Anvil, tokens: Tokens) -> None:
@@ -225,7 +216,7 @@ async def test_a_reorg_before_depth_delivers_nothing(shop: Shop, sessions, goods
     anvil.reorg(1)  # the block with the transfer is replaced by one without it
     await cycles(shop, 3)  # a payment missing three scans in a row counts as reorged
     assert await shop.status(invoice.order_id) is OrderStatus.awaiting_payment
-    assert [status for *_, status in await payments(shop, invoice)] == [PaymentStatus.reorged]
+    assert [status for *_, status in await credited(shop, invoice)] == [PaymentStatus.reorged]
     anvil.mine(DEPTH + 2)
     await cycles(shop)
     assert await shop.status(invoice.order_id) is OrderStatus.awaiting_payment
