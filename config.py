@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     order_timeout_minutes: int = Field(30, ge=1)
     max_user_timeouts: int = Field(3, ge=1)
     free_cancels_per_day: int = Field(3, ge=0)  # a buyer's cancels beyond this in 24 h count as timeouts
+    address_retention_days: int = Field(30, ge=0)  # shipping addresses are erased this long after ship or close
+    # Per buyer and kind of update (messages, button presses): a burst, then a steady rate; admins are exempt.
+    throttle_burst: int = Field(10, ge=1)
+    throttle_per_minute: int = Field(30, ge=1)
 
     # Wallet
     network: Network = Network.mainnet
@@ -81,6 +85,7 @@ class Settings(BaseSettings):
     eth_confirmations: Annotated[int, Field(ge=1)] | BlockTag = CHAINS[Chain.eth].default_confirmations
     provider_timeout_seconds: float = Field(10.0, gt=0)
     observer_interval_seconds: int = Field(30, ge=1)
+    check_now_seconds: int = Field(30, ge=0)  # "check now" asks at most this often per invoice; 0: every tap
     payment_tolerance_percent: Decimal = Field(Decimal(0), ge=0, lt=100)
     underpaid_grace_minutes: int = Field(30, ge=0)
     monitor_hours: int = Field(24, ge=0)

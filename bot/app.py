@@ -22,7 +22,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.container import Container
-from bot.factory import create_bot, create_dispatcher, create_storage
+from bot.factory import create_bot, create_dispatcher, create_stores
 from config import ConfigError, Settings
 from l10n import Translator
 from models.chains import CHAINS
@@ -176,12 +176,14 @@ async def run(settings: Settings, wallet: Wallet) -> None:
     engine = create_engine(settings.resolved_database_url)
     sessions = create_sessionmaker(engine)
     metrics = ShopMetrics()
+    storage, limits = create_stores(settings)
     chains = await chains_to_watch(sessions, settings, wallet)
     observer = Observer(
         sessions,
         settings,
         metrics.instrument(build_backends(settings, chains)),
         metrics.instrument_tokens(build_token_backends(settings, chains)),
+        limits=limits,
     )
     container = Container(
         settings=settings,
@@ -192,8 +194,9 @@ async def run(settings: Settings, wallet: Wallet) -> None:
         goods=goods_cipher(settings),
         observer=observer,
         holdings=TokenHoldings(observer.tokens),
+        limits=limits,
     )
-    dp = create_dispatcher(container, create_storage(settings))
+    dp = create_dispatcher(container, storage)
     scheduler = AsyncIOScheduler(timezone="UTC")
     schedule(scheduler, observer, container.outbox_sender(bot), settings.observer_interval_seconds)
     progress = BroadcastProgress(sessions, bot, container.translator)

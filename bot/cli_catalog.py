@@ -1,7 +1,9 @@
-"""`python -m bot catalog import FILE` and `python -m bot catalog export [FILE]`: the catalog as JSON.
+"""`python -m bot catalog import FILE` and `python -m bot catalog export [FILE]`: the catalog as JSON;
+`python -m bot catalog empty-stock [--product ID]`: every available unit removed, for a goods key rotation.
 
-Exit status: 0 done; 1 the file is unreadable or has problems (all printed, nothing changed); 2 a setting
-is missing or wrong (no GOODS_KEY/WALLET_KEY for digital stock, or payloads sealed under another key).
+Exit status: 0 done; 1 the file is unreadable or has problems (all printed, nothing changed), or no such
+product; 2 a setting is missing or wrong (no GOODS_KEY/WALLET_KEY for digital stock, or payloads sealed under
+another key).
 """
 
 import argparse
@@ -16,8 +18,10 @@ from sqlalchemy.exc import IntegrityError
 
 from config import ConfigError, Settings
 from models.database import standalone_session
+from services.admin.stock import AdminStockService, Emptied
 from services.catalog_io.format import CatalogErrors, load_catalog_json
 from services.catalog_io.importer import CatalogExporter, CatalogImporter, ImportSummary
+from services.shop.catalog import NotFound
 from services.wallet.goods import GoodsCipher, GoodsKeyMissing, goods_cipher
 from services.wallet.secretbox import DecryptionError
 
@@ -36,6 +40,11 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
         help="include the plaintext payloads of available digital units (keep the file secret)",
     )
     dump.set_defaults(func=export_file, needs_db=True)
+    empty = sub.add_parser(
+        "empty-stock", help="remove every available unit (held and sold ones stay), e.g. to rotate the goods key"
+    )
+    empty.add_argument("--product", type=int, metavar="ID", help="only this product's units")
+    empty.set_defaults(func=empty_stock, needs_db=True)
 
 
 def import_file(args: argparse.Namespace, settings: Settings) -> int:
@@ -113,3 +122,22 @@ def export_file(args: argparse.Namespace, settings: Settings) -> int:
 async def _export(settings: Settings, with_payloads: bool, cipher: GoodsCipher | None) -> dict[str, Any]:
     async with standalone_session(settings.resolved_database_url) as session:
         return await CatalogExporter(session, cipher).export_catalog(with_payloads)
+
+
+def empty_stock(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        emptied = asyncio.run(_empty(settings, args.product))
+    except NotFound:
+        print(f"error: there is no product {args.product}", file=sys.stderr)
+        return 1
+    for e in emptied:
+        print(f"{e.path} (#{e.product_id}): removed {e.removed}, {e.kept} held or sold stay")
+    removed, kept = sum(e.removed for e in emptied), sum(e.kept for e in emptied)
+    products = sum(1 for e in emptied if e.removed)
+    print(f"removed {removed} available unit(s) of {products} product(s); {kept} held or sold unit(s) stay")
+    return 0
+
+
+async def _empty(settings: Settings, product_id: int | None) -> list[Emptied]:
+    async with standalone_session(settings.resolved_database_url) as session:
+        return await AdminStockService(session, None).empty_stock("cli", product_id)

@@ -1,6 +1,6 @@
 """The long-lived objects of one bot process, and the per-update services built from them."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiogram import Bot
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -14,17 +14,21 @@ from services.admin.broadcast import AdminBroadcastService
 from services.admin.inventory import AdminInventoryService
 from services.admin.orders import AdminOrdersService
 from services.admin.problems import AdminProblemsService
+from services.admin.shipping import AdminShippingService
 from services.admin.stats import AdminStatsService
 from services.admin.stock import AdminStockService
 from services.admin.users import AdminUsersService
 from services.admin.wallet import AdminWalletService, ChainHoldings
 from services.delivery import OutboxDelivery
 from services.orders.buyer import OrderService
+from services.orders.messages import OrderMessageService
 from services.payments.rates import RateService
 from services.payments.watch import PaymentWatch
+from services.ratelimit import MemoryRateLimits, RateLimits
 from services.shop.cart import CartService
 from services.shop.catalog import CatalogService
 from services.shop.checkout import CheckoutService
+from services.shop.shipping import ShippingService
 from services.shop.support import SupportService
 from services.shop.users import UserService
 from services.wallet.goods import GoodsCipher
@@ -41,6 +45,7 @@ class Container:
     goods: GoodsCipher | None
     observer: Observer
     holdings: ChainHoldings | None = None  # token balances for the sweeping view; None: not asked
+    limits: RateLimits = field(default_factory=MemoryRateLimits)  # the throttle's and the ban's buckets
 
     @property
     def payment_watch(self) -> PaymentWatch:
@@ -61,15 +66,18 @@ class Container:
             "users": UserService(session),
             "catalog": CatalogService(session),
             "cart": CartService(session),
-            "checkout": CheckoutService(session, self.settings, self.wallet, self.rates),
+            "checkout": CheckoutService(session, self.settings, self.wallet, self.rates, self.goods),
+            "shipping": ShippingService(session, self.goods),
             "orders": OrderService(session, self.settings, self.wallet, self.goods),
+            "order_messages": OrderMessageService(session, self.settings),
             "admin_inventory": AdminInventoryService(session),
             "admin_stock": AdminStockService(session, self.goods),
             "admin_users": AdminUsersService(session),
             "admin_broadcast": AdminBroadcastService(session),
-            "admin_stats": AdminStatsService(session, self.settings),
+            "admin_stats": AdminStatsService(session, self.settings, self.goods),
             "admin_wallet": AdminWalletService(session, self.wallet, self.holdings),
-            "admin_orders": AdminOrdersService(session, self.settings),
+            "admin_orders": AdminOrdersService(session, self.settings, self.goods),
+            "admin_shipping": AdminShippingService(session),
             "admin_problems": AdminProblemsService(session, self.settings),
             "support": SupportService(session, self.settings),
         }

@@ -13,11 +13,13 @@ from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.types import ErrorEvent
 from aiogram.utils.callback_answer import CallbackAnswerMiddleware
+from redis.asyncio import Redis
 
 from bot.container import Container
-from bot.middlewares import DbSessionMiddleware, UserMiddleware
+from bot.middlewares import BanMiddleware, DbSessionMiddleware, ThrottleMiddleware, UserMiddleware
 from config import Settings
 from handlers import build_router
+from services.ratelimit import MemoryRateLimits, RateLimits, RedisRateLimits
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +32,13 @@ def create_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
     )
 
 
-def create_storage(settings: Settings) -> BaseStorage:
-    return RedisStorage.from_url(settings.redis_url) if settings.redis_url else MemoryStorage()
+def create_stores(settings: Settings) -> tuple[BaseStorage, RateLimits]:
+    """Conversation state and rate limits: in this process's memory, or, when REDIS_URL is set, in Redis
+    (one client for both, closed with the storage), so that several instances share them."""
+    if not settings.redis_url:
+        return MemoryStorage(), MemoryRateLimits()
+    redis = Redis.from_url(settings.redis_url)
+    return RedisStorage(redis), RedisRateLimits(redis)
 
 
 async def on_error(event: ErrorEvent) -> bool:
@@ -48,8 +55,10 @@ def create_dispatcher(container: Container, storage: BaseStorage) -> Dispatcher:
         wallet=container.wallet,
         payment_watch=container.payment_watch,
     )
+    dp.update.outer_middleware(ThrottleMiddleware(container))  # first: a throttled update costs no query
     dp.update.outer_middleware(DbSessionMiddleware(container))
     dp.update.outer_middleware(UserMiddleware(container))
+    dp.update.outer_middleware(BanMiddleware(container))
     dp.callback_query.middleware(CallbackAnswerMiddleware())
     dp.errors.register(on_error)
     dp.include_router(build_router())

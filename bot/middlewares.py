@@ -1,16 +1,23 @@
-"""Outer middlewares on every update: DB session and services, then the user and their strings."""
+"""Outer middlewares on every update: the throttle, the DB session and services, the user and their strings,
+then the ban."""
 
+import contextlib
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeGuard
 
-from aiogram import BaseMiddleware
-from aiogram.types import TelegramObject, User
+from aiogram import BaseMiddleware, Bot
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import TelegramObject, Update, User
 
 from bot.container import Container
-from l10n import language_for
+from l10n import L10n, language_for
+from services.dto import UserDTO
+from services.ratelimit import RateLimits
 from services.shop.users import UserService
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+FROM_A_PERSON = frozenset({"message", "callback_query"})  # other updates are Telegram's own news
+NOTICE_SECONDS = 60  # a flood of messages gets at most one reply per this long
 
 
 class DbSessionMiddleware(BaseMiddleware):
@@ -39,3 +46,56 @@ class UserMiddleware(BaseMiddleware):
         data["user"] = user
         data["l10n"] = self._container.translator(user.language)
         return await handler(event, data)
+
+
+class ThrottleMiddleware(BaseMiddleware):
+    """Per person and kind of update (messages, button presses): THROTTLE_BURST at once, then
+    THROTTLE_PER_MINUTE. It runs before the database session, so a flood costs no queries, and answers in
+    the language Telegram reports. Admins are exempt: their uploads and lists are work, not abuse."""
+
+    def __init__(self, container: Container) -> None:
+        self._container = container
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        settings, limits = self._container.settings, self._container.limits
+        sender: User | None = data.get("event_from_user")
+        if _from_a_person(event) and sender is not None and sender.id not in settings.admin_ids:
+            bucket = f"updates:{event.event_type}:{sender.id}"
+            if not await limits.take(bucket, settings.throttle_burst, 60 / settings.throttle_per_minute):
+                l10n = self._container.translator(language_for(sender.language_code, settings.default_language))
+                await refuse(event, data["bot"], limits, l10n("error.slow_down"), f"slow-down:{bucket}")
+                return None
+        return await handler(event, data)
+
+
+class BanMiddleware(BaseMiddleware):
+    """A banned person's message or button press gets one short answer and reaches no handler: no checkout,
+    and no Support copy reaches an admin. (Broadcasts skip them in repositories.broadcast.) Admins are
+    never turned away, so a slip in the users screen cannot lock one out."""
+
+    def __init__(self, container: Container) -> None:
+        self._container = container
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        user: UserDTO = data["user"]
+        if _from_a_person(event) and user.is_banned and user.telegram_id not in self._container.settings.admin_ids:
+            l10n: L10n = data["l10n"]
+            await refuse(event, data["bot"], self._container.limits, l10n("error.banned"), f"banned:{user.telegram_id}")
+            return None
+        return await handler(event, data)
+
+
+async def refuse(update: Update, bot: Bot, limits: RateLimits, text: str, notice: str) -> None:
+    """One short answer, and nothing else happens. A button press always gets its alert (the person's app
+    waits for an answer); a message gets a reply at most once per NOTICE_SECONDS per `notice` bucket, so a
+    flood is not answered with a flood."""
+    with contextlib.suppress(TelegramAPIError):  # best effort: the update is dropped either way
+        if update.callback_query is not None:
+            await bot.answer_callback_query(update.callback_query.id, text, show_alert=True)
+        elif update.message is not None and await limits.take(notice, 1, NOTICE_SECONDS):
+            await bot.send_message(update.message.chat.id, text)
+
+
+def _from_a_person(event: TelegramObject) -> TypeGuard[Update]:
+    """A message or a button press: what the throttle and the ban look at."""
+    return isinstance(event, Update) and event.event_type in FROM_A_PERSON

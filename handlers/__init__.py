@@ -1,13 +1,13 @@
 from aiogram import Router
 
-from handlers import admin, cart, fallback, orders, shop, start, support
+from handlers import admin, cart, checkout, fallback, order_messages, orders, shop, start, support
 
 
 def build_router() -> Router:
     """A fresh router tree (tests build many). The fallback router goes last: it takes what nobody else did."""
     root = Router(name="root")
-    # support before the shop's routers: while it waits for a message, any button first ends the wait
-    root.include_routers(
-        start.build(), admin.build(), support.build(), shop.build(), cart.build(), orders.build(), fallback.build()
-    )
+    # support, checkout and order messages before the shop's routers: while one of them waits for a message
+    # or an address, any button first ends the wait
+    root.include_routers(start.build(), admin.build(), support.build(), checkout.build(), order_messages.build())
+    root.include_routers(shop.build(), cart.build(), orders.build(), fallback.build())
     return root

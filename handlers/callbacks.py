@@ -1,10 +1,18 @@
 """Every CallbackData class: short unique prefixes, ids and enums only (Telegram allows 64 bytes)."""
 
 from enum import StrEnum
+from typing import Annotated
 
 from aiogram.filters.callback_data import CallbackData
+from pydantic import Field
 
 from models.enums import Chain
+
+# Numbers in callback data are bounded: a forged button with an id or page beyond what a database column
+# holds fails the filter (and gets the "stale button" answer) instead of an overflow inside a query.
+Id = Annotated[int, Field(ge=0, le=2**31 - 1)]
+Page = Annotated[int, Field(ge=0, le=100_000)]
+Quantity = Annotated[int, Field(ge=0, le=100_000)]
 
 
 class MenuAction(StrEnum):
@@ -32,8 +40,8 @@ class CatalogLevel(StrEnum):
 
 class CatalogCb(CallbackData, prefix="ct"):
     level: CatalogLevel
-    id: int = 0  # the parent: category id for subcategories, subcategory id for products
-    page: int = 0
+    id: Id = 0  # the parent: category id for subcategories, subcategory id for products
+    page: Page = 0
 
 
 class ProductAction(StrEnum):
@@ -43,8 +51,8 @@ class ProductAction(StrEnum):
 
 class ProductCb(CallbackData, prefix="pr"):
     action: ProductAction
-    id: int
-    qty: int = 1
+    id: Id
+    qty: Quantity = 1
 
 
 class CartAction(StrEnum):
@@ -58,12 +66,25 @@ class CartAction(StrEnum):
 
 class CartCb(CallbackData, prefix="ca"):
     action: CartAction
-    item: int = 0
+    item: Id = 0
 
 
 class PayCb(CallbackData, prefix="pay"):
     chain: Chain
     token: str = ""  # a token's symbol (ETH_TOKENS, SOL_TOKENS); empty: the chain's own coin
+    ship: Id = 0  # the shipping option chosen for a cart with something physical (0: none offered)
+    trim: bool = False  # take what is left first: the cart was short at the last try
+
+
+class ShipAction(StrEnum):
+    address = "a"  # ask where to ship (again)
+    reuse = "r"  # ship to the address given before
+    option = "o"  # this option (id)
+
+
+class ShipCb(CallbackData, prefix="sp"):
+    action: ShipAction
+    id: Id = 0
 
 
 class OrderAction(StrEnum):
@@ -71,9 +92,11 @@ class OrderAction(StrEnum):
     view = "v"
     check = "k"
     cancel = "x"
+    address = "a"  # change where an unpaid order is shipped
+    reply = "r"  # answer the shop's message about the order
 
 
 class OrderCb(CallbackData, prefix="od"):
     action: OrderAction
-    id: int = 0
-    page: int = 0
+    id: Id = 0
+    page: Page = 0

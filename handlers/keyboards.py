@@ -19,10 +19,14 @@ from handlers.callbacks import (
     PayCb,
     ProductAction,
     ProductCb,
+    ShipAction,
+    ShipCb,
 )
 from l10n import LANGUAGES, L10n
 from models.enums import OrderStatus
-from services.dto import Asset, CartView, NamedItem, OrderView, ProductCard
+from services.dto import Asset, CartView, NamedItem, OrderView, Page, ProductCard, ProductRow
+from services.money import format_fiat
+from services.shop.shipping import ShippingOptionView
 
 
 def button(text: str, data: CallbackData) -> InlineKeyboardButton:
@@ -76,6 +80,31 @@ def paged(
     return kb.as_markup()
 
 
+def products(view: Page[ProductRow], subcategory_id: int, currency: str, l10n: L10n) -> InlineKeyboardMarkup:
+    """A subcategory's products, each labelled with its price and how many are left."""
+    items = [
+        NamedItem(
+            row.id,
+            l10n(
+                "catalog.product_row" if row.available else "catalog.product_row_sold_out",
+                name=row.name,
+                price=format_fiat(row.price, currency),
+                available=row.available,
+            ),
+        )
+        for row in view.items
+    ]
+    return paged(
+        items,
+        view.page,
+        view.has_next,
+        lambda i: ProductCb(action=ProductAction.view, id=i),
+        lambda p: CatalogCb(level=CatalogLevel.products, id=subcategory_id, page=p),
+        CatalogCb(level=CatalogLevel.subcategories, id=view.parent_id),
+        l10n,
+    )
+
+
 def product(card: ProductCard, qty: int, l10n: L10n) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     room = card.available - card.in_cart
@@ -111,24 +140,67 @@ def cart(view: CartView, l10n: L10n) -> InlineKeyboardMarkup:
     return kb.as_markup()
 
 
-def assets(available: tuple[Asset, ...], l10n: L10n) -> InlineKeyboardMarkup:
-    """The coins in one row, then one row per token: "USDT · Ethereum" names its network."""
+def assets(available: tuple[Asset, ...], l10n: L10n, *, ships: bool = False, option: int = 0) -> InlineKeyboardMarkup:
+    """The coins in one row, then one row per token: "USDT · Ethereum" names its network. For a cart with
+    something physical (`ships`) they carry the shipping option chosen, and the address can still be changed."""
     kb = InlineKeyboardBuilder()
     coins = [a for a in available if a.token is None]
     for asset in (*coins, *(a for a in available if a.token is not None)):
-        kb.button(text=asset.label, callback_data=PayCb(chain=asset.chain, token=asset.symbol if asset.token else ""))
+        token = asset.symbol if asset.token else ""
+        kb.button(text=asset.label, callback_data=PayCb(chain=asset.chain, token=token, ship=option))
+    if ships:
+        kb.button(text=l10n("checkout.change_address"), callback_data=ShipCb(action=ShipAction.address))
     kb.button(text=l10n("nav.back"), callback_data=CartCb(action=CartAction.view))
     kb.adjust(len(coins) or 1, *[1] * (len(available) - len(coins)), 1)
     return kb.as_markup()
 
 
-def invoice(order_id: int, l10n: L10n) -> InlineKeyboardMarkup:
+def address_prompt(previous: bool, l10n: L10n) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    if previous:
+        kb.button(text=l10n("checkout.use_previous"), callback_data=ShipCb(action=ShipAction.reuse))
+    kb.button(text=l10n("nav.back"), callback_data=CartCb(action=CartAction.view))
+    kb.adjust(1)
+    return kb.as_markup()
+
+
+def shipping_options(options: list[ShippingOptionView], currency: str, l10n: L10n) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    for option in options:
+        text = l10n("checkout.shipping_option", name=option.name, price=format_fiat(option.price, currency))
+        kb.button(text=text, callback_data=ShipCb(action=ShipAction.option, id=option.id))
+    kb.button(text=l10n("checkout.change_address"), callback_data=ShipCb(action=ShipAction.address))
+    kb.button(text=l10n("nav.back"), callback_data=CartCb(action=CartAction.view))
+    kb.adjust(1)
+    return kb.as_markup()
+
+
+def short_stock(view: CartView, retry: PayCb | None, l10n: L10n) -> InlineKeyboardMarkup:
+    """The cart after a checkout that found too little stock; `retry` takes what is left and goes on."""
+    markup = cart(view, l10n)
+    if retry is None:
+        return markup
+    take = [button(l10n("checkout.take_left"), retry)]
+    return InlineKeyboardMarkup(inline_keyboard=[take, *markup.inline_keyboard])
+
+
+def invoice(order_id: int, l10n: L10n, *, address: bool = False) -> InlineKeyboardMarkup:
+    """Under an unpaid order; `address`: it is shipped, and where to can still be changed."""
     kb = InlineKeyboardBuilder()
     kb.button(text=l10n("invoice.check"), callback_data=OrderCb(action=OrderAction.check, id=order_id))
+    if address:
+        kb.button(text=l10n("order.change_address"), callback_data=OrderCb(action=OrderAction.address, id=order_id))
     kb.button(text=l10n("invoice.cancel"), callback_data=OrderCb(action=OrderAction.cancel, id=order_id))
     kb.button(text=l10n("menu.main"), callback_data=MenuCb(action=MenuAction.main))
     kb.adjust(1)
     return kb.as_markup()
+
+
+def back_to_order(order_id: int, l10n: L10n) -> InlineKeyboardMarkup:
+    """Under a prompt for text about an order: the way out without acting."""
+    return InlineKeyboardMarkup(
+        inline_keyboard=[[button(l10n("nav.back"), OrderCb(action=OrderAction.view, id=order_id))]]
+    )
 
 
 def orders(rows: list[NamedItem], page: int, has_next: bool, l10n: L10n) -> InlineKeyboardMarkup:
@@ -145,7 +217,7 @@ def orders(rows: list[NamedItem], page: int, has_next: bool, l10n: L10n) -> Inli
 
 def order(view: OrderView, l10n: L10n) -> InlineKeyboardMarkup:
     if view.status in OrderStatus.open():
-        return invoice(view.id, l10n)
+        return invoice(view.id, l10n, address=view.address_editable)
     kb = InlineKeyboardBuilder()
     kb.button(text=l10n("nav.back"), callback_data=OrderCb(action=OrderAction.list))
     kb.button(text=l10n("menu.main"), callback_data=MenuCb(action=MenuAction.main))

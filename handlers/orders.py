@@ -14,12 +14,13 @@ from handlers.render import alert, show
 from l10n import L10n
 from models.enums import OrderStatus
 from models.types import utcnow
-from services.dto import InvoiceView, NamedItem, OrderView, UserDTO
+from services.dto import AddressState, InvoiceView, NamedItem, OrderShipping, OrderView, UserDTO
 from services.money import format_amount, format_fiat
 from services.orders.buyer import CannotCancel, OrderService
 from services.payments.uri import qr_png
 from services.payments.watch import PaymentWatch
 from services.shop.catalog import NotFound
+from services.wallet.merchant import AddressMismatch
 
 
 def invoice_text(order: OrderView, invoice: InvoiceView, l10n: L10n, now: datetime) -> str:
@@ -35,10 +36,28 @@ def invoice_text(order: OrderView, invoice: InvoiceView, l10n: L10n, now: dateti
         expires=invoice.expires_at.strftime("%Y-%m-%d %H:%M"),
         minutes=max(0, int((invoice.expires_at - now).total_seconds() // 60)),
     )
+    if order.shipping and order.shipping.option:
+        price = format_fiat(order.shipping.price, order.currency)
+        text += "\n" + l10n("invoice.shipping", option=escape(order.shipping.option), price=price)
     if unit.token is None:
         return text
     # The same symbol lives on several networks; only this one reaches the address, the rest is lost.
     return text + "\n\n" + l10n("invoice.token_network", coin=unit.symbol, network=unit.network, token=unit.token)
+
+
+def shipping_text(shipping: OrderShipping, currency: str, l10n: L10n) -> str:
+    """The option and where the parcel goes, as its buyer sees them."""
+    parts = []
+    if shipping.option:
+        price = format_fiat(shipping.price, currency)
+        parts.append(l10n("order.shipping", option=escape(shipping.option), price=price))
+    if shipping.state is AddressState.given and shipping.address is not None:
+        parts.append(l10n("order.ship_to", address=escape(shipping.address)))
+    elif shipping.state is AddressState.erased and shipping.erased_at is not None:
+        parts.append(l10n("order.address_erased", date=shipping.erased_at.strftime("%Y-%m-%d")))
+    else:
+        parts.append(l10n(f"order.address_{shipping.state}"))
+    return "\n".join(parts)
 
 
 def order_text(order: OrderView, l10n: L10n) -> str:
@@ -75,8 +94,14 @@ def order_text(order: OrderView, l10n: L10n) -> str:
             )
             for p in order.payments
         ]
+    if order.shipping:
+        parts.append(shipping_text(order.shipping, order.currency, l10n))
+    if order.tracking:
+        parts.append(l10n("order.tracking", tracking=escape(order.tracking)))
     if order.goods:
         parts += [l10n("order.goods"), *(f"<code>{escape(g)}</code>" for g in order.goods)]
+    if order.goods_unreadable:
+        parts.append(l10n("order.goods_unreadable"))
     return "\n\n".join(parts)
 
 
@@ -90,7 +115,7 @@ async def send_order(query: CallbackQuery, order: OrderView, settings: Settings,
         query.from_user.id,
         photo,
         caption=invoice_text(order, order.invoice, l10n, utcnow()),
-        reply_markup=keyboards.invoice(order.id, l10n),
+        reply_markup=keyboards.invoice(order.id, l10n, address=order.address_editable),
     )
 
 
@@ -130,7 +155,7 @@ async def view_order(
     try:
         view = await orders.view(callback_data.id, user.id)
         if callback_data.action is OrderAction.check and view.invoice and view.status in OrderStatus.open():
-            if await payment_watch.check_address(view.invoice.chain, view.invoice.address) is None:
+            if await payment_watch.check_now(view.invoice.chain, view.invoice.address) is None:
                 callback_answer.text = l10n("invoice.check_failed")
             view = await orders.view(callback_data.id, user.id)
             if view.status is OrderStatus.awaiting_payment and not callback_answer.text:
@@ -138,6 +163,9 @@ async def view_order(
     except NotFound:
         alert(callback_answer, l10n("error.stale"))
         await list_orders(query, None, user, orders, l10n)
+        return
+    except AddressMismatch:  # the shop's key changed under an open invoice: never show a wrong address
+        alert(callback_answer, l10n("order.address_mismatch"))
         return
     await send_order(query, view, settings, l10n)
 

@@ -40,7 +40,12 @@ async def open_shop(query: CallbackQuery, catalog: CatalogService, l10n: L10n) -
 
 
 async def browse(
-    query: CallbackQuery, callback_data: CatalogCb, catalog: CatalogService, l10n: L10n, callback_answer: CallbackAnswer
+    query: CallbackQuery,
+    callback_data: CatalogCb,
+    catalog: CatalogService,
+    settings: Settings,
+    l10n: L10n,
+    callback_answer: CallbackAnswer,
 ) -> None:
     page = max(callback_data.page, 0)
     try:
@@ -62,19 +67,11 @@ async def browse(
                 ),
             )
         else:
-            view = await catalog.products(callback_data.id, page)
+            products = await catalog.products(callback_data.id, page)
             await show(
                 query,
-                l10n("catalog.products", name=escape(view.title)),
-                keyboards.paged(
-                    view.items,
-                    page,
-                    view.has_next,
-                    lambda i: ProductCb(action=ProductAction.view, id=i),
-                    lambda p: CatalogCb(level=CatalogLevel.products, id=callback_data.id, page=p),
-                    CatalogCb(level=CatalogLevel.subcategories, id=view.parent_id),
-                    l10n,
-                ),
+                l10n("catalog.products", name=escape(products.title)),
+                keyboards.products(products, callback_data.id, settings.fiat_currency, l10n),
             )
     except NotFound:
         alert(callback_answer, l10n("error.stale"))

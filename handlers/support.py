@@ -6,35 +6,27 @@ from html import escape
 from typing import Any
 
 from aiogram import Bot, F, Router
-from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.exceptions import TelegramAPIError
-from aiogram.filters import Filter, StateFilter
+from aiogram.filters import Filter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
-from aiogram.utils.callback_answer import CallbackAnswer
 
 from handlers import keyboards
 from handlers.admin.order_views import open_order
 from handlers.callbacks import MenuAction, MenuCb
 from handlers.keyboards import button
-from handlers.render import show
+from handlers.prompts import COMMAND, waiting_router
+from handlers.render import relay, show
 from l10n import L10n, Translator
 from services.dto import UserDTO
 from services.shop.support import Recipient, Relay, SupportRequest, SupportService, SupportThread
 
 log = logging.getLogger(__name__)
-MESSAGE_LIMIT, CAPTION_LIMIT = 4096, 1024
 
 
 class SupportForm(StatesGroup):
     waiting = State()
-
-
-def _fit(header: str, body: str | None, limit: int) -> str:
-    """Header and the escaped body within Telegram's limit (which counts text without HTML tags)."""
-    room = max(limit - len(header) - 2, 0)
-    return f"{header}\n\n{escape((body or '')[:room])}" if body else header
 
 
 def _home(l10n: L10n) -> InlineKeyboardMarkup:
@@ -45,18 +37,6 @@ def _answer_button(l10n: L10n) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         inline_keyboard=[[button(l10n("support.write_again"), MenuCb(action=MenuAction.support))]]
     )
-
-
-async def leave(query: CallbackQuery, state: FSMContext, callback_answer: CallbackAnswer) -> None:
-    """Any button ends the wait for a support message, then does what it always does."""
-    callback_answer.disable()  # the handler that takes the button answers it
-    await state.clear()
-    raise SkipHandler
-
-
-async def leave_on_command(message: Message, state: FSMContext) -> None:
-    await state.clear()
-    raise SkipHandler
 
 
 async def ask(query: CallbackQuery, state: FSMContext, l10n: L10n) -> None:
@@ -73,7 +53,7 @@ async def forward(
     translator: Translator,
     l10n: L10n,
 ) -> None:
-    await state.clear()
+    await state.set_state(None)
     sent = await support.forward(user, _relay(message, bot, translator))
     await message.answer(
         l10n("support.sent" if sent else "support.unavailable"), reply_markup=keyboards.main_menu(l10n)
@@ -102,17 +82,7 @@ def _relay(message: Message, bot: Bot, translator: Translator) -> Relay:
             else None
         )
         try:
-            if message.photo:
-                copy = await bot.send_photo(
-                    to.telegram_id,
-                    message.photo[-1].file_id,
-                    caption=_fit(header, message.caption, CAPTION_LIMIT),
-                    reply_markup=markup,
-                )
-            else:
-                copy = await bot.send_message(
-                    to.telegram_id, _fit(header, message.text, MESSAGE_LIMIT), reply_markup=markup
-                )
+            copy = await relay(bot, to.telegram_id, message, header, markup)
         except TelegramAPIError as e:
             log.warning("support copy to an admin failed: %s", type(e).__name__)
             return None
@@ -145,17 +115,7 @@ async def admin_reply(
         buyer = translator(to.buyer_language)
         header = buyer("support.reply")
         try:
-            if message.photo:
-                await bot.send_photo(
-                    to.buyer_telegram_id,
-                    message.photo[-1].file_id,
-                    caption=_fit(header, message.caption, CAPTION_LIMIT),
-                    reply_markup=_answer_button(buyer),
-                )
-            else:
-                await bot.send_message(
-                    to.buyer_telegram_id, _fit(header, message.text, MESSAGE_LIMIT), reply_markup=_answer_button(buyer)
-                )
+            await relay(bot, to.buyer_telegram_id, message, header, _answer_button(buyer))
         except TelegramAPIError as e:
             log.warning("support reply to a buyer failed: %s", type(e).__name__)
             return False
@@ -170,15 +130,10 @@ async def admin_reply(
 
 def build() -> Router:
     """The buyer's side. Goes before the shop's routers, so that any button first ends the wait."""
-    router = Router(name="support")
-    router.callback_query.register(leave, StateFilter(SupportForm.waiting))
+    router, waiting = waiting_router("support", SupportForm)
     router.callback_query.register(ask, MenuCb.filter(F.action == MenuAction.support))
-    # A command leaves, then goes where it always goes. The state filters below still see the state as it
-    # was when the update came in, so they leave commands alone themselves.
-    command = F.text.startswith("/")
-    router.message.register(leave_on_command, StateFilter(SupportForm.waiting), command)
-    router.message.register(forward, StateFilter(SupportForm.waiting), (F.text & ~command) | F.photo)
-    router.message.register(not_supported, StateFilter(SupportForm.waiting), ~command)
+    router.message.register(forward, waiting, (F.text & ~COMMAND) | F.photo)
+    router.message.register(not_supported, waiting, ~COMMAND)
     return router
 
 

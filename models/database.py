@@ -74,6 +74,9 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # Erased data (a shipping address set to NULL) is overwritten with zeros in the file, not left in free
+    # space; some builds of SQLite do this by default, others do not.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 

@@ -4,7 +4,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, str_enum
@@ -21,7 +21,7 @@ class Order(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     status: Mapped[OrderStatus] = mapped_column(str_enum(OrderStatus), default=OrderStatus.awaiting_payment)
     problem: Mapped[OrderProblem | None] = mapped_column(str_enum(OrderProblem))
-    total_minor: Mapped[int]  # fiat total in minor units, from the prices at purchase
+    total_minor: Mapped[int]  # fiat total in minor units, from the prices at purchase, shipping included
     fiat_currency: Mapped[str] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
@@ -31,6 +31,12 @@ class Order(Base):
     delivered_at: Mapped[datetime | None]
     shipped_at: Mapped[datetime | None]
     tracking: Mapped[str | None] = mapped_column(Text)
+    # The shipping option the buyer chose, as it was named and priced then (None: nothing to ship, or the shop
+    # offered no options), and where to send the parcel: sealed (services.wallet.goods), NULL once erased.
+    shipping_name: Mapped[str | None] = mapped_column(String(64))
+    shipping_minor: Mapped[int] = mapped_column(default=0, server_default="0")
+    address_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    address_erased_at: Mapped[datetime | None]  # ADDRESS_RETENTION_DAYS after shipping or closing
     closed_at: Mapped[datetime | None]  # expired, cancelled, or a problem resolved
     close_reason: Mapped[str | None] = mapped_column(Text)
 

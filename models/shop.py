@@ -1,4 +1,4 @@
-"""Buyers, the catalog and its sellable units, and carts."""
+"""Buyers, the catalog and its sellable units, carts, and the ways to ship."""
 
 from datetime import datetime
 
@@ -84,3 +84,16 @@ class CartItem(Base):
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
     quantity: Mapped[int]
     added_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ShippingOption(Base):
+    """A way to ship that the admin offers, e.g. "Standard" for 4.90. Disabled ones stay: an order keeps the
+    name and price it was placed with anyway."""
+
+    __tablename__ = "shipping_options"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    price_minor: Mapped[int]  # fiat in minor units of FIAT_CURRENCY; 0 is free
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,4 +1,5 @@
-"""The scheduler's jobs: watch the chains, expire what is overdue, warn before expiry, send the outbox.
+"""The scheduler's jobs: watch the chains, expire what is overdue, warn before expiry, send the outbox, erase
+shipping addresses that are due.
 
 Each job opens its own sessions and keeps nothing important in memory: after downtime the first cycle
 catches up from the database. Only the holder of the observer lease scans, so several processes on one
@@ -23,10 +24,12 @@ from models.types import utcnow
 from processing.chains.base import ChainBackend, ProviderError, TokenBackend
 from processing.outbox import OutboxSender
 from services.orders.reminders import ExpiryReminders
+from services.orders.retention import AddressRetention
 from services.payments.reconcile import PaymentService
 from services.payments.seen import SeenPayment
 from services.payments.watch import ChainHealth
 from services.payments.watchlist import WatchedInvoice, WatchList
+from services.ratelimit import MemoryRateLimits, RateLimits
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 600
@@ -34,11 +37,12 @@ MAX_BACKOFF_SECONDS = 600
 
 @dataclass
 class ProviderHealth:
-    """What this process knows of one chain's provider; `Observer.chain_health` reports it."""
+    """What this process's cycles know of one chain's provider; `Observer.chain_health` reports it. Only
+    cycles write it: a one-off check (check-now, a hint) that fails says nothing about the next cycle."""
 
     last_ok: datetime | None = None
-    failures: int = 0  # in a row
-    retry_after: float = 0.0  # monotonic time before which the provider is left alone
+    failures: int = 0  # cycles in a row
+    retry_after: float = 0.0  # monotonic time before which the provider is left alone, by cycles and checks
     last_cycle_seconds: float = 0.0
 
 
@@ -50,6 +54,7 @@ class Observer:
     settings: Settings
     backends: Mapping[Chain, ChainBackend]
     tokens: Mapping[Chain, TokenBackend] = field(default_factory=dict)  # ERC-20, SPL: asked with the chain's coin
+    limits: RateLimits = field(default_factory=MemoryRateLimits)  # shared through Redis with REDIS_URL
     holder: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     health: dict[Chain, ProviderHealth] = field(default_factory=dict)
     _watched: dict[Chain, set[str]] = field(default_factory=dict)
@@ -63,37 +68,58 @@ class Observer:
         closed_since = observed_at - timedelta(hours=self.settings.monitor_hours)
         async with self.sessions() as s:
             watched = await WatchList(s).invoices(chain, closed_since)
-        snapshot = await self._scan(chain, watched)
-        if snapshot is None:
+        try:
+            snapshot = await self._scan(chain, watched)
+        except ProviderError as e:
+            self._back_off(chain, health, e)
             return
+        health.failures, health.retry_after, health.last_ok = 0, 0.0, utcnow()
         unknown = {invoice.id for invoice in watched if invoice.address not in snapshot}  # see ChainSnapshot
         async with self.sessions() as s:
             payments = PaymentService(s, self.settings)
             for invoice in watched:
                 seen = snapshot.get(invoice.address)
                 if seen is not None and (seen or invoice.has_payments):  # nothing then or now: nothing to do
-                    await payments.apply_scan(chain, invoice.id, seen, observed_at)
+                    await payments.apply_scan(chain, invoice.id, seen, observed_at, count_misses=True)
             await payments.expire_overdue(chain, observed_at, unknown)
         health.last_cycle_seconds = time.monotonic() - started
 
     async def check_address(self, chain: Chain, address: str) -> bool | None:
-        """Look at one invoice now (the buyer's button, the webhook): the same path as a cycle.
+        """Look at one invoice now (a webhook hint; the buyer's button through check_now) and apply what
+        the chain shows as a cycle would, except that a payment it does not show counts no miss.
 
         True when the address belongs to an invoice and the chain answered; False for an unknown
-        address; None when the provider could not tell ("unknown", nothing changes).
+        address; None when the provider could not tell ("unknown", nothing changes), or is being left
+        alone after a failure or a 429 (nothing is asked then). Never changes the provider's health or
+        backoff: that is the cycles' business, so a check cannot stall them.
         """
         async with self.sessions() as s:
             invoice = await WatchList(s).invoice_at(chain, address)
         if invoice is None or chain not in self.backends:
             return False
+        if time.monotonic() < self.health.get(chain, ProviderHealth()).retry_after:
+            return None
         observed_at = utcnow()  # before the scan, as in a cycle: what it shows is at least this recent
-        snapshot = await self._scan(chain, [invoice])
-        seen = None if snapshot is None else snapshot.get(invoice.address)
-        if seen is None:
+        try:
+            snapshot = await self._scan(chain, [invoice])
+        except ProviderError as e:
+            log.info("%s: a one-off check could not ask the provider: %s", chain, e)
+            return None
+        seen = snapshot.get(invoice.address)
+        if seen is None:  # the provider could not tell for this address (see ChainSnapshot)
             return None
         async with self.sessions() as s:
-            await PaymentService(s, self.settings).apply_scan(chain, invoice.id, seen, observed_at)
+            await PaymentService(s, self.settings).apply_scan(chain, invoice.id, seen, observed_at, count_misses=False)
         return True
+
+    async def check_now(self, chain: Chain, address: str) -> bool | None:
+        """The buyer's "I've paid, check now": check_address, at most once per CHECK_NOW_SECONDS for one
+        address (counted across instances when they share REDIS_URL). A tap inside that time asks the
+        provider nothing and returns True: what is stored is the answer."""
+        seconds = self.settings.check_now_seconds
+        if seconds and not await self.limits.take(f"check-now:{chain}:{address}", 1, seconds):
+            return True
+        return await self.check_address(chain, address)
 
     async def watch_invoice(self, chain: Chain, address: str) -> None:
         """Start watching a new invoice address before the buyer sees it. Best effort: on failure
@@ -113,6 +139,11 @@ class Observer:
         async with self.sessions() as s:
             await ExpiryReminders(s).warn_expiring(utcnow())
 
+    async def erase_addresses(self) -> None:
+        """Erase the shipping addresses ADDRESS_RETENTION_DAYS past shipping or closing."""
+        async with self.sessions() as s:
+            await AddressRetention(s, self.settings).erase_due(utcnow())
+
     def chain_health(self, now: datetime) -> list[ChainHealth]:
         """One entry per configured chain, from this process's in-memory health."""
         out = []
@@ -122,37 +153,39 @@ class Observer:
             out.append(ChainHealth(chain, backend.name, age, health.failures, health.last_cycle_seconds))
         return out
 
-    async def _scan(self, chain: Chain, invoices: Sequence[WatchedInvoice]) -> dict[str, list[SeenPayment]] | None:
+    async def _scan(self, chain: Chain, invoices: Sequence[WatchedInvoice]) -> dict[str, list[SeenPayment]]:
         """What the chain shows for these invoices, by address: coin invoices from the chain's backend, token
-        invoices from its token backend (without one, they stay out: unknown). None when the provider failed."""
-        backend, health = self.backends[chain], self.health.setdefault(chain, ProviderHealth())
+        invoices from its token backend (without one, they stay out: unknown). Raises ProviderError."""
+        backend = self.backends[chain]
         addresses = [invoice.address for invoice in invoices if invoice.token is None]
         tokens = [watch for invoice in invoices if (watch := invoice.token_watch) is not None]
         token_backend = self.tokens.get(chain)
-        try:
-            new = [a for a in addresses if a not in self._watched.setdefault(chain, set())]
-            if new:  # normally done at checkout (watch_invoice); here after a restart or a failure
-                await backend.watch(new, rescan_recent=True)
-                self._watched[chain].update(new)
-            payments = dict((await backend.scan(addresses)).payments) if addresses else {}
-            if tokens and token_backend is not None:
-                payments |= (await token_backend.scan(tokens)).payments
-        except ProviderError as e:
-            self._watched.pop(chain, None)  # maybe the node lost its watch wallet: ask watch() again next time
-            health.failures += 1
-            delay = min(MAX_BACKOFF_SECONDS, self.settings.observer_interval_seconds * 2 ** (health.failures - 1))
-            health.retry_after = time.monotonic() + delay
-            log.warning(
-                "%s provider %s failed (%d in a row), next try in %ss: %s",
-                chain,
-                backend.name,
-                health.failures,
-                delay,
-                e,
-            )
-            return None
-        health.failures, health.retry_after, health.last_ok = 0, 0.0, utcnow()
+        new = [a for a in addresses if a not in self._watched.setdefault(chain, set())]
+        if new:  # normally done at checkout (watch_invoice); here after a restart or a failure
+            await backend.watch(new, rescan_recent=True)
+            self._watched[chain].update(new)
+        payments = dict((await backend.scan(addresses)).payments) if addresses else {}
+        if tokens and token_backend is not None:
+            payments |= (await token_backend.scan(tokens)).payments
         return payments
+
+    def _back_off(self, chain: Chain, health: ProviderHealth, error: ProviderError) -> None:
+        """After a failed cycle: leave the provider alone for as long as it asked (a 429's Retry-After),
+        else for an interval that doubles with each failure in a row; MAX_BACKOFF_SECONDS at most either
+        way. Waiting longer than asked would stall every buyer's confirmations for nothing."""
+        self._watched.pop(chain, None)  # maybe the node lost its watch wallet: ask watch() again next time
+        health.failures += 1
+        doubling = self.settings.observer_interval_seconds * 2 ** (health.failures - 1)
+        delay = min(MAX_BACKOFF_SECONDS, doubling if error.retry_after is None else error.retry_after)
+        health.retry_after = time.monotonic() + delay
+        log.warning(
+            "%s provider %s failed (%d in a row), next try in %ss: %s",
+            chain,
+            self.backends[chain].name,
+            health.failures,
+            delay,
+            error,
+        )
 
     async def _lead(self) -> bool:
         now = utcnow()
@@ -170,4 +203,5 @@ def schedule(scheduler: AsyncIOScheduler, observer: Observer, outbox: OutboxSend
             observer.observe, "interval", seconds=interval, args=[chain], id=f"observe-{chain}", **options
         )
     scheduler.add_job(observer.warn_expiring, "interval", seconds=60, id="warn-expiring", **options)
+    scheduler.add_job(observer.erase_addresses, "interval", hours=1, id="erase-addresses", **options)
     scheduler.add_job(outbox.send_due, "interval", seconds=2, id="outbox", **options)

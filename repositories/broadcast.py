@@ -20,6 +20,7 @@ KIND = ENTITY = "broadcast"  # the outbox kind, and the audit entity (ix_audit_l
 STARTED, FINISHED = "broadcast.start", "broadcast.finish"
 INSERT_CHUNK = 1000
 _LOCK_KEY = int.from_bytes(b"bcast", "big")  # pg_advisory_xact_lock key
+_RECIPIENT = and_(User.blocked_bot.is_(False), User.is_banned.is_(False))  # who a broadcast goes to
 
 
 class BroadcastRepo:
@@ -39,12 +40,12 @@ class BroadcastRepo:
         return result.scalars().first()
 
     async def recipients(self) -> list[int]:
-        """Telegram ids of every user who has not blocked the bot."""
-        result = await self._s.execute(select(User.telegram_id).where(User.blocked_bot.is_(False)).order_by(User.id))
+        """Telegram ids of every user who has not blocked the bot and is not banned."""
+        result = await self._s.execute(select(User.telegram_id).where(_RECIPIENT).order_by(User.id))
         return [int(i) for i in result.scalars()]
 
     async def count_recipients(self) -> int:
-        return int((await self._s.execute(select(func.count()).where(User.blocked_bot.is_(False)))).scalar_one())
+        return int((await self._s.execute(select(func.count()).where(_RECIPIENT))).scalar_one())
 
     async def start(self, actor: str, origin: str, record: dict[str, Any]) -> AuditLog:
         """The broadcast's record; its id is the broadcast's id (and its own entity_id)."""

@@ -1,22 +1,35 @@
-"""Categories, subcategories and products: browsing, the admin's tree, and imports. Flushes, never commits.
+"""Categories, subcategories and products: browsing, the admin's tree, imports and deletion. Flushes, never
+commits.
 
-Buyers see active nodes only; the admin panel and imports see everything. Stock units are
-repositories.stock.StockRepo's.
+Buyers see what is on sale (`_on_sale`) and the nodes above it; the admin panel and imports see everything.
+Stock units are repositories.stock.StockRepo's.
 """
 
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, SQLColumnExpression, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.enums import ProductKind
 from models.shop import Category, Product, Subcategory
 from repositories.base import page_of
+from repositories.stock import StockRepo
 
 Node = Category | Subcategory | Product
 # The pg_advisory_xact_lock key that serialises imports ("catalog" in ASCII, fits a signed bigint).
 _IMPORT_LOCK_KEY = int.from_bytes(b"catalog", "big")
+
+
+def _on_sale(column: SQLColumnExpression[int]) -> Select[tuple[int]]:
+    """`column` of every product buyers may buy: active, in an active subcategory of an active category."""
+    return (
+        select(column)
+        .select_from(Product)
+        .join(Subcategory, Subcategory.id == Product.subcategory_id)
+        .join(Category, Category.id == Subcategory.category_id)
+        .where(Product.is_active, Subcategory.is_active, Category.is_active)
+    )
 
 
 class CatalogRepo:
@@ -27,21 +40,32 @@ class CatalogRepo:
         return await page_of(self._s, stmt, page, size)
 
     @staticmethod
-    def categories(*, active_only: bool) -> Select[tuple[Category]]:
+    def categories(*, for_buyers: bool) -> Select[tuple[Category]]:
+        """Every category, or (for buyers) those with a product on sale."""
         stmt = select(Category).order_by(Category.name, Category.id)
-        return stmt.where(Category.is_active) if active_only else stmt
+        return stmt.where(Category.id.in_(_on_sale(Category.id))) if for_buyers else stmt
 
     @staticmethod
-    def subcategories(category_id: int, *, active_only: bool) -> Select[tuple[Subcategory]]:
+    def subcategories(category_id: int, *, for_buyers: bool) -> Select[tuple[Subcategory]]:
+        """The category's subcategories, or (for buyers) those with a product on sale."""
         stmt = (
             select(Subcategory).where(Subcategory.category_id == category_id).order_by(Subcategory.name, Subcategory.id)
         )
-        return stmt.where(Subcategory.is_active) if active_only else stmt
+        return stmt.where(Subcategory.id.in_(_on_sale(Subcategory.id))) if for_buyers else stmt
 
     @staticmethod
-    def products(subcategory_id: int, *, active_only: bool) -> Select[tuple[Product]]:
-        stmt = select(Product).where(Product.subcategory_id == subcategory_id).order_by(Product.name, Product.id)
-        return stmt.where(Product.is_active) if active_only else stmt
+    def products(subcategory_id: int) -> Select[tuple[Product]]:
+        """Every product of the subcategory, active or not."""
+        return select(Product).where(Product.subcategory_id == subcategory_id).order_by(Product.name, Product.id)
+
+    @staticmethod
+    def products_with_stock(subcategory_id: int) -> Select[tuple[Product, int]]:
+        """The subcategory's active products, each with its available units: one query for a whole page."""
+        return (
+            select(Product, StockRepo.available_count(Product.id))
+            .where(Product.subcategory_id == subcategory_id, Product.is_active)
+            .order_by(Product.name, Product.id)
+        )
 
     async def category(self, category_id: int) -> Category | None:
         return await self._s.get(Category, category_id)
@@ -73,13 +97,26 @@ class CatalogRepo:
         """The products buyers may buy: active, in an active subcategory of an active category."""
         if not product_ids:
             return set()
-        result = await self._s.execute(
-            select(Product.id)
-            .join(Subcategory, Subcategory.id == Product.subcategory_id)
-            .join(Category, Category.id == Subcategory.category_id)
-            .where(Product.id.in_(product_ids), Product.is_active, Subcategory.is_active, Category.is_active)
-        )
+        result = await self._s.execute(_on_sale(Product.id).where(Product.id.in_(product_ids)))
         return set(result.scalars())
+
+    async def contents(self, node: Node) -> tuple[int, list[int]]:
+        """(how many subcategories, the ids of the products) under a node; a product holds itself."""
+        if isinstance(node, Product):
+            return 0, [node.id]
+        if isinstance(node, Subcategory):
+            return 0, list(await self._s.scalars(select(Product.id).where(Product.subcategory_id == node.id)))
+        subcategories = list(await self._s.scalars(select(Subcategory.id).where(Subcategory.category_id == node.id)))
+        if not subcategories:
+            return 0, []
+        products = await self._s.scalars(select(Product.id).where(Product.subcategory_id.in_(subcategories)))
+        return len(subcategories), list(products)
+
+    async def delete(self, node: Node) -> None:
+        """Delete the node; the database deletes everything under it (ON DELETE CASCADE), and order items
+        keep their product's name (order_items.product_id is SET NULL)."""
+        model = type(node)
+        await self._s.execute(delete(model).where(model.id == node.id))
 
     async def lock_for_import(self) -> None:
         """Hold the catalog import lock until the transaction ends, so concurrent imports run one after another.

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, func, select, update
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.enums import Chain, OrderProblem, OrderStatus, ProductKind
@@ -146,6 +146,59 @@ class OrderRepo:
 
     async def is_physical(self, order_id: int) -> bool:
         return bool((await self._s.execute(select(has_physical_items()).where(Order.id == order_id))).scalar())
+
+    async def set_address(self, order_id: int, sealed: bytes) -> bool:
+        """Store the order's sealed shipping address, only while the order is unpaid (until then the buyer may
+        change it); False, changing nothing, once it has moved on."""
+        result = await self._s.execute(
+            update(Order)
+            .where(Order.id == order_id, Order.status.in_(OrderStatus.open()))
+            .values(address_enc=sealed, address_erased_at=None)
+        )
+        return getattr(result, "rowcount", 0) == 1
+
+    async def latest_address(self, user_id: int) -> tuple[int, bytes] | None:
+        """(order id, sealed address) of the buyer's newest order that still has an address."""
+        row = (
+            await self._s.execute(
+                select(Order.id, Order.address_enc)
+                .where(Order.user_id == user_id, Order.address_enc.is_not(None))
+                .order_by(Order.id.desc())
+                .limit(1)
+            )
+        ).first()
+        return (int(row[0]), bytes(row[1])) if row is not None and row[1] is not None else None
+
+    async def addresses_due(self, cutoff: datetime, limit: int) -> list[int]:
+        """Orders that still hold an address although they were shipped, or closed for good without being
+        shipped (expired, cancelled, or closed with money but without goods and no problem left open), at or
+        before `cutoff`. Oldest first."""
+        closed_unshipped = or_(
+            Order.status.in_((OrderStatus.expired, OrderStatus.cancelled)),
+            and_(Order.status.in_(OrderStatus.unfulfilled()), Order.problem.is_(None)),
+        )
+        result = await self._s.execute(
+            select(Order.id)
+            .where(
+                Order.address_enc.is_not(None),
+                or_(
+                    and_(Order.status == OrderStatus.shipped, Order.shipped_at <= cutoff),
+                    and_(closed_unshipped, Order.closed_at <= cutoff),
+                ),
+            )
+            .order_by(Order.id)
+            .limit(limit)
+        )
+        return [int(i) for i in result.scalars()]
+
+    async def erase_address(self, order_id: int, at: datetime) -> bool:
+        """Set the sealed address to NULL; False, changing nothing, when it is already gone."""
+        result = await self._s.execute(
+            update(Order)
+            .where(Order.id == order_id, Order.address_enc.is_not(None))
+            .values(address_enc=None, address_erased_at=at)
+        )
+        return getattr(result, "rowcount", 0) == 1
 
     async def move(self, order_id: int, from_statuses: Sequence[OrderStatus], **values: Any) -> bool:
         """Conditional status change: applies only while the order is in one of `from_statuses`."""

@@ -1,11 +1,12 @@
-"""Stock units: holding, releasing and selling them, counting them, and adding new ones. Every change of a
-unit is a conditional UPDATE on its status. Flushes, never commits."""
+"""Stock units: holding, releasing and selling them, counting them, adding new ones and taking available
+ones off the shelf. Every change of a unit is a conditional UPDATE or DELETE on its status. Flushes, never
+commits."""
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import ScalarSelect, SQLColumnExpression, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.enums import StockStatus
@@ -13,6 +14,8 @@ from models.orders import Reservation
 from models.shop import StockUnit
 
 INSERT_CHUNK = 1000  # rows per executemany: bounded memory, and few round trips for 10,000 units
+ID_CHUNK = 1000  # values per IN (...): far below asyncpg's 32,767 parameters and SQLite's 32,766 variables
+_T = TypeVar("_T")
 
 
 class StockRepo:
@@ -89,6 +92,16 @@ class StockRepo:
         )
         return [(int(product_id), bytes(blob)) for product_id, blob in result.tuples() if blob is not None]
 
+    @staticmethod
+    def available_count(product_id: SQLColumnExpression[int]) -> ScalarSelect[int]:
+        """The number of available units of the product `product_id` names, as a correlated subquery: a list of
+        products counts its stock in the same query."""
+        return (
+            select(func.count())
+            .where(StockUnit.product_id == product_id, StockUnit.status == StockStatus.available)
+            .scalar_subquery()
+        )
+
     async def available(self, product_ids: Sequence[int]) -> dict[int, int]:
         """Units neither reserved nor sold, per product (missing ids count 0)."""
         if not product_ids:
@@ -118,12 +131,16 @@ class StockRepo:
 
     async def payload_digests(self, product_id: int) -> set[str]:
         """Keyed digests of every unit of the product that has a payload, whatever its status."""
-        result = await self._s.scalars(
-            select(StockUnit.payload_digest).where(
+        return set(await self.statuses_by_digest(product_id))
+
+    async def statuses_by_digest(self, product_id: int) -> dict[str, StockStatus]:
+        """The status of each unit of the product that has a payload, by the payload's keyed digest."""
+        result = await self._s.execute(
+            select(StockUnit.payload_digest, StockUnit.status).where(
                 StockUnit.product_id == product_id, StockUnit.payload_digest.is_not(None)
             )
         )
-        return {d for d in result if d is not None}
+        return {digest: StockStatus(status) for digest, status in result.tuples() if digest is not None}
 
     async def available_payloads(self) -> dict[int, list[bytes]]:
         """Sealed payloads of units neither reserved nor sold, per product id, oldest first."""
@@ -155,3 +172,48 @@ class StockRepo:
                 for item in payloads[start : start + INSERT_CHUNK]
             ]
             await self._s.execute(insert(StockUnit), rows)
+
+    async def remove_available(self, product_ids: Sequence[int], digests: Sequence[str] | None = None) -> int:
+        """Delete the available units of these products, or only those whose payload has one of these keyed
+        digests; returns how many.
+
+        Held and sold units are never touched: the status is part of each DELETE, so on PostgreSQL a unit a
+        checkout is holding (its row locked) is checked again once that checkout ends, and stays if it was held.
+        """
+        removed = 0
+        for ids in _chunks(product_ids):
+            for some in [None] if digests is None else _chunks(digests):
+                stmt = delete(StockUnit).where(StockUnit.product_id.in_(ids), StockUnit.status == StockStatus.available)
+                result = await self._s.execute(stmt if some is None else stmt.where(StockUnit.payload_digest.in_(some)))
+                removed += int(getattr(result, "rowcount", 0))
+        return removed
+
+    async def remove_newest_available(self, product_id: int, count: int) -> int:
+        """Delete up to `count` available units of a product, newest first; returns how many.
+
+        Checkouts hold the oldest units (see `reserve`), so taking from the other end rarely meets them; on
+        PostgreSQL units a checkout has locked are skipped, and the DELETE is conditional on the status anyway.
+        """
+        candidates = list(
+            (
+                await self._s.execute(
+                    select(StockUnit.id)
+                    .where(StockUnit.product_id == product_id, StockUnit.status == StockStatus.available)
+                    .order_by(StockUnit.id.desc())
+                    .limit(count)
+                    .with_for_update(skip_locked=True)
+                )
+            ).scalars()
+        )
+        removed = 0
+        for ids in _chunks(candidates):
+            result = await self._s.execute(
+                delete(StockUnit).where(StockUnit.id.in_(ids), StockUnit.status == StockStatus.available)
+            )
+            removed += int(getattr(result, "rowcount", 0))
+        return removed
+
+
+def _chunks(items: Sequence[_T]) -> Iterator[Sequence[_T]]:
+    for start in range(0, len(items), ID_CHUNK):
+        yield items[start : start + ID_CHUNK]

@@ -1,5 +1,6 @@
 """Buyers (and admins, who are users too). Flushes, never commits."""
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +26,13 @@ class UserRepo:
 
     async def telegram_id(self, user_id: int) -> int:
         return int((await self._s.execute(select(User.telegram_id).where(User.id == user_id))).scalar_one())
+
+    async def languages(self, telegram_ids: Iterable[int]) -> dict[int, str]:
+        """The language of each of these Telegram users who has talked to the bot; others are missing."""
+        result = await self._s.execute(
+            select(User.telegram_id, User.language).where(User.telegram_id.in_(list(telegram_ids)))
+        )
+        return {int(tg): str(language) for tg, language in result.tuples()}
 
     async def by_username(self, username: str) -> User | None:
         """Telegram usernames are case-insensitive; the newest account wins if an old one kept the name."""

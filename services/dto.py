@@ -3,11 +3,15 @@
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
+from typing import Generic, TypeVar
 
 from models.chains import Asset
 from models.enums import Chain, OrderStatus, PaymentStatus, ProductKind
 
 __all__ = ["Asset"]  # handlers read assets from these DTOs, and name the type from here
+
+Item = TypeVar("Item")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,8 +31,18 @@ class NamedItem:
 
 
 @dataclass(frozen=True, slots=True)
-class Page:
-    items: list[NamedItem]
+class ProductRow:
+    """A product in a buyer's list: enough to choose without opening it."""
+
+    id: int
+    name: str
+    price: Decimal
+    available: int
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[Item]):
+    items: list[Item]
     page: int
     has_next: bool
     parent_id: int = 0  # the category of a subcategory page, the subcategory of a product page
@@ -56,6 +70,7 @@ class CartLine:
     quantity: int
     unit_price: Decimal
     available: int  # units on the shelf right now, besides what the buyer may already hold
+    physical: bool = False  # shipped: checkout asks for an address
 
     @property
     def subtotal(self) -> Decimal:
@@ -69,6 +84,11 @@ class CartView:
     @property
     def total(self) -> Decimal:
         return sum((line.subtotal for line in self.lines), Decimal(0))
+
+    @property
+    def ships(self) -> bool:
+        """Something in it is physical: checkout asks where to send it."""
+        return any(line.physical for line in self.lines)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +120,24 @@ class InvoiceView:
     uri: str
 
 
+class AddressState(StrEnum):
+    given = "given"
+    missing = "missing"  # a physical order placed before the shop asked for addresses
+    erased = "erased"  # ADDRESS_RETENTION_DAYS after shipping or closing
+    unreadable = "unreadable"  # sealed under another GOODS_KEY, or no key is set now
+
+
+@dataclass(frozen=True, slots=True)
+class OrderShipping:
+    """What an order with physical items says about its shipping."""
+
+    option: str | None  # None: the shop offered no options when it was placed
+    price: Decimal  # included in the order's total
+    address: str | None  # decrypted, only for admins and the order's buyer
+    state: AddressState
+    erased_at: datetime | None
+
+
 @dataclass(frozen=True, slots=True)
 class OrderView:
     id: int
@@ -111,3 +149,11 @@ class OrderView:
     invoice: InvoiceView | None
     payments: list[PaymentView]
     goods: list[str]  # decrypted digital goods, only for the buyer of a paid order
+    shipping: OrderShipping | None  # None: nothing in it is shipped
+    tracking: str | None  # once shipped
+    goods_unreadable: bool = False  # sealed under a GOODS_KEY the shop no longer has
+
+    @property
+    def address_editable(self) -> bool:
+        """The buyer may still change where it is shipped: until it is paid."""
+        return self.shipping is not None and self.status in OrderStatus.open()

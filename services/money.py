@@ -6,6 +6,7 @@ Crypto amounts are counted in a `Unit`: an Asset (a coin or a token), or a Chain
 coin.
 """
 
+from collections.abc import Iterable
 from decimal import ROUND_CEILING, Decimal, localcontext
 
 from models.chains import CHAINS, Asset
@@ -32,6 +33,11 @@ def to_minor(amount: Decimal) -> int:
         if not amount.is_finite() or amount != amount.quantize(CENTS):
             raise ValueError(f"not a whole number of cents: {amount}")
         return int(amount / CENTS)
+
+
+def total_minor(lines: Iterable[tuple[int, int]], shipping_minor: int = 0) -> int:
+    """What an order costs in minor units: quantity × unit price (minor units) of each line, plus shipping."""
+    return sum(quantity * unit_minor for quantity, unit_minor in lines) + shipping_minor
 
 
 def format_fiat(amount: Decimal, currency: str) -> str:

@@ -8,13 +8,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from config import Settings
-from handlers.callbacks import PayCb, ProductAction, ProductCb
+from handlers.callbacks import CartAction, CartCb, PayCb, ProductAction, ProductCb, ShipAction, ShipCb
 from handlers.notices import NoticeRenderer
 from l10n import Translator
-from models.enums import Chain, StockStatus
+from models.enums import Chain, ProductKind, StockStatus
 from models.ops import AuditLog, OutboxMessage
 from models.orders import Invoice, Order
-from models.shop import StockUnit, User
+from models.shop import Product, StockUnit, User
 from models.types import utcnow
 from processing.outbox import OutboxSender
 from services.delivery import OutboxDelivery
@@ -25,6 +25,7 @@ from tests.conftest import ADMIN_ID
 from tests.telegram import Person, Telegram
 
 SECOND_ADMIN = 900_000_002
+PARCEL_ADDRESS = "Test Buyer\n1 Test Street\n12345 Testville"
 ADMIN = Person(id=ADMIN_ID, first_name="Ada", username="ada")
 ADMIN_2 = Person(id=SECOND_ADMIN, first_name="Bo", username="bo")
 
@@ -36,10 +37,22 @@ async def place(
     product_id: int,
     qty: int = 1,
     chain: Chain = Chain.btc,
+    *,
+    address: str | None = None,
+    option: int = 0,
 ) -> int:
-    """Cart and checkout through the buttons; returns the new order's id."""
+    """Cart and checkout through the buttons; for a physical product with the shipping `address` typed (a
+    made-up one by default) and shipping option `option` chosen (0: the shop offers none). Returns the new
+    order's id."""
+    if await one(sessions, select(Product.kind).where(Product.id == product_id)) is ProductKind.physical:
+        address = address or PARCEL_ADDRESS
     await tg.press(person, ProductCb(action=ProductAction.add, id=product_id, qty=qty))
-    await tg.press(person, PayCb(chain=chain))
+    if address is not None:
+        await tg.press(person, CartCb(action=CartAction.checkout))
+        await tg.send(person, address)
+        if option:
+            await tg.press(person, ShipCb(action=ShipAction.option, id=option))
+    await tg.press(person, PayCb(chain=chain, ship=option))
     return int(
         await one(
             sessions,
@@ -65,7 +78,7 @@ async def pay(
         for n, amount in enumerate(amounts)
     ]
     async with sessions() as s:
-        await PaymentService(s, settings).apply_scan(invoice.chain, invoice.id, seen, utcnow())
+        await PaymentService(s, settings).apply_scan(invoice.chain, invoice.id, seen, utcnow(), count_misses=True)
 
 
 async def expire_overdue(sessions: async_sessionmaker[AsyncSession], settings: Settings, order_id: int) -> None:

@@ -1,15 +1,19 @@
 """Fixtures: a migrated database (SQLite, and PostgreSQL when TEST_DATABASE_URL is set) and the real
-Dispatcher wired exactly as `python -m bot` wires it, talking to a recording Bot API session."""
+Dispatcher wired exactly as `python -m bot` wires it, talking to a recording Bot API session; Redis
+(TEST_REDIS_URL) for the rate limits that several instances share."""
 
 import asyncio
 import os
 import shutil
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from pathlib import Path
 
+import hypothesis
 import pytest
 from aiogram.fsm.storage.memory import MemoryStorage
+from redis.asyncio import Redis
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -22,17 +26,27 @@ from models.enums import Chain
 from models.schema import metadata
 from processing.observer import Observer
 from services.payments.rates import rate_service_from_settings
+from services.ratelimit import RedisRateLimits
 from services.wallet.goods import GoodsCipher
 from services.wallet.hdwallet import SolAccountNode
 from services.wallet.merchant import Wallet, load_wallet
 from services.wallet.secretbox import write_sol_key_file
 from tests.keys import BTC_ZPUB, ETH_XPUB, LTC_ZPUB, MNEMONIC, WALLET_KEY
+from tests.nodes import missing
 from tests.recording import RecordingSession
 from tests.telegram import Telegram
 
+# Property tests check results, never speed: a busy CI machine must not fail one on its timing.
+hypothesis.settings.register_profile("shop", deadline=None)
+hypothesis.settings.load_profile("shop")
+
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
 TOKEN = "123456:TEST-token-that-is-long-enough-for-aiogram"
 ADMIN_ID = 900_000_001
+# Tests press buttons far faster than a person: no throttle, and every "check now" asks the chain. Both
+# limits have tests of their own (test_throttle.py, test_check_now.py).
+UNTHROTTLED = 100_000  # THROTTLE_BURST
 
 
 @pytest.fixture(scope="session")
@@ -114,6 +128,8 @@ def settings(db_url: str, sol_key_file: Path) -> Settings:
         sol_key_file=sol_key_file,
         wallet_key=WALLET_KEY,
         rates_fixed=RATES,
+        throttle_burst=UNTHROTTLED,
+        check_now_seconds=0,
     )
 
 
@@ -157,3 +173,33 @@ async def tg(container: Container) -> AsyncIterator[Telegram]:
     bot = create_bot(container.settings, session)
     dp = create_dispatcher(container, MemoryStorage())
     yield Telegram(dp=dp, bot=bot, session=session)
+
+
+class Clock:
+    """A monotonic clock the test moves by hand (`clock.now += 30`), for MemoryRateLimits."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def redis_limits() -> AsyncIterator[RedisRateLimits]:
+    """Rate limits in the TEST_REDIS_URL server, under a prefix of this test's own (other runs share the
+    server); skipped without it, failed in CI (SHOP_REQUIRE_NODES=1)."""
+    if not REDIS_URL:
+        missing("TEST_REDIS_URL is not set")
+    redis = Redis.from_url(REDIS_URL)
+    prefix = f"test-{uuid.uuid4().hex}:"
+    yield RedisRateLimits(redis, prefix)
+    keys = [key async for key in redis.scan_iter(match=f"{prefix}*")]
+    if keys:
+        await redis.delete(*keys)
+    await redis.aclose()

@@ -5,6 +5,7 @@ chain's answers go through the observer's own code path."""
 import dataclasses
 from datetime import timedelta
 
+from aiogram.methods import SendPhoto
 from sqlalchemy import select, update
 
 from bot.app import chains_to_watch
@@ -12,14 +13,15 @@ from handlers.callbacks import OrderAction, OrderCb
 from models.enums import Chain, OrderProblem, OrderStatus, StockStatus
 from models.ops import WebhookEvent
 from models.orders import Invoice, Order
-from models.shop import User
+from models.shop import StockUnit, User
 from models.types import utcnow
 from services.payments.hints import HintService, PaymentHint
 from services.payments.reconcile import PaymentService
 from services.payments.watchlist import WatchList
-from tests.admin_flow import one, order, outbox, pay, place, rows, units
+from services.wallet.goods import GoodsCipher
+from tests.admin_flow import alerts, one, order, outbox, pay, place, rows, units
 from tests.shop import seed_product
-from tests.telegram import Person
+from tests.telegram import Person, texts
 
 BUYER = Person(id=401, first_name="Mallory", username="mallory")
 
@@ -158,3 +160,28 @@ async def test_a_coin_removed_from_the_settings_is_still_watched_while_it_has_or
     assert await chains_to_watch(sessions, settings, without_ltc) == [Chain.btc, Chain.ltc, Chain.eth, Chain.sol]
     without_btc = dataclasses.replace(wallet, keys={c: k for c, k in wallet.keys.items() if c is not Chain.btc})
     assert Chain.btc not in await chains_to_watch(sessions, settings, without_btc)  # nothing to watch there
+
+
+async def test_goods_sealed_under_an_old_key_and_a_changed_wallet_never_break_the_order_view(
+    tg, sessions, settings, goods
+) -> None:
+    product = await seed_product(sessions, units=2, goods=goods)
+    paid = await place(tg, sessions, BUYER, product)
+    await pay(sessions, settings, paid)
+    old_key = GoodsCipher("the goods key before a rotation")
+    async with sessions.begin() as s:  # the unit was sealed under a key the shop no longer has
+        await s.execute(
+            update(StockUnit).where(StockUnit.order_id == paid).values(payload_enc=old_key.seal("K", product))
+        )
+    calls = await tg.press(BUYER, OrderCb(action=OrderAction.view, id=paid))
+    assert "cannot be shown right now" in texts(calls)[0] and "KEY-" not in texts(calls)[0]
+
+    unpaid = await place(tg, sessions, Person(id=404), product)
+    async with sessions.begin() as s:  # the merchant replaced the xpub under an open invoice
+        await s.execute(update(Invoice).where(Invoice.order_id == unpaid).values(derivation_index=999))
+    calls = await tg.press(Person(id=404), OrderCb(action=OrderAction.view, id=unpaid))
+    assert alerts(calls) == [
+        "This invoice cannot be shown: its address no longer matches the shop's wallet. "
+        "Please do not pay it, and contact support."
+    ]
+    assert not [c for c in calls if isinstance(c, SendPhoto)]

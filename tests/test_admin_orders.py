@@ -47,7 +47,7 @@ def view(order_id: int) -> AdminOrderCb:
 
 async def test_physical_order_is_paid_then_shipped_with_tracking(tg: Telegram, sessions, settings, goods) -> None:
     product = await seed_product(sessions, name="Mug", kind=ProductKind.physical, units=3)
-    order_id = await place(tg, sessions, BUYER, product, 2)
+    order_id = await place(tg, sessions, BUYER, product, 2, address="Carol Doe\n1 Main St\nSpringfield")
     calls = await tg.press(ADMIN, AdminOrderCb(action=AoAction.list, bucket=OrderBucket.awaiting))
     assert f"#{order_id} · " in next(iter(buttons(calls)))
 

@@ -27,8 +27,8 @@ USDT_ETH = Asset(Chain.eth, "USDT", 6, "0xdac17f958d2ee523a2206206994597c13d831e
 USDC_SOL = Asset(Chain.sol, "USDC", 6, "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v")
 
 
-# The invoices table as migration 0003 left it: a lightweight table clause, so the ORM's newer columns stay out.
-INVOICES_0003 = table(
+# The invoices table as migration 0004 left it: a lightweight table clause, so the ORM's newer columns stay out.
+INVOICES_0004 = table(
     "invoices",
     column("order_id", Integer()),
     column("chain", String()),
@@ -42,10 +42,10 @@ INVOICES_0003 = table(
 
 
 def test_invoices_made_before_tokens_migrate_to_their_networks_coin(db_url: str, engine) -> None:
-    """Migration 0005 on a database with one invoice per chain, written by the 0003 schema (`engine`: an
+    """Migration 0005 on a database with one invoice per chain, written by the 0004 schema (`engine`: an
     empty database on PostgreSQL too, whatever earlier tests left)."""
     cfg = alembic_config(db_url)
-    command.downgrade(cfg, "0003")
+    command.downgrade(cfg, "0004")
 
     async def seed() -> None:
         engine = create_engine(db_url)
@@ -68,7 +68,7 @@ def test_invoices_made_before_tokens_migrate_to_their_networks_coin(db_url: str,
                     )
                 )
                 await conn.execute(
-                    insert(INVOICES_0003).values(
+                    insert(INVOICES_0004).values(
                         order_id=n,
                         chain=chain.value,
                         derivation_index=n,
@@ -121,7 +121,7 @@ async def test_a_token_invoice_cannot_be_downgraded_away(db_url: str, sessions) 
             )
         )
     with pytest.raises(RuntimeError, match="token invoices exist"):
-        await asyncio.to_thread(command.downgrade, alembic_config(db_url), "0003")
+        await asyncio.to_thread(command.downgrade, alembic_config(db_url), "0004")
     async with sessions() as s:
         assert (await s.execute(select(Invoice))).scalar_one().unit == USDT_ETH
 
@@ -204,7 +204,7 @@ def test_a_token_invoice_names_its_network_and_warns_in_both_languages() -> None
         expires_at=now,
         uri="ethereum:…",
     )
-    order = OrderView(7, OrderStatus.awaiting_payment, now, Decimal("25.00"), "USD", [], invoice, [], [])
+    order = OrderView(7, OrderStatus.awaiting_payment, now, Decimal("25.00"), "USD", [], invoice, [], [], None, None)
     en, de = (invoice_text(order, invoice, Translator()(language), now) for language in ("en", "de"))
     assert "Send exactly <code>24.992503</code> USDT\nto <code>0x9858EfFD232B4033E47d90003D41EC34EcaEda94</code>" in en
     assert "⚠ Send USDT on <b>Ethereum</b> only (token <code>0xdac17f958d2ee523a2206206994597c13d831ec7</code>)" in en

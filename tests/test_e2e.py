@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from config import ROOT
-from tests.doubles.telegram import FakeUser, TelegramDouble, find_button
+from tests.doubles.telegram import FakeUser, TelegramDouble, buttons, find_button
 from tests.erc20 import deploy
 from tests.keys import ETH_XPUB, LTC_TTUB, WALLET_KEY
 from tests.nodes import Anvil, Litecoind, anvil_fixture, anvil_session_fixture, litecoind_fixture  # noqa: F401
@@ -25,6 +25,7 @@ from tests.process import bot_process
 
 pytestmark = pytest.mark.nodes
 ADMIN = 900_000_009
+PARCEL_ADDRESS = "Paula Post\nGartenweg 12\n04109 Leipzig"
 WAIT = 60
 
 
@@ -99,8 +100,9 @@ class Buyer:
 
         return await self.tg.wait_for(found, timeout=WAIT)
 
-    async def checkout(self, product: str, chain: str) -> tuple[str, Decimal]:
-        """/start → shop → product → add → cart → checkout → chain; returns the invoice address and amount."""
+    async def checkout(self, product: str, chain: str, address: str | None = None) -> tuple[str, Decimal]:
+        """/start → shop → product → add → cart → checkout → (where to ship it) → chain; returns the invoice
+        address and amount."""
         shop, add, to_cart, checkout = LABELS[self.user.language_code or "en"]
         await self.tg.user_sends_text(self.user, "/start")
         await self.next()
@@ -108,10 +110,15 @@ class Buyer:
         page = await self.press(menu, shop)
         page = await self.press(page, "Software")
         page = await self.press(page, "Licences")
-        card = await self.press(page, product)
+        listed = next(b["text"] for b in buttons(page) if b["text"].startswith(f"{product} · "))  # price, stock
+        card = await self.press(page, listed)
         card = await self.press(card, add)
         cart = await self.press(card, to_cart)
         chains = await self.press(cart, checkout)
+        if address is not None:
+            assert "Where should we send it?" in chains["text"], chains
+            await self.tg.user_sends_text(self.user, address)
+            chains = await self.next()
         invoice = await self.press(chains, chain)
         assert invoice.get("photo"), invoice
         caption = invoice["caption"]
@@ -166,7 +173,7 @@ async def test_buyers_pay_in_ltc_and_eth_and_get_their_goods(
             assert "KEY-E2E-0001" in paid["text"]
 
             parcel = Buyer(tg, FakeUser(id=1004, first_name="Paula"))
-            address, amount = await parcel.checkout("Sticker pack", "LTC")
+            address, amount = await parcel.checkout("Sticker pack", "LTC", PARCEL_ADDRESS)
             litecoind.send(address, amount)
             litecoind.mine(2)
             paid = await parcel.wait_text("will be shipped soon")
@@ -174,6 +181,7 @@ async def test_buyers_pay_in_ltc_and_eth_and_get_their_goods(
             admin = Buyer(tg, FakeUser(id=ADMIN, first_name="Ada"))
             await tg.user_sends_text(admin.user, f"/order {order_id}")
             detail = await admin.wait_text(f"Order #{order_id} · ")  # admins also got order notifications
+            assert PARCEL_ADDRESS in detail["text"]
             await tg.user_presses(admin.user, detail, find_button(detail, text="🚚 Mark shipped"))
             await admin.wait_text("send the tracking details")
             await tg.user_sends_text(admin.user, "DHL 00340434161234567890")
@@ -181,17 +189,18 @@ async def test_buyers_pay_in_ltc_and_eth_and_get_their_goods(
             await parcel.wait_text("Tracking: DHL 00340434161234567890")
 
             late = Buyer(tg, FakeUser(id=1003, first_name="Otto"))
-            await late.checkout("Sticker pack", "ETH")
+            await late.checkout("Sticker pack", "ETH", "Otto\nAm Ring 2\n50667 Köln")
             with sqlite3.connect(db) as conn:  # the buyer walked away; let the clock run out
                 conn.execute("UPDATE orders SET expires_at = '2000-01-01 00:00:00' WHERE status = 'awaiting_payment'")
             await late.wait_text("expired unpaid")
             await asyncio.sleep(0)
         log = (tmp_path / "bot.log").read_text()
     assert "Traceback" not in log, log[-3000:]
-    for secret in (WALLET_KEY, "KEY-E2E-0000", litecoind.password, tg.token):
+    for secret in (WALLET_KEY, "KEY-E2E-0000", litecoind.password, tg.token, PARCEL_ADDRESS, "Am Ring 2"):
         assert secret not in log
     stored = b"".join(p.read_bytes() for p in tmp_path.glob("shop.db*"))  # the database, its WAL and SHM
-    for plaintext in (b"KEY-E2E-", b"abandon", WALLET_KEY.encode()):  # goods, the mnemonic, the wallet key
+    # goods, the mnemonic, the wallet key, the shipping addresses
+    for plaintext in (b"KEY-E2E-", b"abandon", WALLET_KEY.encode(), b"Am Ring 2", b"Gartenweg 12"):
         assert plaintext not in stored and plaintext.decode() not in log
     with sqlite3.connect(db) as conn:
         statuses = dict(conn.execute("SELECT status, count(*) FROM orders GROUP BY status").fetchall())

@@ -11,10 +11,12 @@ import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.methods import AnswerCallbackQuery
 from hypothesis import HealthCheck, given, settings
@@ -24,6 +26,7 @@ from sqlalchemy import select
 from bot.container import Container
 from bot.factory import create_bot, create_dispatcher
 from config import Settings
+from handlers import build_router
 from handlers.callbacks import OrderAction, OrderCb
 from l10n import Translator
 from models.database import create_engine, create_sessionmaker
@@ -33,7 +36,7 @@ from services.catalog_io.format import CatalogErrors, load_catalog_json, parse_c
 from services.catalog_io.importer import CatalogImporter
 from services.payments.rates import rate_service_from_settings
 from services.wallet.goods import GoodsCipher
-from tests.conftest import ADMIN_ID, RATES, TOKEN
+from tests.conftest import ADMIN_ID, RATES, TOKEN, UNTHROTTLED
 from tests.keys import WALLET_KEY
 from tests.recording import RecordingSession
 from tests.shop import seed_product
@@ -47,7 +50,35 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 PREFIXES = ["m", "lg", "ct", "pr", "ca", "pay", "od", "adm", "ao", "ap", "sp", "ai", "au", "ab", "as", "aw", ""]
+EXTREME = st.sampled_from([0, 1, -1, 2**31 - 1, 2**31, 2**62, 2**63, -(2**63), 10**30]).map(str)
+
+
+def _all_callback_data() -> list[type[CallbackData]]:
+    build_router()  # imports every router module
+    found, todo = [], list(CallbackData.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        found.append(cls)
+        todo += cls.__subclasses__()
+    return sorted(found, key=lambda c: c.__prefix__)
+
+
+def _field(annotation: Any) -> st.SearchStrategy[str]:
+    """A value for one field: any member of an enum, or an extreme number, or junk."""
+    kinds = [t for t in getattr(annotation, "__args__", (annotation,)) if isinstance(t, type)]
+    enums = [str(v.value) for t in kinds if issubclass(t, Enum) for v in t]
+    return st.one_of(st.sampled_from(enums), EXTREME) if enums else st.one_of(EXTREME, st.text(max_size=6))
+
+
+# Well-formed but forged: every prefix with its own field layout, each field any enum member or an
+# extreme number (an id or page no column can hold must be refused, not overflow a query).
+structured = st.sampled_from(_all_callback_data()).flatmap(
+    lambda cls: st.tuples(*(_field(f.annotation) for f in cls.model_fields.values())).map(
+        lambda parts: ":".join([cls.__prefix__, *parts])
+    )
+)
 callback_data = st.one_of(
+    structured,
     st.text(max_size=80),
     st.builds(
         lambda p, parts: ":".join([p, *parts]),
@@ -97,6 +128,7 @@ def fuzz(sqlite_template: Path, tmp_path: Path, wallet: Any, goods: GoodsCipher)
         admin_ids=frozenset({ADMIN_ID}),
         rates_fixed=RATES,
         wallet_key=WALLET_KEY,
+        throttle_burst=UNTHROTTLED,  # forged data must reach the handlers, not the throttle
     )
     loop = asyncio.new_event_loop()
     engine = create_engine(url)
@@ -208,4 +240,6 @@ def test_broken_catalog_files_change_nothing(fuzz: Fuzz) -> None:
 
 
 def test_order_callbacks_carry_ids_only() -> None:
-    assert len(OrderCb(action=OrderAction.cancel, id=2**63 - 1, page=10**6).pack().encode()) <= 64
+    assert len(OrderCb(action=OrderAction.cancel, id=2**31 - 1, page=100_000).pack().encode()) <= 64
+    with pytest.raises(ValueError):  # a forged id no column can hold is refused before any query
+        OrderCb.unpack(f"od:x:{2**31}:0")

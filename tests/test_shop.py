@@ -1,6 +1,7 @@
 """The buyer's path through the real Dispatcher: catalog, cart, checkout, invoice, cancel, my orders."""
 
 import asyncio
+import re
 import subprocess
 import sys
 from decimal import Decimal
@@ -8,7 +9,7 @@ from typing import Any
 
 import pytest
 from aiogram.methods import SendPhoto
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 
 from config import ROOT
 from handlers.callbacks import (
@@ -24,10 +25,10 @@ from handlers.callbacks import (
     ProductAction,
     ProductCb,
 )
-from models.enums import Chain, OrderStatus, StockStatus
+from models.enums import Chain, OrderStatus, ProductKind, StockStatus
 from models.ops import AuditLog
 from models.orders import Invoice, Order, Reservation
-from models.shop import CartItem, Category, StockUnit, User
+from models.shop import CartItem, Category, Product, StockUnit, Subcategory, User
 from services.money import amount_due
 from tests.keys import BTC_ZPUB, ETH_XPUB, LTC_ZPUB
 from tests.shop import seed_product
@@ -47,7 +48,10 @@ async def buy_two(tg: Telegram, person: Person, product_id: int) -> list[Any]:
     calls = await tg.press(person, MenuCb(action=MenuAction.shop))
     calls = await tg.press(person, buttons(calls)["Software"])
     calls = await tg.press(person, buttons(calls)["Licences"])
-    calls = await tg.press(person, buttons(calls)["Editor Pro 1y"])
+    listing = buttons(calls)
+    label = next(name for name in listing if name.startswith("Editor Pro 1y"))
+    assert re.fullmatch(r"Editor Pro 1y · 12\.50 USD · [1-9][0-9]* left", label), label  # price and stock
+    calls = await tg.press(person, listing[label])
     assert "Price: 12.50 USD" in texts(calls)[0]
     calls = await tg.press(person, buttons(calls)["+"])
     calls = await tg.press(person, buttons(calls)["🛒 Add 2 to cart"])
@@ -107,8 +111,8 @@ def tg_settings_sol(tg: Telegram):
 
 
 async def test_pagination_shows_arrows_only_where_there_is_a_page(tg: Telegram, sessions) -> None:
-    async with sessions.begin() as s:
-        s.add_all(Category(name=f"Category {n:02d}") for n in range(10))
+    for n in range(10):  # buyers see a category only with something on sale in it
+        await seed_product(sessions, category=f"Category {n:02d}", units=0)
     bob = Person(id=202)
     calls = await tg.press(bob, MenuCb(action=MenuAction.shop))
     first = buttons(calls)
@@ -205,7 +209,7 @@ async def test_stale_buttons_get_an_alert_and_a_fresh_view(tg: Telegram, session
         assert buttons(calls)
 
 
-async def test_timeout_limit_and_ban_refuse_checkout_but_not_browsing(tg: Telegram, sessions, goods) -> None:
+async def test_timeout_limit_refuses_checkout_and_a_ban_refuses_everything(tg: Telegram, sessions, goods) -> None:
     product = await seed_product(sessions, units=5, goods=goods)
     heidi, ivan = Person(id=210), Person(id=211)
     await buy_two(tg, heidi, product)
@@ -218,7 +222,7 @@ async def test_timeout_limit_and_ban_refuse_checkout_but_not_browsing(tg: Telegr
         "You let too many orders expire unpaid, so checkout is blocked. Please contact support to unblock it."
     ]
     calls = await tg.press(ivan, PayCb(chain=Chain.btc))
-    assert "blocked from checking out" in texts(calls)[0]
+    assert texts(calls) == ["This account is banned from the shop."]  # the ban answers before any handler
     assert await count(sessions, select(func.count()).select_from(Order)) == 0
     assert await count(sessions, select(func.count()).select_from(Reservation)) == 0
 
@@ -282,3 +286,76 @@ async def test_a_hidden_category_stops_sales_of_everything_under_it(tg: Telegram
     assert await count(sessions, select(func.count()).select_from(Order)) == 0
     assert await count(sessions, select(func.count()).select_from(Reservation)) == 0
     assert await count(sessions, select(func.sum(CartItem.quantity))) == 2
+
+
+async def test_buyers_see_only_what_is_on_sale_and_lists_show_price_and_stock(tg: Telegram, sessions, goods) -> None:
+    editor = await seed_product(sessions, units=3, goods=goods)
+    async with sessions.begin() as s:
+        licences = (await s.execute(select(Product.subcategory_id).where(Product.id == editor))).scalar_one()
+        software = (await s.execute(select(Category.id))).scalar_one()
+        s.add(Product(subcategory_id=licences, name="Chess", price_minor=400, kind=ProductKind.digital))
+        s.add(
+            Product(subcategory_id=licences, name="Retired", price_minor=100, kind=ProductKind.digital, is_active=False)
+        )
+        s.add(Subcategory(category_id=software, name="Empty for now"))
+        hidden = Subcategory(category_id=software, name="Hidden", is_active=False)
+        s.add_all([hidden, Category(name="Empty category")])
+        await s.flush()
+        s.add(
+            Product(subcategory_id=hidden.id, name="In a hidden subcategory", price_minor=100, kind=ProductKind.digital)
+        )
+    await seed_product(sessions, name="Only retired", category="Retired things", units=2, goods=goods)
+    async with sessions.begin() as s:
+        await s.execute(update(Product).where(Product.name == "Only retired").values(is_active=False))
+
+    fay = Person(id=233)
+    calls = await tg.press(fay, MenuCb(action=MenuAction.shop))
+    assert list(buttons(calls)) == ["Software", "⬅ Back"]
+    calls = await tg.press(fay, buttons(calls)["Software"])
+    assert list(buttons(calls)) == ["Licences", "⬅ Back"]
+    calls = await tg.press(fay, buttons(calls)["Licences"])
+    assert texts(calls) == ["Licences: choose a product:"]
+    assert list(buttons(calls)) == ["Chess · 4.00 USD · sold out", "Editor Pro 1y · 12.50 USD · 3 left", "⬅ Back"]
+
+    gerd = Person(id=234, language_code="de")
+    calls = await tg.press(gerd, CatalogCb(level=CatalogLevel.products, id=licences))
+    assert list(buttons(calls))[:2] == ["Chess · 4.00 USD · ausverkauft", "Editor Pro 1y · 12.50 USD · noch 3"]
+    calls = await tg.press(
+        fay, CatalogCb(level=CatalogLevel.subcategories, id=await category_named(sessions, "Empty category"))
+    )
+    assert texts(calls) == ["Empty category: choose a subcategory:"] and list(buttons(calls)) == ["⬅ Back"]
+
+
+async def category_named(sessions, name: str) -> int:
+    async with sessions() as s:
+        return int((await s.execute(select(Category.id).where(Category.name == name))).scalar_one())
+
+
+async def test_a_product_page_is_one_query_however_many_products(tg: Telegram, sessions, engine, goods) -> None:
+    """Price and stock are counted in the page's query, not once per product."""
+    editor = await seed_product(sessions, units=2, goods=goods)
+    async with sessions() as s:
+        licences = (await s.execute(select(Product.subcategory_id).where(Product.id == editor))).scalar_one()
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    hana = Person(id=235)
+    await tg.send(hana, "/start")
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        await tg.press(hana, CatalogCb(level=CatalogLevel.products, id=licences))
+        one = len(statements)
+        async with sessions.begin() as s:
+            s.add_all(
+                Product(subcategory_id=licences, name=f"P{n}", price_minor=100, kind=ProductKind.physical)
+                for n in range(7)
+            )
+        statements.clear()
+        calls = await tg.press(hana, CatalogCb(level=CatalogLevel.products, id=licences))
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+    assert len([b for b in buttons(calls) if " USD · " in b]) == 8
+    assert len(statements) == one
+    assert sum("stock_units" in s for s in statements) == 1

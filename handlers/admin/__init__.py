@@ -6,8 +6,20 @@ from aiogram.filters import Filter
 from aiogram.types import CallbackQuery, Message
 
 from config import Settings
-from handlers import support
-from handlers.admin import broadcast, inventory, inventory_stock, menu, orders, problems, stats, users, wallet
+from handlers import order_messages, support
+from handlers.admin import (
+    broadcast,
+    inventory,
+    inventory_remove,
+    inventory_stock,
+    menu,
+    orders,
+    problems,
+    shipping,
+    stats,
+    users,
+    wallet,
+)
 
 
 class IsAdmin(Filter):
@@ -19,10 +31,11 @@ def build() -> Router:
     router = Router(name="admin")
     router.message.filter(IsAdmin())
     router.callback_query.filter(IsAdmin())
-    # support replies first: replying to a support copy answers the buyer even while a prompt waits for text
-    router.include_routers(menu.build(), support.build_admin(), orders.build(), problems.build())
-    # inventory_stock after inventory: its last handler takes what no inventory dialog step could use
-    router.include_routers(
-        inventory.build(), inventory_stock.build(), users.build(), broadcast.build(), stats.build(), wallet.build()
-    )
+    # support replies first: replying to a support copy answers the buyer even while a prompt waits for text;
+    # then the prompts that any section's button leaves
+    router.include_routers(menu.build(), support.build_admin(), order_messages.build_admin(), shipping.build())
+    router.include_routers(orders.build(), problems.build())
+    # inventory_stock last of the inventory: its last handler takes what no inventory dialog step could use
+    router.include_routers(inventory.build(), inventory_remove.build(), inventory_stock.build())
+    router.include_routers(users.build(), broadcast.build(), stats.build(), wallet.build())
     return router

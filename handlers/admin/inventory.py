@@ -1,5 +1,6 @@
 """Inventory: the whole catalog tree (inactive nodes too) with stock per product, and the dialogs that
-create, rename, (de)activate, price and describe. Every dialog has a Cancel button; /admin and /start leave."""
+create, rename, (de)activate, price and describe. Every dialog has a Cancel button; /admin and /start leave.
+Stock in: handlers.admin.inventory_stock; stock out and deletion: handlers.admin.inventory_remove."""
 
 from enum import StrEnum
 from html import escape
@@ -14,6 +15,7 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from config import Settings
 from handlers.admin.menu import AdminCb, AdminSection
 from handlers.admin.panel import actor, answer, before_last_row, rows
+from handlers.callbacks import Id, Page
 from handlers.keyboards import button, paged
 from handlers.render import alert
 from l10n import L10n
@@ -51,6 +53,10 @@ class InvAction(StrEnum):
     price = "p"
     describe = "d"
     stock = "k"
+    unstock = "u"  # remove chosen digital units
+    recount = "q"  # set a physical product's available count
+    delete = "e"  # what deleting would take with it, and Confirm
+    purge = "z"  # delete, confirmed
     confirm = "y"
     cancel = "x"
 
@@ -58,8 +64,8 @@ class InvAction(StrEnum):
 class InvCb(CallbackData, prefix="ai"):
     action: InvAction
     node: Node = Node.root
-    id: int = 0
-    page: int = 0
+    id: Id = 0
+    page: Page = 0
 
 
 class KindCb(CallbackData, prefix="aik"):
@@ -74,6 +80,9 @@ class InventoryForm(StatesGroup):
     stock = State()
     quantity = State()
     confirm = State()
+    unstock = State()
+    recount = State()
+    confirm_removal = State()
 
 
 CHILD = {Node.root: Node.category, Node.category: Node.subcategory, Node.subcategory: Node.product}
@@ -121,6 +130,7 @@ def listing_view(node: Node, listing: Listing, l10n: L10n) -> tuple[str, InlineK
             button(l10n("admin.inventory.rename"), InvCb(action=InvAction.rename, node=node, id=here.id)),
             button(l10n(f"admin.inventory.{toggle.name}"), InvCb(action=toggle, node=node, id=here.id)),
         ],
+        [button(l10n("admin.inventory.delete"), InvCb(action=InvAction.delete, node=node, id=here.id))],
     )
 
 
@@ -141,10 +151,13 @@ def product_view(card: ProductAdmin, settings: Settings, l10n: L10n) -> tuple[st
     def act(action: InvAction, key: str) -> InlineKeyboardButton:
         return button(l10n(f"admin.inventory.{key}"), InvCb(action=action, node=Node.product, id=card.id))
 
+    digital = card.kind is ProductKind.digital
+    take = act(InvAction.unstock, "remove_units") if digital else act(InvAction.recount, "set_count")
     return text, rows(
-        [act(InvAction.stock, "add_stock")],
+        [act(InvAction.stock, "add_stock"), take],
         [act(InvAction.price, "set_price"), act(InvAction.describe, "describe")],
         [act(InvAction.rename, "rename"), act(toggle, toggle.name)],
+        [act(InvAction.delete, "delete")],
         [button(l10n("nav.back"), InvCb(action=InvAction.view, node=Node.subcategory, id=card.subcategory_id))],
     )
 

@@ -33,12 +33,25 @@ def confirm_buttons(product_id: int, l10n: L10n) -> InlineKeyboardMarkup:
     )
 
 
-def problems_text(e: StockFileErrors, l10n: L10n) -> str:
+def problems_text(e: StockFileErrors, l10n: L10n, key: str = "admin.inventory.stock_rejected") -> str:
+    """Why the sent stock was refused, line by line; `key` says what did not happen."""
     shown = "\n".join(escape(p) for p in e.problems[:MAX_PROBLEMS_SHOWN])
     more = len(e.problems) - MAX_PROBLEMS_SHOWN
-    return l10n("admin.inventory.stock_rejected", count=len(e.problems), problems=shown) + (
+    return l10n(key, count=len(e.problems), problems=shown) + (
         "\n" + l10n("admin.inventory.stock_more_problems", count=more) if more > 0 else ""
     )
+
+
+async def sent_stock(message: Message, bot: Bot) -> tuple[bytes, str | None]:
+    """The bytes of pasted text (name None) or of an uploaded file, with its name. Raises StockFileErrors for a
+    file too large to download."""
+    document = message.document
+    if document is None:
+        return (message.text or "").encode(), None
+    if (document.file_size or 0) > MAX_FILE_BYTES:
+        raise StockFileErrors([f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MB"])
+    downloaded = await bot.download(document)
+    return (downloaded.read() if downloaded else b""), document.file_name or "file"
 
 
 async def ask_stock(
@@ -71,20 +84,8 @@ async def got_payloads(
 ) -> None:
     """Pasted lines or an uploaded file: checked and counted, then held (sealed) until Confirm."""
     data = await state.get_data()
-    document = message.document
-    if document is not None and (document.file_size or 0) > MAX_FILE_BYTES:
-        await message.answer(
-            problems_text(StockFileErrors([f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MB"]), l10n),
-            reply_markup=cancel_button(Node.product, data["id"], l10n),
-        )
-        return
     try:
-        if document is not None:
-            downloaded = await bot.download(document)
-            raw, source = (downloaded.read() if downloaded else b""), document.file_name or "file"
-            preview = await admin_stock.preview_digital(data["id"], raw, source)
-        else:
-            preview = await admin_stock.preview_digital(data["id"], (message.text or "").encode(), None)
+        preview = await admin_stock.preview_digital(data["id"], *await sent_stock(message, bot))
     except StockFileErrors as e:
         await message.answer(problems_text(e, l10n), reply_markup=cancel_button(Node.product, data["id"], l10n))
         return

@@ -18,6 +18,7 @@ class AdminSection(StrEnum):
     orders = "orders"
     problems = "problems"
     inventory = "inventory"
+    shipping = "shipping"
     users = "users"
     broadcast = "broadcast"
     stats = "stats"

@@ -9,11 +9,20 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from handlers.admin.menu import AdminCb, AdminSection
+from handlers.callbacks import Id, Page
 from handlers.keyboards import button, paged
 from l10n import L10n
 from models.enums import OrderProblem, OrderStatus
-from services.admin.dto import AdminAction, AdminOrderView, OrderBucket, OrderMovedOn, OrderPage, TimelineEntry
-from services.dto import NamedItem
+from services.admin.dto import (
+    AdminAction,
+    AdminOrderView,
+    OrderBucket,
+    OrderMovedOn,
+    OrderPage,
+    OrderRow,
+    TimelineEntry,
+)
+from services.dto import AddressState, NamedItem, OrderShipping
 from services.money import Unit, format_amount, format_fiat
 
 
@@ -25,13 +34,14 @@ class AoAction(StrEnum):
     confirm = "p"
     expire = "e"
     expire_now = "E"
+    message = "m"  # write to the buyer
 
 
 class AdminOrderCb(CallbackData, prefix="ao"):
     action: AoAction
-    id: int = 0
+    id: Id = 0
     bucket: OrderBucket = OrderBucket.awaiting
-    page: int = 0
+    page: Page = 0
 
 
 class ApAction(StrEnum):
@@ -46,9 +56,9 @@ class ApAction(StrEnum):
 
 class ProblemCb(CallbackData, prefix="ap"):
     action: ApAction
-    id: int = 0
+    id: Id = 0
     problem: OrderProblem | None = None  # the problem the admin saw: resolving another one is refused
-    page: int = 0
+    page: Page = 0
 
 
 MESSAGE_LIMIT = 4096
@@ -133,6 +143,8 @@ def order_list(page: OrderPage, l10n: L10n) -> tuple[str, InlineKeyboardMarkup]:
         )
         for r in page.rows
     ]
+    if page.bucket is OrderBucket.ready and page.rows:  # what the admin packs: the address of each
+        title += "\n\n" + "\n\n".join(_ready_row(r, l10n) for r in page.rows)
     return title, paged(
         items,
         page.page,
@@ -142,6 +154,24 @@ def order_list(page: OrderPage, l10n: L10n) -> tuple[str, InlineKeyboardMarkup]:
         AdminCb(section=AdminSection.orders),
         l10n,
     )
+
+
+def _ready_row(row: OrderRow, l10n: L10n) -> str:
+    head = f"<b>#{row.id}</b>"
+    if row.shipping is None:
+        return head
+    if row.shipping.option:
+        head += f" · {escape(row.shipping.option)}"
+    return head + "\n" + ship_to(row.shipping, l10n)
+
+
+def ship_to(shipping: OrderShipping, l10n: L10n) -> str:
+    """Where the parcel goes, or why that cannot be shown."""
+    if shipping.state is AddressState.given and shipping.address is not None:
+        return l10n("admin.orders.ship_to", address=escape(shipping.address))
+    if shipping.state is AddressState.erased and shipping.erased_at is not None:
+        return l10n("admin.orders.address_erased", date=when(shipping.erased_at))
+    return l10n(f"admin.orders.address_{shipping.state}")
 
 
 def order_text(view: AdminOrderView, l10n: L10n) -> str:
@@ -176,7 +206,13 @@ def _order_text(view: AdminOrderView, timeline: list[TimelineEntry], l10n: L10n)
             *(["…"] if len(view.lines) > SHOWN else []),
         ]
     )
-    parts = [head, lines + "\n" + l10n("admin.orders.total", total=format_fiat(view.total, view.currency))]
+    total = l10n("admin.orders.total", total=format_fiat(view.total, view.currency))
+    if view.shipping and view.shipping.option:
+        price = format_fiat(view.shipping.price, view.currency)
+        total = l10n("admin.orders.shipping", option=escape(view.shipping.option), price=price) + "\n" + total
+    parts = [head, lines + "\n" + total]
+    if view.shipping:
+        parts.append(ship_to(view.shipping, l10n))
     if view.invoice:
         inv, coin = view.invoice, view.invoice.unit.label
         text = l10n(
@@ -255,6 +291,7 @@ def order_keyboard(view: AdminOrderView, l10n: L10n) -> InlineKeyboardMarkup:
         kb.row(button(l10n("admin.problems.open"), ProblemCb(action=ApAction.view, id=view.id)))
     back = AdminOrderCb(action=AoAction.list, bucket=view.bucket) if view.bucket else ProblemCb(action=ApAction.list)
     kb.row(button(l10n("admin.orders.refresh"), open_order(view.id)), button(l10n("nav.back"), back))
+    kb.row(button(l10n("admin.orders.do.message"), AdminOrderCb(action=AoAction.message, id=view.id)))
     return kb.as_markup()
 
 

@@ -4,21 +4,15 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 
 from handlers.admin.menu import AdminCb, AdminSection
 from handlers.keyboards import button
-from handlers.render import show
+from handlers.render import answer
 from l10n import L10n
+
+__all__ = ["actor", "answer", "before_last_row", "rows", "to_menu"]  # answer lives in handlers.render
 
 
 def actor(event: Message | CallbackQuery) -> str:
     """The audit log's name for the admin behind an update."""
     return f"admin:{event.from_user.id if event.from_user else 0}"
-
-
-async def answer(event: Message | CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
-    """Replace the pressed message with the view, or answer a typed message with a new one."""
-    if isinstance(event, CallbackQuery):
-        await show(event, text, markup)
-    else:
-        await event.answer(text, reply_markup=markup)
 
 
 def to_menu(l10n: L10n) -> InlineKeyboardButton:

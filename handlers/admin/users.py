@@ -14,6 +14,7 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from config import Settings
 from handlers.admin.menu import AdminCb, AdminSection
 from handlers.admin.panel import actor, answer, rows, to_menu
+from handlers.callbacks import Id, Page, Quantity
 from handlers.keyboards import button, paged
 from handlers.render import alert
 from l10n import L10n
@@ -36,9 +37,9 @@ class UserAction(StrEnum):
 
 class UsersCb(CallbackData, prefix="au"):
     action: UserAction
-    id: int = 0
-    n: int = 0  # timeouts: the least count listed
-    page: int = 0
+    id: Id = 0
+    n: Quantity = 0  # timeouts: the least count listed
+    page: Page = 0
 
 
 class UsersForm(StatesGroup):

@@ -14,7 +14,14 @@ from services.payments.seen import ChainSnapshot, TokenWatch
 
 
 class ProviderError(Exception):
-    """The provider could not tell us the truth this time. The message never holds secrets."""
+    """The provider could not tell us the truth this time. The message never holds secrets.
+
+    `retry_after`: the seconds the provider asked us to wait (HTTP 429 with Retry-After), else None.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class ChainBackend(Protocol):

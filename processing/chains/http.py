@@ -2,15 +2,18 @@
 
 Every way a request can go wrong becomes ProviderError: a refused connection, a timeout, a non-2xx
 status (429 and 5xx included), a body that is not the JSON or text we expect, or a JSON-RPC `error`.
+A 429 carries the provider's Retry-After on the error, so the observer waits exactly as long as asked.
 Messages name only the host and the method or path. Node URLs carry user:pass, and provider URLs
 carry API keys in their path, so the URL itself never appears in a message.
 """
 
 import itertools
 import json
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, encode_basic_auth
@@ -46,6 +49,23 @@ def json_int(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError("not an integer")
     return value
+
+
+def retry_after_seconds(header: str | None, now: float) -> float | None:
+    """A Retry-After header as seconds from `now` (unix time): delta-seconds or an HTTP date (RFC 9110
+    10.2.3); None when absent or unreadable. A date in the past means "now": 0."""
+    if header is None:
+        return None
+    value = header.strip()
+    if value.isascii() and value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # "-0000": a date without a zone is not an HTTP date
+        return None
+    return max(0.0, when.timestamp() - now)
 
 
 def hex_int(value: object) -> int:
@@ -135,6 +155,9 @@ class HttpClient:
             self._session = ClientSession(headers=self._headers)
         try:
             async with self._session.request(verb, self._base + path, json=body, timeout=self._timeout) as response:
+                if response.status == 429:
+                    wait = retry_after_seconds(response.headers.get("Retry-After"), time.time())
+                    raise ProviderError(f"{self._host} {where}: HTTP 429", retry_after=wait)
                 return response.status, (await response.read()).decode()
         except (ClientError, TimeoutError, UnicodeDecodeError) as e:
             raise ProviderError(f"{self._host} {where}: {type(e).__name__}") from None

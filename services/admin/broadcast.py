@@ -1,4 +1,4 @@
-"""Broadcasts: one text to every user who has not blocked the bot, sent through the outbox.
+"""Broadcasts: one text to every user who has not blocked the bot and is not banned, sent through the outbox.
 
 Starting one writes its record and one outbox row per recipient in one transaction; the outbox job sends
 them (429: sends nothing more until retry_after has passed; 403: marks users.blocked_bot, so the next
@@ -51,7 +51,8 @@ class AdminBroadcastService:
             return await BroadcastRepo(self._session).count_recipients()
 
     async def start(self, actor: str, text: str, language: str, chat_id: int, message_id: int) -> BroadcastStatus:
-        """Queue `text` (HTML) for every user who has not blocked the bot; progress goes to (chat_id, message_id).
+        """Queue `text` (HTML) for every user who has not blocked the bot and is not banned; progress goes to
+        (chat_id, message_id).
 
         Idempotent per progress message: pressing Send twice starts one broadcast. Audited (the record is an
         audit row, action "broadcast.start"). Returns the broadcast's status right after queueing.

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from models.chains import Asset
 from models.enums import OrderProblem, OrderStatus, OutboxStatus, PaymentStatus
-from services.dto import InvoiceView, OrderLine
+from services.dto import InvoiceView, OrderLine, OrderShipping
 
 
 class OrderBucket(StrEnum):
@@ -75,6 +75,7 @@ class OrderRow:
     total: Decimal
     currency: str
     buyer: str  # @username, else the Telegram id
+    shipping: OrderShipping | None = None  # in the "ready for shipment" list
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +130,7 @@ class AdminOrderView:
     physical: bool
     created_at: datetime
     tracking: str | None
+    shipping: OrderShipping | None  # None: nothing in it is shipped
     close_reason: str | None
     total: Decimal
     currency: str

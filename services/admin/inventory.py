@@ -1,4 +1,5 @@
-"""The admin's catalog: browse every node (inactive ones too), create, rename, (de)activate, price, describe.
+"""The admin's catalog: browse every node (inactive ones too), create, rename, (de)activate, price, describe,
+and delete a node that has nothing held or sold under it.
 
 Names, prices and descriptions are checked by the catalog import's own checker, so the panel and
 `python -m bot catalog import` accept exactly the same values. Every change is one transaction with its
@@ -47,6 +48,15 @@ class NameTaken(Exception):
     """Another node under the same parent already has this name."""
 
 
+class InUse(Exception):
+    """Units under the node are held by open orders or sold: it can be hidden, never deleted."""
+
+    def __init__(self, held: int, sold: int) -> None:
+        super().__init__(held, sold)
+        self.held = held
+        self.sold = sold
+
+
 @dataclass(frozen=True, slots=True)
 class AdminNode:
     id: int
@@ -77,6 +87,22 @@ class ProductAdmin:
     available: int
     reserved: int
     sold: int
+
+
+@dataclass(frozen=True, slots=True)
+class NodeContents:
+    """What deleting a node would delete with it, and what keeps it from being deleted."""
+
+    node: AdminNode
+    subcategories: int
+    products: int
+    available: int  # deleted with the node
+    held: int  # reserved by open orders: the node cannot be deleted
+    sold: int  # sold: the node cannot be deleted
+
+    @property
+    def deletable(self) -> bool:
+        return not (self.held or self.sold)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +149,11 @@ def _node(row: Node) -> AdminNode:
     return AdminNode(row.id, row.name, row.is_active)
 
 
+def _per_status(counts: dict[tuple[int, StockStatus], int]) -> dict[StockStatus, int]:
+    """Units per status, summed over products; every status is present."""
+    return {status: sum(n for (_, s), n in counts.items() if s is status) for status in StockStatus}
+
+
 def _parent_id(row: Node) -> int | None:
     if isinstance(row, Subcategory):
         return row.category_id
@@ -141,15 +172,15 @@ class AdminInventoryService:
         async with read_only(self._session):
             repo = CatalogRepo(self._session)
             if level is None:
-                rows, more = await repo.page(CatalogRepo.categories(active_only=False), page, PAGE_SIZE)
+                rows, more = await repo.page(CatalogRepo.categories(for_buyers=False), page, PAGE_SIZE)
                 return Listing(None, 0, [_node(r) for r in rows], page, more)
             node = await repo.get(MODELS[level], node_id)
             if node is None or level is Level.product:
                 raise NotFound
             children = (
-                CatalogRepo.subcategories(node_id, active_only=False)
+                CatalogRepo.subcategories(node_id, for_buyers=False)
                 if level is Level.category
-                else CatalogRepo.products(node_id, active_only=False)
+                else CatalogRepo.products(node_id)
             )
             rows, more = await repo.page(children, page, PAGE_SIZE)
         return Listing(_node(node), _parent_id(node) or 0, [_node(r) for r in rows], page, more)
@@ -216,6 +247,56 @@ class AdminInventoryService:
     async def set_description(self, actor: str, product_id: int, text: str) -> None:
         """Raises InventoryRefused or NotFound."""
         await self._write(actor, Level.product, "describe", product_id, None, description=checked_description(text))
+
+    async def contents(self, level: Level, node_id: int) -> NodeContents:
+        """The node, what is under it, and its units per status. Read-only. Raises NotFound."""
+        async with read_only(self._session):
+            repo = CatalogRepo(self._session)
+            node = await repo.get(MODELS[level], node_id)
+            if node is None:
+                raise NotFound
+            subcategories, products = await repo.contents(node)
+            counts = await StockRepo(self._session).all_unit_counts(products)
+        units = _per_status(counts)
+        return NodeContents(
+            _node(node),
+            subcategories,
+            len(products),
+            units[StockStatus.available],
+            units[StockStatus.reserved],
+            units[StockStatus.sold],
+        )
+
+    async def delete(self, actor: str, level: Level, node_id: int) -> int:
+        """Delete a node with everything under it, its available units included, when no unit under it is held
+        or sold; returns its parent's id (0 for a category). Audited. Order items keep their product's name.
+
+        One transaction under the catalog import lock. The available units go first, by a DELETE conditional on
+        their status, so a unit a checkout holds is never deleted; any unit left is held or sold, and then
+        InUse is raised and nothing changes. Raises NotFound for a missing node, so deleting twice deletes once.
+        """
+        async with self._session.begin():
+            repo, stock = CatalogRepo(self._session), StockRepo(self._session)
+            await repo.lock_for_import()
+            node = await repo.get(MODELS[level], node_id, lock=True)
+            if node is None:
+                raise NotFound
+            subcategories, products = await repo.contents(node)
+            removed = await stock.remove_available(products)
+            left = await stock.all_unit_counts(products)
+            if left:  # held or sold (or a unit an expiring order gave back just now): the node stays
+                units = _per_status(left)
+                raise InUse(units[StockStatus.reserved], units[StockStatus.sold])
+            await repo.delete(node)
+            await AuditRepo(self._session).record(
+                actor,
+                f"{level.name}.delete",
+                level.name,
+                node.id,
+                before={"name": node.name, "subcategories": subcategories, "products": len(products)},
+                after={"available_removed": removed},
+            )
+            return _parent_id(node) or 0
 
     async def _write(
         self, actor: str, level: Level, action: str, node_id: int | None, parent_id: int | None, **values: Any

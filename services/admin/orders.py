@@ -34,21 +34,25 @@ from services.admin.dto import (
     TimelineEntry,
     bucket_of,
 )
-from services.dto import OrderLine
+from services.dto import OrderLine, OrderShipping
 from services.money import from_minor
 from services.orders.buyer import invoice_view
 from services.orders.lifecycle import OrderLifecycle, admin
 from services.payments.explorer import tx_url
 from services.shop.catalog import NotFound
+from services.shop.shipping import order_shipping
+from services.wallet.goods import GoodsCipher
 
 PAGE_SIZE = 8
 TIMELINE_LIMIT = 20  # the latest entries; the message has to fit Telegram's 4096 characters
 
 
 class AdminOrdersService:
-    def __init__(self, session: AsyncSession, settings: Settings) -> None:
+    def __init__(self, session: AsyncSession, settings: Settings, goods: GoodsCipher | None) -> None:
+        """`goods` opens shipping addresses for the admins' eyes."""
         self._session = session
         self._settings = settings
+        self._goods = goods
 
     async def counts(self) -> dict[OrderBucket, int]:
         """How many orders each list holds."""
@@ -60,11 +64,18 @@ class AdminOrdersService:
         }
 
     async def page(self, bucket: OrderBucket, page: int) -> OrderPage:
+        """One page of a list, newest first; "ready for shipment" with each order's shipping and address."""
         statuses, physical = BUCKETS[bucket]
         page = max(page, 0)
         async with read_only(self._session):
             rows, more = await OrderRepo(self._session).page(statuses, physical, page, PAGE_SIZE)
-        return OrderPage(bucket, [_row(order, user) for order, user in rows], page, more)
+        ships = bucket is OrderBucket.ready
+        return OrderPage(
+            bucket,
+            [_row(order, user, order_shipping(order, self._goods) if ships else None) for order, user in rows],
+            page,
+            more,
+        )
 
     async def view(self, order_id: int) -> AdminOrderView:
         """Everything about one order for an admin. Raises NotFound."""
@@ -146,6 +157,7 @@ class AdminOrdersService:
             physical=physical,
             created_at=order.created_at,
             tracking=order.tracking,
+            shipping=order_shipping(order, self._goods) if physical else None,
             close_reason=order.close_reason,
             total=from_minor(order.total_minor),
             currency=order.fiat_currency,
@@ -192,7 +204,7 @@ def _actions(status: OrderStatus, physical: bool) -> frozenset[AdminAction]:
     return frozenset(actions)
 
 
-def _row(order: Order, user: User) -> OrderRow:
+def _row(order: Order, user: User, shipping: OrderShipping | None) -> OrderRow:
     return OrderRow(
         order.id,
         order.created_at,
@@ -201,6 +213,7 @@ def _row(order: Order, user: User) -> OrderRow:
         from_minor(order.total_minor),
         order.fiat_currency,
         f"@{user.username}" if user.username else str(user.telegram_id),
+        shipping,
     )
 
 

@@ -22,6 +22,8 @@ from models.types import utcnow
 from repositories.stats import StatsRepo
 from services.admin.chart import revenue_png
 from services.money import format_amount, from_minor
+from services.shop.shipping import order_shipping
+from services.wallet.goods import GoodsCipher
 
 TOP_PRODUCTS = 5
 CHART_DAYS = 30
@@ -37,6 +39,9 @@ CSV_HEADER = (
     "difference",
     "fiat_total",
     "fiat_currency",
+    "shipping",
+    "shipping_fiat",
+    "shipping_address",
 )
 
 
@@ -94,9 +99,11 @@ class Export:
 
 
 class AdminStatsService:
-    def __init__(self, session: AsyncSession, settings: Settings) -> None:
+    def __init__(self, session: AsyncSession, settings: Settings, goods: GoodsCipher | None) -> None:
+        """`goods` opens shipping addresses for the reconciliation export."""
         self._session = session
         self._settings = settings
+        self._goods = goods
 
     async def overview(self, now: datetime | None = None) -> Overview:
         now = now or utcnow()
@@ -123,7 +130,9 @@ class AdminStatsService:
 
     async def reconciliation(self, period: Period, now: datetime | None = None) -> Export:
         """CSV, one row per order created in the period: what was due and what arrived (payments still on
-        chain), the difference (negative: short), and the fiat total. Amounts in whole coins."""
+        chain), the difference (negative: short), the fiat total (shipping included), the shipping option,
+        its price and the shipping address (decrypted: the export is for admins only; empty once erased).
+        Amounts in whole coins."""
         now = now or utcnow()
         async with read_only(self._session):
             repo = StatsRepo(self._session)
@@ -155,6 +164,9 @@ class AdminStatsService:
                     *(coin or ["", "", "", "", "", ""]),
                     str(from_minor(order.total_minor)),
                     order.fiat_currency,
+                    order.shipping_name or "",
+                    str(from_minor(order.shipping_minor)),
+                    order_shipping(order, self._goods).address or "",
                 ]
             )
         name = f"orders-{period.value}-{now.astimezone(UTC).date().isoformat()}.csv"

@@ -1,17 +1,22 @@
-"""Adding stock from the admin panel: digital payloads (pasted or uploaded) after a preview, physical units.
+"""Stock from the admin panel: adding digital payloads (pasted or uploaded) after a preview, and physical
+units; removing chosen digital units after a preview, setting a physical product's available count, and
+emptying the shelf (`python -m bot catalog empty-stock`).
 
 Units are stored as a catalog import stores them (repositories.stock.StockRepo under the catalog
 import lock): payloads sealed with GoodsCipher, and a payload the product already holds, in any status, is
-skipped by its keyed digest. Payloads are never logged or audited.
+skipped by its keyed digest. Units are removed only while available: held (reserved) and sold ones stay,
+whatever the admin sends. Payloads are never logged or audited.
 """
 
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models.database import read_only
 from models.enums import ProductKind, StockStatus
 from models.shop import Product
 from models.types import utcnow
@@ -24,6 +29,8 @@ from services.catalog_io.stock_files import StockFileErrors, StockLine, check_pa
 from services.shop.catalog import NotFound
 from services.wallet.goods import GoodsCipher, GoodsKeyMissing
 from services.wallet.secretbox import DecryptionError
+
+_HEX_DIGEST = re.compile(r"[0-9a-f]{64}")  # GoodsCipher.digest: anything else in a preview is not ours
 
 
 class WrongKind(Exception):
@@ -44,6 +51,36 @@ class StockAdded:
     added: int
     skipped: int  # payloads the product already held
     available: int  # units on the shelf now
+
+
+@dataclass(frozen=True, slots=True)
+class Removal:
+    """Payloads sent for removal, matched against one digital product's units by their keyed digests."""
+
+    product_id: int
+    removed: int  # available units: removed (in a preview, those that would be)
+    kept: int  # held or sold units: they stay
+    missing: int  # the product has no unit with that payload (another product's, or never added)
+    available: int  # units on the shelf afterwards (in a preview, now)
+    digests: str = ""  # a preview's keyed digests, space-separated: hand back to remove_digital
+
+
+@dataclass(frozen=True, slots=True)
+class StockCount:
+    product_id: int
+    added: int
+    removed: int
+    available: int  # units on the shelf now
+
+
+@dataclass(frozen=True, slots=True)
+class Emptied:
+    """One product's shelf emptied by empty_stock."""
+
+    product_id: int
+    path: str  # "Category / Subcategory / Product"
+    removed: int
+    kept: int  # held or sold: left as they were
 
 
 class AdminStockService:
@@ -102,6 +139,113 @@ class AdminStockService:
             await repo.add_units(product_id, [None] * quantity, utcnow())
             return await self._audit(actor, product_id, quantity, 0)
 
+    async def preview_removal(self, product_id: int, raw: bytes, filename: str | None = None) -> Removal:
+        """Match pasted text (`filename` None) or an uploaded file of payloads against a digital product's units.
+        Read-only: counts what would be removed, kept (held or sold) and not found.
+
+        Same formats and checks as adding stock. Raises StockFileErrors, GoodsKeyMissing, NotFound or WrongKind.
+        """
+        payloads = read_stock(raw, filename)
+        cipher = self._cipher()
+        async with read_only(self._session):
+            repo = StockRepo(self._session)
+            await self._product(product_id, ProductKind.digital)
+            statuses = await repo.statuses_by_digest(product_id)
+            available = (await repo.unit_counts(product_id))[StockStatus.available]
+        digests = [cipher.digest(payload) for payload in payloads]
+        removed, kept, missing = _match(digests, statuses)
+        return Removal(product_id, len(removed), kept, missing, available, " ".join(digests))
+
+    async def remove_digital(self, actor: str, product_id: int, digests: str) -> Removal:
+        """Remove the product's available units whose payloads have these keyed digests (a preview's `digests`).
+        Held and sold units stay, as do other products' units. Audited with the counts, never the payloads.
+
+        One transaction under the catalog import lock; counts are taken again inside it, so they may differ
+        from the preview's. Idempotent: confirming twice removes nothing more. Raises NotFound or WrongKind.
+        """
+        wanted = [d for d in digests.split() if _HEX_DIGEST.fullmatch(d)]
+        async with self._session.begin():
+            repo = StockRepo(self._session)
+            await CatalogRepo(self._session).lock_for_import()
+            await self._product(product_id, ProductKind.digital)
+            removable, _, missing = _match(wanted, await repo.statuses_by_digest(product_id))
+            removed = await repo.remove_available([product_id], removable)
+            kept = len(wanted) - missing - removed  # a unit held by a checkout meanwhile stays, and counts here
+            available = (await repo.unit_counts(product_id))[StockStatus.available]
+            await AuditRepo(self._session).record(
+                actor,
+                "stock.remove",
+                "product",
+                product_id,
+                before={"available": available + removed},
+                after={"available": available, "removed": removed, "kept": kept, "missing": missing},
+            )
+        return Removal(product_id, removed, kept, missing, available)
+
+    async def set_physical_count(self, actor: str, product_id: int, target: int) -> StockCount:
+        """Make `target` units of a physical product available: add the shortfall or remove the surplus, newest
+        units first. Held and sold units are not part of the count and are never removed. Audited.
+
+        Idempotent: the same target again changes nothing (and writes no audit row). A unit a checkout takes
+        meanwhile stays sold to it, so the count may end below `target`. Raises ValueError (not 0 to
+        MAX_QUANTITY), NotFound or WrongKind.
+        """
+        if not 0 <= target <= MAX_QUANTITY:
+            raise ValueError(target)
+        async with self._session.begin():
+            repo = StockRepo(self._session)
+            await CatalogRepo(self._session).lock_for_import()
+            await self._product(product_id, ProductKind.physical)
+            before = (await repo.unit_counts(product_id))[StockStatus.available]
+            added = max(0, target - before)
+            await repo.add_units(product_id, [None] * added, utcnow())
+            removed = await repo.remove_newest_available(product_id, before - target) if target < before else 0
+            if added or removed:
+                await AuditRepo(self._session).record(
+                    actor,
+                    "stock.count",
+                    "product",
+                    product_id,
+                    before={"available": before},
+                    after={"available": before + added - removed, "added": added, "removed": removed},
+                )
+        return StockCount(product_id, added, removed, before + added - removed)
+
+    async def empty_stock(self, actor: str, product_id: int | None = None) -> list[Emptied]:
+        """Remove every available unit of every product, or of one: the step between exporting with payloads
+        under the old goods key and importing under the new one. Held and sold units stay.
+
+        One transaction under the catalog import lock, one audit row per product that lost units. Answers
+        every product that has units, in creation order. Idempotent. Needs no goods key. Raises NotFound for an
+        unknown `product_id`.
+        """
+        async with self._session.begin():
+            catalog, repo = CatalogRepo(self._session), StockRepo(self._session)
+            await catalog.lock_for_import()
+            categories, subcategories, products = await catalog.tree()
+            if product_id is not None and not any(p.id == product_id for p in products):
+                raise NotFound
+            names = {c.id: c.name for c in categories}
+            parents = {s.id: f"{names[s.category_id]} / {s.name}" for s in subcategories}
+            counts = await repo.all_unit_counts(None if product_id is None else [product_id])
+            stocked = {pid for pid, _ in counts}
+            emptied: list[Emptied] = []
+            for p in (p for p in products if p.id in stocked):
+                available = counts.get((p.id, StockStatus.available), 0)
+                kept = counts.get((p.id, StockStatus.reserved), 0) + counts.get((p.id, StockStatus.sold), 0)
+                removed = await repo.remove_available([p.id]) if available else 0
+                if removed:
+                    await AuditRepo(self._session).record(
+                        actor,
+                        "stock.empty",
+                        "product",
+                        p.id,
+                        before={"available": available},
+                        after={"available": available - removed, "removed": removed, "kept": kept},
+                    )
+                emptied.append(Emptied(p.id, f"{parents[p.subcategory_id]} / {p.name}", removed, kept))
+        return emptied
+
     def _cipher(self) -> GoodsCipher:
         if self._goods is None:
             raise GoodsKeyMissing(KEY_MISSING)
@@ -126,3 +270,10 @@ class AdminStockService:
             after={"available": available, "added": added, "skipped": skipped},
         )
         return StockAdded(product_id, added, skipped, available)
+
+
+def _match(digests: list[str], statuses: dict[str, StockStatus]) -> tuple[list[str], int, int]:
+    """(the digests of available units, how many are held or sold, how many the product does not have)."""
+    removable = [d for d in digests if statuses.get(d) is StockStatus.available]
+    missing = sum(1 for d in digests if d not in statuses)
+    return removable, len(digests) - len(removable) - missing, missing

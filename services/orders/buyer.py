@@ -1,6 +1,8 @@
-"""The buyer's own orders: list, detail with invoice and goods, and cancelling an unpaid one."""
+"""The buyer's own orders: list, detail with invoice, goods and shipping, cancelling an unpaid one, and
+changing where an unpaid one is shipped."""
 
 import logging
+from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -9,6 +11,7 @@ from models.database import read_only
 from models.enums import OrderStatus
 from models.orders import Invoice, Order
 from models.types import utcnow
+from repositories.audit import AuditRepo
 from repositories.orders import OrderRepo
 from repositories.stock import StockRepo
 from repositories.users import UserRepo
@@ -17,8 +20,10 @@ from services.money import from_minor
 from services.orders.lifecycle import OrderLifecycle, buyer
 from services.payments.uri import payment_uri
 from services.shop.catalog import NotFound
+from services.shop.shipping import AddressesUnavailable, checked_address, order_shipping
 from services.wallet.goods import GoodsCipher
 from services.wallet.merchant import Wallet
+from services.wallet.secretbox import DecryptionError
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 8
@@ -26,6 +31,10 @@ PAGE_SIZE = 8
 
 class CannotCancel(Exception):
     """The order has moved on (paid, payment seen, expired, already cancelled)."""
+
+
+class AddressLocked(Exception):
+    """The order is paid (or closed): where it is shipped can no longer be changed."""
 
 
 class OrderService:
@@ -42,9 +51,11 @@ class OrderService:
     async def view(self, order_id: int, user_id: int) -> OrderView:
         """The order as its buyer sees it. Raises NotFound for a missing order or someone else's.
 
-        The invoice address is re-derived from the configured key before it is shown
-        (raises services.wallet.merchant.AddressMismatch if it differs). Goods are decrypted only here,
-        only for the buyer, and only once the order is paid.
+        The address of an invoice the buyer may still pay is re-derived from the configured key before it
+        is shown (raises services.wallet.merchant.AddressMismatch if it differs). Goods are decrypted only
+        here, only for the buyer, and only once the order is paid; goods that no longer open (sealed
+        before a key rotation) are marked unreadable rather than failing the whole view. The shipping
+        address is decrypted only for its buyer too.
         """
         async with read_only(self._session):
             repo = OrderRepo(self._session)
@@ -52,13 +63,15 @@ class OrderService:
             if order is None:
                 raise NotFound
             items = await repo.items(order.id)
+            physical = await repo.is_physical(order.id)
             invoice = await repo.invoice(order.id)
             payments = await repo.payments(invoice.id) if invoice else []
             sealed = (
                 await StockRepo(self._session).sold_payloads(order.id) if order.status in OrderStatus.sold() else []
             )
-        if invoice is not None:
+        if invoice is not None and order.status in OrderStatus.open():
             self._wallet.verify(invoice.chain, invoice.derivation_index, invoice.address)
+        goods, unreadable = self._open(order.id, sealed)
         return OrderView(
             id=order.id,
             status=order.status,
@@ -68,8 +81,23 @@ class OrderService:
             lines=[OrderLine(i.product_name, i.quantity, from_minor(i.unit_price_minor)) for i in items],
             invoice=self._invoice_view(invoice) if invoice else None,
             payments=[PaymentView(p.natural_id, p.amount, p.confirmations, p.block_height, p.status) for p in payments],
-            goods=[self._goods.open(blob, product) for product, blob in sealed] if self._goods else [],
+            goods=list(goods),
+            shipping=order_shipping(order, self._goods) if physical else None,
+            tracking=order.tracking if order.status is OrderStatus.shipped else None,
+            goods_unreadable=unreadable,
         )
+
+    def _open(self, order_id: int, sealed: Sequence[tuple[int, bytes]]) -> tuple[Sequence[str], bool]:
+        """(goods, False), or (nothing, True) when they do not open under the shop's current key."""
+        if not sealed:
+            return [], False
+        try:
+            if self._goods is not None:
+                return [self._goods.open(blob, product) for product, blob in sealed], False
+        except DecryptionError:
+            pass
+        log.error("order %s: its goods do not open without the GOODS_KEY they were sealed under", order_id)
+        return [], True
 
     async def cancel(self, order_id: int, user_id: int) -> None:
         """The buyer cancels their unpaid order; its stock goes back at once, buyer and admins are told.
@@ -84,6 +112,25 @@ class OrderService:
                 order, who, "cancelled by buyer", utcnow()
             ):
                 raise CannotCancel
+
+    async def change_address(self, order_id: int, user_id: int, text: str) -> None:
+        """The buyer gives a new address for their unpaid order with physical items; it replaces the sealed
+        one. Audited (not the address). Raises services.shop.shipping.AddressRefused (before anything else),
+        NotFound (not theirs, missing, or nothing in it is shipped), AddressesUnavailable (no goods key),
+        AddressLocked (paid or closed: the conditional update changed nothing)."""
+        address = checked_address(text)
+        async with self._session.begin():
+            repo = OrderRepo(self._session)
+            order = await repo.owned(order_id, user_id)
+            if order is None or not await repo.is_physical(order_id):
+                raise NotFound
+            if self._goods is None:
+                raise AddressesUnavailable
+            if not await repo.set_address(order_id, self._goods.seal_address(address, order_id)):
+                raise AddressLocked
+            who = buyer(await UserRepo(self._session).telegram_id(user_id))
+            after = {"status": order.status.value}
+            await AuditRepo(self._session).record(str(who), "order.address", "order", order_id, after=after)
 
     def _invoice_view(self, invoice: Invoice) -> InvoiceView:
         return invoice_view(invoice, self._settings)

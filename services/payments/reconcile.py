@@ -30,9 +30,13 @@ class PaymentService:
         self._session = session
         self._settings = settings
 
-    async def apply_scan(self, chain: Chain, invoice_id: int, seen: Sequence[SeenPayment], now: datetime) -> None:
+    async def apply_scan(
+        self, chain: Chain, invoice_id: int, seen: Sequence[SeenPayment], now: datetime, *, count_misses: bool
+    ) -> None:
         """Store what the chain showed at `now` for one invoice and move its order accordingly. Idempotent;
-        a scan older than one already applied changes nothing."""
+        a scan older than one already applied changes nothing. A stored payment the scan does not show
+        counts a miss only with `count_misses` (the observer's cycle): a one-off check runs whenever a buyer
+        taps or a hint comes, so its misses would let anyone hurry a payment into "reorged"."""
         async with self._session.begin():
             invoice = await self._session.get(Invoice, invoice_id)
             order = await OrderRepo(self._session).locked(invoice.order_id) if invoice else None
@@ -63,7 +67,7 @@ class PaymentService:
                     await repo.refresh(old.id, now, **_as_seen(payment, status))
             present = {p.natural_id for p in seen}
             for old in stored.values():
-                if old.natural_id not in present and old.status is not PaymentStatus.reorged:
+                if count_misses and old.natural_id not in present and old.status is not PaymentStatus.reorged:
                     misses = old.missing_count + 1
                     gone = misses >= MISSES_FOR_REORG
                     await repo.missed(old.id, misses, PaymentStatus.reorged if gone else old.status, now)

@@ -1,5 +1,5 @@
-"""What handlers and the web app may ask of the payment observer, without importing processing: check
-one address now, watch a new invoice address, and each chain provider's health.
+"""What handlers may ask of the payment observer, without importing processing: the buyer's "check now",
+watch a new invoice address, and each chain provider's health.
 
 processing.observer.Observer implements PaymentWatch; the composition root injects it as `payment_watch`.
 """
@@ -19,7 +19,7 @@ class ChainHealth:
 
     chain: Chain
     backend: str
-    last_ok_age_seconds: float | None  # since the provider last answered (cycle or check); None: never
+    last_ok_age_seconds: float | None  # since the provider last answered a cycle; None: never
     failures: int  # in a row
     last_cycle_seconds: float  # duration of the last complete observer cycle; 0 before the first
 
@@ -30,11 +30,14 @@ class ChainHealth:
 
 
 class PaymentWatch(Protocol):
-    async def check_address(self, chain: Chain, address: str) -> bool | None:
-        """Look at one invoice address now and apply what the chain shows, as a cycle would.
+    async def check_now(self, chain: Chain, address: str) -> bool | None:
+        """The buyer's "I've paid, check now": look at one invoice address and apply what the chain shows,
+        at most once per CHECK_NOW_SECONDS for that address. A payment it does not see counts no miss
+        towards a reorg, and a failure never touches the observer's backoff, so taps cannot stall anyone.
 
-        True when the address belongs to an invoice and the chain answered; False for an unknown
-        address; None when the provider could not tell ("unknown", nothing changes)."""
+        None when the provider could not tell, or is being left alone after a failure ("unknown", nothing
+        changes); otherwise True, also for a tap inside CHECK_NOW_SECONDS, which asks nothing (what is
+        stored is the answer), and False for an address no invoice has."""
         ...
 
     async def watch_invoice(self, chain: Chain, address: str) -> None:

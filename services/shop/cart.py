@@ -3,6 +3,7 @@
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.database import read_only
+from models.enums import ProductKind
 from repositories.cart import CartRepo
 from repositories.catalog import CatalogRepo
 from repositories.stock import StockRepo
@@ -61,6 +62,23 @@ class CartService:
                 raise NotFound
             return await self._view(user_id)
 
+    async def take_what_is_left(self, user_id: int) -> CartView:
+        """Lower each line to what is on sale right now, dropping lines of which nothing is left (sold out,
+        or no longer sold), so that checkout can go on with the rest. Idempotent."""
+        async with self._session.begin():
+            cart = CartRepo(self._session)
+            rows = await cart.lines(user_id)
+            ids = [p.id for _, p in rows]
+            on_sale = await CatalogRepo(self._session).on_sale(ids)
+            available = await StockRepo(self._session).available(ids)
+            for item, product in rows:
+                left = available[product.id] if product.id in on_sale else 0
+                if left == 0:
+                    await cart.remove(user_id, item.id)
+                elif item.quantity > left:
+                    await cart.set_quantity(item.id, left)
+            return await self._view(user_id)
+
     async def clear(self, user_id: int) -> None:
         async with self._session.begin():
             await CartRepo(self._session).clear(user_id)
@@ -77,6 +95,7 @@ class CartService:
                     quantity=item.quantity,
                     unit_price=from_minor(p.price_minor),
                     available=available[p.id],
+                    physical=p.kind is ProductKind.physical,
                 )
                 for item, p in rows
             ]

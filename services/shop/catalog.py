@@ -1,4 +1,8 @@
-"""Browsing: categories -> subcategories -> products, and the product card."""
+"""Browsing: categories -> subcategories -> products, and the product card.
+
+Buyers see only categories and subcategories with something on sale under them; a product list shows each
+product's price and available units, counted in the page's one query.
+"""
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -6,7 +10,7 @@ from models.database import read_only
 from repositories.cart import CartRepo
 from repositories.catalog import CatalogRepo
 from repositories.stock import StockRepo
-from services.dto import NamedItem, Page, ProductCard
+from services.dto import NamedItem, Page, ProductCard, ProductRow
 from services.money import from_minor
 
 PAGE_SIZE = 8
@@ -20,33 +24,35 @@ class CatalogService:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def categories(self, page: int) -> Page:
+    async def categories(self, page: int) -> Page[NamedItem]:
+        """The categories with a product on sale. Read-only."""
         async with read_only(self._session):
-            rows, more = await CatalogRepo(self._session).page(
-                CatalogRepo.categories(active_only=True), page, PAGE_SIZE
-            )
+            rows, more = await CatalogRepo(self._session).page(CatalogRepo.categories(for_buyers=True), page, PAGE_SIZE)
         return Page([NamedItem(c.id, c.name) for c in rows], page, more)
 
-    async def subcategories(self, category_id: int, page: int) -> Page:
-        """Raises NotFound for a missing or inactive category."""
+    async def subcategories(self, category_id: int, page: int) -> Page[NamedItem]:
+        """The category's subcategories with a product on sale. Read-only. Raises NotFound for a missing or
+        inactive category."""
         async with read_only(self._session):
             repo = CatalogRepo(self._session)
             category = await repo.category(category_id)
             if category is None or not category.is_active:
                 raise NotFound
-            rows, more = await repo.page(CatalogRepo.subcategories(category_id, active_only=True), page, PAGE_SIZE)
+            rows, more = await repo.page(CatalogRepo.subcategories(category_id, for_buyers=True), page, PAGE_SIZE)
         return Page([NamedItem(s.id, s.name) for s in rows], page, more, parent_id=category_id, title=category.name)
 
-    async def products(self, subcategory_id: int, page: int) -> Page:
-        """Raises NotFound for a missing or inactive subcategory."""
+    async def products(self, subcategory_id: int, page: int) -> Page[ProductRow]:
+        """The subcategory's active products with price and available units. Read-only. Raises NotFound for a
+        missing or inactive subcategory (or category)."""
         async with read_only(self._session):
             repo = CatalogRepo(self._session)
             sub = await repo.subcategory(subcategory_id)
             category = await repo.category(sub.category_id) if sub else None
             if sub is None or not sub.is_active or category is None or not category.is_active:
                 raise NotFound
-            rows, more = await repo.page(CatalogRepo.products(subcategory_id, active_only=True), page, PAGE_SIZE)
-        return Page([NamedItem(p.id, p.name) for p in rows], page, more, parent_id=sub.category_id, title=sub.name)
+            rows, more = await repo.page(CatalogRepo.products_with_stock(subcategory_id), page, PAGE_SIZE)
+        items = [ProductRow(p.id, p.name, from_minor(p.price_minor), int(available)) for p, available in rows]
+        return Page(items, page, more, parent_id=sub.category_id, title=sub.name)
 
     async def product(self, product_id: int, user_id: int) -> ProductCard:
         """The card with live availability. Raises NotFound for a deleted product (inactive ones are shown)."""

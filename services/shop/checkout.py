@@ -1,4 +1,6 @@
-"""Checkout: the cart becomes an order with held stock and an invoice, in one transaction."""
+"""Checkout: the cart becomes an order with held stock and an invoice, in one transaction. A cart with
+something physical needs the buyer's address and, when the shop offers any, a shipping option, whose price
+is part of the total the invoice is priced from."""
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -10,18 +12,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from config import Settings
 from models.chains import Asset
 from models.database import read_only
-from models.enums import Chain
+from models.enums import Chain, ProductKind
 from models.orders import Invoice, Order, OrderItem
-from models.shop import User
+from models.shop import CartItem, Product, ShippingOption, User
 from models.types import utcnow
 from repositories.cart import CartRepo
 from repositories.catalog import CatalogRepo
 from repositories.orders import OrderRepo
+from repositories.shipping import ShippingRepo
 from repositories.wallet import WalletRepo
-from services.money import amount_due, from_minor
+from services.money import amount_due, from_minor, total_minor
 from services.orders.lifecycle import OrderLifecycle, OutOfStock, buyer
 from services.outbox import notify_admins
 from services.payments.rates import RateService
+from services.shop.shipping import open_draft
+from services.wallet.goods import GoodsCipher
 from services.wallet.merchant import Wallet
 
 
@@ -33,29 +38,103 @@ class CheckoutRefused(Exception):
         self.key = key
 
 
+class AddressNeeded(CheckoutRefused):
+    """The cart holds something physical, and the buyer has not given an address (or their draft is gone)."""
+
+    def __init__(self) -> None:
+        super().__init__("checkout.need_address")
+
+
+class OptionNeeded(CheckoutRefused):
+    """The shop offers shipping options and the buyer's choice is none of them (missing, disabled, forged),
+    or they chose one and the shop offers none any more."""
+
+    def __init__(self) -> None:
+        super().__init__("checkout.need_shipping")
+
+
+@dataclass(frozen=True, slots=True)
+class ShippingChoice:
+    """What the buyer chose for a cart with something physical: the draft of their address
+    (services.shop.shipping.ShippingService.draft) and a shipping option (0: none, when none is offered)."""
+
+    draft: str | None
+    option_id: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class CheckoutResult:
     order_id: int
     existing: bool  # the buyer already had an unpaid order: that one is shown again
 
 
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """What checking out the cart now would cost, in the shop's currency."""
+
+    items: Decimal
+    ships: bool  # something in the cart is physical
+    shipping_name: str | None
+    shipping: Decimal
+    total: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class _Shipping:
+    name: str | None
+    minor: int
+    address: str | None
+
+
 class CheckoutService:
-    def __init__(self, session: AsyncSession, settings: Settings, wallet: Wallet, rates: RateService) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        settings: Settings,
+        wallet: Wallet,
+        rates: RateService,
+        goods: GoodsCipher | None = None,
+    ) -> None:
+        """`goods` seals shipping addresses: without it, a cart with something physical cannot check out."""
         self._session = session
         self._settings = settings
         self._wallet = wallet
         self._rates = rates
+        self._goods = goods
 
-    async def checkout(self, user_id: int, chain: Chain, token: str | None = None) -> CheckoutResult:
+    async def quote(self, user_id: int, option_id: int) -> Quote:
+        """The cart's price with shipping option `option_id` (0: none). Read-only. Raises CheckoutRefused
+        ("cart.empty"), OptionNeeded (see there) for a cart with something physical."""
+        async with read_only(self._session):
+            lines = await CartRepo(self._session).lines(user_id)
+            if not lines:
+                raise CheckoutRefused("cart.empty")
+            ships = _physical(lines)
+            option = await self._option(option_id) if ships else None
+        items = [(i.quantity, p.price_minor) for i, p in lines]
+        shipping = option.price_minor if option else 0
+        return Quote(
+            from_minor(total_minor(items)),
+            ships,
+            option.name if option else None,
+            from_minor(shipping),
+            from_minor(total_minor(items, shipping)),
+        )
+
+    async def checkout(
+        self, user_id: int, chain: Chain, token: str | None = None, shipping: ShippingChoice | None = None
+    ) -> CheckoutResult:
         """Turn the cart into an order paid on `chain` in its coin, or in the token `token` (a symbol of
         ETH_TOKENS / SOL_TOKENS) on it.
 
-        One transaction creates the order and its items at today's prices, holds the exact units until
-        ORDER_TIMEOUT_MINUTES, takes the next derivation index of the chain (a token invoice too: an
-        address is never used twice, whatever the asset), prices the invoice at the asset's locked rate
-        (rounded up in its base units) and empties the cart. If any line is short, nothing changes.
-        Raises CheckoutRefused, services.orders.lifecycle.OutOfStock (with what is left of each short
-        line), or RateUnavailable (before anything is written).
+        One transaction creates the order and its items at today's prices, plus the chosen shipping option's
+        price when the cart holds something physical (with the buyer's address, sealed for the order), holds
+        the exact units until ORDER_TIMEOUT_MINUTES, takes the next derivation index of the chain (a token
+        invoice too: an address is never used twice, whatever the asset), prices the invoice at the asset's
+        locked rate (rounded up in its base units) and empties the cart. If any line is short, nothing
+        changes. Raises CheckoutRefused (AddressNeeded and OptionNeeded among them),
+        services.orders.lifecycle.OutOfStock (with what is left of each short line), or RateUnavailable
+        (before anything is written). `shipping` is ignored for a cart with nothing physical.
         A buyer with an unpaid order gets that order back instead of a second one.
         """
         asset = self._wallet.asset(chain, token)
@@ -67,10 +146,38 @@ class CheckoutService:
             return CheckoutResult(existing.id, existing=True)
         rate = await self._rates.rate(asset.symbol)  # network I/O stays outside the transaction
         async with self._session.begin():
-            return await self._create_order(user_id, asset, rate.value, rate.source, rate.at)
+            return await self._create_order(user_id, asset, rate.value, rate.source, rate.at, shipping)
+
+    async def _option(self, option_id: int) -> ShippingOption | None:
+        """The chosen option for a cart with something physical (None: the shop offers none). Raises
+        OptionNeeded."""
+        offered = {o.id: o for o in await ShippingRepo(self._session).all(active_only=True)}
+        if (offered or option_id) and option_id not in offered:
+            raise OptionNeeded
+        return offered.get(option_id)
+
+    async def _shipping(
+        self, user_id: int, lines: list[tuple[CartItem, Product]], choice: ShippingChoice | None
+    ) -> _Shipping:
+        """The option, its price and the address a cart with something physical ships with."""
+        if not _physical(lines):
+            return _Shipping(None, 0, None)
+        if self._goods is None:
+            raise CheckoutRefused("checkout.no_address_key")
+        address = open_draft(self._goods, user_id, choice.draft if choice else None)
+        if address is None:
+            raise AddressNeeded
+        option = await self._option(choice.option_id if choice else 0)
+        return _Shipping(option.name if option else None, option.price_minor if option else 0, address)
 
     async def _create_order(
-        self, user_id: int, asset: Asset, rate: Decimal, source: str, rate_at: datetime
+        self,
+        user_id: int,
+        asset: Asset,
+        rate: Decimal,
+        source: str,
+        rate_at: datetime,
+        choice: ShippingChoice | None,
     ) -> CheckoutResult:
         s = self._session
         # Lock the buyer's row (PostgreSQL) so a double-tapped checkout cannot create two orders.
@@ -86,19 +193,22 @@ class CheckoutService:
         lines = await CartRepo(s).lines(user_id)
         if not lines:
             raise CheckoutRefused("cart.empty")
+        shipping = await self._shipping(user_id, lines, choice)
         now = utcnow()
         until = now + timedelta(minutes=self._settings.order_timeout_minutes)
-        total_minor = sum(item.quantity * product.price_minor for item, product in lines)
+        total = total_minor(((i.quantity, p.price_minor) for i, p in lines), shipping.minor)
         on_sale = await CatalogRepo(s).on_sale([p.id for _, p in lines])
         if hidden := [(p.name, 0) for _, p in lines if p.id not in on_sale]:
             raise OutOfStock(hidden)  # a buyer cannot hold what the shop no longer sells
         order = await OrderLifecycle(s, self._settings).place(
             Order(
                 user_id=user_id,
-                total_minor=total_minor,
+                total_minor=total,
                 fiat_currency=self._settings.fiat_currency,
                 created_at=now,
                 expires_at=until,
+                shipping_name=shipping.name,
+                shipping_minor=shipping.minor,
             ),
             [
                 OrderItem(product_id=p.id, product_name=p.name, quantity=i.quantity, unit_price_minor=p.price_minor)
@@ -106,6 +216,8 @@ class CheckoutService:
             ],
             buyer(user.telegram_id),
         )
+        if shipping.address is not None and self._goods is not None:  # sealed for the order, now that it has an id
+            await orders.set_address(order.id, self._goods.seal_address(shipping.address, order.id))
         chain = asset.chain
         index = await WalletRepo(s).take_next_index(chain)
         await self._warn_gap(chain, index)
@@ -118,7 +230,7 @@ class CheckoutService:
                 decimals=asset.decimals,
                 derivation_index=index,
                 address=self._wallet.address(chain, index),
-                amount_due=amount_due(asset, from_minor(total_minor), rate),
+                amount_due=amount_due(asset, from_minor(total), rate),
                 rate=rate,
                 rate_source=source,
                 rate_at=rate_at,
@@ -145,3 +257,7 @@ class CheckoutService:
                 gap=run,
                 limit=limit,
             )
+
+
+def _physical(lines: list[tuple[CartItem, Product]]) -> bool:
+    return any(p.kind is ProductKind.physical for _, p in lines)

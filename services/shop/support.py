@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from config import Settings
 from models.database import read_only
 from models.ops import AuditLog
-from models.shop import User
 from repositories.audit import AuditRepo
 from repositories.orders import OrderRepo
 from repositories.users import UserRepo
@@ -60,12 +59,7 @@ class SupportService:
         remember each copy for the replies. Returns how many admins got it; 0 means nobody will answer."""
         async with self._session.begin():
             latest, _ = await OrderRepo(self._session).of_user(user.id, 0, 1)
-            known = (
-                await self._session.execute(
-                    select(User.telegram_id, User.language).where(User.telegram_id.in_(self._settings.admin_ids))
-                )
-            ).tuples()
-            languages = {int(tg): str(lang) for tg, lang in known}
+            languages = await UserRepo(self._session).languages(self._settings.admin_ids)
         request = SupportRequest(user.telegram_id, user.username, latest[0].id if latest else None)
         copies: list[tuple[int, int]] = []
         for admin in sorted(self._settings.admin_ids):

@@ -1,4 +1,9 @@
-"""Digital goods at rest: AES-GCM sealed payloads and a keyed digest for duplicate detection."""
+"""Secrets of the shop at rest, under GOODS_KEY: digital goods (AES-GCM sealed payloads and a keyed digest for
+duplicate detection) and buyers' shipping addresses.
+
+Every blob is sealed with an AAD that names what it is and the row it belongs to, so a blob copied into
+another row, or a goods payload read as an address (or the other way round), does not open.
+"""
 
 import hashlib
 import hmac
@@ -40,6 +45,23 @@ class GoodsCipher:
         """Raises services.wallet.secretbox.DecryptionError as `open` does."""
         return open_sealed(self._key, blob, _aad("preview", product_id)).decode()
 
+    def seal_address(self, address: str, order_id: int) -> bytes:
+        """An order's shipping address, bound to that order."""
+        return seal(self._key, address.encode(), _address_aad("order", order_id))
+
+    def open_address(self, blob: bytes, order_id: int) -> str:
+        """Raises services.wallet.secretbox.DecryptionError for a wrong key, a damaged blob, or a blob of
+        another order (or of anything else)."""
+        return open_sealed(self._key, blob, _address_aad("order", order_id)).decode()
+
+    def seal_address_draft(self, address: str, user_id: int) -> bytes:
+        """An address a buyer typed at checkout, before there is an order: bound to that buyer."""
+        return seal(self._key, address.encode(), _address_aad("draft", user_id))
+
+    def open_address_draft(self, blob: bytes, user_id: int) -> str:
+        """Raises services.wallet.secretbox.DecryptionError as open_address does."""
+        return open_sealed(self._key, blob, _address_aad("draft", user_id)).decode()
+
     def digest(self, payload: str) -> str:
         """Equal payloads give equal digests, which reveal nothing without the key."""
         return hmac.new(self._digest_key, payload.encode(), hashlib.sha256).hexdigest()
@@ -47,6 +69,10 @@ class GoodsCipher:
 
 def _aad(kind: str, product_id: int) -> bytes:
     return f"goods-{kind}/v2:{product_id}".encode()
+
+
+def _address_aad(kind: str, owner_id: int) -> bytes:
+    return f"shipping-address-{kind}/v1:{owner_id}".encode()
 
 
 def goods_cipher(settings: Settings) -> GoodsCipher | None:

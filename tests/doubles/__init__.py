@@ -2,11 +2,14 @@
 
 `FaultyServer` is what the chain-provider doubles share: start/stop, a log of HTTP requests, and
 the outages a provider really has, switched on with `server.fault = Fault.…` (for requests whose
-path contains `server.fault_on`, default every request).
+path contains `server.fault_on`, default every request), and a rate limit that says how long it lasts
+(`server.rate_limit(seconds)`: 429 with Retry-After).
 """
 
 import asyncio
 import enum
+import math
+import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -30,11 +33,18 @@ class FaultyServer:
         self.fault_on = ""
         self.slow_seconds = 5.0
         self.requests: list[str] = []  # one entry per HTTP request: "GET /path"
+        self.limited_until = 0.0  # monotonic; see rate_limit()
+        self.asked_until = 0.0  # monotonic: the latest moment a 429's Retry-After asked clients to wait for
         self.url = ""  # set by start()
         self._runner: web.AppRunner | None = None
 
     def routes(self, app: web.Application) -> None:
         raise NotImplementedError
+
+    def rate_limit(self, seconds: float) -> None:
+        """From now on for `seconds`, answer every request 429 with Retry-After: the whole seconds left,
+        as a provider's rate-limit window does."""
+        self.limited_until = time.monotonic() + seconds
 
     def lying(self, request: web.Request) -> bool:
         """Whether this request falls under the empty-answers outage."""
@@ -57,6 +67,11 @@ class FaultyServer:
     @web.middleware
     async def _faults(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         self.requests.append(f"{request.method} {request.path}")
+        now = time.monotonic()
+        if now < self.limited_until:
+            wait = math.ceil(self.limited_until - now)
+            self.asked_until = max(self.asked_until, now + wait)
+            return web.Response(status=429, text="Too Many Requests", headers={"Retry-After": str(wait)})
         fault = self.fault if self.fault_on in request.path else Fault.none
         if fault is Fault.rate_limited:
             return web.Response(status=429, text="Too Many Requests")

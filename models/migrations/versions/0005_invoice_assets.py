@@ -4,7 +4,7 @@ Every existing invoice was made in its network's own coin, so it gets that coin'
 no token: its amounts keep their meaning.
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 """
 from collections.abc import Sequence
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
