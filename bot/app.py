@@ -10,6 +10,7 @@ import contextlib
 import logging
 import re
 import signal
+from dataclasses import replace
 from datetime import timedelta
 
 from aiogram import Bot, Dispatcher
@@ -33,7 +34,9 @@ from models.chains import CHAINS
 from models.database import create_engine, create_sessionmaker
 from models.enums import Chain
 from models.types import utcnow
-from processing.chains.factory import build_backends
+from processing.chains.factory import build_backends, build_token_backends
+from processing.chains.holdings import TokenHoldings
+from processing.chains.tokens import confirm_tokens
 from processing.metrics import ShopMetrics
 from processing.observer import Observer, schedule
 from processing.web import WebDeps, create_web_app
@@ -186,6 +189,7 @@ async def run(settings: Settings, wallet: Wallet) -> None:
     Telegram keeps undelivered updates (retrying for a while) until one answers.
     """
     pushed = webhook_mode(settings)
+    wallet = replace(wallet, tokens=await confirm_tokens(settings, wallet.chains))
     bot = create_bot(settings)
     await check_bot_api(bot)
     await warn_unreachable_admins(bot, settings.admin_ids)
@@ -194,7 +198,13 @@ async def run(settings: Settings, wallet: Wallet) -> None:
     metrics = ShopMetrics()
     storage, limits = create_stores(settings)
     chains = await chains_to_watch(sessions, settings, wallet)
-    observer = Observer(sessions, settings, metrics.instrument(build_backends(settings, chains)), limits=limits)
+    observer = Observer(
+        sessions,
+        settings,
+        metrics.instrument(build_backends(settings, chains)),
+        metrics.instrument_tokens(build_token_backends(settings, chains)),
+        limits=limits,
+    )
     container = Container(
         settings=settings,
         sessions=sessions,
@@ -203,6 +213,7 @@ async def run(settings: Settings, wallet: Wallet) -> None:
         rates=rate_service_from_settings(settings),
         goods=goods_cipher(settings),
         observer=observer,
+        holdings=TokenHoldings(observer.tokens),
         limits=limits,
     )
     dp = create_dispatcher(container, storage)
@@ -238,4 +249,6 @@ async def run(settings: Settings, wallet: Wallet) -> None:
         await container.rates.close()
         for backend in observer.backends.values():
             await backend.close()
+        for token_backend in observer.tokens.values():
+            await token_backend.close()
         await engine.dispose()

@@ -20,7 +20,7 @@ from services.admin.shipping import AdminShippingService
 from services.admin.stats import AdminStatsService
 from services.admin.stock import AdminStockService
 from services.admin.users import AdminUsersService
-from services.admin.wallet import AdminWalletService
+from services.admin.wallet import AdminWalletService, ChainHoldings
 from services.delivery import OutboxDelivery
 from services.orders.buyer import OrderService
 from services.orders.messages import OrderMessageService
@@ -48,6 +48,7 @@ class Container:
     rates: RateService
     goods: GoodsCipher | None
     observer: Observer
+    holdings: ChainHoldings | None = None  # token balances for the sweeping view; None: not asked
     limits: RateLimits = field(default_factory=MemoryRateLimits)  # the throttle's and the ban's buckets
 
     @property
@@ -78,7 +79,7 @@ class Container:
             "admin_users": AdminUsersService(session),
             "admin_broadcast": AdminBroadcastService(session),
             "admin_stats": AdminStatsService(session, self.settings, self.goods),
-            "admin_wallet": AdminWalletService(session, self.wallet),
+            "admin_wallet": AdminWalletService(session, self.wallet, self.holdings),
             "admin_orders": AdminOrdersService(session, self.settings, self.goods),
             "admin_shipping": AdminShippingService(session),
             "admin_problems": AdminProblemsService(session, self.settings),

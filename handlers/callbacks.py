@@ -118,7 +118,8 @@ class CartCb(CallbackData, prefix="ca"):
 
 class PayCb(CallbackData, prefix="pay"):
     chain: Chain
-    ship: int = 0  # the shipping option chosen for a cart with something physical (0: none offered)
+    token: str = ""  # a token's symbol (ETH_TOKENS, SOL_TOKENS); empty: the chain's own coin
+    ship: Id = 0  # the shipping option chosen for a cart with something physical (0: none offered)
     trim: bool = False  # take what is left first: the cart was short at the last try
 
 
@@ -130,7 +131,7 @@ class ShipAction(StrEnum):
 
 class ShipCb(CallbackData, prefix="sp"):
     action: ShipAction
-    id: int = 0
+    id: Id = 0
 
 
 class OrderAction(StrEnum):

@@ -71,13 +71,13 @@ async def start(
     if not view.lines:
         alert(callback_answer, l10n("cart.empty"))
         await show(query, cart_text(view, settings.fiat_currency, l10n), keyboards.cart(view, l10n))
-    elif not wallet.chains:
+    elif not wallet.assets:
         alert(callback_answer, l10n("checkout.no_chains"))
     elif view.ships:
         await ask_address(query, user, shipping, state, l10n)
     else:
         text = l10n("checkout.choose_chain", total=format_fiat(view.total, settings.fiat_currency))
-        await show(query, text, keyboards.chains(wallet.chains, l10n))
+        await show(query, text, keyboards.assets(wallet.assets, l10n))
 
 
 async def ask_address(
@@ -188,7 +188,7 @@ class ShippingSteps:
             )
         if quote.ships:
             price = self._ship_to(draft) + "\n\n" + price
-        await answer(event, price, keyboards.chains(self.wallet.chains, l10n, ships=quote.ships, option=option))
+        await answer(event, price, keyboards.assets(self.wallet.assets, l10n, ships=quote.ships, option=option))
 
     def _ship_to(self, draft: str | None) -> str:
         return self.l10n("checkout.ship_to", address=escape(self.shipping.read_draft(self.user.id, draft) or "—"))
@@ -229,7 +229,8 @@ async def pay(
         await cart.take_what_is_left(user.id)
     draft = await draft_of(state)
     try:
-        result = await checkout.checkout(user.id, callback_data.chain, ShippingChoice(draft, callback_data.ship))
+        choice = ShippingChoice(draft, callback_data.ship)
+        result = await checkout.checkout(user.id, callback_data.chain, callback_data.token or None, choice)
     except AddressNeeded as e:
         alert(callback_answer, l10n(e.key))
         await ask_address(query, user, shipping, state, l10n)
@@ -249,7 +250,7 @@ async def pay(
         view = await cart.view(user.id)
         # Taking what is left leaves something to buy when a short line has some left, or another line is fine.
         rest = any(n for _, n in e.shortages) or len(view.lines) > len(e.shortages)
-        retry = PayCb(chain=callback_data.chain, ship=callback_data.ship, trim=True) if rest else None
+        retry = callback_data.model_copy(update={"trim": True}) if rest else None
         text = "\n".join([l10n("checkout.out_of_stock"), *left, "", cart_text(view, settings.fiat_currency, l10n)])
         await show(query, text, keyboards.short_stock(view, retry, l10n))
         return

@@ -28,8 +28,8 @@ from handlers.callbacks import (
     Via,
 )
 from l10n import LANGUAGES, L10n
-from models.enums import Chain, OrderStatus
-from services.dto import CartView, NamedItem, OrderView, Page, ProductCard, ProductRow
+from models.enums import OrderStatus
+from services.dto import Asset, CartView, NamedItem, OrderView, Page, ProductCard, ProductRow
 from services.money import format_fiat
 from services.shop.shipping import ShippingOptionView
 
@@ -209,16 +209,18 @@ def cart(view: CartView, l10n: L10n) -> InlineKeyboardMarkup:
     return kb.as_markup()
 
 
-def chains(available: tuple[Chain, ...], l10n: L10n, *, ships: bool = False, option: int = 0) -> InlineKeyboardMarkup:
-    """A button per coin; for a cart with something physical (`ships`) they carry the shipping option chosen,
-    and the address can still be changed."""
+def assets(available: tuple[Asset, ...], l10n: L10n, *, ships: bool = False, option: int = 0) -> InlineKeyboardMarkup:
+    """The coins in one row, then one row per token: "USDT · Ethereum" names its network. For a cart with
+    something physical (`ships`) they carry the shipping option chosen, and the address can still be changed."""
     kb = InlineKeyboardBuilder()
-    for chain in available:
-        kb.button(text=chain.upper(), callback_data=PayCb(chain=chain, ship=option))
+    coins = [a for a in available if a.token is None]
+    for asset in (*coins, *(a for a in available if a.token is not None)):
+        token = asset.symbol if asset.token else ""
+        kb.button(text=asset.label, callback_data=PayCb(chain=asset.chain, token=token, ship=option))
     if ships:
         kb.button(text=l10n("checkout.change_address"), callback_data=ShipCb(action=ShipAction.address))
     kb.button(text=l10n("nav.back"), callback_data=CartCb(action=CartAction.view))
-    kb.adjust(len(available) or 1, 1)
+    kb.adjust(len(coins) or 1, *[1] * (len(available) - len(coins)), 1)
     return kb.as_markup()
 
 

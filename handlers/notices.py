@@ -40,11 +40,11 @@ class NoticeRenderer:
 
 def notice_text(notice: Notice, l10n: L10n) -> tuple[str, BufferedInputFile | None]:
     params: dict[str, Any] = {"order_id": notice.order_id, **notice.params}
-    if notice.chain is not None:
-        params["coin"] = notice.chain.upper()
+    if notice.unit is not None:
+        params["coin"] = notice.unit.symbol
         for key in AMOUNTS:
             if key in params:
-                params[key] = format_amount(notice.chain, int(params[key]))
+                params[key] = format_amount(notice.unit, int(params[key]))
         params.setdefault("address", notice.address)
     key = f"notify.{notice.kind}"
     if (case := CASES.get(notice.kind)) and case in params:

@@ -25,12 +25,12 @@ from services.wallet.merchant import AddressMismatch
 
 
 def invoice_text(order: OrderView, invoice: InvoiceView, l10n: L10n, now: datetime) -> str:
-    coin = invoice.chain.upper()
+    unit = invoice.unit
     text = l10n(
         "invoice.text",
         order_id=order.id,
-        amount=format_amount(invoice.chain, invoice.amount_due),
-        coin=coin,
+        amount=format_amount(unit, invoice.amount_due),
+        coin=unit.symbol,
         address=invoice.address,
         total=format_fiat(order.total, order.currency),
         rate=format_fiat(invoice.rate, order.currency),
@@ -40,7 +40,10 @@ def invoice_text(order: OrderView, invoice: InvoiceView, l10n: L10n, now: dateti
     if order.shipping and order.shipping.option:
         price = format_fiat(order.shipping.price, order.currency)
         text += "\n" + l10n("invoice.shipping", option=escape(order.shipping.option), price=price)
-    return text
+    if unit.token is None:
+        return text
+    # The same symbol lives on several networks; only this one reaches the address, the rest is lost.
+    return text + "\n\n" + l10n("invoice.token_network", coin=unit.symbol, network=unit.network, token=unit.token)
 
 
 def shipping_text(shipping: OrderShipping, currency: str, l10n: L10n) -> str:
@@ -75,16 +78,16 @@ def order_text(order: OrderView, settings: Settings, l10n: L10n) -> tuple[str, B
         )
     ]
     if order.invoice:
-        invoice, coin = order.invoice, order.invoice.chain.upper()
+        invoice, coin = order.invoice, order.invoice.unit.label
         if order.status is OrderStatus.confirming:  # what arrived, never the invoice: no second payment
             parts.append(confirming_text(order, invoice, settings, l10n))
         else:
-            amount = format_amount(invoice.chain, invoice.amount_due)
+            amount = format_amount(invoice.unit, invoice.amount_due)
             parts.append(l10n("order.invoice", amount=amount, coin=coin, address=invoice.address))
         parts += [
             l10n(
                 "order.payment",
-                amount=format_amount(invoice.chain, p.amount),
+                amount=format_amount(invoice.unit, p.amount),
                 coin=coin,
                 confirmations=p.confirmations,
             )
@@ -104,10 +107,10 @@ def order_text(order: OrderView, settings: Settings, l10n: L10n) -> tuple[str, B
 
 def confirming_text(order: OrderView, invoice: InvoiceView, settings: Settings, l10n: L10n) -> str:
     """Money seen and confirming: how much, how deep, and only when it is short, what is still to send."""
-    coin = invoice.chain.upper()
+    coin = invoice.unit.label
     seen = {
-        "received": format_amount(invoice.chain, order.received),
-        "amount": format_amount(invoice.chain, invoice.amount_due),
+        "received": format_amount(invoice.unit, order.received),
+        "amount": format_amount(invoice.unit, invoice.amount_due),
         "coin": coin,
         "confirmations": max(
             (p.confirmations for p in order.payments if p.status is not PaymentStatus.reorged), default=0
@@ -116,7 +119,7 @@ def confirming_text(order: OrderView, invoice: InvoiceView, settings: Settings, 
     }
     if not order.remainder:
         return l10n("order.confirming", **seen)
-    remainder = format_amount(invoice.chain, order.remainder)
+    remainder = format_amount(invoice.unit, order.remainder)
     return l10n("order.confirming_short", **seen, remainder=remainder, address=invoice.address)
 
 

@@ -2,11 +2,13 @@
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, str_enum
+from models.chains import CHAINS, Asset, ChainFacts
 from models.enums import Chain, OrderProblem, OrderStatus, PaymentStatus
 from models.types import BaseUnits, DecimalText, utcnow
 
@@ -63,20 +65,39 @@ class Reservation(Base):
 
 
 class Invoice(Base):
+    """What the buyer must pay: `amount_due` base units of one asset (see models.chains.Asset) to a one-time
+    address of `chain`. The address index comes from the network's counter, whatever the asset, so an address
+    is never used for two invoices."""
+
     __tablename__ = "invoices"
     __table_args__ = (UniqueConstraint("chain", "derivation_index"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), unique=True)
-    chain: Mapped[Chain] = mapped_column(str_enum(Chain))
+    chain: Mapped[Chain] = mapped_column(str_enum(Chain))  # the network
+    # The asset, locked at checkout: its symbol, the token's contract or mint (NULL: the network's own coin)
+    # and its decimals, so the invoice reads the same after the token has left the settings.
+    asset: Mapped[str] = mapped_column(String(16), default=lambda ctx: _native(ctx).symbol)
+    token: Mapped[str | None] = mapped_column(String(64))
+    decimals: Mapped[int] = mapped_column(default=lambda ctx: _native(ctx).decimals)
     derivation_index: Mapped[int]
     address: Mapped[str] = mapped_column(String(128), unique=True)
     amount_due: Mapped[int] = mapped_column(BaseUnits())
-    rate: Mapped[Decimal] = mapped_column(DecimalText())  # fiat per coin, locked at checkout
+    rate: Mapped[Decimal] = mapped_column(DecimalText())  # fiat per unit of the asset, locked at checkout
     rate_source: Mapped[str] = mapped_column(String(128))
     rate_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @property
+    def unit(self) -> Asset:
+        """The asset its amounts (due, and each payment's) are counted in."""
+        return Asset(self.chain, self.asset, self.decimals, self.token)
+
+
+def _native(context: Any) -> ChainFacts:
+    """An invoice written without its asset is in its network's own coin (as every invoice before tokens)."""
+    return CHAINS[Chain(context.get_current_parameters()["chain"])]
 
 
 class InvoiceMessage(Base):
@@ -93,7 +114,8 @@ class InvoiceMessage(Base):
 
 
 class Payment(Base):
-    """One chain payment to an invoice address, stored once under its natural id (e.g. txid:vout)."""
+    """One chain payment to an invoice address, in the invoice's asset, stored once under its natural id
+    (e.g. txid:vout; for a token: tx hash:log index, or signature:token account)."""
 
     __tablename__ = "payments"
     __table_args__ = (UniqueConstraint("chain", "natural_id"),)

@@ -13,8 +13,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from config import Settings
+from models.chains import Asset
 from models.database import read_only
-from models.enums import Chain, OutboxStatus
+from models.enums import OutboxStatus
 from repositories.broadcast import KIND as BROADCAST
 from repositories.orders import OrderRepo
 from repositories.outbox import OutboxRepo
@@ -39,7 +40,7 @@ class Notice:
     params: dict[str, Any]  # as queued
     attempts: int  # this one included
     language: str | None  # the recipient's, None when the chat is no user of the shop
-    chain: Chain | None = None  # the order's invoice, when it has one
+    unit: Asset | None = None  # what the order's invoice is paid in, when it has one
     address: str | None = None
     goods: list[str] = field(default_factory=list, repr=False)  # decrypted payloads of a delivery; never log
 
@@ -97,7 +98,7 @@ class OutboxDelivery:
                 params=dict(message.params),
                 attempts=message.attempts,
                 language=user.language if user else None,
-                chain=invoice.chain if invoice else None,
+                unit=invoice.unit if invoice else None,
                 address=invoice.address if invoice else None,
             )
         return claimed

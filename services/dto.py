@@ -6,7 +6,10 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Generic, TypeVar
 
+from models.chains import Asset
 from models.enums import Chain, MediaType, OrderStatus, PaymentStatus, ProductKind
+
+__all__ = ["Asset"]  # handlers read assets from these DTOs, and name the type from here
 
 Item = TypeVar("Item")
 
@@ -144,7 +147,8 @@ class PaymentView:
 
 @dataclass(frozen=True, slots=True)
 class InvoiceView:
-    chain: Chain
+    chain: Chain  # the network: where the address is watched
+    unit: Asset  # what is paid: the network's coin or a token on it; amounts are in its base units
     address: str
     amount_due: int
     rate: Decimal

@@ -15,6 +15,7 @@ from handlers.callbacks import OrderAction, OrderCb
 from handlers.goods import MESSAGE_LIMIT
 from handlers.notices import NoticeRenderer
 from l10n import Translator
+from models.chains import CHAINS
 from models.enums import Chain, OrderProblem, OutboxStatus
 from models.ops import OutboxMessage
 from models.orders import Order
@@ -50,7 +51,7 @@ def notice(kind: str, order_id: int | None = 7, **fields: Any) -> Notice:
 
 def test_a_delivery_that_outgrows_one_message_sends_its_goods_as_a_file() -> None:
     goods = ["A" * 3000, "B" * 3000, "<tag>"]
-    rendered = render(notice("paid", chain=Chain.btc, address="bc1q", goods=goods))
+    rendered = render(notice("paid", unit=CHAINS[Chain.btc].native, address="bc1q", goods=goods))
     assert rendered.text == en("notify.paid", order_id=7) + "\n" + en("goods.in_file")
     assert rendered.document is not None and rendered.document.filename == "order-7.txt"
     assert rendered.document.data == ("A" * 3000 + "\n" + "B" * 3000 + "\n<tag>\n").encode()  # as they are
@@ -62,7 +63,7 @@ def test_a_delivery_that_outgrows_one_message_sends_its_goods_as_a_file() -> Non
 
 def test_a_delivery_that_fits_one_message_is_one_message_with_its_goods_escaped() -> None:
     goods = ["A" * 3000, "<tag>"]
-    rendered = render(notice("paid", chain=Chain.btc, address="bc1q", goods=goods))
+    rendered = render(notice("paid", unit=CHAINS[Chain.btc].native, address="bc1q", goods=goods))
     text = en("notify.paid", order_id=7) + "\n<code>" + "A" * 3000 + "</code>\n<code>&lt;tag&gt;</code>"
     assert (rendered.text, rendered.document) == (text, None)
     assert len(rendered.text) <= MESSAGE_LIMIT
@@ -81,7 +82,7 @@ def test_an_admin_notice_shows_amounts_in_coins_and_the_problem_in_words() -> No
         notice(
             "admin.problem",
             params={"problem": OrderProblem.underpaid.value, "received": "10417", "short_by": 31250},
-            chain=Chain.btc,
+            unit=CHAINS[Chain.btc].native,
             address="bc1q",
             language="de",
         )
@@ -116,7 +117,7 @@ def test_an_admin_notice_shows_amounts_in_coins_and_the_problem_in_words() -> No
 )
 def test_an_admin_alert_names_the_kind_of_event(kind: str, params: dict[str, Any], says: str) -> None:
     """Issue 17: an overpayment reached admins only as "order paid"."""
-    assert says in render(notice(kind, params=params, chain=Chain.btc, address="bc1q")).text
+    assert says in render(notice(kind, params=params, unit=CHAINS[Chain.btc].native, address="bc1q")).text
 
 
 def test_an_invoice_closed_notice_rewrites_the_invoice_without_buttons() -> None:

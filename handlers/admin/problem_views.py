@@ -20,14 +20,14 @@ RESOLUTION_BUTTONS = {
 
 
 def amounts(row: ProblemRow, l10n: L10n) -> str:
-    if row.chain is None:
+    if row.unit is None:
         return ""
     return l10n(
         "admin.problems.amounts",
-        due=format_amount(row.chain, row.due),
-        received=format_amount(row.chain, row.received),
-        coin=row.chain.upper(),
-        difference=signed_amount(row.chain, row.difference),
+        due=format_amount(row.unit, row.due),
+        received=format_amount(row.unit, row.received),
+        coin=row.unit.label,
+        difference=signed_amount(row.unit, row.difference),
         fiat=format_fiat(row.difference_fiat, row.currency),
     )
 

@@ -5,7 +5,8 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from models.enums import Chain, OrderProblem, OrderStatus, OutboxStatus, PaymentStatus
+from models.chains import Asset
+from models.enums import OrderProblem, OrderStatus, OutboxStatus, PaymentStatus
 from services.dto import InvoiceView, OrderLine, OrderShipping
 
 
@@ -155,7 +156,7 @@ class ProblemRow:
     id: int
     problem: OrderProblem
     status: OrderStatus
-    chain: Chain | None
+    unit: Asset | None  # what the invoice is paid in; None without an invoice
     due: int
     received: int  # non-reorged payments
     difference: int  # received − due, in base units

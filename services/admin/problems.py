@@ -97,7 +97,7 @@ class AdminProblemsService:
             order.id,
             order.problem,
             order.status,
-            invoice.chain if invoice else None,
+            invoice.unit if invoice else None,
             due,
             received,
             received - due,
@@ -121,4 +121,4 @@ def _fiat(invoice: Invoice | None, base_units: int) -> Decimal:
     """Base units in fiat at the invoice's locked rate."""
     if invoice is None:
         return Decimal(0)
-    return to_fiat(invoice.chain, base_units, invoice.rate)
+    return to_fiat(invoice.unit, base_units, invoice.rate)

@@ -171,13 +171,19 @@ class OrderService:
             await AuditRepo(self._session).record(str(who), "order.address", "order", order_id, after=after)
 
     def _invoice_view(self, invoice: Invoice) -> InvoiceView:
-        return InvoiceView(
-            chain=invoice.chain,
-            address=invoice.address,
-            amount_due=invoice.amount_due,
-            rate=invoice.rate,
-            rate_source=invoice.rate_source,
-            rate_at=invoice.rate_at,
-            expires_at=invoice.expires_at,
-            uri=payment_uri(invoice.chain, invoice.address, invoice.amount_due, self._settings.eth_chain_id),
-        )
+        return invoice_view(invoice, self._settings)
+
+
+def invoice_view(invoice: Invoice, settings: Settings) -> InvoiceView:
+    """The invoice as buyers and admins see it, with its payment link."""
+    return InvoiceView(
+        chain=invoice.chain,
+        unit=invoice.unit,
+        address=invoice.address,
+        amount_due=invoice.amount_due,
+        rate=invoice.rate,
+        rate_source=invoice.rate_source,
+        rate_at=invoice.rate_at,
+        expires_at=invoice.expires_at,
+        uri=payment_uri(invoice.unit, invoice.address, invoice.amount_due, settings.eth_chain_id),
+    )

@@ -1,7 +1,7 @@
 """catalog media, product search key, reviews, erased buyers
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 """
 import unicodedata
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 import models.types
 
 revision: str = "0006"
-down_revision: str | None = "0004"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
