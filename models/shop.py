@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, str_enum
@@ -22,6 +22,13 @@ class User(Base):
     is_banned: Mapped[bool] = mapped_column(default=False)
     blocked_bot: Mapped[bool] = mapped_column(default=False)  # 403 from Telegram: skip in broadcasts
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    is_reseller: Mapped[bool] = mapped_column(default=False, server_default=false())  # pays products' reseller prices
+    # Who invited them (a referral link, once, before their first order), and when that earned the referrer
+    # their reward: the first time one of this buyer's orders was delivered.
+    referred_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    referred_at: Mapped[datetime | None]
+    referral_rewarded_at: Mapped[datetime | None]
+    tier_notified_minor: Mapped[int] = mapped_column(default=0, server_default="0")  # the highest tier told of
 
 
 class Category(Base):
@@ -51,6 +58,7 @@ class Product(Base):
     name: Mapped[str] = mapped_column(String(128))
     description: Mapped[str] = mapped_column(Text, default="")
     price_minor: Mapped[int]  # fiat in minor units (cents) of FIAT_CURRENCY
+    reseller_price_minor: Mapped[int | None]  # what resellers pay instead, when set
     kind: Mapped[ProductKind] = mapped_column(str_enum(ProductKind))
     is_active: Mapped[bool] = mapped_column(default=True)
 

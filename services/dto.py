@@ -60,6 +60,27 @@ class ProductCard:
 
 
 @dataclass(frozen=True, slots=True)
+class PriceSteps:
+    """A price step by step in the shop's currency (services.pricing): what the invoice, the buyer's and the
+    admin's order views, the cart and the checkout show."""
+
+    subtotal: Decimal  # the items at catalog prices
+    reseller_discount: Decimal
+    tier_name: str | None
+    tier_discount: Decimal
+    voucher_code: str | None
+    voucher_discount: Decimal
+    coin_fee: Decimal  # negative: a discount for paying in that coin
+    shipping: Decimal
+    total: Decimal
+
+    @property
+    def adjusted(self) -> bool:
+        """Something besides shipping makes the total differ from the items' catalog prices."""
+        return any((self.reseller_discount, self.tier_discount, self.voucher_discount, self.coin_fee))
+
+
+@dataclass(frozen=True, slots=True)
 class CartLine:
     item_id: int
     product_id: int
@@ -75,11 +96,28 @@ class CartLine:
 
 
 @dataclass(frozen=True, slots=True)
+class VoucherProblem:
+    """Why a voucher code cannot be used: `key` is the l10n string that says so, filled in with the code and, as
+    the reason needs, a date, an amount or what the code is for."""
+
+    key: str
+    code: str = ""
+    date: datetime | None = None
+    amount: Decimal | None = None
+    scope: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CartView:
     lines: list[CartLine]
+    price: PriceSteps | None = None  # the goods' price for this buyer, discounts and the code's included
+    code: str | None = None  # the voucher code on the cart
+    code_problem: VoucherProblem | None = None  # why that code takes nothing off now
 
     @property
     def total(self) -> Decimal:
+        if self.price is not None:
+            return self.price.total
         return sum((line.subtotal for line in self.lines), Decimal(0))
 
     @property

@@ -102,3 +102,20 @@ def to_fiat(chain: Chain, base_units: int, rate: Decimal) -> Decimal:
     with localcontext() as ctx:
         ctx.prec = _PRECISION
         return (to_coins(chain, base_units) * rate).quantize(CENTS)
+
+
+def to_basis_points(percent: Decimal) -> int:
+    """A percentage as an integer of basis points: Decimal("12.5") -> 1250. Exact: raises ValueError for one with
+    more than two decimals, NaN or infinity."""
+    with localcontext() as ctx:
+        ctx.prec = _PRECISION
+        if not percent.is_finite() or percent != percent.quantize(CENTS):
+            raise ValueError(f"not a whole number of basis points: {percent}")
+        return int(percent * 100)
+
+
+def format_percent(basis_points: int) -> str:
+    """Basis points as a percentage without trailing zeros: 1000 -> "10", 1250 -> "12.5", -200 -> "-2"."""
+    sign = "-" if basis_points < 0 else ""
+    whole, frac = divmod(abs(basis_points), 100)
+    return f"{sign}{whole}" if not frac else f"{sign}{whole}.{frac:02d}".rstrip("0")
