@@ -13,8 +13,8 @@ lose_payment     confirming -> awaiting_payment                       payment_re
 pay              open -> paid                             sell        paid (the goods)  admin.paid
 fulfil           underpaid, paid_late -> paid             hold, sell  paid (the goods)  admin.paid
 ship             paid -> shipped                                      shipped
-cancel           open -> cancelled (see cancel)           release     cancelled         admin.cancelled
-expire           awaiting_payment -> expired, timeout+1   release     expired           admin.expired
+cancel           open -> cancelled (see cancel)           release*    cancelled         admin.cancelled
+expire           awaiting_payment -> expired, timeout+1   release*    expired           admin.expired
 extend_grace     open: deadline + grace, once                         underpaid_grace
 close_underpaid  open -> underpaid (problem), timeout+1   release     underpaid         admin.problem
 pay_late         expired, cancelled -> paid_late (problem)                              admin.problem
@@ -23,6 +23,12 @@ flag_reorged     paid, shipped: problem reorged                                 
 flag_undelivered paid, shipped: problem delivery_failed                                 admin.delivery_failed
 close_problem    problem -> none                                      refunded (if so)
 resend           problem delivery_failed -> none                      paid (the goods)
+
+* and the order's use of a voucher is given back: the transitions that close an unpaid order for good.
+
+An order is delivered when its buyer has the goods: a paid order with nothing physical (pay, fulfil), or a
+shipped one (ship). That transition also does what a delivery earns (services.orders.rewards): the tier
+message, the referrer's reward.
 """
 
 from collections.abc import Awaitable, Callable, Sequence
@@ -40,7 +46,9 @@ from repositories.audit import AuditRepo
 from repositories.orders import OrderRepo
 from repositories.stock import StockRepo
 from repositories.users import UserRepo
+from repositories.vouchers import VoucherRepo
 from services.money import format_fiat, from_minor
+from services.orders.rewards import order_delivered
 from services.outbox import notify_admins, notify_buyer
 
 
@@ -172,7 +180,7 @@ class OrderLifecycle:
             admins=("admin.paid", {"overpaid": overpaid}),
             paid_at=now,
             problem=OrderProblem.overpaid if overpaid else None,
-        )
+        ) and await self._delivered_unless_shipped(order, now)
 
     async def fulfil(self, order: Order, actor: Actor, now: datetime) -> bool:
         """Deliver an order that closed without its goods (underpaid, paid late) after all: its units are
@@ -198,12 +206,12 @@ class OrderLifecycle:
             problem=None,
             closed_at=None,
             close_reason=None,
-        )
+        ) and await self._delivered_unless_shipped(order, now)
 
     async def ship(self, order: Order, actor: Actor, tracking: str, now: datetime) -> bool:
         """Paid order → shipped with the carrier's tracking text, which the buyer is sent. The caller checks
         that the order has something physical to ship."""
-        return await self._move(
+        if not await self._move(
             order,
             actor,
             "order.ship",
@@ -213,7 +221,10 @@ class OrderLifecycle:
             buyer=("shipped", {"tracking": escape(tracking)}),
             shipped_at=now,
             tracking=tracking,
-        )
+        ):
+            return False
+        await order_delivered(self._s, self._settings, order, now)
+        return True
 
     async def cancel(self, order: Order, actor: Actor, reason: str, now: datetime) -> bool:
         """Unpaid order → cancelled, its units back on sale. A buyer may cancel only while no payment is
@@ -231,7 +242,7 @@ class OrderLifecycle:
             [OrderStatus.awaiting_payment] if by_buyer else OrderStatus.open(),
             OrderStatus.cancelled,
             reason=reason,
-            stock=self._release(order),
+            stock=self._release(order, voucher=True),
             buyer=(f"cancelled{by}", {"reason": escape(reason)}),
             admins=(
                 f"admin.cancelled{by}",
@@ -254,7 +265,7 @@ class OrderLifecycle:
             [OrderStatus.awaiting_payment],
             OrderStatus.expired,
             reason=reason,
-            stock=self._release(order),
+            stock=self._release(order, voucher=True),
             buyer=("expired", {}),
             admins=("admin.expired", {}),
             closed_at=now,
@@ -357,11 +368,24 @@ class OrderLifecycle:
         await notify_buyer(self._s, order, "paid", overpaid=False)
         return True
 
-    def _release(self, order: Order) -> Callable[[], Awaitable[dict[str, Any]]]:
+    def _release(self, order: Order, *, voucher: bool = False) -> Callable[[], Awaitable[dict[str, Any]]]:
+        """The stock step that puts the order's units back on sale; with `voucher`, for an unpaid order closed
+        for good (expired, cancelled), its use of a voucher is given back too."""
+
         async def release() -> dict[str, Any]:
-            return {"released_units": await self._stock.release(order.id)}
+            done: dict[str, Any] = {"released_units": await self._stock.release(order.id)}
+            if voucher and (code := await VoucherRepo(self._s).give_back(order.id)):
+                done["voucher_returned"] = code
+            return done
 
         return release
+
+    async def _delivered_unless_shipped(self, order: Order, now: datetime) -> bool:
+        """After a paid transition: an order with nothing physical is delivered now (its goods are sent);
+        one with something physical is delivered when shipped."""
+        if not await self._orders.is_physical(order.id):
+            await order_delivered(self._s, self._settings, order, now)
+        return True
 
     async def _move(
         self,

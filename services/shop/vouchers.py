@@ -2,16 +2,20 @@
 voucher and its uses (services.shop.prices, services.shop.checkout)."""
 
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from models.enums import VoucherKind
 from models.promotions import Voucher
 from services.dto import VoucherProblem
-from services.pricing import VoucherTerms
+from services.money import format_fiat, format_percent, from_minor, to_basis_points, to_minor
+from services.pricing import BASIS, VoucherTerms
 
 CODE_RE = re.compile(r"[A-Z0-9-]{3,32}")  # fits a deep link's payload (v_<code>) and the column
+_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are read and typed
+MAX_FIXED_MINOR = 100_000_000  # a million in the shop's currency: a typo, not a voucher
 
 
 class VoucherRefused(Exception):
@@ -39,6 +43,33 @@ class VoucherInfo:
     uses: int
     is_active: bool
     batch: str | None
+
+
+def random_code(prefix: str = "", length: int = 10) -> str:
+    """A fresh code nobody can guess: `length` characters from 32 (50 bits at 10)."""
+    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+def parse_value(text: str) -> tuple[VoucherKind, int]:
+    """ "10%" -> (percent, 1000 basis points); "5" or "5.00" (or "5,00") -> (fixed, 500 minor units). A percentage
+    is more than 0 and at most 100, an amount more than 0; both with at most two decimals. Raises ValueError."""
+    text = text.strip().replace(",", ".")
+    percent = text.endswith("%")
+    try:
+        number = Decimal(text.removesuffix("%").strip())
+        value = to_basis_points(number) if percent else to_minor(number)
+    except (InvalidOperation, ValueError):
+        raise ValueError(text) from None
+    if value <= 0 or value > (BASIS if percent else MAX_FIXED_MINOR):
+        raise ValueError(text)
+    return (VoucherKind.percent if percent else VoucherKind.fixed), value
+
+
+def value_text(kind: VoucherKind, value: int, currency: str) -> str:
+    """What a voucher takes off, as buyers read it: "10 %" or "5.00 USD"."""
+    if kind is VoucherKind.percent:
+        return f"{format_percent(value)} %"
+    return format_fiat(from_minor(value), currency)
 
 
 def normalized_code(text: str) -> str:
