@@ -28,8 +28,10 @@ from services.ratelimit import MemoryRateLimits, RateLimits
 from services.shop.cart import CartService
 from services.shop.catalog import CatalogService
 from services.shop.checkout import CheckoutService
+from services.shop.loyalty import LoyaltyService
 from services.shop.shipping import ShippingService
 from services.shop.support import SupportService
+from services.shop.texts import ShopTextService
 from services.shop.users import UserService
 from services.wallet.goods import GoodsCipher
 from services.wallet.merchant import Wallet
@@ -66,6 +68,8 @@ class Container:
             "catalog": CatalogService(session),
             "cart": CartService(session),
             "checkout": CheckoutService(session, self.settings, self.wallet, self.rates, self.goods),
+            "loyalty": LoyaltyService(session, self.settings),
+            "shop_texts": ShopTextService(session),
             "shipping": ShippingService(session, self.goods),
             "orders": OrderService(session, self.settings, self.wallet, self.goods),
             "order_messages": OrderMessageService(session, self.settings),

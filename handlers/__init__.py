@@ -1,13 +1,14 @@
 from aiogram import Router
 
-from handlers import admin, cart, checkout, fallback, order_messages, orders, shop, start, support
+from handlers import account, admin, cart, checkout, fallback, order_messages, orders, shop, start, support, vouchers
 
 
 def build_router() -> Router:
     """A fresh router tree (tests build many). The fallback router goes last: it takes what nobody else did."""
     root = Router(name="root")
-    # support, checkout and order messages before the shop's routers: while one of them waits for a message
-    # or an address, any button first ends the wait
-    root.include_routers(start.build(), admin.build(), support.build(), checkout.build(), order_messages.build())
-    root.include_routers(shop.build(), cart.build(), orders.build(), fallback.build())
+    # support, checkout, order messages and the voucher prompt before the shop's routers: while one of them
+    # waits for a message, an address or a code, any button first ends the wait
+    root.include_routers(start.build(), admin.build(), support.build(), vouchers.build(), checkout.build())
+    root.include_routers(order_messages.build(), shop.build(), cart.build(), orders.build(), account.build())
+    root.include_routers(fallback.build())
     return root

@@ -22,6 +22,7 @@ class MenuAction(StrEnum):
     orders = "orders"
     support = "support"
     language = "lang"
+    account = "acct"
 
 
 class MenuCb(CallbackData, prefix="m"):
@@ -62,6 +63,8 @@ class CartAction(StrEnum):
     remove = "r"
     clear = "c"
     checkout = "k"
+    code = "o"  # enter a voucher code
+    drop_code = "u"  # take the code off the cart
 
 
 class CartCb(CallbackData, prefix="ca"):

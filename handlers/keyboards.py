@@ -23,9 +23,10 @@ from handlers.callbacks import (
     ShipCb,
 )
 from l10n import LANGUAGES, L10n
-from models.enums import Chain, OrderStatus
+from models.enums import OrderStatus
 from services.dto import CartView, NamedItem, OrderView, Page, ProductCard, ProductRow
-from services.money import format_fiat
+from services.money import format_fiat, format_percent
+from services.shop.checkout import CoinPrice
 from services.shop.shipping import ShippingOptionView
 
 
@@ -41,9 +42,10 @@ def main_menu(l10n: L10n) -> InlineKeyboardMarkup:
     kb.button(text=l10n("menu.shop"), callback_data=MenuCb(action=MenuAction.shop))
     kb.button(text=l10n("menu.cart"), callback_data=MenuCb(action=MenuAction.cart))
     kb.button(text=l10n("menu.orders"), callback_data=MenuCb(action=MenuAction.orders))
+    kb.button(text=l10n("menu.account"), callback_data=MenuCb(action=MenuAction.account))
     kb.button(text=l10n("menu.support"), callback_data=MenuCb(action=MenuAction.support))
     kb.button(text=l10n("menu.language"), callback_data=MenuCb(action=MenuAction.language))
-    kb.adjust(2, 2, 1)
+    kb.adjust(2, 2, 2)
     return kb.as_markup()
 
 
@@ -132,6 +134,10 @@ def cart(view: CartView, l10n: L10n) -> InlineKeyboardMarkup:
         )
     if view.lines:
         kb.row(button(l10n("cart.checkout"), CartCb(action=CartAction.checkout)))
+        if view.code:
+            kb.row(button(l10n("cart.drop_code", code=view.code), CartCb(action=CartAction.drop_code)))
+        else:
+            kb.row(button(l10n("cart.enter_code"), CartCb(action=CartAction.code)))
         kb.row(button(l10n("cart.clear"), CartCb(action=CartAction.clear)))
     kb.row(
         button(l10n("menu.shop"), MenuCb(action=MenuAction.shop)),
@@ -140,16 +146,31 @@ def cart(view: CartView, l10n: L10n) -> InlineKeyboardMarkup:
     return kb.as_markup()
 
 
-def chains(available: tuple[Chain, ...], l10n: L10n, *, ships: bool = False, option: int = 0) -> InlineKeyboardMarkup:
-    """A button per coin; for a cart with something physical (`ships`) they carry the shipping option chosen,
-    and the address can still be changed."""
+def coin_label(coin: CoinPrice, currency: str, l10n: L10n) -> str:
+    """ "BTC", or with the coin's fee or discount the total in it: "SOL · 24.50 USD (−2 % off)"."""
+    if not coin.fee_bp:
+        return coin.chain.upper()
+    return l10n(
+        "checkout.coin_fee" if coin.fee_bp > 0 else "checkout.coin_discount",
+        coin=coin.chain.upper(),
+        total=format_fiat(coin.total, currency),
+        percent=format_percent(abs(coin.fee_bp)),
+    )
+
+
+def chains(
+    coins: list[CoinPrice], currency: str, l10n: L10n, *, ships: bool = False, option: int = 0
+) -> InlineKeyboardMarkup:
+    """A button per coin, with its fee or discount; for a cart with something physical (`ships`) they carry the
+    shipping option chosen, and the address can still be changed."""
     kb = InlineKeyboardBuilder()
-    for chain in available:
-        kb.button(text=chain.upper(), callback_data=PayCb(chain=chain, ship=option))
+    for coin in coins:
+        kb.button(text=coin_label(coin, currency, l10n), callback_data=PayCb(chain=coin.chain, ship=option))
     if ships:
         kb.button(text=l10n("checkout.change_address"), callback_data=ShipCb(action=ShipAction.address))
     kb.button(text=l10n("nav.back"), callback_data=CartCb(action=CartAction.view))
-    kb.adjust(len(available) or 1, 1)
+    # coins with a fee or discount have long labels: one per row
+    kb.adjust(*([len(coins) or 1] if not any(c.fee_bp for c in coins) else [1] * len(coins)), 1)
     return kb.as_markup()
 
 
@@ -192,6 +213,11 @@ def invoice(order_id: int, l10n: L10n, *, address: bool = False) -> InlineKeyboa
     kb.button(text=l10n("menu.main"), callback_data=MenuCb(action=MenuAction.main))
     kb.adjust(1)
     return kb.as_markup()
+
+
+def back_to_cart(l10n: L10n) -> InlineKeyboardMarkup:
+    """Under a prompt for text about the cart: the way out without acting."""
+    return InlineKeyboardMarkup(inline_keyboard=[[button(l10n("nav.back"), CartCb(action=CartAction.view))]])
 
 
 def back_to_order(order_id: int, l10n: L10n) -> InlineKeyboardMarkup:

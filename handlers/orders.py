@@ -10,6 +10,7 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from config import Settings
 from handlers import keyboards
 from handlers.callbacks import MenuAction, MenuCb, OrderAction, OrderCb
+from handlers.prices import price_lines
 from handlers.render import alert, show
 from l10n import L10n
 from models.enums import OrderStatus
@@ -39,6 +40,8 @@ def invoice_text(order: OrderView, invoice: InvoiceView, l10n: L10n, now: dateti
     if order.shipping and order.shipping.option:
         price = format_fiat(order.shipping.price, order.currency)
         text += "\n" + l10n("invoice.shipping", option=escape(order.shipping.option), price=price)
+    if steps := price_lines(order.price, order.currency, l10n, coin):
+        text += "\n" + "\n".join(steps)
     return text
 
 
@@ -58,9 +61,15 @@ def shipping_text(shipping: OrderShipping, currency: str, l10n: L10n) -> str:
 
 
 def order_text(order: OrderView, l10n: L10n) -> str:
+    paid_in = order.invoice.chain.upper() if order.invoice else None
     lines = "\n".join(
-        f"{escape(line.name)} × {line.quantity} · {format_fiat(line.unit_price, order.currency)}"
-        for line in order.lines
+        [
+            *(
+                f"{escape(line.name)} × {line.quantity} · {format_fiat(line.unit_price, order.currency)}"
+                for line in order.lines
+            ),
+            *price_lines(order.price, order.currency, l10n, paid_in),
+        ]
     )
     parts = [
         l10n(

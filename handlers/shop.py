@@ -104,6 +104,11 @@ async def product_card(
             available=card.available,
         )
     ]
+    if card.your_price is not None:
+        why = [l10n("product.why_reseller")] if card.reseller else []
+        why += [l10n("product.why_tier", tier=escape(card.tier_name))] if card.tier_name else []
+        price = format_fiat(card.your_price, settings.fiat_currency)
+        lines.append(l10n("product.your_price", price=price, why=", ".join(why)))
     if card.in_cart:
         lines.append(l10n("product.in_cart", count=card.in_cart))
     if not card.on_sale:

@@ -57,6 +57,9 @@ class ProductCard:
     on_sale: bool  # active, and so are its subcategory and category
     available: int
     in_cart: int
+    your_price: Decimal | None = None  # what one costs this buyer, when that is less than the price
+    reseller: bool = False  # ... because of their reseller price
+    tier_name: str | None = None  # ... or of their tier
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +188,7 @@ class OrderView:
     goods: list[str]  # decrypted digital goods, only for the buyer of a paid order
     shipping: OrderShipping | None  # None: nothing in it is shipped
     tracking: str | None  # once shipped
+    price: PriceSteps  # how the total came about
     goods_unreadable: bool = False  # sealed under a GOODS_KEY the shop no longer has
 
     @property

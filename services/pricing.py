@@ -158,17 +158,6 @@ def price(
     )
 
 
-def unit_price(line: PriceLine, buyer: BuyerTerms) -> int:
-    """What one unit of the line's product costs this buyer before vouchers (rounded up): the product card's
-    price."""
-    with localcontext() as ctx:
-        ctx.prec = 100
-        _, tiered = _line_prices(
-            PriceLine(line.product_id, line.category_id, 1, line.unit_minor, line.reseller_minor), buyer
-        )
-    return _up(tiered)
-
-
 def _line_prices(line: PriceLine, buyer: BuyerTerms) -> tuple[Decimal, Decimal]:
     """The line's exact price after the reseller step and after the tier step (step 2)."""
     base = Decimal(line.quantity * line.unit_minor)

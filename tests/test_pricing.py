@@ -21,7 +21,6 @@ from services.pricing import (
     VoucherIssue,
     VoucherTerms,
     price,
-    unit_price,
 )
 
 MUG = PriceLine(product_id=1, category_id=10, quantity=2, unit_minor=1250, reseller_minor=1000)
@@ -59,8 +58,9 @@ def test_reseller_and_tier_do_not_stack_unless_the_shop_says_so() -> None:
     assert (stacked.reseller_discount, stacked.tier_discount, stacked.total) == (500, 299, 2700)
     deep = TierTerms("Platinum", 3000)  # 12.50 − 30 % = 8.75 beats the reseller price
     assert price([MUG], BuyerTerms(reseller=True, tier=deep)).total == 1750
-    assert unit_price(MUG, BuyerTerms(reseller=True, tier=deep)) == 875
-    assert unit_price(MUG, reseller_gold) == 1000
+    one_mug = PriceLine(1, 10, 1, 1250, 1000)
+    assert price([one_mug], BuyerTerms(reseller=True, tier=deep)) == Breakdown(1250, 0, "Platinum", 375, total=875)
+    assert price([one_mug], reseller_gold) == Breakdown(1250, 250, total=1000)
 
 
 def test_a_tier_with_a_category_only_touches_that_category() -> None:

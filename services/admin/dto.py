@@ -6,7 +6,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from models.enums import Chain, OrderProblem, OrderStatus, OutboxStatus, PaymentStatus
-from services.dto import InvoiceView, OrderLine, OrderShipping
+from services.dto import InvoiceView, OrderLine, OrderShipping, PriceSteps
 
 
 class OrderBucket(StrEnum):
@@ -132,6 +132,7 @@ class AdminOrderView:
     shipping: OrderShipping | None  # None: nothing in it is shipped
     close_reason: str | None
     total: Decimal
+    price: PriceSteps  # how the total came about
     currency: str
     buyer: BuyerInfo
     lines: list[OrderLine]

@@ -19,6 +19,7 @@ from services.dto import InvoiceView, OrderLine, OrderView, PaymentView
 from services.money import from_minor
 from services.orders.lifecycle import OrderLifecycle, buyer
 from services.payments.uri import payment_uri
+from services.pricing import order_breakdown, price_steps
 from services.shop.catalog import NotFound
 from services.shop.shipping import AddressesUnavailable, checked_address, order_shipping
 from services.wallet.goods import GoodsCipher
@@ -84,6 +85,7 @@ class OrderService:
             goods=list(goods),
             shipping=order_shipping(order, self._goods) if physical else None,
             tracking=order.tracking if order.status is OrderStatus.shipped else None,
+            price=price_steps(order_breakdown(order)),
             goods_unreadable=unreadable,
         )
 

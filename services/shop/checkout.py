@@ -27,8 +27,8 @@ from services.money import amount_due, from_minor, to_basis_points
 from services.orders.lifecycle import OrderLifecycle, OutOfStock, buyer
 from services.outbox import notify_admins
 from services.payments.rates import RateService
-from services.pricing import Breakdown, order_columns, price_steps
-from services.shop.prices import CartPrice, price_cart
+from services.pricing import order_columns, price_steps
+from services.shop.prices import price_cart
 from services.shop.shipping import open_draft
 from services.shop.vouchers import VoucherRefused, code_problem
 from services.wallet.goods import GoodsCipher
@@ -75,10 +75,10 @@ class CheckoutResult:
 
 @dataclass(frozen=True, slots=True)
 class CoinPrice:
-    """What paying in one coin costs: its fee (positive) or discount (negative) in percent, and the total."""
+    """What paying in one coin costs: its fee (positive) or discount (negative), and the total."""
 
     chain: Chain
-    fee_percent: Decimal
+    fee_bp: int  # basis points
     total: Decimal
 
 
@@ -142,7 +142,7 @@ class CheckoutService:
             from_minor(breakdown.total),
             price_steps(breakdown),
             [
-                CoinPrice(chain, self._settings.coin_fee_percent(chain), from_minor(self._coin(priced, chain).total))
+                CoinPrice(chain, self._coin_fee_bp(chain), from_minor(priced.breakdown(self._coin_fee_bp(chain)).total))
                 for chain in self._wallet.chains
             ],
         )
@@ -182,8 +182,8 @@ class CheckoutService:
         async with self._session.begin():
             await CartRepo(self._session).drop_voucher(user_id)
 
-    def _coin(self, priced: CartPrice, chain: Chain) -> Breakdown:
-        return priced.breakdown(to_basis_points(self._settings.coin_fee_percent(chain)))
+    def _coin_fee_bp(self, chain: Chain) -> int:
+        return to_basis_points(self._settings.coin_fee_percent(chain))
 
     async def _option(self, option_id: int) -> ShippingOption | None:
         """The chosen option for a cart with something physical (None: the shop offers none). Raises
@@ -239,7 +239,7 @@ class CheckoutService:
         priced = await price_cart(s, user_id, lines, now, shipping.minor)
         if priced.problem is not None:
             raise VoucherRefused(priced.problem)
-        breakdown = self._coin(priced, chain)
+        breakdown = priced.breakdown(self._coin_fee_bp(chain))
         order = await OrderLifecycle(s, self._settings).place(
             Order(
                 user_id=user_id,
