@@ -12,12 +12,15 @@ from processing.observer import Observer
 from processing.outbox import OutboxSender
 from services.admin.broadcast import AdminBroadcastService
 from services.admin.inventory import AdminInventoryService
+from services.admin.loyalty import AdminLoyaltyService
 from services.admin.orders import AdminOrdersService
 from services.admin.problems import AdminProblemsService
 from services.admin.shipping import AdminShippingService
 from services.admin.stats import AdminStatsService
 from services.admin.stock import AdminStockService
+from services.admin.texts import AdminTextsService
 from services.admin.users import AdminUsersService
+from services.admin.vouchers import AdminVouchersService
 from services.admin.wallet import AdminWalletService
 from services.delivery import OutboxDelivery
 from services.orders.buyer import OrderService
@@ -81,6 +84,9 @@ class Container:
             "admin_wallet": AdminWalletService(session, self.wallet),
             "admin_orders": AdminOrdersService(session, self.settings, self.goods),
             "admin_shipping": AdminShippingService(session),
+            "admin_vouchers": AdminVouchersService(session),
+            "admin_loyalty": AdminLoyaltyService(session),
+            "admin_texts": AdminTextsService(session),
             "admin_problems": AdminProblemsService(session, self.settings),
             "support": SupportService(session, self.settings),
         }

@@ -27,7 +27,9 @@ async def seed_voucher(
         return voucher.id
 
 
-async def seed_tier(sessions: async_sessionmaker[AsyncSession], name: str, threshold_minor: int, percent_bp: int) -> None:
+async def seed_tier(
+    sessions: async_sessionmaker[AsyncSession], name: str, threshold_minor: int, percent_bp: int
+) -> None:
     async with sessions.begin() as s:
         s.add(Tier(name=name, threshold_minor=threshold_minor, percent_bp=percent_bp))
 

@@ -137,7 +137,9 @@ fee_st = st.integers(-BASIS + 1, BASIS)
 shipping_st = st.integers(0, 10**5)
 
 
-def exact_total(lines, buyer, voucher, fee, shipping) -> Fraction:
+def exact_total(
+    lines: list[PriceLine], buyer: BuyerTerms, voucher: VoucherTerms | None, fee: int, shipping: int
+) -> Fraction:
     """The same rules in exact rationals, rounding nothing: what the total would be with infinitely small
     coins."""
     after = []
@@ -167,7 +169,7 @@ def exact_total(lines, buyer, voucher, fee, shipping) -> Fraction:
                 else min(Fraction(voucher.value), covered)
             )
             goods = max(goods - off, min(goods, Fraction(1)))
-    return goods * Fraction(BASIS + fee, BASIS) + shipping
+    return Fraction(goods * Fraction(BASIS + fee, BASIS) + shipping)
 
 
 @settings(max_examples=1000, deadline=None)

@@ -12,12 +12,15 @@ from handlers.admin import (
     inventory,
     inventory_remove,
     inventory_stock,
+    loyalty,
     menu,
     orders,
     problems,
     shipping,
     stats,
+    texts,
     users,
+    vouchers,
     wallet,
 )
 
@@ -34,6 +37,7 @@ def build() -> Router:
     # support replies first: replying to a support copy answers the buyer even while a prompt waits for text;
     # then the prompts that any section's button leaves
     router.include_routers(menu.build(), support.build_admin(), order_messages.build_admin(), shipping.build())
+    router.include_routers(vouchers.build(), loyalty.build(), texts.build())
     router.include_routers(orders.build(), problems.build())
     # inventory_stock last of the inventory: its last handler takes what no inventory dialog step could use
     router.include_routers(inventory.build(), inventory_remove.build(), inventory_stock.build())
