@@ -147,8 +147,10 @@ def product_view(card: ProductAdmin, settings: Settings, l10n: L10n) -> tuple[st
         reserved=card.reserved,
         sold=card.sold,
     )
-    reseller = format_fiat(card.reseller_price, settings.fiat_currency) if card.reseller_price is not None else "—"
-    text += "\n" + l10n("admin.inventory.reseller_line", price=reseller)
+    if card.reseller_price is not None:
+        text += "\n" + l10n(
+            "admin.inventory.reseller_line", price=format_fiat(card.reseller_price, settings.fiat_currency)
+        )
     toggle = InvAction.deactivate if card.is_active else InvAction.activate
 
     def act(action: InvAction, key: str) -> InlineKeyboardButton:
