@@ -180,3 +180,20 @@ async def test_reseller_prices_and_stacking(tg: Telegram, sessions, goods) -> No
     await tg.press(ALICE, PayCb(chain=Chain.btc))
     placed = (await orders(sessions))[-1]
     assert (placed.reseller_discount_minor, placed.tier_discount_minor, placed.total_minor) == (500, 100, 1900)
+
+
+async def test_a_referred_buyers_parcel_earns_the_reward_when_shipped_not_when_paid(
+    tg: Telegram, sessions, settings
+) -> None:
+    mug = await seed_product(sessions, name="Mug", kind=ProductKind.physical, units=3)
+    await tg.press(ADMIN, LoyaltyCb(action=LoyaltyAction.reward))
+    await tg.send(ADMIN, "10%")
+    await tg.send(RITA, "/start")
+    await tg.send(NICK, f"/start r_{await user_id(sessions, RITA)}")
+    parcel = await place(tg, sessions, NICK, mug, 1)
+    await pay(sessions, settings, parcel)
+    assert await outbox(sessions, "referral_reward") == []  # paid, but the parcel is not on its way yet
+    await tg.press(ADMIN, AdminOrderCb(action=AoAction.ship, id=parcel))
+    await tg.send(ADMIN, "DHL 1")
+    ((chat, _, params),) = await outbox(sessions, "referral_reward")
+    assert (chat, params["value"]) == (RITA.id, "10 %")
