@@ -3,7 +3,6 @@ integer base units (sat, litoshi, wei, lamports) everywhere, whole coins only as
 Nothing here touches float.
 """
 
-from collections.abc import Iterable
 from decimal import ROUND_CEILING, Decimal, localcontext
 
 from models.chains import CHAINS
@@ -28,11 +27,6 @@ def to_minor(amount: Decimal) -> int:
         if not amount.is_finite() or amount != amount.quantize(CENTS):
             raise ValueError(f"not a whole number of cents: {amount}")
         return int(amount / CENTS)
-
-
-def total_minor(lines: Iterable[tuple[int, int]], shipping_minor: int = 0) -> int:
-    """What an order costs in minor units: quantity × unit price (minor units) of each line, plus shipping."""
-    return sum(quantity * unit_minor for quantity, unit_minor in lines) + shipping_minor
 
 
 def format_fiat(amount: Decimal, currency: str) -> str:

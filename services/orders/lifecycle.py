@@ -168,7 +168,7 @@ class OrderLifecycle:
         async def sell() -> dict[str, Any]:
             return {"sold_units": await self._stock.sell(order.id, now)}
 
-        return await self._move(
+        if not await self._move(
             order,
             actor,
             "order.paid",
@@ -180,7 +180,10 @@ class OrderLifecycle:
             admins=("admin.paid", {"overpaid": overpaid}),
             paid_at=now,
             problem=OrderProblem.overpaid if overpaid else None,
-        ) and await self._delivered_unless_shipped(order, now)
+        ):
+            return False
+        await self._delivered_unless_shipped(order, now)
+        return True
 
     async def fulfil(self, order: Order, actor: Actor, now: datetime) -> bool:
         """Deliver an order that closed without its goods (underpaid, paid late) after all: its units are
@@ -192,7 +195,7 @@ class OrderLifecycle:
             await self.hold_all(order.id, [Line(i.product_id, i.product_name, i.quantity) for i in items], now)
             return {"sold_units": await self._stock.sell(order.id, now)}
 
-        return await self._move(
+        if not await self._move(
             order,
             actor,
             "order.paid",
@@ -206,7 +209,10 @@ class OrderLifecycle:
             problem=None,
             closed_at=None,
             close_reason=None,
-        ) and await self._delivered_unless_shipped(order, now)
+        ):
+            return False
+        await self._delivered_unless_shipped(order, now)
+        return True
 
     async def ship(self, order: Order, actor: Actor, tracking: str, now: datetime) -> bool:
         """Paid order → shipped with the carrier's tracking text, which the buyer is sent. The caller checks
@@ -380,12 +386,11 @@ class OrderLifecycle:
 
         return release
 
-    async def _delivered_unless_shipped(self, order: Order, now: datetime) -> bool:
+    async def _delivered_unless_shipped(self, order: Order, now: datetime) -> None:
         """After a paid transition: an order with nothing physical is delivered now (its goods are sent);
         one with something physical is delivered when shipped."""
         if not await self._orders.is_physical(order.id):
             await order_delivered(self._s, self._settings, order, now)
-        return True
 
     async def _move(
         self,
