@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     webhook_tolerance_seconds: int = Field(300, ge=1)
 
     # Shop
+    shop_name: str = ""  # empty: the built-in texts say "the shop"
+    support_contact: str = ""  # e.g. @myshop_support or an e-mail address, shown in /terms and /paysupport
     fiat_currency: str = "USD"
     order_timeout_minutes: int = Field(30, ge=1)
     max_user_timeouts: int = Field(3, ge=1)
@@ -96,6 +98,10 @@ class Settings(BaseSettings):
     sol_tokens: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
 
     # Rates: "BTC=60000,USDT=1" (fiat per coin or token) pins them; otherwise public APIs are asked.
+    # Per network: a fee (positive) or discount (negative) in percent of the goods, "ETH=1.5,SOL=-2"; a token
+    # pays its network's.
+    coin_fees: Annotated[dict[Chain, Decimal], NoDecode] = Field(default_factory=dict)
+
     rates_fixed: Annotated[dict[str, Decimal], NoDecode] = Field(default_factory=dict)
     rate_max_age_seconds: int = 300
 
@@ -151,6 +157,33 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_sol_tokens(cls, value: object) -> object:
         return _tokens(value, MINT_RE, "SYMBOL:base58-mint", str)
+
+    @field_validator("coin_fees", mode="before")
+    @classmethod
+    def _parse_coin_fees(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        fees: dict[Chain, Decimal] = {}
+        for pair in filter(None, value.replace(" ", "").split(",")):
+            coin, _, percent = pair.partition("=")
+            try:
+                fees[Chain(coin.lower())] = Decimal(percent)
+            except (ValueError, InvalidOperation) as e:
+                raise ValueError(f"expected COIN=PERCENT pairs like ETH=1.5,SOL=-2, got {pair!r}") from e
+        return fees
+
+    @field_validator("coin_fees")
+    @classmethod
+    def _check_coin_fees(cls, fees: dict[Chain, Decimal]) -> dict[Chain, Decimal]:
+        for chain, percent in fees.items():
+            if not (percent.is_finite() and Decimal(-100) < percent <= 100) or percent != round(percent, 2):
+                raise ValueError(f"{chain.upper()}: a fee from -99.99 to 100 percent, at most two decimals")
+        return fees
+
+    def coin_fee_percent(self, chain: Chain) -> Decimal:
+        """The fee (positive) or discount (negative) in percent for paying in `chain`: the one place that looks
+        it up, so assets can get fees of their own by changing only this."""
+        return self.coin_fees.get(chain, Decimal(0))
 
     @property
     def sqlite_path(self) -> Path | None:

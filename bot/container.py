@@ -12,6 +12,7 @@ from processing.observer import Observer
 from processing.outbox import OutboxSender
 from services.admin.broadcast import AdminBroadcastService
 from services.admin.inventory import AdminInventoryService
+from services.admin.loyalty import AdminLoyaltyService
 from services.admin.media import AdminMediaService
 from services.admin.orders import AdminOrdersService
 from services.admin.problems import AdminProblemsService
@@ -19,7 +20,9 @@ from services.admin.reviews import AdminReviewsService
 from services.admin.shipping import AdminShippingService
 from services.admin.stats import AdminStatsService
 from services.admin.stock import AdminStockService
+from services.admin.texts import AdminTextsService
 from services.admin.users import AdminUsersService
+from services.admin.vouchers import AdminVouchersService
 from services.admin.wallet import AdminWalletService, ChainHoldings
 from services.delivery import OutboxDelivery
 from services.orders.buyer import OrderService
@@ -30,10 +33,12 @@ from services.ratelimit import MemoryRateLimits, RateLimits
 from services.shop.cart import CartService
 from services.shop.catalog import CatalogService
 from services.shop.checkout import CheckoutService
+from services.shop.loyalty import LoyaltyService
 from services.shop.privacy import PrivacyService
 from services.shop.reviews import ReviewService
 from services.shop.shipping import ShippingService
 from services.shop.support import SupportService
+from services.shop.texts import ShopTextService
 from services.shop.users import UserService
 from services.wallet.goods import GoodsCipher
 from services.wallet.merchant import Wallet
@@ -71,6 +76,8 @@ class Container:
             "catalog": CatalogService(session),
             "cart": CartService(session),
             "checkout": CheckoutService(session, self.settings, self.wallet, self.rates, self.goods),
+            "loyalty": LoyaltyService(session, self.settings),
+            "shop_texts": ShopTextService(session),
             "shipping": ShippingService(session, self.goods),
             "orders": OrderService(session, self.settings, self.wallet, self.goods),
             "order_messages": OrderMessageService(session, self.settings),
@@ -82,6 +89,9 @@ class Container:
             "admin_wallet": AdminWalletService(session, self.wallet, self.holdings),
             "admin_orders": AdminOrdersService(session, self.settings, self.goods),
             "admin_shipping": AdminShippingService(session),
+            "admin_vouchers": AdminVouchersService(session),
+            "admin_loyalty": AdminLoyaltyService(session),
+            "admin_texts": AdminTextsService(session),
             "admin_problems": AdminProblemsService(session, self.settings),
             "support": SupportService(session, self.settings),
             "reviews": ReviewService(session),

@@ -1,6 +1,7 @@
 from aiogram import Router
 
 from handlers import (
+    account,
     admin,
     cart,
     checkout,
@@ -14,6 +15,7 @@ from handlers import (
     shop,
     start,
     support,
+    vouchers,
 )
 
 
@@ -22,8 +24,16 @@ def build_router() -> Router:
     root = Router(name="root")
     # While a buyer's prompt waits for a message or an address, any button or command first ends the wait,
     # whichever router then takes it
-    waits = (support.SupportForm, checkout.AddressForm, order_messages.BuyerReply, find.SearchForm, reviews.ReviewForm)
+    waits = (
+        support.SupportForm,
+        checkout.AddressForm,
+        order_messages.BuyerReply,
+        find.SearchForm,
+        reviews.ReviewForm,
+        vouchers.CodeForm,
+    )
     root.include_routers(start.build(), prompts.leaving_router("buyer-prompts", *waits), admin.build())
-    root.include_routers(support.build(), checkout.build(), order_messages.build(), find.build(), reviews.build())
-    root.include_routers(privacy.build(), shop.build(), cart.build(), orders.build(), fallback.build())
+    root.include_routers(support.build(), vouchers.build(), checkout.build(), order_messages.build(), find.build())
+    root.include_routers(reviews.build(), privacy.build(), shop.build(), cart.build(), orders.build())
+    root.include_routers(account.build(), fallback.build())
     return root

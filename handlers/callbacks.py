@@ -24,6 +24,7 @@ class MenuAction(StrEnum):
     language = "lang"
     search = "find"
     best_sellers = "best"
+    account = "acct"
 
 
 class MenuCb(CallbackData, prefix="m"):
@@ -109,6 +110,8 @@ class CartAction(StrEnum):
     remove = "r"
     clear = "c"
     checkout = "k"
+    code = "o"  # enter a voucher code
+    drop_code = "u"  # take the code off the cart
 
 
 class CartCb(CallbackData, prefix="ca"):

@@ -9,6 +9,7 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from config import Settings
 from handlers import keyboards
 from handlers.callbacks import CartAction, CartCb, MenuAction, MenuCb
+from handlers.prices import price_lines, problem_text
 from handlers.render import alert, show
 from l10n import L10n
 from services.dto import CartView, UserDTO
@@ -18,8 +19,11 @@ from services.shop.catalog import NotFound
 
 
 def cart_text(view: CartView, currency: str, l10n: L10n) -> str:
+    """The lines, the buyer's discounts and the code's, and the goods' total; a code that takes nothing off says
+    why."""
     if not view.lines:
-        return l10n("cart.empty")
+        waiting = [l10n("cart.code_waiting", code=view.code)] if view.code else []
+        return "\n\n".join([l10n("cart.empty"), *waiting])
     lines = [l10n("cart.title")]
     for line in view.lines:
         lines.append(
@@ -33,6 +37,10 @@ def cart_text(view: CartView, currency: str, l10n: L10n) -> str:
         )
         if line.quantity > line.available:
             lines.append(l10n("cart.line_short", available=line.available))
+    if view.price is not None:
+        lines += price_lines(view.price, currency, l10n)
+    if view.code_problem is not None:
+        lines.append(l10n("cart.code_not_applied", problem=problem_text(view.code_problem, currency, l10n)))
     lines.append(l10n("cart.total", total=format_fiat(view.total, currency)))
     return "\n".join(lines)
 

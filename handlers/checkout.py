@@ -21,6 +21,7 @@ from handlers import keyboards
 from handlers.callbacks import CartAction, CartCb, OrderAction, OrderCb, PayCb, ShipAction, ShipCb
 from handlers.cart import cart_text
 from handlers.orders import order_text, send_order
+from handlers.prices import price_lines, problem_text
 from handlers.prompts import COMMAND, waiting_router
 from handlers.render import alert, answer, show
 from l10n import L10n
@@ -40,6 +41,7 @@ from services.shop.checkout import (
     ShippingChoice,
 )
 from services.shop.shipping import ADDRESS_LIMIT, AddressesUnavailable, AddressRefused, ShippingService
+from services.shop.vouchers import VoucherRefused
 from services.wallet.merchant import Wallet
 
 DRAFT = "shipping_draft"  # conversation data: the sealed draft of the address typed at checkout
@@ -60,6 +62,7 @@ async def start(
     user: UserDTO,
     cart: CartService,
     shipping: ShippingService,
+    checkout: CheckoutService,
     wallet: Wallet,
     state: FSMContext,
     settings: Settings,
@@ -76,8 +79,7 @@ async def start(
     elif view.ships:
         await ask_address(query, user, shipping, state, l10n)
     else:
-        text = l10n("checkout.choose_chain", total=format_fiat(view.total, settings.fiat_currency))
-        await show(query, text, keyboards.assets(wallet.assets, l10n))
+        await ShippingSteps(user, shipping, checkout, wallet, settings, l10n).coins(query, None, 0, callback_answer)
 
 
 async def ask_address(
@@ -161,12 +163,19 @@ class ShippingSteps:
         draft: str | None,
         option: int,
         callback_answer: CallbackAnswer | None = None,
+        note: str = "",
     ) -> None:
         """The price with shipping option `option`, and the coins; the options again when that one is not
-        offered (any more)."""
+        offered (any more); the price without the cart's code, after saying why, when that code cannot be used
+        (any more)."""
         l10n, currency = self.l10n, self.settings.fiat_currency
         try:
             quote = await self.checkout.quote(self.user.id, option)
+        except VoucherRefused as e:  # the code is off the cart now: the price without it
+            if callback_answer is not None:
+                alert(callback_answer, code_dropped(e, currency, l10n))
+            await self.coins(event, draft, option, note="" if callback_answer else code_dropped(e, currency, l10n))
+            return
         except CheckoutRefused as e:
             if callback_answer is not None:
                 alert(callback_answer, l10n(e.key))
@@ -176,7 +185,12 @@ class ShippingSteps:
                 await answer(event, l10n(e.key), keyboards.main_menu(l10n))
             return
         total = format_fiat(quote.total, currency)
-        if quote.shipping_name is None:
+        if steps := price_lines(quote.price, currency, l10n):
+            if quote.shipping_name is not None:
+                shipped = format_fiat(quote.shipping, currency)
+                steps.append(l10n("price.shipping", option=escape(quote.shipping_name), amount=shipped))
+            price = "\n".join([*steps, l10n("checkout.choose_chain", total=total)])
+        elif quote.shipping_name is None:
             price = l10n("checkout.choose_chain", total=total)
         else:
             price = l10n(
@@ -188,7 +202,10 @@ class ShippingSteps:
             )
         if quote.ships:
             price = self._ship_to(draft) + "\n\n" + price
-        await answer(event, price, keyboards.assets(self.wallet.assets, l10n, ships=quote.ships, option=option))
+        if note:
+            price = note + "\n\n" + price
+        markup = keyboards.assets(quote.coins, currency, l10n, ships=quote.ships, option=option)
+        await answer(event, price, markup)
 
     def _ship_to(self, draft: str | None) -> str:
         return self.l10n("checkout.ship_to", address=escape(self.shipping.read_draft(self.user.id, draft) or "—"))
@@ -244,6 +261,10 @@ async def pay(
         return
     except RateUnavailable:
         alert(callback_answer, l10n("checkout.rate_unavailable"))
+        return
+    except VoucherRefused as e:  # nothing placed, the code is off the cart: the price without it
+        alert(callback_answer, code_dropped(e, settings.fiat_currency, l10n))
+        await ShippingSteps(user, shipping, checkout, wallet, settings, l10n).coins(query, draft, callback_data.ship)
         return
     except OutOfStock as e:
         left = [l10n("checkout.left", name=escape(name), available=n) for name, n in e.shortages]
@@ -322,6 +343,10 @@ async def not_text(message: Message, state: FSMContext, l10n: L10n) -> None:
     order_id = data.get("order_id") if waiting == AddressForm.order.state else None
     markup = keyboards.back_to_order(int(order_id), l10n) if order_id is not None else None
     await message.answer(l10n("checkout.address_refused", limit=ADDRESS_LIMIT), reply_markup=markup)
+
+
+def code_dropped(error: VoucherRefused, currency: str, l10n: L10n) -> str:
+    return problem_text(error.problem, currency, l10n) + "\n" + l10n("checkout.code_dropped")
 
 
 def build() -> Router:

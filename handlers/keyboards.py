@@ -29,8 +29,9 @@ from handlers.callbacks import (
 )
 from l10n import LANGUAGES, L10n
 from models.enums import OrderStatus
-from services.dto import Asset, CartView, NamedItem, OrderView, Page, ProductCard, ProductRow
-from services.money import format_fiat
+from services.dto import CartView, NamedItem, OrderView, Page, ProductCard, ProductRow
+from services.money import format_fiat, format_percent
+from services.shop.checkout import CoinPrice
 from services.shop.shipping import ShippingOptionView
 
 QUANTITY_STEPS = (1, 5, 10)  # the card's + buttons; − takes one away
@@ -51,11 +52,12 @@ def main_menu(l10n: L10n) -> InlineKeyboardMarkup:
         MenuAction.search,
         MenuAction.best_sellers,
         MenuAction.orders,
+        MenuAction.account,
         MenuAction.support,
         MenuAction.language,
     ):
         kb.button(text=l10n(f"menu.{action.name}"), callback_data=MenuCb(action=action))
-    kb.adjust(2, 2, 2, 1)
+    kb.adjust(2, 2, 2, 2)
     return kb.as_markup()
 
 
@@ -201,6 +203,10 @@ def cart(view: CartView, l10n: L10n) -> InlineKeyboardMarkup:
         )
     if view.lines:
         kb.row(button(l10n("cart.checkout"), CartCb(action=CartAction.checkout)))
+        if view.code:
+            kb.row(button(l10n("cart.drop_code", code=view.code), CartCb(action=CartAction.drop_code)))
+        else:
+            kb.row(button(l10n("cart.enter_code"), CartCb(action=CartAction.code)))
         kb.row(button(l10n("cart.clear"), CartCb(action=CartAction.clear)))
     kb.row(
         button(l10n("menu.shop"), MenuCb(action=MenuAction.shop)),
@@ -209,18 +215,38 @@ def cart(view: CartView, l10n: L10n) -> InlineKeyboardMarkup:
     return kb.as_markup()
 
 
-def assets(available: tuple[Asset, ...], l10n: L10n, *, ships: bool = False, option: int = 0) -> InlineKeyboardMarkup:
-    """The coins in one row, then one row per token: "USDT · Ethereum" names its network. For a cart with
-    something physical (`ships`) they carry the shipping option chosen, and the address can still be changed."""
+def coin_label(coin: CoinPrice, currency: str, l10n: L10n) -> str:
+    """ "BTC", "USDT · Ethereum", or with the network's fee or discount the total in it:
+    "SOL · 24.50 USD (−2 % off)"."""
+    if not coin.fee_bp:
+        return coin.asset.label
+    return l10n(
+        "checkout.coin_fee" if coin.fee_bp > 0 else "checkout.coin_discount",
+        coin=coin.asset.label,
+        total=format_fiat(coin.total, currency),
+        percent=format_percent(abs(coin.fee_bp)),
+    )
+
+
+def assets(
+    coins: list[CoinPrice], currency: str, l10n: L10n, *, ships: bool = False, option: int = 0
+) -> InlineKeyboardMarkup:
+    """The coins in one row, then one row per token ("USDT · Ethereum" names its network), each with its fee
+    or discount; coins with one have long labels and get a row each. For a cart with something physical
+    (`ships`) they carry the shipping option chosen, and the address can still be changed."""
     kb = InlineKeyboardBuilder()
-    coins = [a for a in available if a.token is None]
-    for asset in (*coins, *(a for a in available if a.token is not None)):
-        token = asset.symbol if asset.token else ""
-        kb.button(text=asset.label, callback_data=PayCb(chain=asset.chain, token=token, ship=option))
+    plain = [c for c in coins if c.asset.token is None]
+    for coin in (*plain, *(c for c in coins if c.asset.token is not None)):
+        token = coin.asset.symbol if coin.asset.token else ""
+        kb.button(
+            text=coin_label(coin, currency, l10n),
+            callback_data=PayCb(chain=coin.asset.chain, token=token, ship=option),
+        )
     if ships:
         kb.button(text=l10n("checkout.change_address"), callback_data=ShipCb(action=ShipAction.address))
     kb.button(text=l10n("nav.back"), callback_data=CartCb(action=CartAction.view))
-    kb.adjust(len(coins) or 1, *[1] * (len(available) - len(coins)), 1)
+    first = [len(plain) or 1] if not any(c.fee_bp for c in plain) else [1] * len(plain)
+    kb.adjust(*first, *[1] * (len(coins) - len(plain)), 1)
     return kb.as_markup()
 
 
@@ -263,6 +289,11 @@ def invoice(order_id: int, l10n: L10n, *, address: bool = False) -> InlineKeyboa
     kb.button(text=l10n("menu.main"), callback_data=MenuCb(action=MenuAction.main))
     kb.adjust(1)
     return kb.as_markup()
+
+
+def back_to_cart(l10n: L10n) -> InlineKeyboardMarkup:
+    """Under a prompt for text about the cart: the way out without acting."""
+    return InlineKeyboardMarkup(inline_keyboard=[[button(l10n("nav.back"), CartCb(action=CartAction.view))]])
 
 
 def back_to_order(order_id: int, l10n: L10n) -> InlineKeyboardMarkup:

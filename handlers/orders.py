@@ -11,6 +11,7 @@ from config import Settings
 from handlers import keyboards
 from handlers.callbacks import MenuAction, MenuCb, OrderAction, OrderCb
 from handlers.goods import with_goods
+from handlers.prices import price_lines
 from handlers.render import alert, show
 from l10n import L10n
 from models.enums import OrderStatus, PaymentStatus
@@ -40,6 +41,8 @@ def invoice_text(order: OrderView, invoice: InvoiceView, l10n: L10n, now: dateti
     if order.shipping and order.shipping.option:
         price = format_fiat(order.shipping.price, order.currency)
         text += "\n" + l10n("invoice.shipping", option=escape(order.shipping.option), price=price)
+    if steps := price_lines(order.price, order.currency, l10n, unit.label):
+        text += "\n" + "\n".join(steps)
     if unit.token is None:
         return text
     # The same symbol lives on several networks; only this one reaches the address, the rest is lost.
@@ -63,9 +66,15 @@ def shipping_text(shipping: OrderShipping, currency: str, l10n: L10n) -> str:
 
 def order_text(order: OrderView, settings: Settings, l10n: L10n) -> tuple[str, BufferedInputFile | None]:
     """The order in full, and a .txt file of its goods when they do not fit one message with it."""
+    paid_in = order.invoice.unit.label if order.invoice else None
     lines = "\n".join(
-        f"{escape(line.name)} × {line.quantity} · {format_fiat(line.unit_price, order.currency)}"
-        for line in order.lines
+        [
+            *(
+                f"{escape(line.name)} × {line.quantity} · {format_fiat(line.unit_price, order.currency)}"
+                for line in order.lines
+            ),
+            *price_lines(order.price, order.currency, l10n, paid_in),
+        ]
     )
     parts = [
         l10n(

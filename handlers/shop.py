@@ -115,6 +115,10 @@ def card_text(card: ProductCard, currency: str, l10n: L10n, limit: int | None) -
                 available=card.available,
             )
         ]
+        if card.your_price is not None:
+            why = [l10n("product.why_reseller")] if card.reseller else []
+            why += [l10n("product.why_tier", tier=escape(card.tier_name))] if card.tier_name else []
+            lines.append(l10n("product.your_price", price=format_fiat(card.your_price, currency), why=", ".join(why)))
         if card.rating.count:
             lines.append(l10n("product.rating", average=card.rating.average, count=card.rating.count))
         if card.in_cart:

@@ -92,3 +92,8 @@ class OutboxStatus(StrEnum):
     pending = "pending"
     sent = "sent"
     failed = "failed"
+
+
+class VoucherKind(StrEnum):
+    percent = "percent"  # value in basis points: 1000 is 10 %
+    fixed = "fixed"  # value in minor units of FIAT_CURRENCY

@@ -3,7 +3,7 @@
 import unicodedata
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from models.base import Base, str_enum
@@ -32,6 +32,13 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # /deleteme: the personal data was erased then, and the username is never stored again.
     erased_at: Mapped[datetime | None]
+    is_reseller: Mapped[bool] = mapped_column(default=False, server_default=false())  # pays products' reseller prices
+    # Who invited them (a referral link, once, before their first order), and when that earned the referrer
+    # their reward: the first time one of this buyer's orders was delivered.
+    referred_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    referred_at: Mapped[datetime | None]
+    referral_rewarded_at: Mapped[datetime | None]
+    tier_notified_minor: Mapped[int] = mapped_column(default=0, server_default="0")  # the highest tier told of
 
 
 class WithMedia:
@@ -73,6 +80,7 @@ class Product(WithMedia, Base):
     name_folded: Mapped[str] = mapped_column(Text)
     description: Mapped[str] = mapped_column(Text, default="")
     price_minor: Mapped[int]  # fiat in minor units (cents) of FIAT_CURRENCY
+    reseller_price_minor: Mapped[int | None]  # what resellers pay instead, when set
     kind: Mapped[ProductKind] = mapped_column(str_enum(ProductKind))
     is_active: Mapped[bool] = mapped_column(default=True)
 

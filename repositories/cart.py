@@ -1,6 +1,7 @@
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models.promotions import CartVoucher, Voucher
 from models.shop import CartItem, Product
 from repositories.base import insert_ignoring_conflict
 
@@ -47,4 +48,26 @@ class CartRepo:
         return bool(getattr(result, "rowcount", 0))
 
     async def clear(self, user_id: int) -> None:
+        """Empty the cart, its voucher code included."""
         await self._s.execute(delete(CartItem).where(CartItem.user_id == user_id))
+        await self.drop_voucher(user_id)
+
+    async def voucher(self, user_id: int) -> Voucher | None:
+        """The voucher whose code the buyer entered for their cart."""
+        result = await self._s.execute(
+            select(Voucher)
+            .join(CartVoucher, CartVoucher.voucher_id == Voucher.id)
+            .where(CartVoucher.user_id == user_id)
+            .execution_options(populate_existing=True)
+        )
+        return result.scalar_one_or_none()
+
+    async def set_voucher(self, user_id: int, voucher_id: int) -> None:
+        """The cart carries this code from now on, instead of any other."""
+        await self.drop_voucher(user_id)
+        self._s.add(CartVoucher(user_id=user_id, voucher_id=voucher_id))
+        await self._s.flush()
+
+    async def drop_voucher(self, user_id: int) -> bool:
+        result = await self._s.execute(delete(CartVoucher).where(CartVoucher.user_id == user_id))
+        return bool(getattr(result, "rowcount", 0))

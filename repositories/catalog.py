@@ -142,6 +142,29 @@ class CatalogRepo:
         result = await self._s.execute(_on_sale(Product.id).where(Product.id.in_(product_ids)))
         return set(result.scalars())
 
+    async def categories_of(self, product_ids: Sequence[int]) -> dict[int, int]:
+        """The category of each product (the category of its subcategory)."""
+        if not product_ids:
+            return {}
+        result = await self._s.execute(
+            select(Product.id, Subcategory.category_id)
+            .join(Subcategory, Subcategory.id == Product.subcategory_id)
+            .where(Product.id.in_(product_ids))
+        )
+        return {int(p): int(c) for p, c in result.tuples()}
+
+    async def find_category(self, key: str) -> Category | None:
+        """A category by id (digits) or exact name."""
+        stmt = select(Category).where(
+            Category.id == int(key) if key.isdigit() and len(key) < 10 else Category.name == key
+        )
+        return (await self._s.execute(stmt)).scalar_one_or_none()
+
+    async def find_products(self, key: str) -> list[Product]:
+        """Products by id (digits) or exact name; a name may be taken in several subcategories."""
+        stmt = select(Product).where(Product.id == int(key) if key.isdigit() and len(key) < 10 else Product.name == key)
+        return list((await self._s.execute(stmt.order_by(Product.id).limit(2))).scalars())
+
     async def contents(self, node: Node) -> tuple[int, list[int]]:
         """(how many subcategories, the ids of the products) under a node; a product holds itself."""
         if isinstance(node, Product):

@@ -32,6 +32,12 @@ def goods_received() -> ColumnElement[bool]:
     )
 
 
+def delivered() -> ColumnElement[bool]:
+    """True for an order whose goods the buyer has: digital goods are sent when it is paid, physical ones when
+    it is shipped. What lifetime spend and referral rewards count."""
+    return or_(Order.status == OrderStatus.shipped, and_(Order.status == OrderStatus.paid, ~has_physical_items()))
+
+
 class OrderRepo:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session

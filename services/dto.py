@@ -98,6 +98,30 @@ class ProductCard:
     in_cart: int
     media: Media | None = None
     rating: Rating = Rating(0, 0)
+    your_price: Decimal | None = None  # what one costs this buyer, when that is less than the price
+    reseller: bool = False  # ... because of their reseller price
+    tier_name: str | None = None  # ... or of their tier
+
+
+@dataclass(frozen=True, slots=True)
+class PriceSteps:
+    """A price step by step in the shop's currency (services.pricing): what the invoice, the buyer's and the
+    admin's order views, the cart and the checkout show."""
+
+    subtotal: Decimal  # the items at catalog prices
+    reseller_discount: Decimal
+    tier_name: str | None
+    tier_discount: Decimal
+    voucher_code: str | None
+    voucher_discount: Decimal
+    coin_fee: Decimal  # negative: a discount for paying in that coin
+    shipping: Decimal
+    total: Decimal
+
+    @property
+    def adjusted(self) -> bool:
+        """Something besides shipping makes the total differ from the items' catalog prices."""
+        return any((self.reseller_discount, self.tier_discount, self.voucher_discount, self.coin_fee))
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,11 +140,28 @@ class CartLine:
 
 
 @dataclass(frozen=True, slots=True)
+class VoucherProblem:
+    """Why a voucher code cannot be used: `key` is the l10n string that says so, filled in with the code and, as
+    the reason needs, a date, an amount or what the code is for."""
+
+    key: str
+    code: str = ""
+    date: datetime | None = None
+    amount: Decimal | None = None
+    scope: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CartView:
     lines: list[CartLine]
+    price: PriceSteps | None = None  # the goods' price for this buyer, discounts and the code's included
+    code: str | None = None  # the voucher code on the cart
+    code_problem: VoucherProblem | None = None  # why that code takes nothing off now
 
     @property
     def total(self) -> Decimal:
+        if self.price is not None:
+            return self.price.total
         return sum((line.subtotal for line in self.lines), Decimal(0))
 
     @property
@@ -189,6 +230,7 @@ class OrderView:
     goods: list[str]  # decrypted digital goods, only for the buyer of a paid order
     shipping: OrderShipping | None  # None: nothing in it is shipped
     tracking: str | None  # once shipped
+    price: PriceSteps  # how the total came about
     goods_unreadable: bool = False  # sealed under a GOODS_KEY the shop no longer has
     received: int = 0  # base units of the payments seen and not reorged away
     remainder: int = 0  # what the invoice still asks for while that is short of counting as paid; else 0

@@ -6,7 +6,6 @@ Crypto amounts are counted in a `Unit`: an Asset (a coin or a token), or a Chain
 coin.
 """
 
-from collections.abc import Iterable
 from decimal import ROUND_CEILING, Decimal, localcontext
 
 from models.chains import CHAINS, Asset
@@ -33,11 +32,6 @@ def to_minor(amount: Decimal) -> int:
         if not amount.is_finite() or amount != amount.quantize(CENTS):
             raise ValueError(f"not a whole number of cents: {amount}")
         return int(amount / CENTS)
-
-
-def total_minor(lines: Iterable[tuple[int, int]], shipping_minor: int = 0) -> int:
-    """What an order costs in minor units: quantity × unit price (minor units) of each line, plus shipping."""
-    return sum(quantity * unit_minor for quantity, unit_minor in lines) + shipping_minor
 
 
 def format_fiat(amount: Decimal, currency: str) -> str:
@@ -113,3 +107,20 @@ def to_fiat(unit: Unit, base_units: int, rate: Decimal) -> Decimal:
     with localcontext() as ctx:
         ctx.prec = _PRECISION
         return (to_coins(unit, base_units) * rate).quantize(CENTS)
+
+
+def to_basis_points(percent: Decimal) -> int:
+    """A percentage as an integer of basis points: Decimal("12.5") -> 1250. Exact: raises ValueError for one with
+    more than two decimals, NaN or infinity."""
+    with localcontext() as ctx:
+        ctx.prec = _PRECISION
+        if not percent.is_finite() or percent != percent.quantize(CENTS):
+            raise ValueError(f"not a whole number of basis points: {percent}")
+        return int(percent * 100)
+
+
+def format_percent(basis_points: int) -> str:
+    """Basis points as a percentage without trailing zeros: 1000 -> "10", 1250 -> "12.5", -200 -> "-2"."""
+    sign = "-" if basis_points < 0 else ""
+    whole, frac = divmod(abs(basis_points), 100)
+    return f"{sign}{whole}" if not frac else f"{sign}{whole}.{frac:02d}".rstrip("0")

@@ -19,7 +19,7 @@ from models.enums import Chain, OrderStatus
 from models.orders import Invoice, Order
 from models.shop import User
 from models.types import BaseUnits, DecimalText, UtcDateTime, utcnow
-from services.dto import InvoiceView, OrderView
+from services.dto import InvoiceView, OrderView, PriceSteps
 from services.money import amount_due, format_amount, to_fiat
 from services.payments.uri import payment_uri
 
@@ -204,7 +204,11 @@ def test_a_token_invoice_names_its_network_and_warns_in_both_languages() -> None
         expires_at=now,
         uri="ethereum:…",
     )
-    order = OrderView(7, OrderStatus.awaiting_payment, now, Decimal("25.00"), "USD", [], invoice, [], [], None, None)
+    total, nothing = Decimal("25.00"), Decimal(0)
+    steps = PriceSteps(total, nothing, None, nothing, None, nothing, nothing, nothing, total)
+    order = OrderView(
+        7, OrderStatus.awaiting_payment, now, Decimal("25.00"), "USD", [], invoice, [], [], None, None, steps
+    )
     en, de = (invoice_text(order, invoice, Translator()(language), now) for language in ("en", "de"))
     assert "Send exactly <code>24.992503</code> USDT\nto <code>0x9858EfFD232B4033E47d90003D41EC34EcaEda94</code>" in en
     assert "⚠ Send USDT on <b>Ethereum</b> only (token <code>0xdac17f958d2ee523a2206206994597c13d831ec7</code>)" in en

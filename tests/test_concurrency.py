@@ -1,5 +1,6 @@
 """No oversell under real concurrency: many buyers check out the same stock at once, each task with
-its own session and connection, on SQLite and on PostgreSQL, and across two processes."""
+its own session and connection, on SQLite and on PostgreSQL, and across two processes; and a single-use
+voucher code is used exactly once however many checkouts race for it."""
 
 import asyncio
 import json
@@ -13,10 +14,13 @@ from sqlalchemy import func, insert, select
 from config import ROOT
 from models.enums import Chain, StockStatus
 from models.orders import Invoice, Order, Reservation
+from models.promotions import CartVoucher, Voucher, VoucherUse
 from models.shop import CartItem, StockUnit, User
 from services.orders.lifecycle import OutOfStock
 from services.payments.rates import rate_service_from_settings
 from services.shop.checkout import CheckoutService
+from services.shop.vouchers import VoucherRefused
+from tests.promo import seed_voucher
 from tests.shop import seed_product
 
 BUYERS, UNITS = 1000, 100
@@ -113,3 +117,44 @@ async def test_1000_checkouts_across_two_processes_sharing_the_database(db_url: 
     results = {int(n): order for out, _ in outputs for n, order in json.loads(out).items()}
     assert len(results) == BUYERS
     await check_no_oversell(sessions, results, wanted)
+
+
+async def test_50_concurrent_checkouts_with_a_single_use_code_give_exactly_one_discounted_order(
+    sessions, settings, wallet, goods
+) -> None:
+    """Each buyer's cart carries the code; all check out at once, each task with its own session. The
+    conditional update hands out the one use exactly once: one order is discounted, every other checkout
+    is refused (placing nothing) and loses the code from its cart."""
+    buyers = 50
+    product = await seed_product(sessions, units=buyers, goods=goods)
+    voucher = await seed_voucher(sessions, "ONLY-ONE", max_uses=1)
+    async with sessions.begin() as s:
+        await s.execute(insert(User), [{"telegram_id": 20_000 + n, "language": "en"} for n in range(buyers)])
+        ids = list((await s.execute(select(User.id).where(User.telegram_id >= 20_000))).scalars())
+        await s.execute(insert(CartItem), [{"user_id": i, "product_id": product, "quantity": 1} for i in ids])
+        await s.execute(insert(CartVoucher), [{"user_id": i, "voucher_id": voucher} for i in ids])
+    rates = rate_service_from_settings(settings)
+    chains = list(Chain)
+
+    async def checkout(n: int, user_id: int) -> int | None:
+        async with sessions() as s:
+            try:
+                result = await CheckoutService(s, settings, wallet, rates).checkout(user_id, chains[n % 4])
+            except VoucherRefused as e:
+                assert e.problem.key == "voucher.used_up"
+                return None
+            return result.order_id
+
+    results = await asyncio.gather(*(checkout(n, user_id) for n, user_id in enumerate(ids)))
+    won = [order for order in results if order is not None]
+    assert len(won) == 1
+    async with sessions() as s:
+        placed = list((await s.execute(select(Order))).scalars())
+        held = (await s.execute(select(func.count()).select_from(Reservation))).scalar_one()
+        uses = (await s.execute(select(Voucher.uses).where(Voucher.id == voucher))).scalar_one()
+        used_by = list((await s.execute(select(VoucherUse.order_id))).scalars())
+        carts_with_code = (await s.execute(select(func.count()).select_from(CartVoucher))).scalar_one()
+    assert [(o.id, o.voucher_code, o.voucher_discount_minor, o.total_minor) for o in placed] == [
+        (won[0], "ONLY-ONE", 125, 1125)
+    ]
+    assert (held, uses, used_by, carts_with_code) == (1, 1, won, 0)

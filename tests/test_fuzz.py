@@ -171,7 +171,8 @@ def test_free_text_in_every_state_gets_an_answer(fuzz: Fuzz) -> None:
     eve = Person(id=7002)
     fuzz.run(fuzz.tg.send(eve, "/start"))
     before = snapshot(fuzz.loop, fuzz.sessions)
-    entry_points = ["", "m:support", "/admin", "/start"]  # no state, support state, admin (denied), reset
+    # no state, support state, the voucher code prompt, admin (denied), reset
+    entry_points = ["", "m:support", "ca:o", "/admin", "/start"]
 
     @FUZZ
     @given(entry=st.sampled_from(entry_points), text=st.text(min_size=1, max_size=300))

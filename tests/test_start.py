@@ -17,6 +17,7 @@ async def test_start_greets_a_german_user_in_german_and_registers_once(tg: Teleg
         "🔎 Suche",
         "🏆 Bestseller",
         "📦 Meine Bestellungen",
+        "👤 Mein Konto",
         "💬 Support",
         "🌐 Sprache",
     ]

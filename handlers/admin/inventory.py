@@ -52,6 +52,7 @@ class InvAction(StrEnum):
     deactivate = "o"
     activate = "a"
     price = "p"
+    reseller_price = "g"
     describe = "d"
     stock = "k"
     unstock = "u"  # remove chosen digital units
@@ -151,6 +152,10 @@ def product_view(card: ProductAdmin, settings: Settings, l10n: L10n) -> tuple[st
         reserved=card.reserved,
         sold=card.sold,
     )
+    if card.reseller_price is not None:
+        text += "\n" + l10n(
+            "admin.inventory.reseller_line", price=format_fiat(card.reseller_price, settings.fiat_currency)
+        )
     toggle = InvAction.deactivate if card.is_active else InvAction.activate
 
     def act(action: InvAction, key: str) -> InlineKeyboardButton:
@@ -160,7 +165,8 @@ def product_view(card: ProductAdmin, settings: Settings, l10n: L10n) -> tuple[st
     take = act(InvAction.unstock, "remove_units") if digital else act(InvAction.recount, "set_count")
     return text, rows(
         [act(InvAction.stock, "add_stock"), take],
-        [act(InvAction.price, "set_price"), act(InvAction.describe, "describe")],
+        [act(InvAction.price, "set_price"), act(InvAction.reseller_price, "set_reseller_price")],
+        [act(InvAction.describe, "describe")],
         [act(InvAction.rename, "rename"), act(toggle, toggle.name)],
         [act(InvAction.media, "media"), act(InvAction.delete, "delete")],
         [button(l10n("nav.back"), InvCb(action=InvAction.view, node=Node.subcategory, id=card.subcategory_id))],
@@ -247,6 +253,7 @@ async def set_active(
 PROMPTS = {
     InvAction.rename: ("name", "ask_rename"),
     InvAction.price: ("price", "ask_price"),
+    InvAction.reseller_price: ("price", "ask_reseller_price"),
     InvAction.describe: ("description", "ask_description"),
 }
 
@@ -278,6 +285,8 @@ async def got_text(
             await admin_inventory.rename(who, Level(node.value), data["id"], text)
         elif data["op"] == InvAction.price:
             await admin_inventory.set_price(who, data["id"], text)
+        elif data["op"] == InvAction.reseller_price:
+            await admin_inventory.set_reseller_price(who, data["id"], text)
         elif data["op"] == InvAction.describe:
             await admin_inventory.set_description(who, data["id"], text)
         elif node is not Node.product:
@@ -365,7 +374,10 @@ def build() -> Router:
     router.callback_query.register(ask, InvCb.filter((F.action == InvAction.new) & (F.node != Node.product)))
     router.callback_query.register(ask, InvCb.filter((F.action == InvAction.rename) & (F.node != Node.root)))
     router.callback_query.register(
-        ask, InvCb.filter(F.action.in_({InvAction.price, InvAction.describe}) & (F.node == Node.product))
+        ask,
+        InvCb.filter(
+            F.action.in_({InvAction.price, InvAction.reseller_price, InvAction.describe}) & (F.node == Node.product)
+        ),
     )
     router.callback_query.register(got_kind, KindCb.filter(), InventoryForm.kind)
     for step in (InventoryForm.name, InventoryForm.description, InventoryForm.price):

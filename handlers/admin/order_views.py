@@ -11,6 +11,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from handlers.admin.menu import AdminCb, AdminSection
 from handlers.callbacks import Id, Page
 from handlers.keyboards import button, paged
+from handlers.prices import price_lines
 from l10n import L10n
 from models.enums import OrderProblem, OrderStatus
 from services.admin.dto import (
@@ -198,6 +199,7 @@ def _order_text(view: AdminOrderView, timeline: list[TimelineEntry], l10n: L10n)
     )
     if view.problem:
         head += "\n" + l10n("admin.orders.problem", problem=l10n(f"admin.problems.kind.{view.problem}"))
+    coin = view.invoice.chain.upper() if view.invoice else None
     lines = "\n".join(
         [
             *(
@@ -205,6 +207,7 @@ def _order_text(view: AdminOrderView, timeline: list[TimelineEntry], l10n: L10n)
                 for line in view.lines[:SHOWN]
             ),
             *(["…"] if len(view.lines) > SHOWN else []),
+            *price_lines(view.price, view.currency, l10n, coin),
         ]
     )
     total = l10n("admin.orders.total", total=format_fiat(view.total, view.currency))

@@ -34,6 +34,8 @@ class UserAction(StrEnum):
     reset = "r"
     orders = "o"
     timeouts = "t"
+    reseller = "s"  # into the reseller group
+    no_reseller = "x"  # out of it
 
 
 class UsersCb(CallbackData, prefix="au"):
@@ -72,9 +74,12 @@ def card_view(card: UserCard, l10n: L10n) -> tuple[str, InlineKeyboardMarkup]:
         banned=yes_no(card.is_banned),
         blocked=yes_no(card.blocked_bot),
     )
+    text += "\n" + l10n("admin.users.reseller_line", reseller=yes_no(card.is_reseller))
     ban = UserAction.unban if card.is_banned else UserAction.ban
+    group = UserAction.no_reseller if card.is_reseller else UserAction.reseller
     return text, rows(
         [button(l10n(f"admin.users.{ban.name}"), UsersCb(action=ban, id=card.id))],
+        [button(l10n(f"admin.users.{group.name}"), UsersCb(action=group, id=card.id))],
         [button(l10n("admin.users.reset"), UsersCb(action=UserAction.reset, id=card.id))] if card.timeout_count else [],
         [button(l10n("admin.users.orders"), UsersCb(action=UserAction.orders, id=card.id))],
         [button(l10n("nav.back"), UsersCb(action=UserAction.menu))],
@@ -137,6 +142,8 @@ async def act(
             card = await admin_users.set_banned(who, callback_data.id, action is UserAction.ban)
         elif action is UserAction.reset:
             card = await admin_users.reset_timeouts(who, callback_data.id)
+        elif action in (UserAction.reseller, UserAction.no_reseller):
+            card = await admin_users.set_reseller(who, callback_data.id, action is UserAction.reseller)
         else:
             card = await admin_users.card(callback_data.id)
     except NotFound:
@@ -217,7 +224,19 @@ def build() -> Router:
     router.callback_query.register(open_section, UsersCb.filter(F.action == UserAction.menu))
     router.callback_query.register(ask_query, UsersCb.filter(F.action == UserAction.search))
     router.callback_query.register(
-        act, UsersCb.filter(F.action.in_({UserAction.card, UserAction.ban, UserAction.unban, UserAction.reset}))
+        act,
+        UsersCb.filter(
+            F.action.in_(
+                {
+                    UserAction.card,
+                    UserAction.ban,
+                    UserAction.unban,
+                    UserAction.reset,
+                    UserAction.reseller,
+                    UserAction.no_reseller,
+                }
+            )
+        ),
     )
     router.callback_query.register(with_timeouts, UsersCb.filter(F.action == UserAction.timeouts))
     router.callback_query.register(orders, UsersCb.filter(F.action == UserAction.orders))

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from models.chains import Asset
 from models.enums import OrderProblem, OrderStatus, OutboxStatus, PaymentStatus
-from services.dto import InvoiceView, OrderLine, OrderShipping
+from services.dto import InvoiceView, OrderLine, OrderShipping, PriceSteps
 
 
 class OrderBucket(StrEnum):
@@ -142,6 +142,7 @@ class AdminOrderView:
     shipping: OrderShipping | None  # None: nothing in it is shipped
     close_reason: str | None
     total: Decimal
+    price: PriceSteps  # how the total came about
     currency: str
     buyer: BuyerInfo
     lines: list[OrderLine]

@@ -87,6 +87,7 @@ class ProductAdmin:
     available: int
     reserved: int
     sold: int
+    reseller_price: Decimal | None = None  # what resellers pay instead
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +204,7 @@ class AdminInventoryService:
             counts[StockStatus.available],
             counts[StockStatus.reserved],
             counts[StockStatus.sold],
+            from_minor(product.reseller_price_minor) if product.reseller_price_minor is not None else None,
         )
 
     async def create(self, actor: str, level: Level, parent_id: int, name: str) -> int:
@@ -243,6 +245,12 @@ class AdminInventoryService:
     async def set_price(self, actor: str, product_id: int, price: str) -> None:
         """New orders pay the new price; existing orders keep theirs. Raises InventoryRefused or NotFound."""
         await self._write(actor, Level.product, "price", product_id, None, price_minor=checked_price(price))
+
+    async def set_reseller_price(self, actor: str, product_id: int, price: str) -> None:
+        """What buyers in the reseller group pay for the product ("-": the normal price). Raises InventoryRefused
+        or NotFound."""
+        minor = None if price.strip() == "-" else checked_price(price)
+        await self._write(actor, Level.product, "reseller_price", product_id, None, reseller_price_minor=minor)
 
     async def set_description(self, actor: str, product_id: int, text: str) -> None:
         """Raises InventoryRefused or NotFound."""

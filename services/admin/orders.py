@@ -40,6 +40,7 @@ from services.money import from_minor
 from services.orders.buyer import invoice_view
 from services.orders.lifecycle import OrderLifecycle, admin
 from services.payments.explorer import tx_url
+from services.pricing import order_breakdown, price_steps
 from services.shop.catalog import NotFound
 from services.shop.shipping import order_shipping
 from services.wallet.goods import GoodsCipher
@@ -161,6 +162,7 @@ class AdminOrdersService:
             shipping=order_shipping(order, self._goods) if physical else None,
             close_reason=order.close_reason,
             total=from_minor(order.total_minor),
+            price=price_steps(order_breakdown(order)),
             currency=order.fiat_currency,
             buyer=BuyerInfo(buyer.telegram_id, buyer.username, buyer.language),
             lines=[

@@ -22,6 +22,7 @@ from models.types import utcnow
 from repositories.stats import StatsRepo
 from services.admin.chart import revenue_png
 from services.money import format_amount, from_minor
+from services.pricing import Breakdown, order_breakdown
 from services.shop.shipping import order_shipping
 from services.wallet.goods import GoodsCipher
 
@@ -42,6 +43,13 @@ CSV_HEADER = (
     "shipping",
     "shipping_fiat",
     "shipping_address",
+    "subtotal_fiat",
+    "reseller_discount_fiat",
+    "tier",
+    "tier_discount_fiat",
+    "voucher",
+    "voucher_discount_fiat",
+    "coin_fee_fiat",
 )
 
 
@@ -131,8 +139,9 @@ class AdminStatsService:
     async def reconciliation(self, period: Period, now: datetime | None = None) -> Export:
         """CSV, one row per order created in the period: what was due and what arrived (payments still on
         chain), the difference (negative: short), the fiat total (shipping included), the shipping option,
-        its price and the shipping address (decrypted: the export is for admins only; empty once erased).
-        Amounts in whole coins."""
+        its price and the shipping address (decrypted: the export is for admins only; empty once erased), and
+        how the total came about: the items at catalog prices, the reseller, tier and voucher discounts (with
+        the tier and the code) and the coin's fee (negative: a discount). Amounts in whole coins."""
         now = now or utcnow()
         async with read_only(self._session):
             repo = StatsRepo(self._session)
@@ -167,6 +176,7 @@ class AdminStatsService:
                     order.shipping_name or "",
                     str(from_minor(order.shipping_minor)),
                     order_shipping(order, self._goods).address or "",
+                    *_price_columns(order_breakdown(order)),
                 ]
             )
         name = f"orders-{period.value}-{now.astimezone(UTC).date().isoformat()}.csv"
@@ -191,6 +201,18 @@ class AdminStatsService:
             invoices,
             paid,
         )
+
+
+def _price_columns(price: Breakdown) -> list[str]:
+    return [
+        str(from_minor(price.subtotal)),
+        str(from_minor(price.reseller_discount)),
+        price.tier_name or "",
+        str(from_minor(price.tier_discount)),
+        price.voucher_code or "",
+        str(from_minor(price.voucher_discount)),
+        str(from_minor(price.coin_fee)),
+    ]
 
 
 def _signed(asset: Asset, amount: int) -> str:

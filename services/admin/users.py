@@ -30,6 +30,7 @@ class UserCard:
     blocked_bot: bool
     created_at: datetime
     orders: int
+    is_reseller: bool = False  # pays products' reseller prices
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +94,11 @@ class AdminUsersService:
         """Forget the user's expired unpaid orders, so checkout is open again. Audited; idempotent. Raises NotFound."""
         return await self._change(actor, user_id, "user.reset_timeouts", timeout_count=0)
 
+    async def set_reseller(self, actor: str, user_id: int, reseller: bool) -> UserCard:
+        """Put the user in the reseller group (they pay products' reseller prices) or take them out. Audited
+        when it changes something; idempotent. Raises NotFound."""
+        return await self._change(actor, user_id, "user.reseller", is_reseller=reseller)
+
     async def _change(self, actor: str, user_id: int, action: str, **values: Any) -> UserCard:
         async with self._session.begin():
             repo = UserRepo(self._session)
@@ -119,4 +125,5 @@ class AdminUsersService:
             user.blocked_bot,
             user.created_at,
             await repo.order_count(user.id),
+            user.is_reseller,
         )

@@ -21,6 +21,7 @@ from services.money import from_minor, paid_threshold
 from services.orders.lifecycle import BUYER_MAY_CANCEL, OrderLifecycle, buyer
 from services.outbox import close_invoice_messages
 from services.payments.uri import payment_uri
+from services.pricing import order_breakdown, price_steps
 from services.shop.cart import return_to_cart
 from services.shop.catalog import NotFound
 from services.shop.shipping import AddressesUnavailable, checked_address, order_shipping
@@ -93,6 +94,7 @@ class OrderService:
             goods=list(goods),
             shipping=order_shipping(order, self._goods) if physical else None,
             tracking=order.tracking if order.status is OrderStatus.shipped else None,
+            price=price_steps(order_breakdown(order)),
             goods_unreadable=unreadable,
             received=received,
             remainder=invoice.amount_due - received if invoice is not None and short else 0,

@@ -13,8 +13,8 @@ lose_payment     confirming -> awaiting_payment                       payment_re
 pay              open -> paid                             sell        paid (the goods)  admin.paid
 fulfil           underpaid, paid_late -> paid             hold, sell  paid (the goods)  admin.paid
 ship             paid -> shipped                                      shipped
-cancel           open -> cancelled (see cancel)           release     cancelled         admin.cancelled
-expire           awaiting_payment -> expired, timeout+1   release     expired           admin.expired
+cancel           open -> cancelled (see cancel)           release*    cancelled         admin.cancelled
+expire           awaiting_payment -> expired, timeout+1   release*    expired           admin.expired
 extend_grace     open: deadline + grace, once                         underpaid_grace
 close_underpaid  open -> underpaid (problem), timeout+1   release     underpaid         admin.problem
 pay_late         expired, cancelled -> paid_late (problem)                              admin.problem
@@ -28,6 +28,12 @@ Every transition out of awaiting_payment also queues an edit of each invoice mes
 (invoice_closed, services.outbox.close_invoice_messages): it then says what became of the order and has no
 pay or cancel button left. Admin alerts carry what their text names in base units: admin.paid for an
 overpaid order its overpaid_by, admin.problem what was received and, when underpaid, short_by.
+
+* and the order's use of a voucher is given back: the transitions that close an unpaid order for good.
+
+An order is delivered when its buyer has the goods: a paid order with nothing physical (pay, fulfil), or a
+shipped one (ship). That transition also does what a delivery earns (services.orders.rewards): the tier
+message, the referrer's reward.
 """
 
 from collections.abc import Awaitable, Callable, Sequence
@@ -45,7 +51,9 @@ from repositories.audit import AuditRepo
 from repositories.orders import OrderRepo
 from repositories.stock import StockRepo
 from repositories.users import UserRepo
+from repositories.vouchers import VoucherRepo
 from services.money import format_fiat, from_minor
+from services.orders.rewards import order_delivered
 from services.outbox import close_invoice_messages, notify_admins, notify_buyer
 
 
@@ -168,7 +176,7 @@ class OrderLifecycle:
             return {"sold_units": await self._stock.sell(order.id, now)}
 
         overpaid = overpaid_by > 0
-        return await self._move(
+        if not await self._move(
             order,
             actor,
             "order.paid",
@@ -183,7 +191,10 @@ class OrderLifecycle:
             ),
             paid_at=now,
             problem=OrderProblem.overpaid if overpaid else None,
-        )
+        ):
+            return False
+        await self._delivered_unless_shipped(order, now)
+        return True
 
     async def fulfil(self, order: Order, actor: Actor, now: datetime) -> bool:
         """Deliver an order that closed without its goods (underpaid, paid late) after all: its units are
@@ -195,7 +206,7 @@ class OrderLifecycle:
             await self.hold_all(order.id, [Line(i.product_id, i.product_name, i.quantity) for i in items], now)
             return {"sold_units": await self._stock.sell(order.id, now)}
 
-        return await self._move(
+        if not await self._move(
             order,
             actor,
             "order.paid",
@@ -209,12 +220,15 @@ class OrderLifecycle:
             problem=None,
             closed_at=None,
             close_reason=None,
-        )
+        ):
+            return False
+        await self._delivered_unless_shipped(order, now)
+        return True
 
     async def ship(self, order: Order, actor: Actor, tracking: str, now: datetime) -> bool:
         """Paid order → shipped with the carrier's tracking text, which the buyer is sent. The caller checks
         that the order has something physical to ship."""
-        return await self._move(
+        if not await self._move(
             order,
             actor,
             "order.ship",
@@ -224,7 +238,10 @@ class OrderLifecycle:
             buyer=("shipped", {"tracking": escape(tracking)}),
             shipped_at=now,
             tracking=tracking,
-        )
+        ):
+            return False
+        await order_delivered(self._s, self._settings, order, now)
+        return True
 
     async def cancel(self, order: Order, actor: Actor, reason: str, now: datetime) -> bool:
         """Unpaid order → cancelled, its units back on sale. A buyer may cancel only while no payment is
@@ -242,7 +259,7 @@ class OrderLifecycle:
             BUYER_MAY_CANCEL if by_buyer else OrderStatus.open(),
             OrderStatus.cancelled,
             reason=reason,
-            stock=self._release(order),
+            stock=self._release(order, voucher=True),
             buyer=(f"cancelled{by}", {"reason": escape(reason)}),
             admins=(
                 f"admin.cancelled{by}",
@@ -265,7 +282,7 @@ class OrderLifecycle:
             [OrderStatus.awaiting_payment],
             OrderStatus.expired,
             reason=reason,
-            stock=self._release(order),
+            stock=self._release(order, voucher=True),
             buyer=("expired", {}),
             admins=("admin.expired", {}),
             closed_at=now,
@@ -370,11 +387,23 @@ class OrderLifecycle:
         await notify_buyer(self._s, order, "paid", overpaid=False)
         return True
 
-    def _release(self, order: Order) -> Callable[[], Awaitable[dict[str, Any]]]:
+    def _release(self, order: Order, *, voucher: bool = False) -> Callable[[], Awaitable[dict[str, Any]]]:
+        """The stock step that puts the order's units back on sale; with `voucher`, for an unpaid order closed
+        for good (expired, cancelled), its use of a voucher is given back too."""
+
         async def release() -> dict[str, Any]:
-            return {"released_units": await self._stock.release(order.id)}
+            done: dict[str, Any] = {"released_units": await self._stock.release(order.id)}
+            if voucher and (code := await VoucherRepo(self._s).give_back(order.id)):
+                done["voucher_returned"] = code
+            return done
 
         return release
+
+    async def _delivered_unless_shipped(self, order: Order, now: datetime) -> None:
+        """After a paid transition: an order with nothing physical is delivered now (its goods are sent);
+        one with something physical is delivered when shipped."""
+        if not await self._orders.is_physical(order.id):
+            await order_delivered(self._s, self._settings, order, now)
 
     async def _move(
         self,

@@ -1,4 +1,4 @@
-"""The buyer's cart, kept in the database so it survives restarts."""
+"""The buyer's cart, and the voucher code on it, kept in the database so they survive restarts."""
 
 from collections.abc import Sequence
 
@@ -6,12 +6,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.database import read_only
 from models.enums import ProductKind
+from models.types import utcnow
 from repositories.cart import CartRepo
 from repositories.catalog import CatalogRepo
 from repositories.stock import StockRepo
+from repositories.vouchers import VoucherRepo
 from services.dto import CartLine, CartView
 from services.money import from_minor
+from services.pricing import price, price_steps
 from services.shop.catalog import NotFound
+from services.shop.prices import buyer_terms, issue_problem, price_cart, price_lines, usable
+from services.shop.vouchers import VoucherRefused, normalized_code, voucher_terms
 
 
 async def return_to_cart(session: AsyncSession, user_id: int, lines: Sequence[tuple[int, int]]) -> None:
@@ -100,12 +105,41 @@ class CartService:
             return await self._view(user_id)
 
     async def clear(self, user_id: int) -> None:
+        """Empty the cart, its voucher code too."""
         async with self._session.begin():
             await CartRepo(self._session).clear(user_id)
+
+    async def apply_code(self, user_id: int, text: str) -> CartView:
+        """Put the voucher code `text` on the cart, in place of any other; checkout takes a use of it. Raises
+        VoucherRefused, changing nothing, for a malformed or unknown code, one the buyer may not use now
+        (disabled, not yet or no longer valid, used up, by them as often as it allows), or one that does
+        not apply to what the cart holds (nothing in its scope, below its minimum order). An empty cart takes
+        any code the buyer may use: whether it applies is shown once something is in it."""
+        code = normalized_code(text)
+        async with self._session.begin():
+            s, now = self._session, utcnow()
+            voucher = await VoucherRepo(s).by_code(code)
+            if problem := await usable(s, voucher, code, user_id, now):
+                raise VoucherRefused(problem)
+            assert voucher is not None  # usable() refuses a missing one
+            cart = CartRepo(s)
+            if rows := await cart.lines(user_id):
+                breakdown = price(await price_lines(s, rows), await buyer_terms(s, user_id), voucher_terms(voucher))
+                if breakdown.voucher_issue is not None:
+                    raise VoucherRefused(await issue_problem(s, voucher, breakdown.voucher_issue))
+            await cart.set_voucher(user_id, voucher.id)
+            return await self._view(user_id)
+
+    async def drop_code(self, user_id: int) -> CartView:
+        """Take the voucher code off the cart. Idempotent."""
+        async with self._session.begin():
+            await CartRepo(self._session).drop_voucher(user_id)
+            return await self._view(user_id)
 
     async def _view(self, user_id: int) -> CartView:
         rows = await CartRepo(self._session).lines(user_id)
         available = await StockRepo(self._session).available([p.id for _, p in rows])
+        priced = await price_cart(self._session, user_id, rows, utcnow())
         return CartView(
             [
                 CartLine(
@@ -118,5 +152,8 @@ class CartService:
                     physical=p.kind is ProductKind.physical,
                 )
                 for item, p in rows
-            ]
+            ],
+            price=price_steps(priced.breakdown()) if rows else None,
+            code=priced.voucher.code if priced.voucher else None,
+            code_problem=priced.problem if rows else None,
         )

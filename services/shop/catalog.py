@@ -19,6 +19,8 @@ from repositories.reviews import ReviewRepo
 from repositories.stock import StockRepo
 from services.dto import Media, NamedItem, Page, ProductCard, ProductRow, Rating, StockLine
 from services.money import from_minor
+from services.pricing import PriceLine, price
+from services.shop.prices import buyer_terms
 
 PAGE_SIZE = 8
 STOCK_PAGE_SIZE = 20  # lines of /stock per message: names are shortened so a page fits Telegram's 4096
@@ -84,12 +86,21 @@ class CatalogService:
         return Page(_rows(rows), page, more, parent_id=sub.category_id, title=sub.name, media=media_of(category))
 
     async def product(self, product_id: int, user_id: int) -> ProductCard:
-        """The card with live availability. Raises NotFound for a deleted product (inactive ones are shown)."""
+        """The card with live availability and what one costs this buyer (their reseller price, their tier).
+        Raises NotFound for a deleted product (inactive ones are shown). Read-only."""
         async with read_only(self._session):
             repo = CatalogRepo(self._session)
             product = await repo.product(product_id)
             if product is None:
                 raise NotFound
+            one = PriceLine(
+                product.id,
+                (await repo.categories_of([product.id]))[product.id],
+                1,
+                product.price_minor,
+                product.reseller_price_minor,
+            )
+            theirs = price([one], await buyer_terms(self._session, user_id))
             available = (await StockRepo(self._session).available([product_id]))[product_id]
             on_sale = product_id in await repo.on_sale([product_id])
             in_cart = next(
@@ -108,6 +119,9 @@ class CatalogService:
             in_cart=in_cart,
             media=media_of(product),
             rating=rating,
+            your_price=from_minor(theirs.total) if theirs.total < theirs.subtotal else None,
+            reseller=bool(theirs.reseller_discount),
+            tier_name=theirs.tier_name,
         )
 
     async def search(self, text: str, page: int) -> Page[ProductRow]:

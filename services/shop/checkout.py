@@ -1,6 +1,7 @@
 """Checkout: the cart becomes an order with held stock and an invoice, in one transaction. A cart with
 something physical needs the buyer's address and, when the shop offers any, a shipping option, whose price
-is part of the total the invoice is priced from."""
+is part of the total the invoice is priced from. The total comes from services.pricing, step by step: the
+buyer's prices, the cart's voucher code (its use taken here), the coin's fee or discount, shipping."""
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,12 +21,17 @@ from repositories.cart import CartRepo
 from repositories.catalog import CatalogRepo
 from repositories.orders import OrderRepo
 from repositories.shipping import ShippingRepo
+from repositories.vouchers import VoucherRepo
 from repositories.wallet import WalletRepo
-from services.money import amount_due, from_minor, total_minor
+from services.dto import PriceSteps, VoucherProblem
+from services.money import amount_due, from_minor, to_basis_points
 from services.orders.lifecycle import OrderLifecycle, OutOfStock, buyer
 from services.outbox import notify_admins
 from services.payments.rates import RateService
+from services.pricing import order_columns, price_steps
+from services.shop.prices import CartPrice, price_cart
 from services.shop.shipping import open_draft
+from services.shop.vouchers import VoucherRefused, code_problem
 from services.wallet.goods import GoodsCipher
 from services.wallet.merchant import Wallet
 
@@ -69,14 +75,26 @@ class CheckoutResult:
 
 
 @dataclass(frozen=True, slots=True)
-class Quote:
-    """What checking out the cart now would cost, in the shop's currency."""
+class CoinPrice:
+    """What paying in one coin or token costs: its network's fee (positive) or discount (negative), and the
+    total."""
 
-    items: Decimal
+    asset: Asset
+    fee_bp: int  # basis points
+    total: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """What checking out the cart now would cost, in the shop's currency, before the coin is chosen."""
+
+    items: Decimal  # the goods, after the buyer's discounts and the code
     ships: bool  # something in the cart is physical
     shipping_name: str | None
     shipping: Decimal
     total: Decimal
+    price: PriceSteps
+    coins: list[CoinPrice]  # every coin the shop accepts, with its fee and total
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,22 +121,29 @@ class CheckoutService:
         self._goods = goods
 
     async def quote(self, user_id: int, option_id: int) -> Quote:
-        """The cart's price with shipping option `option_id` (0: none). Read-only. Raises CheckoutRefused
-        ("cart.empty"), OptionNeeded (see there) for a cart with something physical."""
+        """The cart's price with shipping option `option_id` (0: none), and per coin. Raises CheckoutRefused
+        ("cart.empty"), OptionNeeded (see there) for a cart with something physical, or VoucherRefused when the
+        cart's code can no longer be used or does not apply: the code is then taken off the cart (nothing else
+        changes), so that the buyer sees the price without it before choosing again."""
         async with read_only(self._session):
             lines = await CartRepo(self._session).lines(user_id)
             if not lines:
                 raise CheckoutRefused("cart.empty")
             ships = _physical(lines)
             option = await self._option(option_id) if ships else None
-        items = [(i.quantity, p.price_minor) for i, p in lines]
-        shipping = option.price_minor if option else 0
+            priced = await price_cart(self._session, user_id, lines, utcnow(), option.price_minor if option else 0)
+        if priced.problem is not None:
+            await self._drop_code(user_id)
+            raise VoucherRefused(priced.problem)
+        breakdown = priced.breakdown()
         return Quote(
-            from_minor(total_minor(items)),
+            from_minor(breakdown.goods),
             ships,
             option.name if option else None,
-            from_minor(shipping),
-            from_minor(total_minor(items, shipping)),
+            from_minor(breakdown.shipping),
+            from_minor(breakdown.total),
+            price_steps(breakdown),
+            [self._coin_price(priced, asset) for asset in self._wallet.assets],
         )
 
     async def checkout(
@@ -131,11 +156,15 @@ class CheckoutService:
         price when the cart holds something physical (with the buyer's address, sealed for the order), holds
         the exact units until ORDER_TIMEOUT_MINUTES, takes the next derivation index of the chain (a token
         invoice too: an address is never used twice, whatever the asset), prices the invoice at the asset's
-        locked rate (rounded up in its base units) and empties the cart. If any line is short, nothing
-        changes. Raises CheckoutRefused (AddressNeeded and OptionNeeded among them),
-        services.orders.lifecycle.OutOfStock (with what is left of each short line), or RateUnavailable
-        (before anything is written). `shipping` is ignored for a cart with nothing physical.
-        A buyer with an unpaid order gets that order back instead of a second one.
+        locked rate (rounded up in its base units) and empties the cart, its voucher code included. The
+        order stores each price step (services.pricing); a voucher that applies has one use taken by a
+        conditional update, so of many checkouts racing for its last use exactly one gets it. If any line is
+        short, nothing changes. Raises CheckoutRefused (AddressNeeded and OptionNeeded among them),
+        services.orders.lifecycle.OutOfStock (with what is left of each short line), RateUnavailable (before
+        anything is written), or VoucherRefused when the cart's code cannot be used (any more) or does not
+        apply: nothing is placed and the code is taken off the cart, so the next try is at the price without
+        it. `shipping` is ignored for a cart with nothing physical. A buyer with an unpaid order gets that
+        order back instead of a second one.
         """
         asset = self._wallet.asset(chain, token)
         if asset is None:
@@ -145,8 +174,24 @@ class CheckoutService:
         if existing is not None:
             return CheckoutResult(existing.id, existing=True)
         rate = await self._rates.rate(asset.symbol)  # network I/O stays outside the transaction
+        try:
+            async with self._session.begin():
+                return await self._create_order(user_id, asset, rate.value, rate.source, rate.at, shipping)
+        except VoucherRefused:  # rolled back: only the code comes off the cart
+            await self._drop_code(user_id)
+            raise
+
+    async def _drop_code(self, user_id: int) -> None:
+        """Take the cart's voucher code off, after it was refused."""
         async with self._session.begin():
-            return await self._create_order(user_id, asset, rate.value, rate.source, rate.at, shipping)
+            await CartRepo(self._session).drop_voucher(user_id)
+
+    def _coin_fee_bp(self, chain: Chain) -> int:
+        return to_basis_points(self._settings.coin_fee_percent(chain))
+
+    def _coin_price(self, priced: CartPrice, asset: Asset) -> CoinPrice:
+        fee = self._coin_fee_bp(asset.chain)
+        return CoinPrice(asset, fee, from_minor(priced.breakdown(fee).total))
 
     async def _option(self, option_id: int) -> ShippingOption | None:
         """The chosen option for a cart with something physical (None: the shop offers none). Raises
@@ -196,19 +241,21 @@ class CheckoutService:
         shipping = await self._shipping(user_id, lines, choice)
         now = utcnow()
         until = now + timedelta(minutes=self._settings.order_timeout_minutes)
-        total = total_minor(((i.quantity, p.price_minor) for i, p in lines), shipping.minor)
         on_sale = await CatalogRepo(s).on_sale([p.id for _, p in lines])
         if hidden := [(p.name, 0) for _, p in lines if p.id not in on_sale]:
             raise OutOfStock(hidden)  # a buyer cannot hold what the shop no longer sells
+        priced = await price_cart(s, user_id, lines, now, shipping.minor)
+        if priced.problem is not None:
+            raise VoucherRefused(priced.problem)
+        breakdown = priced.breakdown(self._coin_fee_bp(asset.chain))
         order = await OrderLifecycle(s, self._settings).place(
             Order(
                 user_id=user_id,
-                total_minor=total,
                 fiat_currency=self._settings.fiat_currency,
                 created_at=now,
                 expires_at=until,
                 shipping_name=shipping.name,
-                shipping_minor=shipping.minor,
+                **order_columns(breakdown),
             ),
             [
                 OrderItem(product_id=p.id, product_name=p.name, quantity=i.quantity, unit_price_minor=p.price_minor)
@@ -216,6 +263,14 @@ class CheckoutService:
             ],
             buyer(user.telegram_id),
         )
+        voucher = priced.voucher
+        if voucher is not None and breakdown.voucher_code is not None:
+            vouchers = VoucherRepo(s)
+            if not await vouchers.take_use(voucher.id, user_id, order.id, now):
+                fresh = await vouchers.get(voucher.id)  # what changed since it was read: used up, most likely
+                uses = await vouchers.uses_by(voucher.id, user_id)
+                problem = code_problem(fresh, voucher.code, user_id, uses, now)
+                raise VoucherRefused(problem or VoucherProblem("voucher.used_up", voucher.code))
         if shipping.address is not None and self._goods is not None:  # sealed for the order, now that it has an id
             await orders.set_address(order.id, self._goods.seal_address(shipping.address, order.id))
         chain = asset.chain
@@ -230,7 +285,7 @@ class CheckoutService:
                 decimals=asset.decimals,
                 derivation_index=index,
                 address=self._wallet.address(chain, index),
-                amount_due=amount_due(asset, from_minor(total), rate),
+                amount_due=amount_due(asset, from_minor(breakdown.total), rate),
                 rate=rate,
                 rate_source=source,
                 rate_at=rate_at,
