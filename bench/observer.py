@@ -32,7 +32,7 @@ import math
 import multiprocessing
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -108,13 +108,16 @@ class TimedScans:
     async def watch(self, addresses: Sequence[str], *, rescan_recent: bool = False) -> None:
         await self._backend.watch(addresses, rescan_recent=rescan_recent)
 
-    async def scan(self, addresses: Sequence[str]) -> ChainSnapshot:
+    async def scan(self, addresses: Sequence[str], *, since: Mapping[str, int] | None = None) -> ChainSnapshot:
         cpu, wall = time.process_time(), time.perf_counter()
         try:
-            return await self._backend.scan(addresses)
+            return await self._backend.scan(addresses, since=since)
         finally:
             self.cpu += time.process_time() - cpu
             self.wall += time.perf_counter() - wall
+
+    async def tip_height(self) -> int:
+        return await self._backend.tip_height()
 
     async def close(self) -> None:
         await self._backend.close()

@@ -14,6 +14,7 @@ from services.admin.broadcast import AdminBroadcastService
 from services.admin.inventory import AdminInventoryService
 from services.admin.orders import AdminOrdersService
 from services.admin.problems import AdminProblemsService
+from services.admin.refunds import AdminRefundsService
 from services.admin.shipping import AdminShippingService
 from services.admin.stats import AdminStatsService
 from services.admin.stock import AdminStockService
@@ -22,6 +23,7 @@ from services.admin.wallet import AdminWalletService
 from services.delivery import OutboxDelivery
 from services.orders.buyer import OrderService
 from services.orders.messages import OrderMessageService
+from services.orders.refunds import BuyerRefundService
 from services.payments.rates import RateService
 from services.payments.watch import PaymentWatch
 from services.ratelimit import MemoryRateLimits, RateLimits
@@ -69,6 +71,7 @@ class Container:
             "shipping": ShippingService(session, self.goods),
             "orders": OrderService(session, self.settings, self.wallet, self.goods),
             "order_messages": OrderMessageService(session, self.settings),
+            "refunds": BuyerRefundService(session, self.settings, self.payment_watch),
             "admin_inventory": AdminInventoryService(session),
             "admin_stock": AdminStockService(session, self.goods),
             "admin_users": AdminUsersService(session),
@@ -78,5 +81,6 @@ class Container:
             "admin_orders": AdminOrdersService(session, self.settings, self.goods),
             "admin_shipping": AdminShippingService(session),
             "admin_problems": AdminProblemsService(session, self.settings),
+            "admin_refunds": AdminRefundsService(session, self.settings, self.rates, self.payment_watch),
             "support": SupportService(session, self.settings),
         }

@@ -10,7 +10,8 @@ the observer lease runs cycles, so the others show few provider calls).
 """
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
@@ -33,6 +34,7 @@ WEBHOOK_OUTCOMES = (
     "unavailable",
 )
 HINT_RESULTS = ("checked", "unknown_address", "provider_failed", "error", "coalesced")
+_T = TypeVar("_T")
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
@@ -95,26 +97,26 @@ class InstrumentedBackend:
         self._errors = metrics.provider_errors.labels(backend.chain.value, backend.name)
         self._watch_seconds = metrics.provider_seconds.labels(backend.chain.value, backend.name, "watch")
         self._scan_seconds = metrics.provider_seconds.labels(backend.chain.value, backend.name, "scan")
+        self._tip_seconds = metrics.provider_seconds.labels(backend.chain.value, backend.name, "tip_height")
 
     async def watch(self, addresses: Sequence[str], *, rescan_recent: bool = False) -> None:
-        started = time.monotonic()
-        try:
-            await self._backend.watch(addresses, rescan_recent=rescan_recent)
-        except ProviderError:
-            self._errors.inc()
-            raise
-        finally:
-            self._watch_seconds.observe(time.monotonic() - started)
+        await self._timed(self._watch_seconds, lambda: self._backend.watch(addresses, rescan_recent=rescan_recent))
 
-    async def scan(self, addresses: Sequence[str]) -> ChainSnapshot:
+    async def scan(self, addresses: Sequence[str], *, since: Mapping[str, int] | None = None) -> ChainSnapshot:
+        return await self._timed(self._scan_seconds, lambda: self._backend.scan(addresses, since=since))
+
+    async def tip_height(self) -> int:
+        return await self._timed(self._tip_seconds, self._backend.tip_height)
+
+    async def _timed(self, seconds: Histogram, call: Callable[[], Awaitable[_T]]) -> _T:
         started = time.monotonic()
         try:
-            return await self._backend.scan(addresses)
+            return await call()
         except ProviderError:
             self._errors.inc()
             raise
         finally:
-            self._scan_seconds.observe(time.monotonic() - started)
+            seconds.observe(time.monotonic() - started)
 
     async def close(self) -> None:
         await self._backend.close()

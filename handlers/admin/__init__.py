@@ -15,6 +15,7 @@ from handlers.admin import (
     menu,
     orders,
     problems,
+    refunds,
     shipping,
     stats,
     users,
@@ -34,7 +35,7 @@ def build() -> Router:
     # support replies first: replying to a support copy answers the buyer even while a prompt waits for text;
     # then the prompts that any section's button leaves
     router.include_routers(menu.build(), support.build_admin(), order_messages.build_admin(), shipping.build())
-    router.include_routers(orders.build(), problems.build())
+    router.include_routers(orders.build(), problems.build(), refunds.build())
     # inventory_stock last of the inventory: its last handler takes what no inventory dialog step could use
     router.include_routers(inventory.build(), inventory_remove.build(), inventory_stock.build())
     router.include_routers(users.build(), broadcast.build(), stats.build(), wallet.build())

@@ -15,13 +15,16 @@ from lookup tables (`meta.loadedAddresses.writable`, then `readonly`), the order
 - No getMultipleAccounts shortcut: an account the merchant swept to zero is closed and reads as
   null, yet its payments must still be reported.
 
+With `since` for an address (a refund to a buyer's wallet, whose history may be long), signatures in
+slots at or below it are neither paged through nor fetched.
+
 Requests per cycle for N addresses: ceil((N + 1) / 100) batches (getSlot + signatures; the lower
 bound), one more page round per 1,000 signatures, and ceil(U / 100) batches for U uncached txs.
 A provider that answers an empty signature list during an outage cannot be told from an unpaid
 address; errors and garbage always raise.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,31 +59,41 @@ class SolanaRpcBackend:
     async def watch(self, addresses: Sequence[str], *, rescan_recent: bool = False) -> None:
         """Nothing to do: every account's history is public."""
 
-    async def scan(self, addresses: Sequence[str]) -> ChainSnapshot:
+    async def scan(self, addresses: Sequence[str], *, since: Mapping[str, int] | None = None) -> ChainSnapshot:
         opts = {"commitment": self._commitment}
         calls: list[Call] = [("getSlot", [opts])]
         calls += [("getSignaturesForAddress", [a, {"limit": _PAGE, **opts}]) for a in addresses]
         slot, *pages = await self._rpc.batch(calls)
         with expect_shape("getSlot"):
             tip = json_int(slot)
-        history = {a: await self._rest_of(a, _signatures(page)) for a, page in zip(addresses, pages, strict=True)}
+        floors = since or {}
+        history = {
+            a: await self._rest_of(a, _signatures(page), floors.get(a, -1))
+            for a, page in zip(addresses, pages, strict=True)
+        }
         credits = await self._credits([s for sigs in history.values() for s in sigs])
         return ChainSnapshot(
             tip_height=tip,
             payments={a: self._payments(a, sigs, credits) for a, sigs in history.items()},
         )
 
+    async def tip_height(self) -> int:
+        slot = await self._rpc.call("getSlot", [{"commitment": self._commitment}])
+        with expect_shape("getSlot"):
+            return json_int(slot)
+
     async def close(self) -> None:
         await self._rpc.close()
 
-    async def _rest_of(self, address: str, page: list[_Signature]) -> list[_Signature]:
-        """Page on with `before` while full pages come back; keep successful signatures only."""
+    async def _rest_of(self, address: str, page: list[_Signature], since: int) -> list[_Signature]:
+        """Page on with `before` while full pages come back and reach above slot `since` (newest first);
+        keep successful signatures above it only."""
         signatures = list(page)
-        while len(page) == _PAGE:
+        while len(page) == _PAGE and page[-1].slot > since:
             params = {"limit": _PAGE, "before": page[-1].signature, "commitment": self._commitment}
             page = _signatures(await self._rpc.call("getSignaturesForAddress", [address, params]))
             signatures += page
-        return [s for s in signatures if s.ok]
+        return [s for s in signatures if s.ok and s.slot > since]
 
     async def _credits(self, signatures: list[_Signature]) -> dict[str, dict[str, int]]:
         """Balance increases by account for each signature; finalized ones are cached."""

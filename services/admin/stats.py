@@ -18,10 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from config import Settings
 from models.database import read_only
 from models.enums import Chain
+from models.orders import Refund
 from models.types import utcnow
+from repositories.refunds import RefundRepo
 from repositories.stats import StatsRepo
 from services.admin.chart import revenue_png
 from services.money import format_amount, from_minor
+from services.payments.explorer import tx_id
 from services.shop.shipping import order_shipping
 from services.wallet.goods import GoodsCipher
 
@@ -41,6 +44,10 @@ CSV_HEADER = (
     "shipping",
     "shipping_fiat",
     "shipping_address",
+    "refund",
+    "refund_amount",
+    "refund_address",
+    "refund_txid",
 )
 
 
@@ -130,7 +137,8 @@ class AdminStatsService:
     async def reconciliation(self, period: Period, now: datetime | None = None) -> Export:
         """CSV, one row per order created in the period: what was due and what arrived (payments still on
         chain), the difference (negative: short), the fiat total (shipping included), the shipping option,
-        its price and the shipping address (decrypted: the export is for admins only; empty once erased).
+        its price and the shipping address (decrypted: the export is for admins only; empty once erased),
+        and its refund (the latest not cancelled): status, amount, address and the transaction that paid it.
         Amounts in whole coins."""
         now = now or utcnow()
         async with read_only(self._session):
@@ -139,6 +147,7 @@ class AdminStatsService:
             received: dict[int, int] = defaultdict(int)
             for order_id, _, amount in await repo.received([o.id for o, _ in orders]):
                 received[order_id] += amount
+            refunds = await RefundRepo(self._session).latest([o.id for o, _ in orders])
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(CSV_HEADER)
@@ -165,6 +174,7 @@ class AdminStatsService:
                     order.shipping_name or "",
                     str(from_minor(order.shipping_minor)),
                     order_shipping(order, self._goods).address or "",
+                    *_refund(refunds.get(order.id)),
                 ]
             )
         name = f"orders-{period.value}-{now.astimezone(UTC).date().isoformat()}.csv"
@@ -189,6 +199,13 @@ class AdminStatsService:
             invoices,
             paid,
         )
+
+
+def _refund(refund: Refund | None) -> list[str]:
+    if refund is None:
+        return ["", "", "", ""]
+    amount = format_amount(refund.chain, refund.amount)
+    return [refund.status.value, amount, refund.address or "", tx_id(refund.txid) if refund.txid else ""]
 
 
 def _signed(chain: Chain, amount: int) -> str:
