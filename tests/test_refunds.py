@@ -48,7 +48,9 @@ def container(container):
 
 @pytest.fixture
 def chain(container) -> StaticChain:
-    return container.observer.backends[Chain.btc]
+    backend = container.observer.backends[Chain.btc]
+    assert isinstance(backend, StaticChain)
+    return backend
 
 
 def paid(natural_id: str, address: str, amount: int, height: int | None = TIP + 1, confirmations: int = 1):
@@ -382,4 +384,5 @@ async def test_an_open_refund_is_the_only_resolution_until_it_is_cancelled(
     calls = await buyer_asked(tg, sender, BUYER)  # the buyer presses the old notice's button
     assert alerts(calls) == ["This refund does not need an address (any more): it has one, or the shop withdrew it."]
     (cancel,) = [a for a in await audit(sessions, order_id) if a.action == "refund.cancel"]
-    assert (cancel.before["refund"], cancel.after["refund"]) == ("awaiting_address", "cancelled")
+    assert (cancel.before or {}).get("refund") == "awaiting_address"
+    assert (cancel.after or {}).get("refund") == "cancelled"
