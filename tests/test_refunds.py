@@ -11,7 +11,6 @@ from decimal import Decimal
 
 import pytest
 from aiogram.methods import SendDocument, SendPhoto
-from bip_utils import SegwitBech32Encoder
 from sqlalchemy import func, select, update
 
 from handlers.admin.order_views import AdminOrderCb, AoAction, ApAction, ProblemCb
@@ -25,7 +24,7 @@ from services.admin.stats import Period
 from services.payments.seen import SeenPayment
 from tests.admin_flow import ADMIN, alerts, audit, one, order, outbox, outbox_sender, place, sent_to
 from tests.conftest import ADMIN_ID
-from tests.refund_flow import buyer_asked, open_refund, refund_of
+from tests.refund_flow import buyer_asked, ltc_address, open_refund, refund_of
 from tests.shop import seed_product
 from tests.telegram import Person, Telegram, buttons, texts
 from tests.test_webhook import StaticChain
@@ -213,10 +212,6 @@ async def test_an_overpaid_order_is_refunded_on_chain_when_exactly_the_excess_ar
         HERS,
         "06" * 32,
     )
-
-
-def ltc_address() -> str:
-    return str(SegwitBech32Encoder.Encode("ltc", 0, bytes(range(20))))
 
 
 async def test_bad_refund_addresses_are_refused_clearly_and_change_nothing(
