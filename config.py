@@ -5,6 +5,7 @@ tests build their own. `.env.example` documents every variable.
 """
 
 import re
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Literal
@@ -13,12 +14,14 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from models.chains import CHAINS
+from models.chains import CHAINS, PRICED, TOKENS
 from models.enums import Chain, Network
 
 ROOT = Path(__file__).resolve().parent
 BlockTag = Literal["safe", "finalized"]  # JSON-RPC block tags ETH_CONFIRMATIONS may name instead of a count
 TOKEN_RE = re.compile(r"^\d{5,20}:[A-Za-z0-9_-]{30,}$")
+CONTRACT_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
+MINT_RE = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{32,44}$")  # a base58 public key
 
 
 class Settings(BaseSettings):
@@ -87,8 +90,13 @@ class Settings(BaseSettings):
     underpaid_grace_minutes: int = Field(30, ge=0)
     monitor_hours: int = Field(24, ge=0)
 
-    # Rates: "BTC=60000,LTC=80" (fiat per coin) pins them; otherwise public APIs are asked.
-    rates_fixed: Annotated[dict[Chain, Decimal], NoDecode] = Field(default_factory=dict)
+    # Tokens taken on the networks above: "USDT:0xdAC1…,USDC:0xA0b8…" (symbol:contract), "USDC:EPjF…"
+    # (symbol:mint). Their decimals are read from the chain at startup.
+    eth_tokens: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    sol_tokens: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+
+    # Rates: "BTC=60000,USDT=1" (fiat per coin or token) pins them; otherwise public APIs are asked.
+    rates_fixed: Annotated[dict[str, Decimal], NoDecode] = Field(default_factory=dict)
     rate_max_age_seconds: int = 300
 
     @field_validator("admin_ids", mode="before")
@@ -118,16 +126,31 @@ class Settings(BaseSettings):
     @field_validator("rates_fixed", mode="before")
     @classmethod
     def _parse_rates(cls, value: object) -> object:
+        if isinstance(value, dict):  # e.g. {Chain.btc: ...} from code: a chain stands for its coin's symbol
+            value = ",".join(f"{coin}={amount}" for coin, amount in value.items())
         if not isinstance(value, str):
             return value
-        rates: dict[Chain, Decimal] = {}
+        rates: dict[str, Decimal] = {}
         for pair in filter(None, value.replace(" ", "").split(",")):
             coin, _, amount = pair.partition("=")
+            symbol = coin.upper()
             try:
-                rates[Chain(coin.lower())] = Decimal(amount)
+                if symbol not in PRICED:
+                    raise ValueError(f"unknown symbol {coin!r}; known: {', '.join(PRICED)}")
+                rates[symbol] = Decimal(amount)
             except (ValueError, InvalidOperation) as e:
-                raise ValueError(f"expected COIN=PRICE pairs like BTC=60000, got {pair!r}") from e
+                raise ValueError(f"expected SYMBOL=PRICE pairs like BTC=60000 or USDT=1, got {pair!r}") from e
         return rates
+
+    @field_validator("eth_tokens", mode="before")
+    @classmethod
+    def _parse_eth_tokens(cls, value: object) -> object:
+        return _tokens(value, CONTRACT_RE, "SYMBOL:0x-contract", str.lower)
+
+    @field_validator("sol_tokens", mode="before")
+    @classmethod
+    def _parse_sol_tokens(cls, value: object) -> object:
+        return _tokens(value, MINT_RE, "SYMBOL:base58-mint", str)
 
     @property
     def sqlite_path(self) -> Path | None:
@@ -155,6 +178,25 @@ class Settings(BaseSettings):
     def resolved_database_url(self) -> str:
         path = self.sqlite_path
         return f"sqlite+aiosqlite:///{path}" if path else self.database_url
+
+
+def _tokens(value: object, pattern: re.Pattern[str], shape: str, canonical: Callable[[str], str]) -> object:
+    """ETH_TOKENS / SOL_TOKENS: comma-separated SYMBOL:address, each symbol one of models.chains.TOKENS and
+    each symbol and address at most once."""
+    if not isinstance(value, str):
+        return value
+    tokens: dict[str, str] = {}
+    for pair in filter(None, value.replace(" ", "").split(",")):
+        symbol, _, address = pair.partition(":")
+        symbol = symbol.upper()
+        if symbol not in TOKENS:
+            raise ValueError(f"unknown token {symbol!r} in {pair!r}; known: {', '.join(TOKENS)}")
+        if not pattern.fullmatch(address):
+            raise ValueError(f"expected {shape} pairs, got {pair!r}")
+        if symbol in tokens or canonical(address) in tokens.values():
+            raise ValueError(f"{pair!r}: each token and each address may appear once")
+        tokens[symbol] = canonical(address)
+    return tokens
 
 
 class ConfigError(Exception):

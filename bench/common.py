@@ -19,6 +19,7 @@ from sqlalchemy import insert, make_url, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from config import Settings
+from models.chains import Asset
 from models.database import upgrade_database
 from models.enums import Chain, ProductKind
 from models.orders import Invoice, Order
@@ -184,9 +185,14 @@ async def seed_buyers(sessions: async_sessionmaker[AsyncSession], count: int, fi
 
 
 async def seed_open_invoices(
-    sessions: async_sessionmaker[AsyncSession], chain: Chain, addresses: Sequence[str], first_telegram_id: int
+    sessions: async_sessionmaker[AsyncSession],
+    chain: Chain,
+    addresses: Sequence[str],
+    first_telegram_id: int,
+    token: Asset | None = None,
 ) -> None:
-    """One buyer, one order awaiting payment (expiring in a day) and one invoice per address."""
+    """One buyer, one order awaiting payment (expiring in a day) and one invoice per address, in the chain's
+    coin or in `token`."""
     users = await seed_buyers(sessions, len(addresses), first_telegram_id)
     now = utcnow()
     until = now + timedelta(days=1)
@@ -218,10 +224,11 @@ async def seed_open_invoices(
                     {
                         "order_id": order,
                         "chain": chain,
+                        **({"asset": token.symbol, "token": token.token, "decimals": token.decimals} if token else {}),
                         "derivation_index": n,
                         "address": addresses[n],
                         "amount_due": 20_834,
-                        "rate": RATES[chain],
+                        "rate": Decimal(1) if token else RATES[chain],
                         "rate_source": "fixed",
                         "rate_at": now,
                         "expires_at": until,

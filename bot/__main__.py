@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from bot import cli_catalog, cli_ops, cli_wallet
 from config import ConfigError, Settings, check_bot_token, check_secrets
 from models.database import upgrade_database
+from processing.chains.base import ProviderError
 from services.wallet.hdwallet import WalletConfigError
 from services.wallet.merchant import load_wallet, log_first_addresses
 
@@ -51,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, WalletConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except ProviderError as e:  # the chain could not be asked at startup (token decimals): worth a restart
+        print(f"error: cannot start now, a chain provider failed: {e}", file=sys.stderr)
+        return 1
     return 0
 
 

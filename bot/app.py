@@ -10,10 +10,16 @@ import contextlib
 import logging
 import re
 import signal
+from dataclasses import replace
 from datetime import timedelta
 
 from aiogram import Bot, Dispatcher
-from aiogram.exceptions import TelegramBadRequest, TelegramNetworkError, TelegramUnauthorizedError
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramUnauthorizedError,
+)
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_SUBMITTED, JobEvent
@@ -28,7 +34,9 @@ from models.chains import CHAINS
 from models.database import create_engine, create_sessionmaker
 from models.enums import Chain
 from models.types import utcnow
-from processing.chains.factory import build_backends
+from processing.chains.factory import build_backends, build_token_backends
+from processing.chains.holdings import TokenHoldings
+from processing.chains.tokens import confirm_tokens
 from processing.metrics import ShopMetrics
 from processing.observer import Observer, schedule
 from processing.web import WebDeps, create_web_app
@@ -123,6 +131,20 @@ async def check_bot_api(bot: Bot) -> None:
     log.info("bot @%s (id %s) starting", me.username, me.id)
 
 
+async def warn_unreachable_admins(bot: Bot, admin_ids: frozenset[int]) -> None:
+    """Log each admin the bot cannot write to: Telegram lets a bot message only people who have started a
+    chat with it (and not blocked it), so such an admin would miss every alert without anyone noticing."""
+    for admin_id in sorted(admin_ids):
+        try:
+            await bot.get_chat(admin_id)
+        except (TelegramBadRequest, TelegramForbiddenError) as e:  # "chat not found": never pressed /start
+            log.warning(
+                "admin %s has no chat with the bot yet (%s): they get no alerts until they send it /start once",
+                admin_id,
+                e.message,
+            )
+
+
 async def poll_until(stop: asyncio.Event, dp: Dispatcher, bot: Bot) -> None:
     """Long-poll until `stop` is set; re-raise if polling dies on its own."""
     # A webhook left over from webhook mode makes getUpdates fail with 409; pending updates are kept.
@@ -167,14 +189,22 @@ async def run(settings: Settings, wallet: Wallet) -> None:
     Telegram keeps undelivered updates (retrying for a while) until one answers.
     """
     pushed = webhook_mode(settings)
+    wallet = replace(wallet, tokens=await confirm_tokens(settings, wallet.chains))
     bot = create_bot(settings)
     await check_bot_api(bot)
+    await warn_unreachable_admins(bot, settings.admin_ids)
     engine = create_engine(settings.resolved_database_url)
     sessions = create_sessionmaker(engine)
     metrics = ShopMetrics()
     storage, limits = create_stores(settings)
     chains = await chains_to_watch(sessions, settings, wallet)
-    observer = Observer(sessions, settings, metrics.instrument(build_backends(settings, chains)), limits=limits)
+    observer = Observer(
+        sessions,
+        settings,
+        metrics.instrument(build_backends(settings, chains)),
+        metrics.instrument_tokens(build_token_backends(settings, chains)),
+        limits=limits,
+    )
     container = Container(
         settings=settings,
         sessions=sessions,
@@ -183,6 +213,7 @@ async def run(settings: Settings, wallet: Wallet) -> None:
         rates=rate_service_from_settings(settings),
         goods=goods_cipher(settings),
         observer=observer,
+        holdings=TokenHoldings(observer.tokens),
         limits=limits,
     )
     dp = create_dispatcher(container, storage)
@@ -218,4 +249,6 @@ async def run(settings: Settings, wallet: Wallet) -> None:
         await container.rates.close()
         for backend in observer.backends.values():
             await backend.close()
+        for token_backend in observer.tokens.values():
+            await token_backend.close()
         await engine.dispose()

@@ -76,7 +76,8 @@ async def _import(settings: Settings, data: object) -> ImportSummary:
 
 def _summary_text(s: ImportSummary) -> str:
     lines = [
-        f"categories:    {s.categories_created} created, {s.categories - s.categories_created} existing",
+        f"categories:    {s.categories_created} created, {s.categories - s.categories_created} existing"
+        f" ({s.categories_updated} given another picture)",
         f"subcategories: {s.subcategories_created} created, {s.subcategories - s.subcategories_created} existing",
         f"products:      {s.products_created} created, {s.products_updated} updated, {s.products_unchanged} unchanged",
         f"units:         {s.units_added} added, {s.units_skipped} skipped as already there",

@@ -7,9 +7,14 @@ import sys
 from bip_utils import Bip39MnemonicGenerator, Bip39WordsNum
 
 from config import ConfigError, Settings
+from models.chains import TOKEN_CHAINS
 from models.database import standalone_session
 from models.enums import Chain
-from services.admin.wallet import AdminWalletService
+from processing.chains.base import TokenBackend
+from processing.chains.factory import build_token_backends
+from processing.chains.holdings import TokenHoldings
+from services.admin.wallet import AdminWalletService, SweepReport
+from services.money import format_amount
 from services.wallet.hdwallet import SolAccountNode
 from services.wallet.merchant import load_wallet
 from services.wallet.secretbox import write_sol_key_file
@@ -59,13 +64,54 @@ def sol_init(args: argparse.Namespace, settings: Settings) -> int:
 
 def export_watch_only(args: argparse.Namespace, settings: Settings) -> int:
     async def run() -> None:
-        async with standalone_session(settings.resolved_database_url) as session:
-            for item in await AdminWalletService(session, load_wallet(settings)).watch_only_exports():
-                used = "none yet" if item.highest_index is None else str(item.highest_index)
-                print(f"{item.chain.upper()}: {item.text}\n  highest index used: {used}")
+        backends = _token_backends(settings)
+        try:
+            async with standalone_session(settings.resolved_database_url) as session:
+                service = AdminWalletService(session, load_wallet(settings), TokenHoldings(backends))
+                for item in await service.watch_only_exports():
+                    used = "none yet" if item.highest_index is None else str(item.highest_index)
+                    print(f"{item.chain.upper()}: {item.text}\n  highest index used: {used}")
+                for line in _sweep_lines(await service.sweep_reports()):
+                    print(line)
+        finally:
+            for backend in backends.values():
+                await backend.close()
 
     asyncio.run(run())
     return 0
+
+
+def _token_backends(settings: Settings) -> dict[Chain, TokenBackend]:
+    """A token backend for each network whose provider is configured; the others are reported as not asked."""
+    backends: dict[Chain, TokenBackend] = {}
+    for chain in TOKEN_CHAINS:
+        try:
+            backends |= build_token_backends(settings, [chain])
+        except ConfigError:
+            continue
+    return backends
+
+
+def _sweep_lines(reports: list[SweepReport]) -> list[str]:
+    """Token invoice addresses that hold tokens now, with their index in your wallet, and the cost of moving them."""
+    if not reports:
+        return []
+    lines = ["Tokens on invoice addresses (your own keys, at the index shown; see README, 'Stablecoins'):"]
+    for report in reports:
+        coin = report.coin
+        if report.holdings is None:
+            lines.append(f"  {coin.network}: could not ask (set {coin.symbol}_RPC_URL, or try again)")
+            continue
+        lines += [
+            f"  {h.unit.label}  index {h.index}  {h.address}  {format_amount(h.unit, h.balance)} {h.unit.symbol}"
+            for h in report.holdings
+        ] or [f"  {coin.network}: no invoice address holds tokens now"]
+        if fees := report.fees:
+            total, each = (format_amount(coin, fee) for fee in fees)
+            lines.append(
+                f"  moving them: about {total} {coin.symbol} ({each} {coin.symbol} per transfer at today's prices)"
+            )
+    return lines
 
 
 def show_key(args: argparse.Namespace, settings: Settings) -> int:

@@ -12,14 +12,16 @@ from processing.observer import Observer
 from processing.outbox import OutboxSender
 from services.admin.broadcast import AdminBroadcastService
 from services.admin.inventory import AdminInventoryService
+from services.admin.media import AdminMediaService
 from services.admin.orders import AdminOrdersService
 from services.admin.problems import AdminProblemsService
 from services.admin.refunds import AdminRefundsService
+from services.admin.reviews import AdminReviewsService
 from services.admin.shipping import AdminShippingService
 from services.admin.stats import AdminStatsService
 from services.admin.stock import AdminStockService
 from services.admin.users import AdminUsersService
-from services.admin.wallet import AdminWalletService
+from services.admin.wallet import AdminWalletService, ChainHoldings
 from services.delivery import OutboxDelivery
 from services.orders.buyer import OrderService
 from services.orders.messages import OrderMessageService
@@ -30,6 +32,8 @@ from services.ratelimit import MemoryRateLimits, RateLimits
 from services.shop.cart import CartService
 from services.shop.catalog import CatalogService
 from services.shop.checkout import CheckoutService
+from services.shop.privacy import PrivacyService
+from services.shop.reviews import ReviewService
 from services.shop.shipping import ShippingService
 from services.shop.support import SupportService
 from services.shop.users import UserService
@@ -46,6 +50,7 @@ class Container:
     rates: RateService
     goods: GoodsCipher | None
     observer: Observer
+    holdings: ChainHoldings | None = None  # token balances for the sweeping view; None: not asked
     limits: RateLimits = field(default_factory=MemoryRateLimits)  # the throttle's and the ban's buckets
 
     @property
@@ -77,10 +82,14 @@ class Container:
             "admin_users": AdminUsersService(session),
             "admin_broadcast": AdminBroadcastService(session),
             "admin_stats": AdminStatsService(session, self.settings, self.goods),
-            "admin_wallet": AdminWalletService(session, self.wallet),
+            "admin_wallet": AdminWalletService(session, self.wallet, self.holdings),
             "admin_orders": AdminOrdersService(session, self.settings, self.goods),
             "admin_shipping": AdminShippingService(session),
             "admin_problems": AdminProblemsService(session, self.settings),
             "admin_refunds": AdminRefundsService(session, self.settings, self.rates, self.payment_watch),
             "support": SupportService(session, self.settings),
+            "reviews": ReviewService(session),
+            "privacy": PrivacyService(session, self.goods),
+            "admin_media": AdminMediaService(session),
+            "admin_reviews": AdminReviewsService(session),
         }

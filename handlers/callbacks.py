@@ -22,6 +22,8 @@ class MenuAction(StrEnum):
     orders = "orders"
     support = "support"
     language = "lang"
+    search = "find"
+    best_sellers = "best"
 
 
 class MenuCb(CallbackData, prefix="m"):
@@ -49,10 +51,55 @@ class ProductAction(StrEnum):
     add = "a"
 
 
+class Via(StrEnum):
+    """Where the buyer opened a product card from: its Back button returns there."""
+
+    catalog = "c"  # the subcategory's list (page)
+    search = "s"  # the search results (page)
+    best_sellers = "b"  # the best sellers (page)
+
+
 class ProductCb(CallbackData, prefix="pr"):
     action: ProductAction
     id: Id
     qty: Quantity = 1
+    via: Via = Via.catalog
+    page: Page = 0  # of the list in `via`
+
+
+class SearchCb(CallbackData, prefix="fs"):
+    """A page of the results of the buyer's last search (the text is kept in their conversation state)."""
+
+    page: Page = 0
+
+
+class BestSellersCb(CallbackData, prefix="fb"):
+    page: Page = 0
+
+
+class StockCb(CallbackData, prefix="fk"):
+    page: Page = 0
+
+
+class ReviewAction(StrEnum):
+    start = "s"  # offer the stars
+    stars = "r"  # stars chosen: ask for a text
+    save = "w"  # store without a text
+
+
+class ReviewCb(CallbackData, prefix="rv"):
+    action: ReviewAction
+    product: Id
+    stars: int = 0
+
+
+class PrivacyAction(StrEnum):
+    erase = "e"  # /deleteme, confirmed
+    keep = "k"  # /deleteme, cancelled
+
+
+class PrivacyCb(CallbackData, prefix="pd"):
+    action: PrivacyAction
 
 
 class CartAction(StrEnum):
@@ -71,7 +118,8 @@ class CartCb(CallbackData, prefix="ca"):
 
 class PayCb(CallbackData, prefix="pay"):
     chain: Chain
-    ship: int = 0  # the shipping option chosen for a cart with something physical (0: none offered)
+    token: str = ""  # a token's symbol (ETH_TOKENS, SOL_TOKENS); empty: the chain's own coin
+    ship: Id = 0  # the shipping option chosen for a cart with something physical (0: none offered)
     trim: bool = False  # take what is left first: the cart was short at the last try
 
 
@@ -83,14 +131,15 @@ class ShipAction(StrEnum):
 
 class ShipCb(CallbackData, prefix="sp"):
     action: ShipAction
-    id: int = 0
+    id: Id = 0
 
 
 class OrderAction(StrEnum):
     list = "l"
     view = "v"
     check = "k"
-    cancel = "x"
+    cancel = "x"  # asks first
+    cancel_confirmed = "X"
     address = "a"  # change where an unpaid order is shipped
     reply = "r"  # answer the shop's message about the order
 

@@ -71,13 +71,13 @@ async def start(
     if not view.lines:
         alert(callback_answer, l10n("cart.empty"))
         await show(query, cart_text(view, settings.fiat_currency, l10n), keyboards.cart(view, l10n))
-    elif not wallet.chains:
+    elif not wallet.assets:
         alert(callback_answer, l10n("checkout.no_chains"))
     elif view.ships:
         await ask_address(query, user, shipping, state, l10n)
     else:
         text = l10n("checkout.choose_chain", total=format_fiat(view.total, settings.fiat_currency))
-        await show(query, text, keyboards.chains(wallet.chains, l10n))
+        await show(query, text, keyboards.assets(wallet.assets, l10n))
 
 
 async def ask_address(
@@ -188,7 +188,7 @@ class ShippingSteps:
             )
         if quote.ships:
             price = self._ship_to(draft) + "\n\n" + price
-        await answer(event, price, keyboards.chains(self.wallet.chains, l10n, ships=quote.ships, option=option))
+        await answer(event, price, keyboards.assets(self.wallet.assets, l10n, ships=quote.ships, option=option))
 
     def _ship_to(self, draft: str | None) -> str:
         return self.l10n("checkout.ship_to", address=escape(self.shipping.read_draft(self.user.id, draft) or "—"))
@@ -229,7 +229,8 @@ async def pay(
         await cart.take_what_is_left(user.id)
     draft = await draft_of(state)
     try:
-        result = await checkout.checkout(user.id, callback_data.chain, ShippingChoice(draft, callback_data.ship))
+        choice = ShippingChoice(draft, callback_data.ship)
+        result = await checkout.checkout(user.id, callback_data.chain, callback_data.token or None, choice)
     except AddressNeeded as e:
         alert(callback_answer, l10n(e.key))
         await ask_address(query, user, shipping, state, l10n)
@@ -249,7 +250,7 @@ async def pay(
         view = await cart.view(user.id)
         # Taking what is left leaves something to buy when a short line has some left, or another line is fine.
         rest = any(n for _, n in e.shortages) or len(view.lines) > len(e.shortages)
-        retry = PayCb(chain=callback_data.chain, ship=callback_data.ship, trim=True) if rest else None
+        retry = callback_data.model_copy(update={"trim": True}) if rest else None
         text = "\n".join([l10n("checkout.out_of_stock"), *left, "", cart_text(view, settings.fiat_currency, l10n)])
         await show(query, text, keyboards.short_stock(view, retry, l10n))
         return
@@ -264,7 +265,7 @@ async def pay(
         return
     if order.invoice and not result.existing:  # watched before the buyer can see, and pay, the address
         await payment_watch.watch_invoice(order.invoice.chain, order.invoice.address)
-    await send_order(query, order, settings, l10n)
+    await send_order(query, order, orders, settings, l10n)
 
 
 async def ask_order_address(
@@ -294,7 +295,7 @@ async def ask_order_address(
 
 
 async def got_order_address(
-    message: Message, user: UserDTO, orders: OrderService, state: FSMContext, l10n: L10n
+    message: Message, user: UserDTO, orders: OrderService, state: FSMContext, settings: Settings, l10n: L10n
 ) -> None:
     order_id = int((await state.get_data())["order_id"])
     try:
@@ -311,7 +312,8 @@ async def got_order_address(
         return
     await state.set_state(None)
     view = await orders.view(order_id, user.id)
-    text = l10n("order.address_changed", order_id=order_id) + "\n\n" + order_text(view, l10n)
+    detail, _ = order_text(view, settings, l10n)  # an unpaid order: no goods, so never a file
+    text = l10n("order.address_changed", order_id=order_id) + "\n\n" + detail
     await message.answer(text, reply_markup=keyboards.order(view, l10n))
 
 

@@ -7,6 +7,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from handlers.callbacks import (
+    BestSellersCb,
     CartAction,
     CartCb,
     CatalogCb,
@@ -19,14 +20,20 @@ from handlers.callbacks import (
     PayCb,
     ProductAction,
     ProductCb,
+    ReviewAction,
+    ReviewCb,
+    SearchCb,
     ShipAction,
     ShipCb,
+    Via,
 )
 from l10n import LANGUAGES, L10n
-from models.enums import Chain, OrderStatus
-from services.dto import CartView, NamedItem, OrderView, Page, ProductCard, ProductRow
+from models.enums import OrderStatus
+from services.dto import Asset, CartView, NamedItem, OrderView, Page, ProductCard, ProductRow
 from services.money import format_fiat
 from services.shop.shipping import ShippingOptionView
+
+QUANTITY_STEPS = (1, 5, 10)  # the card's + buttons; − takes one away
 
 
 def button(text: str, data: CallbackData) -> InlineKeyboardButton:
@@ -38,12 +45,17 @@ LANGUAGE_NAMES = {"en": "🇬🇧 English", "de": "🇩🇪 Deutsch"}
 
 def main_menu(l10n: L10n) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
-    kb.button(text=l10n("menu.shop"), callback_data=MenuCb(action=MenuAction.shop))
-    kb.button(text=l10n("menu.cart"), callback_data=MenuCb(action=MenuAction.cart))
-    kb.button(text=l10n("menu.orders"), callback_data=MenuCb(action=MenuAction.orders))
-    kb.button(text=l10n("menu.support"), callback_data=MenuCb(action=MenuAction.support))
-    kb.button(text=l10n("menu.language"), callback_data=MenuCb(action=MenuAction.language))
-    kb.adjust(2, 2, 1)
+    for action in (
+        MenuAction.shop,
+        MenuAction.cart,
+        MenuAction.search,
+        MenuAction.best_sellers,
+        MenuAction.orders,
+        MenuAction.support,
+        MenuAction.language,
+    ):
+        kb.button(text=l10n(f"menu.{action.name}"), callback_data=MenuCb(action=action))
+    kb.adjust(2, 2, 2, 1)
     return kb.as_markup()
 
 
@@ -80,8 +92,15 @@ def paged(
     return kb.as_markup()
 
 
-def products(view: Page[ProductRow], subcategory_id: int, currency: str, l10n: L10n) -> InlineKeyboardMarkup:
-    """A subcategory's products, each labelled with its price and how many are left."""
+def product_list(
+    view: Page[ProductRow],
+    via: Via,
+    turn: Callable[[int], CallbackData],
+    back: CallbackData,
+    currency: str,
+    l10n: L10n,
+) -> InlineKeyboardMarkup:
+    """Products, each labelled with its price and how many are left; a card opened here comes back here."""
     items = [
         NamedItem(
             row.id,
@@ -98,25 +117,75 @@ def products(view: Page[ProductRow], subcategory_id: int, currency: str, l10n: L
         items,
         view.page,
         view.has_next,
-        lambda i: ProductCb(action=ProductAction.view, id=i),
-        lambda p: CatalogCb(level=CatalogLevel.products, id=subcategory_id, page=p),
-        CatalogCb(level=CatalogLevel.subcategories, id=view.parent_id),
+        lambda i: ProductCb(action=ProductAction.view, id=i, via=via, page=view.page),
+        turn,
+        back,
         l10n,
     )
 
 
-def product(card: ProductCard, qty: int, l10n: L10n) -> InlineKeyboardMarkup:
+def before_last_row(markup: InlineKeyboardMarkup, *lines: list[InlineKeyboardButton]) -> InlineKeyboardMarkup:
+    """Extra rows above the last one (the back button of `paged`)."""
+    keyboard = markup.inline_keyboard
+    return InlineKeyboardMarkup(inline_keyboard=[*keyboard[:-1], *(line for line in lines if line), keyboard[-1]])
+
+
+def products(view: Page[ProductRow], subcategory_id: int, currency: str, l10n: L10n) -> InlineKeyboardMarkup:
+    """A subcategory's products."""
+    return product_list(
+        view,
+        Via.catalog,
+        lambda p: CatalogCb(level=CatalogLevel.products, id=subcategory_id, page=p),
+        CatalogCb(level=CatalogLevel.subcategories, id=view.parent_id),
+        currency,
+        l10n,
+    )
+
+
+def search_results(view: Page[ProductRow], currency: str, l10n: L10n) -> InlineKeyboardMarkup:
+    """The products found, and a new search above Back."""
+    markup = product_list(view, Via.search, lambda p: SearchCb(page=p), MenuCb(action=MenuAction.main), currency, l10n)
+    return before_last_row(markup, [button(l10n("search.again"), MenuCb(action=MenuAction.search))])
+
+
+def best_sellers(view: Page[ProductRow], currency: str, l10n: L10n) -> InlineKeyboardMarkup:
+    return product_list(
+        view, Via.best_sellers, lambda p: BestSellersCb(page=p), MenuCb(action=MenuAction.main), currency, l10n
+    )
+
+
+def back_from_card(opened: ProductCb, card: ProductCard) -> CallbackData:
+    """The list the card was opened from."""
+    if opened.via is Via.search:
+        return SearchCb(page=opened.page)
+    if opened.via is Via.best_sellers:
+        return BestSellersCb(page=opened.page)
+    return CatalogCb(level=CatalogLevel.products, id=card.subcategory_id, page=opened.page)
+
+
+def quantity_steps(opened: ProductCb, qty: int, room: int) -> list[InlineKeyboardButton]:
+    """− qty + +5 +10: each step only where the quantity it leads to is at least 1 and at most `room`."""
+
+    def to(n: int, label: str) -> InlineKeyboardButton:
+        return button(label, opened.model_copy(update={"action": ProductAction.view, "qty": n}))
+
+    steps = [to(qty - 1, "−")] if qty > 1 else []
+    steps.append(to(qty, str(qty)))
+    steps += [to(qty + n, "+" if n == 1 else f"+{n}") for n in QUANTITY_STEPS if qty + n <= room]
+    return steps
+
+
+def product(card: ProductCard, opened: ProductCb, qty: int, l10n: L10n) -> InlineKeyboardMarkup:
+    """The card's buttons, all built here: quantity steps and Add while there is room for more in the cart,
+    then Back (to where the card was opened from) and Cart."""
     kb = InlineKeyboardBuilder()
     room = card.available - card.in_cart
     if card.on_sale and room > 0:
-        steps = [button("−", ProductCb(action=ProductAction.view, id=card.id, qty=qty - 1))] if qty > 1 else []
-        steps.append(button(str(qty), ProductCb(action=ProductAction.view, id=card.id, qty=qty)))
-        if qty < room:
-            steps.append(button("+", ProductCb(action=ProductAction.view, id=card.id, qty=qty + 1)))
-        kb.row(*steps)
-        kb.row(button(l10n("product.add", qty=qty), ProductCb(action=ProductAction.add, id=card.id, qty=qty)))
+        kb.row(*quantity_steps(opened, qty, room))
+        add = opened.model_copy(update={"action": ProductAction.add, "qty": qty})
+        kb.row(button(l10n("product.add", qty=qty), add))
     kb.row(
-        button(l10n("nav.back"), CatalogCb(level=CatalogLevel.products, id=card.subcategory_id)),
+        button(l10n("nav.back"), back_from_card(opened, card)),
         button(l10n("menu.cart"), CartCb(action=CartAction.view)),
     )
     return kb.as_markup()
@@ -140,16 +209,18 @@ def cart(view: CartView, l10n: L10n) -> InlineKeyboardMarkup:
     return kb.as_markup()
 
 
-def chains(available: tuple[Chain, ...], l10n: L10n, *, ships: bool = False, option: int = 0) -> InlineKeyboardMarkup:
-    """A button per coin; for a cart with something physical (`ships`) they carry the shipping option chosen,
-    and the address can still be changed."""
+def assets(available: tuple[Asset, ...], l10n: L10n, *, ships: bool = False, option: int = 0) -> InlineKeyboardMarkup:
+    """The coins in one row, then one row per token: "USDT · Ethereum" names its network. For a cart with
+    something physical (`ships`) they carry the shipping option chosen, and the address can still be changed."""
     kb = InlineKeyboardBuilder()
-    for chain in available:
-        kb.button(text=chain.upper(), callback_data=PayCb(chain=chain, ship=option))
+    coins = [a for a in available if a.token is None]
+    for asset in (*coins, *(a for a in available if a.token is not None)):
+        token = asset.symbol if asset.token else ""
+        kb.button(text=asset.label, callback_data=PayCb(chain=asset.chain, token=token, ship=option))
     if ships:
         kb.button(text=l10n("checkout.change_address"), callback_data=ShipCb(action=ShipAction.address))
     kb.button(text=l10n("nav.back"), callback_data=CartCb(action=CartAction.view))
-    kb.adjust(len(available) or 1, 1)
+    kb.adjust(len(coins) or 1, *[1] * (len(available) - len(coins)), 1)
     return kb.as_markup()
 
 
@@ -213,10 +284,38 @@ def orders(rows: list[NamedItem], page: int, has_next: bool, l10n: L10n) -> Inli
     )
 
 
+def confirm_cancel(order_id: int, l10n: L10n) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text=l10n("order.cancel_yes"), callback_data=OrderCb(action=OrderAction.cancel_confirmed, id=order_id))
+    kb.button(text=l10n("order.cancel_no"), callback_data=OrderCb(action=OrderAction.view, id=order_id))
+    kb.adjust(1)
+    return kb.as_markup()
+
+
+def cancelled(l10n: L10n) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text=l10n("menu.cart"), callback_data=MenuCb(action=MenuAction.cart))
+    kb.button(text=l10n("menu.main"), callback_data=MenuCb(action=MenuAction.main))
+    return kb.as_markup()
+
+
 def order(view: OrderView, l10n: L10n) -> InlineKeyboardMarkup:
-    if view.status in OrderStatus.open():
+    """An invoice awaiting payment has its pay and cancel buttons; while a payment confirms, only "check now"
+    (a second payment or a cancel is the last thing to invite then)."""
+    if view.status is OrderStatus.awaiting_payment:
         return invoice(view.id, l10n, address=view.address_editable)
     kb = InlineKeyboardBuilder()
-    kb.button(text=l10n("nav.back"), callback_data=OrderCb(action=OrderAction.list))
-    kb.button(text=l10n("menu.main"), callback_data=MenuCb(action=MenuAction.main))
+    if view.status is OrderStatus.confirming:
+        kb.button(text=l10n("invoice.check"), callback_data=OrderCb(action=OrderAction.check, id=view.id))
+        if view.address_editable:
+            kb.button(text=l10n("order.change_address"), callback_data=OrderCb(action=OrderAction.address, id=view.id))
+        kb.button(text=l10n("menu.main"), callback_data=MenuCb(action=MenuAction.main))
+        kb.adjust(1)
+        return kb.as_markup()
+    for item in view.reviewable:
+        kb.row(button(l10n("review.offer", name=item.name[:32]), ReviewCb(action=ReviewAction.start, product=item.id)))
+    kb.row(
+        button(l10n("nav.back"), OrderCb(action=OrderAction.list)),
+        button(l10n("menu.main"), MenuCb(action=MenuAction.main)),
+    )
     return kb.as_markup()

@@ -1,23 +1,26 @@
-"""Outbox notices as Telegram messages: the l10n key and params become text chunks and an "#order"
-button. Pure (no I/O); processing.outbox sends what this returns, services.outbox loads the notice."""
+"""Outbox notices as Telegram messages: the l10n key and params become a text, buttons (the answer a notice
+asks for, "#order") and, for goods that do not fit one message, a .txt file. Pure (no I/O); processing.outbox
+sends what this returns, services.delivery loads the notice."""
 
 from collections.abc import Callable
-from html import escape
 from typing import Any, NamedTuple
 
 from aiogram.filters.callback_data import CallbackData
-from aiogram.types import InlineKeyboardMarkup
+from aiogram.types import BufferedInputFile, InlineKeyboardMarkup
 
 from handlers.admin.order_views import open_order
 from handlers.admin.refund_views import ArAction, RefundAdminCb
 from handlers.callbacks import OrderAction, OrderCb, RefundAction, RefundCb
+from handlers.goods import with_goods
 from handlers.keyboards import button
 from l10n import L10n, Translator
 from services.delivery import Notice
 from services.money import format_amount
 
-MESSAGE_LIMIT = 4000  # Telegram allows 4096 characters
-AMOUNTS = ("remainder", "received", "refund")  # params queued in base units of the invoice's coin
+# Params queued in base units of the invoice's asset (a refund is counted in it too)
+AMOUNTS = ("remainder", "received", "short_by", "overpaid_by", "refund")
+# Kinds worded per case: the param whose value picks the text notify.<kind>.<value> (without it: notify.<kind>).
+CASES = {"admin.paid": "problem", "admin.problem": "problem", "invoice_closed": "status"}
 # Notices that ask for an answer: the button that gives it (its text's l10n key, and what it presses), above
 # the one that opens the order.
 ANSWERS: dict[str, tuple[str, Callable[[Notice], CallbackData]]] = {
@@ -33,8 +36,9 @@ ANSWERS: dict[str, tuple[str, Callable[[Notice], CallbackData]]] = {
 
 
 class RenderedNotice(NamedTuple):
-    texts: list[str]  # one message each, in order
-    markup: InlineKeyboardMarkup | None  # on every one of them
+    text: str
+    markup: InlineKeyboardMarkup | None  # an edit has none: an invoice loses its buttons
+    document: BufferedInputFile | None = None  # sent after the text: goods too long for one message
 
 
 class NoticeRenderer:
@@ -46,27 +50,31 @@ class NoticeRenderer:
 
     def __call__(self, notice: Notice) -> RenderedNotice:
         l10n = self._translator(notice.language or self._default_language)
-        return RenderedNotice(notice_texts(notice, l10n), notice_markup(notice, l10n))
+        text, document = notice_text(notice, l10n)
+        return RenderedNotice(text, None if notice.edits is not None else notice_markup(notice, l10n), document)
 
 
-def notice_texts(notice: Notice, l10n: L10n) -> list[str]:
+def notice_text(notice: Notice, l10n: L10n) -> tuple[str, BufferedInputFile | None]:
     params: dict[str, Any] = {"order_id": notice.order_id, **notice.params}
-    if notice.chain is not None:
-        params["coin"] = notice.chain.upper()
+    if notice.unit is not None:
+        params["coin"] = notice.unit.symbol
         for key in AMOUNTS:
             if key in params:
-                params[key] = format_amount(notice.chain, int(params[key]))
+                params[key] = format_amount(notice.unit, int(params[key]))
         params.setdefault("address", notice.address)
+    key = f"notify.{notice.kind}"
+    if (case := CASES.get(notice.kind)) and case in params:
+        key += f".{params[case]}"
     if "problem" in params:  # stored as the enum value; admins read it in their language
         params["problem"] = l10n(f"admin.problems.kind.{params['problem']}")
-    text = l10n(f"notify.{notice.kind}", **params)
-    if notice.delivers is None:
-        return [text]
+    text = l10n(key, **params)
+    if notice.delivers is None or notice.order_id is None:
+        return text, None
     if notice.params.get("overpaid"):
         text += "\n\n" + l10n("notify.overpaid_note")
     if not notice.goods:
-        return chunks([text, l10n("notify.ship_soon")])
-    return chunks([text, *(f"<code>{escape(g)}</code>" for g in notice.goods)])
+        return text + "\n" + l10n("notify.ship_soon"), None
+    return with_goods(text, notice.goods, notice.order_id, l10n, sep="\n")
 
 
 def notice_markup(notice: Notice, l10n: L10n) -> InlineKeyboardMarkup | None:
@@ -84,14 +92,3 @@ def notice_markup(notice: Notice, l10n: L10n) -> InlineKeyboardMarkup | None:
         )
         rows.append([button(f"#{notice.order_id}", data)])
     return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
-
-
-def chunks(parts: list[str]) -> list[str]:
-    """Join parts into as few messages as fit Telegram's length limit."""
-    messages: list[str] = []
-    for part in parts:
-        if messages and len(messages[-1]) + 1 + len(part) <= MESSAGE_LIMIT:
-            messages[-1] += "\n" + part
-        else:
-            messages.append(part[:MESSAGE_LIMIT])
-    return messages

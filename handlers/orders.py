@@ -10,9 +10,10 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from config import Settings
 from handlers import keyboards
 from handlers.callbacks import MenuAction, MenuCb, OrderAction, OrderCb
+from handlers.goods import with_goods
 from handlers.render import alert, show
 from l10n import L10n
-from models.enums import OrderStatus
+from models.enums import OrderStatus, PaymentStatus
 from models.types import utcnow
 from services.dto import AddressState, InvoiceView, NamedItem, OrderShipping, OrderView, UserDTO
 from services.money import format_amount, format_fiat
@@ -24,12 +25,12 @@ from services.wallet.merchant import AddressMismatch
 
 
 def invoice_text(order: OrderView, invoice: InvoiceView, l10n: L10n, now: datetime) -> str:
-    coin = invoice.chain.upper()
+    unit = invoice.unit
     text = l10n(
         "invoice.text",
         order_id=order.id,
-        amount=format_amount(invoice.chain, invoice.amount_due),
-        coin=coin,
+        amount=format_amount(unit, invoice.amount_due),
+        coin=unit.symbol,
         address=invoice.address,
         total=format_fiat(order.total, order.currency),
         rate=format_fiat(invoice.rate, order.currency),
@@ -39,7 +40,10 @@ def invoice_text(order: OrderView, invoice: InvoiceView, l10n: L10n, now: dateti
     if order.shipping and order.shipping.option:
         price = format_fiat(order.shipping.price, order.currency)
         text += "\n" + l10n("invoice.shipping", option=escape(order.shipping.option), price=price)
-    return text
+    if unit.token is None:
+        return text
+    # The same symbol lives on several networks; only this one reaches the address, the rest is lost.
+    return text + "\n\n" + l10n("invoice.token_network", coin=unit.symbol, network=unit.network, token=unit.token)
 
 
 def shipping_text(shipping: OrderShipping, currency: str, l10n: L10n) -> str:
@@ -57,7 +61,8 @@ def shipping_text(shipping: OrderShipping, currency: str, l10n: L10n) -> str:
     return "\n".join(parts)
 
 
-def order_text(order: OrderView, l10n: L10n) -> str:
+def order_text(order: OrderView, settings: Settings, l10n: L10n) -> tuple[str, BufferedInputFile | None]:
+    """The order in full, and a .txt file of its goods when they do not fit one message with it."""
     lines = "\n".join(
         f"{escape(line.name)} × {line.quantity} · {format_fiat(line.unit_price, order.currency)}"
         for line in order.lines
@@ -73,19 +78,16 @@ def order_text(order: OrderView, l10n: L10n) -> str:
         )
     ]
     if order.invoice:
-        coin = order.invoice.chain.upper()
-        parts.append(
-            l10n(
-                "order.invoice",
-                amount=format_amount(order.invoice.chain, order.invoice.amount_due),
-                coin=coin,
-                address=order.invoice.address,
-            )
-        )
+        invoice, coin = order.invoice, order.invoice.unit.label
+        if order.status is OrderStatus.confirming:  # what arrived, never the invoice: no second payment
+            parts.append(confirming_text(order, invoice, settings, l10n))
+        else:
+            amount = format_amount(invoice.unit, invoice.amount_due)
+            parts.append(l10n("order.invoice", amount=amount, coin=coin, address=invoice.address))
         parts += [
             l10n(
                 "order.payment",
-                amount=format_amount(order.invoice.chain, p.amount),
+                amount=format_amount(invoice.unit, p.amount),
                 coin=coin,
                 confirmations=p.confirmations,
             )
@@ -95,25 +97,56 @@ def order_text(order: OrderView, l10n: L10n) -> str:
         parts.append(shipping_text(order.shipping, order.currency, l10n))
     if order.tracking:
         parts.append(l10n("order.tracking", tracking=escape(order.tracking)))
-    if order.goods:
-        parts += [l10n("order.goods"), *(f"<code>{escape(g)}</code>" for g in order.goods)]
     if order.goods_unreadable:
         parts.append(l10n("order.goods_unreadable"))
-    return "\n\n".join(parts)
+    if order.goods:
+        parts.append(l10n("order.goods"))
+        return with_goods("\n\n".join(parts), order.goods, order.id, l10n, sep="\n\n")
+    return "\n\n".join(parts), None
 
 
-async def send_order(query: CallbackQuery, order: OrderView, settings: Settings, l10n: L10n) -> None:
-    """An open order is shown as its invoice: a QR photo of the payment URI with the details as caption."""
-    if order.status not in OrderStatus.open() or order.invoice is None or query.bot is None or query.from_user is None:
-        await show(query, order_text(order, l10n), keyboards.order(order, l10n))
+def confirming_text(order: OrderView, invoice: InvoiceView, settings: Settings, l10n: L10n) -> str:
+    """Money seen and confirming: how much, how deep, and only when it is short, what is still to send."""
+    coin = invoice.unit.label
+    seen = {
+        "received": format_amount(invoice.unit, order.received),
+        "amount": format_amount(invoice.unit, invoice.amount_due),
+        "coin": coin,
+        "confirmations": max(
+            (p.confirmations for p in order.payments if p.status is not PaymentStatus.reorged), default=0
+        ),
+        "required": settings.confirmations(invoice.chain),
+    }
+    if not order.remainder:
+        return l10n("order.confirming", **seen)
+    remainder = format_amount(invoice.unit, order.remainder)
+    return l10n("order.confirming_short", **seen, remainder=remainder, address=invoice.address)
+
+
+async def send_order(
+    query: CallbackQuery, order: OrderView, orders: OrderService, settings: Settings, l10n: L10n
+) -> None:
+    """An order awaiting payment is shown as its invoice: a QR photo of the payment URI with the details as
+    caption, remembered so that it is edited once the order moves on. Any other order as text."""
+    if (
+        order.status is not OrderStatus.awaiting_payment
+        or order.invoice is None
+        or query.bot is None
+        or query.from_user is None
+    ):
+        text, goods_file = order_text(order, settings, l10n)
+        await show(query, text, keyboards.order(order, l10n))
+        if goods_file is not None and query.bot is not None and query.from_user is not None:
+            await query.bot.send_document(query.from_user.id, goods_file)
         return
     photo = BufferedInputFile(qr_png(order.invoice.uri), filename=f"order-{order.id}.png")
-    await query.bot.send_photo(
+    sent = await query.bot.send_photo(
         query.from_user.id,
         photo,
         caption=invoice_text(order, order.invoice, l10n, utcnow()),
         reply_markup=keyboards.invoice(order.id, l10n, address=order.address_editable),
     )
+    await orders.invoice_shown(order.id, sent.chat.id, sent.message_id)
 
 
 async def list_orders(
@@ -164,7 +197,7 @@ async def view_order(
     except AddressMismatch:  # the shop's key changed under an open invoice: never show a wrong address
         alert(callback_answer, l10n("order.address_mismatch"))
         return
-    await send_order(query, view, settings, l10n)
+    await send_order(query, view, orders, settings, l10n)
 
 
 async def cancel_order(
@@ -175,8 +208,14 @@ async def cancel_order(
     l10n: L10n,
     callback_answer: CallbackAnswer,
 ) -> None:
+    """Cancel asks first (it sits one tap below "check now", and a payment on its way would arrive late);
+    the confirmation cancels."""
+    order_id, confirmed = callback_data.id, callback_data.action is OrderAction.cancel_confirmed
     try:
-        await orders.cancel(callback_data.id, user.id)
+        if confirmed:
+            await orders.cancel(order_id, user.id)
+        elif not await orders.can_cancel(order_id, user.id):
+            raise CannotCancel
     except NotFound:
         alert(callback_answer, l10n("error.stale"))
         await list_orders(query, None, user, orders, l10n)
@@ -184,7 +223,10 @@ async def cancel_order(
     except CannotCancel:
         alert(callback_answer, l10n("order.cannot_cancel"))
         return
-    await show(query, l10n("order.cancelled", order_id=callback_data.id), keyboards.main_menu(l10n))
+    if confirmed:
+        await show(query, l10n("order.cancelled", order_id=order_id), keyboards.cancelled(l10n))
+    else:
+        await show(query, l10n("order.cancel_ask", order_id=order_id), keyboards.confirm_cancel(order_id, l10n))
 
 
 def build() -> Router:
@@ -192,5 +234,6 @@ def build() -> Router:
     router.callback_query.register(open_orders, MenuCb.filter(F.action == MenuAction.orders))
     router.callback_query.register(list_orders, OrderCb.filter(F.action == OrderAction.list))
     router.callback_query.register(view_order, OrderCb.filter(F.action.in_({OrderAction.view, OrderAction.check})))
-    router.callback_query.register(cancel_order, OrderCb.filter(F.action == OrderAction.cancel))
+    cancels = {OrderAction.cancel, OrderAction.cancel_confirmed}
+    router.callback_query.register(cancel_order, OrderCb.filter(F.action.in_(cancels)))
     return router

@@ -23,12 +23,19 @@ async def leave_on_command(message: Message, state: FSMContext) -> None:
     raise SkipHandler
 
 
-def waiting_router(name: str, *groups: type[StatesGroup]) -> tuple[Router, StateFilter]:
-    """A router that first leaves these states on any button or command, and the filter for its handlers of
-    the typed answer. Those still see the state as it was when the update came in, so they must leave
-    commands alone themselves (`~COMMAND`)."""
+def leaving_router(name: str, *groups: type[StatesGroup]) -> Router:
+    """A router that leaves these states on any button or command, and lets the update go on. A wait ends
+    only on the buttons and commands of the routers after it: one such router before all of them (see
+    handlers.build_router) ends every wait, whichever router takes the press."""
     router = Router(name=name)
     waiting = StateFilter(*groups)
     router.callback_query.register(leave, waiting)
     router.message.register(leave_on_command, waiting, COMMAND)
-    return router, waiting
+    return router
+
+
+def waiting_router(name: str, *groups: type[StatesGroup]) -> tuple[Router, StateFilter]:
+    """A router that first leaves these states on any button or command, and the filter for its handlers of
+    the typed answer. Those still see the state as it was when the update came in, so they must leave
+    commands alone themselves (`~COMMAND`)."""
+    return leaving_router(name, *groups), StateFilter(*groups)

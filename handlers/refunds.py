@@ -28,8 +28,8 @@ class RefundForm(StatesGroup):
 def _params(ask: RefundAsk) -> dict[str, object]:
     return {
         "order_id": ask.order_id,
-        "amount": format_amount(ask.chain, ask.amount),
-        "coin": ask.chain.upper(),
+        "amount": format_amount(ask.unit, ask.amount),
+        "coin": ask.unit.symbol,
         "network": ask.network.value,
     }
 

@@ -1,4 +1,4 @@
-"""Catalog browsing and the product card."""
+"""Catalog browsing and the product card, in one message that shows the pictures (handlers.card)."""
 
 from html import escape
 
@@ -9,9 +9,10 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from config import Settings
 from handlers import keyboards
 from handlers.callbacks import CatalogCb, CatalogLevel, MenuAction, MenuCb, ProductAction, ProductCb
-from handlers.render import alert, show
+from handlers.card import CAPTION_LIMIT, show_card
+from handlers.render import alert
 from l10n import L10n
-from services.dto import UserDTO
+from services.dto import ProductCard, UserDTO
 from services.money import format_fiat
 from services.shop.cart import CartService, NotEnoughStock
 from services.shop.catalog import CatalogService, NotFound
@@ -20,7 +21,7 @@ from services.shop.catalog import CatalogService, NotFound
 async def categories(query: CallbackQuery, catalog: CatalogService, l10n: L10n, page: int = 0) -> None:
     view = await catalog.categories(page)
     text = l10n("catalog.categories") if view.items or page else l10n("catalog.empty")
-    await show(
+    await show_card(
         query,
         text,
         keyboards.paged(
@@ -32,6 +33,7 @@ async def categories(query: CallbackQuery, catalog: CatalogService, l10n: L10n, 
             MenuCb(action=MenuAction.main),
             l10n,
         ),
+        None,
     )
 
 
@@ -53,7 +55,7 @@ async def browse(
             await categories(query, catalog, l10n, page)
         elif callback_data.level is CatalogLevel.subcategories:
             view = await catalog.subcategories(callback_data.id, page)
-            await show(
+            await show_card(
                 query,
                 l10n("catalog.subcategories", name=escape(view.title)),
                 keyboards.paged(
@@ -65,13 +67,15 @@ async def browse(
                     CatalogCb(level=CatalogLevel.categories),
                     l10n,
                 ),
+                view.media,
             )
         else:
             products = await catalog.products(callback_data.id, page)
-            await show(
+            await show_card(
                 query,
                 l10n("catalog.products", name=escape(products.title)),
                 keyboards.products(products, callback_data.id, settings.fiat_currency, l10n),
+                products.media,
             )
     except NotFound:
         alert(callback_answer, l10n("error.stale"))
@@ -93,24 +97,41 @@ async def product_card(
         alert(callback_answer, l10n("error.stale"))
         await categories(query, catalog, l10n)
         return
-    room = card.available - card.in_cart
-    qty = max(1, min(callback_data.qty, room))
-    lines = [
-        l10n(
-            "product.card",
-            name=escape(card.name),
-            description=escape(card.description),
-            price=format_fiat(card.price, settings.fiat_currency),
-            available=card.available,
-        )
-    ]
-    if card.in_cart:
-        lines.append(l10n("product.in_cart", count=card.in_cart))
-    if not card.on_sale:
-        lines.append(l10n("product.inactive"))
-    elif card.available == 0:
-        lines.append(l10n("product.sold_out"))
-    await show(query, "\n".join(lines), keyboards.product(card, qty, l10n))
+    qty = max(1, min(callback_data.qty, card.available - card.in_cart))
+    text = card_text(card, settings.fiat_currency, l10n, CAPTION_LIMIT if card.media else None)
+    await show_card(query, text, keyboards.product(card, callback_data, qty, l10n), card.media)
+
+
+def card_text(card: ProductCard, currency: str, l10n: L10n, limit: int | None) -> str:
+    """The card's text; with a `limit` (a caption's) the description is shortened to fit."""
+
+    def text(description: str) -> str:
+        lines = [
+            l10n(
+                "product.card",
+                name=escape(card.name),
+                description=escape(description),
+                price=format_fiat(card.price, currency),
+                available=card.available,
+            )
+        ]
+        if card.rating.count:
+            lines.append(l10n("product.rating", average=card.rating.average, count=card.rating.count))
+        if card.in_cart:
+            lines.append(l10n("product.in_cart", count=card.in_cart))
+        if not card.on_sale:
+            lines.append(l10n("product.inactive"))
+        elif card.available == 0:
+            lines.append(l10n("product.sold_out"))
+        return "\n".join(lines)
+
+    # Measured with its HTML tags, which Telegram does not count: the caption fits with room to spare.
+    room = len(card.description) if limit is None else max(limit - len(text("")) - 1, 0)
+    if len(card.description) <= room:
+        return text(card.description)
+    cut = card.description[:room]
+    words = cut.rsplit(maxsplit=1)[0] if len(cut.split()) > 1 else cut  # whole words where there are some
+    return text(words.rstrip() + "…")
 
 
 async def add_to_cart(
@@ -132,7 +153,13 @@ async def add_to_cart(
     else:
         callback_answer.text = l10n("product.added", count=count)
     await product_card(
-        query, ProductCb(action=ProductAction.view, id=callback_data.id), user, catalog, settings, l10n, callback_answer
+        query,
+        callback_data.model_copy(update={"action": ProductAction.view, "qty": 1}),
+        user,
+        catalog,
+        settings,
+        l10n,
+        callback_answer,
     )
 
 

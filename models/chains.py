@@ -1,7 +1,13 @@
-"""Every fact about a coin that does not need its chain backend, one row per `Chain`.
+"""Every fact about a coin that does not need its chain backend, one row per `Chain`, and the tokens a shop
+can take on those chains.
 
-A new coin is a row here plus a backend in processing/chains. `config` reads this module, so it imports
-nothing but `models.enums` and the standard library (no ORM, no services).
+A `Chain` is a network (Bitcoin, Ethereum, Solana, ...); an `Asset` is what an invoice is paid in: the
+network's own coin, or a token on it (USDT on Ethereum is paid to an Ethereum address from ETH_XPUB, counted
+in the token's own units and priced at the token's rate).
+
+A new coin is a row in CHAINS plus a backend in processing/chains; a new token symbol is a row in TOKENS.
+`config` reads this module, so it imports nothing but `models.enums` and the standard library (no ORM, no
+services).
 """
 
 from collections.abc import Mapping
@@ -18,6 +24,7 @@ class ChainFacts:
 
     chain: Chain
     symbol: str  # what buyers and admins read next to an amount: "BTC"
+    network: str  # the network's name, as wallets show it: "Ethereum"
     decimals: int  # one coin is 10**decimals base units (sat, litoshi, wei, lamports)
     uri_scheme: str  # of the payment URI: BIP21 for btc/ltc, EIP-681 for eth, Solana Pay for sol
     coin_type: int  # BIP44/SLIP-44 coin type on mainnet
@@ -40,6 +47,52 @@ class ChainFacts:
     def bip44_coin_type(self, network: Network) -> int:
         return self.coin_type if network is Network.mainnet else self.test_coin_type
 
+    @property
+    def native(self) -> "Asset":
+        """The network's own coin as an asset."""
+        return Asset(self.chain, self.symbol, self.decimals)
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    """What an invoice is paid in: a network's own coin (`token` None), or a token on that network.
+
+    Invoices store these four facts, locked at checkout like the rate, so an invoice is read the same way
+    after its token has left the settings.
+    """
+
+    chain: Chain  # the network: where the address comes from and which backend watches it
+    symbol: str  # "ETH", "USDT": the price symbol too
+    decimals: int  # one unit of the asset is 10**decimals base units
+    token: str | None = None  # the ERC-20 contract (0x + 40 lowercase hex) or the SPL mint (base58)
+
+    @property
+    def min_payment(self) -> int:
+        """The least a payment can be (see ChainFacts.min_payment); a token transfer has no minimum."""
+        return CHAINS[self.chain].min_payment if self.token is None else 1
+
+    @property
+    def network(self) -> str:
+        return CHAINS[self.chain].network
+
+    @property
+    def label(self) -> str:
+        """What a buyer picks: "ETH" for a network's coin, "USDT · Ethereum" for a token, whose network
+        matters (USDT sent on another network is lost)."""
+        return self.symbol if self.token is None else f"{self.symbol} · {CHAINS[self.chain].network}"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenFacts:
+    """One token symbol a shop may accept: where the price APIs quote it, and its contract (or mint) on each
+    network's mainnet, with the decimals the chain must confirm at startup."""
+
+    symbol: str
+    coingecko_id: str
+    kraken_asset: str
+    coinbase_symbol: str
+    mainnet: Mapping[Chain, tuple[str, int]]  # (contract or mint as ETH_TOKENS / SOL_TOKENS write it, decimals)
+
 
 # In the order buyers see the coins.
 CHAINS: Mapping[Chain, ChainFacts] = {
@@ -48,6 +101,7 @@ CHAINS: Mapping[Chain, ChainFacts] = {
         ChainFacts(
             chain=Chain.btc,
             symbol="BTC",
+            network="Bitcoin",
             decimals=8,
             uri_scheme="bitcoin",
             coin_type=0,
@@ -73,6 +127,7 @@ CHAINS: Mapping[Chain, ChainFacts] = {
         ChainFacts(
             chain=Chain.ltc,
             symbol="LTC",
+            network="Litecoin",
             decimals=8,
             uri_scheme="litecoin",
             coin_type=2,
@@ -99,6 +154,7 @@ CHAINS: Mapping[Chain, ChainFacts] = {
         ChainFacts(
             chain=Chain.eth,
             symbol="ETH",
+            network="Ethereum",
             decimals=18,
             uri_scheme="ethereum",
             coin_type=60,
@@ -121,6 +177,7 @@ CHAINS: Mapping[Chain, ChainFacts] = {
         ChainFacts(
             chain=Chain.sol,
             symbol="SOL",
+            network="Solana",
             decimals=9,
             uri_scheme="solana",
             coin_type=501,
@@ -139,5 +196,55 @@ CHAINS: Mapping[Chain, ChainFacts] = {
             default_confirmations=1,  # SOL has finality instead: one means SOL_COMMITMENT reached
             min_payment=890_880,
         ),
+    )
+}
+
+
+# Each known token symbol, with its canonical mainnet contracts. On mainnet a configured token must be one of
+# these (a look-alike contract would price and credit something else); on testnet and regtest any contract
+# or mint is accepted, and its decimals are whatever the chain says.
+TOKENS: Mapping[str, TokenFacts] = {
+    row.symbol: row
+    for row in (
+        TokenFacts(
+            symbol="USDT",
+            coingecko_id="tether",
+            kraken_asset="USDT",
+            coinbase_symbol="USDT",
+            mainnet={
+                Chain.eth: ("0xdac17f958d2ee523a2206206994597c13d831ec7", 6),
+                Chain.sol: ("Es9vMFrzaCERmJfrF4H2FYD4KCoNkY11McCe8BenwNYB", 6),
+            },
+        ),
+        TokenFacts(
+            symbol="USDC",
+            coingecko_id="usd-coin",
+            kraken_asset="USDC",
+            coinbase_symbol="USDC",
+            mainnet={
+                Chain.eth: ("0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48", 6),
+                Chain.sol: ("EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v", 6),
+            },
+        ),
+    )
+}
+TOKEN_CHAINS = (Chain.eth, Chain.sol)  # the networks whose tokens a shop can take (ETH_TOKENS, SOL_TOKENS)
+
+
+@dataclass(frozen=True, slots=True)
+class PriceIds:
+    """Where the price APIs quote one symbol, a coin's or a token's."""
+
+    symbol: str
+    coingecko_id: str
+    kraken_asset: str  # Kraken's own name: XBT, not BTC
+    coinbase_symbol: str
+
+
+PRICED: Mapping[str, PriceIds] = {
+    row.symbol: row
+    for row in (
+        *(PriceIds(c.symbol, c.coingecko_id, c.kraken_asset, c.coinbase_symbol) for c in CHAINS.values()),
+        *(PriceIds(t.symbol, t.coingecko_id, t.kraken_asset, t.coinbase_symbol) for t in TOKENS.values()),
     )
 }

@@ -21,6 +21,19 @@ class ProductKind(StrEnum):
     physical = "physical"
 
 
+class MediaType(StrEnum):
+    """What a category's or product's picture is: a photo, or a short video."""
+
+    photo = "photo"
+    video = "video"
+
+
+class ReviewStatus(StrEnum):
+    pending = "pending"  # written, not yet seen by an admin: buyers do not see it
+    approved = "approved"  # shown to buyers and counted in the product's rating
+    hidden = "hidden"  # an admin decided against showing it
+
+
 class StockStatus(StrEnum):
     available = "available"
     reserved = "reserved"

@@ -2,11 +2,13 @@
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, str_enum
+from models.chains import CHAINS, Asset, ChainFacts
 from models.enums import Chain, OrderProblem, OrderStatus, PaymentStatus, RefundBasis, RefundMethod, RefundStatus
 from models.types import BaseUnits, DecimalText, utcnow
 
@@ -63,24 +65,57 @@ class Reservation(Base):
 
 
 class Invoice(Base):
+    """What the buyer must pay: `amount_due` base units of one asset (see models.chains.Asset) to a one-time
+    address of `chain`. The address index comes from the network's counter, whatever the asset, so an address
+    is never used for two invoices."""
+
     __tablename__ = "invoices"
     __table_args__ = (UniqueConstraint("chain", "derivation_index"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), unique=True)
-    chain: Mapped[Chain] = mapped_column(str_enum(Chain))
+    chain: Mapped[Chain] = mapped_column(str_enum(Chain))  # the network
+    # The asset, locked at checkout: its symbol, the token's contract or mint (NULL: the network's own coin)
+    # and its decimals, so the invoice reads the same after the token has left the settings.
+    asset: Mapped[str] = mapped_column(String(16), default=lambda ctx: _native(ctx).symbol)
+    token: Mapped[str | None] = mapped_column(String(64))
+    decimals: Mapped[int] = mapped_column(default=lambda ctx: _native(ctx).decimals)
     derivation_index: Mapped[int]
     address: Mapped[str] = mapped_column(String(128), unique=True)
     amount_due: Mapped[int] = mapped_column(BaseUnits())
-    rate: Mapped[Decimal] = mapped_column(DecimalText())  # fiat per coin, locked at checkout
+    rate: Mapped[Decimal] = mapped_column(DecimalText())  # fiat per unit of the asset, locked at checkout
     rate_source: Mapped[str] = mapped_column(String(128))
     rate_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
+    @property
+    def unit(self) -> Asset:
+        """The asset its amounts (due, and each payment's) are counted in."""
+        return Asset(self.chain, self.asset, self.decimals, self.token)
+
+
+def _native(context: Any) -> ChainFacts:
+    """An invoice written without its asset is in its network's own coin (as every invoice before tokens)."""
+    return CHAINS[Chain(context.get_current_parameters()["chain"])]
+
+
+class InvoiceMessage(Base):
+    """A message showing an order's invoice with its pay and cancel buttons, as the buyer holds it. When the
+    order stops awaiting payment, each is edited (through the outbox) to say so, and its row is removed."""
+
+    __tablename__ = "invoice_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    chat_id: Mapped[int]
+    message_id: Mapped[int]
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+
 
 class Payment(Base):
-    """One chain payment to an invoice address, stored once under its natural id (e.g. txid:vout)."""
+    """One chain payment to an invoice address, in the invoice's asset, stored once under its natural id
+    (e.g. txid:vout; for a token: tx hash:log index, or signature:token account)."""
 
     __tablename__ = "payments"
     __table_args__ = (UniqueConstraint("chain", "natural_id"),)
@@ -117,8 +152,9 @@ class Refund(Base):
     On chain, the merchant's own wallet pays `amount` to the buyer's `address`, and the refund closes when
     the observer sees exactly that amount arrive there at depth, in a block above `watch_from`: the buyer's
     address is not fresh like an invoice's, and an older payment of the same amount proves nothing. The
-    payment that closed it is `txid` (its natural id), which closes no other refund. The asset is a field
-    of its own so token refunds can follow; today it is always the chain's coin."""
+    payment that closed it is `txid` (its natural id), which closes no other refund. The asset is the
+    invoice's, copied as the invoice locks it (symbol, token, decimals), so the amount reads in the unit it
+    was paid in; the bot opens refunds in a network's own coin only (services.orders.refunds.sent_on_chain)."""
 
     __tablename__ = "refunds"
     __table_args__ = (UniqueConstraint("chain", "txid"), Index("ix_refunds_chain_status", "chain", "status"))
@@ -130,11 +166,14 @@ class Refund(Base):
     basis: Mapped[RefundBasis] = mapped_column(str_enum(RefundBasis))
     status: Mapped[RefundStatus] = mapped_column(str_enum(RefundStatus), default=RefundStatus.awaiting_address)
     chain: Mapped[Chain] = mapped_column(str_enum(Chain))
-    asset: Mapped[str] = mapped_column(String(16))  # the symbol refunded: the chain's coin ("LTC")
-    token: Mapped[str | None] = mapped_column(String(64))  # a token's contract or mint; None: the chain's coin
+    # The invoice's asset as the invoice locked it: symbol ("LTC", "USDT"), the token's contract or mint (None:
+    # the chain's coin) and decimals.
+    asset: Mapped[str] = mapped_column(String(16))
+    token: Mapped[str | None] = mapped_column(String(64))
+    decimals: Mapped[int]
     amount: Mapped[int] = mapped_column(BaseUnits())
     fiat_minor: Mapped[int]  # what it is worth in the order's currency (at `rate`)
-    rate: Mapped[Decimal] = mapped_column(DecimalText())  # fiat per coin: the invoice's (coin basis) or today's
+    rate: Mapped[Decimal] = mapped_column(DecimalText())  # fiat per unit: the invoice's (coin basis) or today's
     address: Mapped[str | None] = mapped_column(String(128))  # where to, as the chain writes it
     watch_from: Mapped[int | None]  # the chain's height (SOL: slot) when the address came in
     txid: Mapped[str | None] = mapped_column(String(192))  # natural id of the payment that closed it
@@ -142,3 +181,8 @@ class Refund(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     address_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
+
+    @property
+    def unit(self) -> Asset:
+        """The asset `amount` is counted in: the invoice's."""
+        return Asset(self.chain, self.asset, self.decimals, self.token)

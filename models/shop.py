@@ -1,13 +1,21 @@
-"""Buyers, the catalog and its sellable units, carts, and the ways to ship."""
+"""Buyers, the catalog and its sellable units, carts, buyers' reviews, and the ways to ship."""
 
+import unicodedata
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from models.base import Base, str_enum
-from models.enums import ProductKind, StockStatus
+from models.enums import MediaType, ProductKind, ReviewStatus, StockStatus
 from models.types import utcnow
+
+
+def search_key(text: str) -> str:
+    """`text` as search compares it: Unicode case folding (Ü→ü, ß→ss) after NFKC, so composed and decomposed
+    umlauts match. SQLite's lower() folds ASCII only and PostgreSQL's depends on the database's collation, so
+    the application folds, and both databases compare the folded strings exactly."""
+    return unicodedata.normalize("NFKC", text.casefold())
 
 
 class User(Base):
@@ -22,9 +30,20 @@ class User(Base):
     is_banned: Mapped[bool] = mapped_column(default=False)
     blocked_bot: Mapped[bool] = mapped_column(default=False)  # 403 from Telegram: skip in broadcasts
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # /deleteme: the personal data was erased then, and the username is never stored again.
+    erased_at: Mapped[datetime | None]
 
 
-class Category(Base):
+class WithMedia:
+    """A photo or short video Telegram keeps for the shop: the file_id sends it (it works for this bot only), the
+    file_unique_id tells whether a message already shows it (the same for every bot and every send)."""
+
+    media_type: Mapped[MediaType | None] = mapped_column(str_enum(MediaType))
+    media_file_id: Mapped[str | None] = mapped_column(String(256))
+    media_unique_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class Category(WithMedia, Base):
     __tablename__ = "categories"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -42,17 +61,25 @@ class Subcategory(Base):
     is_active: Mapped[bool] = mapped_column(default=True)
 
 
-class Product(Base):
+class Product(WithMedia, Base):
     __tablename__ = "products"
     __table_args__ = (UniqueConstraint("subcategory_id", "name"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     subcategory_id: Mapped[int] = mapped_column(ForeignKey("subcategories.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(128))
+    # search_key(name), set whenever the ORM sets the name (_fold_name); search compares against it. A bulk
+    # UPDATE of names bypasses the ORM and must set it too.
+    name_folded: Mapped[str] = mapped_column(Text)
     description: Mapped[str] = mapped_column(Text, default="")
     price_minor: Mapped[int]  # fiat in minor units (cents) of FIAT_CURRENCY
     kind: Mapped[ProductKind] = mapped_column(str_enum(ProductKind))
     is_active: Mapped[bool] = mapped_column(default=True)
+
+    @validates("name")
+    def _fold_name(self, _key: str, name: str) -> str:
+        self.name_folded = search_key(name)
+        return name
 
 
 class StockUnit(Base):
@@ -84,6 +111,27 @@ class CartItem(Base):
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
     quantity: Mapped[int]
     added_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Review(Base):
+    """One buyer's review of one product they received: stars, optional text, and whether an admin approved it."""
+
+    __tablename__ = "reviews"
+    __table_args__ = (
+        UniqueConstraint("user_id", "product_id"),
+        Index("ix_reviews_product_id_status", "product_id", "status"),
+        CheckConstraint("stars BETWEEN 1 AND 5", name="stars"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"))  # the order received
+    stars: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str | None] = mapped_column(Text)  # NULL: none given, or erased by /deleteme
+    status: Mapped[ReviewStatus] = mapped_column(str_enum(ReviewStatus), default=ReviewStatus.pending)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    moderated_at: Mapped[datetime | None]
 
 
 class ShippingOption(Base):

@@ -3,24 +3,24 @@
 Two kinds: live counters and histograms that code increments (webhook requests, hint checks, provider
 calls), and gauges taken fresh at every scrape from the database and from `Observer.chain_health`. The
 Observer knows nothing about metrics: provider calls are counted by wrapping its backends
-(`instrument`) in the composition root.
+(`instrument`, `instrument_tokens`) in the composition root.
 
 Counters are per process; with several instances behind a proxy, scrape each one (only the holder of
 the observer lease runs cycles, so the others show few provider calls).
 """
 
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import TypeVar
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from models.enums import Chain
-from processing.chains.base import ChainBackend, ProviderError
+from processing.chains.base import ChainBackend, ProviderError, TokenBackend
 from services.health import ShopStats
-from services.payments.seen import ChainSnapshot
+from services.payments.seen import ChainSnapshot, TokenWatch
 from services.payments.watch import ChainHealth
 
 WEBHOOK_OUTCOMES = (
@@ -34,7 +34,6 @@ WEBHOOK_OUTCOMES = (
     "unavailable",
 )
 HINT_RESULTS = ("checked", "unknown_address", "provider_failed", "error", "coalesced")
-_T = TypeVar("_T")
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
@@ -82,9 +81,35 @@ class ShopMetrics:
             self.provider_errors.labels(chain.value, backend.name)
         return {chain: InstrumentedBackend(backend, self) for chain, backend in backends.items()}
 
+    def instrument_tokens(self, backends: Mapping[Chain, TokenBackend]) -> dict[Chain, TokenBackend]:
+        """The same token backends, measured as `instrument` measures the others."""
+        for chain, backend in backends.items():
+            self.provider_errors.labels(chain.value, backend.name)
+        return {chain: InstrumentedTokenBackend(backend, self) for chain, backend in backends.items()}
+
     def refresh(self, stats: ShopStats | None, chains: Sequence[ChainHealth], leader: bool | None) -> None:
         """Set what the next collection shows. Call right before rendering, with no await in between."""
         self._scrape.stats, self._scrape.chains, self._scrape.leader = stats, list(chains), leader
+
+
+class _Meter:
+    """Times one backend's calls and counts its ProviderErrors."""
+
+    def __init__(self, backend: ChainBackend | TokenBackend, metrics: ShopMetrics) -> None:
+        self._labels = backend.chain.value, backend.name
+        self._errors = metrics.provider_errors.labels(*self._labels)
+        self._seconds = metrics.provider_seconds
+
+    @asynccontextmanager
+    async def call(self, what: str) -> AsyncIterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        except ProviderError:
+            self._errors.inc()
+            raise
+        finally:
+            self._seconds.labels(*self._labels, what).observe(time.monotonic() - started)
 
 
 class InstrumentedBackend:
@@ -94,29 +119,44 @@ class InstrumentedBackend:
         self.chain = backend.chain
         self.name = backend.name
         self._backend = backend
-        self._errors = metrics.provider_errors.labels(backend.chain.value, backend.name)
-        self._watch_seconds = metrics.provider_seconds.labels(backend.chain.value, backend.name, "watch")
-        self._scan_seconds = metrics.provider_seconds.labels(backend.chain.value, backend.name, "scan")
-        self._tip_seconds = metrics.provider_seconds.labels(backend.chain.value, backend.name, "tip_height")
+        self._meter = _Meter(backend, metrics)
 
     async def watch(self, addresses: Sequence[str], *, rescan_recent: bool = False) -> None:
-        await self._timed(self._watch_seconds, lambda: self._backend.watch(addresses, rescan_recent=rescan_recent))
+        async with self._meter.call("watch"):
+            await self._backend.watch(addresses, rescan_recent=rescan_recent)
 
     async def scan(self, addresses: Sequence[str], *, since: Mapping[str, int] | None = None) -> ChainSnapshot:
-        return await self._timed(self._scan_seconds, lambda: self._backend.scan(addresses, since=since))
+        async with self._meter.call("scan"):
+            return await self._backend.scan(addresses, since=since)
 
     async def tip_height(self) -> int:
-        return await self._timed(self._tip_seconds, self._backend.tip_height)
+        async with self._meter.call("tip_height"):
+            return await self._backend.tip_height()
 
-    async def _timed(self, seconds: Histogram, call: Callable[[], Awaitable[_T]]) -> _T:
-        started = time.monotonic()
-        try:
-            return await call()
-        except ProviderError:
-            self._errors.inc()
-            raise
-        finally:
-            seconds.observe(time.monotonic() - started)
+    async def close(self) -> None:
+        await self._backend.close()
+
+
+class InstrumentedTokenBackend:
+    """A TokenBackend that reports to ShopMetrics and otherwise behaves exactly like the one it wraps."""
+
+    def __init__(self, backend: TokenBackend, metrics: ShopMetrics) -> None:
+        self.chain = backend.chain
+        self.name = backend.name
+        self._backend = backend
+        self._meter = _Meter(backend, metrics)
+
+    async def scan(self, wanted: Sequence[TokenWatch]) -> ChainSnapshot:
+        async with self._meter.call("scan"):
+            return await self._backend.scan(wanted)
+
+    async def balances(self, held: Sequence[TokenWatch]) -> dict[str, int]:
+        async with self._meter.call("balances"):
+            return await self._backend.balances(held)
+
+    async def sweep_fee(self) -> int:
+        async with self._meter.call("sweep_fee"):
+            return await self._backend.sweep_fee()
 
     async def close(self) -> None:
         await self._backend.close()

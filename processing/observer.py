@@ -11,7 +11,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from config import Settings
 from models.enums import Chain
 from models.types import utcnow
-from processing.chains.base import ChainBackend, ProviderError
+from processing.chains.base import ChainBackend, ProviderError, TokenBackend
 from processing.outbox import OutboxSender
 from services.orders.reminders import ExpiryReminders
 from services.orders.retention import AddressRetention
@@ -29,7 +29,7 @@ from services.payments.reconcile import PaymentService
 from services.payments.refunds import RefundPayments
 from services.payments.seen import SeenPayment
 from services.payments.watch import ChainHealth
-from services.payments.watchlist import WatchList
+from services.payments.watchlist import WatchedInvoice, WatchList
 from services.ratelimit import MemoryRateLimits, RateLimits
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,7 @@ class Observer:
     sessions: async_sessionmaker[AsyncSession]
     settings: Settings
     backends: Mapping[Chain, ChainBackend]
+    tokens: Mapping[Chain, TokenBackend] = field(default_factory=dict)  # ERC-20, SPL: asked with the chain's coin
     limits: RateLimits = field(default_factory=MemoryRateLimits)  # shared through Redis with REDIS_URL
     holder: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     health: dict[Chain, ProviderHealth] = field(default_factory=dict)
@@ -70,7 +71,7 @@ class Observer:
         async with self.sessions() as s:
             watched = await WatchList(s).invoices(chain, closed_since)
         try:
-            snapshot = await self._scan(chain, [invoice.address for invoice in watched])
+            snapshot = await self._scan(chain, watched)
         except ProviderError as e:
             self._back_off(chain, health, e)
             return
@@ -89,7 +90,9 @@ class Observer:
     async def _observe_refunds(self, chain: Chain, observed_at: datetime) -> None:
         """Close the refunds whose payment the chain shows. Scanned apart from the invoices: a buyer's address
         (an exchange's, say) may be one a provider cannot list, and that must never hold up invoices. A
-        failure here is logged and tried again next cycle; it is no provider failure of the cycle."""
+        failure here is logged and tried again next cycle; it is no provider failure of the cycle. Refunds
+        are paid in the chain's own coin (services.admin.refunds opens no other), so the token backends are
+        never asked."""
         async with self.sessions() as s:
             refunds = await RefundPayments(s, self.settings).watched(chain)
         if not refunds:
@@ -98,7 +101,7 @@ class Observer:
         for refund in refunds:  # two refunds to one address: the older one's start covers both
             since[refund.address] = min(refund.watch_from, since.get(refund.address, refund.watch_from))
         try:
-            snapshot = await self._scan(chain, list(since), since)
+            snapshot = await self._scan_coins(chain, list(since), since)
         except ProviderError as e:
             log.warning("%s: could not look at %d refund addresses: %s", chain, len(since), e)
             return
@@ -119,22 +122,22 @@ class Observer:
         backoff: that is the cycles' business, so a check cannot stall them.
         """
         async with self.sessions() as s:
-            invoice_id = await WatchList(s).invoice_at(chain, address)
-        if invoice_id is None or chain not in self.backends:
+            invoice = await WatchList(s).invoice_at(chain, address)
+        if invoice is None or chain not in self.backends:
             return False
         if time.monotonic() < self.health.get(chain, ProviderHealth()).retry_after:
             return None
         observed_at = utcnow()  # before the scan, as in a cycle: what it shows is at least this recent
         try:
-            snapshot = await self._scan(chain, [address])
+            snapshot = await self._scan(chain, [invoice])
         except ProviderError as e:
             log.info("%s: a one-off check could not ask the provider: %s", chain, e)
             return None
-        seen = snapshot.get(address)
+        seen = snapshot.get(invoice.address)
         if seen is None:  # the provider could not tell for this address (see ChainSnapshot)
             return None
         async with self.sessions() as s:
-            await PaymentService(s, self.settings).apply_scan(chain, invoice_id, seen, observed_at, count_misses=False)
+            await PaymentService(s, self.settings).apply_scan(chain, invoice.id, seen, observed_at, count_misses=False)
         return True
 
     async def check_now(self, chain: Chain, address: str) -> bool | None:
@@ -181,7 +184,7 @@ class Observer:
         if chain not in self.backends or time.monotonic() < self.health.get(chain, ProviderHealth()).retry_after:
             return None
         try:
-            snapshot = await self._scan(chain, [address], {address: since})
+            snapshot = await self._scan_coins(chain, [address], {address: since})
         except ProviderError as e:
             log.info("%s: a refund check could not ask the provider: %s", chain, e)
             return None
@@ -206,19 +209,27 @@ class Observer:
             out.append(ChainHealth(chain, backend.name, age, health.failures, health.last_cycle_seconds))
         return out
 
-    async def _scan(
-        self, chain: Chain, addresses: list[str], since: Mapping[str, int] | None = None
+    async def _scan(self, chain: Chain, invoices: Sequence[WatchedInvoice]) -> dict[str, list[SeenPayment]]:
+        """What the chain shows for these invoices, by address: coin invoices from the chain's backend, token
+        invoices from its token backend (without one, they stay out: unknown). Raises ProviderError."""
+        tokens = [watch for invoice in invoices if (watch := invoice.token_watch) is not None]
+        token_backend = self.tokens.get(chain)
+        payments = await self._scan_coins(chain, [invoice.address for invoice in invoices if invoice.token is None])
+        if tokens and token_backend is not None:
+            payments |= (await token_backend.scan(tokens)).payments
+        return payments
+
+    async def _scan_coins(
+        self, chain: Chain, addresses: Sequence[str], since: Mapping[str, int] | None = None
     ) -> dict[str, list[SeenPayment]]:
-        """What the chain shows for `addresses` (see ChainBackend.scan for `since`). Raises ProviderError."""
+        """What the chain's backend shows of its own coin at `addresses` (see ChainBackend.scan for `since`).
+        Raises ProviderError."""
         backend = self.backends[chain]
         new = [a for a in addresses if a not in self._watched.setdefault(chain, set())]
         if new:  # normally done at checkout (watch_invoice, watch_refund); here after a restart or a failure
             await backend.watch(new, rescan_recent=True)
             self._watched[chain].update(new)
-        if not addresses:
-            return {}
-        snapshot = await backend.scan(addresses, since=since)
-        return snapshot.payments
+        return dict((await backend.scan(addresses, since=since)).payments) if addresses else {}
 
     def _back_off(self, chain: Chain, health: ProviderHealth, error: ProviderError) -> None:
         """After a failed cycle: leave the provider alone for as long as it asked (a 429's Retry-After),

@@ -7,10 +7,11 @@ The database side is services.outbox.OutboxDelivery, rendering is injected by th
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramRetryAfter
-from aiogram.types import InlineKeyboardMarkup
+from aiogram.types import BufferedInputFile, InlineKeyboardMarkup
 
 from models.types import utcnow
 from services.delivery import Notice, OutboxDelivery
@@ -18,9 +19,27 @@ from services.delivery import Notice, OutboxDelivery
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 BLOCKED = "blocked by the user"
+# Telegram's answers to an edit of a message that is gone, too old, or not one to edit: a new message instead.
+NOT_EDITABLE = (
+    "message to edit not found",
+    "message can't be edited",
+    "there is no caption in the message",
+    "MESSAGE_ID_INVALID",
+)
 
-# A notice's text chunks, and the button each of them carries.
-Render = Callable[[Notice], tuple[list[str], InlineKeyboardMarkup | None]]
+
+class Rendered(Protocol):
+    """A notice as Telegram will show it (handlers.notices.RenderedNotice)."""
+
+    @property
+    def text(self) -> str: ...
+    @property
+    def markup(self) -> InlineKeyboardMarkup | None: ...
+    @property
+    def document(self) -> BufferedInputFile | None: ...
+
+
+Render = Callable[[Notice], Rendered]
 
 
 class OutboxSender:
@@ -50,9 +69,11 @@ class OutboxSender:
         if notice is None:
             return False  # another process has it
         try:
-            texts, markup = self._render(await self._delivery.with_goods(notice))
-            for text in texts:
-                await self._bot.send_message(notice.chat_id, text, reply_markup=markup)
+            rendered = self._render(await self._delivery.with_goods(notice))
+            if notice.edits is None or not await self._edited(notice.chat_id, notice.edits, rendered):
+                await self._bot.send_message(notice.chat_id, rendered.text, reply_markup=rendered.markup)
+            if rendered.document is not None:
+                await self._bot.send_document(notice.chat_id, rendered.document)
         except TelegramRetryAfter as e:
             await self._delivery.retry(notice, now + timedelta(seconds=e.retry_after), "429")
             raise
@@ -68,4 +89,20 @@ class OutboxSender:
                 await self._delivery.retry(notice, now + timedelta(seconds=2**notice.attempts), type(e).__name__)
             return False
         await self._delivery.sent(notice, utcnow())
+        return True
+
+    async def _edited(self, chat_id: int, message_id: int, rendered: Rendered) -> bool:
+        """Rewrite the caption of a message the chat holds (an invoice photo), taking its buttons away; False
+        when Telegram will not edit it (deleted, or not a captioned message of this bot): then the caller
+        sends the text as a new message. Editing it twice is no error."""
+        try:
+            await self._bot.edit_message_caption(
+                chat_id=chat_id, message_id=message_id, caption=rendered.text, reply_markup=rendered.markup
+            )
+        except TelegramBadRequest as e:
+            if "message is not modified" in e.message:
+                return True
+            if any(reason in e.message for reason in NOT_EDITABLE):
+                return False
+            raise
         return True

@@ -11,8 +11,9 @@ from typing import Any
 from sqlalchemy import Select, SQLColumnExpression, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.enums import ProductKind
-from models.shop import Category, Product, Subcategory
+from models.enums import OrderStatus, ProductKind
+from models.orders import Order, OrderItem
+from models.shop import Category, Product, Subcategory, search_key
 from repositories.base import page_of
 from repositories.stock import StockRepo
 
@@ -65,6 +66,47 @@ class CatalogRepo:
             select(Product, StockRepo.available_count(Product.id))
             .where(Product.subcategory_id == subcategory_id, Product.is_active)
             .order_by(Product.name, Product.id)
+        )
+
+    @staticmethod
+    def search(text: str) -> Select[tuple[Product, int]]:
+        """Products on sale whose name contains `text`, compared as models.shop.search_key folds both (so
+        "über" finds "ÜBERSICHT" on SQLite and PostgreSQL alike), with their available units, by name."""
+        return (
+            select(Product, StockRepo.available_count(Product.id))
+            .where(
+                Product.id.in_(_on_sale(Product.id)), Product.name_folded.contains(search_key(text), autoescape=True)
+            )
+            .order_by(Product.name, Product.id)
+        )
+
+    @staticmethod
+    def best_sellers() -> Select[tuple[Product, int]]:
+        """Products on sale by units sold (in paid and shipped orders), most first, with their available units."""
+        sold = (
+            select(OrderItem.product_id, func.sum(OrderItem.quantity).label("units"))
+            .join(Order, Order.id == OrderItem.order_id)
+            .where(Order.status.in_(OrderStatus.sold()))
+            .group_by(OrderItem.product_id)
+            .subquery()
+        )
+        return (
+            select(Product, StockRepo.available_count(Product.id))
+            .join(sold, sold.c.product_id == Product.id)
+            .where(Product.id.in_(_on_sale(Product.id)))
+            .order_by(sold.c.units.desc(), Product.name, Product.id)
+        )
+
+    @staticmethod
+    def stock_list() -> Select[tuple[str, str, Product, int]]:
+        """Every product on sale with its category's and subcategory's names and its available units, in
+        catalog order."""
+        return (
+            select(Category.name, Subcategory.name, Product, StockRepo.available_count(Product.id))
+            .join(Subcategory, Subcategory.id == Product.subcategory_id)
+            .join(Category, Category.id == Subcategory.category_id)
+            .where(Product.id.in_(_on_sale(Product.id)))
+            .order_by(Category.name, Category.id, Subcategory.name, Subcategory.id, Product.name, Product.id)
         )
 
     async def category(self, category_id: int) -> Category | None:

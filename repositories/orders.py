@@ -5,19 +5,30 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.enums import Chain, OrderProblem, OrderStatus, ProductKind
-from models.orders import Invoice, Order, OrderItem, Payment
+from models.orders import Invoice, InvoiceMessage, Order, OrderItem, Payment
 from models.shop import Product, User
 from repositories.base import page_of
 
 
 def has_physical_items() -> ColumnElement[bool]:
     """True for an order with at least one physical product (a deleted product no longer counts)."""
-    return exists().where(
-        OrderItem.order_id == Order.id, OrderItem.product_id == Product.id, Product.kind == ProductKind.physical
+    return (
+        exists()
+        .where(OrderItem.order_id == Order.id, OrderItem.product_id == Product.id, Product.kind == ProductKind.physical)
+        .correlate(Order)  # only the order: a query that also selects items or products still counts its own
+    )
+
+
+def goods_received() -> ColumnElement[bool]:
+    """True for an order whose buyer has the goods: shipped, or paid for digital goods only and the message that
+    delivers them went out (delivered_at)."""
+    return or_(
+        Order.status == OrderStatus.shipped,
+        and_(Order.status == OrderStatus.paid, Order.delivered_at.is_not(None), ~has_physical_items()),
     )
 
 
@@ -74,6 +85,20 @@ class OrderRepo:
 
     async def invoice(self, order_id: int) -> Invoice | None:
         return (await self._s.execute(select(Invoice).where(Invoice.order_id == order_id))).scalar_one_or_none()
+
+    async def add_invoice_message(self, order_id: int, chat_id: int, message_id: int) -> None:
+        self._s.add(InvoiceMessage(order_id=order_id, chat_id=chat_id, message_id=message_id))
+        await self._s.flush()
+
+    async def take_invoice_messages(self, order_id: int) -> list[tuple[int, int]]:
+        """(chat id, message id) of the order's invoice messages, oldest first, removed: whoever takes them
+        edits them, once."""
+        result = await self._s.execute(
+            delete(InvoiceMessage)
+            .where(InvoiceMessage.order_id == order_id)
+            .returning(InvoiceMessage.chat_id, InvoiceMessage.message_id)
+        )
+        return sorted((int(chat), int(message)) for chat, message in result.tuples())
 
     async def payments(self, invoice_id: int) -> list[Payment]:
         return list(

@@ -16,16 +16,17 @@ class PaymentRepo:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
 
-    async def watched(self, chain: Chain, closed_since: datetime) -> list[tuple[int, str]]:
-        """(invoice id, address) of every invoice the observer must look at on this chain: the open ones,
-        and those that closed (paid, expired, ...) since `closed_since`, however old the invoice is."""
+    async def watched(self, chain: Chain, closed_since: datetime) -> list[tuple[int, str, str | None, datetime]]:
+        """(invoice id, address, token, created at) of every invoice the observer must look at on this chain:
+        the open ones, and those that closed (paid, expired, ...) since `closed_since`, however old the
+        invoice is. The token is None for an invoice in the chain's own coin."""
         result = await self._s.execute(
-            select(Invoice.id, Invoice.address)
+            select(Invoice.id, Invoice.address, Invoice.token, Invoice.created_at)
             .join(Order, Order.id == Invoice.order_id)
             .where(Invoice.chain == chain, _watched(closed_since))
             .order_by(Invoice.id)
         )
-        return [(int(i), str(a)) for i, a in result.tuples()]
+        return [(int(i), str(a), t, at) for i, a, t, at in result.tuples()]
 
     async def watched_chains(self, closed_since: datetime) -> set[Chain]:
         """The chains `watched` would return invoices for."""

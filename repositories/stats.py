@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models.chains import Asset
 from models.enums import Chain, OrderStatus, OutboxStatus, PaymentStatus
 from models.ops import Lease, OutboxMessage
 from models.orders import Invoice, Order, OrderItem, Payment
@@ -63,16 +64,16 @@ class StatsRepo:
         )
         return [(int(i), at, int(total), str(cur)) for i, at, total, cur in result.tuples() if at is not None]
 
-    async def received(self, order_ids: Sequence[int]) -> list[tuple[int, Chain, int]]:
-        """(order id, chain, amount) of every payment still on chain to these orders' invoices."""
-        rows: list[tuple[int, Chain, int]] = []
+    async def received(self, order_ids: Sequence[int]) -> list[tuple[int, Asset, int]]:
+        """(order id, asset, amount) of every payment still on chain to these orders' invoices."""
+        rows: list[tuple[int, Asset, int]] = []
         for start in range(0, len(order_ids), 500):  # bounded IN lists
             result = await self._s.execute(
-                select(Invoice.order_id, Payment.chain, Payment.amount)
+                select(Invoice, Payment.amount)
                 .join(Invoice, Invoice.id == Payment.invoice_id)
                 .where(Invoice.order_id.in_(order_ids[start : start + 500]), Payment.status != PaymentStatus.reorged)
             )
-            rows += [(int(o), Chain(c), int(a)) for o, c, a in result.tuples()]
+            rows += [(invoice.order_id, invoice.unit, int(a)) for invoice, a in result.tuples()]
         return rows
 
     async def invoices(self, since: datetime) -> tuple[int, int]:

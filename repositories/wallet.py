@@ -45,6 +45,21 @@ class WalletRepo:
         value = result.scalar_one_or_none()
         return None if value is None else int(value)
 
+    async def token_invoices_paid(self) -> list[Invoice]:
+        """Token invoices that received a payment still on chain, by network and index: the addresses that
+        may hold tokens to sweep."""
+        result = await self._s.execute(
+            select(Invoice)
+            .where(
+                Invoice.token.is_not(None),
+                select(Payment.id)
+                .where(Payment.invoice_id == Invoice.id, Payment.status != PaymentStatus.reorged)
+                .exists(),
+            )
+            .order_by(Invoice.chain, Invoice.derivation_index)
+        )
+        return list(result.scalars())
+
     async def paid_indices(self, chain: Chain) -> list[int]:
         """Indices whose address has received a payment still on chain."""
         result = await self._s.execute(

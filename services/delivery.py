@@ -13,15 +13,16 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from config import Settings
+from models.chains import Asset
 from models.database import read_only
-from models.enums import Chain, OutboxStatus
+from models.enums import OutboxStatus
 from repositories.broadcast import KIND as BROADCAST
 from repositories.orders import OrderRepo
 from repositories.outbox import OutboxRepo
 from repositories.stock import StockRepo
 from repositories.users import UserRepo
 from services.orders.lifecycle import OrderLifecycle
-from services.outbox import notify_admins
+from services.outbox import INVOICE_CLOSED, notify_admins
 from services.wallet.goods import GoodsCipher
 
 CLAIM_SECONDS = 60  # a claimed message no other process sends for this long
@@ -39,7 +40,7 @@ class Notice:
     params: dict[str, Any]  # as queued
     attempts: int  # this one included
     language: str | None  # the recipient's, None when the chat is no user of the shop
-    chain: Chain | None = None  # the order's invoice, when it has one
+    unit: Asset | None = None  # what the order's invoice is paid in, when it has one
     address: str | None = None
     goods: list[str] = field(default_factory=list, repr=False)  # decrypted payloads of a delivery; never log
 
@@ -47,6 +48,11 @@ class Notice:
     def to_buyer(self) -> bool:
         """A message about a buyer's order, or to them: not an admin alert, not a broadcast."""
         return not self.kind.startswith("admin.") and self.kind != BROADCAST
+
+    @property
+    def edits(self) -> int | None:
+        """The message this notice rewrites in place (an invoice the buyer holds); None: a new message."""
+        return int(self.params["message_id"]) if self.kind == INVOICE_CLOSED else None
 
     @property
     def delivers(self) -> int | None:
@@ -92,7 +98,7 @@ class OutboxDelivery:
                 params=dict(message.params),
                 attempts=message.attempts,
                 language=user.language if user else None,
-                chain=invoice.chain if invoice else None,
+                unit=invoice.unit if invoice else None,
                 address=invoice.address if invoice else None,
             )
         return claimed

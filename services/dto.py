@@ -2,11 +2,14 @@
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Generic, TypeVar
 
-from models.enums import Chain, OrderStatus, PaymentStatus, ProductKind
+from models.chains import Asset
+from models.enums import Chain, MediaType, OrderStatus, PaymentStatus, ProductKind
+
+__all__ = ["Asset"]  # handlers read assets from these DTOs, and name the type from here
 
 Item = TypeVar("Item")
 
@@ -38,12 +41,48 @@ class ProductRow:
 
 
 @dataclass(frozen=True, slots=True)
+class StockLine:
+    """A product in the /stock list."""
+
+    place: str  # "Category / Subcategory"
+    id: int
+    name: str
+    price: Decimal
+    available: int
+
+
+@dataclass(frozen=True, slots=True)
+class Media:
+    """A photo or video Telegram keeps: `file_id` sends it, `unique_id` recognises it in a message."""
+
+    type: MediaType
+    file_id: str
+    unique_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rating:
+    """The approved reviews of a product."""
+
+    count: int
+    stars: int  # their stars added up
+
+    @property
+    def average(self) -> Decimal:
+        """Stars per review to one decimal (half up); 0 without reviews."""
+        if not self.count:
+            return Decimal(0)
+        return (Decimal(self.stars) / self.count).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True, slots=True)
 class Page(Generic[Item]):
     items: list[Item]
     page: int
     has_next: bool
     parent_id: int = 0  # the category of a subcategory page, the subcategory of a product page
     title: str = ""
+    media: Media | None = None  # shown above the list: the category's picture for the lists inside it
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +96,8 @@ class ProductCard:
     on_sale: bool  # active, and so are its subcategory and category
     available: int
     in_cart: int
+    media: Media | None = None
+    rating: Rating = Rating(0, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +147,8 @@ class PaymentView:
 
 @dataclass(frozen=True, slots=True)
 class InvoiceView:
-    chain: Chain
+    chain: Chain  # the network: where the address is watched
+    unit: Asset  # what is paid: the network's coin or a token on it; amounts are in its base units
     address: str
     amount_due: int
     rate: Decimal
@@ -148,6 +190,9 @@ class OrderView:
     shipping: OrderShipping | None  # None: nothing in it is shipped
     tracking: str | None  # once shipped
     goods_unreadable: bool = False  # sealed under a GOODS_KEY the shop no longer has
+    received: int = 0  # base units of the payments seen and not reorged away
+    remainder: int = 0  # what the invoice still asks for while that is short of counting as paid; else 0
+    reviewable: tuple[NamedItem, ...] = ()  # products of a received order the buyer has not reviewed yet
 
     @property
     def address_editable(self) -> bool:

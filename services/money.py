@@ -1,13 +1,18 @@
 """All money maths. Fiat is Decimal in code and integer minor units (cents) in the database; crypto is
-integer base units (sat, litoshi, wei, lamports) everywhere, whole coins only as text or a node's Decimal.
-Nothing here touches float.
+integer base units (sat, litoshi, wei, lamports, a token's smallest unit) everywhere, whole coins only as text
+or a node's Decimal. Nothing here touches float.
+
+Crypto amounts are counted in a `Unit`: an Asset (a coin or a token), or a Chain, which stands for its own
+coin.
 """
 
 from collections.abc import Iterable
 from decimal import ROUND_CEILING, Decimal, localcontext
 
-from models.chains import CHAINS
+from models.chains import CHAINS, Asset
 from models.enums import Chain
+
+Unit = Chain | Asset
 
 CENTS = Decimal("0.01")
 # Enough digits for any amount we hold exactly: wei totals have up to 78 digits (Numeric(78, 0)), and the
@@ -39,57 +44,63 @@ def format_fiat(amount: Decimal, currency: str) -> str:
     return f"{amount.quantize(CENTS)} {currency}"
 
 
-def to_coins(chain: Chain, base_units: int) -> Decimal:
+def asset_of(unit: Unit) -> Asset:
+    """The asset a unit counts in: a chain's own coin, or the asset itself."""
+    return unit if isinstance(unit, Asset) else CHAINS[unit].native
+
+
+def to_coins(unit: Unit, base_units: int) -> Decimal:
     """Base units as an exact Decimal of whole coins: 150000 sat -> Decimal("0.00150000")."""
     with localcontext() as ctx:
         ctx.prec = _PRECISION
-        return Decimal(base_units).scaleb(-CHAINS[chain].decimals)
+        return Decimal(base_units).scaleb(-asset_of(unit).decimals)
 
 
-def to_base_units(chain: Chain, coins: Decimal) -> int:
+def to_base_units(unit: Unit, coins: Decimal) -> int:
     """Whole coins, as a node reports them (parsed as Decimal), in base units: Decimal("0.0015") BTC -> 150000.
     Exact: raises ValueError for an amount that is not a whole number of base units."""
     with localcontext() as ctx:
         ctx.prec = _PRECISION
-        units = coins.scaleb(CHAINS[chain].decimals)
+        units = coins.scaleb(asset_of(unit).decimals)
     if not units.is_finite() or units != units.to_integral_value():
         raise ValueError(f"not a whole number of base units: {coins}")
     return int(units)
 
 
-def format_amount(chain: Chain, base_units: int) -> str:
+def format_amount(unit: Unit, base_units: int) -> str:
     """Base units as a plain decimal in whole coins, trailing zeros stripped: 150000 sat -> "0.0015",
     10**8 sat -> "1", 0 -> "0". Never scientific notation. Raises ValueError on a negative amount."""
     if base_units < 0:
         raise ValueError(f"negative amount: {base_units}")
-    decimals = CHAINS[chain].decimals
+    decimals = asset_of(unit).decimals
     whole, frac = divmod(base_units, 10**decimals)
     if not frac:
         return str(whole)
     return f"{whole}.{frac:0{decimals}d}".rstrip("0")
 
 
-def amount_due(chain: Chain, fiat_total: Decimal, rate: Decimal) -> int:
-    """`fiat_total` at `rate` (fiat per coin) in base units: sat, litoshi, wei or lamports.
+def amount_due(unit: Unit, fiat_total: Decimal, rate: Decimal) -> int:
+    """`fiat_total` at `rate` (fiat per whole coin or token) in base units: sat, litoshi, wei, lamports or the
+    token's smallest unit (USDT: 10**-6).
 
     Always rounded up, so the buyer never pays less than the total: the result is the least whole number
-    of base units worth at least `fiat_total`, or the chain's minimum payment (`ChainFacts.min_payment`,
+    of base units worth at least `fiat_total`, or the asset's minimum payment (`Asset.min_payment`,
     SOL's rent-exempt minimum) when that is more, since the buyer could not pay a smaller amount at all.
     Raises ValueError for a total or rate that is not a positive finite number.
     """
-    return max(base_units_worth(chain, fiat_total, rate), CHAINS[chain].min_payment)
+    return max(base_units_worth(unit, fiat_total, rate), asset_of(unit).min_payment)
 
 
-def base_units_worth(chain: Chain, fiat: Decimal, rate: Decimal) -> int:
-    """The least whole number of base units worth at least `fiat` at `rate` (fiat per coin): an invoice's
-    amount before the chain's minimum, a refund's amount on the fiat basis. Raises ValueError for an amount
-    or rate that is not a positive finite number."""
+def base_units_worth(unit: Unit, fiat: Decimal, rate: Decimal) -> int:
+    """The least whole number of base units worth at least `fiat` at `rate` (fiat per whole coin or token): an
+    invoice's amount before the asset's minimum, a refund's amount on the fiat basis. Raises ValueError for
+    an amount or rate that is not a positive finite number."""
     if not (fiat.is_finite() and rate.is_finite()) or fiat <= 0 or rate <= 0:
         raise ValueError("fiat and rate must be positive")
     with localcontext() as ctx:
         # Rounding the quotient up too means the ceiling below never lands under the exact value.
         ctx.prec, ctx.rounding = _PRECISION, ROUND_CEILING
-        return int((fiat.scaleb(CHAINS[chain].decimals) / rate).to_integral_value())
+        return int((fiat.scaleb(asset_of(unit).decimals) / rate).to_integral_value())
 
 
 def paid_threshold(amount_due: int, tolerance_percent: Decimal) -> int:
@@ -101,9 +112,9 @@ def paid_threshold(amount_due: int, tolerance_percent: Decimal) -> int:
         return int((Decimal(amount_due) * share).to_integral_value(rounding=ROUND_CEILING))
 
 
-def to_fiat(chain: Chain, base_units: int, rate: Decimal) -> Decimal:
+def to_fiat(unit: Unit, base_units: int, rate: Decimal) -> Decimal:
     """Base units (negative too, for a difference) in fiat at `rate` (fiat per coin), rounded to the cent,
     half to even."""
     with localcontext() as ctx:
         ctx.prec = _PRECISION
-        return (to_coins(chain, base_units) * rate).quantize(CENTS)
+        return (to_coins(unit, base_units) * rate).quantize(CENTS)

@@ -8,7 +8,17 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from config import Settings
-from handlers.callbacks import CartAction, CartCb, PayCb, ProductAction, ProductCb, ShipAction, ShipCb
+from handlers.callbacks import (
+    CartAction,
+    CartCb,
+    OrderAction,
+    OrderCb,
+    PayCb,
+    ProductAction,
+    ProductCb,
+    ShipAction,
+    ShipCb,
+)
 from handlers.notices import NoticeRenderer
 from l10n import Translator
 from models.enums import Chain, ProductKind, StockStatus
@@ -59,6 +69,12 @@ async def place(
             select(func.max(Order.id)).join(User, User.id == Order.user_id).where(User.telegram_id == person.id),
         )
     )
+
+
+async def cancel(tg: Telegram, person: Person, order_id: int) -> list[TelegramMethod[Any]]:
+    """The buyer presses Cancel on the invoice, then confirms; returns the calls of the confirmation."""
+    await tg.press(person, OrderCb(action=OrderAction.cancel, id=order_id))
+    return await tg.press(person, OrderCb(action=OrderAction.cancel_confirmed, id=order_id))
 
 
 async def pay(

@@ -188,12 +188,20 @@ class Anvil:
     def send(self, to: str, wei: int, sender: str | None = None) -> str:
         """A plain value transfer from a dev account, mined in its own block; returns the tx hash
         once the receipt exists (anvil answers eth_sendTransaction before it has mined the block)."""
-        tx = str(self.rpc("eth_sendTransaction", {"from": sender or self.accounts[0], "to": to, "value": hex(wei)}))
+        return self.transact({"from": sender or self.accounts[0], "to": to, "value": hex(wei)})
+
+    def transact(self, request: dict[str, str]) -> str:
+        """Any transaction request from an unlocked account, mined; its hash once the receipt exists."""
+        tx = str(self.rpc("eth_sendTransaction", request))
+        self.receipt(tx)
+        return tx
+
+    def receipt(self, tx: str) -> dict[str, Any]:
         deadline = time.monotonic() + 10
-        while self.rpc("eth_getTransactionReceipt", tx) is None:
+        while (receipt := self.rpc("eth_getTransactionReceipt", tx)) is None:
             assert time.monotonic() < deadline, f"{tx} was not mined"
             time.sleep(0.02)
-        return tx
+        return dict(receipt)
 
     def tx_request(self, to: str, wei: int) -> dict[str, str]:
         return {"from": self.accounts[0], "to": to, "value": hex(wei)}
@@ -201,10 +209,14 @@ class Anvil:
     def signed(self, transfers: list[tuple[str, int]]) -> list[str]:
         """Raw signed (to, wei) transfers from the first dev account, with consecutive nonces. Unlike a tx
         request, a raw transaction keeps its hash when a reorg mines it again, as on a real chain."""
+        return self.sign([{**self.tx_request(to, wei), "gas": "0x5208"} for to, wei in transfers])
+
+    def sign(self, requests: list[dict[str, str]]) -> list[str]:
+        """Raw signed transactions of these requests (all from the first dev account), consecutive nonces."""
         nonce = int(self.rpc("eth_getTransactionCount", self.accounts[0], "pending"), 16)
         return [
-            str(self.rpc("eth_signTransaction", {**self.tx_request(to, wei), "nonce": hex(nonce + i), "gas": "0x5208"}))
-            for i, (to, wei) in enumerate(transfers)
+            str(self.rpc("eth_signTransaction", {**request, "from": self.accounts[0], "nonce": hex(nonce + i)}))
+            for i, request in enumerate(requests)
         ]
 
     def mine_together(self, txs: Sequence[str | dict[str, str]]) -> int:

@@ -2,7 +2,7 @@
 observer's cycles and send the outbox through a recording bot."""
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aiogram import Bot
@@ -13,11 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from config import Settings
 from handlers.notices import NoticeRenderer
 from l10n import Translator
+from models.chains import Asset
 from models.enums import Chain, OrderStatus, StockStatus
 from models.ops import OutboxMessage
 from models.orders import DerivationCounter, Invoice, Order, Payment
 from models.shop import StockUnit
-from processing.chains.base import ChainBackend
+from processing.chains.base import ChainBackend, TokenBackend
 from processing.observer import Observer
 from processing.outbox import OutboxSender
 from services.delivery import OutboxDelivery
@@ -44,13 +45,17 @@ async def place_order(
     product_id: int,
     quantity: int,
     chain: Chain,
+    token: str | None = None,
+    tokens: tuple[Asset, ...] = (),
 ) -> Invoice:
-    """A buyer puts `quantity` in the cart and checks out in `chain`, through the services."""
+    """A buyer puts `quantity` in the cart and checks out in `chain`, or in its token `token` (one of `tokens`,
+    the wallet's confirmed tokens), through the services."""
     async with sessions() as s:
         user = await UserService(s).register(telegram_id, None, "en")
         await CartService(s).add(user.id, product_id, quantity)
-        checkout = CheckoutService(s, settings, load_wallet(settings), rate_service_from_settings(settings))
-        result = await checkout.checkout(user.id, chain)
+        wallet = replace(load_wallet(settings), tokens=tokens)
+        checkout = CheckoutService(s, settings, wallet, rate_service_from_settings(settings))
+        result = await checkout.checkout(user.id, chain, token)
         async with s.begin():
             return (await s.execute(select(Invoice).where(Invoice.order_id == result.order_id))).scalar_one()
 
@@ -62,6 +67,7 @@ class Shop:
     observer: Observer
     sender: OutboxSender
     telegram: RecordingSession
+    tokens: tuple[Asset, ...] = ()  # what the wallet offers besides the coins
 
     @classmethod
     def build(
@@ -71,19 +77,26 @@ class Shop:
         goods: GoodsCipher,
         chain: Chain,
         backend: ChainBackend,
+        token_backend: TokenBackend | None = None,
+        tokens: tuple[Asset, ...] = (),
     ) -> "Shop":
         telegram = RecordingSession()
         bot = Bot(settings.bot_token.get_secret_value(), session=telegram)
         return cls(
             settings,
             sessions,
-            Observer(sessions, settings, {chain: backend}),
+            Observer(sessions, settings, {chain: backend}, {chain: token_backend} if token_backend else {}),
             OutboxSender(OutboxDelivery(sessions, goods, settings), bot, NoticeRenderer(Translator(), "en")),
             telegram,
+            tokens,
         )
 
-    async def order(self, telegram_id: int, product_id: int, quantity: int, chain: Chain) -> Invoice:
-        return await place_order(self.settings, self.sessions, telegram_id, product_id, quantity, chain)
+    async def order(
+        self, telegram_id: int, product_id: int, quantity: int, chain: Chain, token: str | None = None
+    ) -> Invoice:
+        return await place_order(
+            self.settings, self.sessions, telegram_id, product_id, quantity, chain, token, self.tokens
+        )
 
     async def status(self, order_id: int) -> OrderStatus:
         return await self.one(select(Order.status).where(Order.id == order_id))  # type: ignore[no-any-return]

@@ -8,25 +8,46 @@ from typing import Any
 
 from aiogram import Bot
 from aiogram.client.session.base import BaseSession
-from aiogram.exceptions import TelegramForbiddenError
+from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.methods import (
+    DeleteMessage,
     EditMessageCaption,
+    EditMessageMedia,
     EditMessageReplyMarkup,
     EditMessageText,
+    GetChat,
     GetMe,
+    SendDocument,
     SendPhoto,
+    SendVideo,
     TelegramMethod,
 )
 from aiogram.methods.base import TelegramType
-from aiogram.types import Chat, Message, PhotoSize, User
+from aiogram.types import (
+    AcceptedGiftTypes,
+    BufferedInputFile,
+    Chat,
+    ChatFullInfo,
+    Document,
+    InputFile,
+    InputMediaVideo,
+    Message,
+    PhotoSize,
+    User,
+    Video,
+)
 
 BOT_USER = User(id=4242, is_bot=True, first_name="Shop", username="shop_test_bot")
+
+
+EDITS = EditMessageText | EditMessageCaption | EditMessageReplyMarkup | EditMessageMedia
 
 
 class RecordingSession(BaseSession):
     def __init__(self) -> None:
         super().__init__()
         self.calls: list[TelegramMethod[Any]] = []
+        self.deleted: set[int] = set()  # message ids the user deleted: editing them fails as on Telegram
         self._ids = itertools.count(1000)
 
     async def close(self) -> None:
@@ -46,28 +67,56 @@ class RecordingSession(BaseSession):
         self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
     ) -> TelegramType:
         self.calls.append(method)
+        if isinstance(method, EDITS) and method.message_id in self.deleted:
+            raise TelegramBadRequest(method=method, message="Bad Request: message to edit not found")
         return self._result(bot, method)  # type: ignore[no-any-return]
 
     def _result(self, bot: Bot, method: TelegramMethod[Any]) -> Any:
+        """What Telegram answers: getChat a ChatFullInfo, a send or an edit the message as it now is (an
+        edit of a caption: the photo with it; a document: with its file)."""
         if isinstance(method, GetMe):
             return BOT_USER
-        if not hasattr(method, "chat_id"):
+        if isinstance(method, GetChat):
+            gifts = AcceptedGiftTypes(
+                unlimited_gifts=True,
+                limited_gifts=True,
+                unique_gifts=True,
+                premium_subscription=True,
+                gifts_from_channels=True,
+            )
+            return ChatFullInfo(
+                id=int(method.chat_id),
+                type="private",
+                accent_color_id=0,
+                max_reaction_count=11,
+                accepted_gift_types=gifts,
+            )
+        if not hasattr(method, "chat_id") or isinstance(method, DeleteMessage):
             return True  # answerCallbackQuery, deleteMessage, setMyCommands, ...
-        edit = isinstance(method, EditMessageText | EditMessageCaption | EditMessageReplyMarkup)
-        message_id = getattr(method, "message_id", 0) if edit else next(self._ids)
-        photo = (
-            [PhotoSize(file_id="photo", file_unique_id="p", width=400, height=400)]
-            if isinstance(method, SendPhoto)
-            else None
-        )
+        message_id = getattr(method, "message_id", 0) if isinstance(method, EDITS) else next(self._ids)
+        # A file sent by file_id keeps it, as Telegram's do; an upload gets a made-up one.
+        media = method.media if isinstance(method, EditMessageMedia) else None
+        source = media.media if media else getattr(method, "photo", None) or getattr(method, "video", None)
+        file_id = "uploaded" if source is None or isinstance(source, InputFile) else str(source)
+        photo = video = document = None
+        if isinstance(method, SendVideo) or isinstance(media, InputMediaVideo):
+            video = Video(file_id=file_id, file_unique_id=file_id, width=640, height=360, duration=10)
+        elif isinstance(method, SendPhoto | EditMessageCaption) or media is not None:
+            photo = [PhotoSize(file_id=file_id, file_unique_id=file_id, width=800, height=800)]
+        elif isinstance(method, SendDocument):
+            name = method.document.filename if isinstance(method.document, BufferedInputFile) else None
+            document = Document(file_id="document", file_unique_id="d", file_name=name)
         return Message(
             message_id=message_id,
             date=datetime.now(UTC),
+            edit_date=int(datetime.now(UTC).timestamp()) if isinstance(method, EDITS) else None,
             chat=Chat(id=method.chat_id, type="private"),
             from_user=BOT_USER,
             text=getattr(method, "text", None),
-            caption=getattr(method, "caption", None),
+            caption=media.caption if media else getattr(method, "caption", None),
             photo=photo,
+            video=video,
+            document=document,
             reply_markup=getattr(method, "reply_markup", None),
         ).as_(bot)
 

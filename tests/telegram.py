@@ -7,7 +7,17 @@ from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.filters.callback_data import CallbackData
-from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage, SendPhoto, TelegramMethod
+from aiogram.methods import (
+    AnswerCallbackQuery,
+    EditMessageCaption,
+    EditMessageMedia,
+    EditMessageText,
+    SendDocument,
+    SendMessage,
+    SendPhoto,
+    SendVideo,
+    TelegramMethod,
+)
 from aiogram.types import ErrorEvent, InlineKeyboardMarkup, TelegramObject, Update
 
 from tests.recording import RecordingSession
@@ -60,19 +70,24 @@ class Telegram:
         return self.session.calls[before:]
 
     async def send(self, person: Person, text: str) -> list[TelegramMethod[Any]]:
+        command = (
+            {"entities": [{"type": "bot_command", "offset": 0, "length": len(text.split(maxsplit=1)[0])}]}
+            if text.startswith("/")
+            else {}
+        )
+        return await self.send_content(person, text=text, **command)
+
+    async def send_content(self, person: Person, **content: Any) -> list[TelegramMethod[Any]]:
+        """A message with any content as Telegram describes it: `photo=[...sizes]`, `video={...}`,
+        `document={...}`, `sticker={...}`, with or without `caption`."""
         return await self.feed(
             {
                 "message": {
                     "message_id": next(self._message_ids),
                     "date": int(time.time()),
-                    "text": text,
                     "chat": {"id": person.id, "type": "private", "first_name": person.first_name},
                     "from": person.as_json(),
-                    **(
-                        {"entities": [{"type": "bot_command", "offset": 0, "length": len(text.split(maxsplit=1)[0])}]}
-                        if text.startswith("/")
-                        else {}
-                    ),
+                    **content,
                 }
             }
         )
@@ -99,9 +114,13 @@ class Telegram:
         )
 
     async def press(
-        self, person: Person, data: str | CallbackData, message_id: int = 1, text: str = "…"
+        self, person: Person, data: str | CallbackData, message_id: int = 1, text: str = "…", photo: str | None = None
     ) -> list[TelegramMethod[Any]]:
+        """Press a button under a text message, or under a photo (`photo`: its file_unique_id) captioned `text`."""
         raw = data.pack() if isinstance(data, CallbackData) else data
+        shown: dict[str, Any] = {"text": text}
+        if photo is not None:
+            shown = {"caption": text, "photo": [{"file_id": photo, "file_unique_id": photo, "width": 8, "height": 8}]}
         return await self.feed(
             {
                 "callback_query": {
@@ -112,9 +131,9 @@ class Telegram:
                     "message": {
                         "message_id": message_id,
                         "date": int(time.time()),
-                        "text": text,
                         "chat": {"id": person.id, "type": "private", "first_name": person.first_name},
                         "from": {"id": 4242, "is_bot": True, "first_name": "Shop"},
+                        **shown,
                     },
                 }
             }
@@ -127,8 +146,10 @@ def texts(calls: list[TelegramMethod[Any]]) -> list[str]:
     for call in calls:
         if isinstance(call, SendMessage | EditMessageText) and call.text:
             out.append(call.text)
-        elif isinstance(call, SendPhoto) and call.caption:
+        elif isinstance(call, SendPhoto | SendVideo | SendDocument | EditMessageCaption) and call.caption:
             out.append(call.caption)
+        elif isinstance(call, EditMessageMedia) and call.media.caption:
+            out.append(call.media.caption)
         elif isinstance(call, AnswerCallbackQuery) and call.text:
             out.append(call.text)
     return out

@@ -19,7 +19,7 @@ from services.payments.hints import HintService, PaymentHint
 from services.payments.reconcile import PaymentService
 from services.payments.watchlist import WatchList
 from services.wallet.goods import GoodsCipher
-from tests.admin_flow import alerts, one, order, outbox, pay, place, rows, units
+from tests.admin_flow import alerts, cancel, one, order, outbox, pay, place, rows, units
 from tests.shop import seed_product
 from tests.telegram import Person, texts
 
@@ -80,7 +80,7 @@ async def test_cancels_beyond_the_free_allowance_count_as_timeouts(tg, sessions,
     free = settings.free_cancels_per_day
     for n in range(free + 2):
         order_id = await place(tg, sessions, BUYER, product)
-        await tg.press(BUYER, OrderCb(action=OrderAction.cancel, id=order_id))
+        await cancel(tg, BUYER, order_id)
         assert (await order(sessions, order_id)).status is OrderStatus.cancelled
         assert await timeouts(sessions, BUYER) == max(0, n + 1 - free)
     assert await units(sessions, StockStatus.available) == 1

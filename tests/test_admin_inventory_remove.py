@@ -21,7 +21,7 @@ from models.orders import OrderItem
 from models.shop import CartItem, Category, Product, StockUnit, Subcategory
 from services.wallet.goods import GoodsCipher
 from tests.admin_double import polled_shop
-from tests.admin_flow import ADMIN, alerts, pay, place
+from tests.admin_flow import ADMIN, alerts, cancel, pay, place
 from tests.keys import WALLET_KEY
 from tests.shop import seed_product
 from tests.telegram import Person, Telegram, buttons, texts
@@ -214,7 +214,7 @@ async def test_physical_count_goes_down_and_up_and_never_touches_held_or_sold_un
 async def test_an_empty_product_is_deleted_once_and_its_orders_keep_the_name(tg: Telegram, sessions, goods) -> None:
     product = await seed_product(sessions, units=3, goods=goods)
     order_id = await place(tg, sessions, BUYER, product)
-    await tg.press(BUYER, OrderCb(action=OrderAction.cancel, id=order_id))  # the unit goes back on the shelf
+    await cancel(tg, BUYER, order_id)  # the unit goes back on the shelf
     calls = await tg.press(ADMIN, InvCb(action=InvAction.view, node=Node.product, id=product))
     calls = await tg.press(ADMIN, buttons(calls)["🗑 Delete"])
     assert texts(calls) == [

@@ -74,9 +74,11 @@ async def test_search_ban_unban_reset_and_orders(tg: Telegram, sessions) -> None
     assert (bob.is_banned, bob.timeout_count) == (False, 0)
 
     calls = await tg.press(ADMIN, buttons(calls)["📦 Orders"])
-    lines = texts(calls)[0].splitlines()
-    assert lines[0] == f"<b>Orders of user #{ids['Bob']}</b>"
-    assert [line.split(" · ")[2:] for line in lines[1:]] == [["paid", "25.00 USD"], ["expired", "12.50 USD"]]
+    assert texts(calls)[0] == f"<b>Orders of user #{ids['Bob']}</b>"
+    rows = [label for label in buttons(calls) if label.startswith("#")]  # each one opens the order
+    assert [row.split(" · ")[2:] for row in rows] == [["paid", "25.00 USD"], ["expired", "12.50 USD"]]
+    opened = await tg.press(ADMIN, buttons(calls)[rows[1]])
+    assert texts(opened)[0].startswith(f"<b>Order {rows[1].split(' · ')[0]}</b> · expired\n")
 
     calls = await tg.send(ADMIN, "5003")  # not in the search dialog any more: not a search
     assert texts(calls) == ["I did not understand that. Use the buttons below."]

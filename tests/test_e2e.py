@@ -18,6 +18,7 @@ import pytest
 
 from config import ROOT
 from tests.doubles.telegram import FakeUser, TelegramDouble, buttons, find_button
+from tests.erc20 import deploy
 from tests.keys import ETH_XPUB, LTC_TTUB, WALLET_KEY
 from tests.nodes import Anvil, Litecoind, anvil_fixture, anvil_session_fixture, litecoind_fixture  # noqa: F401
 from tests.process import bot_process
@@ -59,6 +60,20 @@ def catalog(path: Path) -> Path:
     }
     path.write_text(json.dumps(data))
     return path
+
+
+def import_catalog(tmp_path: Path, env: dict[str, str]) -> None:
+    """The catalog above, through `python -m bot catalog import` as the README does it."""
+    imported = subprocess.run(
+        [sys.executable, "-m", "bot", "catalog", "import", str(catalog(tmp_path / "c.json"))],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert imported.returncode == 0, imported.stderr
 
 
 LABELS = {
@@ -132,16 +147,7 @@ async def test_buyers_pay_in_ltc_and_eth_and_get_their_goods(
         "ADMIN_IDS": str(ADMIN),
         "SOL_KEY_FILE": str(tmp_path / "no-sol.key"),
     }
-    imported = subprocess.run(
-        [sys.executable, "-m", "bot", "catalog", "import", str(catalog(tmp_path / "c.json"))],
-        cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert imported.returncode == 0, imported.stderr
+    import_catalog(tmp_path, env)
     with sqlite3.connect(db) as conn:  # a wallet that has been used before: start past earlier tests' addresses
         conn.executemany(
             "INSERT INTO derivation_counters (chain, next_index) VALUES (?, ?)",
@@ -200,3 +206,43 @@ async def test_buyers_pay_in_ltc_and_eth_and_get_their_goods(
         statuses = dict(conn.execute("SELECT status, count(*) FROM orders GROUP BY status").fetchall())
         sold = conn.execute("SELECT count(*) FROM stock_units WHERE status = 'sold'").fetchone()[0]
     assert statuses == {"paid": 2, "shipped": 1, "expired": 1} and sold == 3
+
+
+async def test_a_buyer_pays_in_usdt_on_ethereum_end_to_end(tmp_path: Path, anvil: Anvil) -> None:
+    """Issue 16 through `python -m bot`: ETH_TOKENS names a Tether-like contract on anvil, the bot reads its
+    decimals at startup, the buyer picks "USDT · Ethereum", pays the exact amount with the token and gets the
+    goods."""
+    usdt = deploy(anvil, "TetherLike")
+    db = tmp_path / "shop.db"
+    env = {
+        "DATABASE_URL": f"sqlite+aiosqlite:///{db}",
+        "WALLET_KEY": WALLET_KEY,
+        "NETWORK": "regtest",
+        "ETH_XPUB": ETH_XPUB,
+        "ETH_RPC_URL": anvil.url,
+        "ETH_CONFIRMATIONS": "2",
+        "ETH_CHAIN_ID": "31337",
+        "ETH_TOKENS": f"USDT:{usdt.address}",
+        "RATES_FIXED": "ETH=3000,USDT=1.0003",
+        "OBSERVER_INTERVAL_SECONDS": "1",
+        "SOL_KEY_FILE": str(tmp_path / "no-sol.key"),
+    }
+    import_catalog(tmp_path, env)
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "INSERT INTO derivation_counters (chain, next_index) VALUES ('eth', ?)", (random.randrange(1000, 10**6),)
+        )
+    async with TelegramDouble() as tg:
+        async with bot_process({**tg.env(), **env}, tmp_path / "bot.log"):
+            buyer = Buyer(tg, FakeUser(id=1101, first_name="Tess", language_code="en"))
+            address, amount = await buyer.checkout("Editor Pro 1y", "USDT · Ethereum")
+            assert amount == Decimal("12.496252")  # 12.50 USD at 1.0003 USD per USDT, rounded up
+            usdt.transfer(address, int(amount * 10**6))
+            anvil.mine(1)
+            paid = await buyer.wait_text("is paid")
+            assert "KEY-E2E-0000" in paid["text"]
+        log = (tmp_path / "bot.log").read_text()
+    assert "Traceback" not in log, log[-3000:]
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT asset, token, decimals, amount_due FROM invoices").fetchall()
+    assert [(*row[:3], int(row[3])) for row in rows] == [("USDT", usdt.address, 6, 12_496_252)]  # wei-sized: text

@@ -180,7 +180,8 @@ async def test_late_payment_after_expiry_is_flagged_not_fulfilled(
     assert await shop.units(StockStatus.sold) == 0
     (alert,) = await shop.outbox("admin.problem")
     assert alert["problem"] == "paid_late"
-    assert any("needs a look: paid late (" in t for t in await shop.sent_texts(ADMIN_ID))
+    paid_late = f"⚠ Order #{invoice.order_id} was paid late: {format_amount(Chain.ltc, invoice.amount_due)} LTC arrived"
+    assert any(t.startswith(paid_late) for t in await shop.sent_texts(ADMIN_ID))
 
 
 async def test_unconfirmed_dust_gives_the_stock_back_by_deadline_plus_grace(

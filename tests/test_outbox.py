@@ -12,8 +12,10 @@ from sqlalchemy import select, update
 
 from handlers.admin.order_views import open_order
 from handlers.callbacks import OrderAction, OrderCb
-from handlers.notices import MESSAGE_LIMIT, NoticeRenderer
+from handlers.goods import MESSAGE_LIMIT
+from handlers.notices import NoticeRenderer
 from l10n import Translator
+from models.chains import CHAINS
 from models.enums import Chain, OrderProblem, OutboxStatus
 from models.ops import OutboxMessage
 from models.orders import Order
@@ -47,49 +49,94 @@ def notice(kind: str, order_id: int | None = 7, **fields: Any) -> Notice:
     )
 
 
-def test_a_delivery_is_split_between_goods_where_it_outgrows_one_message() -> None:
+def test_a_delivery_that_outgrows_one_message_sends_its_goods_as_a_file() -> None:
     goods = ["A" * 3000, "B" * 3000, "<tag>"]
-    texts, markup = render(notice("paid", chain=Chain.btc, address="bc1q", goods=goods))
-    assert texts == [
-        en("notify.paid", order_id=7) + "\n<code>" + "A" * 3000 + "</code>",
-        "<code>" + "B" * 3000 + "</code>\n<code>&lt;tag&gt;</code>",  # payloads are escaped
-    ]
-    assert all(len(t) <= MESSAGE_LIMIT for t in texts)
+    rendered = render(notice("paid", unit=CHAINS[Chain.btc].native, address="bc1q", goods=goods))
+    assert rendered.text == en("notify.paid", order_id=7) + "\n" + en("goods.in_file")
+    assert rendered.document is not None and rendered.document.filename == "order-7.txt"
+    assert rendered.document.data == ("A" * 3000 + "\n" + "B" * 3000 + "\n<tag>\n").encode()  # as they are
     assert (
-        markup is not None
-        and markup.inline_keyboard[0][0].callback_data == OrderCb(action=OrderAction.view, id=7).pack()
+        rendered.markup is not None
+        and rendered.markup.inline_keyboard[0][0].callback_data == OrderCb(action=OrderAction.view, id=7).pack()
     )
 
 
+def test_a_delivery_that_fits_one_message_is_one_message_with_its_goods_escaped() -> None:
+    goods = ["A" * 3000, "<tag>"]
+    rendered = render(notice("paid", unit=CHAINS[Chain.btc].native, address="bc1q", goods=goods))
+    text = en("notify.paid", order_id=7) + "\n<code>" + "A" * 3000 + "</code>\n<code>&lt;tag&gt;</code>"
+    assert (rendered.text, rendered.document) == (text, None)
+    assert len(rendered.text) <= MESSAGE_LIMIT
+
+
 def test_a_delivery_without_goods_says_it_ships_and_notes_an_overpayment() -> None:
-    texts, _ = render(notice("paid", params={"overpaid": True}))
-    assert texts == [
+    rendered = render(notice("paid", params={"overpaid": True}))
+    assert rendered.text == (
         en("notify.paid", order_id=7) + "\n\n" + en("notify.overpaid_note") + "\n" + en("notify.ship_soon")
-    ]
+    )
+    assert rendered.document is None
 
 
 def test_an_admin_notice_shows_amounts_in_coins_and_the_problem_in_words() -> None:
-    texts, markup = render(
+    rendered = render(
         notice(
             "admin.problem",
-            params={"problem": OrderProblem.underpaid.value, "received": "10417"},
-            chain=Chain.btc,
+            params={"problem": OrderProblem.underpaid.value, "received": "10417", "short_by": 31250},
+            unit=CHAINS[Chain.btc].native,
             address="bc1q",
             language="de",
         )
     )
-    problem = de("admin.problems.kind.underpaid")
-    assert texts == [de("notify.admin.problem", order_id=7, problem=problem, received="0.00010417", coin="BTC")]
-    assert markup is not None and markup.inline_keyboard[0][0].callback_data == open_order(7).pack()
+    expected = de("notify.admin.problem.underpaid", order_id=7, short_by="0.0003125", received="0.00010417", coin="BTC")
+    assert rendered.text == expected and "um 0.0003125 BTC unterbezahlt" in expected
+    assert rendered.markup is not None and rendered.markup.inline_keyboard[0][0].callback_data == open_order(7).pack()
+
+
+@pytest.mark.parametrize(
+    ("kind", "params", "says"),
+    [
+        ("admin.paid", {}, "💰 Order #7 is paid."),
+        (
+            "admin.paid",
+            {"problem": "overpaid", "overpaid_by": 20834},
+            "💰 Order #7 is paid, and overpaid by 0.00020834 BTC.",
+        ),
+        (
+            "admin.problem",
+            {"problem": "underpaid", "received": 10417, "short_by": 31250},
+            "⚠ Order #7 is underpaid by 0.0003125 BTC (0.00010417 BTC received)",
+        ),
+        (
+            "admin.problem",
+            {"problem": "paid_late", "received": 41667},
+            "⚠ Order #7 was paid late: 0.00041667 BTC arrived after it had closed.",
+        ),
+        ("admin.problem", {"problem": "reorged", "received": 0}, "confirmed money vanished in a reorg (0 BTC"),
+    ],
+    ids=["paid", "overpaid", "underpaid", "paid_late", "reorged"],
+)
+def test_an_admin_alert_names_the_kind_of_event(kind: str, params: dict[str, Any], says: str) -> None:
+    """Issue 17: an overpayment reached admins only as "order paid"."""
+    assert says in render(notice(kind, params=params, unit=CHAINS[Chain.btc].native, address="bc1q")).text
+
+
+def test_an_invoice_closed_notice_rewrites_the_invoice_without_buttons() -> None:
+    for status in ("confirming", "paid", "cancelled", "expired", "underpaid"):
+        rendered = render(notice("invoice_closed", params={"message_id": 1001, "status": status}, language="de"))
+        assert (rendered.text, rendered.markup) == (de(f"notify.invoice_closed.{status}", order_id=7), None)
+    assert (
+        "expired unpaid. This invoice is closed"
+        in render(notice("invoice_closed", params={"message_id": 1001, "status": "expired"})).text
+    )
 
 
 def test_a_chat_that_is_no_user_reads_the_default_language_and_a_broadcast_has_no_button() -> None:
-    texts, markup = NoticeRenderer(Translator(), "de")(
+    rendered = NoticeRenderer(Translator(), "de")(
         notice("broadcast", order_id=None, params={"text": "Hallo"}, language=None)
     )
-    assert (texts, markup) == (["Hallo"], None)
-    texts, _ = NoticeRenderer(Translator(), "de")(notice("expired", language=None))
-    assert texts == [de("notify.expired", order_id=7)]
+    assert (rendered.text, rendered.markup) == ("Hallo", None)
+    rendered = NoticeRenderer(Translator(), "de")(notice("expired", language=None))
+    assert rendered.text == de("notify.expired", order_id=7)
 
 
 class Unreachable(RecordingSession):
@@ -226,7 +273,9 @@ async def test_a_message_that_cannot_be_made_never_blocks_the_ones_behind_it(
         Bot(TOKEN, session=telegram),
         NoticeRenderer(Translator(), "en"),
     )
-    poison = select(OutboxMessage).where(OutboxMessage.chat_id == BUYER.id, OutboxMessage.kind != "admin.new_order")
+    poison = select(OutboxMessage).where(
+        OutboxMessage.chat_id == BUYER.id, OutboxMessage.kind.in_(("paid", "no_such_text"))
+    )
 
     await sender.send_due()
     assert {c.chat_id for c in telegram.calls if isinstance(c, SendMessage)} == {ADMIN_ID, SECOND_ADMIN}

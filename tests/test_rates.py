@@ -82,7 +82,7 @@ def clock() -> Clock:
 async def test_fixed_rates_are_returned_as_configured(clock: Clock) -> None:
     service = RateService(fixed={Chain.btc: Decimal("60000")}, fiat="usd", max_age_seconds=300, sources=[], clock=clock)
     rate = await service.rate(Chain.btc)
-    assert (rate.chain, rate.fiat, rate.value, rate.source) == (Chain.btc, "USD", Decimal("60000"), "fixed")
+    assert (rate.symbol, rate.fiat, rate.value, rate.source) == ("BTC", "USD", Decimal("60000"), "fixed")
     assert rate.at == clock.now
     with pytest.raises(RateUnavailable, match="SOL"):  # never silently online
         await service.rate(Chain.sol)
@@ -225,3 +225,26 @@ async def test_shared_session_is_not_closed(apis: Apis, clock: Clock) -> None:
         assert (await service.rate(Chain.eth)).value == Decimal("3000")
         await service.close()
         assert not session.closed
+
+
+async def test_stablecoins_get_the_median_of_the_sources_not_a_fixed_one(apis: Apis, clock: Clock) -> None:
+    """Issue 16: USDT and USDC are priced like the coins, by the same three sources and the same rule, under
+    their own pair names (Kraken: USDTZUSD, USDCUSD); nothing assumes 1.00."""
+    apis.gecko.prices["usdt"], apis.kraken.prices["usdt"], apis.coinbase.prices["usdt"] = (
+        Decimal("0.9991"),
+        Decimal("1.0004"),
+        Decimal("0.9997"),
+    )
+    service = RateService(
+        fixed={}, fiat="USD", max_age_seconds=300, symbols=["USDT", "usdc"], sources=apis.sources(), clock=clock
+    )
+    apis.services.append(service)
+    usdt = await service.rate("USDT")
+    assert (usdt.symbol, usdt.value, usdt.source) == ("USDT", Decimal("0.9997"), "median(coingecko,kraken,coinbase)")
+    assert (await service.rate("usdc")).value == Decimal("0.9998")
+    assert (await service.rate(Chain.btc)).value == Decimal("60000")  # one fetch serves coins and tokens
+    assert [len(api.requests) for api in apis.all] == [1, 1, 6]
+    with pytest.raises(RateUnavailable, match="USDT"):  # and a token without two agreeing sources is refused
+        apis.kraken.fault = apis.coinbase.fault = Fault.server_error
+        clock.advance(400)
+        await service.rate("USDT")

@@ -10,23 +10,30 @@ from dataclasses import replace
 from decimal import Decimal
 
 import pytest
+from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.methods import SendDocument, SendPhoto
 from sqlalchemy import func, select, update
 
+from bot.factory import create_bot, create_dispatcher
 from handlers.admin.order_views import AdminOrderCb, AoAction, ApAction, ProblemCb
+from handlers.admin.refund_views import ArAction, RefundAdminCb
 from handlers.admin.stats import StatsAction, StatsCb
+from handlers.callbacks import PayCb, ProductAction, ProductCb
 from models.enums import Chain, OrderProblem, OrderStatus, RefundBasis, RefundStatus
 from models.ops import AuditLog
 from models.orders import Invoice, Order, Refund
 from models.types import utcnow
 from processing.observer import Observer
 from services.admin.stats import Period
+from services.payments.rates import rate_service_from_settings
 from services.payments.seen import SeenPayment
-from tests.admin_flow import ADMIN, alerts, audit, one, order, outbox, outbox_sender, place, sent_to
-from tests.conftest import ADMIN_ID
+from tests.admin_flow import ADMIN, alerts, audit, one, order, outbox, outbox_sender, pay, place, sent_to
+from tests.conftest import ADMIN_ID, RATES
+from tests.recording import RecordingSession
 from tests.refund_flow import buyer_asked, ltc_address, open_refund, refund_of
 from tests.shop import seed_product
 from tests.telegram import Person, Telegram, buttons, texts
+from tests.test_assets import USDT_ETH
 from tests.test_webhook import StaticChain
 
 BUYER = Person(id=601, username="rita")
@@ -381,3 +388,48 @@ async def test_an_open_refund_is_the_only_resolution_until_it_is_cancelled(
     (cancel,) = [a for a in await audit(sessions, order_id) if a.action == "refund.cancel"]
     assert (cancel.before or {}).get("refund") == "awaiting_address"
     assert (cancel.after or {}).get("refund") == "cancelled"
+
+
+async def test_a_token_invoice_is_refunded_off_bot_and_the_admin_is_told_so(container, wallet) -> None:
+    """An overpaid USDT invoice on Ethereum: the bot neither offers nor opens a refund in a token (its token
+    backends watch fresh invoice addresses only). The problem view shows the amounts in USDT and says to
+    refund off-bot; refund buttons pressed anyway are refused with that message and store nothing; marking
+    it refunded off-bot closes the problem."""
+    settings = container.settings.model_copy(update={"rates_fixed": RATES | {"USDT": Decimal(1)}})
+    shop = replace(
+        container,
+        settings=settings,
+        wallet=replace(wallet, tokens=(USDT_ETH,)),
+        rates=rate_service_from_settings(settings),
+    )
+    recording = RecordingSession()
+    tg = Telegram(dp=create_dispatcher(shop, MemoryStorage()), bot=create_bot(settings, recording), session=recording)
+    sessions = shop.sessions
+    product = await seed_product(sessions, units=1, category=f"Category {next(CATEGORIES)}")
+    await tg.press(BUYER, ProductCb(action=ProductAction.add, id=product, qty=1))
+    await tg.press(BUYER, PayCb(chain=Chain.eth, token="USDT"))
+    invoice = await one(sessions, select(Invoice).order_by(Invoice.id.desc()).limit(1))
+    assert (invoice.asset, invoice.token, invoice.amount_due) == ("USDT", USDT_ETH.token, 12_500_000)
+    await pay(sessions, settings, invoice.order_id, [2 * invoice.amount_due], confirmations=12)
+    order_id = invoice.order_id
+    assert (await order(sessions, order_id)).problem is OrderProblem.overpaid
+
+    refused = (
+        "Refunds in a token are not sent or watched by the bot: refund this one off-bot, from your own wallet, "
+        "then close the problem here."
+    )
+    calls = await tg.press(ADMIN, ProblemCb(action=ApAction.view, id=order_id))
+    text = texts(calls)[0]
+    assert "Due <code>12.5</code> USDT · Ethereum, received <code>25</code> USDT · Ethereum" in text
+    assert text.endswith(refused)
+    assert "💸 Refund on chain" not in buttons(calls) and "↩ Mark refunded off-bot" in buttons(calls)
+    for action in (ArAction.start, ArAction.coin, ArAction.fiat):  # pressed anyway: an old or forged button
+        pressed = RefundAdminCb(action=action, id=order_id, problem=OrderProblem.overpaid)
+        assert alerts(await tg.press(ADMIN, pressed)) == [refused], action
+    assert await refunds(sessions) == []
+    assert (await order(sessions, order_id)).problem is OrderProblem.overpaid
+
+    calls = await tg.press(ADMIN, buttons(calls)["↩ Mark refunded off-bot"])
+    await tg.send(ADMIN, "12.5 USDT sent from the shop's wallet")
+    assert (await order(sessions, order_id)).problem is None
+    assert await refunds(sessions) == []

@@ -7,17 +7,20 @@ import io
 import logging
 import sqlite3
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.methods import SendDocument, SendPhoto
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.__main__ import main
+from bot.factory import create_bot, create_dispatcher
 from handlers.admin.menu import AdminCb, AdminSection
 from handlers.admin.order_views import AdminOrderCb, AoAction
 from handlers.admin.shipping import ShipOptAction, ShipOptCb
@@ -45,14 +48,18 @@ from models.types import utcnow
 from services.admin.dto import OrderBucket
 from services.admin.stats import Period
 from services.money import amount_due
+from services.payments.rates import rate_service_from_settings
 from services.shop.catalog import NotFound
 from services.shop.shipping import ADDRESS_LIMIT
 from services.wallet.goods import GoodsCipher
 from services.wallet.secretbox import DecryptionError
-from tests.admin_flow import ADMIN, alerts, audit, one, order, pay, place
+from tests.admin_flow import ADMIN, alerts, audit, cancel, one, order, pay, place
+from tests.conftest import RATES
 from tests.keys import WALLET_KEY
+from tests.recording import RecordingSession
 from tests.shop import seed_product
 from tests.telegram import Person, Telegram, buttons, texts
+from tests.test_assets import USDT_ETH
 
 BUYER = Person(id=401, first_name="Paula", username="paula")
 # Distinctive enough to scan for, and with HTML's special characters: messages are HTML.
@@ -201,6 +208,47 @@ async def test_a_physical_order_with_an_option_and_an_address_from_checkout_to_e
     assert NEEDLE not in caplog.text
 
 
+async def test_a_physical_cart_paid_in_a_token_prices_its_shipping_in_the_token(
+    container, sessions, settings, wallet, goods: GoodsCipher
+) -> None:
+    """Shipping and stablecoins together: the token's button carries the option, the invoice is the total
+    with shipping in the token's own units, and taking what is left keeps the token and the option."""
+    rate = Decimal("0.9998")
+    token_settings = settings.model_copy(update={"rates_fixed": RATES | {"USDT": rate}})
+    shop = replace(
+        container,
+        settings=token_settings,
+        wallet=replace(wallet, tokens=(USDT_ETH,)),
+        rates=rate_service_from_settings(token_settings),
+    )
+    recording = RecordingSession()
+    tg = Telegram(
+        dp=create_dispatcher(shop, MemoryStorage()), bot=create_bot(token_settings, recording), session=recording
+    )
+    product = await mug(sessions, units=2)
+    await add_option(tg, "Express 12.00")
+    express = await option_id(sessions, "Express")
+    await tg.press(BUYER, ProductCb(action=ProductAction.add, id=product, qty=2))
+    await tg.press(BUYER, CartCb(action=CartAction.checkout))
+    await tg.send(BUYER, ADDRESS)
+    calls = await tg.press(BUYER, ShipCb(action=ShipAction.option, id=express))
+    assert buttons(calls)["USDT · Ethereum"] == PayCb(chain=Chain.eth, token="USDT", ship=express).pack()
+    await place(tg, sessions, Person(id=402), product, option=express)  # one of the two mugs goes meanwhile
+
+    calls = await tg.press(BUYER, buttons(calls)["USDT · Ethereum"])
+    take = buttons(calls)["✂ Take what is left and go on"]
+    assert take == PayCb(chain=Chain.eth, token="USDT", ship=express, trim=True).pack()
+    calls = await tg.press(BUYER, take)
+    caption = next(c for c in calls if isinstance(c, SendPhoto)).caption or ""
+    assert "USDT" in caption and "\nShipping: Express · 12.00 USD (in the total)" in caption
+    placed = await order(sessions, await one(sessions, select(func.max(Order.id))))
+    assert (placed.shipping_name, placed.shipping_minor, placed.total_minor) == ("Express", 1200, 2450)
+    invoice = await one(sessions, select(Invoice).where(Invoice.order_id == placed.id))
+    assert (invoice.chain, invoice.asset, invoice.token, invoice.decimals) == (Chain.eth, "USDT", USDT_ETH.token, 6)
+    assert (invoice.rate, invoice.amount_due) == (rate, amount_due(USDT_ETH, Decimal("24.50"), rate))
+    assert placed.address_enc is not None and goods.open_address(placed.address_enc, placed.id) == ADDRESS
+
+
 async def test_the_retention_job_erases_only_what_is_due(tg: Telegram, sessions, goods, container) -> None:
     product = await mug(sessions, units=6)
     buyers = [Person(id=410 + n) for n in range(4)]
@@ -310,7 +358,7 @@ async def test_the_last_address_is_offered_again_and_can_be_changed_until_paid(
 ) -> None:
     product = await mug(sessions)
     first = await place(tg, sessions, BUYER, product, address=ADDRESS)
-    await tg.press(BUYER, OrderCb(action=OrderAction.cancel, id=first))
+    await cancel(tg, BUYER, first)
 
     await tg.press(BUYER, ProductCb(action=ProductAction.add, id=product, qty=1))
     calls = await tg.press(BUYER, CartCb(action=CartAction.checkout))

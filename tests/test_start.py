@@ -11,7 +11,15 @@ async def test_start_greets_a_german_user_in_german_and_registers_once(tg: Teleg
     hans = Person(id=111, first_name="Hans", language_code="de-AT")
     calls = await tg.send(hans, "/start")
     assert texts(calls)[0].startswith("Willkommen im Shop, Hans!")
-    assert list(buttons(calls)) == ["🛍 Shop", "🛒 Warenkorb", "📦 Meine Bestellungen", "💬 Support", "🌐 Sprache"]
+    assert list(buttons(calls)) == [
+        "🛍 Shop",
+        "🛒 Warenkorb",
+        "🔎 Suche",
+        "🏆 Bestseller",
+        "📦 Meine Bestellungen",
+        "💬 Support",
+        "🌐 Sprache",
+    ]
 
     await tg.send(hans, "/start")
     async with sessions() as s:

@@ -15,10 +15,13 @@ from aiogram.types import (
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputMediaPhoto,
+    InputMediaVideo,
     Message,
 )
 
 from tests.doubles.telegram import FakeUser, TelegramDouble, buttons, find_button
+from tests.recording import RecordingSession
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
 BLOCKED = {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}
@@ -249,3 +252,115 @@ async def test_setup_calls_copy_and_forward(tg: TelegramDouble) -> None:
     assert tg.calls_of("sendMessage") == [] and tg.commands == {"de": []}
     copy_call = tg.calls_of("copyMessage")[0]
     assert copy_call == {"chat_id": ADMIN, "from_chat_id": ALICE.id, "message_id": 1, "parse_mode": "HTML"}
+
+
+async def test_get_chat_caption_edits_and_documents_like_telegram(tg: TelegramDouble, bot: Bot) -> None:
+    """What the shop's invoice edits, goods files and startup check rely on, parsed by aiogram itself."""
+    await tg.user_sends_text(ALICE, "/start")
+    chat = await bot.get_chat(ALICE.id)  # a ChatFullInfo: aiogram requires every field Telegram always sends
+    assert (chat.id, chat.type, chat.first_name, chat.max_reaction_count) == (ALICE.id, "private", "Alice", 11)
+    with pytest.raises(TelegramBadRequest, match="Bad Request: chat not found"):
+        await bot.get_chat(BOB.id)  # never wrote to the bot
+
+    photo = await bot.send_photo(
+        ALICE.id, BufferedInputFile(PNG, "qr.png"), caption="pay", reply_markup=like_keyboard()
+    )
+    edited = await bot.edit_message_caption(chat_id=ALICE.id, message_id=photo.message_id, caption="closed")
+    assert isinstance(edited, Message) and edited.caption == "closed" and edited.photo and edited.reply_markup is None
+    stored = tg.message(ALICE.id, photo.message_id)
+    assert stored is not None and "reply_markup" not in stored and stored["caption"] == "closed"
+    with pytest.raises(TelegramBadRequest, match="message is not modified"):
+        await bot.edit_message_caption(chat_id=ALICE.id, message_id=photo.message_id, caption="closed")
+    tg.user_deletes(stored)
+    with pytest.raises(TelegramBadRequest, match="Bad Request: message to edit not found"):
+        await bot.edit_message_caption(chat_id=ALICE.id, message_id=photo.message_id, caption="again")
+
+    sent = await bot.send_document(ALICE.id, BufferedInputFile(b"KEY-1\nKEY-2\n", "order-7.txt"))
+    assert sent.document is not None and sent.document.file_name == "order-7.txt"
+    assert tg.file_bytes(sent.document.file_id) == b"KEY-1\nKEY-2\n"
+
+
+async def test_the_recording_session_answers_the_same_methods_in_the_same_shapes() -> None:
+    recording = RecordingSession()
+    bot = Bot("123456:TEST-token-that-is-long-enough-for-aiogram", session=recording)
+    chat = await bot.get_chat(ALICE.id)
+    assert (chat.id, chat.type) == (ALICE.id, "private")
+    photo = await bot.send_photo(
+        ALICE.id, BufferedInputFile(PNG, "qr.png"), caption="pay", reply_markup=like_keyboard()
+    )
+    edited = await bot.edit_message_caption(chat_id=ALICE.id, message_id=photo.message_id, caption="closed")
+    assert isinstance(edited, Message) and (edited.message_id, edited.caption) == (photo.message_id, "closed")
+    assert edited.photo and edited.reply_markup is None and edited.edit_date is not None
+    recording.deleted.add(photo.message_id)
+    with pytest.raises(TelegramBadRequest, match="Bad Request: message to edit not found"):
+        await bot.edit_message_caption(chat_id=ALICE.id, message_id=photo.message_id, caption="again")
+    sent = await bot.send_document(ALICE.id, BufferedInputFile(b"KEY-1\n", "order-7.txt"))
+    assert sent.document is not None and sent.document.file_name == "order-7.txt"
+
+
+async def test_media_edits_keep_file_ids_and_refuse_like_telegram(tg: TelegramDouble, bot: Bot) -> None:
+    """editMessageMedia adds media to a text message and swaps one picture for another; a file sent again by
+    file_id keeps its ids; a file of another kind is Telegram's type mismatch."""
+    photo = (await tg.user_sends_photo(ALICE, PNG))["message"]["photo"]
+    clip = (await tg.user_sends_video(ALICE, b"ftypmp42", duration=9))["message"]["video"]
+    assert clip["duration"] == 9 and clip["mime_type"] == "video/mp4" and clip["file_size"] == 8
+
+    text = await bot.send_message(ALICE.id, "card", reply_markup=like_keyboard())
+    edited = await bot.edit_message_media(
+        InputMediaPhoto(media=photo[-1]["file_id"], caption="<b>Card</b>", parse_mode="HTML"),
+        chat_id=ALICE.id,
+        message_id=text.message_id,
+        reply_markup=like_keyboard(),
+    )
+    assert isinstance(edited, Message) and edited.message_id == text.message_id
+    assert edited.text is None and edited.caption == "Card"
+    assert [p.file_unique_id for p in edited.photo or []] == [p["file_unique_id"] for p in photo]  # the same file
+    media_call = tg.calls_of("editMessageMedia")[-1]
+    assert media_call["media"] == {
+        "type": "photo",
+        "media": photo[-1]["file_id"],
+        "caption": "<b>Card</b>",
+        "parse_mode": "HTML",
+    }
+
+    with pytest.raises(TelegramBadRequest, match="message is not modified"):
+        await bot.edit_message_media(
+            InputMediaPhoto(media=photo[-1]["file_id"], caption="<b>Card</b>", parse_mode="HTML"),
+            chat_id=ALICE.id,
+            message_id=text.message_id,
+            reply_markup=like_keyboard(),
+        )
+    other = (await tg.user_sends_photo(ALICE, PNG + b"2"))["message"]["photo"]
+    replaced = await bot.edit_message_media(  # the same caption and buttons: another picture is still a change
+        InputMediaPhoto(media=other[-1]["file_id"], caption="<b>Card</b>", parse_mode="HTML"),
+        chat_id=ALICE.id,
+        message_id=text.message_id,
+        reply_markup=like_keyboard(),
+    )
+    assert isinstance(replaced, Message) and replaced.photo and replaced.photo[-1].file_id == other[-1]["file_id"]
+    swapped = await bot.edit_message_media(
+        InputMediaVideo(media=clip["file_id"], caption="clip"), chat_id=ALICE.id, message_id=text.message_id
+    )
+    assert isinstance(swapped, Message) and swapped.video and swapped.video.file_unique_id == clip["file_unique_id"]
+    assert swapped.photo is None and swapped.reply_markup is None
+    with pytest.raises(TelegramBadRequest, match="there is no text in the message to edit"):
+        await bot.edit_message_text("text again", chat_id=ALICE.id, message_id=text.message_id)
+    captioned = await bot.edit_message_caption(chat_id=ALICE.id, message_id=text.message_id, caption="clip 2")
+    assert isinstance(captioned, Message) and captioned.caption == "clip 2" and captioned.video
+
+    with pytest.raises(TelegramBadRequest, match="type of file mismatch"):
+        await bot.send_photo(ALICE.id, clip["file_id"])
+    with pytest.raises(TelegramBadRequest, match="wrong file identifier"):
+        await bot.send_video(ALICE.id, "BAAC-never-uploaded")
+    with pytest.raises(TelegramBadRequest, match="message caption is too long"):
+        await bot.send_video(ALICE.id, clip["file_id"], caption="x" * 1025)
+    again = await bot.send_video(ALICE.id, clip["file_id"], caption="again")
+    assert again.video and again.video.file_id == clip["file_id"]
+    uploaded = await bot.edit_message_media(
+        InputMediaPhoto(media=BufferedInputFile(PNG, "new.png")), chat_id=ALICE.id, message_id=text.message_id
+    )
+    assert (
+        isinstance(uploaded, Message)
+        and uploaded.photo
+        and tg.photo_bytes(tg.message(ALICE.id, text.message_id) or {}) == PNG
+    )

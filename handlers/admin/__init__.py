@@ -10,12 +10,14 @@ from handlers import order_messages, support
 from handlers.admin import (
     broadcast,
     inventory,
+    inventory_media,
     inventory_remove,
     inventory_stock,
     menu,
     orders,
     problems,
     refunds,
+    reviews,
     shipping,
     stats,
     users,
@@ -37,6 +39,8 @@ def build() -> Router:
     router.include_routers(menu.build(), support.build_admin(), order_messages.build_admin(), shipping.build())
     router.include_routers(orders.build(), problems.build(), refunds.build())
     # inventory_stock last of the inventory: its last handler takes what no inventory dialog step could use
-    router.include_routers(inventory.build(), inventory_remove.build(), inventory_stock.build())
-    router.include_routers(users.build(), broadcast.build(), stats.build(), wallet.build())
+    router.include_routers(
+        inventory.build(), inventory_media.build(), inventory_remove.build(), inventory_stock.build()
+    )
+    router.include_routers(reviews.build(), users.build(), broadcast.build(), stats.build(), wallet.build())
     return router

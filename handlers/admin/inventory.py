@@ -1,6 +1,7 @@
 """Inventory: the whole catalog tree (inactive nodes too) with stock per product, and the dialogs that
 create, rename, (de)activate, price and describe. Every dialog has a Cancel button; /admin and /start leave.
-Stock in: handlers.admin.inventory_stock; stock out and deletion: handlers.admin.inventory_remove."""
+Stock in: handlers.admin.inventory_stock; stock out and deletion: handlers.admin.inventory_remove; pictures:
+handlers.admin.inventory_media."""
 
 from enum import StrEnum
 from html import escape
@@ -14,9 +15,9 @@ from aiogram.utils.callback_answer import CallbackAnswer
 
 from config import Settings
 from handlers.admin.menu import AdminCb, AdminSection
-from handlers.admin.panel import actor, answer, before_last_row, rows
+from handlers.admin.panel import actor, answer, rows
 from handlers.callbacks import Id, Page
-from handlers.keyboards import button, paged
+from handlers.keyboards import before_last_row, button, paged
 from handlers.render import alert
 from l10n import L10n
 from models.enums import ProductKind
@@ -56,6 +57,8 @@ class InvAction(StrEnum):
     unstock = "u"  # remove chosen digital units
     recount = "q"  # set a physical product's available count
     delete = "e"  # what deleting would take with it, and Confirm
+    media = "m"  # attach a photo or video (categories and products)
+    unmedia = "w"  # remove it
     purge = "z"  # delete, confirmed
     confirm = "y"
     cancel = "x"
@@ -123,6 +126,7 @@ def listing_view(node: Node, listing: Listing, l10n: L10n) -> tuple[str, InlineK
         name=escape(here.name),
         status=l10n(f"admin.inventory.{'active' if here.is_active else 'inactive'}"),
     )
+    picture = InvCb(action=InvAction.media, node=node, id=here.id)
     return text, before_last_row(
         markup,
         new,
@@ -130,6 +134,7 @@ def listing_view(node: Node, listing: Listing, l10n: L10n) -> tuple[str, InlineK
             button(l10n("admin.inventory.rename"), InvCb(action=InvAction.rename, node=node, id=here.id)),
             button(l10n(f"admin.inventory.{toggle.name}"), InvCb(action=toggle, node=node, id=here.id)),
         ],
+        [button(l10n("admin.inventory.media"), picture)] if node is Node.category else [],
         [button(l10n("admin.inventory.delete"), InvCb(action=InvAction.delete, node=node, id=here.id))],
     )
 
@@ -157,7 +162,7 @@ def product_view(card: ProductAdmin, settings: Settings, l10n: L10n) -> tuple[st
         [act(InvAction.stock, "add_stock"), take],
         [act(InvAction.price, "set_price"), act(InvAction.describe, "describe")],
         [act(InvAction.rename, "rename"), act(toggle, toggle.name)],
-        [act(InvAction.delete, "delete")],
+        [act(InvAction.media, "media"), act(InvAction.delete, "delete")],
         [button(l10n("nav.back"), InvCb(action=InvAction.view, node=Node.subcategory, id=card.subcategory_id))],
     )
 
@@ -188,9 +193,8 @@ async def show_node(
 
 
 async def open_section(
-    query: CallbackQuery, state: FSMContext, admin_inventory: AdminInventoryService, settings: Settings, l10n: L10n
+    query: CallbackQuery, admin_inventory: AdminInventoryService, settings: Settings, l10n: L10n
 ) -> None:
-    await state.clear()
     await show_node(query, Node.root, 0, 0, admin_inventory, settings, l10n)
 
 

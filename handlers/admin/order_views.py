@@ -12,7 +12,7 @@ from handlers.admin.menu import AdminCb, AdminSection
 from handlers.callbacks import Id, Page
 from handlers.keyboards import button, paged
 from l10n import L10n
-from models.enums import Chain, OrderProblem, OrderStatus
+from models.enums import OrderProblem, OrderStatus
 from services.admin.dto import (
     AdminAction,
     AdminOrderView,
@@ -23,7 +23,7 @@ from services.admin.dto import (
     TimelineEntry,
 )
 from services.dto import AddressState, NamedItem, OrderShipping
-from services.money import format_amount, format_fiat
+from services.money import Unit, format_amount, format_fiat
 
 
 class AoAction(StrEnum):
@@ -80,14 +80,14 @@ def when(at: datetime) -> str:
     return at.strftime("%Y-%m-%d %H:%M")
 
 
-def signed_amount(chain: Chain, base_units: int) -> str:
+def signed_amount(unit: Unit, base_units: int) -> str:
     sign = "−" if base_units < 0 else "+" if base_units > 0 else ""
-    return sign + format_amount(chain, abs(base_units))
+    return sign + format_amount(unit, abs(base_units))
 
 
-def status_label(status: OrderStatus, bucket: OrderBucket | None, l10n: L10n) -> str:
+def status_label(status: OrderStatus, bucket: OrderBucket, l10n: L10n) -> str:
     """A paid order reads "ready for shipment" or "delivered", as in the lists."""
-    if status is OrderStatus.paid and bucket is not None:
+    if status is OrderStatus.paid:
         return l10n(f"admin.orders.bucket.{bucket.name}")
     return l10n(f"status.{status}")
 
@@ -139,6 +139,7 @@ def order_list(page: OrderPage, l10n: L10n) -> tuple[str, InlineKeyboardMarkup]:
                 total=format_fiat(r.total, r.currency),
                 buyer=r.buyer,
             )
+            + (f" · {l10n(f'status.{r.status}')}" if page.bucket is OrderBucket.all else "")
             + (" ⚠" if r.problem else ""),
         )
         for r in page.rows
@@ -214,10 +215,10 @@ def _order_text(view: AdminOrderView, timeline: list[TimelineEntry], l10n: L10n)
     if view.shipping:
         parts.append(ship_to(view.shipping, l10n))
     if view.invoice:
-        inv, coin = view.invoice, view.invoice.chain.upper()
+        inv, coin = view.invoice, view.invoice.unit.label
         text = l10n(
             "admin.orders.invoice",
-            amount=format_amount(inv.chain, inv.amount_due),
+            amount=format_amount(inv.unit, inv.amount_due),
             coin=coin,
             address=inv.address,
             rate=format_fiat(inv.rate, view.currency),
@@ -229,7 +230,7 @@ def _order_text(view: AdminOrderView, timeline: list[TimelineEntry], l10n: L10n)
             l10n(
                 "admin.orders.payment",
                 tx=_tx_link(p.natural_id, p.url),
-                amount=format_amount(inv.chain, p.amount),
+                amount=format_amount(inv.unit, p.amount),
                 coin=coin,
                 confirmations=p.confirmations,
                 block=p.block_height if p.block_height is not None else "—",
@@ -289,7 +290,7 @@ def order_keyboard(view: AdminOrderView, l10n: L10n) -> InlineKeyboardMarkup:
             kb.row(button(l10n(f"admin.orders.do.{action}"), AdminOrderCb(action=pressed, id=view.id)))
     if view.problem:
         kb.row(button(l10n("admin.problems.open"), ProblemCb(action=ApAction.view, id=view.id)))
-    back = AdminOrderCb(action=AoAction.list, bucket=view.bucket) if view.bucket else ProblemCb(action=ApAction.list)
+    back = AdminOrderCb(action=AoAction.list, bucket=view.bucket)
     kb.row(button(l10n("admin.orders.refresh"), open_order(view.id)), button(l10n("nav.back"), back))
     kb.row(button(l10n("admin.orders.do.message"), AdminOrderCb(action=AoAction.message, id=view.id)))
     return kb.as_markup()

@@ -7,7 +7,7 @@ from handlers.keyboards import button
 from handlers.render import answer
 from l10n import L10n
 
-__all__ = ["actor", "answer", "before_last_row", "rows", "to_menu"]  # answer lives in handlers.render
+__all__ = ["actor", "answer", "rows", "to_menu"]  # answer lives in handlers.render
 
 
 def actor(event: Message | CallbackQuery) -> str:
@@ -22,9 +22,3 @@ def to_menu(l10n: L10n) -> InlineKeyboardButton:
 def rows(*lines: list[InlineKeyboardButton]) -> InlineKeyboardMarkup:
     """One keyboard row per non-empty list."""
     return InlineKeyboardMarkup(inline_keyboard=[line for line in lines if line])
-
-
-def before_last_row(markup: InlineKeyboardMarkup, *lines: list[InlineKeyboardButton]) -> InlineKeyboardMarkup:
-    """Extra rows above the last one (the back button of handlers.keyboards.paged)."""
-    keyboard = markup.inline_keyboard
-    return InlineKeyboardMarkup(inline_keyboard=[*keyboard[:-1], *(line for line in lines if line), keyboard[-1]])

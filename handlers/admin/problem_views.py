@@ -21,14 +21,14 @@ RESOLUTION_BUTTONS = {
 
 
 def amounts(row: ProblemRow, l10n: L10n) -> str:
-    if row.chain is None:
+    if row.unit is None:
         return ""
     return l10n(
         "admin.problems.amounts",
-        due=format_amount(row.chain, row.due),
-        received=format_amount(row.chain, row.received),
-        coin=row.chain.upper(),
-        difference=signed_amount(row.chain, row.difference),
+        due=format_amount(row.unit, row.due),
+        received=format_amount(row.unit, row.received),
+        coin=row.unit.label,
+        difference=signed_amount(row.unit, row.difference),
         fiat=format_fiat(row.difference_fiat, row.currency),
     )
 
@@ -77,6 +77,7 @@ def problem_text(row: ProblemRow, l10n: L10n) -> str:
                 ),
                 amounts(row, l10n),
                 refund_text(row.refund, l10n) if row.refund else l10n(f"admin.problems.hint.{row.problem}"),
+                l10n("admin.refunds.refused.token") if row.refund_off_bot else "",
             ],
         )
     )

@@ -34,8 +34,8 @@ class RefundAdminCb(CallbackData, prefix="rf"):
 
 
 def choice(quote: RefundQuote, l10n: L10n) -> tuple[str, InlineKeyboardMarkup]:
-    coin, fiat = quote.chain.upper(), format_fiat(quote.fiat, quote.currency)
-    coins = format_amount(quote.chain, quote.coins)
+    coin, fiat = quote.unit.label, format_fiat(quote.fiat, quote.currency)
+    coins = format_amount(quote.unit, quote.coins)
     lines = [
         l10n("admin.refunds.choose", order_id=quote.order_id, problem=l10n(f"admin.problems.kind.{quote.problem}")),
         l10n("admin.refunds.basis.coin", amount=coins, coin=coin, fiat=fiat),
@@ -46,7 +46,7 @@ def choice(quote: RefundQuote, l10n: L10n) -> tuple[str, InlineKeyboardMarkup]:
     if quote.at_today is None:
         lines.append(l10n("admin.refunds.no_rate"))
     else:
-        today = format_amount(quote.chain, quote.at_today)
+        today = format_amount(quote.unit, quote.at_today)
         lines.append(l10n("admin.refunds.basis.fiat", amount=today, coin=coin, fiat=fiat))
         opened = RefundAdminCb(action=ArAction.fiat, id=quote.order_id, problem=quote.problem)
         kb.row(button(l10n("admin.refunds.do.fiat", amount=today, coin=coin, fiat=fiat), opened))
@@ -58,8 +58,8 @@ def refund_text(refund: RefundView, l10n: L10n) -> str:
     """The refund's line in the problem view: how much, on which basis, and what it waits for."""
     text = l10n(
         "admin.refunds.summary",
-        amount=format_amount(refund.chain, refund.amount),
-        coin=refund.chain.upper(),
+        amount=format_amount(refund.unit, refund.amount),
+        coin=refund.unit.label,
         fiat=format_fiat(refund.fiat, refund.currency),
         basis=l10n(f"admin.refunds.basis_name.{refund.basis}"),
     )
@@ -80,8 +80,8 @@ def pay_caption(refund: RefundView, depth: int, l10n: L10n) -> str:
     return l10n(
         "admin.refunds.pay",
         order_id=refund.order_id,
-        amount=format_amount(refund.chain, refund.amount),
-        coin=refund.chain.upper(),
+        amount=format_amount(refund.unit, refund.amount),
+        coin=refund.unit.label,
         address=refund.address or "",
         uri=refund.uri or "",
         depth=depth,
@@ -112,8 +112,8 @@ def checked(result: RefundCheck, refund: RefundView, depth: int, l10n: L10n) -> 
     return l10n(
         f"admin.refunds.check.{result}",
         order_id=refund.order_id,
-        amount=format_amount(refund.chain, refund.amount),
-        coin=refund.chain.upper(),
+        amount=format_amount(refund.unit, refund.amount),
+        coin=refund.unit.label,
         address=refund.address or "",
         depth=depth,
     )

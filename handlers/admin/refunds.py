@@ -100,7 +100,7 @@ async def link(
     await query.bot.send_photo(
         sender(query),
         photo,
-        caption=pay_caption(refund, settings.confirmations(refund.chain), l10n),
+        caption=pay_caption(refund, settings.confirmations(refund.unit.chain), l10n),
         reply_markup=pay_keyboard(refund, l10n),
     )
 
@@ -137,7 +137,7 @@ async def got_txid(
         await state.clear()
         await message.answer(order_views.refusal(e, order_id, l10n))
         return
-    text = checked(result, refund, settings.confirmations(refund.chain), l10n)
+    text = checked(result, refund, settings.confirmations(refund.unit.chain), l10n)
     if result is not RefundCheck.refunded:  # the prompt stays: another transaction id may be the one
         await message.answer(text, reply_markup=back)
         return

@@ -28,7 +28,7 @@ class StatsCb(CallbackData, prefix="as"):
 
 def period_text(stats: PeriodStats, l10n: L10n) -> str:
     revenue = ", ".join(format_fiat(v, c) for c, v in stats.revenue.items()) or "0"
-    coins = ", ".join(f"{format_amount(c, v)} {c.upper()}" for c, v in stats.received.items()) or "—"
+    coins = ", ".join(f"{format_amount(a, v)} {a.label}" for a, v in stats.received.items()) or "—"
     conversion = "—" if stats.conversion is None else f"{stats.conversion}%"
     return l10n(
         "admin.stats.period",

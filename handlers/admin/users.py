@@ -13,6 +13,7 @@ from aiogram.utils.callback_answer import CallbackAnswer
 
 from config import Settings
 from handlers.admin.menu import AdminCb, AdminSection
+from handlers.admin.order_views import open_order
 from handlers.admin.panel import actor, answer, rows, to_menu
 from handlers.callbacks import Id, Page, Quantity
 from handlers.keyboards import button, paged
@@ -197,17 +198,17 @@ async def orders(
         alert(callback_answer, l10n("admin.users.gone"))
         await show_menu(query, settings, l10n)
         return
-    lines = [order_line(o, l10n) for o in rows_] or [l10n("admin.users.no_orders")]
     markup = paged(
-        [],
+        [NamedItem(o.id, order_line(o, l10n)) for o in rows_],
         page,
         more,
-        lambda i: UsersCb(action=UserAction.card, id=i),
+        open_order,
         lambda p: UsersCb(action=UserAction.orders, id=callback_data.id, page=p),
         UsersCb(action=UserAction.card, id=callback_data.id),
         l10n,
     )
-    await answer(query, "\n".join([l10n("admin.users.orders_title", id=callback_data.id), *lines]), markup)
+    title = l10n("admin.users.orders_title", id=callback_data.id)
+    await answer(query, title if rows_ else "\n".join([title, l10n("admin.users.no_orders")]), markup)
 
 
 def build() -> Router:

@@ -1,5 +1,5 @@
-"""Wallet: per coin the last derivation index used and the gap-limit monitor, provider health, and the
-watch-only export for Sparrow or Electrum."""
+"""Wallet: per coin the last derivation index used and the gap-limit monitor, provider health, the
+watch-only export for Sparrow or Electrum, and the tokens waiting on invoice addresses to be swept."""
 
 from enum import StrEnum
 from html import escape
@@ -14,12 +14,14 @@ from handlers.admin.panel import answer, rows, to_menu
 from handlers.keyboards import button
 from l10n import L10n
 from models.types import utcnow
-from services.admin.wallet import AdminWalletService, GapReport
+from services.admin.wallet import AdminWalletService, GapReport, SweepReport
+from services.money import format_amount
 from services.payments.watch import ChainHealth, PaymentWatch
 
 
 class WalletAction(StrEnum):
     export = "x"
+    sweep = "s"
 
 
 class WalletCb(CallbackData, prefix="aw"):
@@ -72,6 +74,7 @@ async def open_section(
         "\n\n".join(parts),
         rows(
             [button(l10n("admin.wallet.export"), WalletCb(action=WalletAction.export))] if reports else [],
+            [button(l10n("admin.wallet.sweep"), WalletCb(action=WalletAction.sweep))],
             [to_menu(l10n)],
         ),
     )
@@ -92,8 +95,50 @@ async def export(query: CallbackQuery, admin_wallet: AdminWalletService, l10n: L
         await query.bot.send_message(query.from_user.id, "\n\n".join([l10n("admin.wallet.export_title"), *lines]))
 
 
+SHOWN_ADDRESSES = 10  # per network; `python -m bot wallet export` lists them all
+
+
+def sweep_text(reports: list[SweepReport], l10n: L10n) -> str:
+    parts = [l10n("admin.wallet.sweep_title")]
+    for report in reports:
+        network = report.coin.network
+        if report.holdings is None:
+            parts.append(l10n("admin.wallet.sweep_unknown", network=network))
+            continue
+        lines = [
+            l10n("admin.wallet.sweep_row", token=unit.label, count=count, amount=format_amount(unit, total))
+            for unit, (count, total) in report.totals.items()
+        ] or [l10n("admin.wallet.sweep_empty", network=network)]
+        lines += [
+            l10n(
+                "admin.wallet.sweep_address",
+                index=h.index,
+                address=h.address,
+                amount=format_amount(h.unit, h.balance),
+                symbol=h.unit.symbol,
+            )
+            for h in report.holdings[:SHOWN_ADDRESSES]
+        ]
+        if len(report.holdings) > SHOWN_ADDRESSES:
+            lines.append(l10n("admin.wallet.sweep_more", more=len(report.holdings) - SHOWN_ADDRESSES))
+        if fees := report.fees:
+            total, each = (format_amount(report.coin, fee) for fee in fees)
+            lines.append(l10n("admin.wallet.sweep_fee", total=total, each=each, coin=report.coin.symbol))
+        parts.append("\n".join(lines))
+    if len(parts) == 1:
+        parts.append(l10n("admin.wallet.sweep_none"))
+    return "\n\n".join(parts)
+
+
+async def sweep(query: CallbackQuery, admin_wallet: AdminWalletService, l10n: L10n) -> None:
+    reports = await admin_wallet.sweep_reports()
+    back = button(l10n("nav.back"), AdminCb(section=AdminSection.wallet))
+    await answer(query, sweep_text(reports, l10n), rows([back]))
+
+
 def build() -> Router:
     router = Router(name="admin-wallet")
     router.callback_query.register(open_section, AdminCb.filter(F.section == AdminSection.wallet))
     router.callback_query.register(export, WalletCb.filter(F.action == WalletAction.export))
+    router.callback_query.register(sweep, WalletCb.filter(F.action == WalletAction.sweep))
     return router

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from models.enums import Chain
-from services.payments.seen import ChainSnapshot
+from services.payments.seen import ChainSnapshot, TokenWatch
 
 
 class ProviderError(Exception):
@@ -48,5 +48,28 @@ class ChainBackend(Protocol):
     async def tip_height(self) -> int:
         """The height (SOL: the slot at the backend's commitment) of the newest block it knows: a payment
         sent after this call lands above it. Raises ProviderError."""
+
+    async def close(self) -> None: ...
+
+
+class TokenBackend(Protocol):
+    """Token payments (ERC-20, SPL) on one chain, by the same rules: what the chain shows now, a requested
+    address left out of the snapshot is unknown, and any doubt raises ProviderError. It watches invoice
+    addresses only, each from its invoice's creation (`TokenWatch.since`): refunds are never paid in tokens
+    (services.orders.refunds.sent_on_chain), so it needs neither a `since` height nor `tip_height`."""
+
+    chain: Chain
+    name: str  # "erc20-logs", "spl-token": used in metrics
+
+    async def scan(self, wanted: Sequence[TokenWatch]) -> ChainSnapshot:
+        """Every payment of each watched token to its address, by address. A transfer of another token to
+        the address is no payment of it. Raises ProviderError."""
+
+    async def balances(self, held: Sequence[TokenWatch]) -> dict[str, int]:
+        """What each address holds of its token now, by address (for sweeping). Raises ProviderError."""
+
+    async def sweep_fee(self) -> int:
+        """About what moving one address's tokens to the merchant's wallet costs now, in base units of the
+        chain's coin (see the backend's docstring). Raises ProviderError."""
 
     async def close(self) -> None: ...

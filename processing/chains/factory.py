@@ -4,11 +4,13 @@ from collections.abc import Sequence
 
 from config import ConfigError, Settings
 from models.enums import Chain, Network
-from processing.chains.base import ChainBackend
+from processing.chains.base import ChainBackend, TokenBackend
 from processing.chains.core_rpc import CoreRpcBackend
+from processing.chains.erc20 import Erc20Backend
 from processing.chains.esplora import EsploraBackend
 from processing.chains.evm_rpc import EvmRpcBackend
 from processing.chains.solana_rpc import SolanaRpcBackend
+from processing.chains.spl_token import SplTokenBackend
 
 ESPLORA_DEFAULTS = {
     (Chain.btc, Network.mainnet): "https://mempool.space/api",
@@ -40,17 +42,33 @@ def build_backends(settings: Settings, chains: Sequence[Chain]) -> dict[Chain, C
                     raise ConfigError(f"{name}_ESPLORA_URL: required on {settings.network}")
                 backends[chain] = EsploraBackend(chain, url, timeout)
         elif chain is Chain.eth:
-            url = settings.eth_rpc_url.get_secret_value()
-            if not url:
-                raise ConfigError(
-                    "ETH_RPC_URL: required to watch ETH payments (a node that serves historical balances)"
-                )
-            backends[chain] = EvmRpcBackend(url, settings.eth_confirmations, timeout)
+            backends[chain] = EvmRpcBackend(eth_rpc_url(settings), settings.eth_confirmations, timeout)
         else:
-            url = settings.sol_rpc_url.get_secret_value() or (
-                SOLANA_MAINNET if settings.network is Network.mainnet else ""
-            )
-            if not url:
-                raise ConfigError(f"SOL_RPC_URL: required on {settings.network}")
-            backends[chain] = SolanaRpcBackend(url, settings.sol_commitment, timeout)
+            backends[chain] = SolanaRpcBackend(sol_rpc_url(settings), settings.sol_commitment, timeout)
     return backends
+
+
+def build_token_backends(settings: Settings, chains: Sequence[Chain]) -> dict[Chain, TokenBackend]:
+    """One token backend per watched chain that has tokens (ETH, SOL), whether or not tokens are configured
+    now: the invoices name their contracts, so a token removed from the settings is still watched."""
+    timeout = settings.provider_timeout_seconds
+    backends: dict[Chain, TokenBackend] = {}
+    if Chain.eth in chains:
+        backends[Chain.eth] = Erc20Backend(eth_rpc_url(settings), settings.eth_confirmations, timeout)
+    if Chain.sol in chains:
+        backends[Chain.sol] = SplTokenBackend(sol_rpc_url(settings), settings.sol_commitment, timeout)
+    return backends
+
+
+def eth_rpc_url(settings: Settings) -> str:
+    url = settings.eth_rpc_url.get_secret_value()
+    if not url:
+        raise ConfigError("ETH_RPC_URL: required to watch ETH payments (a node that serves historical balances)")
+    return url
+
+
+def sol_rpc_url(settings: Settings) -> str:
+    url = settings.sol_rpc_url.get_secret_value() or (SOLANA_MAINNET if settings.network is Network.mainnet else "")
+    if not url:
+        raise ConfigError(f"SOL_RPC_URL: required on {settings.network}")
+    return url

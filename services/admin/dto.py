@@ -5,13 +5,15 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from models.enums import Chain, OrderProblem, OrderStatus, OutboxStatus, PaymentStatus, RefundBasis, RefundStatus
+from models.chains import Asset
+from models.enums import OrderProblem, OrderStatus, OutboxStatus, PaymentStatus, RefundBasis, RefundStatus
 from services.dto import InvoiceView, OrderLine, OrderShipping
 
 
 class OrderBucket(StrEnum):
-    """The admin's order lists. A paid order is "ready for shipment" while it holds physical items,
-    else "delivered" (digital goods go out with the payment notice)."""
+    """The admin's order lists: every order is in exactly one of them, and in "all". A paid order is "ready
+    for shipment" while it holds physical items, else "delivered" (digital goods go out with the payment
+    notice). Underpaid and paid-late orders stay listed after their problem is closed."""
 
     awaiting = "aw"
     confirming = "cf"
@@ -20,6 +22,9 @@ class OrderBucket(StrEnum):
     shipped = "sh"
     expired = "ex"
     cancelled = "cx"
+    underpaid = "up"
+    paid_late = "pl"
+    all = "al"
 
 
 # bucket -> (statuses, physical items: required / excluded / either)
@@ -31,15 +36,20 @@ BUCKETS: dict[OrderBucket, tuple[tuple[OrderStatus, ...], bool | None]] = {
     OrderBucket.shipped: ((OrderStatus.shipped,), None),
     OrderBucket.expired: ((OrderStatus.expired,), None),
     OrderBucket.cancelled: ((OrderStatus.cancelled,), None),
+    OrderBucket.underpaid: ((OrderStatus.underpaid,), None),
+    OrderBucket.paid_late: ((OrderStatus.paid_late,), None),
+    OrderBucket.all: (tuple(OrderStatus), None),
 }
 
 
-def bucket_of(status: OrderStatus, physical: bool) -> OrderBucket | None:
-    """The list an order shows up in; None for underpaid and paid-late orders (the problem queue)."""
-    for bucket, (statuses, needs_physical) in BUCKETS.items():
-        if status in statuses and needs_physical in (None, physical):
-            return bucket
-    return None
+def in_bucket(bucket: OrderBucket, status: OrderStatus, physical: bool) -> bool:
+    statuses, needs_physical = BUCKETS[bucket]
+    return status in statuses and needs_physical in (None, physical)
+
+
+def bucket_of(status: OrderStatus, physical: bool) -> OrderBucket:
+    """The one list an order shows up in, "all" aside."""
+    return next(b for b in OrderBucket if b is not OrderBucket.all and in_bucket(b, status, physical))
 
 
 class AdminAction(StrEnum):
@@ -126,7 +136,7 @@ class AdminOrderView:
     id: int
     status: OrderStatus
     problem: OrderProblem | None
-    bucket: OrderBucket | None
+    bucket: OrderBucket
     physical: bool
     created_at: datetime
     tracking: str | None
@@ -150,8 +160,7 @@ class RefundView:
     order_id: int
     status: RefundStatus
     basis: RefundBasis
-    chain: Chain
-    asset: str
+    unit: Asset  # the invoice's
     amount: int  # base units
     fiat: Decimal  # what it is worth in `currency`
     currency: str
@@ -167,7 +176,7 @@ class RefundQuote:
 
     order_id: int
     problem: OrderProblem
-    chain: Chain
+    unit: Asset  # the invoice's
     coins: int  # base units by the problem's rule (services.orders.refunds.refundable)
     fiat: Decimal  # those coins at the invoice's rate
     currency: str
@@ -179,7 +188,7 @@ class ProblemRow:
     id: int
     problem: OrderProblem
     status: OrderStatus
-    chain: Chain | None
+    unit: Asset | None  # what the invoice is paid in; None without an invoice
     due: int
     received: int  # non-reorged payments
     difference: int  # received − due, in base units
@@ -187,6 +196,7 @@ class ProblemRow:
     currency: str
     resolutions: tuple[Resolution, ...]
     refund: RefundView | None = None  # the open refund: while there is one, it is the only way to resolve
+    refund_off_bot: bool = False  # money is owed back in a token, which the bot does not send (refund off-bot)
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,12 +33,13 @@ from services.admin.dto import (
     PaymentRow,
     TimelineEntry,
     bucket_of,
+    in_bucket,
 )
-from services.dto import InvoiceView, OrderLine, OrderShipping
+from services.dto import OrderLine, OrderShipping
 from services.money import from_minor
+from services.orders.buyer import invoice_view
 from services.orders.lifecycle import OrderLifecycle, admin
 from services.payments.explorer import tx_url
-from services.payments.uri import payment_uri
 from services.shop.catalog import NotFound
 from services.shop.shipping import order_shipping
 from services.wallet.goods import GoodsCipher
@@ -59,7 +60,7 @@ class AdminOrdersService:
         async with read_only(self._session):
             raw = await OrderRepo(self._session).counts()
         return {
-            bucket: sum(n for (status, physical), n in raw.items() if bucket_of(status, physical) is bucket)
+            bucket: sum(n for (status, physical), n in raw.items() if in_bucket(bucket, status, physical))
             for bucket in OrderBucket
         }
 
@@ -166,18 +167,7 @@ class AdminOrdersService:
                 OrderLine(i.product_name, i.quantity, from_minor(i.unit_price_minor))
                 for i in await orders.items(order_id)
             ],
-            invoice=InvoiceView(
-                invoice.chain,
-                invoice.address,
-                invoice.amount_due,
-                invoice.rate,
-                invoice.rate_source,
-                invoice.rate_at,
-                invoice.expires_at,
-                payment_uri(invoice.chain, invoice.address, invoice.amount_due, self._settings.eth_chain_id),
-            )
-            if invoice
-            else None,
+            invoice=invoice_view(invoice, self._settings) if invoice else None,
             payments=[
                 PaymentRow(
                     p.natural_id,

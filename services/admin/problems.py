@@ -23,7 +23,7 @@ from services.admin.dto import OrderMovedOn, ProblemPage, ProblemRow, Resolution
 from services.admin.refunds import refund_view
 from services.money import to_fiat
 from services.orders.lifecycle import OrderLifecycle, admin
-from services.orders.refunds import refundable
+from services.orders.refunds import refundable, sent_on_chain
 from services.shop.catalog import NotFound
 
 PAGE_SIZE = 8
@@ -98,19 +98,21 @@ class AdminProblemsService:
         received = (await PaymentRepo(self._session).received([order.id]))[order.id]
         due = invoice.amount_due if invoice else 0
         refund = await RefundRepo(self._session).open_of(order.id)
-        onchain = invoice is not None and refundable(order.problem, due, received) > 0
+        owed = refundable(order.problem, due, received) > 0
+        in_coin = invoice is None or sent_on_chain(invoice.unit)
         return ProblemRow(
             order.id,
             order.problem,
             order.status,
-            invoice.chain if invoice else None,
+            invoice.unit if invoice else None,
             due,
             received,
             received - due,
             _fiat(invoice, received - due),
             order.fiat_currency,
-            () if refund else resolutions(order.problem, order.status, onchain=onchain),
+            () if refund else resolutions(order.problem, order.status, onchain=owed and in_coin),
             refund_view(refund, order.fiat_currency, self._settings.eth_chain_id) if refund else None,
+            refund_off_bot=owed and not in_coin,
         )
 
 
@@ -129,4 +131,4 @@ def _fiat(invoice: Invoice | None, base_units: int) -> Decimal:
     """Base units in fiat at the invoice's locked rate."""
     if invoice is None:
         return Decimal(0)
-    return to_fiat(invoice.chain, base_units, invoice.rate)
+    return to_fiat(invoice.unit, base_units, invoice.rate)

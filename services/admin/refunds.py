@@ -10,7 +10,6 @@ double press or two admins at once act once; the loser gets OrderMovedOn.
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config import Settings
-from models.chains import CHAINS
 from models.database import read_only
 from models.enums import OrderProblem, RefundBasis, RefundMethod, RefundStatus
 from models.orders import Invoice, Order, Refund
@@ -21,7 +20,7 @@ from repositories.refunds import RefundRepo
 from services.admin.dto import OrderMovedOn, RefundQuote, RefundView
 from services.money import base_units_worth, from_minor, to_fiat, to_minor
 from services.orders.lifecycle import OrderLifecycle, admin
-from services.orders.refunds import refundable
+from services.orders.refunds import refundable, sent_on_chain
 from services.payments.rates import RateService, RateUnavailable
 from services.payments.refunds import RefundCheck, RefundPayments, WatchedRefund
 from services.payments.uri import payment_uri
@@ -30,7 +29,8 @@ from services.shop.catalog import NotFound
 
 
 class NotRefundable(Exception):
-    """Nothing can go back on chain for this order; `reason` says why: "nothing" (no money to give back) or
+    """Nothing can go back on chain for this order; `reason` says why: "nothing" (no money to give back),
+    "token" (it is owed in a token, which the bot does not send: services.orders.refunds.sent_on_chain) or
     "too_small" (less than the chain's smallest payment)."""
 
     def __init__(self, reason: str) -> None:
@@ -50,37 +50,39 @@ class AdminRefundsService:
         problem is another now, or a refund is open), NotRefundable. Read-only; asks for today's rate."""
         async with read_only(self._session):
             order, invoice, coins = await self._owed(order_id, problem)
-        fiat = to_fiat(invoice.chain, coins, invoice.rate)
+        unit = invoice.unit
+        fiat = to_fiat(unit, coins, invoice.rate)
         try:
-            rate = (await self._rates.rate(invoice.chain)).value
+            rate = (await self._rates.rate(unit.symbol)).value
         except RateUnavailable:
             rate = None
-        at_today = base_units_worth(invoice.chain, fiat, rate) if rate and fiat > 0 else None
-        return RefundQuote(order.id, problem, invoice.chain, coins, fiat, order.fiat_currency, at_today)
+        at_today = base_units_worth(unit, fiat, rate) if rate and fiat > 0 else None
+        return RefundQuote(order.id, problem, unit, coins, fiat, order.fiat_currency, at_today)
 
     async def open(self, order_id: int, admin_id: int, problem: OrderProblem, basis: RefundBasis) -> RefundView:
         """Open a refund for the order's `problem` on `basis`: its amount is fixed now (on the fiat basis at
         today's rate, fetched before the transaction) and the buyer is asked for an address
         (OrderLifecycle.open_refund). Raises NotFound, OrderMovedOn, NotRefundable (also when the amount
-        would be below the chain's smallest payment), RateUnavailable."""
+        would be below the chain's smallest payment), RateUnavailable. The refund is in the invoice's asset."""
         async with read_only(self._session):
             _, invoice, _ = await self._owed(order_id, problem)
-        today = (await self._rates.rate(invoice.chain)).value if basis is RefundBasis.fiat else None
+        today = (await self._rates.rate(invoice.asset)).value if basis is RefundBasis.fiat else None
         async with self._session.begin():
             order, invoice, coins = await self._owed(order_id, problem, lock=True)
-            chain = invoice.chain
-            fiat = to_fiat(chain, coins, invoice.rate)
-            amount = coins if today is None else (base_units_worth(chain, fiat, today) if fiat > 0 else 0)
-            if amount < max(CHAINS[chain].min_payment, 1):
+            unit = invoice.unit
+            fiat = to_fiat(unit, coins, invoice.rate)
+            amount = coins if today is None else (base_units_worth(unit, fiat, today) if fiat > 0 else 0)
+            if amount < unit.min_payment:
                 raise NotRefundable("too_small")
             refund = Refund(
                 order_id=order.id,
                 problem=problem,
                 method=RefundMethod.onchain,
                 basis=basis,
-                chain=chain,
-                asset=CHAINS[chain].symbol,  # token invoices are not refunded here yet
-                token=None,
+                chain=unit.chain,
+                asset=unit.symbol,
+                token=unit.token,
+                decimals=unit.decimals,
                 amount=amount,
                 fiat_minor=to_minor(fiat),
                 rate=invoice.rate if today is None else today,
@@ -133,6 +135,8 @@ class AdminRefundsService:
         coins = refundable(problem, invoice.amount_due, received) if invoice else 0
         if invoice is None or coins <= 0:
             raise NotRefundable("nothing")
+        if not sent_on_chain(invoice.unit):
+            raise NotRefundable("token")
         return order, invoice, coins
 
     async def _open_refund(self, order_id: int, *, lock: bool = False) -> tuple[Order, Refund]:
@@ -151,14 +155,13 @@ class AdminRefundsService:
 
 def refund_view(refund: Refund, currency: str, eth_chain_id: int) -> RefundView:
     """A refund as admins see it, with its payment link once the address is in."""
-    uri = payment_uri(refund.chain, refund.address, refund.amount, eth_chain_id) if refund.address else None
+    uri = payment_uri(refund.unit, refund.address, refund.amount, eth_chain_id) if refund.address else None
     return RefundView(
         id=refund.id,
         order_id=refund.order_id,
         status=refund.status,
         basis=refund.basis,
-        chain=refund.chain,
-        asset=refund.asset,
+        unit=refund.unit,
         amount=refund.amount,
         fiat=from_minor(refund.fiat_minor),
         currency=currency,

@@ -16,8 +16,8 @@ from enum import StrEnum
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config import Settings
+from models.chains import CHAINS, Asset
 from models.database import read_only
-from models.enums import Chain
 from models.orders import Refund
 from models.types import utcnow
 from repositories.refunds import RefundRepo
@@ -35,6 +35,7 @@ CSV_HEADER = (
     "created_at",
     "status",
     "chain",
+    "asset",
     "address",
     "due",
     "received",
@@ -72,7 +73,7 @@ class PeriodStats:
     orders: int  # created in the period, any status
     sold: int  # paid in the period and still paid or shipped
     revenue: dict[str, Decimal]  # fiat currency -> sum of those orders' totals
-    received: dict[Chain, int]  # base units still on chain, paid to those orders
+    received: dict[Asset, int]  # base units still on chain, paid to those orders, per asset
     invoices: int  # created in the period
     invoices_paid: int  # of them, whose order got paid
 
@@ -157,10 +158,11 @@ class AdminStatsService:
                 if invoice is None
                 else [
                     invoice.chain.value,
+                    invoice.asset,
                     invoice.address,
-                    format_amount(invoice.chain, invoice.amount_due),
-                    format_amount(invoice.chain, received[order.id]),
-                    _signed(invoice.chain, received[order.id] - invoice.amount_due),
+                    format_amount(invoice.unit, invoice.amount_due),
+                    format_amount(invoice.unit, received[order.id]),
+                    _signed(invoice.unit, received[order.id] - invoice.amount_due),
                 ]
             )
             writer.writerow(
@@ -168,7 +170,7 @@ class AdminStatsService:
                     order.id,
                     order.created_at.isoformat(timespec="seconds"),
                     order.status.value,
-                    *(coin or ["", "", "", "", ""]),
+                    *(coin or ["", "", "", "", "", ""]),
                     str(from_minor(order.total_minor)),
                     order.fiat_currency,
                     order.shipping_name or "",
@@ -186,27 +188,34 @@ class AdminStatsService:
         revenue: dict[str, int] = defaultdict(int)
         for _, _, total, currency in sold:
             revenue[currency] += total
-        received: dict[Chain, int] = defaultdict(int)
-        for _, chain, amount in await repo.received([order_id for order_id, *_ in sold]):
-            received[chain] += amount
+        received: dict[Asset, int] = defaultdict(int)
+        for _, asset, amount in await repo.received([order_id for order_id, *_ in sold]):
+            received[asset] += amount
         invoices, paid = await repo.invoices(since)
         return PeriodStats(
             period,
             await repo.orders_created(since),
             len(sold),
             {c: from_minor(v) for c, v in sorted(revenue.items())},
-            {c: received[c] for c in Chain if c in received},
+            dict(sorted(received.items(), key=_shown_order)),
             invoices,
             paid,
         )
 
 
 def _refund(refund: Refund | None) -> list[str]:
+    """Its status, amount (in the invoice's asset, as the row's other amounts), address and transaction."""
     if refund is None:
         return ["", "", "", ""]
-    amount = format_amount(refund.chain, refund.amount)
+    amount = format_amount(refund.unit, refund.amount)
     return [refund.status.value, amount, refund.address or "", tx_id(refund.txid) if refund.txid else ""]
 
 
-def _signed(chain: Chain, amount: int) -> str:
-    return format_amount(chain, amount) if amount >= 0 else "-" + format_amount(chain, -amount)
+def _signed(asset: Asset, amount: int) -> str:
+    return format_amount(asset, amount) if amount >= 0 else "-" + format_amount(asset, -amount)
+
+
+def _shown_order(item: tuple[Asset, int]) -> tuple[bool, int, str]:
+    """Coins first in the chains' order, then tokens by network and symbol."""
+    asset = item[0]
+    return asset.token is not None, list(CHAINS).index(asset.chain), asset.symbol

@@ -9,15 +9,18 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from models.enums import ProductKind
+from models.enums import MediaType, ProductKind
+from services.dto import Media
 from services.money import to_minor
 
 MAX_NAME = 128  # the columns' length
+MAX_FILE_ID, MAX_FILE_UNIQUE_ID = 256, 64  # the media columns' lengths
 MAX_TEXT = 4000  # a description or a payload must fit in one Telegram message (4096 characters)
 MAX_QUANTITY = 100_000  # per physical product: a typo must not insert millions of rows
 MAX_PRICE = Decimal(1_000_000_000)
 _DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
-_PRODUCT_FIELDS = ("description", "stock", "quantity", "available")  # `available` is written by export, ignored
+_PRODUCT_FIELDS = ("description", "stock", "quantity", "available", "media")  # `available`: written by export, ignored
+_MEDIA_FIELDS = ("type", "file_id", "file_unique_id")
 
 
 class CatalogErrors(Exception):
@@ -39,6 +42,7 @@ class ProductSpec:
     kind: ProductKind
     stock: tuple[str, ...]  # digital: one payload per unit
     quantity: int  # physical: how many available units the shop should hold
+    media: Media | None = None  # None: keep an existing product's picture (none for a new one)
 
 
 @dataclass(slots=True)
@@ -48,6 +52,7 @@ class CatalogSpec:
     categories: list[str] = field(default_factory=list)
     subcategories: list[tuple[str, str]] = field(default_factory=list)  # (category, subcategory)
     products: list[ProductSpec] = field(default_factory=list)
+    category_media: dict[str, Media] = field(default_factory=dict)  # of the categories that give one
 
 
 def load_catalog_json(raw: bytes) -> object:
@@ -76,8 +81,11 @@ def parse_catalog(data: object) -> tuple[CatalogSpec, list[str]]:
     root = check.fields(data, "", ("categories",), ())
     for i, category in enumerate(check.items(root, "categories", "")):
         path = f"categories[{i}]"
-        fields = check.fields(category, path, ("name",), ("subcategories",))
+        fields = check.fields(category, path, ("name",), ("subcategories", "media"))
         category_name, subcategories = check.name(fields, path, categories), set[str]()
+        media = check.media(fields["media"], f"{path}.media") if fields and "media" in fields else None
+        if category_name is not None and media is not None:
+            spec.category_media[category_name] = media
         for j, sub in enumerate(check.items(fields, "subcategories", path)):
             sub_path = f"{path}.subcategories[{j}]"
             sub_fields = check.fields(sub, sub_path, ("name",), ("products",))
@@ -171,9 +179,25 @@ class _Checker:
             self.fail(f"{path}.stock", "only digital products have stock entries; give physical ones a quantity")
         if kind == ProductKind.digital and "quantity" in fields:
             self.fail(f"{path}.quantity", "only physical products have a quantity; list digital ones in stock")
+        media = self.media(fields["media"], f"{path}.media") if "media" in fields else None
         if len(self.problems) > before or name is None or price is None or not isinstance(quantity, int):
             return None
-        return ProductSpec(path, *parents, name, description, price, ProductKind(str(kind)), stock, quantity)
+        return ProductSpec(path, *parents, name, description, price, ProductKind(str(kind)), stock, quantity, media)
+
+    def media(self, value: object, path: str) -> Media | None:
+        """A picture Telegram keeps: {"type": "photo" | "video", "file_id", "file_unique_id"}. The file_id works
+        only for the bot that received the file."""
+        fields = self.fields(value, path, _MEDIA_FIELDS, ())
+        if fields is None or any(key not in fields for key in _MEDIA_FIELDS):
+            return None
+        kind = fields["type"]
+        if kind not in tuple(MediaType):
+            self.fail(f"{path}.type", f"unknown type {str(kind)[:40]!r}: photo or video")
+        file_id = self.text(fields["file_id"], f"{path}.file_id", MAX_FILE_ID)
+        unique_id = self.text(fields["file_unique_id"], f"{path}.file_unique_id", MAX_FILE_UNIQUE_ID)
+        if kind not in tuple(MediaType) or file_id is None or unique_id is None:
+            return None
+        return Media(MediaType(str(kind)), file_id, unique_id)
 
     def price(self, value: object, path: str) -> int | None:
         """Minor units of a positive amount with at most 2 decimals, given as a decimal string or exact number."""

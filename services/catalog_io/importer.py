@@ -11,12 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.database import read_only
 from models.enums import ProductKind, StockStatus
-from models.shop import Product
+from models.shop import Product, WithMedia
 from models.types import utcnow
 from repositories.catalog import CatalogRepo
 from repositories.stock import StockRepo
 from services.catalog_io.format import CatalogErrors, ProductSpec, parse_catalog
+from services.dto import Media
 from services.money import from_minor
+from services.shop.catalog import media_of
 from services.wallet.goods import GoodsCipher, GoodsKeyMissing
 
 KEY_MISSING = "GOODS_KEY or WALLET_KEY: set one; digital payloads are stored encrypted with it"
@@ -28,6 +30,7 @@ class ImportSummary:
 
     categories: int = 0  # in the file
     categories_created: int = 0
+    categories_updated: int = 0  # existing ones given another picture
     subcategories: int = 0
     subcategories_created: int = 0
     products_created: int = 0
@@ -47,7 +50,8 @@ class CatalogImporter:
         """Apply a decoded catalog file (see load_catalog_json) in one transaction. Additive and idempotent.
 
         Creates missing categories, subcategories and products, matched by name within their parent;
-        sets existing products' price, kind and (when given) description; adds digital stock entries whose
+        sets existing products' price, kind and (when given) description and picture, and existing categories'
+        picture (when given); adds digital stock entries whose
         payload the product does not hold yet (by keyed digest, whatever the unit's status); tops physical
         products up to `quantity` available units. Never deletes, deactivates or removes units.
         Raises CatalogErrors with every problem, then nothing is changed: first those of the file alone, else
@@ -65,14 +69,19 @@ class CatalogImporter:
             repo, stock = CatalogRepo(self._session), StockRepo(self._session)
             await repo.lock_for_import()
             categories, subcategories, products = await repo.tree()
+            by_name = {c.name: c for c in categories}
             category_ids = {c.name: c.id for c in categories}
             subcategory_ids = {(s.category_id, s.name): s.id for s in subcategories}
             rows = {(p.subcategory_id, p.name): p for p in products}
             counts = await stock.all_unit_counts()
             for name in catalog.categories:
                 if name not in category_ids:
-                    category_ids[name] = (await repo.add_category(name)).id
+                    by_name[name] = await repo.add_category(name)
+                    category_ids[name] = by_name[name].id
                     summary.categories_created += 1
+                    _set_media(by_name[name], catalog.category_media.get(name))
+                elif _set_media(by_name[name], catalog.category_media.get(name)):
+                    summary.categories_updated += 1
             for category, name in catalog.subcategories:
                 if (key := (category_ids[category], name)) not in subcategory_ids:
                     subcategory_ids[key] = (await repo.add_subcategory(key[0], name)).id
@@ -88,6 +97,7 @@ class CatalogImporter:
                     product = await repo.add_product(
                         sub_id, spec.name, spec.description or "", spec.price_minor, spec.kind
                     )
+                    _set_media(product, spec.media)
                     summary.products_created += 1
                 elif _update(product, spec):
                     summary.products_updated += 1
@@ -131,10 +141,26 @@ def _kind_conflict(spec: ProductSpec, product: Product, counts: dict[tuple[int, 
 def _update(product: Product, spec: ProductSpec) -> bool:
     """Set the product's fields from the spec; True when anything changed."""
     description = product.description if spec.description is None else spec.description
+    pictured = _set_media(product, spec.media)
     if (product.description, product.price_minor, product.kind) == (description, spec.price_minor, spec.kind):
-        return False
+        return pictured
     product.description, product.price_minor, product.kind = description, spec.price_minor, spec.kind
     return True
+
+
+def _set_media(row: WithMedia, media: Media | None) -> bool:
+    """Give the row this picture (None: keep what it has); True when that changed it."""
+    if media is None or media_of(row) == media:
+        return False
+    row.media_type, row.media_file_id, row.media_unique_id = media.type, media.file_id, media.unique_id
+    return True
+
+
+def _exported_media(row: WithMedia) -> dict[str, dict[str, str]]:
+    media = media_of(row)
+    if media is None:
+        return {}
+    return {"media": {"type": media.type.value, "file_id": media.file_id, "file_unique_id": media.unique_id}}
 
 
 class CatalogExporter:
@@ -145,7 +171,8 @@ class CatalogExporter:
     async def export_catalog(self, with_payloads: bool = False) -> dict[str, Any]:
         """The whole catalog (inactive entries too) in the import format, in creation order. Read-only.
 
-        Each product carries `available` (units neither reserved nor sold); physical ones also carry it as
+        Categories and products with a picture carry it as `media`. Each product carries `available` (units
+        neither reserved nor sold); physical ones also carry it as
         `quantity`, so importing the result into the same shop changes nothing. With `with_payloads`, digital
         products list the decrypted payloads of their available units as `stock`. Raises GoodsKeyMissing
         if payloads are asked for without a cipher, services.wallet.secretbox.DecryptionError under a wrong key.
@@ -165,6 +192,7 @@ class CatalogExporter:
                 "description": p.description,
                 "price": str(from_minor(p.price_minor)),
                 "kind": p.kind.value,
+                **_exported_media(p),
             }
             if p.kind is ProductKind.physical:
                 item["quantity"] = available
@@ -175,4 +203,8 @@ class CatalogExporter:
         by_category: dict[int, list[dict[str, Any]]] = {}
         for s in subcategories:
             by_category.setdefault(s.category_id, []).append({"name": s.name, "products": by_subcategory.get(s.id, [])})
-        return {"categories": [{"name": c.name, "subcategories": by_category.get(c.id, [])} for c in categories]}
+        return {
+            "categories": [
+                {"name": c.name, **_exported_media(c), "subcategories": by_category.get(c.id, [])} for c in categories
+            ]
+        }

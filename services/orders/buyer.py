@@ -1,5 +1,5 @@
-"""The buyer's own orders: list, detail with invoice, goods and shipping, cancelling an unpaid one, and
-changing where an unpaid one is shipped."""
+"""The buyer's own orders: list, detail with invoice, goods and shipping, the invoice messages they hold,
+cancelling an unpaid one, and changing where an unpaid one is shipped."""
 
 import logging
 from collections.abc import Sequence
@@ -8,17 +8,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from config import Settings
 from models.database import read_only
-from models.enums import OrderStatus
+from models.enums import OrderStatus, PaymentStatus
 from models.orders import Invoice, Order
 from models.types import utcnow
 from repositories.audit import AuditRepo
 from repositories.orders import OrderRepo
+from repositories.reviews import ReviewRepo
 from repositories.stock import StockRepo
 from repositories.users import UserRepo
-from services.dto import InvoiceView, OrderLine, OrderView, PaymentView
-from services.money import from_minor
-from services.orders.lifecycle import OrderLifecycle, buyer
+from services.dto import InvoiceView, NamedItem, OrderLine, OrderView, PaymentView
+from services.money import from_minor, paid_threshold
+from services.orders.lifecycle import BUYER_MAY_CANCEL, OrderLifecycle, buyer
+from services.outbox import close_invoice_messages
 from services.payments.uri import payment_uri
+from services.shop.cart import return_to_cart
 from services.shop.catalog import NotFound
 from services.shop.shipping import AddressesUnavailable, checked_address, order_shipping
 from services.wallet.goods import GoodsCipher
@@ -55,7 +58,8 @@ class OrderService:
         is shown (raises services.wallet.merchant.AddressMismatch if it differs). Goods are decrypted only
         here, only for the buyer, and only once the order is paid; goods that no longer open (sealed
         before a key rotation) are marked unreadable rather than failing the whole view. The shipping
-        address is decrypted only for its buyer too.
+        address is decrypted only for its buyer too. Once the buyer has the goods, the products they have not
+        reviewed yet are offered for review.
         """
         async with read_only(self._session):
             repo = OrderRepo(self._session)
@@ -69,9 +73,14 @@ class OrderService:
             sealed = (
                 await StockRepo(self._session).sold_payloads(order.id) if order.status in OrderStatus.sold() else []
             )
+            reviewable = await ReviewRepo(self._session).reviewable(order.id, user_id)
         if invoice is not None and order.status in OrderStatus.open():
             self._wallet.verify(invoice.chain, invoice.derivation_index, invoice.address)
         goods, unreadable = self._open(order.id, sealed)
+        received = sum(p.amount for p in payments if p.status is not PaymentStatus.reorged)
+        short = invoice is not None and received < paid_threshold(
+            invoice.amount_due, self._settings.payment_tolerance_percent
+        )
         return OrderView(
             id=order.id,
             status=order.status,
@@ -85,6 +94,9 @@ class OrderService:
             shipping=order_shipping(order, self._goods) if physical else None,
             tracking=order.tracking if order.status is OrderStatus.shipped else None,
             goods_unreadable=unreadable,
+            received=received,
+            remainder=invoice.amount_due - received if invoice is not None and short else 0,
+            reviewable=tuple(NamedItem(product_id, name) for product_id, name in reviewable),
         )
 
     def _open(self, order_id: int, sealed: Sequence[tuple[int, bytes]]) -> tuple[Sequence[str], bool]:
@@ -99,12 +111,23 @@ class OrderService:
         log.error("order %s: its goods do not open without the GOODS_KEY they were sealed under", order_id)
         return [], True
 
+    async def can_cancel(self, order_id: int, user_id: int) -> bool:
+        """Whether the buyer may cancel the order now (nothing paid to it seen yet). Raises NotFound (not
+        theirs or missing). Read-only."""
+        async with read_only(self._session):
+            order = await OrderRepo(self._session).owned(order_id, user_id)
+        if order is None:
+            raise NotFound
+        return order.status in BUYER_MAY_CANCEL
+
     async def cancel(self, order_id: int, user_id: int) -> None:
-        """The buyer cancels their unpaid order; its stock goes back at once, buyer and admins are told.
+        """The buyer cancels their unpaid order; its stock goes back at once and its lines go back into their
+        cart as far as the cart allows (see services.shop.cart.return_to_cart); buyer and admins are told.
         Audited. Raises NotFound (not theirs or missing) or CannotCancel (moved on, e.g. a payment is seen).
         A second cancel raises CannotCancel and changes nothing."""
         async with self._session.begin():
-            order = await OrderRepo(self._session).owned(order_id, user_id)
+            repo = OrderRepo(self._session)
+            order = await repo.owned(order_id, user_id)
             if order is None:
                 raise NotFound
             who = buyer(await UserRepo(self._session).telegram_id(user_id))
@@ -112,6 +135,21 @@ class OrderService:
                 order, who, "cancelled by buyer", utcnow()
             ):
                 raise CannotCancel
+            lines = [(i.product_id, i.quantity) for i in await repo.items(order_id) if i.product_id is not None]
+            await return_to_cart(self._session, user_id, lines)
+
+    async def invoice_shown(self, order_id: int, chat_id: int, message_id: int) -> None:
+        """Remember an invoice message the buyer now holds, so that it is edited (through the outbox) once
+        the order stops awaiting payment. If it already has (it moved while the message was on its way),
+        the edit is queued at once. Missing orders are ignored."""
+        async with self._session.begin():
+            repo = OrderRepo(self._session)
+            order = await repo.locked(order_id)  # waits for a transition in flight, so none misses this message
+            if order is None:
+                return
+            await repo.add_invoice_message(order_id, chat_id, message_id)
+            if order.status is not OrderStatus.awaiting_payment:
+                await close_invoice_messages(self._session, order_id, order.status)
 
     async def change_address(self, order_id: int, user_id: int, text: str) -> None:
         """The buyer gives a new address for their unpaid order with physical items; it replaces the sealed
@@ -133,13 +171,19 @@ class OrderService:
             await AuditRepo(self._session).record(str(who), "order.address", "order", order_id, after=after)
 
     def _invoice_view(self, invoice: Invoice) -> InvoiceView:
-        return InvoiceView(
-            chain=invoice.chain,
-            address=invoice.address,
-            amount_due=invoice.amount_due,
-            rate=invoice.rate,
-            rate_source=invoice.rate_source,
-            rate_at=invoice.rate_at,
-            expires_at=invoice.expires_at,
-            uri=payment_uri(invoice.chain, invoice.address, invoice.amount_due, self._settings.eth_chain_id),
-        )
+        return invoice_view(invoice, self._settings)
+
+
+def invoice_view(invoice: Invoice, settings: Settings) -> InvoiceView:
+    """The invoice as buyers and admins see it, with its payment link."""
+    return InvoiceView(
+        chain=invoice.chain,
+        unit=invoice.unit,
+        address=invoice.address,
+        amount_due=invoice.amount_due,
+        rate=invoice.rate,
+        rate_source=invoice.rate_source,
+        rate_at=invoice.rate_at,
+        expires_at=invoice.expires_at,
+        uri=payment_uri(invoice.unit, invoice.address, invoice.amount_due, settings.eth_chain_id),
+    )

@@ -24,6 +24,11 @@ flag_undelivered paid, shipped: problem delivery_failed                         
 close_problem    problem -> none                                      refunded (if so)
 resend           problem delivery_failed -> none                      paid (the goods)
 
+Every transition out of awaiting_payment also queues an edit of each invoice message the buyer holds
+(invoice_closed, services.outbox.close_invoice_messages): it then says what became of the order and has no
+pay or cancel button left. Admin alerts carry what their text names in base units: admin.paid for an
+overpaid order its overpaid_by, admin.problem what was received and, when underpaid, short_by.
+
 A refund (models.orders.Refund) resolves a problem with money going back; its steps are transitions too, each
 one conditional UPDATE of the refund, one audit row on the order and the same notices. While a refund is open
 the problem can only be resolved through it (fulfil, close_problem and resend refuse): cancel it first.
@@ -51,7 +56,7 @@ from repositories.refunds import RefundRepo
 from repositories.stock import StockRepo
 from repositories.users import UserRepo
 from services.money import format_fiat, from_minor
-from services.outbox import notify_admins, notify_buyer
+from services.outbox import close_invoice_messages, notify_admins, notify_buyer
 from services.payments.uri import payment_uri
 
 
@@ -95,6 +100,7 @@ class OutOfStock(Exception):
         self.shortages = shortages
 
 
+BUYER_MAY_CANCEL = (OrderStatus.awaiting_payment,)  # once money is seen, only an admin may cancel
 _PROBLEM_OF = {OrderStatus.underpaid: OrderProblem.underpaid, OrderStatus.paid_late: OrderProblem.paid_late}
 
 
@@ -164,14 +170,16 @@ class OrderLifecycle:
         )
 
     async def pay(
-        self, order: Order, actor: Actor, now: datetime, *, overpaid: bool = False, reason: str | None = None
+        self, order: Order, actor: Actor, now: datetime, *, overpaid_by: int = 0, reason: str | None = None
     ) -> bool:
         """Open order → paid: its held units are sold and the goods queued for delivery. The observer's
-        confirmation and an admin's manual one both come here."""
+        confirmation and an admin's manual one both come here. `overpaid_by` (base units received beyond
+        the amount due) flags the order overpaid, and the admins' alert says by how much."""
 
         async def sell() -> dict[str, Any]:
             return {"sold_units": await self._stock.sell(order.id, now)}
 
+        overpaid = overpaid_by > 0
         return await self._move(
             order,
             actor,
@@ -181,7 +189,10 @@ class OrderLifecycle:
             reason=reason,
             stock=sell,
             buyer=("paid", {"overpaid": overpaid}),
-            admins=("admin.paid", {"overpaid": overpaid}),
+            admins=(
+                "admin.paid",
+                {"problem": OrderProblem.overpaid.value, "overpaid_by": overpaid_by} if overpaid else {},
+            ),
             paid_at=now,
             problem=OrderProblem.overpaid if overpaid else None,
         )
@@ -207,7 +218,7 @@ class OrderLifecycle:
             reason=f"fulfilled: {order.problem}",
             stock=hold_and_sell,
             buyer=("paid", {"overpaid": False}),
-            admins=("admin.paid", {"overpaid": False}),
+            admins=("admin.paid", {}),
             paid_at=now,
             problem=None,
             closed_at=None,
@@ -242,7 +253,7 @@ class OrderLifecycle:
             order,
             actor,
             "order.cancel",
-            [OrderStatus.awaiting_payment] if by_buyer else OrderStatus.open(),
+            BUYER_MAY_CANCEL if by_buyer else OrderStatus.open(),
             OrderStatus.cancelled,
             reason=reason,
             stock=self._release(order),
@@ -289,9 +300,11 @@ class OrderLifecycle:
         await notify_buyer(self._s, order, "underpaid_grace", remainder=remainder, minutes=minutes)
         return True
 
-    async def close_underpaid(self, order: Order, now: datetime, received: int) -> bool:
+    async def close_underpaid(self, order: Order, now: datetime, received: int, due: int) -> bool:
         """Open order still short after its grace (or whose payment never confirmed) → underpaid: units back
-        on sale, the buyer's timeout counted, admins alerted."""
+        on sale, the buyer's timeout counted, admins alerted with what was `received` (what counts: confirmed,
+        or not) and how far short of `due` that is."""
+        short = {"received": received, "short_by": max(due - received, 0)}
         if not await self._move(
             order,
             OBSERVER,
@@ -300,7 +313,7 @@ class OrderLifecycle:
             OrderStatus.underpaid,
             stock=self._release(order),
             buyer=("underpaid", {"received": received}),
-            admins=("admin.problem", {"problem": OrderProblem.underpaid.value, "received": received}),
+            admins=("admin.problem", {"problem": OrderProblem.underpaid.value, **short}),
             problem=OrderProblem.underpaid,
             closed_at=now,
             close_reason="underpaid",
@@ -405,7 +418,7 @@ class OrderLifecycle:
         details = {"address": address, "watch_from": watch_from}
         steps = (RefundStatus.awaiting_address, RefundStatus.awaiting_payment)
         await self._refund_audit(actor, "refund.address", order, refund, steps, details)
-        uri = payment_uri(refund.chain, address, refund.amount, self._settings.eth_chain_id)
+        uri = payment_uri(refund.unit, address, refund.amount, self._settings.eth_chain_id)
         ready = {"refund_id": refund.id, "refund": refund.amount, "to": address, "uri": uri}
         await notify_admins(self._s, self._settings.admin_ids, "admin.refund_ready", order.id, **ready)
         return True
@@ -493,6 +506,8 @@ class OrderLifecycle:
         if values.get("problem", problem) is not problem:
             new["problem"] = values["problem"] and values["problem"].value
         await self._audit(actor, action, order.id, old, new, reason)
+        if to is not OrderStatus.awaiting_payment:  # an invoice the buyer holds takes no payment any more
+            await close_invoice_messages(self._s, order.id, to)
         if buyer:
             await notify_buyer(self._s, order, buyer[0], **buyer[1])
         if admins:

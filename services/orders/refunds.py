@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config import Settings
+from models.chains import Asset
 from models.database import read_only
-from models.enums import Chain, Network, OrderProblem, RefundStatus
+from models.enums import Network, OrderProblem, RefundStatus
 from models.orders import Refund
 from models.types import utcnow
 from repositories.orders import OrderRepo
@@ -28,12 +29,19 @@ REFUNDABLE = (OrderProblem.overpaid, OrderProblem.underpaid, OrderProblem.paid_l
 
 
 def refundable(problem: OrderProblem, due: int, received: int) -> int:
-    """What the shop owes back, in base units of the invoice's coin, for an order with `problem`: the excess
+    """What the shop owes back, in base units of the invoice's asset, for an order with `problem`: the excess
     of an overpayment; all that arrived for an underpaid or late-paid order (which closed without its goods)
     and for one whose goods could not be delivered; nothing for a reorg (the money is gone). Never negative."""
     if problem not in REFUNDABLE:
         return 0
     return max(received - due if problem is OrderProblem.overpaid else received, 0)
+
+
+def sent_on_chain(unit: Asset) -> bool:
+    """Whether the bot prepares and watches a refund in `unit`: in a network's own coin, yes; in a token, no,
+    the admin refunds it off-bot. The token backends read fresh invoice addresses for the one token each was
+    made for, and a buyer's address may receive several tokens and a long history of them."""
+    return unit.token is None
 
 
 class OwnAddress(Exception):
@@ -50,7 +58,7 @@ class RefundAsk:
 
     id: int
     order_id: int
-    chain: Chain
+    unit: Asset  # the invoice's, on its network (`unit.chain`)
     network: Network
     amount: int  # base units
     address: str | None  # once given
@@ -99,6 +107,4 @@ class BuyerRefundService:
         return refund
 
     def _ask(self, refund: Refund) -> RefundAsk:
-        return RefundAsk(
-            refund.id, refund.order_id, refund.chain, self._settings.network, refund.amount, refund.address
-        )
+        return RefundAsk(refund.id, refund.order_id, refund.unit, self._settings.network, refund.amount, refund.address)

@@ -8,8 +8,9 @@ from models.enums import Chain, Network
 
 
 def tx_id(natural_id: str) -> str:
-    """The transaction behind a payment's natural id: "txid:vout" (btc/ltc) and "signature:address"
-    (sol) drop the suffix; an ETH internal transfer ("address@height") has no transaction of its own."""
+    """The transaction behind a payment's natural id: "txid:vout" (btc/ltc), "signature:address" (sol),
+    "hash:log index" (ERC-20) and "signature:token account" (SPL) drop the suffix; an ETH internal transfer
+    ("address@height") has no transaction of its own."""
     return natural_id.split(":", 1)[0]
 
 

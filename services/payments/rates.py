@@ -1,8 +1,10 @@
-"""Exchange rates (fiat per 1 coin); services.money turns a fiat total into base units at one.
+"""Exchange rates (fiat per 1 coin or token); services.money turns a fiat total into base units at one.
 
 Rates are pinned by RATES_FIXED, or else taken as the median of public price APIs: CoinGecko
 (an aggregate over many exchanges), Kraken and Coinbase (two large exchanges with direct USD and
-EUR markets). They are asked concurrently, once per `cache_seconds` for all four chains.
+EUR markets). They are asked concurrently, once per `cache_seconds` for every symbol the shop
+takes: the four coins and the configured tokens. A stablecoin gets the same rule as a coin: its
+price is what the sources say (USDT trades near, not at, 1 USD), never an assumed 1.00.
 
 A rate needs at least two sources that answered and agree within `max_deviation` of their median:
 one source alone can be stale, mis-mapped or simply wrong, and nothing would show it. When that
@@ -23,8 +25,7 @@ from typing import Any, Protocol
 from aiohttp import ClientError, ClientSession, ClientTimeout
 
 from config import Settings
-from models.chains import CHAINS
-from models.enums import Chain
+from models.chains import CHAINS, PRICED, PriceIds
 
 log = logging.getLogger(__name__)
 
@@ -35,21 +36,19 @@ GetJson = Callable[[str, Mapping[str, str]], Awaitable[Any]]  # (url, query) -> 
 
 @dataclass(frozen=True)
 class Rate:
-    chain: Chain
+    symbol: str  # "BTC", "USDT"
     fiat: str
-    value: Decimal  # fiat per 1 coin
+    value: Decimal  # fiat per 1 coin or token
     source: str  # "fixed" or e.g. "median(coingecko,kraken,coinbase)"
     at: datetime  # tz-aware UTC
 
 
 class RateUnavailable(Exception):
-    """No fresh rate for this coin. The message is safe to show to a buyer."""
+    """No fresh rate for this coin or token. The message is safe to show to a buyer."""
 
-    def __init__(self, chain: Chain) -> None:
-        super().__init__(
-            f"{CHAINS[chain].symbol} payments are unavailable right now: there is no current exchange rate."
-        )
-        self.chain = chain
+    def __init__(self, symbol: str) -> None:
+        super().__init__(f"{symbol} payments are unavailable right now: there is no current exchange rate.")
+        self.symbol = symbol
 
 
 class BadAnswer(Exception):
@@ -72,8 +71,8 @@ def _price(value: object) -> Decimal:
 class PriceSource(Protocol):
     name: str
 
-    async def prices(self, get: GetJson, fiat: str) -> dict[Chain, Decimal]:
-        """Prices of all four coins in `fiat` (upper case); any problem raises."""
+    async def prices(self, get: GetJson, fiat: str, wanted: Sequence[PriceIds]) -> dict[str, Decimal]:
+        """Prices in `fiat` (upper case) of every wanted symbol, by symbol; any problem raises."""
 
 
 class _HttpSource:
@@ -88,32 +87,33 @@ class CoinGecko(_HttpSource):
 
     name, default_url = "coingecko", "https://api.coingecko.com"
 
-    async def prices(self, get: GetJson, fiat: str) -> dict[Chain, Decimal]:
-        query = {"ids": ",".join(c.coingecko_id for c in CHAINS.values()), "vs_currencies": fiat.lower()}
+    async def prices(self, get: GetJson, fiat: str, wanted: Sequence[PriceIds]) -> dict[str, Decimal]:
+        query = {"ids": ",".join(c.coingecko_id for c in wanted), "vs_currencies": fiat.lower()}
         body = await get(f"{self.base_url}/api/v3/simple/price", query)
-        return {chain: _price(body[c.coingecko_id][fiat.lower()]) for chain, c in CHAINS.items()}
+        return {c.symbol: _price(body[c.coingecko_id][fiat.lower()]) for c in wanted}
 
 
 class Kraken(_HttpSource):
     """GET /0/public/Ticker?pair=XBTUSD,... -> {"error": [], "result": {"XXBTZUSD": {"c": ["67187.1", "0.01"]}}}
 
-    Kraken answers under its own pair names: "XXBTZUSD" for the old assets, "SOLUSD" for new ones.
-    `c` is the last trade closed, [price, lot volume].
+    Kraken answers under its own pair names: "XXBTZUSD" for the old assets, "SOLUSD" for new ones,
+    "USDTZUSD" for Tether. `c` is the last trade closed, [price, lot volume].
     """
 
     name, default_url = "kraken", "https://api.kraken.com"
 
-    async def prices(self, get: GetJson, fiat: str) -> dict[Chain, Decimal]:
-        query = {"pair": ",".join(c.kraken_asset + fiat for c in CHAINS.values())}
+    async def prices(self, get: GetJson, fiat: str, wanted: Sequence[PriceIds]) -> dict[str, Decimal]:
+        query = {"pair": ",".join(c.kraken_asset + fiat for c in wanted)}
         body = await get(f"{self.base_url}/0/public/Ticker", query)
         if body["error"]:
             raise BadAnswer(f"error {str(body['error'])[:100]}")
         result = body["result"]
 
         def pair(asset: str) -> str:
-            return asset + fiat if asset + fiat in result else f"X{asset}Z{fiat}"
+            names = (asset + fiat, f"X{asset}Z{fiat}", f"{asset}Z{fiat}")
+            return next((name for name in names if name in result), names[0])
 
-        return {chain: _price(result[pair(c.kraken_asset)]["c"][0]) for chain, c in CHAINS.items()}
+        return {c.symbol: _price(result[pair(c.kraken_asset)]["c"][0]) for c in wanted}
 
 
 class Coinbase(_HttpSource):
@@ -121,18 +121,18 @@ class Coinbase(_HttpSource):
 
     name, default_url = "coinbase", "https://api.coinbase.com"
 
-    async def prices(self, get: GetJson, fiat: str) -> dict[Chain, Decimal]:
+    async def prices(self, get: GetJson, fiat: str, wanted: Sequence[PriceIds]) -> dict[str, Decimal]:
         async def spot(symbol: str) -> Decimal:
             data = (await get(f"{self.base_url}/v2/prices/{symbol}-{fiat}/spot", {}))["data"]
             if data["base"] != symbol or data["currency"] != fiat:
                 raise BadAnswer("answer for another pair")
             return _price(data["amount"])
 
-        answers = await asyncio.gather(*(spot(c.coinbase_symbol) for c in CHAINS.values()), return_exceptions=True)
+        answers = await asyncio.gather(*(spot(c.coinbase_symbol) for c in wanted), return_exceptions=True)
         for answer in answers:
             if isinstance(answer, BaseException):
                 raise answer
-        return {chain: answer for chain, answer in zip(CHAINS, answers, strict=True) if isinstance(answer, Decimal)}
+        return {c.symbol: answer for c, answer in zip(wanted, answers, strict=True) if isinstance(answer, Decimal)}
 
 
 class RateService:
@@ -141,9 +141,10 @@ class RateService:
     def __init__(
         self,
         *,
-        fixed: Mapping[Chain, Decimal],
+        fixed: Mapping[str, Decimal],
         fiat: str,
         max_age_seconds: int,
+        symbols: Sequence[str] = (),
         cache_seconds: int = 60,
         sources: Sequence[PriceSource] | None = None,
         timeout_seconds: float = 5.0,
@@ -151,9 +152,13 @@ class RateService:
         session: ClientSession | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        """fixed: rates by symbol (a Chain stands for its coin's symbol); when given, the APIs are never
+        asked. symbols: what to quote besides the four coins (the configured tokens); each one of PRICED."""
         if any(not value.is_finite() or value <= 0 for value in fixed.values()):
             raise ValueError("fixed rates must be positive")
-        self._fixed = dict(fixed)
+        self._fixed = {symbol.upper(): value for symbol, value in fixed.items()}
+        wanted = dict.fromkeys([c.symbol for c in CHAINS.values()] + [s.upper() for s in symbols])
+        self._wanted = [PRICED[symbol] for symbol in wanted]
         self._fiat = fiat.upper()
         self._max_age = timedelta(seconds=max_age_seconds)
         self._cache_for = timedelta(seconds=cache_seconds)
@@ -163,28 +168,30 @@ class RateService:
         self._session = session
         self._owns_session = session is None
         self._clock = clock
-        self._rates: dict[Chain, Rate] = {}
+        self._rates: dict[str, Rate] = {}
         self._next_fetch: datetime | None = None
         self._lock = asyncio.Lock()
 
-    async def rate(self, chain: Chain) -> Rate:
-        """The current rate of `chain` in the shop's fiat. Fetches at most once per `cache_seconds`
-        (failed fetches included, so an outage is not hammered); changes nothing else.
+    async def rate(self, symbol: str) -> Rate:
+        """The current rate of a coin or token (by symbol, any case; a Chain stands for its coin) in the
+        shop's fiat. Fetches at most once per `cache_seconds` (failed fetches included, so an outage is not
+        hammered); changes nothing else.
 
-        Raises RateUnavailable: the chain is missing from a non-empty fixed table, or no rate
+        Raises RateUnavailable: the symbol is missing from a non-empty fixed table, or no rate
         younger than `max_age_seconds` could be had.
         """
+        symbol = symbol.upper()
         if self._fixed:
-            if chain not in self._fixed:
-                raise RateUnavailable(chain)
-            return Rate(chain, self._fiat, self._fixed[chain], "fixed", self._clock())
+            if symbol not in self._fixed:
+                raise RateUnavailable(symbol)
+            return Rate(symbol, self._fiat, self._fixed[symbol], "fixed", self._clock())
         if self._fetch_due():
             async with self._lock:
                 if self._fetch_due():  # another caller may have fetched while we waited
                     await self._fetch()
-        rate = self._rates.get(chain)
+        rate = self._rates.get(symbol)
         if rate is None or self._clock() - rate.at > self._max_age:
-            raise RateUnavailable(chain)
+            raise RateUnavailable(symbol)
         return rate
 
     async def close(self) -> None:
@@ -198,20 +205,20 @@ class RateService:
     async def _fetch(self) -> None:
         answers = await asyncio.gather(*(self._ask(source) for source in self._sources))
         now = self._clock()
-        for chain in Chain:
-            quotes = {s.name: a[chain] for s, a in zip(self._sources, answers, strict=True) if a and chain in a}
+        for symbol in (c.symbol for c in self._wanted):
+            quotes = {s.name: a[symbol] for s, a in zip(self._sources, answers, strict=True) if a and symbol in a}
             middle = statistics.median(quotes.values()) if quotes else Decimal(0)
             agreeing = {name: p for name, p in quotes.items() if abs(p - middle) <= middle * self._max_deviation}
             if len(agreeing) >= MIN_SOURCES:
                 value, source = statistics.median(agreeing.values()), f"median({','.join(agreeing)})"
-                self._rates[chain] = Rate(chain, self._fiat, value, source, now)
+                self._rates[symbol] = Rate(symbol, self._fiat, value, source, now)
             else:
-                log.warning("rate %s: %d of %d answers agree, need %d", chain, len(agreeing), len(quotes), MIN_SOURCES)
+                log.warning("rate %s: %d of %d answers agree, need %d", symbol, len(agreeing), len(quotes), MIN_SOURCES)
         self._next_fetch = now + self._cache_for
 
-    async def _ask(self, source: PriceSource) -> dict[Chain, Decimal] | None:
+    async def _ask(self, source: PriceSource) -> dict[str, Decimal] | None:
         try:
-            return await source.prices(self._get_json, self._fiat)
+            return await source.prices(self._get_json, self._fiat, self._wanted)
         except ANSWER_ERRORS as e:
             reason = str(e) if isinstance(e, BadAnswer) else type(e).__name__
             log.warning("rate source %s dropped: %s", source.name, reason)
@@ -228,6 +235,10 @@ class RateService:
 
 
 def rate_service_from_settings(settings: Settings) -> RateService:
+    """Quotes the four coins and every configured token."""
     return RateService(
-        fixed=settings.rates_fixed, fiat=settings.fiat_currency, max_age_seconds=settings.rate_max_age_seconds
+        fixed=settings.rates_fixed,
+        fiat=settings.fiat_currency,
+        max_age_seconds=settings.rate_max_age_seconds,
+        symbols=[*settings.eth_tokens, *settings.sol_tokens],
     )

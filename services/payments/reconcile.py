@@ -90,7 +90,7 @@ class PaymentService:
         received = sum(p.amount for p in live)
         lifecycle = OrderLifecycle(self._session, self._settings)
         if order.status in OrderStatus.open() and confirmed >= self.threshold(invoice.amount_due):
-            await lifecycle.pay(order, OBSERVER, now, overpaid=confirmed > invoice.amount_due)
+            await lifecycle.pay(order, OBSERVER, now, overpaid_by=max(confirmed - invoice.amount_due, 0))
         elif order.status is OrderStatus.awaiting_payment and received:
             await lifecycle.see_payment(order, _best(live), depth)
         elif order.status is OrderStatus.confirming and not received:
@@ -147,12 +147,13 @@ class PaymentService:
             # from the mempool stays at 0 confirmations on some backends, and would hold the stock).
             if now < order.expires_at + timedelta(hours=self._settings.monitor_hours):
                 return False
-            return await lifecycle.close_underpaid(order, now, _confirmed(live, self._settings.confirmations(chain)))
+            confirmed = _confirmed(live, self._settings.confirmations(chain))
+            return await lifecycle.close_underpaid(order, now, confirmed, invoice.amount_due)
         # Short, confirmed or not (dust must not hold stock): one grace for the remainder, then closed.
         if not order.grace_used and self._settings.underpaid_grace_minutes:
             until = now + timedelta(minutes=self._settings.underpaid_grace_minutes)
             return await lifecycle.extend_grace(order, invoice, until, invoice.amount_due - received)
-        return await lifecycle.close_underpaid(order, now, received)
+        return await lifecycle.close_underpaid(order, now, received, invoice.amount_due)
 
 
 def _as_seen(payment: SeenPayment, status: PaymentStatus) -> dict[str, object]:

@@ -2,13 +2,26 @@
 services.payments.reconcile compares them with what is stored."""
 
 from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TokenWatch:
+    """A token invoice to look at: payments of `token` (the ERC-20 contract or the SPL mint) to `address`.
+    None can be older than `since`, the invoice's creation: nobody knew the address before."""
+
+    address: str
+    token: str
+    since: datetime
 
 
 @dataclass(frozen=True, slots=True)
 class SeenPayment:
-    natural_id: str  # btc/ltc "txid:vout"; eth tx hash (or see evm_rpc); sol "signature:address"
+    # btc/ltc "txid:vout"; eth tx hash (or see evm_rpc); sol "signature:address";
+    # ERC-20 "txhash:log index"; SPL "signature:token account"
+    natural_id: str
     address: str
-    amount: int  # base units: sat, litoshi, wei, lamport
+    amount: int  # base units: sat, litoshi, wei, lamport, or the token's
     confirmations: int  # 0 while in the mempool / not yet at the backend's commitment
     block_height: int | None
     block_hash: str | None

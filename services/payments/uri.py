@@ -8,26 +8,36 @@ import segno
 
 from models.chains import CHAINS
 from models.enums import Chain
-from services.money import format_amount
+from services.money import Unit, asset_of, format_amount
+from services.wallet.hdwallet import canonical_address
 
 
-def payment_uri(chain: Chain, address: str, base_units: int, eth_chain_id: int | None = None) -> str:
-    """The URI a wallet opens to pay `base_units` to `address`.
+def payment_uri(unit: Unit, address: str, base_units: int, eth_chain_id: int | None = None) -> str:
+    """The URI a wallet opens to pay `base_units` of a coin or token to `address`.
 
     btc/ltc: BIP21 (bitcoin:/litecoin:, amount in coins); eth: EIP-681 (ethereum:addr@chainId, value in
-    wei as a plain integer); sol: Solana Pay (solana:, amount in SOL). Raises ValueError on an amount
-    below 1, an address with URI syntax in it, or eth without eth_chain_id.
+    wei as a plain integer); an ERC-20 token: EIP-681's transfer call on the contract
+    (ethereum:contract@chainId/transfer?address=to&uint256=amount in base units); sol: Solana Pay
+    (solana:, amount in SOL), with spl-token=mint for a token (amount in the token's units; the wallet pays
+    the owner's associated token account). Raises ValueError on an amount below 1, an address with URI
+    syntax in it, or eth without eth_chain_id.
     """
     if base_units < 1:
         raise ValueError(f"amount must be positive: {base_units}")
-    if not address.isascii() or not address.isalnum():  # every address we make is base58, bech32 or 0x-hex
-        raise ValueError(f"not an address: {address!r}")
-    scheme = CHAINS[chain].uri_scheme
-    if chain is Chain.eth:
+    asset = asset_of(unit)
+    for text in (address, asset.token or address):  # every address we make is base58, bech32 or 0x-hex
+        if not text.isascii() or not text.isalnum():
+            raise ValueError(f"not an address: {text!r}")
+    scheme = CHAINS[asset.chain].uri_scheme
+    if asset.chain is Chain.eth:
         if eth_chain_id is None or eth_chain_id < 1:
             raise ValueError("an ethereum: URI needs the chain id")
+        if asset.token is not None:
+            contract = canonical_address(Chain.eth, asset.token)
+            return f"{scheme}:{contract}@{eth_chain_id}/transfer?address={address}&uint256={base_units}"
         return f"{scheme}:{address}@{eth_chain_id}?value={base_units}"
-    return f"{scheme}:{address}?amount={format_amount(chain, base_units)}"
+    uri = f"{scheme}:{address}?amount={format_amount(asset, base_units)}"
+    return uri if asset.token is None else f"{uri}&spl-token={asset.token}"
 
 
 def qr_png(uri: str) -> bytes:

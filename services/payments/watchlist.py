@@ -9,6 +9,7 @@ from models.database import read_only
 from models.enums import Chain
 from repositories.leases import LeaseRepo
 from repositories.payments import PaymentRepo
+from services.payments.seen import TokenWatch
 from services.wallet.hdwallet import canonical_address
 
 LEASE = "observer"  # the lease whose holder scans the chains (see /healthz "leader")
@@ -19,6 +20,13 @@ class WatchedInvoice:
     id: int
     address: str
     has_payments: bool  # any payment stored: a scan that shows none may mean a reorg
+    token: str | None  # the ERC-20 contract or SPL mint it is paid in; None: the chain's own coin
+    created_at: datetime
+
+    @property
+    def token_watch(self) -> TokenWatch | None:
+        """What a token backend is asked about this invoice; None for one in the chain's own coin."""
+        return None if self.token is None else TokenWatch(self.address, self.token, self.created_at)
 
 
 class WatchList:
@@ -31,8 +39,8 @@ class WatchList:
         async with read_only(self._session):
             repo = PaymentRepo(self._session)
             watched = await repo.watched(chain, closed_since)
-            with_payments = await repo.invoices_with_payments([invoice_id for invoice_id, _ in watched])
-        return [WatchedInvoice(i, address, i in with_payments) for i, address in watched]
+            with_payments = await repo.invoices_with_payments([invoice_id for invoice_id, *_ in watched])
+        return [WatchedInvoice(i, address, i in with_payments, token, at) for i, address, token, at in watched]
 
     async def chains_in_use(self, closed_since: datetime) -> set[Chain]:
         """The chains that have an invoice to watch, configured or not (a coin the merchant has since
@@ -40,12 +48,16 @@ class WatchList:
         async with read_only(self._session):
             return await PaymentRepo(self._session).watched_chains(closed_since)
 
-    async def invoice_at(self, chain: Chain, address: str) -> int | None:
-        """The id of the invoice with this address on `chain`, written in any case the chain allows
-        (an ETH address in lowercase, as providers send it); None when no invoice has it. Read-only."""
+    async def invoice_at(self, chain: Chain, address: str) -> WatchedInvoice | None:
+        """The invoice with this address on `chain`, written in any case the chain allows (an ETH address in
+        lowercase, as providers send it); None when no invoice has it. Read-only."""
         async with read_only(self._session):
-            invoice = await PaymentRepo(self._session).invoice_by_address(chain, canonical_address(chain, address))
-            return invoice.id if invoice else None
+            repo = PaymentRepo(self._session)
+            invoice = await repo.invoice_by_address(chain, canonical_address(chain, address))
+            if invoice is None:
+                return None
+            paid = invoice.id in await repo.invoices_with_payments([invoice.id])
+            return WatchedInvoice(invoice.id, invoice.address, paid, invoice.token, invoice.created_at)
 
     async def lead(self, holder: str, now: datetime, ttl: timedelta) -> bool:
         """Take or renew the observer lease for `holder` until `now + ttl`; True while `holder` has it.

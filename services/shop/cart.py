@@ -1,5 +1,7 @@
 """The buyer's cart, kept in the database so it survives restarts."""
 
+from collections.abc import Sequence
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.database import read_only
@@ -10,6 +12,24 @@ from repositories.stock import StockRepo
 from services.dto import CartLine, CartView
 from services.money import from_minor
 from services.shop.catalog import NotFound
+
+
+async def return_to_cart(session: AsyncSession, user_id: int, lines: Sequence[tuple[int, int]]) -> None:
+    """Inside the caller's transaction: put (product id, quantity) lines back into the user's cart (a
+    cancelled order's), each as far as the cart allows: products still on sale, and no line above the
+    units on the shelf. A line already in the cart keeps what it holds and grows by what fits."""
+    wanted: dict[int, int] = {}
+    for product_id, quantity in lines:
+        wanted[product_id] = wanted.get(product_id, 0) + quantity
+    on_sale = await CatalogRepo(session).on_sale(list(wanted))
+    available = await StockRepo(session).available(list(on_sale))
+    cart = CartRepo(session)
+    held = {item.product_id: item.quantity for item, _ in await cart.lines(user_id)}
+    for product_id in sorted(on_sale):
+        have = held.get(product_id, 0)
+        room = min(have + wanted[product_id], available[product_id]) - have
+        if room > 0:
+            await cart.add(user_id, product_id, room)
 
 
 class NotEnoughStock(Exception):

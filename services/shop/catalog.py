@@ -1,19 +1,42 @@
-"""Browsing: categories -> subcategories -> products, and the product card.
+"""Browsing: categories -> subcategories -> products, and the product card; finding things: search by name,
+best sellers, and the stock list.
 
 Buyers see only categories and subcategories with something on sale under them; a product list shows each
-product's price and available units, counted in the page's one query.
+product's price and available units, counted in the page's one query. A category's picture is shown above the
+lists inside it; a product's on its card.
 """
 
+from collections.abc import Sequence
+
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.database import read_only
+from models.shop import Product, WithMedia
 from repositories.cart import CartRepo
 from repositories.catalog import CatalogRepo
+from repositories.reviews import ReviewRepo
 from repositories.stock import StockRepo
-from services.dto import NamedItem, Page, ProductCard, ProductRow
+from services.dto import Media, NamedItem, Page, ProductCard, ProductRow, Rating, StockLine
 from services.money import from_minor
 
 PAGE_SIZE = 8
+STOCK_PAGE_SIZE = 20  # lines of /stock per message: names are shortened so a page fits Telegram's 4096
+SEARCH_MIN, SEARCH_MAX = 2, 64  # characters of a search: one letter matches nearly everything
+
+
+class SearchRefused(Exception):
+    """The search text is shorter than SEARCH_MIN or longer than SEARCH_MAX characters."""
+
+
+def media_of(row: WithMedia) -> Media | None:
+    if row.media_type is None or row.media_file_id is None or row.media_unique_id is None:
+        return None
+    return Media(row.media_type, row.media_file_id, row.media_unique_id)
+
+
+def _rows(rows: Sequence[tuple[Product, int]]) -> list[ProductRow]:
+    return [ProductRow(p.id, p.name, from_minor(p.price_minor), int(available)) for p, available in rows]
 
 
 class NotFound(Exception):
@@ -39,7 +62,14 @@ class CatalogService:
             if category is None or not category.is_active:
                 raise NotFound
             rows, more = await repo.page(CatalogRepo.subcategories(category_id, for_buyers=True), page, PAGE_SIZE)
-        return Page([NamedItem(s.id, s.name) for s in rows], page, more, parent_id=category_id, title=category.name)
+        return Page(
+            [NamedItem(s.id, s.name) for s in rows],
+            page,
+            more,
+            parent_id=category_id,
+            title=category.name,
+            media=media_of(category),
+        )
 
     async def products(self, subcategory_id: int, page: int) -> Page[ProductRow]:
         """The subcategory's active products with price and available units. Read-only. Raises NotFound for a
@@ -51,8 +81,7 @@ class CatalogService:
             if sub is None or not sub.is_active or category is None or not category.is_active:
                 raise NotFound
             rows, more = await repo.page(CatalogRepo.products_with_stock(subcategory_id), page, PAGE_SIZE)
-        items = [ProductRow(p.id, p.name, from_minor(p.price_minor), int(available)) for p, available in rows]
-        return Page(items, page, more, parent_id=sub.category_id, title=sub.name)
+        return Page(_rows(rows), page, more, parent_id=sub.category_id, title=sub.name, media=media_of(category))
 
     async def product(self, product_id: int, user_id: int) -> ProductCard:
         """The card with live availability. Raises NotFound for a deleted product (inactive ones are shown)."""
@@ -66,6 +95,7 @@ class CatalogService:
             in_cart = next(
                 (item.quantity for item, p in await CartRepo(self._session).lines(user_id) if p.id == product_id), 0
             )
+            rating = Rating(*await ReviewRepo(self._session).rating(product_id))
         return ProductCard(
             id=product.id,
             subcategory_id=product.subcategory_id,
@@ -76,4 +106,34 @@ class CatalogService:
             on_sale=on_sale,
             available=available,
             in_cart=in_cart,
+            media=media_of(product),
+            rating=rating,
         )
+
+    async def search(self, text: str, page: int) -> Page[ProductRow]:
+        """Products on sale whose name contains `text`, ignoring case (Unicode-aware: "über" finds
+        "ÜBERSICHT"), by name, with price and available units. Read-only. Raises SearchRefused for a text
+        shorter than SEARCH_MIN or longer than SEARCH_MAX characters (surrounding spaces do not count)."""
+        text = text.strip()
+        if not SEARCH_MIN <= len(text) <= SEARCH_MAX:
+            raise SearchRefused
+        return await self._product_page(CatalogRepo.search(text), page, title=text)
+
+    async def best_sellers(self, page: int) -> Page[ProductRow]:
+        """Products on sale that have sold, most units sold first (paid and shipped orders, all time). Read-only."""
+        return await self._product_page(CatalogRepo.best_sellers(), page)
+
+    async def stock(self, page: int) -> Page[StockLine]:
+        """Every product on sale with what is left, in catalog order, STOCK_PAGE_SIZE per page. Read-only."""
+        async with read_only(self._session):
+            rows, more = await CatalogRepo(self._session).page(CatalogRepo.stock_list(), page, STOCK_PAGE_SIZE)
+        lines = [
+            StockLine(f"{category} / {subcategory}", p.id, p.name, from_minor(p.price_minor), int(available))
+            for category, subcategory, p, available in rows
+        ]
+        return Page(lines, page, more)
+
+    async def _product_page(self, stmt: Select[tuple[Product, int]], page: int, title: str = "") -> Page[ProductRow]:
+        async with read_only(self._session):
+            rows, more = await CatalogRepo(self._session).page(stmt, page, PAGE_SIZE)
+        return Page(_rows(rows), page, more, title=title)

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config import Settings
+from models.chains import Asset
 from models.database import read_only
 from models.enums import Chain, ProductKind
 from models.orders import Invoice, Order, OrderItem
@@ -120,27 +121,32 @@ class CheckoutService:
             from_minor(total_minor(items, shipping)),
         )
 
-    async def checkout(self, user_id: int, chain: Chain, shipping: ShippingChoice | None = None) -> CheckoutResult:
-        """Turn the cart into an order paid in `chain`.
+    async def checkout(
+        self, user_id: int, chain: Chain, token: str | None = None, shipping: ShippingChoice | None = None
+    ) -> CheckoutResult:
+        """Turn the cart into an order paid on `chain` in its coin, or in the token `token` (a symbol of
+        ETH_TOKENS / SOL_TOKENS) on it.
 
         One transaction creates the order and its items at today's prices, plus the chosen shipping option's
         price when the cart holds something physical (with the buyer's address, sealed for the order), holds
-        the exact units until ORDER_TIMEOUT_MINUTES, takes the next derivation index, prices the invoice at
-        the locked rate (rounded up in base units) and empties the cart. If any line is short, nothing
+        the exact units until ORDER_TIMEOUT_MINUTES, takes the next derivation index of the chain (a token
+        invoice too: an address is never used twice, whatever the asset), prices the invoice at the asset's
+        locked rate (rounded up in its base units) and empties the cart. If any line is short, nothing
         changes. Raises CheckoutRefused (AddressNeeded and OptionNeeded among them),
         services.orders.lifecycle.OutOfStock (with what is left of each short line), or RateUnavailable
         (before anything is written). `shipping` is ignored for a cart with nothing physical.
         A buyer with an unpaid order gets that order back instead of a second one.
         """
-        if chain not in self._wallet.chains:
+        asset = self._wallet.asset(chain, token)
+        if asset is None:
             raise CheckoutRefused("checkout.chain_unavailable")
         async with read_only(self._session):
             existing = await OrderRepo(self._session).open_order_of(user_id)
         if existing is not None:
             return CheckoutResult(existing.id, existing=True)
-        rate = await self._rates.rate(chain)  # network I/O stays outside the transaction
+        rate = await self._rates.rate(asset.symbol)  # network I/O stays outside the transaction
         async with self._session.begin():
-            return await self._create_order(user_id, chain, rate.value, rate.source, rate.at, shipping)
+            return await self._create_order(user_id, asset, rate.value, rate.source, rate.at, shipping)
 
     async def _option(self, option_id: int) -> ShippingOption | None:
         """The chosen option for a cart with something physical (None: the shop offers none). Raises
@@ -167,7 +173,7 @@ class CheckoutService:
     async def _create_order(
         self,
         user_id: int,
-        chain: Chain,
+        asset: Asset,
         rate: Decimal,
         source: str,
         rate_at: datetime,
@@ -212,15 +218,19 @@ class CheckoutService:
         )
         if shipping.address is not None and self._goods is not None:  # sealed for the order, now that it has an id
             await orders.set_address(order.id, self._goods.seal_address(shipping.address, order.id))
+        chain = asset.chain
         index = await WalletRepo(s).take_next_index(chain)
         await self._warn_gap(chain, index)
         await orders.add_invoice(
             Invoice(
                 order_id=order.id,
                 chain=chain,
+                asset=asset.symbol,
+                token=asset.token,
+                decimals=asset.decimals,
                 derivation_index=index,
                 address=self._wallet.address(chain, index),
-                amount_due=amount_due(chain, from_minor(total), rate),
+                amount_due=amount_due(asset, from_minor(total), rate),
                 rate=rate,
                 rate_source=source,
                 rate_at=rate_at,

@@ -25,12 +25,13 @@ class UserService:
     async def register(self, telegram_id: int, username: str | None, language: str) -> UserDTO:
         """The buyer behind an update, created on first contact. Idempotent and race-free.
 
-        Runs on every update, so the usual case (known user, same username) only reads.
+        Runs on every update, so the usual case (known user, same username) only reads. A buyer who had their
+        personal data erased (/deleteme) keeps no username.
         """
         repo = UserRepo(self._session)
         async with read_only(self._session):
             user = await repo.by_telegram_id(telegram_id)
-        if user is not None and user.username == username:
+        if user is not None and (user.username == username or user.erased_at is not None):
             return to_dto(user)
         async with self._session.begin():
             if user is None:

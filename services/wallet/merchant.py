@@ -1,11 +1,12 @@
-"""The merchant's wallet as the shop sees it: which chains are configured and their receive addresses."""
+"""The merchant's wallet as the shop sees it: which chains are configured, their receive addresses, and the
+assets buyers may pay in (each chain's coin, and the configured tokens on those chains)."""
 
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from config import Settings
-from models.chains import CHAINS
+from models.chains import CHAINS, Asset
 from models.enums import Chain, Network
 from services.wallet.hdwallet import AccountKey, SolAccountNode, WalletConfigError, parse_account_key
 from services.wallet.secretbox import DecryptionError, read_sol_key_file
@@ -22,11 +23,26 @@ class Wallet:
     network: Network
     keys: Mapping[Chain, AccountKey]
     sol: SolAccountNode | None
+    # ETH_TOKENS and SOL_TOKENS, each with the decimals its chain confirmed at startup
+    # (processing.chains.tokens.confirm_tokens); tokens on a chain without keys are never offered.
+    tokens: tuple[Asset, ...] = ()
 
     @property
     def chains(self) -> tuple[Chain, ...]:
         """The chains buyers may pay in: exactly those with key material configured."""
         return tuple(c for c in CHAINS if c in self.keys or (c is Chain.sol and self.sol is not None))
+
+    @property
+    def assets(self) -> tuple[Asset, ...]:
+        """What buyers may pay in, in the order they see it: each configured chain's coin, then the tokens."""
+        chains = self.chains
+        return (*(CHAINS[c].native for c in chains), *(t for t in self.tokens if t.chain in chains))
+
+    def asset(self, chain: Chain, symbol: str | None = None) -> Asset | None:
+        """The offered asset `symbol` on `chain` (None or the chain's own symbol: its coin); None when it is
+        not offered."""
+        wanted = symbol or CHAINS[chain].symbol
+        return next((a for a in self.assets if a.chain is chain and a.symbol == wanted), None)
 
     def address(self, chain: Chain, index: int) -> str:
         if chain is Chain.sol:

@@ -2,14 +2,15 @@
 
     gecko, kraken, coinbase = CoinGeckoDouble(), KrakenDouble(), CoinbaseDouble()
     url = await gecko.start()
-    gecko.prices[Chain.btc] = Decimal("60000.5")   # what the API quotes now
+    gecko.prices[Chain.btc] = Decimal("60000.5")   # what the API quotes now (by lowercase symbol: "usdt")
     gecko.fault = Fault.rate_limited                # see tests.doubles.Fault
 
 Each quotes one fiat (`fiat`, default USD) and answers other fiats as the real API does:
 - CoinGecko `/api/v3/simple/price?ids=bitcoin,...&vs_currencies=usd` -> {"bitcoin": {"usd": 60000.5}},
   prices as JSON numbers; an unknown vs_currency gives an empty object per coin.
 - Kraken `/0/public/Ticker?pair=XBTUSD,...` -> {"error": [], "result": {"XXBTZUSD": {"c": [...], ...}}}, keyed
-  by Kraken's own pair names, prices as strings; an unknown pair gives HTTP 200 with an `error` entry.
+  by Kraken's own pair names (XXBTZUSD, SOLUSD, USDTZUSD, USDCUSD), prices as strings; an unknown pair gives
+  HTTP 200 with an `error` entry.
 - Coinbase `/v2/prices/BTC-USD/spot` -> {"data": {"amount": "60000.5", "base": "BTC", "currency": "USD"}};
   an unknown pair gives HTTP 404 with `errors`.
 """
@@ -22,17 +23,33 @@ from aiohttp import web
 from models.enums import Chain
 from tests.doubles import FaultyServer
 
-PRICES = {Chain.btc: Decimal("60000"), Chain.ltc: Decimal("80"), Chain.eth: Decimal("3000"), Chain.sol: Decimal("150")}
-GECKO_IDS = {"bitcoin": Chain.btc, "litecoin": Chain.ltc, "ethereum": Chain.eth, "solana": Chain.sol}
-KRAKEN_ASSETS = {"XBT": Chain.btc, "LTC": Chain.ltc, "ETH": Chain.eth, "SOL": Chain.sol}
-KRAKEN_LEGACY = {"XBT", "LTC", "ETH"}  # answered as "X{asset}Z{fiat}", the newer SOL as "SOL{fiat}"
+# By lowercase symbol (a Chain is its coin's): stablecoins trade near 1 USD, not at it.
+PRICES: dict[str, Decimal] = {
+    Chain.btc: Decimal("60000"),
+    Chain.ltc: Decimal("80"),
+    Chain.eth: Decimal("3000"),
+    Chain.sol: Decimal("150"),
+    "usdt": Decimal("1.0003"),
+    "usdc": Decimal("0.9998"),
+}
+GECKO_IDS = {
+    "bitcoin": Chain.btc,
+    "litecoin": Chain.ltc,
+    "ethereum": Chain.eth,
+    "solana": Chain.sol,
+    "tether": "usdt",
+    "usd-coin": "usdc",
+}
+KRAKEN_ASSETS = {"XBT": Chain.btc, "LTC": Chain.ltc, "ETH": Chain.eth, "SOL": Chain.sol, "USDT": "usdt", "USDC": "usdc"}
+# Kraken's pair names: "X{asset}Z{fiat}" for the oldest, "USDTZUSD" for Tether, "{asset}{fiat}" for the rest
+KRAKEN_NAMES = {"XBT": "XXBTZ{fiat}", "LTC": "XLTCZ{fiat}", "ETH": "XETHZ{fiat}", "USDT": "USDTZ{fiat}"}
 
 
 class _PriceDouble(FaultyServer):
     def __init__(self, fiat: str = "USD") -> None:
         super().__init__()
         self.fiat = fiat
-        self.prices: dict[Chain, Decimal] = dict(PRICES)
+        self.prices: dict[str, Decimal] = dict(PRICES)
 
 
 class CoinGeckoDouble(_PriceDouble):
@@ -63,7 +80,7 @@ class KrakenDouble(_PriceDouble):
             chain = KRAKEN_ASSETS.get(asset)
             if chain is None or fiat != self.fiat or chain not in self.prices:
                 return web.json_response({"error": ["EQuery:Unknown asset pair"]})
-            name = f"X{asset}Z{fiat}" if asset in KRAKEN_LEGACY else pair
+            name = KRAKEN_NAMES.get(asset, "{asset}{fiat}").format(asset=asset, fiat=fiat)
             result[name] = _ticker(str(self.prices[chain]))
         return web.json_response({"error": [], "result": result})
 

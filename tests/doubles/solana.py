@@ -7,25 +7,41 @@
     sol.finalize()                                # everything so far becomes "finalized"
     sol.drop(sig)                                 # a not-yet-finalized fork is abandoned
 
+    usdc = sol.new_mint(decimals=6)               # an SPL mint of the Token program
+    sol.mint_to(payer, usdc, 50_000_000)          # into the payer's associated token account
+    sig = sol.token_transfer(payer, shop, usdc, 25_000_000)   # to shop's ATA, created in the same transaction
+
 Wire format as in shared/WIRE-FORMATS.md: JSON-RPC 2.0 with batches (answered in reverse order, so
 clients must match ids), lamports, `getSignaturesForAddress` newest first with `confirmationStatus`
 and refusing `processed`, `getTransaction` with `meta.preBalances/postBalances` and
 `transaction.message.accountKeys` (strings for "json", objects for "jsonParsed"), v0 transactions
-whose keys come from a lookup table (`meta.loadedAddresses`) and the rent-exempt minimum.
+whose keys come from a lookup table (`meta.loadedAddresses`) and the rent-exempt minimum. Token
+transfers as wallets send them (a transferChecked from the payer's ATA to the recipient's, after a
+createIdempotent of the recipient's ATA when it does not exist yet), with `meta.preTokenBalances` /
+`postTokenBalances` entries `{accountIndex, mint, owner, programId, uiTokenAmount: {amount (a string),
+decimals, uiAmount (a float, or null at zero), uiAmountString}}`, an account created in the transaction
+having no pre entry; `getMultipleAccounts` answers mints and token accounts in base64 with the Token
+program's layouts (mint: 82 bytes, decimals at byte 44; token account: 165 bytes, amount at byte 64).
 """
 
+import base64
 import json
+import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
+from bip_utils import Base58Decoder, Base58Encoder
 
+from services.wallet.spl import ATA_PROGRAM, SPL_PROGRAM, associated_token_account
 from tests.doubles import FaultyServer
 
 LAMPORTS_PER_SOL = 1_000_000_000
 RENT_EXEMPT_MINIMUM = 890_880
 FEE = 5_000
+TOKEN_ACCOUNT_RENT = 2_039_280  # the rent-exempt minimum of a 165-byte token account
 SYSTEM_PROGRAM = "11111111111111111111111111111111"
 _BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _COMMITMENTS = ("processed", "confirmed", "finalized")
@@ -33,6 +49,22 @@ _COMMITMENTS = ("processed", "confirmed", "finalized")
 
 def _base58(length: int) -> str:
     return "".join(secrets.choice(_BASE58) for _ in range(length))
+
+
+def new_pubkey() -> str:
+    """A random 32-byte public key in base58, as ATA derivation needs (not just any base58 text)."""
+    return str(Base58Encoder.Encode(os.urandom(32)))
+
+
+@dataclass(frozen=True)
+class TokenBalance:
+    """One entry of meta.pre/postTokenBalances."""
+
+    index: int  # into the transaction's account keys
+    mint: str
+    owner: str
+    amount: int
+    decimals: int
 
 
 class RpcFailure(Exception):
@@ -52,6 +84,9 @@ class _Tx:
     post: list[int]
     err: Any
     finalized: bool = False
+    pre_tokens: list[TokenBalance] = field(default_factory=list)
+    post_tokens: list[TokenBalance] = field(default_factory=list)
+    instructions: list[dict[str, Any]] = field(default_factory=list)  # empty: one system transfer
 
     @property
     def version(self) -> str | int:
@@ -60,6 +95,11 @@ class _Tx:
     def delta(self, account: str) -> int:
         keys = self.keys + self.loaded
         return sum(self.post[i] - self.pre[i] for i, k in enumerate(keys) if k == account)
+
+    def token_delta(self, account: str) -> int:
+        keys = self.keys + self.loaded
+        before = sum(t.amount for t in self.pre_tokens if keys[t.index] == account)
+        return sum(t.amount for t in self.post_tokens if keys[t.index] == account) - before
 
 
 class SolanaDouble(FaultyServer):
@@ -71,11 +111,14 @@ class SolanaDouble(FaultyServer):
         self.calls: list[str] = []  # every JSON-RPC method called, batches flattened
         self.rpc_error: tuple[int, str] | None = None  # e.g. (-32005, "Node is behind by 42 slots")
         self._confirmed: dict[str, int] = {}  # balances at "confirmed", kept current
+        self.mints: dict[str, int] = {}  # mint -> decimals
+        self.token_accounts: dict[str, tuple[str, str]] = {}  # token account -> (mint, owner), once created
+        self._tokens: dict[str, int] = {}  # token account -> base units at "confirmed"
 
     # --- what the test does to the ledger ---
 
     def new_account(self, lamports: int = 0) -> str:
-        account = _base58(44)
+        account = new_pubkey()
         self._confirmed[account] = lamports
         return account
 
@@ -102,6 +145,97 @@ class SolanaDouble(FaultyServer):
         self._apply(tx, +1)
         return tx.signature
 
+    def new_mint(self, decimals: int = 6) -> str:
+        mint = new_pubkey()
+        self.mints[mint] = decimals
+        return mint
+
+    def token_balance(self, owner: str, mint: str, commitment: str = "confirmed") -> int:
+        account = associated_token_account(owner, mint)
+        pending = [t for t in self.txs if not t.finalized] if commitment == "finalized" else []
+        return self._tokens.get(account, 0) - sum(t.token_delta(account) for t in pending)
+
+    def mint_to(self, owner: str, mint: str, amount: int) -> str:
+        """The mint authority issues `amount` into the owner's ATA (created in the same transaction)."""
+        return self._token_tx(self.new_account(LAMPORTS_PER_SOL), [(owner, mint, amount)], minted=True)
+
+    def token_transfer(self, source: str, to: str, mint: str, amount: int) -> str:
+        """`source` sends `amount` of `mint` from its ATA to `to`'s ATA, creating that first if needed, as wallets
+        do (createIdempotent, then transferChecked); `source` pays the fee and the new account's rent."""
+        return self.token_transfers(source, [(to, mint, amount)])
+
+    def token_transfers(self, source: str, legs: list[tuple[str, str, int]]) -> str:
+        """Several (to, mint, amount) transfers from `source`'s ATAs in one transaction."""
+        return self._token_tx(source, legs, minted=False)
+
+    def _token_tx(self, payer: str, legs: list[tuple[str, str, int]], *, minted: bool) -> str:
+        self.slot += 1
+        moves = [
+            (None if minted else associated_token_account(payer, m), associated_token_account(o, m), o, m, n)
+            for o, m, n in legs
+        ]
+        holders = {dst: (m, o) for _, dst, o, m, _ in moves} | {src: (m, payer) for src, _, _, m, _ in moves if src}
+        created = [dst for _, dst, *_ in moves if dst not in self.token_accounts]
+        programs = [SYSTEM_PROGRAM, SPL_PROGRAM, ATA_PROGRAM]
+        keys = list(
+            dict.fromkeys(
+                [
+                    payer,
+                    *[m[0] for m in moves if m[0]],
+                    *[m[1] for m in moves],
+                    *[m[2] for m in moves],
+                    *[m[3] for m in moves],
+                    *programs,
+                ]
+            )
+        )
+        index = {k: i for i, k in enumerate(keys)}
+        pre = [1 if k in programs else self.balance(k) for k in keys]
+        post = list(pre)
+        post[0] -= FEE + TOKEN_ACCOUNT_RENT * len(set(created))
+        for account in set(created):
+            post[index[account]] += TOKEN_ACCOUNT_RENT
+        held = {a: self._tokens.get(a, 0) for a in holders}
+        after = dict(held)
+        for src, dst, _, _, amount in moves:
+            if src is not None:
+                if after[src] < amount:
+                    raise ValueError("insufficient token balance")  # the wallet would not even send it
+                after[src] -= amount
+            after[dst] += amount
+
+        def entries(balances: dict[str, int], accounts: list[str]) -> list[TokenBalance]:
+            return [
+                TokenBalance(index[a], holders[a][0], holders[a][1], balances[a], self.mints[holders[a][0]])
+                for a in sorted(accounts, key=index.__getitem__)
+            ]
+
+        tx = _Tx(
+            _base58(88),
+            self.slot,
+            keys,
+            [],
+            pre,
+            post,
+            None,
+            pre_tokens=entries(held, [a for a in holders if a not in created]),
+            post_tokens=entries(after, list(holders)),
+        )
+        # Per leg: createIdempotent of the recipient's ATA (associated-token program, instruction 1), then the
+        # token program's transferChecked (12: amount, decimals) from the payer's ATA, or mintToChecked (14)
+        for src, dst, owner, mint, amount in moves:
+            ata = [0, index[dst], index[owner], index[mint], index[SYSTEM_PROGRAM], index[SPL_PROGRAM]]
+            move = [index[src], index[mint], index[dst], 0] if src else [index[mint], index[dst], 0]
+            payload = bytes([14 if src is None else 12]) + amount.to_bytes(8, "little") + bytes([self.mints[mint]])
+            tx.instructions += [
+                {"programIdIndex": index[ATA_PROGRAM], "accounts": ata, "data": str(Base58Encoder.Encode(b"\x01"))},
+                {"programIdIndex": index[SPL_PROGRAM], "accounts": move, "data": str(Base58Encoder.Encode(payload))},
+            ]
+        self.token_accounts.update(holders)
+        self.txs.append(tx)
+        self._apply(tx, +1)
+        return tx.signature
+
     def finalize(self) -> None:
         for tx in self.txs:
             tx.finalized = True
@@ -117,6 +251,8 @@ class SolanaDouble(FaultyServer):
     def _apply(self, tx: _Tx, sign: int) -> None:
         for account in set(tx.keys + tx.loaded) - {SYSTEM_PROGRAM}:
             self._confirmed[account] = self._confirmed.get(account, 0) + sign * tx.delta(account)
+            if account in self.token_accounts:
+                self._tokens[account] = self._tokens.get(account, 0) + sign * tx.token_delta(account)
 
     # --- what the server answers ---
 
@@ -171,22 +307,36 @@ class SolanaDouble(FaultyServer):
         if len(params[0]) > 100:
             raise RpcFailure(-32602, "Too many inputs provided; max 100")
         commitment = _commitment(params, 1)
-        lamports = [0 if lying else self.balance(k, commitment) for k in params[0]]
         return {
             "context": self._context(),
-            "value": [
-                None
-                if n == 0
-                else {
-                    "lamports": n,
-                    "owner": SYSTEM_PROGRAM,
-                    "data": ["", "base64"],
-                    "executable": False,
-                    "rentEpoch": 18446744073709551615,
-                    "space": 0,
-                }
-                for n in lamports
-            ],
+            "value": [None if lying else self._account(k, commitment) for k in params[0]],
+        }
+
+    def _account(self, key: str, commitment: str) -> dict[str, Any] | None:
+        """An account as getMultipleAccounts shows it in base64: a mint, a token account, or a system account."""
+        if key in self.mints:  # authority (none), supply, decimals, initialized, freeze authority (none)
+            data, owner, lamports = (
+                bytes(36) + (10**15).to_bytes(8, "little") + bytes([self.mints[key], 1]) + bytes(36),
+                SPL_PROGRAM,
+                1_461_600,
+            )
+        elif key in self.token_accounts:
+            mint, holder = self.token_accounts[key]
+            amount = self.token_balance(holder, mint, commitment)
+            data = _key_bytes(mint) + _key_bytes(holder) + amount.to_bytes(8, "little") + bytes(4 + 32) + bytes([1])
+            data += bytes(165 - len(data))
+            owner, lamports = SPL_PROGRAM, TOKEN_ACCOUNT_RENT
+        elif (lamports := self.balance(key, commitment)) > 0:
+            data, owner = b"", SYSTEM_PROGRAM
+        else:
+            return None
+        return {
+            "lamports": lamports,
+            "owner": owner,
+            "data": [base64.b64encode(data).decode(), "base64"],
+            "executable": False,
+            "rentEpoch": 18446744073709551615,
+            "space": len(data),
         }
 
     def _get_signatures(self, params: list[Any], lying: bool) -> list[dict[str, Any]]:
@@ -241,6 +391,26 @@ class SolanaDouble(FaultyServer):
         return [t for t in self.txs if t.finalized or commitment != "finalized"]
 
 
+def _key_bytes(key: str) -> bytes:
+    return bytes(Base58Decoder.Decode(key))
+
+
+def _token_entry(balance: TokenBalance) -> dict[str, Any]:
+    decimals = balance.decimals
+    return {
+        "accountIndex": balance.index,
+        "mint": balance.mint,
+        "owner": balance.owner,
+        "programId": SPL_PROGRAM,
+        "uiTokenAmount": {
+            "amount": str(balance.amount),
+            "decimals": decimals,
+            "uiAmount": float(Decimal(balance.amount).scaleb(-decimals)) if balance.amount else None,
+            "uiAmountString": str(Decimal(balance.amount).scaleb(-decimals).normalize()),
+        },
+    }
+
+
 def _commitment(params: list[Any], index: int) -> str:
     config = params[index] if len(params) > index and isinstance(params[index], dict) else {}
     commitment = config.get("commitment", "finalized")
@@ -266,14 +436,15 @@ def _transaction_json(tx: _Tx, *, parsed: bool) -> dict[str, Any]:
         "postBalances": tx.post,
         "innerInstructions": [],
         "logMessages": ["Program 11111111111111111111111111111111 invoke [1]"],
-        "preTokenBalances": [],
-        "postTokenBalances": [],
+        "preTokenBalances": [_token_entry(b) for b in tx.pre_tokens],
+        "postTokenBalances": [_token_entry(b) for b in tx.post_tokens],
         "rewards": [],
         "computeUnitsConsumed": 150,
     }
     message: dict[str, Any] = {
         "header": {"numRequiredSignatures": 1, "numReadonlySignedAccounts": 0, "numReadonlyUnsignedAccounts": 1},
-        "instructions": [
+        "instructions": tx.instructions
+        or [
             {
                 "programIdIndex": tx.keys.index(SYSTEM_PROGRAM),
                 "accounts": [0, len(tx.keys)] if tx.loaded else [0, 1],

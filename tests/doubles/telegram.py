@@ -42,7 +42,7 @@ NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup are exactly "
     "the same as a current content and reply markup of the message"
 )
-SEND_METHODS = frozenset({"sendMessage", "sendPhoto", "sendDocument", "copyMessage", "forwardMessage"})
+SEND_METHODS = frozenset({"sendMessage", "sendPhoto", "sendVideo", "sendDocument", "copyMessage", "forwardMessage"})
 # Clients send these as plain strings; every other field is JSON-encoded (numbers, bools, markup, lists).
 _TEXT_FIELDS = frozenset(
     {
@@ -52,6 +52,7 @@ _TEXT_FIELDS = frozenset(
         "callback_query_id",
         "file_id",
         "photo",
+        "video",
         "document",
         "url",
         "secret_token",
@@ -239,6 +240,7 @@ class TelegramDouble:
         self._outbox: list[tuple[int, Json]] = []  # snapshots of every bot send and edit
         self._read: dict[int, int] = {}
         self._files: dict[str, tuple[Json, bytes]] = {}
+        self._contents: dict[str, tuple[str, Any]] = {}  # file_id -> (message field, its value): photo, video
         self._paths: dict[str, bytes] = {}
         self._users: dict[int, FakeUser] = {}
         self._keyboards: dict[int, Json] = {}
@@ -259,15 +261,18 @@ class TelegramDouble:
             "setMyCommands": self._set_my_commands,
             "sendMessage": self._send_message,
             "sendPhoto": self._send_photo,
+            "sendVideo": self._send_video,
             "sendDocument": self._send_document,
             "editMessageText": self._edit_message_text,
             "editMessageCaption": self._edit_message_caption,
+            "editMessageMedia": self._edit_message_media,
             "editMessageReplyMarkup": self._edit_message_reply_markup,
             "deleteMessage": self._delete_message,
             "answerCallbackQuery": self._answer_callback_query,
             "copyMessage": self._copy_message,
             "forwardMessage": self._forward_message,
             "getFile": self._get_file,
+            "getChat": self._get_chat,
         }
         self._methods = {name.lower(): (name, impl) for name, impl in impls.items()}  # names are case-blind
         self._app = web.Application()
@@ -319,6 +324,11 @@ class TelegramDouble:
         message = self._user_message(user, photo=self._photo_sizes(content), caption=caption)
         return self._push("message", message)
 
+    async def user_sends_video(
+        self, user: FakeUser, content: bytes, *, duration: int = 10, caption: str | None = None
+    ) -> Json:
+        return self._push("message", self._user_message(user, video=self._video(content, duration), caption=caption))
+
     async def user_sends_document(
         self, user: FakeUser, filename: str, content: bytes, caption: str | None = None
     ) -> Json:
@@ -350,6 +360,11 @@ class TelegramDouble:
                 "message": current,
             },
         )
+
+    def user_deletes(self, message: Json) -> None:
+        """The user deletes a message from their chat: the bot can no longer edit it ("message to edit not
+        found")."""
+        del self._messages[message["chat"]["id"], message["message_id"]]
 
     # -- faults ------------------------------------------------------------------------------------
 
@@ -645,9 +660,28 @@ class TelegramDouble:
         return self._bot_sends(p, text=self._text(p, "text", 4096, required=True))
 
     async def _send_photo(self, p: Json) -> Json:
-        content, _ = self._upload(p, "photo")
-        caption = self._text(p, "caption", 1024, required=False)
-        return self._bot_sends(p, photo=self._photo_sizes(content), caption=caption)
+        photo = self._media("photo", p.get("photo"), p)
+        return self._bot_sends(p, photo=photo, caption=self._text(p, "caption", 1024, required=False))
+
+    async def _send_video(self, p: Json) -> Json:
+        video = self._media("video", p.get("video"), p)
+        return self._bot_sends(p, video=video, caption=self._text(p, "caption", 1024, required=False))
+
+    def _media(self, kind: str, ref: Any, p: Json) -> Any:
+        """What a sent photo (its sizes) or video becomes in the message: a file sent before keeps its ids, as
+        Telegram's do; an upload or a URL is a new file. Another kind's file_id is Telegram's type mismatch."""
+        if isinstance(ref, str) and ref.startswith("attach://"):
+            ref = p.get(ref.removeprefix("attach://"))
+        if isinstance(ref, str) and ref in self._contents:
+            field, value = self._contents[ref]
+            if field != kind:
+                raise _bad("type of file mismatch")
+            return value
+        if isinstance(ref, str) and ref.startswith(("http://", "https://")):
+            ref = b""  # Telegram would fetch it; nothing to fetch here
+        if not isinstance(ref, bytes):
+            raise _bad("wrong file identifier/HTTP URL specified")
+        return self._photo_sizes(ref) if kind == "photo" else self._video(ref, 0)
 
     async def _send_document(self, p: Json) -> Json:
         content, filename = self._upload(p, "document")
@@ -679,13 +713,38 @@ class TelegramDouble:
 
     def _photo_sizes(self, content: bytes) -> list[Json]:
         # A thumbnail and the full size, smallest first, as Telegram lists them.
-        return [self._store_file(content, "photos", ".jpg") | {"width": n, "height": n} for n in (90, 800)]
+        sizes = [self._store_file(content, "photos", ".jpg") | {"width": n, "height": n} for n in (90, 800)]
+        for size in sizes:
+            self._contents[size["file_id"]] = ("photo", sizes)
+        return sizes
+
+    def _video(self, content: bytes, duration: int) -> Json:
+        video = self._store_file(content, "videos", ".mp4") | {
+            "width": 640,
+            "height": 360,
+            "duration": duration,
+            "mime_type": "video/mp4",
+        }
+        self._contents[video["file_id"]] = ("video", video)
+        return video
 
     def _document(self, filename: str, content: bytes) -> Json:
         mime_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
         suffix = "." + filename.rsplit(".", 1)[-1] if "." in filename else ""
         info = self._store_file(content, "documents", suffix)
         return info | {"file_name": filename, "mime_type": mime_type}
+
+    async def _get_chat(self, p: Json) -> Json:
+        """ChatFullInfo of a private chat; a user who never wrote to the bot has none: "chat not found"."""
+        chat_id = p.get("chat_id")
+        if not isinstance(chat_id, int) or chat_id not in self._users:
+            raise _bad("chat not found")
+        gifts = ("unlimited_gifts", "limited_gifts", "unique_gifts", "premium_subscription", "gifts_from_channels")
+        return self._chat(chat_id) | {
+            "accent_color_id": chat_id % 7,
+            "max_reaction_count": 11,
+            "accepted_gift_types": dict.fromkeys(gifts, True),
+        }
 
     async def _get_file(self, p: Json) -> Json:
         if p.get("file_id") not in self._files:
@@ -703,7 +762,7 @@ class TelegramDouble:
     def _edit(self, old: Json, p: Json, **changes: Any) -> Json:
         new = {k: v for k, v in (old | changes).items() if v is not None}
         self._set_markup(new, p.get("reply_markup"))
-        if all(new.get(k) == old.get(k) for k in ("text", "caption", "reply_markup")):
+        if all(new.get(k) == old.get(k) for k in ("text", "caption", "photo", "video", "reply_markup")):
             raise ApiError(400, NOT_MODIFIED)
         new["edit_date"] = int(time.time())
         return self._save(new)
@@ -719,6 +778,17 @@ class TelegramDouble:
         if "text" in old:
             raise _bad("there is no caption in the message to edit")
         return self._edit(old, p, caption=self._text(p, "caption", 1024, required=False))
+
+    async def _edit_message_media(self, p: Json) -> Json:
+        """A photo or video in place of the message's media, or added to a text message (its text goes)."""
+        old = self._editable(p)
+        media = p.get("media")
+        if not isinstance(media, dict) or media.get("type") not in ("photo", "video"):
+            raise _bad("can't parse InputMedia: media type is not specified or unsupported by this double")
+        kind = media["type"]
+        content = {key: None for key in ("text", "entities", "link_preview_options", "photo", "video", "document")}
+        content[kind] = self._media(kind, media.get("media"), p)
+        return self._edit(old, p, **content, caption=self._text(media, "caption", 1024, required=False))
 
     async def _edit_message_reply_markup(self, p: Json) -> Json:
         return self._edit(self._editable(p), p)
@@ -738,7 +808,7 @@ class TelegramDouble:
 
     def _content_of(self, p: Json, missing: str) -> Json:
         source = self._find(p.get("from_chat_id"), p.get("message_id"), missing)
-        return {k: source[k] for k in ("text", "entities", "photo", "document", "caption") if k in source}
+        return {k: source[k] for k in ("text", "entities", "photo", "video", "document", "caption") if k in source}
 
     async def _copy_message(self, p: Json) -> Json:
         content = self._content_of(p, "message to copy not found")

@@ -1,10 +1,10 @@
 """refunds: money going back to a buyer, watched on chain until it arrives
 
 Revision ID: 0009
-Revises: 0004
+Revises: 0007
 
-Numbered 0009 so that 0005-0008 stay free for the branches being built at the same time; when they are
-merged, down_revision moves to the last of them.
+Numbered 0009 so that 0008 stays free for a branch being built at the same time; when it is merged,
+down_revision moves to it.
 """
 from collections.abc import Sequence
 
@@ -14,7 +14,7 @@ from alembic import op
 import models.types
 
 revision: str = "0009"
-down_revision: str | None = "0004"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -45,6 +45,7 @@ def upgrade() -> None:
         sa.Column("chain", _enum("chain", "btc", "ltc", "eth", "sol"), nullable=False),
         sa.Column("asset", sa.String(length=16), nullable=False),
         sa.Column("token", sa.String(length=64), nullable=True),
+        sa.Column("decimals", BIGINT, nullable=False),
         sa.Column("amount", models.types.BaseUnits(length=80), nullable=False),
         sa.Column("fiat_minor", BIGINT, nullable=False),
         sa.Column("rate", models.types.DecimalText(length=64), nullable=False),
