@@ -38,7 +38,7 @@ import math
 import multiprocessing
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -161,9 +161,12 @@ class TimedScans(Stopwatch):
     async def watch(self, addresses: Sequence[str], *, rescan_recent: bool = False) -> None:
         await self._backend.watch(addresses, rescan_recent=rescan_recent)
 
-    async def scan(self, addresses: Sequence[str]) -> ChainSnapshot:
+    async def scan(self, addresses: Sequence[str], *, since: Mapping[str, int] | None = None) -> ChainSnapshot:
         with self.timing():
-            return await self._backend.scan(addresses)
+            return await self._backend.scan(addresses, since=since)
+
+    async def tip_height(self) -> int:
+        return await self._backend.tip_height()
 
     async def close(self) -> None:
         await self._backend.close()

@@ -16,6 +16,7 @@ from services.admin.loyalty import AdminLoyaltyService
 from services.admin.media import AdminMediaService
 from services.admin.orders import AdminOrdersService
 from services.admin.problems import AdminProblemsService
+from services.admin.refunds import AdminRefundsService
 from services.admin.reviews import AdminReviewsService
 from services.admin.shipping import AdminShippingService
 from services.admin.stats import AdminStatsService
@@ -27,6 +28,7 @@ from services.admin.wallet import AdminWalletService, ChainHoldings
 from services.delivery import OutboxDelivery
 from services.orders.buyer import OrderService
 from services.orders.messages import OrderMessageService
+from services.orders.refunds import BuyerRefundService
 from services.payments.rates import RateService
 from services.payments.watch import PaymentWatch
 from services.ratelimit import MemoryRateLimits, RateLimits
@@ -81,6 +83,7 @@ class Container:
             "shipping": ShippingService(session, self.goods),
             "orders": OrderService(session, self.settings, self.wallet, self.goods),
             "order_messages": OrderMessageService(session, self.settings),
+            "refunds": BuyerRefundService(session, self.settings, self.payment_watch),
             "admin_inventory": AdminInventoryService(session),
             "admin_stock": AdminStockService(session, self.goods),
             "admin_users": AdminUsersService(session),
@@ -93,6 +96,7 @@ class Container:
             "admin_loyalty": AdminLoyaltyService(session),
             "admin_texts": AdminTextsService(session),
             "admin_problems": AdminProblemsService(session, self.settings),
+            "admin_refunds": AdminRefundsService(session, self.settings, self.rates, self.payment_watch),
             "support": SupportService(session, self.settings),
             "reviews": ReviewService(session),
             "privacy": PrivacyService(session, self.goods),

@@ -11,6 +11,7 @@ from handlers import (
     orders,
     privacy,
     prompts,
+    refunds,
     reviews,
     shop,
     start,
@@ -31,9 +32,10 @@ def build_router() -> Router:
         find.SearchForm,
         reviews.ReviewForm,
         vouchers.CodeForm,
+        refunds.RefundForm,
     )
     root.include_routers(start.build(), prompts.leaving_router("buyer-prompts", *waits), admin.build())
     root.include_routers(support.build(), vouchers.build(), checkout.build(), order_messages.build(), find.build())
-    root.include_routers(reviews.build(), privacy.build(), shop.build(), cart.build(), orders.build())
-    root.include_routers(account.build(), fallback.build())
+    root.include_routers(reviews.build(), refunds.build(), privacy.build(), shop.build(), cart.build())
+    root.include_routers(orders.build(), account.build(), fallback.build())
     return root

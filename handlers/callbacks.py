@@ -151,3 +151,12 @@ class OrderCb(CallbackData, prefix="od"):
     action: OrderAction
     id: Id = 0
     page: Page = 0
+
+
+class RefundAction(StrEnum):
+    address = "a"  # give the address the refund goes to
+
+
+class RefundCb(CallbackData, prefix="rb"):
+    action: RefundAction
+    id: Id  # the refund

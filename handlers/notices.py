@@ -1,22 +1,38 @@
-"""Outbox notices as Telegram messages: the l10n key and params become a text, an "#order" button and,
-for goods that do not fit one message, a .txt file. Pure (no I/O); processing.outbox sends what this
-returns, services.delivery loads the notice."""
+"""Outbox notices as Telegram messages: the l10n key and params become a text, buttons (the answer a notice
+asks for, "#order") and, for goods that do not fit one message, a .txt file. Pure (no I/O); processing.outbox
+sends what this returns, services.delivery loads the notice."""
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from aiogram.filters.callback_data import CallbackData
 from aiogram.types import BufferedInputFile, InlineKeyboardMarkup
 
 from handlers.admin.order_views import open_order
-from handlers.callbacks import OrderAction, OrderCb
+from handlers.admin.refund_views import ArAction, RefundAdminCb
+from handlers.callbacks import OrderAction, OrderCb, RefundAction, RefundCb
 from handlers.goods import with_goods
 from handlers.keyboards import button
 from l10n import L10n, Translator
 from services.delivery import Notice
 from services.money import format_amount
 
-AMOUNTS = ("remainder", "received", "short_by", "overpaid_by")  # params queued in base units of the invoice's coin
+# Params queued in base units of the invoice's asset (a refund is counted in it too)
+AMOUNTS = ("remainder", "received", "short_by", "overpaid_by", "refund")
 # Kinds worded per case: the param whose value picks the text notify.<kind>.<value> (without it: notify.<kind>).
 CASES = {"admin.paid": "problem", "admin.problem": "problem", "invoice_closed": "status"}
+# Notices that ask for an answer: the button that gives it (its text's l10n key, and what it presses), above
+# the one that opens the order.
+ANSWERS: dict[str, tuple[str, Callable[[Notice], CallbackData]]] = {
+    "refund_ask": (
+        "refund.give_address",
+        lambda n: RefundCb(action=RefundAction.address, id=int(n.params["refund_id"])),
+    ),
+    "admin.refund_ready": (
+        "admin.refunds.do.link",
+        lambda n: RefundAdminCb(action=ArAction.link, id=n.order_id or 0, refund=int(n.params["refund_id"])),
+    ),
+}
 
 
 class RenderedNotice(NamedTuple):
@@ -35,7 +51,7 @@ class NoticeRenderer:
     def __call__(self, notice: Notice) -> RenderedNotice:
         l10n = self._translator(notice.language or self._default_language)
         text, document = notice_text(notice, l10n)
-        return RenderedNotice(text, None if notice.edits is not None else open_order_button(notice), document)
+        return RenderedNotice(text, None if notice.edits is not None else notice_markup(notice, l10n), document)
 
 
 def notice_text(notice: Notice, l10n: L10n) -> tuple[str, BufferedInputFile | None]:
@@ -61,13 +77,18 @@ def notice_text(notice: Notice, l10n: L10n) -> tuple[str, BufferedInputFile | No
     return with_goods(text, notice.goods, notice.order_id, l10n, sep="\n")
 
 
-def open_order_button(notice: Notice) -> InlineKeyboardMarkup | None:
-    """A button to the order: the buyer's own view, or for an admin notice the admin order view."""
-    if notice.order_id is None:
-        return None
-    data = (
-        open_order(notice.order_id)
-        if notice.kind.startswith("admin.")
-        else OrderCb(action=OrderAction.view, id=notice.order_id)
-    )
-    return InlineKeyboardMarkup(inline_keyboard=[[button(f"#{notice.order_id}", data)]])
+def notice_markup(notice: Notice, l10n: L10n) -> InlineKeyboardMarkup | None:
+    """The button that answers the notice, if it asks for something (ANSWERS); then a button to the order:
+    the buyer's own view, or for an admin notice the admin order view."""
+    rows = []
+    if notice.kind in ANSWERS:
+        key, pressed = ANSWERS[notice.kind]
+        rows.append([button(l10n(key), pressed(notice))])
+    if notice.order_id is not None:
+        data = (
+            open_order(notice.order_id)
+            if notice.kind.startswith("admin.")
+            else OrderCb(action=OrderAction.view, id=notice.order_id)
+        )
+        rows.append([button(f"#{notice.order_id}", data)])
+    return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None

@@ -30,6 +30,8 @@ class ChainFacts:
     coin_type: int  # BIP44/SLIP-44 coin type on mainnet
     test_coin_type: int  # on testnet and regtest: 1 for Bitcoin-like chains, as their wallets derive
     bech32_hrp: Mapping[Network, str]  # address prefix of native segwit; empty where addresses are not bech32
+    # Version bytes of base58check addresses (P2PKH, P2SH) a wallet may give; empty where there are none
+    base58_versions: Mapping[Network, frozenset[int]]
     explorers: Mapping[Network, str]  # transaction page; {tx} is the transaction id, {cluster} the SOL test cluster
     # EVM testnets share one Network value and are told apart by their chain id (ETH_CHAIN_ID).
     evm_testnet_explorers: Mapping[int, str]
@@ -105,6 +107,11 @@ CHAINS: Mapping[Chain, ChainFacts] = {
             coin_type=0,
             test_coin_type=1,
             bech32_hrp={Network.mainnet: "bc", Network.testnet: "tb", Network.regtest: "bcrt"},
+            base58_versions={
+                Network.mainnet: frozenset({0x00, 0x05}),
+                Network.testnet: frozenset({0x6F, 0xC4}),
+                Network.regtest: frozenset({0x6F, 0xC4}),
+            },
             explorers={
                 Network.mainnet: "https://mempool.space/tx/{tx}",
                 Network.testnet: "https://mempool.space/testnet/tx/{tx}",
@@ -126,6 +133,12 @@ CHAINS: Mapping[Chain, ChainFacts] = {
             coin_type=2,
             test_coin_type=1,
             bech32_hrp={Network.mainnet: "ltc", Network.testnet: "tltc", Network.regtest: "rltc"},
+            # L… and M…; Litecoin's old 3… P2SH is Bitcoin's too, so it is read as Bitcoin's
+            base58_versions={
+                Network.mainnet: frozenset({0x30, 0x32}),
+                Network.testnet: frozenset({0x6F, 0x3A}),
+                Network.regtest: frozenset({0x6F, 0x3A}),
+            },
             explorers={
                 Network.mainnet: "https://litecoinspace.org/tx/{tx}",
                 Network.testnet: "https://litecoinspace.org/testnet/tx/{tx}",
@@ -147,6 +160,7 @@ CHAINS: Mapping[Chain, ChainFacts] = {
             coin_type=60,
             test_coin_type=60,
             bech32_hrp={},
+            base58_versions={},
             explorers={Network.mainnet: "https://etherscan.io/tx/{tx}"},
             evm_testnet_explorers={
                 11155111: "https://sepolia.etherscan.io/tx/{tx}",
@@ -169,6 +183,7 @@ CHAINS: Mapping[Chain, ChainFacts] = {
             coin_type=501,
             test_coin_type=501,
             bech32_hrp={},
+            base58_versions={},
             explorers={
                 Network.mainnet: "https://solscan.io/tx/{tx}",
                 Network.testnet: "https://solscan.io/tx/{tx}?cluster={cluster}",

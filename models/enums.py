@@ -97,3 +97,29 @@ class OutboxStatus(StrEnum):
 class VoucherKind(StrEnum):
     percent = "percent"  # value in basis points: 1000 is 10 %
     fixed = "fixed"  # value in minor units of FIAT_CURRENCY
+
+
+class RefundMethod(StrEnum):
+    """How a refund reaches the buyer. Store credit (issue 14, item 2) is meant to join as another method
+    that closes the same refund record."""
+
+    onchain = "onchain"  # the merchant's own wallet pays the buyer's address; the observer proves it
+
+
+class RefundBasis(StrEnum):
+    """What the admin chose to give back: the coins that arrived, or what they were worth in fiat at the
+    invoice's rate, in coins at today's rate."""
+
+    coin = "coin"
+    fiat = "fiat"
+
+
+class RefundStatus(StrEnum):
+    awaiting_address = "awaiting_address"  # the buyer was asked where to send it
+    awaiting_payment = "awaiting_payment"  # the admin has the payment link; the observer watches the address
+    refunded = "refunded"  # a payment of exactly the amount reached the address at depth
+    cancelled = "cancelled"  # withdrawn by an admin
+
+    @classmethod
+    def open(cls) -> tuple["RefundStatus", ...]:
+        return cls.awaiting_address, cls.awaiting_payment

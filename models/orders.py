@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, str_enum
 from models.chains import CHAINS, Asset, ChainFacts
-from models.enums import Chain, OrderProblem, OrderStatus, PaymentStatus
+from models.enums import Chain, OrderProblem, OrderStatus, PaymentStatus, RefundBasis, RefundMethod, RefundStatus
 from models.types import BaseUnits, DecimalText, utcnow
 
 
@@ -154,3 +154,46 @@ class DerivationCounter(Base):
 
     chain: Mapped[Chain] = mapped_column(str_enum(Chain), primary_key=True)
     next_index: Mapped[int] = mapped_column(default=0)
+
+
+class Refund(Base):
+    """Money going back to the buyer of an order with a problem. An order has at most one open refund (the
+    service checks under the order's row lock); a cancelled one stays as history.
+
+    On chain, the merchant's own wallet pays `amount` to the buyer's `address`, and the refund closes when
+    the observer sees exactly that amount arrive there at depth, in a block above `watch_from`: the buyer's
+    address is not fresh like an invoice's, and an older payment of the same amount proves nothing. The
+    payment that closed it is `txid` (its natural id), which closes no other refund. The asset is the
+    invoice's, copied as the invoice locks it (symbol, token, decimals), so the amount reads in the unit it
+    was paid in; the bot opens refunds in a network's own coin only (services.orders.refunds.sent_on_chain)."""
+
+    __tablename__ = "refunds"
+    __table_args__ = (UniqueConstraint("chain", "txid"), Index("ix_refunds_chain_status", "chain", "status"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    problem: Mapped[OrderProblem] = mapped_column(str_enum(OrderProblem))  # the problem it resolves
+    method: Mapped[RefundMethod] = mapped_column(str_enum(RefundMethod))
+    basis: Mapped[RefundBasis] = mapped_column(str_enum(RefundBasis))
+    status: Mapped[RefundStatus] = mapped_column(str_enum(RefundStatus), default=RefundStatus.awaiting_address)
+    chain: Mapped[Chain] = mapped_column(str_enum(Chain))
+    # The invoice's asset as the invoice locked it: symbol ("LTC", "USDT"), the token's contract or mint (None:
+    # the chain's coin) and decimals.
+    asset: Mapped[str] = mapped_column(String(16))
+    token: Mapped[str | None] = mapped_column(String(64))
+    decimals: Mapped[int]
+    amount: Mapped[int] = mapped_column(BaseUnits())
+    fiat_minor: Mapped[int]  # what it is worth in the order's currency (at `rate`)
+    rate: Mapped[Decimal] = mapped_column(DecimalText())  # fiat per unit: the invoice's (coin basis) or today's
+    address: Mapped[str | None] = mapped_column(String(128))  # where to, as the chain writes it
+    watch_from: Mapped[int | None]  # the chain's height (SOL: slot) when the address came in
+    txid: Mapped[str | None] = mapped_column(String(192))  # natural id of the payment that closed it
+    opened_by: Mapped[int]  # the admin's Telegram id
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    address_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+
+    @property
+    def unit(self) -> Asset:
+        """The asset `amount` is counted in: the invoice's."""
+        return Asset(self.chain, self.asset, self.decimals, self.token)

@@ -125,9 +125,13 @@ class InstrumentedBackend:
         async with self._meter.call("watch"):
             await self._backend.watch(addresses, rescan_recent=rescan_recent)
 
-    async def scan(self, addresses: Sequence[str]) -> ChainSnapshot:
+    async def scan(self, addresses: Sequence[str], *, since: Mapping[str, int] | None = None) -> ChainSnapshot:
         async with self._meter.call("scan"):
-            return await self._backend.scan(addresses)
+            return await self._backend.scan(addresses, since=since)
+
+    async def tip_height(self) -> int:
+        async with self._meter.call("tip_height"):
+            return await self._backend.tip_height()
 
     async def close(self) -> None:
         await self._backend.close()

@@ -1,5 +1,5 @@
-"""The scheduler's jobs: watch the chains, expire what is overdue, warn before expiry, send the outbox, erase
-shipping addresses that are due.
+"""The scheduler's jobs: watch the chains (invoices, and refunds on their way to buyers), expire what is
+overdue, warn before expiry, send the outbox, erase shipping addresses that are due.
 
 Each job opens its own sessions and keeps nothing important in memory: after downtime the first cycle
 catches up from the database. Only the holder of the observer lease scans, so several processes on one
@@ -26,6 +26,7 @@ from processing.outbox import OutboxSender
 from services.orders.reminders import ExpiryReminders
 from services.orders.retention import AddressRetention
 from services.payments.reconcile import PaymentService
+from services.payments.refunds import RefundPayments
 from services.payments.seen import SeenPayment
 from services.payments.watch import ChainHealth
 from services.payments.watchlist import WatchedInvoice, WatchList
@@ -60,7 +61,8 @@ class Observer:
     _watched: dict[Chain, set[str]] = field(default_factory=dict)
 
     async def observe(self, chain: Chain) -> None:
-        """One cycle for one chain: scan every watched invoice, apply, then expire what is overdue."""
+        """One cycle for one chain: scan every watched invoice, apply, then expire what is overdue; then look
+        at the addresses of refunds waiting for their payment."""
         health = self.health.setdefault(chain, ProviderHealth())
         if time.monotonic() < health.retry_after or not await self._lead():
             return
@@ -82,7 +84,33 @@ class Observer:
                 if seen is not None and (seen or invoice.has_payments):  # nothing then or now: nothing to do
                     await payments.apply_scan(chain, invoice.id, seen, observed_at, count_misses=True)
             await payments.expire_overdue(chain, observed_at, unknown)
+        await self._observe_refunds(chain, observed_at)
         health.last_cycle_seconds = time.monotonic() - started
+
+    async def _observe_refunds(self, chain: Chain, observed_at: datetime) -> None:
+        """Close the refunds whose payment the chain shows. Scanned apart from the invoices: a buyer's address
+        (an exchange's, say) may be one a provider cannot list, and that must never hold up invoices. A
+        failure here is logged and tried again next cycle; it is no provider failure of the cycle. Refunds
+        are paid in the chain's own coin (services.admin.refunds opens no other), so the token backends are
+        never asked."""
+        async with self.sessions() as s:
+            refunds = await RefundPayments(s, self.settings).watched(chain)
+        if not refunds:
+            return
+        since: dict[str, int] = {}
+        for refund in refunds:  # two refunds to one address: the older one's start covers both
+            since[refund.address] = min(refund.watch_from, since.get(refund.address, refund.watch_from))
+        try:
+            snapshot = await self._scan_coins(chain, list(since), since)
+        except ProviderError as e:
+            log.warning("%s: could not look at %d refund addresses: %s", chain, len(since), e)
+            return
+        async with self.sessions() as s:
+            payments = RefundPayments(s, self.settings)
+            for refund in refunds:
+                seen = snapshot.get(refund.address)
+                if seen is not None:  # None: the provider could not tell for this address
+                    await payments.apply_scan(refund, seen, observed_at)
 
     async def check_address(self, chain: Chain, address: str) -> bool | None:
         """Look at one invoice now (a webhook hint; the buyer's button through check_now) and apply what
@@ -134,6 +162,34 @@ class Observer:
             return
         self._watched.setdefault(chain, set()).add(address)
 
+    async def watch_refund(self, chain: Chain, address: str) -> int | None:
+        """Watch a refund's address (imported into core-rpc's wallet) and return the chain's height now; None
+        when the provider could not be asked. The import comes first, so a payment made once the height is
+        known is one the wallet sees."""
+        backend = self.backends.get(chain)
+        if backend is None:
+            return None
+        try:
+            await backend.watch([address])
+            self._watched.setdefault(chain, set()).add(address)
+            return await backend.tip_height()
+        except ProviderError as e:
+            log.warning("%s: could not watch a refund address: %s", chain, e)
+            return None
+
+    async def scan_refund(self, chain: Chain, address: str, since: int) -> list[SeenPayment] | None:
+        """What the chain shows at a refund's address now (an admin's check of a transaction id). Like
+        check_address, it never touches the provider's health or backoff, and asks nothing while the
+        provider is left alone."""
+        if chain not in self.backends or time.monotonic() < self.health.get(chain, ProviderHealth()).retry_after:
+            return None
+        try:
+            snapshot = await self._scan_coins(chain, [address], {address: since})
+        except ProviderError as e:
+            log.info("%s: a refund check could not ask the provider: %s", chain, e)
+            return None
+        return snapshot.get(address)
+
     async def warn_expiring(self) -> None:
         """Tell buyers about five minutes before their invoice runs out. Once per order."""
         async with self.sessions() as s:
@@ -156,18 +212,24 @@ class Observer:
     async def _scan(self, chain: Chain, invoices: Sequence[WatchedInvoice]) -> dict[str, list[SeenPayment]]:
         """What the chain shows for these invoices, by address: coin invoices from the chain's backend, token
         invoices from its token backend (without one, they stay out: unknown). Raises ProviderError."""
-        backend = self.backends[chain]
-        addresses = [invoice.address for invoice in invoices if invoice.token is None]
         tokens = [watch for invoice in invoices if (watch := invoice.token_watch) is not None]
         token_backend = self.tokens.get(chain)
-        new = [a for a in addresses if a not in self._watched.setdefault(chain, set())]
-        if new:  # normally done at checkout (watch_invoice); here after a restart or a failure
-            await backend.watch(new, rescan_recent=True)
-            self._watched[chain].update(new)
-        payments = dict((await backend.scan(addresses)).payments) if addresses else {}
+        payments = await self._scan_coins(chain, [invoice.address for invoice in invoices if invoice.token is None])
         if tokens and token_backend is not None:
             payments |= (await token_backend.scan(tokens)).payments
         return payments
+
+    async def _scan_coins(
+        self, chain: Chain, addresses: Sequence[str], since: Mapping[str, int] | None = None
+    ) -> dict[str, list[SeenPayment]]:
+        """What the chain's backend shows of its own coin at `addresses` (see ChainBackend.scan for `since`).
+        Raises ProviderError."""
+        backend = self.backends[chain]
+        new = [a for a in addresses if a not in self._watched.setdefault(chain, set())]
+        if new:  # normally done at checkout (watch_invoice, watch_refund); here after a restart or a failure
+            await backend.watch(new, rescan_recent=True)
+            self._watched[chain].update(new)
+        return dict((await backend.scan(addresses, since=since)).payments) if addresses else {}
 
     def _back_off(self, chain: Chain, health: ProviderHealth, error: ProviderError) -> None:
         """After a failed cycle: leave the provider alone for as long as it asked (a 429's Retry-After),

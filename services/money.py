@@ -82,14 +82,19 @@ def amount_due(unit: Unit, fiat_total: Decimal, rate: Decimal) -> int:
     SOL's rent-exempt minimum) when that is more, since the buyer could not pay a smaller amount at all.
     Raises ValueError for a total or rate that is not a positive finite number.
     """
-    if not (fiat_total.is_finite() and rate.is_finite()) or fiat_total <= 0 or rate <= 0:
-        raise ValueError("fiat_total and rate must be positive")
-    asset = asset_of(unit)
+    return max(base_units_worth(unit, fiat_total, rate), asset_of(unit).min_payment)
+
+
+def base_units_worth(unit: Unit, fiat: Decimal, rate: Decimal) -> int:
+    """The least whole number of base units worth at least `fiat` at `rate` (fiat per whole coin or token): an
+    invoice's amount before the asset's minimum, a refund's amount on the fiat basis. Raises ValueError for
+    an amount or rate that is not a positive finite number."""
+    if not (fiat.is_finite() and rate.is_finite()) or fiat <= 0 or rate <= 0:
+        raise ValueError("fiat and rate must be positive")
     with localcontext() as ctx:
         # Rounding the quotient up too means the ceiling below never lands under the exact value.
         ctx.prec, ctx.rounding = _PRECISION, ROUND_CEILING
-        units = int((fiat_total.scaleb(asset.decimals) / rate).to_integral_value())
-    return max(units, asset.min_payment)
+        return int((fiat.scaleb(asset_of(unit).decimals) / rate).to_integral_value())
 
 
 def paid_threshold(amount_due: int, tolerance_percent: Decimal) -> int:

@@ -190,6 +190,30 @@ async def test_esplora_pages_through_history_with_few_requests(esplora: tuple[Es
     assert len(double.requests) == 1 + 3 + 1
 
 
+async def test_esplora_since_stops_paging_where_older_payments_begin(
+    esplora: tuple[EsploraDouble, EsploraBackend],
+) -> None:
+    """A refund to a buyer's busy address: only what came after the refund's start height is needed, so the
+    history is read no further back than the first page that reaches down to it."""
+    double, backend = esplora
+    for _ in range(60):
+        double.pay("bcrt1qbuyer", 1_000)
+    double.mine()
+    start = await backend.tip_height()
+    assert start == double.tip == 101
+    new = [double.pay("bcrt1qbuyer", 7_000) for _ in range(3)]
+    double.mine()
+    double.requests.clear()
+    snapshot = await backend.scan(["bcrt1qbuyer"], since={"bcrt1qbuyer": start})
+    assert {p.natural_id for p in snapshot.payments["bcrt1qbuyer"] if p.block_height == 102} == {
+        f"{txid}:1" for txid in new
+    }
+    assert len(double.requests) == 1 + 1 + 1  # the counts, one page of 25 (3 new, 22 at the start), the tip
+    double.requests.clear()
+    assert len((await backend.scan(["bcrt1qbuyer"])).payments["bcrt1qbuyer"]) == 63  # without: all of it
+    assert len(double.requests) == 1 + 3 + 1
+
+
 async def test_esplora_dust_cannot_push_a_payment_out_of_view(esplora: tuple[EsploraDouble, EsploraBackend]) -> None:
     """55 later dust transactions: more than a first page of /txs holds on mempool.space, more than
     /txs/mempool lists on either implementation. The payment stays in view, unconfirmed and confirmed."""
@@ -377,6 +401,25 @@ async def test_solana_batches_pages_and_caches(solana: SolanaDouble) -> None:
     solana.requests.clear()
     await backend.scan(shops)
     assert len(solana.requests) == 2 + 1  # finalized transactions come from the cache
+    await backend.close()
+
+
+async def test_solana_since_skips_older_signatures(solana: SolanaDouble) -> None:
+    """A refund to a buyer's busy wallet: signatures at or below the refund's start slot are neither paged
+    through nor fetched."""
+    backend = await sol_backend(solana)
+    payer, buyer = solana.new_account(10_000 * LAMPORTS_PER_SOL), solana.new_account()
+    for _ in range(1_001):
+        solana.transfer(payer, buyer, LAMPORTS_PER_SOL)
+    solana.finalize()
+    start = await backend.tip_height()
+    assert start == solana.finalized_slot
+    refund = solana.transfer(payer, buyer, 3 * LAMPORTS_PER_SOL)
+    solana.finalize()
+    solana.requests.clear()
+    snapshot = await backend.scan([buyer], since={buyer: start})
+    assert [(p.natural_id, p.amount) for p in snapshot.payments[buyer]] == [(f"{refund}:{buyer}", 3 * LAMPORTS_PER_SOL)]
+    assert len(solana.requests) == 1 + 1  # getSlot and the first page; one getTransaction
     await backend.close()
 
 
@@ -695,3 +738,38 @@ async def test_evm_a_state_the_node_no_longer_keeps_leaves_only_that_address_unk
     node.error = {"code": -32005, "message": "limit exceeded"}  # any other refusal still fails the scan
     with pytest.raises(RpcError, match="limit exceeded"):
         await backend.scan([old, new])
+
+
+@pytest.mark.nodes
+async def test_core_tip_height_is_the_nodes_block_count(litecoind: Litecoind, core: CoreRpcBackend) -> None:
+    assert await core.tip_height() == litecoind.rpc("getblockcount")
+
+
+@pytest.mark.nodes
+async def test_evm_since_reads_nothing_older_and_its_anchor_serves_no_older_scan(
+    anvil: Anvil, evm: EvmRpcBackend
+) -> None:
+    """A refund to the buyer's own account, which has a past (a genesis balance, its own sends, an earlier
+    payment of the same amount): with `since` no state below that height is read and only the new payment
+    is found; a later scan of the whole history does not take the anchor that began there."""
+    buyer, other = anvil.accounts[7], anvil.accounts[8]
+    anvil.send(other, 10**18, sender=buyer)
+    old = anvil.send(buyer, 5 * 10**17, sender=anvil.accounts[2])
+    anvil.mine(2)
+    start = await evm.tip_height()
+    assert start == anvil.block_number()
+    new = anvil.send(buyer, 5 * 10**17, sender=anvil.accounts[3])
+    anvil.mine(4)
+    read: list[int] = []
+    fetch = evm._fetch
+
+    async def recording(probes, heights=None, *, full=False):
+        read.extend(h for _, h in probes)
+        return await fetch(probes, heights, full=full)
+
+    with patch.object(evm, "_fetch", recording):
+        snapshot = await evm.scan([buyer], since={buyer: start})
+    assert [(p.natural_id, p.amount) for p in snapshot.payments[buyer]] == [(new.lower(), 5 * 10**17)]
+    assert read and min(read) == start
+    whole = {p.natural_id for p in (await evm.scan([buyer])).payments[buyer]}
+    assert {old.lower(), new.lower()} <= whole

@@ -5,7 +5,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -50,15 +50,21 @@ class StaticChain:
         self.payments: dict[str, list[SeenPayment]] = {}
         self.scans = 0
         self.down = False  # scans fail with ProviderError
+        self.tip = 100
 
     async def watch(self, addresses: Sequence[str], *, rescan_recent: bool = False) -> None:
         pass
 
-    async def scan(self, addresses: Sequence[str]) -> ChainSnapshot:
+    async def scan(self, addresses: Sequence[str], *, since: Mapping[str, int] | None = None) -> ChainSnapshot:
         if self.down:
             raise ProviderError("HTTP 503")
         self.scans += 1
-        return ChainSnapshot(100, {a: list(self.payments.get(a, [])) for a in addresses})
+        return ChainSnapshot(self.tip, {a: list(self.payments.get(a, [])) for a in addresses})
+
+    async def tip_height(self) -> int:
+        if self.down:
+            raise ProviderError("HTTP 503")
+        return self.tip
 
     async def close(self) -> None:
         pass

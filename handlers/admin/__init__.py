@@ -17,6 +17,7 @@ from handlers.admin import (
     menu,
     orders,
     problems,
+    refunds,
     reviews,
     shipping,
     stats,
@@ -40,7 +41,7 @@ def build() -> Router:
     # then the prompts that any section's button leaves
     router.include_routers(menu.build(), support.build_admin(), order_messages.build_admin(), shipping.build())
     router.include_routers(vouchers.build(), loyalty.build(), texts.build())
-    router.include_routers(orders.build(), problems.build())
+    router.include_routers(orders.build(), problems.build(), refunds.build())
     # inventory_stock last of the inventory: its last handler takes what no inventory dialog step could use
     router.include_routers(
         inventory.build(), inventory_media.build(), inventory_remove.build(), inventory_stock.build()

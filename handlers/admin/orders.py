@@ -35,6 +35,10 @@ class ProblemInput(StatesGroup):
     close_note = State()
 
 
+class RefundInput(StatesGroup):
+    txid = State()  # data: order_id, refund_id
+
+
 ASKS = {
     AoAction.ship: (AdminAction.ship, OrderInput.tracking, "admin.orders.ask_tracking"),
     AoAction.cancel: (AdminAction.cancel, OrderInput.cancel_reason, "admin.orders.ask_cancel"),
@@ -172,7 +176,7 @@ async def expire(
 
 def build() -> Router:
     router = Router(name="admin-orders")
-    router.callback_query.register(leave_input, StateFilter(OrderInput, ProblemInput))
+    router.callback_query.register(leave_input, StateFilter(OrderInput, ProblemInput, RefundInput))
     router.callback_query.register(orders_menu, AdminCb.filter(F.section == AdminSection.orders))
     router.callback_query.register(order_list, AdminOrderCb.filter(F.action == AoAction.list))
     router.callback_query.register(order_view, AdminOrderCb.filter(F.action == AoAction.view))

@@ -5,6 +5,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from handlers.admin.menu import AdminCb, AdminSection
 from handlers.admin.order_views import ApAction, ProblemCb, open_order, signed_amount
+from handlers.admin.refund_views import ArAction, RefundAdminCb, refund_buttons, refund_text
 from handlers.keyboards import button, paged
 from l10n import L10n
 from services.admin.dto import ProblemPage, ProblemRow, Resolution
@@ -75,7 +76,8 @@ def problem_text(row: ProblemRow, l10n: L10n) -> str:
                     status=l10n(f"status.{row.status}"),
                 ),
                 amounts(row, l10n),
-                l10n(f"admin.problems.hint.{row.problem}"),
+                refund_text(row.refund, l10n) if row.refund else l10n(f"admin.problems.hint.{row.problem}"),
+                l10n("admin.refunds.refused.token") if row.refund_off_bot else "",
             ],
         )
     )
@@ -83,13 +85,15 @@ def problem_text(row: ProblemRow, l10n: L10n) -> str:
 
 def problem_keyboard(row: ProblemRow, l10n: L10n) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
+    if row.refund:
+        refund_buttons(row.refund, kb, l10n)
     for resolution in row.resolutions:
-        kb.row(
-            button(
-                l10n(f"admin.problems.do.{resolution}"),
-                ProblemCb(action=RESOLUTION_BUTTONS[resolution], id=row.id, problem=row.problem),
-            )
+        data = (
+            RefundAdminCb(action=ArAction.start, id=row.id, problem=row.problem)
+            if resolution is Resolution.onchain
+            else ProblemCb(action=RESOLUTION_BUTTONS[resolution], id=row.id, problem=row.problem)
         )
+        kb.row(button(l10n(f"admin.problems.do.{resolution}"), data))
     kb.row(
         button(l10n("admin.problems.order"), open_order(row.id)),
         button(l10n("nav.back"), ProblemCb(action=ApAction.list)),

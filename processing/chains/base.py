@@ -2,11 +2,13 @@
 
 A backend is stateless towards the DB: `scan` reports what the chain shows *now* for the
 given addresses, and the observer (services.payments.reconcile) reconciles that with what it stored.
+Invoice addresses are fresh; a refund goes to the buyer's own address, which may have a long history,
+so a scan can be told from which height on payments matter (`since`).
 Any doubt -- HTTP error, 429, timeout, garbage -- raises ProviderError, which the observer
 treats as "unknown", never as "nothing received".
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from models.enums import Chain
@@ -35,15 +37,26 @@ class ChainBackend(Protocol):
         invoice was made), so recent blocks are searched too.
         """
 
-    async def scan(self, addresses: Sequence[str]) -> ChainSnapshot:
-        """Every payment to each address as the chain shows it now. Raises ProviderError."""
+    async def scan(self, addresses: Sequence[str], *, since: Mapping[str, int] | None = None) -> ChainSnapshot:
+        """Every payment to each address as the chain shows it now. Raises ProviderError.
+
+        since: per address, a height (SOL: a slot) at or below which its payments do not matter. The
+        backend may leave them out, and should where its history would otherwise be read in full; it may
+        also report them, so callers filter by block_height themselves.
+        """
+
+    async def tip_height(self) -> int:
+        """The height (SOL: the slot at the backend's commitment) of the newest block it knows: a payment
+        sent after this call lands above it. Raises ProviderError."""
 
     async def close(self) -> None: ...
 
 
 class TokenBackend(Protocol):
     """Token payments (ERC-20, SPL) on one chain, by the same rules: what the chain shows now, a requested
-    address left out of the snapshot is unknown, and any doubt raises ProviderError."""
+    address left out of the snapshot is unknown, and any doubt raises ProviderError. It watches invoice
+    addresses only, each from its invoice's creation (`TokenWatch.since`): refunds are never paid in tokens
+    (services.orders.refunds.sent_on_chain), so it needs neither a `since` height nor `tip_height`."""
 
     chain: Chain
     name: str  # "erc20-logs", "spl-token": used in metrics

@@ -19,13 +19,15 @@ The URL is `http://user:pass@host:port[/wallet/name]`; without a wallet path the
 `getblockcount` and one `getaddressinfo` per address (plus, once per process and after a node
 restart, `listwallets`/`loadwallet`/`getwalletinfo`). The last makes an address that the wallet
 does not watch (watch() never ran, or the wallet was lost) an error instead of "nothing received".
-`listsinceblock` lists the whole wallet, so the answer grows with the shop's history.
+`listsinceblock` lists the whole wallet, so the answer grows with the shop's history. A refund's address
+(the buyer's own) is imported the same way; since the wallet sees only what happens after an import,
+`since` needs nothing more here.
 
 Known limit: a mempool transaction that is replaced or evicted stays listed at 0 confirmations
 until its conflict is mined; it never reaches a confirmation depth.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -73,7 +75,7 @@ class CoreRpcBackend:
         else:
             await self._import_descriptors(addresses)
         if rescan_recent:
-            tip = json_int(await self._rpc.call("getblockcount", []))
+            tip = await self.tip_height()
             await self._wallet_call("rescanblockchain", [max(0, tip - RESCAN_BLOCKS)])
 
     async def _import_descriptors(self, addresses: Sequence[str]) -> None:
@@ -86,7 +88,7 @@ class CoreRpcBackend:
         if failed:
             raise ProviderError(f"importdescriptors failed: {failed[0]}")
 
-    async def scan(self, addresses: Sequence[str]) -> ChainSnapshot:
+    async def scan(self, addresses: Sequence[str], *, since: Mapping[str, int] | None = None) -> ChainSnapshot:
         await self._ensure_wallet()  # a no-op once loaded; reloads it after a node restart
         calls: list[tuple[str, list[Any]]] = [("listsinceblock", []), ("getblockcount", [])]
         calls += [("getaddressinfo", [a]) for a in addresses]
@@ -103,6 +105,11 @@ class CoreRpcBackend:
                 if payment is not None and payment.address in payments:
                     payments[payment.address][payment.natural_id] = payment
         return ChainSnapshot(tip_height, {a: list(p.values()) for a, p in payments.items()})
+
+    async def tip_height(self) -> int:
+        tip = await self._rpc.call("getblockcount", [])
+        with expect_shape("getblockcount"):
+            return json_int(tip)
 
     async def close(self) -> None:
         await self._rpc.close()

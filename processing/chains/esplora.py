@@ -13,6 +13,9 @@ litecoinspace.org) at most 50 in all. So we never read that endpoint. Per addres
    page holds 25 or more. A history shorter than the count is an error: both implementations answer
    an unknown `last_txid` with an empty page, and a smaller page size would stop us early.
 
+With `since` for an address (a refund to a buyer's address, whose history may be long), paging stops at
+the first page that reaches down to that height: older transactions do not matter.
+
 Then `GET /blocks/tip/height`. Lower bound: 1 + N requests for N addresses, reached when none was
 paid. A paid address adds 1 request for its unconfirmed transactions (2 past 50 of them) and
 C // 25 + 1 pages for C confirmed ones. Requests run one after another, because public instances ban
@@ -29,7 +32,7 @@ Errors and garbage always raise, among them HTTP 400 from /utxo past the server'
 outputs by default).
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -62,23 +65,26 @@ class EsploraBackend:
     async def watch(self, addresses: Sequence[str], *, rescan_recent: bool = False) -> None:
         """Nothing to do: Esplora indexes every address."""
 
-    async def scan(self, addresses: Sequence[str]) -> ChainSnapshot:
-        outputs = {a: await self._outputs(a) for a in addresses}
-        tip_text = (await self._http.get_text("/blocks/tip/height")).strip()
-        if not tip_text.isdigit():
-            raise ProviderError("esplora /blocks/tip/height: not a number")
-        tip = int(tip_text)
+    async def scan(self, addresses: Sequence[str], *, since: Mapping[str, int] | None = None) -> ChainSnapshot:
+        outputs = {a: await self._outputs(a, (since or {}).get(a)) for a in addresses}
+        tip = await self.tip_height()
         return ChainSnapshot(
             tip_height=tip,
             payments={a: _payments(a, found, tip) for a, found in outputs.items()},
         )
 
+    async def tip_height(self) -> int:
+        tip_text = (await self._http.get_text("/blocks/tip/height")).strip()
+        if not tip_text.isdigit():
+            raise ProviderError("esplora /blocks/tip/height: not a number")
+        return int(tip_text)
+
     async def close(self) -> None:
         await self._http.close()
 
-    async def _outputs(self, address: str) -> list[_Output]:
-        """Every output paying `address`; an output listed twice (it confirmed between two requests)
-        appears last in its confirmed form."""
+    async def _outputs(self, address: str, since: int | None) -> list[_Output]:
+        """Every output paying `address` (those confirmed at or below `since` may be left out); an output
+        listed twice (it confirmed between two requests) appears last in its confirmed form."""
         base = f"/address/{quote(address, safe='')}"
         stats = await self._http.get_json(base)
         with expect_shape(base):
@@ -93,24 +99,28 @@ class EsploraBackend:
             if len(txs) < in_mempool:
                 found += _unspent(await self._list(f"{base}/utxo"), base)
         if confirmed > 0:
-            txs = await self._chain(f"{base}/txs/chain")
-            if len(txs) < confirmed:
+            txs, complete = await self._chain(f"{base}/txs/chain", since)
+            if complete and len(txs) < confirmed:
                 raise ProviderError(f"esplora {base}: {len(txs)} confirmed transactions listed of {confirmed}")
             found += _paying(address, txs, base)
         return found
 
-    async def _chain(self, path: str) -> list[Any]:
-        """The confirmed history, newest first, page after page until one holds fewer than 25."""
+    async def _chain(self, path: str, since: int | None) -> tuple[list[Any], bool]:
+        """The confirmed history, newest first, page after page until one holds fewer than 25, or reaches
+        down to `since`; and whether it is complete (it did not stop at `since`)."""
         page = await self._list(path)
         txs, listed = list(page), _txids(page, path)
         while len(page) >= _CHAIN_PAGE:
+            oldest = _status(page[-1], path)[0]
+            if since is not None and oldest is not None and oldest <= since:
+                return txs, False
             page = await self._list(f"{path}/{quote(str(page[-1]['txid']), safe='')}")
             new = _txids(page, path)
             if new & listed:  # a server that ignores last_txid would otherwise be asked forever
                 raise ProviderError(f"esplora {path}: a page repeats transactions")
             listed |= new
             txs += page
-        return txs
+        return txs, True
 
     async def _list(self, path: str) -> list[Any]:
         answer = await self._http.get_json(path)

@@ -35,6 +35,11 @@ fresh (nonce 0, balance 0 before the invoice), so an address's history is a step
   state ("missing trie node" and its kin, see _NO_HISTORY), only that address is left out of the
   snapshot, which means "unknown" for it; the other addresses are still answered.
 
+A refund goes to the buyer's own address, which is not fresh: its history may be long, and only what
+arrives after the refund was asked for matters. With `since` for an address, its state at that height
+takes the place of the empty state the gallop would look for, so nothing older is read; anchors remember
+the height they were derived from and serve only scans that look no further back.
+
 Requests per cycle for N addresses: 1 `eth_blockNumber` (with a tag, a batch that also reads the
 tagged block) + ceil((2N + 2) / 100) batches when nothing changed (the lower bound; the 2 are the
 old and new anchor blocks). Without an anchor, a payment d blocks deep adds about 2·log2(d) rounds;
@@ -44,7 +49,7 @@ round fetches the full blocks of the credits found.
 
 import logging
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
@@ -72,6 +77,7 @@ class _State:
 
 
 _EMPTY = _State(0, 0)
+_WHOLE_HISTORY = -1  # the floor of an address without one: credits are searched from its empty state
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +93,8 @@ class _Anchor:
     height: int
     block_hash: str
     state: _State
-    credits: tuple[_Credit, ...]  # every credit at or below `height`
+    credits: tuple[_Credit, ...]  # every credit at or below `height` (and above `floor`)
+    floor: int  # the height the credits were searched from; -1: the address's whole history
 
 
 @dataclass(slots=True)
@@ -116,10 +123,17 @@ class EvmRpcBackend:
     async def watch(self, addresses: Sequence[str], *, rescan_recent: bool = False) -> None:
         """Nothing to do: balances of every address are public."""
 
-    async def scan(self, addresses: Sequence[str]) -> ChainSnapshot:
+    async def scan(self, addresses: Sequence[str], *, since: Mapping[str, int] | None = None) -> ChainSnapshot:
         keys = list(dict.fromkeys(a.lower() for a in addresses))
+        floors: dict[str, int] = {}
+        for address, height in (since or {}).items():
+            floors[address.lower()] = min(height, floors.get(address.lower(), height))
         tip, settle = await self._heights()
-        anchors = {k: self._anchors[k] for k in keys if k in self._anchors}
+        anchors = {
+            k: anchor
+            for k in keys
+            if (anchor := self._anchors.get(k)) is not None and anchor.floor <= floors.get(k, _WHOLE_HISTORY)
+        }
         states, blocks = await self._fetch([(k, tip) for k in keys], {settle, *(a.height for a in anchors.values())})
         if None in states.values():
             raise ProviderError(f"eth_getBalance: the node has no state at its own tip {tip}")
@@ -132,17 +146,20 @@ class EvmRpcBackend:
                 tracks[k].states[anchor.height] = anchor.state
                 tracks[k].credits = list(anchor.credits)
                 del unanchored[k]
-        await self._gallop(tip, unanchored)
+        await self._gallop(tip, unanchored, floors)
         await self._bisect(tracks)
         await self._credit_steps(tracks)
         for k, track in tracks.items():
             if track.refused:  # an older anchor stays: it is checked against the chain before any use
                 log.warning("eth: the node has no state old enough to scan %s; it stays unknown (archive node?)", k)
             else:
-                self._remember(k, track, settle, settle_hash)
+                self._remember(k, track, settle, settle_hash, floors.get(k, _WHOLE_HISTORY))
         settled = settle if isinstance(self._depth, str) else tip  # a count: every credit shows its depth
         payments = {a: _payments(a, tracks[a.lower()].credits, tip, settled) for a in addresses}
         return ChainSnapshot(tip, {a: seen for a, seen in payments.items() if not tracks[a.lower()].refused})
+
+    async def tip_height(self) -> int:
+        return (await self._heights())[0]
 
     async def close(self) -> None:
         await self._rpc.close()
@@ -185,9 +202,15 @@ class EvmRpcBackend:
             raise refused_block  # headers and bodies are kept by every node: this one is failing
         return states, dict(zip(wanted, blocks, strict=True))
 
-    async def _gallop(self, tip: int, tracks: dict[str, _Track]) -> None:
-        """Probe ever further back until each address shows an empty state, or genesis."""
-        pending = [k for k, t in tracks.items() if t.states[tip] != _EMPTY]
+    async def _gallop(self, tip: int, tracks: dict[str, _Track], floors: Mapping[str, int]) -> None:
+        """Probe ever further back until each address shows an empty state, or genesis; an address with a
+        floor only at its floor, below which nothing matters."""
+        floored = {k: min(floors[k], tip) for k in tracks if k in floors}
+        if floored:
+            states, _ = await self._fetch(list(floored.items()))
+            for k, height in floored.items():
+                tracks[k].learn(height, states[k, height])
+        pending = [k for k, t in tracks.items() if k not in floored and t.states[tip] != _EMPTY]
         step = 1
         while pending:
             height = max(tip - step, 0)
@@ -215,7 +238,7 @@ class EvmRpcBackend:
             for height, increase, sent in found:
                 tracks[k].credits += _credits(blocks[height], k, height, increase, sent)
 
-    def _remember(self, key: str, track: _Track, settle: int, settle_hash: str) -> None:
+    def _remember(self, key: str, track: _Track, settle: int, settle_hash: str, floor: int) -> None:
         lowest = min(track.states)
         if lowest <= settle:
             state = track.states[max(h for h in track.states if h <= settle)]
@@ -225,7 +248,7 @@ class EvmRpcBackend:
             self._anchors.pop(key, None)
             return
         credits = tuple(c for c in track.credits if c.height <= settle)
-        self._anchors[key] = _Anchor(settle, settle_hash, state, credits)
+        self._anchors[key] = _Anchor(settle, settle_hash, state, credits, floor)
 
 
 def _gaps(states: dict[int, _State]) -> Iterator[tuple[int, int]]:

@@ -16,13 +16,16 @@ from lookup tables (`meta.loadedAddresses.writable`, then `readonly`), the order
 - No getMultipleAccounts shortcut: an account the merchant swept to zero is closed and reads as
   null, yet its payments must still be reported.
 
+With `since` for an address (a refund to a buyer's wallet, whose history may be long), signatures in
+slots at or below it are neither paged through nor fetched.
+
 Requests per cycle for N addresses: ceil((N + 1) / 100) batches (getSlot + signatures; the lower
 bound), one more page round per 1,000 signatures, and ceil(U / 100) batches for U uncached txs.
 A provider that answers an empty signature list during an outage cannot be told from an unpaid
 address; errors and garbage always raise.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -58,30 +61,43 @@ class SignatureHistory(Generic[Credits]):
         self._decode = decode
         self._finalized: dict[str, Credits] = {}
 
-    async def read(self, accounts: Sequence[str]) -> tuple[int, dict[str, list[Signature]], dict[str, Credits]]:
-        """The slot at the commitment, each account's successful signatures, and each signature's credits.
-        Raises ProviderError."""
+    async def read(
+        self, accounts: Sequence[str], since: Mapping[str, int] | None = None
+    ) -> tuple[int, dict[str, list[Signature]], dict[str, Credits]]:
+        """The slot at the commitment, each account's successful signatures (above its slot in `since`, if
+        any), and each signature's credits. Raises ProviderError."""
         opts = {"commitment": self.commitment}
         calls: list[Call] = [("getSlot", [opts])]
         calls += [("getSignaturesForAddress", [a, {"limit": _PAGE, **opts}]) for a in accounts]
         slot, *pages = await self.rpc.batch(calls)
         with expect_shape("getSlot"):
             tip = json_int(slot)
-        history = {a: await self._rest_of(a, _signatures(page)) for a, page in zip(accounts, pages, strict=True)}
+        floors = since or {}
+        history = {
+            a: await self._rest_of(a, _signatures(page), floors.get(a, -1))
+            for a, page in zip(accounts, pages, strict=True)
+        }
         return tip, history, await self._credits([s for sigs in history.values() for s in sigs])
+
+    async def tip(self) -> int:
+        """The slot at the commitment. Raises ProviderError."""
+        slot = await self.rpc.call("getSlot", [{"commitment": self.commitment}])
+        with expect_shape("getSlot"):
+            return json_int(slot)
 
     def reached(self, signature: Signature) -> int:
         """1 once the signature's status reaches the commitment, else 0 (Solana has finality, not depth)."""
         return int(_RANK.get(signature.status or "", 0) >= _RANK[self.commitment])
 
-    async def _rest_of(self, address: str, page: list[Signature]) -> list[Signature]:
-        """Page on with `before` while full pages come back; keep successful signatures only."""
+    async def _rest_of(self, address: str, page: list[Signature], since: int) -> list[Signature]:
+        """Page on with `before` while full pages come back and reach above slot `since` (newest first);
+        keep successful signatures above it only."""
         signatures = list(page)
-        while len(page) == _PAGE:
+        while len(page) == _PAGE and page[-1].slot > since:
             params = {"limit": _PAGE, "before": page[-1].signature, "commitment": self.commitment}
             page = _signatures(await self.rpc.call("getSignaturesForAddress", [address, params]))
             signatures += page
-        return [s for s in signatures if s.ok]
+        return [s for s in signatures if s.ok and s.slot > since]
 
     async def _credits(self, signatures: list[Signature]) -> dict[str, Credits]:
         """Each signature's decoded transaction; finalized ones are cached."""
@@ -108,12 +124,15 @@ class SolanaRpcBackend:
     async def watch(self, addresses: Sequence[str], *, rescan_recent: bool = False) -> None:
         """Nothing to do: every account's history is public."""
 
-    async def scan(self, addresses: Sequence[str]) -> ChainSnapshot:
-        tip, history, credits = await self._history.read(addresses)
+    async def scan(self, addresses: Sequence[str], *, since: Mapping[str, int] | None = None) -> ChainSnapshot:
+        tip, history, credits = await self._history.read(addresses, since)
         return ChainSnapshot(
             tip_height=tip,
             payments={a: self._payments(a, sigs, credits) for a, sigs in history.items()},
         )
+
+    async def tip_height(self) -> int:
+        return await self._history.tip()
 
     async def close(self) -> None:
         await self._history.rpc.close()

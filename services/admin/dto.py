@@ -6,7 +6,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from models.chains import Asset
-from models.enums import OrderProblem, OrderStatus, OutboxStatus, PaymentStatus
+from models.enums import OrderProblem, OrderStatus, OutboxStatus, PaymentStatus, RefundBasis, RefundStatus
 from services.dto import InvoiceView, OrderLine, OrderShipping, PriceSteps
 
 
@@ -61,7 +61,8 @@ class AdminAction(StrEnum):
 
 class Resolution(StrEnum):
     fulfil = "fulfil"
-    refund = "refund"
+    refund = "refund"  # refunded outside the bot
+    onchain = "onchain"  # a refund the bot prepares and watches (services.admin.refunds)
     close = "close"
     resend = "resend"
 
@@ -153,6 +154,37 @@ class AdminOrderView:
 
 
 @dataclass(frozen=True, slots=True)
+class RefundView:
+    """A refund as admins see it. `uri` is the payment link for exactly the amount, once the address is in."""
+
+    id: int
+    order_id: int
+    status: RefundStatus
+    basis: RefundBasis
+    unit: Asset  # the invoice's
+    amount: int  # base units
+    fiat: Decimal  # what it is worth in `currency`
+    currency: str
+    address: str | None
+    uri: str | None
+    txid: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RefundQuote:
+    """What an admin chooses between before opening a refund: the coins as they arrived, or their fiat value
+    at the invoice's rate in coins at today's rate (None when there is no current rate)."""
+
+    order_id: int
+    problem: OrderProblem
+    unit: Asset  # the invoice's
+    coins: int  # base units by the problem's rule (services.orders.refunds.refundable)
+    fiat: Decimal  # those coins at the invoice's rate
+    currency: str
+    at_today: int | None  # `fiat` in base units at today's rate
+
+
+@dataclass(frozen=True, slots=True)
 class ProblemRow:
     id: int
     problem: OrderProblem
@@ -164,6 +196,8 @@ class ProblemRow:
     difference_fiat: Decimal  # at the invoice's locked rate
     currency: str
     resolutions: tuple[Resolution, ...]
+    refund: RefundView | None = None  # the open refund: while there is one, it is the only way to resolve
+    refund_off_bot: bool = False  # money is owed back in a token, which the bot does not send (refund off-bot)
 
 
 @dataclass(frozen=True, slots=True)

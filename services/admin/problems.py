@@ -1,5 +1,6 @@
 """The problem queue: orders the observer or the outbox could not finish on their own, and how admins
-resolve them. Resolving clears the order's problem; the audit log keeps what it was and who decided.
+resolve them. Resolving clears the order's problem; the audit log keeps what it was and who decided. A
+refund the bot watches (services.admin.refunds) is one more way; while one is open it is the only one.
 
 Every resolution is conditional on the problem the admin saw, in one transaction on a row-locked
 order, so a double press or two admins at once resolve it once; the loser gets OrderMovedOn.
@@ -17,9 +18,12 @@ from models.orders import Invoice, Order
 from models.types import utcnow
 from repositories.orders import OrderRepo
 from repositories.payments import PaymentRepo
+from repositories.refunds import RefundRepo
 from services.admin.dto import OrderMovedOn, ProblemPage, ProblemRow, Resolution
+from services.admin.refunds import refund_view
 from services.money import to_fiat
 from services.orders.lifecycle import OrderLifecycle, admin
+from services.orders.refunds import refundable, sent_on_chain
 from services.shop.catalog import NotFound
 
 PAGE_SIZE = 8
@@ -93,6 +97,9 @@ class AdminProblemsService:
         invoice = await OrderRepo(self._session).invoice(order.id)
         received = (await PaymentRepo(self._session).received([order.id]))[order.id]
         due = invoice.amount_due if invoice else 0
+        refund = await RefundRepo(self._session).open_of(order.id)
+        owed = refundable(order.problem, due, received) > 0
+        in_coin = invoice is None or sent_on_chain(invoice.unit)
         return ProblemRow(
             order.id,
             order.problem,
@@ -103,18 +110,21 @@ class AdminProblemsService:
             received - due,
             _fiat(invoice, received - due),
             order.fiat_currency,
-            resolutions(order.problem, order.status),
+            () if refund else resolutions(order.problem, order.status, onchain=owed and in_coin),
+            refund_view(refund, order.fiat_currency, self._settings.eth_chain_id) if refund else None,
+            refund_off_bot=owed and not in_coin,
         )
 
 
-def resolutions(problem: OrderProblem, status: OrderStatus) -> tuple[Resolution, ...]:
+def resolutions(problem: OrderProblem, status: OrderStatus, *, onchain: bool) -> tuple[Resolution, ...]:
     """What an admin can do about a problem. Only an order closed without its goods can be fulfilled,
-    and only a failed delivery resent."""
+    only a failed delivery resent, and only where money is owed back (`onchain`) a refund sent on chain."""
+    refund = (Resolution.onchain,) if onchain else ()
     if status in OrderStatus.unfulfilled():
-        return Resolution.fulfil, Resolution.refund, Resolution.close
+        return Resolution.fulfil, *refund, Resolution.refund, Resolution.close
     if problem is OrderProblem.delivery_failed:
-        return Resolution.resend, Resolution.close
-    return Resolution.refund, Resolution.close
+        return Resolution.resend, *refund, Resolution.close
+    return *refund, Resolution.refund, Resolution.close
 
 
 def _fiat(invoice: Invoice | None, base_units: int) -> Decimal:

@@ -18,10 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from config import Settings
 from models.chains import CHAINS, Asset
 from models.database import read_only
+from models.orders import Refund
 from models.types import utcnow
+from repositories.refunds import RefundRepo
 from repositories.stats import StatsRepo
 from services.admin.chart import revenue_png
 from services.money import format_amount, from_minor
+from services.payments.explorer import tx_id
 from services.pricing import Breakdown, order_breakdown
 from services.shop.shipping import order_shipping
 from services.wallet.goods import GoodsCipher
@@ -50,6 +53,10 @@ CSV_HEADER = (
     "voucher",
     "voucher_discount_fiat",
     "coin_fee_fiat",
+    "refund",
+    "refund_amount",
+    "refund_address",
+    "refund_txid",
 )
 
 
@@ -139,9 +146,10 @@ class AdminStatsService:
     async def reconciliation(self, period: Period, now: datetime | None = None) -> Export:
         """CSV, one row per order created in the period: what was due and what arrived (payments still on
         chain), the difference (negative: short), the fiat total (shipping included), the shipping option,
-        its price and the shipping address (decrypted: the export is for admins only; empty once erased), and
+        its price and the shipping address (decrypted: the export is for admins only; empty once erased),
         how the total came about: the items at catalog prices, the reseller, tier and voucher discounts (with
-        the tier and the code) and the coin's fee (negative: a discount). Amounts in whole coins."""
+        the tier and the code) and the coin's fee (negative: a discount), and its refund (the latest not
+        cancelled): status, amount, address and the transaction that paid it. Amounts in whole coins."""
         now = now or utcnow()
         async with read_only(self._session):
             repo = StatsRepo(self._session)
@@ -149,6 +157,7 @@ class AdminStatsService:
             received: dict[int, int] = defaultdict(int)
             for order_id, _, amount in await repo.received([o.id for o, _ in orders]):
                 received[order_id] += amount
+            refunds = await RefundRepo(self._session).latest([o.id for o, _ in orders])
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(CSV_HEADER)
@@ -177,6 +186,7 @@ class AdminStatsService:
                     str(from_minor(order.shipping_minor)),
                     order_shipping(order, self._goods).address or "",
                     *_price_columns(order_breakdown(order)),
+                    *_refund(refunds.get(order.id)),
                 ]
             )
         name = f"orders-{period.value}-{now.astimezone(UTC).date().isoformat()}.csv"
@@ -213,6 +223,14 @@ def _price_columns(price: Breakdown) -> list[str]:
         str(from_minor(price.voucher_discount)),
         str(from_minor(price.coin_fee)),
     ]
+
+
+def _refund(refund: Refund | None) -> list[str]:
+    """Its status, amount (in the invoice's asset, as the row's other amounts), address and transaction."""
+    if refund is None:
+        return ["", "", "", ""]
+    amount = format_amount(refund.unit, refund.amount)
+    return [refund.status.value, amount, refund.address or "", tx_id(refund.txid) if refund.txid else ""]
 
 
 def _signed(asset: Asset, amount: int) -> str:

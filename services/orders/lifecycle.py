@@ -34,6 +34,15 @@ overpaid order its overpaid_by, admin.problem what was received and, when underp
 An order is delivered when its buyer has the goods: a paid order with nothing physical (pay, fulfil), or a
 shipped one (ship). That transition also does what a delivery earns (services.orders.rewards): the tier
 message, the referrer's reward.
+
+A refund (models.orders.Refund) resolves a problem with money going back; its steps are transitions too, each
+one conditional UPDATE of the refund, one audit row on the order and the same notices. While a refund is open
+the problem can only be resolved through it (fulfil, close_problem and resend refuse): cancel it first.
+
+open_refund      problem: refund awaiting_address                     refund_ask
+refund_address   refund awaiting_address -> awaiting_payment                            admin.refund_ready
+refund_paid      refund awaiting_payment -> refunded; problem -> none refund_sent       admin.refunded
+cancel_refund    refund open -> cancelled                             refund_cancelled
 """
 
 from collections.abc import Awaitable, Callable, Sequence
@@ -45,16 +54,18 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config import Settings
-from models.enums import OrderProblem, OrderStatus
-from models.orders import Invoice, Order, OrderItem
+from models.enums import OrderProblem, OrderStatus, RefundStatus
+from models.orders import Invoice, Order, OrderItem, Refund
 from repositories.audit import AuditRepo
 from repositories.orders import OrderRepo
+from repositories.refunds import RefundRepo
 from repositories.stock import StockRepo
 from repositories.users import UserRepo
 from repositories.vouchers import VoucherRepo
 from services.money import format_fiat, from_minor
 from services.orders.rewards import order_delivered
 from services.outbox import close_invoice_messages, notify_admins, notify_buyer
+from services.payments.uri import payment_uri
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +121,7 @@ class OrderLifecycle:
         self._settings = settings
         self._orders = OrderRepo(session)
         self._stock = StockRepo(session)
+        self._refunds = RefundRepo(session)
 
     async def place(self, order: Order, lines: Sequence[OrderItem], actor: Actor) -> Order:
         """A new order awaiting payment, with its items and every unit held until `order.expires_at`.
@@ -199,7 +211,9 @@ class OrderLifecycle:
     async def fulfil(self, order: Order, actor: Actor, now: datetime) -> bool:
         """Deliver an order that closed without its goods (underpaid, paid late) after all: its units are
         held again, all or none (raises OutOfStock), then sold as for any paid order; its problem is cleared.
-        The audit row is the order's one "order.paid"."""
+        The audit row is the order's one "order.paid". Refused while a refund is open."""
+        if await self._refunds.open_of(order.id) is not None:
+            return False
         items = await self._orders.items(order.id)
 
         async def hold_and_sell() -> dict[str, Any]:
@@ -364,8 +378,10 @@ class OrderLifecycle:
 
     async def close_problem(self, order: Order, actor: Actor, note: str, *, refunded: bool, now: datetime) -> bool:
         """An admin resolved the order's problem: refunded outside the bot (the buyer is told) or just
-        closed, with `note`. The status stays."""
+        closed, with `note`. The status stays. Refused while a refund is open."""
         problem = order.problem
+        if await self._refunds.open_of(order.id) is not None:
+            return False
         label = "refunded off-bot" if refunded else "closed"
         if problem is None or not await self._orders.clear_problem(
             order.id, problem, closed_at=now, close_reason=f"{label}: {note}"
@@ -379,13 +395,101 @@ class OrderLifecycle:
         return True
 
     async def resend(self, order: Order, actor: Actor) -> bool:
-        """Queue a paid order's delivery again after the outbox gave up on it."""
+        """Queue a paid order's delivery again after the outbox gave up on it. Refused while a refund is open."""
         problem = OrderProblem.delivery_failed
+        if await self._refunds.open_of(order.id) is not None:
+            return False
         if order.status not in OrderStatus.sold() or not await self._orders.clear_problem(order.id, problem):
             return False
         await self._audit(actor, "problem.resend", order.id, {"problem": problem.value}, {"problem": None})
         await notify_buyer(self._s, order, "paid", overpaid=False)
         return True
+
+    async def open_refund(self, order: Order, refund: Refund, actor: Actor) -> bool:
+        """Store `refund` (awaiting the buyer's address) for the order's problem and ask the buyer where to
+        send it. Refused, storing nothing, when the order no longer has `refund.problem` or already has an
+        open refund. The order's status and problem stay until the money has arrived."""
+        if order.problem is not refund.problem or await self._refunds.open_of(order.id) is not None:
+            return False
+        refund.status = RefundStatus.awaiting_address
+        await self._refunds.add(refund)
+        details = {"amount": refund.amount, "asset": refund.asset, "basis": refund.basis.value}
+        await self._refund_audit(actor, "refund.open", order, refund, (None, refund.status), details)
+        await notify_buyer(self._s, order, "refund_ask", refund_id=refund.id, refund=refund.amount)
+        return True
+
+    async def refund_address(
+        self, order: Order, refund: Refund, actor: Actor, address: str, watch_from: int, now: datetime
+    ) -> bool:
+        """The buyer's address for the refund is in: from now on only payments to it in blocks above
+        `watch_from` count, and the admins get the payment link for exactly the amount."""
+        if not await self._refunds.move(
+            refund.id,
+            [RefundStatus.awaiting_address],
+            status=RefundStatus.awaiting_payment,
+            address=address,
+            watch_from=watch_from,
+            address_at=now,
+        ):
+            return False
+        details = {"address": address, "watch_from": watch_from}
+        steps = (RefundStatus.awaiting_address, RefundStatus.awaiting_payment)
+        await self._refund_audit(actor, "refund.address", order, refund, steps, details)
+        uri = payment_uri(refund.unit, address, refund.amount, self._settings.eth_chain_id)
+        ready = {"refund_id": refund.id, "refund": refund.amount, "to": address, "uri": uri}
+        await notify_admins(self._s, self._settings.admin_ids, "admin.refund_ready", order.id, **ready)
+        return True
+
+    async def refund_paid(self, order: Order, refund: Refund, actor: Actor, txid: str, now: datetime) -> bool:
+        """Exactly the refund's amount reached its address at depth in payment `txid` (a natural id): the
+        refund is done and the order's problem closed (when it still is the refund's), buyer and admins
+        told. The order's status stays."""
+        if not await self._refunds.move(
+            refund.id, [RefundStatus.awaiting_payment], status=RefundStatus.refunded, txid=txid, closed_at=now
+        ):
+            return False
+        problem = order.problem
+        if problem is refund.problem:
+            await self._orders.clear_problem(order.id, problem, closed_at=now, close_reason=f"refunded: {txid}")
+        steps = (RefundStatus.awaiting_payment, RefundStatus.refunded)
+        await self._refund_audit(actor, "refund.paid", order, refund, steps, {"txid": txid}, problem)
+        amount = {"refund": refund.amount, "txid": txid}
+        await notify_buyer(self._s, order, "refund_sent", **amount)
+        await notify_admins(self._s, self._settings.admin_ids, "admin.refunded", order.id, to=refund.address, **amount)
+        return True
+
+    async def cancel_refund(self, order: Order, refund: Refund, actor: Actor, now: datetime) -> bool:
+        """An admin withdraws an open refund; the buyer is told. The problem stays, to be resolved otherwise."""
+        before = refund.status  # read first: the UPDATE refreshes `refund` in place
+        if not await self._refunds.move(refund.id, RefundStatus.open(), status=RefundStatus.cancelled, closed_at=now):
+            return False
+        await self._refund_audit(actor, "refund.cancel", order, refund, (before, RefundStatus.cancelled), {})
+        await notify_buyer(self._s, order, "refund_cancelled")
+        return True
+
+    async def _refund_audit(
+        self,
+        actor: Actor,
+        action: str,
+        order: Order,
+        refund: Refund,
+        steps: tuple[RefundStatus | None, RefundStatus],
+        details: dict[str, Any],
+        problem_before: OrderProblem | None = None,
+    ) -> None:
+        """The one audit row of a refund step, on its order: the order's status and problem before and after
+        (`problem_before` when the step has cleared it already), and the refund's status."""
+        before, after = steps
+        problem = problem_before or order.problem
+        old = {"status": order.status.value, "problem": problem and problem.value, "refund": before and before.value}
+        new = {
+            "status": order.status.value,
+            "problem": order.problem and order.problem.value,
+            "refund": after.value,
+            "refund_id": refund.id,
+            **details,
+        }
+        await self._audit(actor, action, order.id, old, new)
 
     def _release(self, order: Order, *, voucher: bool = False) -> Callable[[], Awaitable[dict[str, Any]]]:
         """The stock step that puts the order's units back on sale; with `voucher`, for an unpaid order closed

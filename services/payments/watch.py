@@ -1,5 +1,6 @@
-"""What handlers may ask of the payment observer, without importing processing: the buyer's "check now",
-watch a new invoice address, and each chain provider's health.
+"""What handlers and services may ask of the payment observer, without importing processing: the buyer's
+"check now", watch a new invoice address, watch and look at a refund's address, and each chain provider's
+health.
 
 processing.observer.Observer implements PaymentWatch; the composition root injects it as `payment_watch`.
 """
@@ -9,6 +10,7 @@ from datetime import datetime
 from typing import Protocol
 
 from models.enums import Chain
+from services.payments.seen import SeenPayment
 
 FAILING_AFTER = 3  # provider failures in a row after which a chain counts as failing
 
@@ -43,6 +45,17 @@ class PaymentWatch(Protocol):
     async def watch_invoice(self, chain: Chain, address: str) -> None:
         """Start watching a new invoice address before the buyer sees it. Best effort, never raises
         for a provider failure: the next cycle picks the address up."""
+        ...
+
+    async def watch_refund(self, chain: Chain, address: str) -> int | None:
+        """Start watching a refund's address (the buyer's own) and return the chain's height now: the
+        refund's payment will be in a later block. None when the provider could not be asked (or `chain`
+        is not watched): the refund cannot be watched yet."""
+        ...
+
+    async def scan_refund(self, chain: Chain, address: str, since: int) -> list[SeenPayment] | None:
+        """What the chain shows now at a refund's address, from above height `since` (older payments may
+        be in it too). None when the provider could not tell, or is being left alone after a failure."""
         ...
 
     def chain_health(self, now: datetime) -> list[ChainHealth]:
