@@ -27,6 +27,7 @@ from services.admin.wallet import AdminWalletService, ChainHoldings
 from services.delivery import OutboxDelivery
 from services.orders.buyer import OrderService
 from services.orders.messages import OrderMessageService
+from services.orders.warranty import WarrantyService
 from services.payments.rates import RateService
 from services.payments.watch import PaymentWatch
 from services.ratelimit import MemoryRateLimits, RateLimits
@@ -81,6 +82,8 @@ class Container:
             "shipping": ShippingService(session, self.goods),
             "orders": OrderService(session, self.settings, self.wallet, self.goods),
             "order_messages": OrderMessageService(session, self.settings),
+            "warranty": WarrantyService(session, self.settings),
+            "admin_payloads": AdminPayloadService(session, self.goods),
             "admin_inventory": AdminInventoryService(session),
             "admin_stock": AdminStockService(session, self.goods),
             "admin_users": AdminUsersService(session),

@@ -339,6 +339,8 @@ def order(view: OrderView, l10n: L10n) -> InlineKeyboardMarkup:
         kb.button(text=l10n("menu.main"), callback_data=MenuCb(action=MenuAction.main))
         kb.adjust(1)
         return kb.as_markup()
+    if view.under_warranty:
+        kb.row(button(l10n("order.report_problem"), OrderCb(action=OrderAction.problem, id=view.id)))
     for item in view.reviewable:
         kb.row(button(l10n("review.offer", name=item.name[:32]), ReviewCb(action=ReviewAction.start, product=item.id)))
     kb.row(

@@ -28,7 +28,7 @@ def limit_text(e: LimitReached, l10n: L10n) -> str:
     return l10n(key, name=e.name, units=e.units, days=e.days, left=e.left)
 
 
-def warranty_text(until: datetime, now: datetime, l10n: L10n) -> str:
+def warranty_text(until: datetime, running: bool, l10n: L10n) -> str:
     """ "Warranty until 2026-12-30 09:30 UTC", or that it ended then."""
-    key = "order.warranty_until" if now < until else "order.warranty_ended"
+    key = "order.warranty_until" if running else "order.warranty_ended"
     return l10n(key, until=until.strftime("%Y-%m-%d %H:%M"))

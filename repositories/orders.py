@@ -88,6 +88,16 @@ class OrderRepo:
         )
         return int(result.scalar_one())
 
+    async def warranty_days(self, order_id: int) -> int | None:
+        """The longest warranty among the order's products (deleted ones no longer count); None: none has one."""
+        result = await self._s.execute(
+            select(func.max(Product.warranty_days))
+            .join(OrderItem, OrderItem.product_id == Product.id)
+            .where(OrderItem.order_id == order_id)
+        )
+        days = result.scalar_one_or_none()
+        return None if days is None else int(days)
+
     async def items(self, order_id: int) -> list[OrderItem]:
         return list(
             (

@@ -79,10 +79,11 @@ class StockRepo:
         )
         return int(getattr(result, "rowcount", 0))
 
-    async def sold_payloads(self, order_id: int) -> list[tuple[int, bytes]]:
-        """(product id, sealed payload) of the order's sold units, in unit order."""
+    async def sold_payloads(self, order_id: int) -> list[tuple[int, bool, bytes]]:
+        """(product id, is a document, sealed payload) of the order's sold units, in unit order."""
         result = await self._s.execute(
-            select(StockUnit.product_id, StockUnit.payload_enc)
+            select(StockUnit.product_id, Product.kind == ProductKind.file, StockUnit.payload_enc)
+            .join(Product, Product.id == StockUnit.product_id)
             .where(
                 StockUnit.order_id == order_id,
                 StockUnit.status == StockStatus.sold,
@@ -90,7 +91,7 @@ class StockRepo:
             )
             .order_by(StockUnit.id)
         )
-        return [(int(product_id), bytes(blob)) for product_id, blob in result.tuples() if blob is not None]
+        return [(int(pid), bool(is_file), bytes(blob)) for pid, is_file, blob in result.tuples() if blob is not None]
 
     @staticmethod
     def available_count() -> ColumnElement[int | None]:
@@ -142,10 +143,16 @@ class StockRepo:
         return {digest: StockStatus(status) for digest, status in result.tuples() if digest is not None}
 
     async def available_payloads(self) -> dict[int, list[bytes]]:
-        """Sealed payloads of units neither reserved nor sold, per product id, oldest first."""
+        """Sealed text payloads of units neither reserved nor sold, per product id, oldest first (a file
+        product's documents are not among them)."""
         result = await self._s.execute(
             select(StockUnit.product_id, StockUnit.payload_enc)
-            .where(StockUnit.status == StockStatus.available, StockUnit.payload_enc.is_not(None))
+            .join(Product, Product.id == StockUnit.product_id)
+            .where(
+                StockUnit.status == StockStatus.available,
+                StockUnit.payload_enc.is_not(None),
+                Product.kind == ProductKind.digital,
+            )
             .order_by(StockUnit.id)
         )
         payloads: dict[int, list[bytes]] = {}

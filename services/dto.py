@@ -1,6 +1,6 @@
 """What services hand to handlers: plain frozen data, never ORM rows or aiogram objects."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
@@ -22,6 +22,14 @@ class UserDTO:
     language: str
     timeout_count: int
     is_banned: bool
+
+
+@dataclass(frozen=True, slots=True)
+class GoodsFile:
+    """A document sold as goods: its file name and bytes. Never log it."""
+
+    name: str
+    data: bytes = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +264,9 @@ class OrderView:
     received: int = 0  # base units of the payments seen and not reorged away
     remainder: int = 0  # what the invoice still asks for while that is short of counting as paid; else 0
     reviewable: tuple[NamedItem, ...] = ()  # products of a received order the buyer has not reviewed yet
+    files: tuple[GoodsFile, ...] = ()  # documents among the goods, only for the buyer of a paid order
+    warranty_until: datetime | None = None  # a paid order whose products carry a warranty: when it ends
+    under_warranty: bool = False  # ... and it has not yet: the buyer may report a problem (services.orders.warranty)
 
     @property
     def address_editable(self) -> bool:

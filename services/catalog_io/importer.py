@@ -50,8 +50,8 @@ class CatalogImporter:
         """Apply a decoded catalog file (see load_catalog_json) in one transaction. Additive and idempotent.
 
         Creates missing categories, subcategories and products, matched by name within their parent;
-        sets existing products' price, kind and (when given) description and picture, and existing categories'
-        picture (when given); adds digital stock entries whose
+        sets existing products' price, kind, warranty and per-buyer limit (absent: none) and (when given)
+        description and picture, and existing categories' picture (when given); adds digital stock entries whose
         payload the product does not hold yet (by keyed digest, whatever the unit's status); tops physical
         products up to `quantity` available units. Never deletes, deactivates or removes units.
         Raises CatalogErrors with every problem, then nothing is changed: first those of the file alone, else
@@ -98,6 +98,7 @@ class CatalogImporter:
                         sub_id, spec.name, spec.description or "", spec.price_minor, spec.kind
                     )
                     _set_media(product, spec.media)
+                    _set_terms(product, spec)
                     summary.products_created += 1
                 elif _update(product, spec):
                     summary.products_updated += 1
@@ -142,10 +143,27 @@ def _update(product: Product, spec: ProductSpec) -> bool:
     """Set the product's fields from the spec; True when anything changed."""
     description = product.description if spec.description is None else spec.description
     pictured = _set_media(product, spec.media)
+    termed = _set_terms(product, spec)
     if (product.description, product.price_minor, product.kind) == (description, spec.price_minor, spec.kind):
-        return pictured
+        return pictured or termed
     product.description, product.price_minor, product.kind = description, spec.price_minor, spec.kind
     return True
+
+
+def _set_terms(product: Product, spec: ProductSpec) -> bool:
+    """Give the product the file's warranty and per-buyer limit (absent: none); True when that changed it."""
+    terms = (spec.warranty_days, *((spec.limit.units, spec.limit.days) if spec.limit else (None, None)))
+    if (product.warranty_days, product.limit_units, product.limit_days) == terms:
+        return False
+    product.warranty_days, product.limit_units, product.limit_days = terms
+    return True
+
+
+def _exported_terms(product: Product) -> dict[str, Any]:
+    terms: dict[str, Any] = {} if product.warranty_days is None else {"warranty_days": product.warranty_days}
+    if product.limit_units is not None:
+        terms["limit"] = {"units": product.limit_units, "days": product.limit_days}
+    return terms
 
 
 def _set_media(row: WithMedia, media: Media | None) -> bool:
@@ -192,11 +210,12 @@ class CatalogExporter:
                 "description": p.description,
                 "price": str(from_minor(p.price_minor)),
                 "kind": p.kind.value,
+                **_exported_terms(p),
                 **_exported_media(p),
             }
             if p.kind is ProductKind.physical:
                 item["quantity"] = available
-            elif self._cipher is not None and with_payloads:
+            elif p.kind is ProductKind.digital and self._cipher is not None and with_payloads:
                 item["stock"] = [self._cipher.open(blob, p.id) for blob in sealed.get(p.id, [])]
             item["available"] = available
             by_subcategory.setdefault(p.subcategory_id, []).append(item)
