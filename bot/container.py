@@ -15,6 +15,7 @@ from services.admin.inventory import AdminInventoryService
 from services.admin.loyalty import AdminLoyaltyService
 from services.admin.media import AdminMediaService
 from services.admin.orders import AdminOrdersService
+from services.admin.payloads import AdminPayloadService
 from services.admin.problems import AdminProblemsService
 from services.admin.reviews import AdminReviewsService
 from services.admin.shipping import AdminShippingService

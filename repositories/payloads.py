@@ -14,9 +14,6 @@ class ProductPayloadRepo:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
 
-    async def get(self, product_id: int) -> ProductPayload | None:
-        return await self._s.get(ProductPayload, product_id, populate_existing=True)
-
     async def put(self, product_id: int, sealed: bytes, is_file: bool, at: datetime) -> None:
         """Set the product's payload, replacing any it had."""
         await self._s.execute(delete(ProductPayload).where(ProductPayload.product_id == product_id))
@@ -24,12 +21,10 @@ class ProductPayloadRepo:
             insert(ProductPayload).values(product_id=product_id, payload_enc=sealed, is_file=is_file, updated_at=at)
         )
 
-    async def has_payload(self, product_ids: list[int]) -> set[int]:
-        """Which of these products have a payload."""
-        result = await self._s.execute(
-            select(ProductPayload.product_id).where(ProductPayload.product_id.in_(product_ids))
-        )
-        return {int(pid) for pid in result.scalars()}
+    async def is_file(self, product_id: int) -> bool | None:
+        """Whether the product's payload is a document (False: a text); None when it has none. Loads no payload."""
+        result = await self._s.execute(select(ProductPayload.is_file).where(ProductPayload.product_id == product_id))
+        return result.scalar_one_or_none()
 
     async def of_order(self, order_id: int) -> list[tuple[int, bool, bytes]]:
         """(product id, is a document, sealed payload) of each unlimited product the order holds, in item order:

@@ -6,12 +6,12 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, case, delete, func, insert, null, select, update
+from sqlalchemy import ColumnElement, case, delete, exists, func, insert, null, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.enums import ProductKind, StockStatus
 from models.orders import Reservation
-from models.shop import Product, StockUnit
+from models.shop import Product, ProductPayload, StockUnit
 
 INSERT_CHUNK = 1000  # rows per executemany: bounded memory, and few round trips for 10,000 units
 ID_CHUNK = 1000  # values per IN (...): far below asyncpg's 32,767 parameters and SQLite's 32,766 variables
@@ -97,13 +97,14 @@ class StockRepo:
     def available_count() -> ColumnElement[int | None]:
         """The available units of the product in the query, as a correlated subquery (a list of products
         counts its stock in the same query); NULL for a product that keeps no stock (unlimited), which never
-        sells out."""
+        sells out, once it has its payload (0 before: there is nothing to deliver yet)."""
         units = (
             select(func.count())
             .where(StockUnit.product_id == Product.id, StockUnit.status == StockStatus.available)
             .scalar_subquery()
         )
-        return case((Product.kind == ProductKind.unlimited, null()), else_=units)
+        payload = exists().where(ProductPayload.product_id == Product.id)
+        return case((Product.kind == ProductKind.unlimited, case((payload, null()), else_=0)), else_=units)
 
     async def available(self, product_ids: Sequence[int]) -> dict[int, int | None]:
         """Units neither reserved nor sold, per product (missing ids count 0); None for a product that keeps no
