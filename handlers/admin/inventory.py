@@ -161,7 +161,8 @@ def product_view(card: ProductAdmin, settings: Settings, l10n: L10n) -> tuple[st
         text += "\n" + l10n(
             "admin.inventory.reseller_line", price=format_fiat(card.reseller_price, settings.fiat_currency)
         )
-    text += "\n" + terms_text(card, l10n)
+    if terms := terms_text(card, l10n):
+        text += "\n" + terms
     toggle = InvAction.deactivate if card.is_active else InvAction.activate
 
     def act(action: InvAction, key: str) -> InlineKeyboardButton:
@@ -185,15 +186,10 @@ def product_view(card: ProductAdmin, settings: Settings, l10n: L10n) -> tuple[st
 
 
 def terms_text(card: ProductAdmin, l10n: L10n) -> str:
-    """Warranty, per-buyer limit and, for an unlimited product, what it delivers."""
-    lines = [
-        l10n("admin.inventory.warranty_line", days=card.warranty_days)
-        if card.warranty_days
-        else l10n("admin.inventory.no_warranty"),
-        l10n("admin.inventory.limit_line", units=card.limit[0], days=card.limit[1])
-        if card.limit
-        else l10n("admin.inventory.no_limit"),
-    ]
+    """The warranty and the per-buyer limit where set and, for an unlimited product, what it delivers."""
+    lines = [l10n("admin.inventory.warranty_line", days=card.warranty_days)] if card.warranty_days else []
+    if card.limit:
+        lines.append(l10n("admin.inventory.limit_line", units=card.limit[0], days=card.limit[1]))
     if card.kind is ProductKind.unlimited:
         state = {None: "none", True: "file", False: "text"}[card.payload_is_file]
         lines.append(l10n(f"admin.inventory.payload_{state}"))
