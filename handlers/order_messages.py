@@ -65,10 +65,15 @@ async def ask_reply(
     except NotFound:
         alert(callback_answer, l10n("error.stale"))
         return
+    await wait_for_buyer(query, state, callback_data.id, l10n("order.ask_reply", order_id=callback_data.id), l10n)
+
+
+async def wait_for_buyer(query: CallbackQuery, state: FSMContext, order_id: int, prompt: str, l10n: L10n) -> None:
+    """The buyer's next message about the order goes to the admins; the prompt comes below what is on screen
+    (the shop's message stays)."""
     await state.set_state(BuyerReply.waiting)
-    await state.update_data(order_id=callback_data.id)
-    text = l10n("order.ask_reply", order_id=callback_data.id)
-    await send_below(query, text, keyboards.back_to_order(callback_data.id, l10n))  # the shop's message stays
+    await state.update_data(order_id=order_id)
+    await send_below(query, prompt, keyboards.back_to_order(order_id, l10n))
 
 
 async def report_problem(
@@ -90,10 +95,7 @@ async def report_problem(
     except WarrantyOver:
         alert(callback_answer, l10n("order.warranty_over"))
         return
-    await state.set_state(BuyerReply.waiting)
-    await state.update_data(order_id=callback_data.id)
-    text = l10n("order.ask_problem", order_id=callback_data.id)
-    await send_below(query, text, keyboards.back_to_order(callback_data.id, l10n))
+    await wait_for_buyer(query, state, callback_data.id, l10n("order.ask_problem", order_id=callback_data.id), l10n)
 
 
 async def buyer_reply(
