@@ -12,7 +12,7 @@ from aiogram.methods import GetFile, SendDocument, SendMessage, TelegramMethod
 from aiogram.types import BufferedInputFile
 from sqlalchemy import func, insert, select, update
 
-from handlers.admin.inventory import InvAction, InvCb, Node
+from handlers.admin.inventory import InvAction, InvCb, KindCb, Node
 from handlers.callbacks import CartAction, CartCb, OrderAction, OrderCb, PayCb, ProductAction, ProductCb
 from models.enums import Chain, OutboxStatus, ProductKind
 from models.ops import AuditLog, OutboxMessage
@@ -362,3 +362,24 @@ async def test_catalog_files_round_trip_kinds_warranty_and_limit(sessions, goods
         f"{p}.warranty_days: must be a whole number of days from 1 to 3650",
         f"{p}.limit.days: missing",
     ]
+
+
+async def test_the_admin_changes_a_kind_only_where_no_buyer_would_lose_what_they_bought(
+    tg: Telegram, sessions, settings, goods
+) -> None:
+    product = await seed_product(sessions, name="Manual", units=1, goods=goods)
+    calls = await tg.press(ADMIN, InvCb(action=InvAction.view, node=Node.product, id=product))
+    calls = await tg.press(ADMIN, buttons(calls)["🔁 Kind"])
+    calls = await tg.press(ADMIN, buttons(calls)["file"])
+    assert alerts(calls) == [
+        "The kind stays as it is: the digital product has 1 unsold units, so it cannot become file."
+    ]
+    order_id = await place(tg, sessions, BUYER, product)
+    await pay(sessions, settings, order_id)
+    calls = await tg.press(ADMIN, KindCb(kind=ProductKind.file, id=product))  # its one unit is sold now
+    assert alerts(calls) == ["The kind stays as it is: the digital product has 1 sold units, so it cannot become file."]
+    calls = await tg.press(ADMIN, KindCb(kind=ProductKind.unlimited, id=product))
+    assert "Kind changed." in alerts(calls) or "Kind changed." in texts(calls)
+    assert await one(sessions, select(Product.kind).where(Product.id == product)) is ProductKind.unlimited
+    kinds = await rows(sessions, select(AuditLog.before, AuditLog.after).where(AuditLog.action == "product.kind"))
+    assert kinds == [({"kind": "digital"}, {"kind": "unlimited"})]

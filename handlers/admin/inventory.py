@@ -64,6 +64,7 @@ class InvAction(StrEnum):
     warranty = "t"  # days of warranty
     limit = "l"  # units per buyer per period
     payload = "f"  # a file product's documents, an unlimited product's payload (handlers.admin.inventory_payload)
+    kind = "b"  # offer the kinds to change to
     confirm = "y"
     cancel = "x"
 
@@ -77,6 +78,7 @@ class InvCb(CallbackData, prefix="ai"):
 
 class KindCb(CallbackData, prefix="aik"):
     kind: ProductKind
+    id: Id = 0  # the product whose kind changes; 0: the new product of the creation dialog
 
 
 class InventoryForm(StatesGroup):
@@ -176,7 +178,7 @@ def product_view(card: ProductAdmin, settings: Settings, l10n: L10n) -> tuple[st
     }
     return text, rows(
         stock[card.kind],
-        [act(InvAction.warranty, "set_warranty"), act(InvAction.limit, "set_limit")],
+        [act(InvAction.warranty, "set_warranty"), act(InvAction.limit, "set_limit"), act(InvAction.kind, "set_kind")],
         [act(InvAction.price, "set_price"), act(InvAction.reseller_price, "set_reseller_price")],
         [act(InvAction.describe, "describe")],
         [act(InvAction.rename, "rename"), act(toggle, toggle.name)],
@@ -361,13 +363,39 @@ async def next_question(
         checked_price(text)
         await state.update_data(price=text)
         await state.set_state(InventoryForm.kind)
-        await message.answer(
-            l10n("admin.inventory.ask_kind"),
-            reply_markup=rows(
-                [button(l10n(f"admin.inventory.kind_{kind}"), KindCb(kind=kind)) for kind in ProductKind],
-                [button(l10n("admin.inventory.cancel"), InvCb(action=InvAction.cancel, node=back[0], id=back[1]))],
-            ),
-        )
+        await message.answer(l10n("admin.inventory.ask_kind"), reply_markup=kind_buttons(0, back, l10n))
+
+
+def kind_buttons(product_id: int, back: tuple[Node, int], l10n: L10n) -> InlineKeyboardMarkup:
+    """Every kind (for the product `product_id`, 0 for a new one), and Cancel back to `back`."""
+    return rows(
+        [button(l10n(f"admin.inventory.kind_{kind}"), KindCb(kind=kind, id=product_id)) for kind in ProductKind],
+        [button(l10n("admin.inventory.cancel"), InvCb(action=InvAction.cancel, node=back[0], id=back[1]))],
+    )
+
+
+async def ask_kind(query: CallbackQuery, callback_data: InvCb, state: FSMContext, l10n: L10n) -> None:
+    await state.clear()
+    back = (Node.product, callback_data.id)
+    await answer(query, l10n("admin.inventory.ask_kind"), kind_buttons(callback_data.id, back, l10n))
+
+
+async def change_kind(
+    query: CallbackQuery,
+    callback_data: KindCb,
+    admin_inventory: AdminInventoryService,
+    settings: Settings,
+    l10n: L10n,
+    callback_answer: CallbackAnswer,
+) -> None:
+    try:
+        await admin_inventory.set_kind(actor(query), callback_data.id, callback_data.kind)
+        callback_answer.text = l10n("admin.inventory.kind_changed")
+    except InventoryRefused as e:
+        alert(callback_answer, l10n("admin.inventory.kind_refused", problem=e.problem))
+    except NotFound:
+        pass  # show_node says so
+    await show_node(query, Node.product, callback_data.id, 0, admin_inventory, settings, l10n, callback_answer)
 
 
 async def got_kind(
@@ -411,7 +439,9 @@ def build() -> Router:
             & (F.node == Node.product)
         ),
     )
-    router.callback_query.register(got_kind, KindCb.filter(), InventoryForm.kind)
+    router.callback_query.register(got_kind, KindCb.filter(F.id == 0), InventoryForm.kind)
+    router.callback_query.register(change_kind, KindCb.filter(F.id > 0))
+    router.callback_query.register(ask_kind, InvCb.filter((F.action == InvAction.kind) & (F.node == Node.product)))
     for step in (
         InventoryForm.name,
         InventoryForm.description,

@@ -22,6 +22,7 @@ from repositories.catalog import CatalogRepo, Node
 from repositories.payloads import ProductPayloadRepo
 from repositories.stock import StockRepo
 from services.catalog_io.format import parse_catalog
+from services.catalog_io.importer import kind_change_problem
 from services.money import from_minor
 from services.shop.catalog import NotFound
 
@@ -291,6 +292,28 @@ class AdminInventoryService:
     async def set_description(self, actor: str, product_id: int, text: str) -> None:
         """Raises InventoryRefused or NotFound."""
         await self._write(actor, Level.product, "describe", product_id, None, description=checked_description(text))
+
+    async def set_kind(self, actor: str, product_id: int, kind: ProductKind) -> None:
+        """Make the product of another kind, by the catalog import's rule (kind_change_problem). One transaction
+        under the catalog import lock, with the product's row locked and its units counted in it; audited. The
+        same kind again changes nothing. Raises InventoryRefused or NotFound."""
+        async with self._session.begin():
+            repo = CatalogRepo(self._session)
+            await repo.lock_for_import()  # stock comes in under this lock: the count below stays true
+            product = await repo.get(Product, product_id, lock=True)
+            if not isinstance(product, Product):
+                raise NotFound
+            if problem := kind_change_problem(
+                product.kind, kind, await StockRepo(self._session).unit_counts(product_id)
+            ):
+                raise InventoryRefused(problem)
+            if product.kind is kind:
+                return
+            before, product.kind = product.kind, kind
+            await self._session.flush()
+            await AuditRepo(self._session).record(
+                actor, "product.kind", "product", product_id, before={"kind": before.value}, after={"kind": kind.value}
+            )
 
     async def set_warranty(self, actor: str, product_id: int, text: str) -> None:
         """The product's warranty in days ("-": none); orders already paid keep theirs only while the product

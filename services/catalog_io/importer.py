@@ -132,11 +132,24 @@ class CatalogImporter:
 
 
 def _kind_conflict(spec: ProductSpec, product: Product, counts: dict[tuple[int, StockStatus], int]) -> str | None:
-    """A product holding unsold units keeps its kind: a key cannot be shipped, nor a parcel sent as text."""
-    unsold = counts.get((product.id, StockStatus.available), 0) + counts.get((product.id, StockStatus.reserved), 0)
-    if product.kind is spec.kind or not unsold:
+    units = {status: counts.get((product.id, status), 0) for status in StockStatus}
+    problem = kind_change_problem(product.kind, spec.kind, units)
+    return None if problem is None else f"{spec.path}.kind: {problem}"
+
+
+def kind_change_problem(current: ProductKind, new: ProductKind, units: dict[StockStatus, int]) -> str | None:
+    """Why a product with these units (per status) may not change from `current` to `new`, or None. A product
+    holding unsold units keeps its kind: a key cannot be shipped, nor a parcel sent as text. Sold units of a
+    file product are documents and those of other kinds are not, so a product with sold units cannot become a
+    file product or stop being one: its buyers still open what they bought."""
+    unsold = units[StockStatus.available] + units[StockStatus.reserved]
+    if current is new:
         return None
-    return f"{spec.path}.kind: the {product.kind} product has {unsold} unsold units, so it cannot become {spec.kind}"
+    if unsold:
+        return f"the {current} product has {unsold} unsold units, so it cannot become {new}"
+    if units[StockStatus.sold] and ProductKind.file in (current, new):
+        return f"the {current} product has {units[StockStatus.sold]} sold units, so it cannot become {new}"
+    return None
 
 
 def _update(product: Product, spec: ProductSpec) -> bool:
