@@ -15,6 +15,7 @@ from services.admin.inventory import AdminInventoryService
 from services.admin.loyalty import AdminLoyaltyService
 from services.admin.media import AdminMediaService
 from services.admin.orders import AdminOrdersService
+from services.admin.payloads import AdminPayloadService
 from services.admin.problems import AdminProblemsService
 from services.admin.refunds import AdminRefundsService
 from services.admin.reviews import AdminReviewsService
@@ -29,6 +30,7 @@ from services.delivery import OutboxDelivery
 from services.orders.buyer import OrderService
 from services.orders.messages import OrderMessageService
 from services.orders.refunds import BuyerRefundService
+from services.orders.warranty import WarrantyService
 from services.payments.rates import RateService
 from services.payments.watch import PaymentWatch
 from services.ratelimit import MemoryRateLimits, RateLimits
@@ -84,6 +86,8 @@ class Container:
             "orders": OrderService(session, self.settings, self.wallet, self.goods),
             "order_messages": OrderMessageService(session, self.settings),
             "refunds": BuyerRefundService(session, self.settings, self.payment_watch),
+            "warranty": WarrantyService(session, self.settings),
+            "admin_payloads": AdminPayloadService(session, self.goods),
             "admin_inventory": AdminInventoryService(session),
             "admin_stock": AdminStockService(session, self.goods),
             "admin_users": AdminUsersService(session),

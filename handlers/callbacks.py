@@ -145,6 +145,7 @@ class OrderAction(StrEnum):
     cancel_confirmed = "X"
     address = "a"  # change where an unpaid order is shipped
     reply = "r"  # answer the shop's message about the order
+    problem = "p"  # report a problem with an order under warranty
 
 
 class OrderCb(CallbackData, prefix="od"):

@@ -35,7 +35,7 @@ def cart_text(view: CartView, currency: str, l10n: L10n) -> str:
                 subtotal=format_fiat(line.subtotal, currency),
             )
         )
-        if line.quantity > line.available:
+        if line.available is not None and line.quantity > line.available:
             lines.append(l10n("cart.line_short", available=line.available))
     if view.price is not None:
         lines += price_lines(view.price, currency, l10n)

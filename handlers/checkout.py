@@ -20,6 +20,7 @@ from config import Settings
 from handlers import keyboards
 from handlers.callbacks import CartAction, CartCb, OrderAction, OrderCb, PayCb, ShipAction, ShipCb
 from handlers.cart import cart_text
+from handlers.kinds import limit_text
 from handlers.orders import order_text, send_order
 from handlers.prices import price_lines, problem_text
 from handlers.prompts import COMMAND, waiting_router
@@ -40,6 +41,7 @@ from services.shop.checkout import (
     OptionNeeded,
     ShippingChoice,
 )
+from services.shop.limits import LimitReached
 from services.shop.shipping import ADDRESS_LIMIT, AddressesUnavailable, AddressRefused, ShippingService
 from services.shop.vouchers import VoucherRefused
 from services.wallet.merchant import Wallet
@@ -261,6 +263,9 @@ async def pay(
         return
     except RateUnavailable:
         alert(callback_answer, l10n("checkout.rate_unavailable"))
+        return
+    except LimitReached as e:
+        alert(callback_answer, limit_text(e, l10n))
         return
     except VoucherRefused as e:  # nothing placed, the code is off the cart: the price without it
         alert(callback_answer, code_dropped(e, settings.fiat_currency, l10n))

@@ -19,11 +19,11 @@ from handlers import keyboards
 from handlers.callbacks import BestSellersCb, MenuAction, MenuCb, SearchCb, StockCb
 from handlers.card import show_card
 from handlers.keyboards import button
+from handlers.kinds import product_row
 from handlers.prompts import COMMAND, waiting_router
 from handlers.render import alert
 from l10n import L10n
 from services.dto import Page, ProductRow, StockLine
-from services.money import format_fiat
 from services.shop.catalog import SEARCH_MAX, SEARCH_MIN, CatalogService, SearchRefused
 
 SEARCH = "search"  # the state data key of the last search's text
@@ -106,12 +106,7 @@ def stock_view(view: Page[StockLine], currency: str, l10n: L10n) -> tuple[str, I
         if line.place != place:
             place = line.place
             lines.append(f"\n<b>{escape(_short(place, PLACE_CHARS))}</b>")
-        row = l10n(
-            "catalog.product_row" if line.available else "catalog.product_row_sold_out",
-            name=escape(_short(line.name, NAME_CHARS)),
-            price=format_fiat(line.price, currency),
-            available=line.available,
-        )
+        row = product_row(escape(_short(line.name, NAME_CHARS)), line.price, line.available, currency, l10n)
         lines.append(f"• {row}")
     markup = keyboards.paged(
         [],

@@ -27,6 +27,7 @@ from handlers.callbacks import (
     ShipCb,
     Via,
 )
+from handlers.kinds import product_row
 from l10n import LANGUAGES, L10n
 from models.enums import OrderStatus
 from services.dto import CartView, NamedItem, OrderView, Page, ProductCard, ProductRow
@@ -106,12 +107,7 @@ def product_list(
     items = [
         NamedItem(
             row.id,
-            l10n(
-                "catalog.product_row" if row.available else "catalog.product_row_sold_out",
-                name=row.name,
-                price=format_fiat(row.price, currency),
-                available=row.available,
-            ),
+            product_row(row.name, row.price, row.available, currency, l10n),
         )
         for row in view.items
     ]
@@ -181,7 +177,7 @@ def product(card: ProductCard, opened: ProductCb, qty: int, l10n: L10n) -> Inlin
     """The card's buttons, all built here: quantity steps and Add while there is room for more in the cart,
     then Back (to where the card was opened from) and Cart."""
     kb = InlineKeyboardBuilder()
-    room = card.available - card.in_cart
+    room = card.room
     if card.on_sale and room > 0:
         kb.row(*quantity_steps(opened, qty, room))
         add = opened.model_copy(update={"action": ProductAction.add, "qty": qty})
@@ -343,6 +339,8 @@ def order(view: OrderView, l10n: L10n) -> InlineKeyboardMarkup:
         kb.button(text=l10n("menu.main"), callback_data=MenuCb(action=MenuAction.main))
         kb.adjust(1)
         return kb.as_markup()
+    if view.under_warranty:
+        kb.row(button(l10n("order.report_problem"), OrderCb(action=OrderAction.problem, id=view.id)))
     for item in view.reviewable:
         kb.row(button(l10n("review.offer", name=item.name[:32]), ReviewCb(action=ReviewAction.start, product=item.id)))
     kb.row(

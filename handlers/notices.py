@@ -38,7 +38,8 @@ ANSWERS: dict[str, tuple[str, Callable[[Notice], CallbackData]]] = {
 class RenderedNotice(NamedTuple):
     text: str
     markup: InlineKeyboardMarkup | None  # an edit has none: an invoice loses its buttons
-    document: BufferedInputFile | None = None  # sent after the text: goods too long for one message
+    # Sent after the text: goods too long for one message, and documents sold as goods.
+    documents: tuple[BufferedInputFile, ...] = ()
 
 
 class NoticeRenderer:
@@ -50,11 +51,12 @@ class NoticeRenderer:
 
     def __call__(self, notice: Notice) -> RenderedNotice:
         l10n = self._translator(notice.language or self._default_language)
-        text, document = notice_text(notice, l10n)
-        return RenderedNotice(text, None if notice.edits is not None else notice_markup(notice, l10n), document)
+        text, documents = notice_text(notice, l10n)
+        markup = None if notice.edits is not None else notice_markup(notice, l10n)
+        return RenderedNotice(text, markup, tuple(documents))
 
 
-def notice_text(notice: Notice, l10n: L10n) -> tuple[str, BufferedInputFile | None]:
+def notice_text(notice: Notice, l10n: L10n) -> tuple[str, list[BufferedInputFile]]:
     params: dict[str, Any] = {"order_id": notice.order_id, **notice.params}
     if notice.unit is not None:
         params["coin"] = notice.unit.symbol
@@ -69,12 +71,12 @@ def notice_text(notice: Notice, l10n: L10n) -> tuple[str, BufferedInputFile | No
         params["problem"] = l10n(f"admin.problems.kind.{params['problem']}")
     text = l10n(key, **params)
     if notice.delivers is None or notice.order_id is None:
-        return text, None
+        return text, []
     if notice.params.get("overpaid"):
         text += "\n\n" + l10n("notify.overpaid_note")
-    if not notice.goods:
-        return text + "\n" + l10n("notify.ship_soon"), None
-    return with_goods(text, notice.goods, notice.order_id, l10n, sep="\n")
+    if not notice.goods and not notice.files:
+        return text + "\n" + l10n("notify.ship_soon"), []
+    return with_goods(text, notice.goods, notice.order_id, l10n, sep="\n", files=notice.files)
 
 
 def notice_markup(notice: Notice, l10n: L10n) -> InlineKeyboardMarkup | None:

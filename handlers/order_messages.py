@@ -1,5 +1,6 @@
 """Messages about one order: "✉ Message buyer" in the admin's order view sends text or a photo to the buyer,
-with a button to answer; the buyer's answer goes to every admin, with buttons to answer again and to open
+with a button to answer; "Report a problem" under an order within its warranty alerts the admins and asks the
+buyer to describe it; the buyer's answer (or description) goes to every admin, with buttons to answer again and to open
 the order. Each one is on the order's timeline. Any button or command leaves the waiting state."""
 
 import logging
@@ -23,6 +24,7 @@ from l10n import L10n, Translator
 from services.admin.orders import AdminOrdersService
 from services.dto import UserDTO
 from services.orders.messages import Correspondent, OrderMessageService
+from services.orders.warranty import WarrantyOver, WarrantyService
 from services.shop.catalog import NotFound
 
 log = logging.getLogger(__name__)
@@ -63,10 +65,37 @@ async def ask_reply(
     except NotFound:
         alert(callback_answer, l10n("error.stale"))
         return
+    await wait_for_buyer(query, state, callback_data.id, l10n("order.ask_reply", order_id=callback_data.id), l10n)
+
+
+async def wait_for_buyer(query: CallbackQuery, state: FSMContext, order_id: int, prompt: str, l10n: L10n) -> None:
+    """The buyer's next message about the order goes to the admins; the prompt comes below what is on screen
+    (the shop's message stays)."""
     await state.set_state(BuyerReply.waiting)
-    await state.update_data(order_id=callback_data.id)
-    text = l10n("order.ask_reply", order_id=callback_data.id)
-    await send_below(query, text, keyboards.back_to_order(callback_data.id, l10n))  # the shop's message stays
+    await state.update_data(order_id=order_id)
+    await send_below(query, prompt, keyboards.back_to_order(order_id, l10n))
+
+
+async def report_problem(
+    query: CallbackQuery,
+    callback_data: OrderCb,
+    user: UserDTO,
+    warranty: WarrantyService,
+    state: FSMContext,
+    l10n: L10n,
+    callback_answer: CallbackAnswer,
+) -> None:
+    """ "Report a problem" under an order within its warranty: the admins are alerted, and the buyer's next
+    message goes to them as an answer about the order does."""
+    try:
+        await warranty.report(callback_data.id, user.id)
+    except NotFound:
+        alert(callback_answer, l10n("error.stale"))
+        return
+    except WarrantyOver:
+        alert(callback_answer, l10n("order.warranty_over"))
+        return
+    await wait_for_buyer(query, state, callback_data.id, l10n("order.ask_problem", order_id=callback_data.id), l10n)
 
 
 async def buyer_reply(
@@ -177,6 +206,7 @@ def build() -> Router:
     router.message.register(buyer_reply, waiting, (F.text & ~COMMAND) | F.photo)
     router.message.register(buyer_not_supported, waiting, ~COMMAND)
     router.callback_query.register(ask_reply, OrderCb.filter(F.action == OrderAction.reply))
+    router.callback_query.register(report_problem, OrderCb.filter(F.action == OrderAction.problem))
     return router
 
 

@@ -11,6 +11,7 @@ from config import Settings
 from handlers import keyboards
 from handlers.callbacks import MenuAction, MenuCb, OrderAction, OrderCb
 from handlers.goods import with_goods
+from handlers.kinds import warranty_text
 from handlers.prices import price_lines
 from handlers.render import alert, show
 from l10n import L10n
@@ -64,8 +65,9 @@ def shipping_text(shipping: OrderShipping, currency: str, l10n: L10n) -> str:
     return "\n".join(parts)
 
 
-def order_text(order: OrderView, settings: Settings, l10n: L10n) -> tuple[str, BufferedInputFile | None]:
-    """The order in full, and a .txt file of its goods when they do not fit one message with it."""
+def order_text(order: OrderView, settings: Settings, l10n: L10n) -> tuple[str, list[BufferedInputFile]]:
+    """The order in full, and its documents: a .txt file of its goods when they do not fit one message with it,
+    and the documents sold as goods."""
     paid_in = order.invoice.unit.label if order.invoice else None
     lines = "\n".join(
         [
@@ -108,10 +110,12 @@ def order_text(order: OrderView, settings: Settings, l10n: L10n) -> tuple[str, B
         parts.append(l10n("order.tracking", tracking=escape(order.tracking)))
     if order.goods_unreadable:
         parts.append(l10n("order.goods_unreadable"))
-    if order.goods:
+    if order.warranty_until is not None:
+        parts.append(warranty_text(order.warranty_until, order.under_warranty, l10n))
+    if order.goods or order.files:
         parts.append(l10n("order.goods"))
-        return with_goods("\n\n".join(parts), order.goods, order.id, l10n, sep="\n\n")
-    return "\n\n".join(parts), None
+        return with_goods("\n\n".join(parts), order.goods, order.id, l10n, sep="\n\n", files=order.files)
+    return "\n\n".join(parts), []
 
 
 def confirming_text(order: OrderView, invoice: InvoiceView, settings: Settings, l10n: L10n) -> str:
@@ -143,10 +147,11 @@ async def send_order(
         or query.bot is None
         or query.from_user is None
     ):
-        text, goods_file = order_text(order, settings, l10n)
+        text, documents = order_text(order, settings, l10n)
         await show(query, text, keyboards.order(order, l10n))
-        if goods_file is not None and query.bot is not None and query.from_user is not None:
-            await query.bot.send_document(query.from_user.id, goods_file)
+        for document in documents:
+            if query.bot is not None and query.from_user is not None:
+                await query.bot.send_document(query.from_user.id, document)
         return
     photo = BufferedInputFile(qr_png(order.invoice.uri), filename=f"order-{order.id}.png")
     sent = await query.bot.send_photo(

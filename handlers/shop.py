@@ -10,12 +10,14 @@ from config import Settings
 from handlers import keyboards
 from handlers.callbacks import CatalogCb, CatalogLevel, MenuAction, MenuCb, ProductAction, ProductCb
 from handlers.card import CAPTION_LIMIT, show_card
+from handlers.kinds import available_text, limit_text
 from handlers.render import alert
 from l10n import L10n
 from services.dto import ProductCard, UserDTO
 from services.money import format_fiat
 from services.shop.cart import CartService, NotEnoughStock
 from services.shop.catalog import CatalogService, NotFound
+from services.shop.limits import LimitReached
 
 
 async def categories(query: CallbackQuery, catalog: CatalogService, l10n: L10n, page: int = 0) -> None:
@@ -97,7 +99,7 @@ async def product_card(
         alert(callback_answer, l10n("error.stale"))
         await categories(query, catalog, l10n)
         return
-    qty = max(1, min(callback_data.qty, card.available - card.in_cart))
+    qty = max(1, min(callback_data.qty, card.room))
     text = card_text(card, settings.fiat_currency, l10n, CAPTION_LIMIT if card.media else None)
     await show_card(query, text, keyboards.product(card, callback_data, qty, l10n), card.media)
 
@@ -112,13 +114,17 @@ def card_text(card: ProductCard, currency: str, l10n: L10n, limit: int | None) -
                 name=escape(card.name),
                 description=escape(description),
                 price=format_fiat(card.price, currency),
-                available=card.available,
+                available=available_text(card.available, l10n),
             )
         ]
         if card.your_price is not None:
             why = [l10n("product.why_reseller")] if card.reseller else []
             why += [l10n("product.why_tier", tier=escape(card.tier_name))] if card.tier_name else []
             lines.append(l10n("product.your_price", price=format_fiat(card.your_price, currency), why=", ".join(why)))
+        if card.limit is not None:
+            lines.append(l10n("product.limit", units=card.limit.units, days=card.limit.days, left=card.limit.left))
+        if card.warranty_days:
+            lines.append(l10n("product.warranty", days=card.warranty_days))
         if card.rating.count:
             lines.append(l10n("product.rating", average=card.rating.average, count=card.rating.count))
         if card.in_cart:
@@ -152,6 +158,8 @@ async def add_to_cart(
         count = await cart.add(user.id, callback_data.id, max(callback_data.qty, 1))
     except NotEnoughStock as e:
         alert(callback_answer, l10n("product.not_enough", available=e.available))
+    except LimitReached as e:
+        alert(callback_answer, limit_text(e, l10n))
     except NotFound:
         alert(callback_answer, l10n("product.inactive"))
     else:

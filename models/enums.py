@@ -17,8 +17,20 @@ class Network(StrEnum):
 
 
 class ProductKind(StrEnum):
-    digital = "digital"
-    physical = "physical"
+    digital = "digital"  # units, each a sealed text payload ("Unit")
+    physical = "physical"  # units, each a parcel ("Unit")
+    file = "file"  # units, each a sealed document delivered with sendDocument
+    unlimited = "unlimited"  # one sealed payload (text or a document) for every buyer: no units, never sells out
+
+    @property
+    def keeps_stock(self) -> bool:
+        """Sold unit by unit from the shelf (held at checkout, sold when paid); an unlimited product is not."""
+        return self is not ProductKind.unlimited
+
+    @property
+    def sealed_units(self) -> bool:
+        """Each unit carries a sealed payload (text or a document) that its buyer receives."""
+        return self in (ProductKind.digital, ProductKind.file)
 
 
 class MediaType(StrEnum):

@@ -70,7 +70,10 @@ class Subcategory(Base):
 
 class Product(WithMedia, Base):
     __tablename__ = "products"
-    __table_args__ = (UniqueConstraint("subcategory_id", "name"),)
+    __table_args__ = (
+        UniqueConstraint("subcategory_id", "name"),
+        CheckConstraint("(limit_units IS NULL) = (limit_days IS NULL)", name="limit_pair"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     subcategory_id: Mapped[int] = mapped_column(ForeignKey("subcategories.id", ondelete="CASCADE"), index=True)
@@ -83,6 +86,10 @@ class Product(WithMedia, Base):
     reseller_price_minor: Mapped[int | None]  # what resellers pay instead, when set
     kind: Mapped[ProductKind] = mapped_column(str_enum(ProductKind))
     is_active: Mapped[bool] = mapped_column(default=True)
+    warranty_days: Mapped[int | None]  # the buyer may report a problem this long after paying
+    # At most limit_units per buyer within any limit_days (their open and sold orders count); both or neither.
+    limit_units: Mapped[int | None]
+    limit_days: Mapped[int | None]
 
     @validates("name")
     def _fold_name(self, _key: str, name: str) -> str:
@@ -108,6 +115,19 @@ class StockUnit(Base):
     payload_digest: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sold_at: Mapped[datetime | None]
+
+
+class ProductPayload(Base):
+    """The one payload an unlimited product delivers to every buyer: a text, or a document's bytes with its
+    name (GoodsCipher.seal_file), sealed under GOODS_KEY and bound to the product. Apart from `products` so
+    that listing products never loads a document."""
+
+    __tablename__ = "product_payloads"
+
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"), primary_key=True)
+    is_file: Mapped[bool]
+    payload_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class CartItem(Base):

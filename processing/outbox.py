@@ -36,7 +36,7 @@ class Rendered(Protocol):
     @property
     def markup(self) -> InlineKeyboardMarkup | None: ...
     @property
-    def document(self) -> BufferedInputFile | None: ...
+    def documents(self) -> tuple[BufferedInputFile, ...]: ...
 
 
 Render = Callable[[Notice], Rendered]
@@ -72,8 +72,8 @@ class OutboxSender:
             rendered = self._render(await self._delivery.with_goods(notice))
             if notice.edits is None or not await self._edited(notice.chat_id, notice.edits, rendered):
                 await self._bot.send_message(notice.chat_id, rendered.text, reply_markup=rendered.markup)
-            if rendered.document is not None:
-                await self._bot.send_document(notice.chat_id, rendered.document)
+            for document in rendered.documents:
+                await self._bot.send_document(notice.chat_id, document)
         except TelegramRetryAfter as e:
             await self._delivery.retry(notice, now + timedelta(seconds=e.retry_after), "429")
             raise

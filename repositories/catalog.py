@@ -60,20 +60,20 @@ class CatalogRepo:
         return select(Product).where(Product.subcategory_id == subcategory_id).order_by(Product.name, Product.id)
 
     @staticmethod
-    def products_with_stock(subcategory_id: int) -> Select[tuple[Product, int]]:
+    def products_with_stock(subcategory_id: int) -> Select[tuple[Product, int | None]]:
         """The subcategory's active products, each with its available units: one query for a whole page."""
         return (
-            select(Product, StockRepo.available_count(Product.id))
+            select(Product, StockRepo.available_count())
             .where(Product.subcategory_id == subcategory_id, Product.is_active)
             .order_by(Product.name, Product.id)
         )
 
     @staticmethod
-    def search(text: str) -> Select[tuple[Product, int]]:
+    def search(text: str) -> Select[tuple[Product, int | None]]:
         """Products on sale whose name contains `text`, compared as models.shop.search_key folds both (so
         "über" finds "ÜBERSICHT" on SQLite and PostgreSQL alike), with their available units, by name."""
         return (
-            select(Product, StockRepo.available_count(Product.id))
+            select(Product, StockRepo.available_count())
             .where(
                 Product.id.in_(_on_sale(Product.id)), Product.name_folded.contains(search_key(text), autoescape=True)
             )
@@ -81,7 +81,7 @@ class CatalogRepo:
         )
 
     @staticmethod
-    def best_sellers() -> Select[tuple[Product, int]]:
+    def best_sellers() -> Select[tuple[Product, int | None]]:
         """Products on sale by units sold (in paid and shipped orders), most first, with their available units."""
         sold = (
             select(OrderItem.product_id, func.sum(OrderItem.quantity).label("units"))
@@ -91,18 +91,18 @@ class CatalogRepo:
             .subquery()
         )
         return (
-            select(Product, StockRepo.available_count(Product.id))
+            select(Product, StockRepo.available_count())
             .join(sold, sold.c.product_id == Product.id)
             .where(Product.id.in_(_on_sale(Product.id)))
             .order_by(sold.c.units.desc(), Product.name, Product.id)
         )
 
     @staticmethod
-    def stock_list() -> Select[tuple[str, str, Product, int]]:
+    def stock_list() -> Select[tuple[str, str, Product, int | None]]:
         """Every product on sale with its category's and subcategory's names and its available units, in
         catalog order."""
         return (
-            select(Category.name, Subcategory.name, Product, StockRepo.available_count(Product.id))
+            select(Category.name, Subcategory.name, Product, StockRepo.available_count())
             .join(Subcategory, Subcategory.id == Product.subcategory_id)
             .join(Category, Category.id == Subcategory.category_id)
             .where(Product.id.in_(_on_sale(Product.id)))

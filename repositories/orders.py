@@ -73,6 +73,31 @@ class OrderRepo:
         )
         return result.scalar_one_or_none()
 
+    async def units_bought(self, user_id: int, product_id: int, since: datetime) -> int:
+        """Units of the product in the user's open and sold orders placed at or after `since`: what a per-buyer
+        limit counts (expired, cancelled and unfulfilled orders do not)."""
+        result = await self._s.execute(
+            select(func.coalesce(func.sum(OrderItem.quantity), 0))
+            .join(Order, Order.id == OrderItem.order_id)
+            .where(
+                Order.user_id == user_id,
+                OrderItem.product_id == product_id,
+                Order.status.in_((*OrderStatus.open(), *OrderStatus.sold())),
+                Order.created_at >= since,
+            )
+        )
+        return int(result.scalar_one())
+
+    async def warranty_days(self, order_id: int) -> int | None:
+        """The longest warranty among the order's products (deleted ones no longer count); None: none has one."""
+        result = await self._s.execute(
+            select(func.max(Product.warranty_days))
+            .join(OrderItem, OrderItem.product_id == Product.id)
+            .where(OrderItem.order_id == order_id)
+        )
+        days = result.scalar_one_or_none()
+        return None if days is None else int(days)
+
     async def items(self, order_id: int) -> list[OrderItem]:
         return list(
             (

@@ -6,12 +6,12 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ScalarSelect, SQLColumnExpression, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, case, delete, exists, func, insert, null, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.enums import StockStatus
+from models.enums import ProductKind, StockStatus
 from models.orders import Reservation
-from models.shop import StockUnit
+from models.shop import Product, ProductPayload, StockUnit
 
 INSERT_CHUNK = 1000  # rows per executemany: bounded memory, and few round trips for 10,000 units
 ID_CHUNK = 1000  # values per IN (...): far below asyncpg's 32,767 parameters and SQLite's 32,766 variables
@@ -79,10 +79,11 @@ class StockRepo:
         )
         return int(getattr(result, "rowcount", 0))
 
-    async def sold_payloads(self, order_id: int) -> list[tuple[int, bytes]]:
-        """(product id, sealed payload) of the order's sold units, in unit order."""
+    async def sold_payloads(self, order_id: int) -> list[tuple[int, bool, bytes]]:
+        """(product id, is a document, sealed payload) of the order's sold units, in unit order."""
         result = await self._s.execute(
-            select(StockUnit.product_id, StockUnit.payload_enc)
+            select(StockUnit.product_id, Product.kind == ProductKind.file, StockUnit.payload_enc)
+            .join(Product, Product.id == StockUnit.product_id)
             .where(
                 StockUnit.order_id == order_id,
                 StockUnit.status == StockStatus.sold,
@@ -90,28 +91,28 @@ class StockRepo:
             )
             .order_by(StockUnit.id)
         )
-        return [(int(product_id), bytes(blob)) for product_id, blob in result.tuples() if blob is not None]
+        return [(int(pid), bool(is_file), bytes(blob)) for pid, is_file, blob in result.tuples() if blob is not None]
 
     @staticmethod
-    def available_count(product_id: SQLColumnExpression[int]) -> ScalarSelect[int]:
-        """The number of available units of the product `product_id` names, as a correlated subquery: a list of
-        products counts its stock in the same query."""
-        return (
+    def available_count() -> ColumnElement[int | None]:
+        """The available units of the product in the query, as a correlated subquery (a list of products
+        counts its stock in the same query); NULL for a product that keeps no stock (unlimited), which never
+        sells out, once it has its payload (0 before: there is nothing to deliver yet)."""
+        units = (
             select(func.count())
-            .where(StockUnit.product_id == product_id, StockUnit.status == StockStatus.available)
+            .where(StockUnit.product_id == Product.id, StockUnit.status == StockStatus.available)
             .scalar_subquery()
         )
+        payload = exists().where(ProductPayload.product_id == Product.id)
+        return case((Product.kind == ProductKind.unlimited, case((payload, null()), else_=0)), else_=units)
 
-    async def available(self, product_ids: Sequence[int]) -> dict[int, int]:
-        """Units neither reserved nor sold, per product (missing ids count 0)."""
+    async def available(self, product_ids: Sequence[int]) -> dict[int, int | None]:
+        """Units neither reserved nor sold, per product (missing ids count 0); None for a product that keeps no
+        stock (ProductKind.keeps_stock)."""
         if not product_ids:
             return {}
-        result = await self._s.execute(
-            select(StockUnit.product_id, func.count())
-            .where(StockUnit.product_id.in_(product_ids), StockUnit.status == StockStatus.available)
-            .group_by(StockUnit.product_id)
-        )
-        counts = {int(pid): int(n) for pid, n in result.all()}
+        result = await self._s.execute(select(Product.id, self.available_count()).where(Product.id.in_(product_ids)))
+        counts = {int(pid): None if n is None else int(n) for pid, n in result.all()}
         return {pid: counts.get(pid, 0) for pid in product_ids}
 
     async def unit_counts(self, product_id: int) -> dict[StockStatus, int]:
@@ -143,10 +144,16 @@ class StockRepo:
         return {digest: StockStatus(status) for digest, status in result.tuples() if digest is not None}
 
     async def available_payloads(self) -> dict[int, list[bytes]]:
-        """Sealed payloads of units neither reserved nor sold, per product id, oldest first."""
+        """Sealed text payloads of units neither reserved nor sold, per product id, oldest first (a file
+        product's documents are not among them)."""
         result = await self._s.execute(
             select(StockUnit.product_id, StockUnit.payload_enc)
-            .where(StockUnit.status == StockStatus.available, StockUnit.payload_enc.is_not(None))
+            .join(Product, Product.id == StockUnit.product_id)
+            .where(
+                StockUnit.status == StockStatus.available,
+                StockUnit.payload_enc.is_not(None),
+                Product.kind == ProductKind.digital,
+            )
             .order_by(StockUnit.id)
         )
         payloads: dict[int, list[bytes]] = {}

@@ -19,8 +19,9 @@ from models.enums import OutboxStatus
 from repositories.broadcast import KIND as BROADCAST
 from repositories.orders import OrderRepo
 from repositories.outbox import OutboxRepo
-from repositories.stock import StockRepo
 from repositories.users import UserRepo
+from services.dto import GoodsFile
+from services.orders.goods import open_goods, sealed_goods
 from services.orders.lifecycle import OrderLifecycle
 from services.outbox import INVOICE_CLOSED, notify_admins
 from services.wallet.goods import GoodsCipher
@@ -43,6 +44,7 @@ class Notice:
     unit: Asset | None = None  # what the order's invoice is paid in, when it has one
     address: str | None = None
     goods: list[str] = field(default_factory=list, repr=False)  # decrypted payloads of a delivery; never log
+    files: list[GoodsFile] = field(default_factory=list, repr=False)  # a delivery's documents; never log
 
     @property
     def to_buyer(self) -> bool:
@@ -110,8 +112,9 @@ class OutboxDelivery:
         if notice.delivers is None or self._goods is None:
             return notice
         async with self._sessions() as s, read_only(s):
-            payloads = await StockRepo(s).sold_payloads(notice.delivers)
-        return replace(notice, goods=[self._goods.open(blob, product) for product, blob in payloads])
+            sealed = await sealed_goods(s, notice.delivers)
+        goods = open_goods(self._goods, sealed)
+        return replace(notice, goods=goods.texts, files=goods.files)
 
     async def sent(self, notice: Notice, at: datetime) -> None:
         """Mark the message sent; a delivery also stamps its order delivered (the first time only)."""

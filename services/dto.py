@@ -1,6 +1,6 @@
 """What services hand to handlers: plain frozen data, never ORM rows or aiogram objects."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
@@ -25,6 +25,14 @@ class UserDTO:
 
 
 @dataclass(frozen=True, slots=True)
+class GoodsFile:
+    """A document sold as goods: its file name and bytes. Never log it."""
+
+    name: str
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class NamedItem:
     id: int
     name: str
@@ -37,7 +45,7 @@ class ProductRow:
     id: int
     name: str
     price: Decimal
-    available: int
+    available: int | None  # None: an unlimited product, which never sells out
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +56,7 @@ class StockLine:
     id: int
     name: str
     price: Decimal
-    available: int
+    available: int | None  # None: unlimited
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +93,18 @@ class Page(Generic[Item]):
     media: Media | None = None  # shown above the list: the category's picture for the lists inside it
 
 
+MAX_QUANTITY = 100_000  # units of one product in one cart: an unlimited product's only bound
+
+
+@dataclass(frozen=True, slots=True)
+class BuyerLimit:
+    """A product's per-buyer limit: `units` per `days` days, of which `left` may still be bought now."""
+
+    units: int
+    days: int
+    left: int
+
+
 @dataclass(frozen=True, slots=True)
 class ProductCard:
     id: int
@@ -94,13 +114,22 @@ class ProductCard:
     price: Decimal
     kind: ProductKind
     on_sale: bool  # active, and so are its subcategory and category
-    available: int
+    available: int | None  # None: an unlimited product, which never sells out
     in_cart: int
     media: Media | None = None
     rating: Rating = Rating(0, 0)
     your_price: Decimal | None = None  # what one costs this buyer, when that is less than the price
     reseller: bool = False  # ... because of their reseller price
     tier_name: str | None = None  # ... or of their tier
+    limit: BuyerLimit | None = None  # the per-buyer limit, and how many more this buyer may buy now
+    warranty_days: int | None = None
+
+    @property
+    def room(self) -> int:
+        """How many more the buyer may put in the cart: what is on the shelf and what their limit leaves,
+        less what the cart holds; an unlimited product without a limit is bounded by MAX_QUANTITY only."""
+        caps = [c for c in (self.available, self.limit.left if self.limit else None) if c is not None]
+        return max(min(caps, default=MAX_QUANTITY) - self.in_cart, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +160,7 @@ class CartLine:
     name: str
     quantity: int
     unit_price: Decimal
-    available: int  # units on the shelf right now, besides what the buyer may already hold
+    available: int | None  # units on the shelf right now, besides what the buyer may already hold; None: unlimited
     physical: bool = False  # shipped: checkout asks for an address
 
     @property
@@ -235,6 +264,9 @@ class OrderView:
     received: int = 0  # base units of the payments seen and not reorged away
     remainder: int = 0  # what the invoice still asks for while that is short of counting as paid; else 0
     reviewable: tuple[NamedItem, ...] = ()  # products of a received order the buyer has not reviewed yet
+    files: tuple[GoodsFile, ...] = ()  # documents among the goods, only for the buyer of a paid order
+    warranty_until: datetime | None = None  # a paid order whose products carry a warranty: when it ends
+    under_warranty: bool = False  # ... and it has not yet: the buyer may report a problem (services.orders.warranty)
 
     @property
     def address_editable(self) -> bool:

@@ -16,6 +16,7 @@ from aiogram.methods import (
     EditMessageReplyMarkup,
     EditMessageText,
     GetChat,
+    GetFile,
     GetMe,
     SendDocument,
     SendPhoto,
@@ -29,6 +30,7 @@ from aiogram.types import (
     Chat,
     ChatFullInfo,
     Document,
+    File,
     InputFile,
     InputMediaVideo,
     Message,
@@ -38,6 +40,7 @@ from aiogram.types import (
 )
 
 BOT_USER = User(id=4242, is_bot=True, first_name="Shop", username="shop_test_bot")
+DOWNLOAD_LIMIT = 20 * 1024 * 1024  # getFile refuses larger files: "Bad Request: file is too big"
 
 
 EDITS = EditMessageText | EditMessageCaption | EditMessageReplyMarkup | EditMessageMedia
@@ -48,7 +51,15 @@ class RecordingSession(BaseSession):
         super().__init__()
         self.calls: list[TelegramMethod[Any]] = []
         self.deleted: set[int] = set()  # message ids the user deleted: editing them fails as on Telegram
+        self.files: dict[str, bytes] = {}  # file_id -> the bytes a person uploaded (see `upload`)
+        self._paths: dict[str, bytes] = {}  # file_path (getFile) -> bytes, for the download URL
         self._ids = itertools.count(1000)
+
+    def upload(self, file_id: str, data: bytes) -> dict[str, Any]:
+        """Keep `data` as Telegram keeps an uploaded file; returns the fields a message's "document" carries
+        (without file_name and mime_type, which the caller adds)."""
+        self.files[file_id] = data
+        return {"file_id": file_id, "file_unique_id": f"u-{file_id}", "file_size": len(data)}
 
     async def close(self) -> None:
         pass
@@ -61,7 +72,11 @@ class RecordingSession(BaseSession):
         chunk_size: int = 65536,
         raise_for_status: bool = True,
     ) -> AsyncGenerator[bytes, None]:
-        yield b""
+        """GET {base}/file/bot{token}/{file_path}: the bytes of a file getFile gave that path."""
+        path = url.split("/file/bot", 1)[1].split("/", 1)[1]
+        data = self._paths[path]
+        for start in range(0, len(data), chunk_size):
+            yield data[start : start + chunk_size]
 
     async def make_request(
         self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
@@ -90,6 +105,17 @@ class RecordingSession(BaseSession):
                 accent_color_id=0,
                 max_reaction_count=11,
                 accepted_gift_types=gifts,
+            )
+        if isinstance(method, GetFile):  # {"file_id", "file_unique_id", "file_size", "file_path"}, as Telegram's
+            if method.file_id not in self.files:
+                raise TelegramBadRequest(method=method, message="Bad Request: invalid file_id")
+            data = self.files[method.file_id]
+            if len(data) > DOWNLOAD_LIMIT:
+                raise TelegramBadRequest(method=method, message="Bad Request: file is too big")
+            path = f"documents/file_{len(self._paths)}"
+            self._paths[path] = data
+            return File(
+                file_id=method.file_id, file_unique_id=f"u-{method.file_id}", file_size=len(data), file_path=path
             )
         if not hasattr(method, "chat_id") or isinstance(method, DeleteMessage):
             return True  # answerCallbackQuery, deleteMessage, setMyCommands, ...

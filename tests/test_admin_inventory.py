@@ -61,7 +61,10 @@ async def test_create_rename_price_and_hide_through_dialogs(tg: Telegram, sessio
     calls = await tg.send(ADMIN, "12,505")
     assert texts(calls) == ["That does not work: more than 2 decimals. Send it again, or press Cancel."]
     calls = await tg.send(ADMIN, "12,50")
-    assert texts(calls) == ["Is it a digital product (delivered as text) or a physical one (shipped)?"]
+    assert texts(calls) == [
+        "What kind of product is it? Digital: each unit a text (a key); physical: each unit shipped; file: each unit"
+        " a document; unlimited: one text or document that every buyer gets, never sold out."
+    ]
     calls = await tg.press(ADMIN, buttons(calls)["digital"])
     assert "Product created." in texts(calls)
     card = texts(calls)[0]

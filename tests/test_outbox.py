@@ -53,8 +53,9 @@ def test_a_delivery_that_outgrows_one_message_sends_its_goods_as_a_file() -> Non
     goods = ["A" * 3000, "B" * 3000, "<tag>"]
     rendered = render(notice("paid", unit=CHAINS[Chain.btc].native, address="bc1q", goods=goods))
     assert rendered.text == en("notify.paid", order_id=7) + "\n" + en("goods.in_file")
-    assert rendered.document is not None and rendered.document.filename == "order-7.txt"
-    assert rendered.document.data == ("A" * 3000 + "\n" + "B" * 3000 + "\n<tag>\n").encode()  # as they are
+    (document,) = rendered.documents
+    assert document.filename == "order-7.txt"
+    assert document.data == ("A" * 3000 + "\n" + "B" * 3000 + "\n<tag>\n").encode()  # as they are
     assert (
         rendered.markup is not None
         and rendered.markup.inline_keyboard[0][0].callback_data == OrderCb(action=OrderAction.view, id=7).pack()
@@ -65,7 +66,7 @@ def test_a_delivery_that_fits_one_message_is_one_message_with_its_goods_escaped(
     goods = ["A" * 3000, "<tag>"]
     rendered = render(notice("paid", unit=CHAINS[Chain.btc].native, address="bc1q", goods=goods))
     text = en("notify.paid", order_id=7) + "\n<code>" + "A" * 3000 + "</code>\n<code>&lt;tag&gt;</code>"
-    assert (rendered.text, rendered.document) == (text, None)
+    assert (rendered.text, rendered.documents) == (text, ())
     assert len(rendered.text) <= MESSAGE_LIMIT
 
 
@@ -74,7 +75,7 @@ def test_a_delivery_without_goods_says_it_ships_and_notes_an_overpayment() -> No
     assert rendered.text == (
         en("notify.paid", order_id=7) + "\n\n" + en("notify.overpaid_note") + "\n" + en("notify.ship_soon")
     )
-    assert rendered.document is None
+    assert rendered.documents == ()
 
 
 def test_an_admin_notice_shows_amounts_in_coins_and_the_problem_in_words() -> None:

@@ -11,6 +11,7 @@ from handlers.admin import (
     broadcast,
     inventory,
     inventory_media,
+    inventory_payload,
     inventory_remove,
     inventory_stock,
     loyalty,
@@ -44,7 +45,11 @@ def build() -> Router:
     router.include_routers(orders.build(), problems.build(), refunds.build())
     # inventory_stock last of the inventory: its last handler takes what no inventory dialog step could use
     router.include_routers(
-        inventory.build(), inventory_media.build(), inventory_remove.build(), inventory_stock.build()
+        inventory.build(),
+        inventory_media.build(),
+        inventory_payload.build(),
+        inventory_remove.build(),
+        inventory_stock.build(),
     )
     router.include_routers(reviews.build(), users.build(), broadcast.build(), stats.build(), wallet.build())
     return router

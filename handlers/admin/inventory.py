@@ -61,6 +61,10 @@ class InvAction(StrEnum):
     media = "m"  # attach a photo or video (categories and products)
     unmedia = "w"  # remove it
     purge = "z"  # delete, confirmed
+    warranty = "t"  # days of warranty
+    limit = "l"  # units per buyer per period
+    payload = "f"  # a file product's documents, an unlimited product's payload (handlers.admin.inventory_payload)
+    kind = "b"  # offer the kinds to change to
     confirm = "y"
     cancel = "x"
 
@@ -74,6 +78,7 @@ class InvCb(CallbackData, prefix="ai"):
 
 class KindCb(CallbackData, prefix="aik"):
     kind: ProductKind
+    id: Id = 0  # the product whose kind changes; 0: the new product of the creation dialog
 
 
 class InventoryForm(StatesGroup):
@@ -87,6 +92,8 @@ class InventoryForm(StatesGroup):
     unstock = State()
     recount = State()
     confirm_removal = State()
+    warranty = State()
+    limit = State()
 
 
 CHILD = {Node.root: Node.category, Node.category: Node.subcategory, Node.subcategory: Node.product}
@@ -156,21 +163,39 @@ def product_view(card: ProductAdmin, settings: Settings, l10n: L10n) -> tuple[st
         text += "\n" + l10n(
             "admin.inventory.reseller_line", price=format_fiat(card.reseller_price, settings.fiat_currency)
         )
+    if terms := terms_text(card, l10n):
+        text += "\n" + terms
     toggle = InvAction.deactivate if card.is_active else InvAction.activate
 
     def act(action: InvAction, key: str) -> InlineKeyboardButton:
         return button(l10n(f"admin.inventory.{key}"), InvCb(action=action, node=Node.product, id=card.id))
 
-    digital = card.kind is ProductKind.digital
-    take = act(InvAction.unstock, "remove_units") if digital else act(InvAction.recount, "set_count")
+    stock = {
+        ProductKind.digital: [act(InvAction.stock, "add_stock"), act(InvAction.unstock, "remove_units")],
+        ProductKind.physical: [act(InvAction.stock, "add_stock"), act(InvAction.recount, "set_count")],
+        ProductKind.file: [act(InvAction.payload, "add_file")],
+        ProductKind.unlimited: [act(InvAction.payload, "set_payload")],
+    }
     return text, rows(
-        [act(InvAction.stock, "add_stock"), take],
+        stock[card.kind],
+        [act(InvAction.warranty, "set_warranty"), act(InvAction.limit, "set_limit"), act(InvAction.kind, "set_kind")],
         [act(InvAction.price, "set_price"), act(InvAction.reseller_price, "set_reseller_price")],
         [act(InvAction.describe, "describe")],
         [act(InvAction.rename, "rename"), act(toggle, toggle.name)],
         [act(InvAction.media, "media"), act(InvAction.delete, "delete")],
         [button(l10n("nav.back"), InvCb(action=InvAction.view, node=Node.subcategory, id=card.subcategory_id))],
     )
+
+
+def terms_text(card: ProductAdmin, l10n: L10n) -> str:
+    """The warranty and the per-buyer limit where set and, for an unlimited product, what it delivers."""
+    lines = [l10n("admin.inventory.warranty_line", days=card.warranty_days)] if card.warranty_days else []
+    if card.limit:
+        lines.append(l10n("admin.inventory.limit_line", units=card.limit[0], days=card.limit[1]))
+    if card.kind is ProductKind.unlimited:
+        state = {None: "none", True: "file", False: "text"}[card.payload_is_file]
+        lines.append(l10n(f"admin.inventory.payload_{state}"))
+    return "\n".join(lines)
 
 
 async def show_node(
@@ -255,6 +280,8 @@ PROMPTS = {
     InvAction.price: ("price", "ask_price"),
     InvAction.reseller_price: ("price", "ask_reseller_price"),
     InvAction.describe: ("description", "ask_description"),
+    InvAction.warranty: ("warranty", "ask_warranty"),
+    InvAction.limit: ("limit", "ask_limit"),
 }
 
 
@@ -289,6 +316,10 @@ async def got_text(
             await admin_inventory.set_reseller_price(who, data["id"], text)
         elif data["op"] == InvAction.describe:
             await admin_inventory.set_description(who, data["id"], text)
+        elif data["op"] == InvAction.warranty:
+            await admin_inventory.set_warranty(who, data["id"], text)
+        elif data["op"] == InvAction.limit:
+            await admin_inventory.set_limit(who, data["id"], text)
         elif node is not Node.product:
             back = (node, await admin_inventory.create(who, Level(node.value), data["parent"], text))
         else:
@@ -332,13 +363,39 @@ async def next_question(
         checked_price(text)
         await state.update_data(price=text)
         await state.set_state(InventoryForm.kind)
-        await message.answer(
-            l10n("admin.inventory.ask_kind"),
-            reply_markup=rows(
-                [button(l10n(f"admin.inventory.kind_{kind}"), KindCb(kind=kind)) for kind in ProductKind],
-                [button(l10n("admin.inventory.cancel"), InvCb(action=InvAction.cancel, node=back[0], id=back[1]))],
-            ),
-        )
+        await message.answer(l10n("admin.inventory.ask_kind"), reply_markup=kind_buttons(0, back, l10n))
+
+
+def kind_buttons(product_id: int, back: tuple[Node, int], l10n: L10n) -> InlineKeyboardMarkup:
+    """Every kind (for the product `product_id`, 0 for a new one), and Cancel back to `back`."""
+    return rows(
+        [button(l10n(f"admin.inventory.kind_{kind}"), KindCb(kind=kind, id=product_id)) for kind in ProductKind],
+        [button(l10n("admin.inventory.cancel"), InvCb(action=InvAction.cancel, node=back[0], id=back[1]))],
+    )
+
+
+async def ask_kind(query: CallbackQuery, callback_data: InvCb, state: FSMContext, l10n: L10n) -> None:
+    await state.clear()
+    back = (Node.product, callback_data.id)
+    await answer(query, l10n("admin.inventory.ask_kind"), kind_buttons(callback_data.id, back, l10n))
+
+
+async def change_kind(
+    query: CallbackQuery,
+    callback_data: KindCb,
+    admin_inventory: AdminInventoryService,
+    settings: Settings,
+    l10n: L10n,
+    callback_answer: CallbackAnswer,
+) -> None:
+    try:
+        await admin_inventory.set_kind(actor(query), callback_data.id, callback_data.kind)
+        callback_answer.text = l10n("admin.inventory.kind_changed")
+    except InventoryRefused as e:
+        alert(callback_answer, l10n("admin.inventory.kind_refused", problem=e.problem))
+    except NotFound:
+        pass  # show_node says so
+    await show_node(query, Node.product, callback_data.id, 0, admin_inventory, settings, l10n, callback_answer)
 
 
 async def got_kind(
@@ -376,10 +433,21 @@ def build() -> Router:
     router.callback_query.register(
         ask,
         InvCb.filter(
-            F.action.in_({InvAction.price, InvAction.reseller_price, InvAction.describe}) & (F.node == Node.product)
+            F.action.in_(
+                {InvAction.price, InvAction.reseller_price, InvAction.describe, InvAction.warranty, InvAction.limit}
+            )
+            & (F.node == Node.product)
         ),
     )
-    router.callback_query.register(got_kind, KindCb.filter(), InventoryForm.kind)
-    for step in (InventoryForm.name, InventoryForm.description, InventoryForm.price):
+    router.callback_query.register(got_kind, KindCb.filter(F.id == 0), InventoryForm.kind)
+    router.callback_query.register(change_kind, KindCb.filter(F.id > 0))
+    router.callback_query.register(ask_kind, InvCb.filter((F.action == InvAction.kind) & (F.node == Node.product)))
+    for step in (
+        InventoryForm.name,
+        InventoryForm.description,
+        InventoryForm.price,
+        InventoryForm.warranty,
+        InventoryForm.limit,
+    ):
         router.message.register(got_text, step, F.text, ~F.text.startswith("/"))
     return router

@@ -19,8 +19,10 @@ from models.enums import ProductKind, StockStatus
 from models.shop import Category, Product, Subcategory
 from repositories.audit import AuditRepo
 from repositories.catalog import CatalogRepo, Node
+from repositories.payloads import ProductPayloadRepo
 from repositories.stock import StockRepo
 from services.catalog_io.format import parse_catalog
+from services.catalog_io.importer import kind_change_problem
 from services.money import from_minor
 from services.shop.catalog import NotFound
 
@@ -88,6 +90,9 @@ class ProductAdmin:
     reserved: int
     sold: int
     reseller_price: Decimal | None = None  # what resellers pay instead
+    warranty_days: int | None = None
+    limit: tuple[int, int] | None = None  # (units, days) per buyer
+    payload_is_file: bool | None = None  # an unlimited product's payload: a document, a text, or None yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +137,33 @@ def checked_description(text: str) -> str:
     description = "" if text.strip() == "-" else text.strip()
     _raise_problems(_one_product(description=description))
     return description
+
+
+def checked_warranty(text: str) -> int | None:
+    """Days of warranty typed as a whole number ("-": none). Raises InventoryRefused as the catalog import would."""
+    if text.strip() == "-":
+        return None
+    spec = _raise_problems(_one_product(warranty_days=_whole(text.strip())))
+    days: int | None = spec.products[0].warranty_days
+    return days
+
+
+def checked_limit(text: str) -> tuple[int | None, int | None]:
+    """(units, days) typed as "2 30" ("-": no limit, (None, None)). Raises InventoryRefused as the catalog import
+    would."""
+    if text.strip() == "-":
+        return None, None
+    parts = text.split()
+    if len(parts) != 2:
+        raise InventoryRefused("two whole numbers: units, then days (e.g. 2 30)")
+    spec = _raise_problems(_one_product(limit={"units": _whole(parts[0]), "days": _whole(parts[1])}))
+    limit = spec.products[0].limit
+    return limit.units, limit.days
+
+
+def _whole(text: str) -> object:
+    """A typed whole number as the catalog checker takes it; anything else as it is, for it to refuse."""
+    return int(text) if text.isascii() and text.isdigit() else text
 
 
 def _one_product(**fields: Any) -> dict[str, Any]:
@@ -193,6 +225,8 @@ class AdminInventoryService:
             if not isinstance(product, Product):
                 raise NotFound
             counts = await StockRepo(self._session).unit_counts(product_id)
+            payload = await ProductPayloadRepo(self._session).is_file(product_id)
+        limit = (product.limit_units, product.limit_days)
         return ProductAdmin(
             product.id,
             product.subcategory_id,
@@ -205,6 +239,9 @@ class AdminInventoryService:
             counts[StockStatus.reserved],
             counts[StockStatus.sold],
             from_minor(product.reseller_price_minor) if product.reseller_price_minor is not None else None,
+            product.warranty_days,
+            (limit[0], limit[1]) if limit[0] is not None and limit[1] is not None else None,
+            payload,
         )
 
     async def create(self, actor: str, level: Level, parent_id: int, name: str) -> int:
@@ -255,6 +292,39 @@ class AdminInventoryService:
     async def set_description(self, actor: str, product_id: int, text: str) -> None:
         """Raises InventoryRefused or NotFound."""
         await self._write(actor, Level.product, "describe", product_id, None, description=checked_description(text))
+
+    async def set_kind(self, actor: str, product_id: int, kind: ProductKind) -> None:
+        """Make the product of another kind, by the catalog import's rule (kind_change_problem). One transaction
+        under the catalog import lock, with the product's row locked and its units counted in it; audited. The
+        same kind again changes nothing. Raises InventoryRefused or NotFound."""
+        async with self._session.begin():
+            repo = CatalogRepo(self._session)
+            await repo.lock_for_import()  # stock comes in under this lock: the count below stays true
+            product = await repo.get(Product, product_id, lock=True)
+            if not isinstance(product, Product):
+                raise NotFound
+            if problem := kind_change_problem(
+                product.kind, kind, await StockRepo(self._session).unit_counts(product_id)
+            ):
+                raise InventoryRefused(problem)
+            if product.kind is kind:
+                return
+            before, product.kind = product.kind, kind
+            await self._session.flush()
+            await AuditRepo(self._session).record(
+                actor, "product.kind", "product", product_id, before={"kind": before.value}, after={"kind": kind.value}
+            )
+
+    async def set_warranty(self, actor: str, product_id: int, text: str) -> None:
+        """The product's warranty in days ("-": none); orders already paid keep theirs only while the product
+        keeps one, since it is counted from the product. Raises InventoryRefused or NotFound."""
+        await self._write(actor, Level.product, "warranty", product_id, None, warranty_days=checked_warranty(text))
+
+    async def set_limit(self, actor: str, product_id: int, text: str) -> None:
+        """The per-buyer limit, typed as "UNITS DAYS" ("2 30": two per buyer within any 30 days; "-": none).
+        Raises InventoryRefused or NotFound."""
+        units, days = checked_limit(text)
+        await self._write(actor, Level.product, "limit", product_id, None, limit_units=units, limit_days=days)
 
     async def contents(self, level: Level, node_id: int) -> NodeContents:
         """The node, what is under it, and its units per status. Read-only. Raises NotFound."""

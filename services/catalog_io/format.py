@@ -19,7 +19,10 @@ MAX_TEXT = 4000  # a description or a payload must fit in one Telegram message (
 MAX_QUANTITY = 100_000  # per physical product: a typo must not insert millions of rows
 MAX_PRICE = Decimal(1_000_000_000)
 _DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
-_PRODUCT_FIELDS = ("description", "stock", "quantity", "available", "media")  # `available`: written by export, ignored
+# `available`: written by export, ignored
+_PRODUCT_FIELDS = ("description", "stock", "quantity", "available", "media", "warranty_days", "limit")
+_LIMIT_FIELDS = ("units", "days")
+MAX_DAYS = 3650  # a warranty or a limit's period: ten years
 _MEDIA_FIELDS = ("type", "file_id", "file_unique_id")
 
 
@@ -29,6 +32,14 @@ class CatalogErrors(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__(f"{len(problems)} problem(s): " + "; ".join(problems[:3]))
         self.problems = problems
+
+
+@dataclass(frozen=True, slots=True)
+class BuyerLimitSpec:
+    """At most `units` per buyer within any `days` days."""
+
+    units: int
+    days: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +54,8 @@ class ProductSpec:
     stock: tuple[str, ...]  # digital: one payload per unit
     quantity: int  # physical: how many available units the shop should hold
     media: Media | None = None  # None: keep an existing product's picture (none for a new one)
+    warranty_days: int | None = None  # None: no warranty
+    limit: BuyerLimitSpec | None = None  # None: no per-buyer limit
 
 
 @dataclass(slots=True)
@@ -170,19 +183,45 @@ class _Checker:
         price = self.price(fields["price"], f"{path}.price") if "price" in fields else None
         kind = fields.get("kind")
         if "kind" in fields and kind not in tuple(ProductKind):
-            self.fail(f"{path}.kind", f"unknown kind {str(kind)[:40]!r}: digital or physical")
+            self.fail(f"{path}.kind", f"unknown kind {str(kind)[:40]!r}: {', '.join(ProductKind)}")
         stock = self.stock(fields["stock"], f"{path}.stock") if "stock" in fields else ()
         quantity = fields.get("quantity", 0)
         if not isinstance(quantity, int) or isinstance(quantity, bool) or not 0 <= quantity <= MAX_QUANTITY:
             self.fail(f"{path}.quantity", f"must be a whole number from 0 to {MAX_QUANTITY}")
-        if kind == ProductKind.physical and "stock" in fields:
+        if kind != ProductKind.digital and "stock" in fields:
             self.fail(f"{path}.stock", "only digital products have stock entries; give physical ones a quantity")
-        if kind == ProductKind.digital and "quantity" in fields:
+        if kind != ProductKind.physical and "quantity" in fields:
             self.fail(f"{path}.quantity", "only physical products have a quantity; list digital ones in stock")
         media = self.media(fields["media"], f"{path}.media") if "media" in fields else None
+        warranty = self.days(fields.get("warranty_days"), f"{path}.warranty_days")
+        limit = self.limit(fields.get("limit"), f"{path}.limit")
         if len(self.problems) > before or name is None or price is None or not isinstance(quantity, int):
             return None
-        return ProductSpec(path, *parents, name, description, price, ProductKind(str(kind)), stock, quantity, media)
+        return ProductSpec(
+            path, *parents, name, description, price, ProductKind(str(kind)), stock, quantity, media, warranty, limit
+        )
+
+    def days(self, value: object, path: str) -> int | None:
+        """A number of days, 1 to MAX_DAYS; None (absent or null) for none."""
+        if value is None:
+            return None
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_DAYS:
+            self.fail(path, f"must be a whole number of days from 1 to {MAX_DAYS}")
+            return None
+        return value
+
+    def limit(self, value: object, path: str) -> BuyerLimitSpec | None:
+        """A per-buyer limit {"units", "days"}; None (absent or null) for none."""
+        if value is None:
+            return None
+        fields = self.fields(value, path, _LIMIT_FIELDS, ())
+        if fields is None or any(key not in fields for key in _LIMIT_FIELDS):
+            return None
+        units, days = fields["units"], self.days(fields["days"], f"{path}.days")
+        if not isinstance(units, int) or isinstance(units, bool) or not 1 <= units <= MAX_QUANTITY:
+            self.fail(f"{path}.units", f"must be a whole number from 1 to {MAX_QUANTITY}")
+            return None
+        return None if days is None else BuyerLimitSpec(units, days)
 
     def media(self, value: object, path: str) -> Media | None:
         """A picture Telegram keeps: {"type": "photo" | "video", "file_id", "file_unique_id"}. The file_id works

@@ -50,8 +50,8 @@ class CatalogImporter:
         """Apply a decoded catalog file (see load_catalog_json) in one transaction. Additive and idempotent.
 
         Creates missing categories, subcategories and products, matched by name within their parent;
-        sets existing products' price, kind and (when given) description and picture, and existing categories'
-        picture (when given); adds digital stock entries whose
+        sets existing products' price, kind, warranty and per-buyer limit (absent: none) and (when given)
+        description and picture, and existing categories' picture (when given); adds digital stock entries whose
         payload the product does not hold yet (by keyed digest, whatever the unit's status); tops physical
         products up to `quantity` available units. Never deletes, deactivates or removes units.
         Raises CatalogErrors with every problem, then nothing is changed: first those of the file alone, else
@@ -98,6 +98,7 @@ class CatalogImporter:
                         sub_id, spec.name, spec.description or "", spec.price_minor, spec.kind
                     )
                     _set_media(product, spec.media)
+                    _set_terms(product, spec)
                     summary.products_created += 1
                 elif _update(product, spec):
                     summary.products_updated += 1
@@ -131,21 +132,51 @@ class CatalogImporter:
 
 
 def _kind_conflict(spec: ProductSpec, product: Product, counts: dict[tuple[int, StockStatus], int]) -> str | None:
-    """A product holding unsold units keeps its kind: a key cannot be shipped, nor a parcel sent as text."""
-    unsold = counts.get((product.id, StockStatus.available), 0) + counts.get((product.id, StockStatus.reserved), 0)
-    if product.kind is spec.kind or not unsold:
+    units = {status: counts.get((product.id, status), 0) for status in StockStatus}
+    problem = kind_change_problem(product.kind, spec.kind, units)
+    return None if problem is None else f"{spec.path}.kind: {problem}"
+
+
+def kind_change_problem(current: ProductKind, new: ProductKind, units: dict[StockStatus, int]) -> str | None:
+    """Why a product with these units (per status) may not change from `current` to `new`, or None. A product
+    holding unsold units keeps its kind: a key cannot be shipped, nor a parcel sent as text. Sold units of a
+    file product are documents and those of other kinds are not, so a product with sold units cannot become a
+    file product or stop being one: its buyers still open what they bought."""
+    unsold = units[StockStatus.available] + units[StockStatus.reserved]
+    if current is new:
         return None
-    return f"{spec.path}.kind: the {product.kind} product has {unsold} unsold units, so it cannot become {spec.kind}"
+    if unsold:
+        return f"the {current} product has {unsold} unsold units, so it cannot become {new}"
+    if units[StockStatus.sold] and ProductKind.file in (current, new):
+        return f"the {current} product has {units[StockStatus.sold]} sold units, so it cannot become {new}"
+    return None
 
 
 def _update(product: Product, spec: ProductSpec) -> bool:
     """Set the product's fields from the spec; True when anything changed."""
     description = product.description if spec.description is None else spec.description
     pictured = _set_media(product, spec.media)
+    termed = _set_terms(product, spec)
     if (product.description, product.price_minor, product.kind) == (description, spec.price_minor, spec.kind):
-        return pictured
+        return pictured or termed
     product.description, product.price_minor, product.kind = description, spec.price_minor, spec.kind
     return True
+
+
+def _set_terms(product: Product, spec: ProductSpec) -> bool:
+    """Give the product the file's warranty and per-buyer limit (absent: none); True when that changed it."""
+    terms = (spec.warranty_days, *((spec.limit.units, spec.limit.days) if spec.limit else (None, None)))
+    if (product.warranty_days, product.limit_units, product.limit_days) == terms:
+        return False
+    product.warranty_days, product.limit_units, product.limit_days = terms
+    return True
+
+
+def _exported_terms(product: Product) -> dict[str, Any]:
+    terms: dict[str, Any] = {} if product.warranty_days is None else {"warranty_days": product.warranty_days}
+    if product.limit_units is not None:
+        terms["limit"] = {"units": product.limit_units, "days": product.limit_days}
+    return terms
 
 
 def _set_media(row: WithMedia, media: Media | None) -> bool:
@@ -192,11 +223,12 @@ class CatalogExporter:
                 "description": p.description,
                 "price": str(from_minor(p.price_minor)),
                 "kind": p.kind.value,
+                **_exported_terms(p),
                 **_exported_media(p),
             }
             if p.kind is ProductKind.physical:
                 item["quantity"] = available
-            elif self._cipher is not None and with_payloads:
+            elif p.kind is ProductKind.digital and self._cipher is not None and with_payloads:
                 item["stock"] = [self._cipher.open(blob, p.id) for blob in sealed.get(p.id, [])]
             item["available"] = available
             by_subcategory.setdefault(p.subcategory_id, []).append(item)

@@ -14,11 +14,12 @@ from models.types import utcnow
 from repositories.audit import AuditRepo
 from repositories.orders import OrderRepo
 from repositories.reviews import ReviewRepo
-from repositories.stock import StockRepo
 from repositories.users import UserRepo
 from services.dto import InvoiceView, NamedItem, OrderLine, OrderView, PaymentView
 from services.money import from_minor, paid_threshold
+from services.orders.goods import OrderGoods, Sealed, open_goods, sealed_goods
 from services.orders.lifecycle import BUYER_MAY_CANCEL, OrderLifecycle, buyer
+from services.orders.warranty import warranty_until
 from services.outbox import close_invoice_messages
 from services.payments.uri import payment_uri
 from services.pricing import order_breakdown, price_steps
@@ -60,7 +61,7 @@ class OrderService:
         here, only for the buyer, and only once the order is paid; goods that no longer open (sealed
         before a key rotation) are marked unreadable rather than failing the whole view. The shipping
         address is decrypted only for its buyer too. Once the buyer has the goods, the products they have not
-        reviewed yet are offered for review.
+        reviewed yet are offered for review. A paid order whose products carry a warranty says until when.
         """
         async with read_only(self._session):
             repo = OrderRepo(self._session)
@@ -71,10 +72,9 @@ class OrderService:
             physical = await repo.is_physical(order.id)
             invoice = await repo.invoice(order.id)
             payments = await repo.payments(invoice.id) if invoice else []
-            sealed = (
-                await StockRepo(self._session).sold_payloads(order.id) if order.status in OrderStatus.sold() else []
-            )
+            sealed = await sealed_goods(self._session, order.id) if order.status in OrderStatus.sold() else []
             reviewable = await ReviewRepo(self._session).reviewable(order.id, user_id)
+            warranty = await warranty_until(self._session, order)
         if invoice is not None and order.status in OrderStatus.open():
             self._wallet.verify(invoice.chain, invoice.derivation_index, invoice.address)
         goods, unreadable = self._open(order.id, sealed)
@@ -91,7 +91,7 @@ class OrderService:
             lines=[OrderLine(i.product_name, i.quantity, from_minor(i.unit_price_minor)) for i in items],
             invoice=self._invoice_view(invoice) if invoice else None,
             payments=[PaymentView(p.natural_id, p.amount, p.confirmations, p.block_height, p.status) for p in payments],
-            goods=list(goods),
+            goods=goods.texts,
             shipping=order_shipping(order, self._goods) if physical else None,
             tracking=order.tracking if order.status is OrderStatus.shipped else None,
             price=price_steps(order_breakdown(order)),
@@ -99,19 +99,22 @@ class OrderService:
             received=received,
             remainder=invoice.amount_due - received if invoice is not None and short else 0,
             reviewable=tuple(NamedItem(product_id, name) for product_id, name in reviewable),
+            files=tuple(goods.files),
+            warranty_until=warranty,
+            under_warranty=warranty is not None and utcnow() < warranty,
         )
 
-    def _open(self, order_id: int, sealed: Sequence[tuple[int, bytes]]) -> tuple[Sequence[str], bool]:
+    def _open(self, order_id: int, sealed: Sequence[Sealed]) -> tuple[OrderGoods, bool]:
         """(goods, False), or (nothing, True) when they do not open under the shop's current key."""
         if not sealed:
-            return [], False
+            return OrderGoods(), False
         try:
             if self._goods is not None:
-                return [self._goods.open(blob, product) for product, blob in sealed], False
+                return open_goods(self._goods, sealed), False
         except DecryptionError:
             pass
         log.error("order %s: its goods do not open without the GOODS_KEY they were sealed under", order_id)
-        return [], True
+        return OrderGoods(), True
 
     async def can_cancel(self, order_id: int, user_id: int) -> bool:
         """Whether the buyer may cancel the order now (nothing paid to it seen yet). Raises NotFound (not

@@ -31,6 +31,8 @@ overpaid order its overpaid_by, admin.problem what was received and, when underp
 
 * and the order's use of a voucher is given back: the transitions that close an unpaid order for good.
 
+An unlimited product (ProductKind.keeps_stock false) has no units: its lines hold, sell and release nothing.
+
 An order is delivered when its buyer has the goods: a paid order with nothing physical (pay, fulfil), or a
 shipped one (ship). That transition also does what a delivery earns (services.orders.rewards): the tier
 message, the referrer's reward.
@@ -112,6 +114,11 @@ BUYER_MAY_CANCEL = (OrderStatus.awaiting_payment,)  # once money is seen, only a
 _PROBLEM_OF = {OrderStatus.underpaid: OrderProblem.underpaid, OrderStatus.paid_late: OrderProblem.paid_late}
 
 
+def _short(available: int | None, wanted: int) -> bool:
+    """Fewer units on the shelf than wanted; a product that keeps no stock (None) is never short."""
+    return available is not None and available < wanted
+
+
 class OrderLifecycle:
     """Outbox texts are HTML and their parameters go in as they are: free text (a reason, tracking) is
     escaped here, once."""
@@ -137,19 +144,21 @@ class OrderLifecycle:
         return order
 
     async def hold_all(self, order_id: int, lines: Sequence[Line], until: datetime) -> None:
-        """Hold every line's units for the order, or raise OutOfStock. Rows may be written before it is
-        raised: the caller's transaction rolls them back. On PostgreSQL a unit another buyer is holding at
-        this moment (SKIP LOCKED) counts as gone."""
+        """Hold every line's units for the order, or raise OutOfStock; an unlimited product's line holds
+        nothing. Rows may be written before it is raised: the caller's transaction rolls them back. On
+        PostgreSQL a unit another buyer is holding at this moment (SKIP LOCKED) counts as gone."""
         left = await self._stock.available([line.product_id for line in lines if line.product_id is not None])
         short = [
-            (line.name, 0 if line.product_id is None else left[line.product_id])
+            (line.name, 0 if line.product_id is None else left[line.product_id] or 0)
             for line in lines
-            if line.product_id is None or left[line.product_id] < line.quantity
+            if line.product_id is None or _short(left[line.product_id], line.quantity)
         ]
         if short:
             raise OutOfStock(short)
         for line in lines:
             assert line.product_id is not None  # checked above
+            if left[line.product_id] is None:  # unlimited: nothing to hold, it never sells out
+                continue
             held = await self._stock.reserve(line.product_id, line.quantity, order_id, until)
             if len(held) < line.quantity:
                 raise OutOfStock([(line.name, len(held))])

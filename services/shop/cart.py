@@ -11,10 +11,11 @@ from repositories.cart import CartRepo
 from repositories.catalog import CatalogRepo
 from repositories.stock import StockRepo
 from repositories.vouchers import VoucherRepo
-from services.dto import CartLine, CartView
+from services.dto import MAX_QUANTITY, CartLine, CartView
 from services.money import from_minor
 from services.pricing import price, price_steps
 from services.shop.catalog import NotFound
+from services.shop.limits import check_limits, limits_left
 from services.shop.prices import buyer_terms, issue_problem, price_cart, price_lines, usable
 from services.shop.vouchers import VoucherRefused, normalized_code, voucher_terms
 
@@ -32,9 +33,14 @@ async def return_to_cart(session: AsyncSession, user_id: int, lines: Sequence[tu
     held = {item.product_id: item.quantity for item, _ in await cart.lines(user_id)}
     for product_id in sorted(on_sale):
         have = held.get(product_id, 0)
-        room = min(have + wanted[product_id], available[product_id]) - have
+        room = _capped(have + wanted[product_id], available[product_id]) - have
         if room > 0:
             await cart.add(user_id, product_id, room)
+
+
+def _capped(quantity: int, available: int | None) -> int:
+    """`quantity`, at most what is on the shelf (an unlimited product, None, has no bound)."""
+    return quantity if available is None else min(quantity, available)
 
 
 class NotEnoughStock(Exception):
@@ -55,28 +61,39 @@ class CartService:
         """Put `quantity` more of a product in the cart; returns the line's quantity.
 
         Raises NotFound for a missing or inactive product, NotEnoughStock when the cart would hold more
-        than is on the shelf (nothing is held until checkout).
+        than is on the shelf (nothing is held until checkout), services.shop.limits.LimitReached when it would
+        hold more than the product's per-buyer limit leaves this buyer (checkout checks that again).
         """
         async with self._session.begin():
             catalog = CatalogRepo(self._session)
-            if quantity < 1 or product_id not in await catalog.on_sale([product_id]):
+            product = await catalog.product(product_id)
+            if quantity < 1 or product is None or product_id not in await catalog.on_sale([product_id]):
                 raise NotFound
             available = (await StockRepo(self._session).available([product_id]))[product_id]
             cart = CartRepo(self._session)
-            total = await cart.add(user_id, product_id, quantity)
-            if total > available:
-                raise NotEnoughStock(available)  # rolls the addition back
+            total = await cart.add(user_id, product_id, quantity)  # a refusal below rolls the addition back
+            if available is not None and total > available:
+                raise NotEnoughStock(available)
+            if total > MAX_QUANTITY:
+                raise NotEnoughStock(MAX_QUANTITY)
+            await check_limits(self._session, user_id, [(product, total)], utcnow())
             return total
 
     async def change(self, user_id: int, item_id: int, delta: int) -> CartView:
-        """Change a line's quantity by `delta`, within 1..available. Raises NotFound for a line not in this cart."""
+        """Change a line's quantity by `delta`, within 1..available and what the product's per-buyer limit leaves.
+        Raises NotFound for a line not in this cart."""
         async with self._session.begin():
             cart = CartRepo(self._session)
             item = await cart.line(user_id, item_id)
             if item is None:
                 raise NotFound
             available = (await StockRepo(self._session).available([item.product_id]))[item.product_id]
-            quantity = max(1, min(item.quantity + delta, max(available, 1)))
+            product = await CatalogRepo(self._session).product(item.product_id)
+            limit = (
+                (await limits_left(self._session, user_id, [product], utcnow()))[item.product_id] if product else None
+            )
+            caps = [c for c in (available, limit) if c is not None]
+            quantity = max(1, min(item.quantity + delta, max(min(caps, default=MAX_QUANTITY), 1)))
             await cart.set_quantity(item.id, quantity)
             return await self._view(user_id)
 
@@ -98,6 +115,8 @@ class CartService:
             available = await StockRepo(self._session).available(ids)
             for item, product in rows:
                 left = available[product.id] if product.id in on_sale else 0
+                if left is None:  # unlimited: never short
+                    continue
                 if left == 0:
                     await cart.remove(user_id, item.id)
                 elif item.quantity > left:

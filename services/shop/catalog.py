@@ -13,13 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.database import read_only
 from models.shop import Product, WithMedia
+from models.types import utcnow
 from repositories.cart import CartRepo
 from repositories.catalog import CatalogRepo
 from repositories.reviews import ReviewRepo
 from repositories.stock import StockRepo
-from services.dto import Media, NamedItem, Page, ProductCard, ProductRow, Rating, StockLine
+from services.dto import BuyerLimit, Media, NamedItem, Page, ProductCard, ProductRow, Rating, StockLine
 from services.money import from_minor
 from services.pricing import PriceLine, price
+from services.shop.limits import limits_left
 from services.shop.prices import buyer_terms
 
 PAGE_SIZE = 8
@@ -37,8 +39,8 @@ def media_of(row: WithMedia) -> Media | None:
     return Media(row.media_type, row.media_file_id, row.media_unique_id)
 
 
-def _rows(rows: Sequence[tuple[Product, int]]) -> list[ProductRow]:
-    return [ProductRow(p.id, p.name, from_minor(p.price_minor), int(available)) for p, available in rows]
+def _rows(rows: Sequence[tuple[Product, int | None]]) -> list[ProductRow]:
+    return [ProductRow(p.id, p.name, from_minor(p.price_minor), available) for p, available in rows]
 
 
 class NotFound(Exception):
@@ -107,6 +109,7 @@ class CatalogService:
                 (item.quantity for item, p in await CartRepo(self._session).lines(user_id) if p.id == product_id), 0
             )
             rating = Rating(*await ReviewRepo(self._session).rating(product_id))
+            left = (await limits_left(self._session, user_id, [product], utcnow()))[product_id]
         return ProductCard(
             id=product.id,
             subcategory_id=product.subcategory_id,
@@ -122,6 +125,10 @@ class CatalogService:
             your_price=from_minor(theirs.total) if theirs.total < theirs.subtotal else None,
             reseller=bool(theirs.reseller_discount),
             tier_name=theirs.tier_name,
+            limit=BuyerLimit(product.limit_units, product.limit_days, left)
+            if left is not None and product.limit_units is not None and product.limit_days is not None
+            else None,
+            warranty_days=product.warranty_days,
         )
 
     async def search(self, text: str, page: int) -> Page[ProductRow]:
@@ -142,12 +149,14 @@ class CatalogService:
         async with read_only(self._session):
             rows, more = await CatalogRepo(self._session).page(CatalogRepo.stock_list(), page, STOCK_PAGE_SIZE)
         lines = [
-            StockLine(f"{category} / {subcategory}", p.id, p.name, from_minor(p.price_minor), int(available))
+            StockLine(f"{category} / {subcategory}", p.id, p.name, from_minor(p.price_minor), available)
             for category, subcategory, p, available in rows
         ]
         return Page(lines, page, more)
 
-    async def _product_page(self, stmt: Select[tuple[Product, int]], page: int, title: str = "") -> Page[ProductRow]:
+    async def _product_page(
+        self, stmt: Select[tuple[Product, int | None]], page: int, title: str = ""
+    ) -> Page[ProductRow]:
         async with read_only(self._session):
             rows, more = await CatalogRepo(self._session).page(stmt, page, PAGE_SIZE)
         return Page(_rows(rows), page, more, title=title)

@@ -29,6 +29,7 @@ from services.orders.lifecycle import OrderLifecycle, OutOfStock, buyer
 from services.outbox import notify_admins
 from services.payments.rates import RateService
 from services.pricing import order_columns, price_steps
+from services.shop.limits import check_limits
 from services.shop.prices import CartPrice, price_cart
 from services.shop.shipping import open_draft
 from services.shop.vouchers import VoucherRefused, code_problem
@@ -159,7 +160,9 @@ class CheckoutService:
         locked rate (rounded up in its base units) and empties the cart, its voucher code included. The
         order stores each price step (services.pricing); a voucher that applies has one use taken by a
         conditional update, so of many checkouts racing for its last use exactly one gets it. If any line is
-        short, nothing changes. Raises CheckoutRefused (AddressNeeded and OptionNeeded among them),
+        short, nothing changes. A product's per-buyer limit (services.shop.limits) is checked here, in the
+        transaction, against the buyer's open and sold orders. An unlimited product holds no unit. Raises
+        CheckoutRefused (AddressNeeded and OptionNeeded among them), services.shop.limits.LimitReached,
         services.orders.lifecycle.OutOfStock (with what is left of each short line), RateUnavailable (before
         anything is written), or VoucherRefused when the cart's code cannot be used (any more) or does not
         apply: nothing is placed and the code is taken off the cart, so the next try is at the price without
@@ -244,6 +247,7 @@ class CheckoutService:
         on_sale = await CatalogRepo(s).on_sale([p.id for _, p in lines])
         if hidden := [(p.name, 0) for _, p in lines if p.id not in on_sale]:
             raise OutOfStock(hidden)  # a buyer cannot hold what the shop no longer sells
+        await check_limits(s, user_id, [(p, i.quantity) for i, p in lines], now)
         priced = await price_cart(s, user_id, lines, now, shipping.minor)
         if priced.problem is not None:
             raise VoucherRefused(priced.problem)

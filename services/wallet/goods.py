@@ -1,5 +1,5 @@
 """Secrets of the shop at rest, under GOODS_KEY: digital goods (AES-GCM sealed payloads and a keyed digest for
-duplicate detection) and buyers' shipping addresses.
+duplicate detection), documents sold as goods, and buyers' shipping addresses.
 
 Every blob is sealed with an AAD that names what it is and the row it belongs to, so a blob copied into
 another row, or a goods payload read as an address (or the other way round), does not open.
@@ -9,6 +9,7 @@ import hashlib
 import hmac
 
 from config import Settings
+from services.dto import GoodsFile
 from services.wallet.secretbox import DecryptionError, derive_key, open_sealed, seal
 
 _SALT = b"shop-goods-key/v1"  # fixed: the secret itself must be long and random (config.check_secrets)
@@ -36,6 +37,18 @@ class GoodsCipher:
         except DecryptionError:
             return open_sealed(self._key, blob, _LEGACY_AAD).decode()
 
+    def seal_file(self, document: GoodsFile, product_id: int) -> bytes:
+        """A document (a file product's unit, or an unlimited product's payload), its name sealed with its
+        bytes, bound to its product; it never opens as text goods, nor text goods as a document."""
+        name = document.name.encode()
+        return seal(self._key, len(name).to_bytes(2, "big") + name + document.data, _aad("file", product_id))
+
+    def open_file(self, blob: bytes, product_id: int) -> GoodsFile:
+        """Raises services.wallet.secretbox.DecryptionError as `open` does."""
+        plain = open_sealed(self._key, blob, _aad("file", product_id))
+        size = int.from_bytes(plain[:2], "big")
+        return GoodsFile(plain[2 : 2 + size].decode(), plain[2 + size :])
+
     def seal_preview(self, text: str, product_id: int) -> bytes:
         """A stock upload waiting for the admin's confirmation: it opens only as a preview of that product,
         never as a unit."""
@@ -62,9 +75,10 @@ class GoodsCipher:
         """Raises services.wallet.secretbox.DecryptionError as open_address does."""
         return open_sealed(self._key, blob, _address_aad("draft", user_id)).decode()
 
-    def digest(self, payload: str) -> str:
-        """Equal payloads give equal digests, which reveal nothing without the key."""
-        return hmac.new(self._digest_key, payload.encode(), hashlib.sha256).hexdigest()
+    def digest(self, payload: str | bytes) -> str:
+        """Equal payloads (texts, or a document's bytes) give equal digests, which reveal nothing without the key."""
+        data = payload.encode() if isinstance(payload, str) else payload
+        return hmac.new(self._digest_key, data, hashlib.sha256).hexdigest()
 
 
 def _aad(kind: str, product_id: int) -> bytes:

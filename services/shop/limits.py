@@ -1,0 +1,51 @@
+"""The per-buyer limit: a product may allow each buyer at most `limit_units` units within any `limit_days`
+days. What counts is the buyer's open and sold orders placed in that window (expired, cancelled or unpaid
+ones do not). Checkout checks it inside its own transaction, with the buyer's row locked, so two checkouts of
+one buyer cannot both pass; the cart and the card use it to bound what they offer."""
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.shop import Product
+from repositories.orders import OrderRepo
+
+
+class LimitReached(Exception):
+    """The buyer may not buy this many of the product now: `left` more at most (0: none) within the limit of
+    `units` per `days` days."""
+
+    def __init__(self, name: str, left: int, units: int, days: int) -> None:
+        super().__init__(name, left, units, days)
+        self.name = name
+        self.left = left
+        self.units = units
+        self.days = days
+
+
+async def limits_left(
+    session: AsyncSession, user_id: int, products: Sequence[Product], now: datetime
+) -> dict[int, int | None]:
+    """How many more units of each product the buyer may buy now; None for a product without a limit.
+    Read-only, inside the caller's transaction."""
+    orders, left = OrderRepo(session), dict[int, int | None]()
+    for product in products:
+        if product.limit_units is None or product.limit_days is None:
+            left[product.id] = None
+            continue
+        bought = await orders.units_bought(user_id, product.id, now - timedelta(days=product.limit_days))
+        left[product.id] = max(product.limit_units - bought, 0)
+    return left
+
+
+async def check_limits(
+    session: AsyncSession, user_id: int, wanted: Sequence[tuple[Product, int]], now: datetime
+) -> None:
+    """Raises LimitReached for the first (product, quantity) the buyer may not buy now. Read-only."""
+    left = await limits_left(session, user_id, [p for p, _ in wanted], now)
+    for product, quantity in wanted:
+        room = left[product.id]
+        if room is not None and quantity > room:
+            assert product.limit_units is not None and product.limit_days is not None  # room is None without
+            raise LimitReached(product.name, room, product.limit_units, product.limit_days)
