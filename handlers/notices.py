@@ -16,7 +16,12 @@ from services.money import format_amount
 
 AMOUNTS = ("remainder", "received", "short_by", "overpaid_by")  # params queued in base units of the invoice's coin
 # Kinds worded per case: the param whose value picks the text notify.<kind>.<value> (without it: notify.<kind>).
-CASES = {"admin.paid": "problem", "admin.problem": "problem", "invoice_closed": "status"}
+CASES = {
+    "admin.paid": "problem",
+    "admin.problem": "problem",
+    "invoice_closed": "status",
+    "admin.access_renewal_failed": "why",
+}
 
 
 class RenderedNotice(NamedTuple):
@@ -56,8 +61,8 @@ def notice_text(notice: Notice, l10n: L10n) -> tuple[str, BufferedInputFile | No
         return text, None
     if notice.params.get("overpaid"):
         text += "\n\n" + l10n("notify.overpaid_note")
-    if not notice.goods:
-        return text + "\n" + l10n("notify.ship_soon"), None
+    if not notice.goods:  # a parcel follows, or the invite link of channel access
+        return text + "\n" + l10n("notify.access_soon" if notice.params.get("access") else "notify.ship_soon"), None
     return with_goods(text, notice.goods, notice.order_id, l10n, sep="\n")
 
 

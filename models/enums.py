@@ -19,6 +19,12 @@ class Network(StrEnum):
 class ProductKind(StrEnum):
     digital = "digital"
     physical = "physical"
+    channel = "channel"  # access to a Telegram channel or group for some days (models.access)
+
+    @classmethod
+    def counted(cls) -> tuple["ProductKind", ...]:
+        """Sold as units without a payload, whose available count the admin sets: parcels, access seats."""
+        return cls.physical, cls.channel
 
 
 class MediaType(StrEnum):
@@ -97,3 +103,12 @@ class OutboxStatus(StrEnum):
 class VoucherKind(StrEnum):
     percent = "percent"  # value in basis points: 1000 is 10 %
     fixed = "fixed"  # value in minor units of FIAT_CURRENCY
+
+
+class AccessState(StrEnum):
+    """Where a buyer's access to a channel or group stands; each step is a conditional update out of one state."""
+
+    inviting = "inviting"  # paid: an invite link is to be made and sent
+    active = "active"  # the link went out; a member until `until`
+    removing = "removing"  # over and not renewed: being removed from the chat
+    ended = "ended"  # removed (or could not be: see last_error)
