@@ -11,8 +11,8 @@ what the buyer is told goes through the outbox, queued in the transaction that r
 """
 
 from dataclasses import dataclass
-from html import escape
 from datetime import datetime, timedelta
+from html import escape
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -172,7 +172,9 @@ class AccessKeeping:
         async with self._sessions.begin() as s:
             if not await AccessRepo(s).ended(claim.access_id, now, None):
                 return False
-            await OutboxRepo(s).enqueue("access_ended", claim.telegram_id, claim.order_id, chat=escape(claim.chat_title))
+            await OutboxRepo(s).enqueue(
+                "access_ended", claim.telegram_id, claim.order_id, chat=escape(claim.chat_title)
+            )
             await audit_access(s, "end", claim.access_id, {"state": "ended"})
             return True
 

@@ -2,7 +2,6 @@
 follow (invite link, renewal invoice, removal) are services.access."""
 
 from datetime import datetime, timedelta
-from html import escape
 from typing import Any
 
 from sqlalchemy import exists, select

@@ -793,7 +793,9 @@ class TelegramDouble:
         extra = {"accent_color_id": 0, "max_reaction_count": 11}
         if (group := self._group(chat_id)) is not None:
             chat = {"id": group.id, "type": group.type, "title": group.title}
-            accepted = dict.fromkeys(("unlimited_gifts", "limited_gifts", "unique_gifts", "premium_subscription"), False)
+            accepted = dict.fromkeys(
+                ("unlimited_gifts", "limited_gifts", "unique_gifts", "premium_subscription"), False
+            )
             return (
                 chat
                 | ({"username": group.username} if group.username else {})
