@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     # Per buyer and kind of update (messages, button presses): a burst, then a steady rate; admins are exempt.
     throttle_burst: int = Field(10, ge=1)
     throttle_per_minute: int = Field(30, ge=1)
+    # Channel and group access: the renewal invoice goes out this many days before the end; an invite link
+    # works for this many hours (and for one person).
+    access_renewal_days: int = Field(3, ge=0)
+    access_invite_hours: int = Field(24, ge=1)
 
     # Wallet
     network: Network = Network.mainnet

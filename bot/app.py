@@ -34,6 +34,7 @@ from models.chains import CHAINS
 from models.database import create_engine, create_sessionmaker
 from models.enums import Chain
 from models.types import utcnow
+from processing.access import schedule_access
 from processing.chains.factory import build_backends, build_token_backends
 from processing.chains.holdings import TokenHoldings
 from processing.chains.tokens import confirm_tokens
@@ -219,6 +220,7 @@ async def run(settings: Settings, wallet: Wallet) -> None:
     dp = create_dispatcher(container, storage)
     scheduler = AsyncIOScheduler(timezone="UTC")
     schedule(scheduler, observer, container.outbox_sender(bot), settings.observer_interval_seconds)
+    schedule_access(scheduler, container.access_keeper(bot))
     progress = BroadcastProgress(sessions, bot, container.translator)
     scheduler.add_job(progress.report, "interval", seconds=2, id="broadcast-progress", max_instances=1, coalesce=True)
     jobs = RunningJobs(scheduler)

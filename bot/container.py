@@ -8,8 +8,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from config import Settings
 from handlers.notices import NoticeRenderer
 from l10n import Translator
+from processing.access import AccessKeeper
 from processing.observer import Observer
 from processing.outbox import OutboxSender
+from services.access import AccessKeeping
+from services.admin.access import AdminAccessService
 from services.admin.broadcast import AdminBroadcastService
 from services.admin.inventory import AdminInventoryService
 from services.admin.loyalty import AdminLoyaltyService
@@ -73,6 +76,11 @@ class Container:
             NoticeRenderer(self.translator, self.settings.default_language),
         )
 
+    def access_keeper(self, bot: Bot) -> AccessKeeper:
+        """The channel-access job: invite links, renewal invoices, removals."""
+        keeping = AccessKeeping(self.sessions, self.settings, self.wallet, self.rates)
+        return AccessKeeper(keeping, bot, self.settings.access_invite_hours)
+
     def services(self, session: AsyncSession) -> dict[str, object]:
         """The services a handler may ask for by name, all sharing the update's one session."""
         return {
@@ -106,4 +114,5 @@ class Container:
             "privacy": PrivacyService(session, self.goods),
             "admin_media": AdminMediaService(session),
             "admin_reviews": AdminReviewsService(session),
+            "admin_access": AdminAccessService(session),
         }

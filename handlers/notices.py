@@ -20,7 +20,12 @@ from services.money import format_amount
 # Params queued in base units of the invoice's asset (a refund is counted in it too)
 AMOUNTS = ("remainder", "received", "short_by", "overpaid_by", "refund")
 # Kinds worded per case: the param whose value picks the text notify.<kind>.<value> (without it: notify.<kind>).
-CASES = {"admin.paid": "problem", "admin.problem": "problem", "invoice_closed": "status"}
+CASES = {
+    "admin.paid": "problem",
+    "admin.problem": "problem",
+    "invoice_closed": "status",
+    "admin.access_renewal_failed": "why",
+}
 # Notices that ask for an answer: the button that gives it (its text's l10n key, and what it presses), above
 # the one that opens the order.
 ANSWERS: dict[str, tuple[str, Callable[[Notice], CallbackData]]] = {
@@ -74,8 +79,8 @@ def notice_text(notice: Notice, l10n: L10n) -> tuple[str, list[BufferedInputFile
         return text, []
     if notice.params.get("overpaid"):
         text += "\n\n" + l10n("notify.overpaid_note")
-    if not notice.goods and not notice.files:
-        return text + "\n" + l10n("notify.ship_soon"), []
+    if not notice.goods and not notice.files:  # a parcel follows, or the invite link of channel access
+        return text + "\n" + l10n("notify.access_soon" if notice.params.get("access") else "notify.ship_soon"), []
     return with_goods(text, notice.goods, notice.order_id, l10n, sep="\n", files=notice.files)
 
 

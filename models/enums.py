@@ -21,6 +21,7 @@ class ProductKind(StrEnum):
     physical = "physical"  # units, each a parcel ("Unit")
     file = "file"  # units, each a sealed document delivered with sendDocument
     unlimited = "unlimited"  # one sealed payload (text or a document) for every buyer: no units, never sells out
+    channel = "channel"  # access to a Telegram channel or group for some days (models.access)
 
     @property
     def keeps_stock(self) -> bool:
@@ -31,6 +32,11 @@ class ProductKind(StrEnum):
     def sealed_units(self) -> bool:
         """Each unit carries a sealed payload (text or a document) that its buyer receives."""
         return self in (ProductKind.digital, ProductKind.file)
+
+    @classmethod
+    def counted(cls) -> tuple["ProductKind", ...]:
+        """Sold as units without a payload, whose available count the admin sets: parcels, access seats."""
+        return cls.physical, cls.channel
 
 
 class MediaType(StrEnum):
@@ -135,3 +141,12 @@ class RefundStatus(StrEnum):
     @classmethod
     def open(cls) -> tuple["RefundStatus", ...]:
         return cls.awaiting_address, cls.awaiting_payment
+
+
+class AccessState(StrEnum):
+    """Where a buyer's access to a channel or group stands; each step is a conditional update out of one state."""
+
+    inviting = "inviting"  # paid: an invite link is to be made and sent
+    active = "active"  # the link went out; a member until `until`
+    removing = "removing"  # over and not renewed: being removed from the chat
+    ended = "ended"  # removed (or could not be: see last_error)

@@ -16,6 +16,7 @@ from aiogram.methods import (
     EditMessageReplyMarkup,
     EditMessageText,
     GetChat,
+    GetChatMember,
     GetFile,
     GetMe,
     SendDocument,
@@ -29,6 +30,7 @@ from aiogram.types import (
     BufferedInputFile,
     Chat,
     ChatFullInfo,
+    ChatMember,
     Document,
     File,
     InputFile,
@@ -54,6 +56,8 @@ class RecordingSession(BaseSession):
         self.files: dict[str, bytes] = {}  # file_id -> the bytes a person uploaded (see `upload`)
         self._paths: dict[str, bytes] = {}  # file_path (getFile) -> bytes, for the download URL
         self._ids = itertools.count(1000)
+        # Groups and channels by id and by "@username": what getChat answers, and the bot's ChatMember there.
+        self.groups: dict[int | str, tuple[ChatFullInfo, ChatMember]] = {}
 
     def upload(self, file_id: str, data: bytes) -> dict[str, Any]:
         """Keep `data` as Telegram keeps an uploaded file; returns the fields a message's "document" carries
@@ -86,11 +90,20 @@ class RecordingSession(BaseSession):
             raise TelegramBadRequest(method=method, message="Bad Request: message to edit not found")
         return self._result(bot, method)  # type: ignore[no-any-return]
 
+    def _group(self, method: TelegramMethod[Any], chat_id: int | str) -> tuple[ChatFullInfo, ChatMember]:
+        if chat_id not in self.groups:  # never added: Telegram cannot tell it from a chat that does not exist
+            raise TelegramBadRequest(method=method, message="Bad Request: chat not found")
+        return self.groups[chat_id]
+
     def _result(self, bot: Bot, method: TelegramMethod[Any]) -> Any:
         """What Telegram answers: getChat a ChatFullInfo, a send or an edit the message as it now is (an
         edit of a caption: the photo with it; a document: with its file)."""
         if isinstance(method, GetMe):
             return BOT_USER
+        if isinstance(method, GetChatMember):
+            return self._group(method, method.chat_id)[1]
+        if isinstance(method, GetChat) and (isinstance(method.chat_id, str) or method.chat_id < 0):
+            return self._group(method, method.chat_id)[0]
         if isinstance(method, GetChat):
             gifts = AcceptedGiftTypes(
                 unlimited_gifts=True,
@@ -145,6 +158,27 @@ class RecordingSession(BaseSession):
             document=document,
             reply_markup=getattr(method, "reply_markup", None),
         ).as_(bot)
+
+
+def add_group(session: RecordingSession, chat_id: int, title: str, username: str, bot_member: ChatMember) -> None:
+    """A channel the bot sees, by id and by @username, where it has `bot_member`'s status and rights."""
+    gifts = AcceptedGiftTypes(
+        unlimited_gifts=False,
+        limited_gifts=False,
+        unique_gifts=False,
+        premium_subscription=False,
+        gifts_from_channels=False,
+    )
+    info = ChatFullInfo(
+        id=chat_id,
+        type="channel",
+        title=title,
+        username=username,
+        accent_color_id=0,
+        max_reaction_count=11,
+        accepted_gift_types=gifts,
+    )
+    session.groups[chat_id] = session.groups[f"@{username}"] = (info, bot_member)
 
 
 class BlockedBy(RecordingSession):

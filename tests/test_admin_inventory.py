@@ -63,7 +63,8 @@ async def test_create_rename_price_and_hide_through_dialogs(tg: Telegram, sessio
     calls = await tg.send(ADMIN, "12,50")
     assert texts(calls) == [
         "What kind of product is it? Digital: each unit a text (a key); physical: each unit shipped; file: each unit"
-        " a document; unlimited: one text or document that every buyer gets, never sold out."
+        " a document; unlimited: one text or document that every buyer gets, never sold out. Channel or group"
+        " access: a seat in one of your private chats for some days."
     ]
     calls = await tg.press(ADMIN, buttons(calls)["digital"])
     assert "Product created." in texts(calls)

@@ -10,6 +10,7 @@ from handlers import order_messages, support
 from handlers.admin import (
     broadcast,
     inventory,
+    inventory_access,
     inventory_media,
     inventory_payload,
     inventory_remove,
@@ -48,6 +49,7 @@ def build() -> Router:
         inventory.build(),
         inventory_media.build(),
         inventory_payload.build(),
+        inventory_access.build(),
         inventory_remove.build(),
         inventory_stock.build(),
     )

@@ -59,6 +59,7 @@ class InvAction(StrEnum):
     recount = "q"  # set a physical product's available count
     delete = "e"  # what deleting would take with it, and Confirm
     media = "m"  # attach a photo or video (categories and products)
+    access = "h"  # the chat a channel-access product opens, and its days (handlers.admin.inventory_access)
     unmedia = "w"  # remove it
     purge = "z"  # delete, confirmed
     warranty = "t"  # days of warranty
@@ -173,6 +174,7 @@ def product_view(card: ProductAdmin, settings: Settings, l10n: L10n) -> tuple[st
     stock = {
         ProductKind.digital: [act(InvAction.stock, "add_stock"), act(InvAction.unstock, "remove_units")],
         ProductKind.physical: [act(InvAction.stock, "add_stock"), act(InvAction.recount, "set_count")],
+        ProductKind.channel: [act(InvAction.stock, "add_stock"), act(InvAction.recount, "set_count")],
         ProductKind.file: [act(InvAction.payload, "add_file")],
         ProductKind.unlimited: [act(InvAction.payload, "set_payload")],
     }
@@ -181,6 +183,7 @@ def product_view(card: ProductAdmin, settings: Settings, l10n: L10n) -> tuple[st
         [act(InvAction.warranty, "set_warranty"), act(InvAction.limit, "set_limit"), act(InvAction.kind, "set_kind")],
         [act(InvAction.price, "set_price"), act(InvAction.reseller_price, "set_reseller_price")],
         [act(InvAction.describe, "describe")],
+        [act(InvAction.access, "access")] if card.kind is ProductKind.channel else [],
         [act(InvAction.rename, "rename"), act(toggle, toggle.name)],
         [act(InvAction.media, "media"), act(InvAction.delete, "delete")],
         [button(l10n("nav.back"), InvCb(action=InvAction.view, node=Node.subcategory, id=card.subcategory_id))],

@@ -24,7 +24,7 @@ from services.catalog_io.stock_files import MAX_FILE_BYTES, StockFileErrors
 from services.shop.catalog import NotFound
 from services.wallet.goods import GoodsKeyMissing
 
-TAKES = {InvAction.unstock: ProductKind.digital, InvAction.recount: ProductKind.physical}
+TAKES = {InvAction.unstock: (ProductKind.digital,), InvAction.recount: ProductKind.counted()}
 
 
 async def ask(
@@ -41,7 +41,7 @@ async def ask(
         card = await admin_inventory.product(callback_data.id)
     except NotFound:
         card = None
-    if card is None or card.kind is not TAKES[callback_data.action]:  # gone, or its kind changed by an import
+    if card is None or card.kind not in TAKES[callback_data.action]:  # gone, or its kind changed by an import
         alert(callback_answer, l10n("admin.inventory.gone"))
         await show_node(query, Node.product, callback_data.id, 0, admin_inventory, settings, l10n, callback_answer)
         return

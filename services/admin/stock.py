@@ -135,7 +135,7 @@ class AdminStockService:
         async with self._session.begin():
             repo = StockRepo(self._session)
             await CatalogRepo(self._session).lock_for_import()
-            await self._product(product_id, ProductKind.physical)
+            await self._product(product_id, *ProductKind.counted())
             await repo.add_units(product_id, [None] * quantity, utcnow())
             return await self._audit(actor, product_id, quantity, 0)
 
@@ -195,7 +195,7 @@ class AdminStockService:
         async with self._session.begin():
             repo = StockRepo(self._session)
             await CatalogRepo(self._session).lock_for_import()
-            await self._product(product_id, ProductKind.physical)
+            await self._product(product_id, *ProductKind.counted())
             before = (await repo.unit_counts(product_id))[StockStatus.available]
             added = max(0, target - before)
             await repo.add_units(product_id, [None] * added, utcnow())
@@ -251,11 +251,11 @@ class AdminStockService:
             raise GoodsKeyMissing(KEY_MISSING)
         return self._goods
 
-    async def _product(self, product_id: int, kind: ProductKind) -> Product:
+    async def _product(self, product_id: int, *kinds: ProductKind) -> Product:
         product = await CatalogRepo(self._session).get(Product, product_id)
         if not isinstance(product, Product):
             raise NotFound
-        if product.kind is not kind:
+        if product.kind not in kinds:
             raise WrongKind
         return product
 

@@ -12,6 +12,7 @@ see_payment      awaiting_payment -> confirming                       payment_se
 lose_payment     confirming -> awaiting_payment                       payment_reorged   admin.reorged
 pay              open -> paid                             sell        paid (the goods)  admin.paid
 fulfil           underpaid, paid_late -> paid             hold, sell  paid (the goods)  admin.paid
+                 (pay and fulfil also grant the channel access the order sells: services.orders.access)
 ship             paid -> shipped                                      shipped
 cancel           open -> cancelled (see cancel)           release*    cancelled         admin.cancelled
 expire           awaiting_payment -> expired, timeout+1   release*    expired           admin.expired
@@ -65,6 +66,7 @@ from repositories.stock import StockRepo
 from repositories.users import UserRepo
 from repositories.vouchers import VoucherRepo
 from services.money import format_fiat, from_minor
+from services.orders.access import grant_access, grants_access
 from services.orders.rewards import order_delivered
 from services.outbox import close_invoice_messages, notify_admins, notify_buyer
 from services.payments.uri import payment_uri
@@ -205,7 +207,7 @@ class OrderLifecycle:
             OrderStatus.paid,
             reason=reason,
             stock=sell,
-            buyer=("paid", {"overpaid": overpaid}),
+            buyer=("paid", await self._paid_note(order, overpaid=overpaid)),
             admins=(
                 "admin.paid",
                 {"problem": OrderProblem.overpaid.value, "overpaid_by": overpaid_by} if overpaid else {},
@@ -237,7 +239,7 @@ class OrderLifecycle:
             OrderStatus.paid,
             reason=f"fulfilled: {order.problem}",
             stock=hold_and_sell,
-            buyer=("paid", {"overpaid": False}),
+            buyer=("paid", await self._paid_note(order, overpaid=False)),
             admins=("admin.paid", {}),
             paid_at=now,
             problem=None,
@@ -411,7 +413,7 @@ class OrderLifecycle:
         if order.status not in OrderStatus.sold() or not await self._orders.clear_problem(order.id, problem):
             return False
         await self._audit(actor, "problem.resend", order.id, {"problem": problem.value}, {"problem": None})
-        await notify_buyer(self._s, order, "paid", overpaid=False)
+        await notify_buyer(self._s, order, "paid", **await self._paid_note(order, overpaid=False))
         return True
 
     async def open_refund(self, order: Order, refund: Refund, actor: Actor) -> bool:
@@ -512,9 +514,16 @@ class OrderLifecycle:
 
         return release
 
+    async def _paid_note(self, order: Order, *, overpaid: bool) -> dict[str, Any]:
+        """The buyer's "paid" message's parameters: whether they overpaid, and whether an invite link follows
+        (channel access) rather than a parcel."""
+        return {"overpaid": overpaid, **({"access": True} if await grants_access(self._s, order.id) else {})}
+
     async def _delivered_unless_shipped(self, order: Order, now: datetime) -> None:
-        """After a paid transition: an order with nothing physical is delivered now (its goods are sent);
-        one with something physical is delivered when shipped."""
+        """After a paid transition: the channel access it sells is granted (services.orders.access); an order
+        with nothing physical is delivered now (its goods are sent); one with something physical is delivered
+        when shipped."""
+        await grant_access(self._s, self._settings, order, now)
         if not await self._orders.is_physical(order.id):
             await order_delivered(self._s, self._settings, order, now)
 

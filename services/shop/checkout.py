@@ -27,10 +27,10 @@ from services.dto import PriceSteps, VoucherProblem
 from services.money import amount_due, from_minor, to_basis_points
 from services.orders.lifecycle import OrderLifecycle, OutOfStock, buyer
 from services.outbox import notify_admins
-from services.payments.rates import RateService
-from services.pricing import order_columns, price_steps
+from services.payments.rates import Rate, RateService
+from services.pricing import Breakdown, order_columns, price_steps
 from services.shop.limits import check_limits
-from services.shop.prices import CartPrice, price_cart
+from services.shop.prices import CartPrice, buyer_terms, price_cart, price_lines
 from services.shop.shipping import open_draft
 from services.shop.vouchers import VoucherRefused, code_problem
 from services.wallet.goods import GoodsCipher
@@ -179,7 +179,7 @@ class CheckoutService:
         rate = await self._rates.rate(asset.symbol)  # network I/O stays outside the transaction
         try:
             async with self._session.begin():
-                return await self._create_order(user_id, asset, rate.value, rate.source, rate.at, shipping)
+                return await self._create_order(user_id, asset, rate, shipping)
         except VoucherRefused:  # rolled back: only the code comes off the cart
             await self._drop_code(user_id)
             raise
@@ -219,13 +219,7 @@ class CheckoutService:
         return _Shipping(option.name if option else None, option.price_minor if option else 0, address)
 
     async def _create_order(
-        self,
-        user_id: int,
-        asset: Asset,
-        rate: Decimal,
-        source: str,
-        rate_at: datetime,
-        choice: ShippingChoice | None,
+        self, user_id: int, asset: Asset, rate: Rate, choice: ShippingChoice | None
     ) -> CheckoutResult:
         s = self._session
         # Lock the buyer's row (PostgreSQL) so a double-tapped checkout cannot create two orders.
@@ -252,21 +246,7 @@ class CheckoutService:
         if priced.problem is not None:
             raise VoucherRefused(priced.problem)
         breakdown = priced.breakdown(self._coin_fee_bp(asset.chain))
-        order = await OrderLifecycle(s, self._settings).place(
-            Order(
-                user_id=user_id,
-                fiat_currency=self._settings.fiat_currency,
-                created_at=now,
-                expires_at=until,
-                shipping_name=shipping.name,
-                **order_columns(breakdown),
-            ),
-            [
-                OrderItem(product_id=p.id, product_name=p.name, quantity=i.quantity, unit_price_minor=p.price_minor)
-                for i, p in lines
-            ],
-            buyer(user.telegram_id),
-        )
+        order = await self._place(user, lines, breakdown, now, until, shipping.name)
         voucher = priced.voucher
         if voucher is not None and breakdown.voucher_code is not None:
             vouchers = VoucherRepo(s)
@@ -277,10 +257,56 @@ class CheckoutService:
                 raise VoucherRefused(problem or VoucherProblem("voucher.used_up", voucher.code))
         if shipping.address is not None and self._goods is not None:  # sealed for the order, now that it has an id
             await orders.set_address(order.id, self._goods.seal_address(shipping.address, order.id))
+        await self._invoice(order, asset, breakdown, rate, now)
+        await CartRepo(s).clear(user_id)
+        return CheckoutResult(order.id, existing=False)
+
+    async def place_renewal(self, user_id: int, product: Product, asset: Asset, rate: Rate, until: datetime) -> int:
+        """Inside the caller's transaction: an order for one unit of `product` placed for the buyer without their
+        cart (a renewal of channel access), at what it costs them today (their reseller and tier prices and the
+        coin's fee; no voucher), with its unit held and its invoice in `asset` open until `until`. Returns the
+        order's id. Raises OutOfStock (the caller's transaction must roll back)."""
+        s, now = self._session, utcnow()
+        user = (await s.execute(select(User).where(User.id == user_id))).scalar_one()
+        lines = [(CartItem(user_id=user_id, product_id=product.id, quantity=1), product)]
+        priced = CartPrice(await price_lines(s, lines), await buyer_terms(s, user_id), None, None, None)
+        breakdown = priced.breakdown(self._coin_fee_bp(asset.chain))
+        order = await self._place(user, lines, breakdown, now, until, None)
+        await self._invoice(order, asset, breakdown, rate, now)
+        return order.id
+
+    async def _place(
+        self,
+        user: User,
+        lines: list[tuple[CartItem, Product]],
+        breakdown: Breakdown,
+        now: datetime,
+        until: datetime,
+        shipping_name: str | None,
+    ) -> Order:
+        """The order with its items and price steps, every unit held until `until`. Raises OutOfStock."""
+        return await OrderLifecycle(self._session, self._settings).place(
+            Order(
+                user_id=user.id,
+                fiat_currency=self._settings.fiat_currency,
+                created_at=now,
+                expires_at=until,
+                shipping_name=shipping_name,
+                **order_columns(breakdown),
+            ),
+            [
+                OrderItem(product_id=p.id, product_name=p.name, quantity=i.quantity, unit_price_minor=p.price_minor)
+                for i, p in lines
+            ],
+            buyer(user.telegram_id),
+        )
+
+    async def _invoice(self, order: Order, asset: Asset, breakdown: Breakdown, rate: Rate, now: datetime) -> None:
+        """The order's invoice: the network's next address, the total in the asset at the locked rate."""
         chain = asset.chain
-        index = await WalletRepo(s).take_next_index(chain)
+        index = await WalletRepo(self._session).take_next_index(chain)
         await self._warn_gap(chain, index)
-        await orders.add_invoice(
+        await OrderRepo(self._session).add_invoice(
             Invoice(
                 order_id=order.id,
                 chain=chain,
@@ -289,16 +315,14 @@ class CheckoutService:
                 decimals=asset.decimals,
                 derivation_index=index,
                 address=self._wallet.address(chain, index),
-                amount_due=amount_due(asset, from_minor(breakdown.total), rate),
-                rate=rate,
-                rate_source=source,
-                rate_at=rate_at,
-                expires_at=until,
+                amount_due=amount_due(asset, from_minor(breakdown.total), rate.value),
+                rate=rate.value,
+                rate_source=rate.source,
+                rate_at=rate.at,
+                expires_at=order.expires_at,
                 created_at=now,
             )
         )
-        await CartRepo(s).clear(user_id)
-        return CheckoutResult(order.id, existing=False)
 
     async def _warn_gap(self, chain: Chain, index: int) -> None:
         """Tell admins once when this index makes the run of unused addresses after the last paid one longer

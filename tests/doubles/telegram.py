@@ -132,6 +132,28 @@ def _bad(description: str) -> ApiError:
 
 
 @dataclass
+class FakeGroup:
+    """A channel or supergroup the bot may be in, with the bot's rights there and who is in it."""
+
+    id: int
+    title: str
+    username: str | None = None
+    type: str = "channel"
+    bot_status: str | None = "administrator"  # None: the bot was never added (Telegram: "chat not found")
+    can_invite_users: bool = True
+    can_restrict_members: bool = True
+    members: set[int] | None = None
+    banned: set[int] | None = None
+
+
+@dataclass
+class InviteLink:
+    link: Json  # the ChatInviteLink as returned
+    chat_id: int
+    joined: list[int]
+
+
+@dataclass
 class _Fault:
     error: ApiError
     times: int
@@ -247,6 +269,8 @@ class TelegramDouble:
         self._open_queries: set[str] = set()
         self._blocked: set[int] = set()
         self._faults: list[_Fault] = []
+        self.groups: dict[int, FakeGroup] = {}
+        self.invite_links: list[InviteLink] = []
         self._pollers = 0
         self._poll_generation = 0
         self._closing = False
@@ -273,6 +297,10 @@ class TelegramDouble:
             "forwardMessage": self._forward_message,
             "getFile": self._get_file,
             "getChat": self._get_chat,
+            "getChatMember": self._get_chat_member,
+            "createChatInviteLink": self._create_chat_invite_link,
+            "banChatMember": self._ban_chat_member,
+            "unbanChatMember": self._unban_chat_member,
         }
         self._methods = {name.lower(): (name, impl) for name, impl in impls.items()}  # names are case-blind
         self._app = web.Application()
@@ -365,6 +393,30 @@ class TelegramDouble:
         """The user deletes a message from their chat: the bot can no longer edit it ("message to edit not
         found")."""
         del self._messages[message["chat"]["id"], message["message_id"]]
+
+    def add_group(self, group: FakeGroup) -> FakeGroup:
+        """A channel or supergroup (negative id) the bot is in with the group's rights."""
+        group.members, group.banned = group.members or set(), group.banned or set()
+        self.groups[group.id] = group
+        return group
+
+    def user_joins(self, user: FakeUser, link: str) -> bool:
+        """The user opens an invite link: False when it is unknown, revoked, expired or used up (member_limit
+        counts the members who joined through it and are still in the chat)."""
+        found = next((i for i in self.invite_links if i.link["invite_link"] == link), None)
+        if found is None:
+            return False
+        group = self.groups[found.chat_id]
+        assert group.members is not None and group.banned is not None
+        limit, expires = found.link.get("member_limit"), found.link.get("expire_date")
+        inside = [u for u in found.joined if u in group.members]
+        if (expires is not None and expires <= time.time()) or (limit is not None and len(inside) >= limit):
+            return False
+        if user.id in group.banned:
+            return False
+        group.members.add(user.id)
+        found.joined.append(user.id)
+        return True
 
     # -- faults ------------------------------------------------------------------------------------
 
@@ -735,8 +787,21 @@ class TelegramDouble:
         return info | {"file_name": filename, "mime_type": mime_type}
 
     async def _get_chat(self, p: Json) -> Json:
-        """ChatFullInfo of a private chat; a user who never wrote to the bot has none: "chat not found"."""
+        """ChatFullInfo of a private chat; a user who never wrote to the bot has none: "chat not found". A group
+        or channel by id or @username, when the bot is in it."""
         chat_id = p.get("chat_id")
+        extra = {"accent_color_id": 0, "max_reaction_count": 11}
+        if (group := self._group(chat_id)) is not None:
+            chat = {"id": group.id, "type": group.type, "title": group.title}
+            accepted = dict.fromkeys(
+                ("unlimited_gifts", "limited_gifts", "unique_gifts", "premium_subscription"), False
+            )
+            return (
+                chat
+                | ({"username": group.username} if group.username else {})
+                | extra
+                | {"accepted_gift_types": accepted | {"gifts_from_channels": False}}
+            )
         if not isinstance(chat_id, int) or chat_id not in self._users:
             raise _bad("chat not found")
         gifts = ("unlimited_gifts", "limited_gifts", "unique_gifts", "premium_subscription", "gifts_from_channels")
@@ -745,6 +810,100 @@ class TelegramDouble:
             "max_reaction_count": 11,
             "accepted_gift_types": dict.fromkeys(gifts, True),
         }
+
+    def _group(self, chat_id: Any) -> FakeGroup | None:
+        """The group or channel by id or "@username" that the bot can see (it was added to it)."""
+        if isinstance(chat_id, str) and chat_id.startswith("@"):
+            group = next((g for g in self.groups.values() if g.username == chat_id[1:]), None)
+        else:
+            group = self.groups.get(chat_id) if isinstance(chat_id, int) else None
+        return group if group is not None and group.bot_status is not None else None
+
+    def _seen_group(self, p: Json) -> FakeGroup:
+        if (group := self._group(p.get("chat_id"))) is None:
+            raise _bad("chat not found")
+        return group
+
+    async def _get_chat_member(self, p: Json) -> Json:
+        """ChatMember: for the bot its status and rights (ChatMemberAdministrator has every can_* field), for a
+        user member, left or kicked."""
+        group, user_id = self._seen_group(p), p.get("user_id")
+        assert group.members is not None and group.banned is not None
+        if user_id == self.me["id"]:
+            member: Json = {"status": group.bot_status, "user": self.me}
+            if group.bot_status == "administrator":
+                rights = dict.fromkeys(
+                    (
+                        "can_manage_chat",
+                        "can_delete_messages",
+                        "can_manage_video_chats",
+                        "can_promote_members",
+                        "can_change_info",
+                        "can_post_stories",
+                        "can_edit_stories",
+                        "can_delete_stories",
+                    ),
+                    True,
+                )
+                member |= rights | {
+                    "can_be_edited": False,
+                    "is_anonymous": False,
+                    "can_invite_users": group.can_invite_users,
+                    "can_restrict_members": group.can_restrict_members,
+                }
+            return member
+        if not isinstance(user_id, int):
+            raise _bad("PARTICIPANT_ID_INVALID")
+        user = {"id": user_id, "is_bot": False, "first_name": "User"}
+        if user_id in group.banned:
+            return {"status": "kicked", "user": user, "until_date": 0}
+        return {"status": "member" if user_id in group.members else "left", "user": user}
+
+    def _admin_may(self, group: FakeGroup, right: bool, refusal: str) -> None:
+        if group.bot_status != "administrator" or not right:
+            raise _bad(refusal)
+
+    async def _create_chat_invite_link(self, p: Json) -> Json:
+        group = self._seen_group(p)
+        self._admin_may(group, group.can_invite_users, "not enough rights to manage chat invite links")
+        limit, expires = p.get("member_limit"), p.get("expire_date")
+        if limit is not None and not (isinstance(limit, int) and 1 <= limit <= 99999):
+            raise _bad("member limit must be between 1 and 99999")
+        if p.get("creates_join_request") and limit is not None:
+            raise _bad("can't use member_limit with creates_join_request")
+        link: Json = {
+            "invite_link": f"https://t.me/+Inv{len(self.invite_links) + 1:04d}AbCdEf",
+            "creator": self.me,
+            "creates_join_request": bool(p.get("creates_join_request", False)),
+            "is_primary": False,
+            "is_revoked": False,
+        }
+        link |= {k: p[k] for k in ("name", "expire_date", "member_limit") if p.get(k) is not None}
+        if expires is not None and not isinstance(expires, int):
+            raise _bad("wrong expire date")
+        self.invite_links.append(InviteLink(link, group.id, []))
+        return link
+
+    async def _ban_chat_member(self, p: Json) -> bool:
+        group = self._seen_group(p)
+        self._admin_may(group, group.can_restrict_members, "not enough rights to restrict/unrestrict chat member")
+        user_id = p.get("user_id")
+        if not isinstance(user_id, int):
+            raise _bad("PARTICIPANT_ID_INVALID")
+        assert group.members is not None and group.banned is not None
+        group.members.discard(user_id)
+        group.banned.add(user_id)
+        return True
+
+    async def _unban_chat_member(self, p: Json) -> bool:
+        group = self._seen_group(p)
+        self._admin_may(group, group.can_restrict_members, "not enough rights to restrict/unrestrict chat member")
+        user_id = p.get("user_id")
+        assert group.banned is not None
+        if p.get("only_if_banned") and user_id not in group.banned:
+            return True  # nothing to lift: the user is neither let in nor out
+        group.banned.discard(user_id)
+        return True
 
     async def _get_file(self, p: Json) -> Json:
         if p.get("file_id") not in self._files:
