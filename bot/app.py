@@ -43,6 +43,7 @@ from processing.web import WebDeps, create_web_app
 from services.admin.broadcast import BroadcastProgress
 from services.payments.rates import rate_service_from_settings
 from services.payments.watchlist import WatchList
+from services.shop.users import KnownUsers
 from services.wallet.goods import goods_cipher
 from services.wallet.merchant import Wallet
 
@@ -215,6 +216,8 @@ async def run(settings: Settings, wallet: Wallet) -> None:
         observer=observer,
         holdings=TokenHoldings(observer.tokens),
         limits=limits,
+        # Other instances may ban or rename a user: only a process that serves every update remembers users.
+        known_users=KnownUsers(seconds=0) if pushed else KnownUsers(),
     )
     dp = create_dispatcher(container, storage)
     scheduler = AsyncIOScheduler(timezone="UTC")
