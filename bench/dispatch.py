@@ -36,6 +36,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bench.common import Catalog, Row, env_int, print_rows, seed_catalog, shop_settings, sqlite_url
+from bot.app import freeze_startup_heap
 from bot.container import Container
 from bot.factory import create_bot, create_dispatcher
 from config import Settings
@@ -211,7 +212,9 @@ class Shop:
         )
         session = RecordingSession()
         bot = create_bot(self.settings, session)
-        return Telegram(dp=create_dispatcher(self.container, MemoryStorage()), bot=bot, session=session), catalog
+        tg = Telegram(dp=create_dispatcher(self.container, MemoryStorage()), bot=bot, session=session)
+        freeze_startup_heap()  # as bot.app.run does before serving
+        return tg, catalog
 
     async def invoices(self) -> int:
         async with self.sessions() as s:
