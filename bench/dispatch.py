@@ -21,7 +21,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import gc
+import statistics
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -47,6 +49,7 @@ from models.orders import Invoice
 from models.shop import Product
 from processing.observer import Observer
 from services.payments.rates import rate_service_from_settings
+from services.shop.users import KnownUsers
 from services.wallet.goods import GoodsCipher
 from services.wallet.merchant import load_wallet
 from tests.keys import WALLET_KEY
@@ -213,6 +216,7 @@ class Shop:
         session = RecordingSession()
         bot = create_bot(self.settings, session)
         tg = Telegram(dp=create_dispatcher(self.container, MemoryStorage()), bot=bot, session=session)
+        self.unfrozen_collection_ms = full_collection_ms()  # what a full collection cost without the freeze
         freeze_startup_heap()  # as bot.app.run does before serving
         return tg, catalog
 
@@ -232,6 +236,7 @@ class Walked:
     catalog: Catalog
     presses: list[str]
     pays: list[str]
+    unfrozen_collection_ms: float
 
 
 async def walk_shop(settings: Settings, units: int, buyers: int, concurrency: int) -> Walked:
@@ -246,7 +251,37 @@ async def walk_shop(settings: Settings, units: int, buyers: int, concurrency: in
         await shop.close()
     if invoices != buyers + 1:  # the probe's invoice and one per buyer: otherwise we measured errors
         raise RuntimeError(f"{invoices - 1} of {buyers} walks ended with an invoice")
-    return Walked(walks, tg, catalog, presses, pays)
+    return Walked(walks, tg, catalog, presses, pays, shop.unfrozen_collection_ms)
+
+
+async def remembered_users(settings: Settings, rounds: int = 6, buyers: int = 15) -> Row:
+    """The walk up to the coin buttons with users remembered (KnownUsers, as when long polling) beside the
+    same with every update reading its user (webhook mode), in alternating rounds of new buyers on one shop
+    and one process; the medians of the rounds' CPU per update."""
+    shop = Shop(settings, units=SMALL_SHOP_UNITS)
+    remembering, _ = await shop.open()
+    reading_container = dataclasses.replace(shop.container, known_users=KnownUsers(seconds=0))
+    reading = Telegram(create_dispatcher(reading_container, MemoryStorage()), remembering.bot, remembering.session)
+    presses, _ = await walk_data(remembering, Person(id=FIRST_BUYER - 1))
+    cpu: dict[bool, list[float]] = {True: [], False: []}
+    for n in range(rounds * 2):
+        remember = (n % 2 == 0) == (n // 2 % 2 == 0)  # on, off, off, on, on, off, ...: neither always first
+        tg = remembering if remember else reading
+        started = time.process_time()
+        for b in range(buyers):
+            buyer = Person(id=FIRST_BUYER + 10_000 + n * buyers + b)
+            await tg.send(buyer, "/start")
+            for data in presses:
+                await tg.press(buyer, data)
+        cpu[remember].append((time.process_time() - started) / (buyers * (len(presses) + 1)) * 1e3)
+    await shop.close()
+    return Row(
+        "walk to checkout CPU ms/update, users remembered",
+        statistics.median(cpu[True]),
+        "ms",
+        "same, the user read on every update",
+        statistics.median(cpu[False]),
+    )
 
 
 def full_collection_ms() -> float:
@@ -256,7 +291,7 @@ def full_collection_ms() -> float:
 
 
 async def measure(
-    small: Settings, large: Settings | None, buyers: int, concurrency: int, large_units: int
+    small: Settings, users: Settings, large: Settings | None, buyers: int, concurrency: int, large_units: int
 ) -> list[Row]:
     shop = await walk_shop(small, max(SMALL_SHOP_UNITS, buyers + 1), buyers, concurrency)
     walks, presses, pays, bot = shop.walks, shop.presses, shop.pays, shop.tg.bot
@@ -289,8 +324,15 @@ async def measure(
             noop.per_update_ms(buyers, steps),
         ),
         Row("longest event-loop stall, shop walk", walks.stall * 1e3, "ms", "same, floor handler", floor.stall * 1e3),
-        Row("full gc.collect() after the walks", collection, "ms", "DB-backed floor handler", floor_ms),
+        Row(
+            "full gc.collect() after the walks",
+            collection,
+            "ms",
+            "same at start-up, before gc.freeze()",
+            shop.unfrozen_collection_ms,
+        ),
     ]
+    rows.append(await remembered_users(users))
     if large is not None:
         big = (await walk_shop(large, large_units, buyers, concurrency)).walks
         rows.append(
@@ -321,8 +363,9 @@ def main(argv: list[str] | None = None) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="bench-dispatch-") as name:
         tmp = Path(name)
         small = shop_settings(sqlite_url(tmp, "small.db"), tmp / "no-sol.key")
+        users = shop_settings(sqlite_url(tmp, "users.db"), tmp / "no-sol.key")
         large = shop_settings(sqlite_url(tmp, "large.db"), tmp / "no-sol.key") if args.large_units else None
-        return asyncio.run(measure(small, large, args.buyers, args.concurrency, args.large_units))
+        return asyncio.run(measure(small, users, large, args.buyers, args.concurrency, args.large_units))
 
 
 if __name__ == "__main__":
