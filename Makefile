@@ -16,7 +16,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/mypy .
 
 stress: $(VENV)/.installed
-	$(PY) -m pytest -m stress $(PYTEST_ARGS)
+	$(PY) -m pytest -m 'stress or scale' $(PYTEST_ARGS)
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -9,8 +9,9 @@ from pydantic import ValidationError
 
 from bot import cli_catalog, cli_ops, cli_wallet
 from config import ConfigError, Settings, check_bot_token, check_secrets
-from models.database import upgrade_database
+from models.database import MigrationFailed, upgrade_database, upgrade_database_in_child
 from processing.chains.base import ProviderError
+from services.wallet.goods import goods_cipher
 from services.wallet.hdwallet import WalletConfigError
 from services.wallet.merchant import load_wallet, log_first_addresses
 
@@ -41,15 +42,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             check_bot_token(settings)
             wallet = load_wallet(settings)
-        if args.command is None or getattr(args, "needs_db", False):
-            upgrade_database(settings.resolved_database_url)
         if args.command is not None:
+            if getattr(args, "needs_db", False):
+                upgrade_database(settings.resolved_database_url)
             return int(args.func(args, settings))
+        upgrade_database_in_child(settings.resolved_database_url)  # alembic never loads into the bot
         log_first_addresses(wallet)
+        # The peak memory is set at start-up: scrypt's 32 MiB is spent (and returned) before aiogram loads.
+        goods = goods_cipher(settings)
         from bot.app import run  # noqa: PLC0415 - aiogram takes seconds to import; the tools don't need it
 
-        asyncio.run(run(settings, wallet))
-    except (ConfigError, WalletConfigError) as e:
+        asyncio.run(run(settings, wallet, goods))
+    except (ConfigError, WalletConfigError, MigrationFailed) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except ProviderError as e:  # the chain could not be asked at startup (token decimals): worth a restart

@@ -46,7 +46,7 @@ from services.shop.reviews import ReviewService
 from services.shop.shipping import ShippingService
 from services.shop.support import SupportService
 from services.shop.texts import ShopTextService
-from services.shop.users import UserService
+from services.shop.users import KnownUsers, UserService
 from services.wallet.goods import GoodsCipher
 from services.wallet.merchant import Wallet
 
@@ -62,6 +62,7 @@ class Container:
     observer: Observer
     holdings: ChainHoldings | None = None  # token balances for the sweeping view; None: not asked
     limits: RateLimits = field(default_factory=MemoryRateLimits)  # the throttle's and the ban's buckets
+    known_users: KnownUsers = field(default_factory=KnownUsers)  # KnownUsers(seconds=0) with several instances
 
     @property
     def payment_watch(self) -> PaymentWatch:
@@ -84,7 +85,7 @@ class Container:
     def services(self, session: AsyncSession) -> dict[str, object]:
         """The services a handler may ask for by name, all sharing the update's one session."""
         return {
-            "users": UserService(session),
+            "users": UserService(session, self.known_users),
             "catalog": CatalogService(session),
             "cart": CartService(session),
             "checkout": CheckoutService(session, self.settings, self.wallet, self.rates, self.goods),
@@ -98,7 +99,7 @@ class Container:
             "admin_payloads": AdminPayloadService(session, self.goods),
             "admin_inventory": AdminInventoryService(session),
             "admin_stock": AdminStockService(session, self.goods),
-            "admin_users": AdminUsersService(session),
+            "admin_users": AdminUsersService(session, self.known_users),
             "admin_broadcast": AdminBroadcastService(session),
             "admin_stats": AdminStatsService(session, self.settings, self.goods),
             "admin_wallet": AdminWalletService(session, self.wallet, self.holdings),
@@ -111,7 +112,7 @@ class Container:
             "admin_refunds": AdminRefundsService(session, self.settings, self.rates, self.payment_watch),
             "support": SupportService(session, self.settings),
             "reviews": ReviewService(session),
-            "privacy": PrivacyService(session, self.goods),
+            "privacy": PrivacyService(session, self.goods, self.known_users),
             "admin_media": AdminMediaService(session),
             "admin_reviews": AdminReviewsService(session),
             "admin_access": AdminAccessService(session),

@@ -1,5 +1,6 @@
 """Pure functions from data and strings to inline keyboards."""
 
+import functools
 from collections.abc import Callable
 
 from aiogram.filters.callback_data import CallbackData
@@ -36,6 +37,9 @@ from services.shop.checkout import CoinPrice
 from services.shop.shipping import ShippingOptionView
 
 QUANTITY_STEPS = (1, 5, 10)  # the card's + buttons; − takes one away
+# A keyboard made of nothing but strings is built once per L10n (the Translator keeps one per language) and
+# shared by every update: callers must not change it.
+per_language = functools.lru_cache(maxsize=64)
 
 
 def button(text: str, data: CallbackData) -> InlineKeyboardButton:
@@ -45,6 +49,7 @@ def button(text: str, data: CallbackData) -> InlineKeyboardButton:
 LANGUAGE_NAMES = {"en": "🇬🇧 English", "de": "🇩🇪 Deutsch"}
 
 
+@per_language
 def main_menu(l10n: L10n) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     for action in (
@@ -62,6 +67,7 @@ def main_menu(l10n: L10n) -> InlineKeyboardMarkup:
     return kb.as_markup()
 
 
+@per_language
 def languages(l10n: L10n) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     for code in LANGUAGES:
@@ -287,6 +293,7 @@ def invoice(order_id: int, l10n: L10n, *, address: bool = False) -> InlineKeyboa
     return kb.as_markup()
 
 
+@per_language
 def back_to_cart(l10n: L10n) -> InlineKeyboardMarkup:
     """Under a prompt for text about the cart: the way out without acting."""
     return InlineKeyboardMarkup(inline_keyboard=[[button(l10n("nav.back"), CartCb(action=CartAction.view))]])
@@ -319,6 +326,7 @@ def confirm_cancel(order_id: int, l10n: L10n) -> InlineKeyboardMarkup:
     return kb.as_markup()
 
 
+@per_language
 def cancelled(l10n: L10n) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     kb.button(text=l10n("menu.cart"), callback_data=MenuCb(action=MenuAction.cart))

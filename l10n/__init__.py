@@ -43,9 +43,12 @@ class L10n:
 
 
 class Translator:
+    """One L10n per language, made once: keyboards that depend on nothing but the strings are built once per
+    L10n (handlers.keyboards.per_language)."""
+
     def __init__(self) -> None:
-        self._catalogs = {lang: load_catalog(lang) for lang in LANGUAGES}
+        catalogs = {lang: load_catalog(lang) for lang in LANGUAGES}
+        self._l10n = {lang: L10n(lang, strings, catalogs["en"]) for lang, strings in catalogs.items()}
 
     def __call__(self, language: str) -> L10n:
-        strings = self._catalogs.get(language, self._catalogs["en"])
-        return L10n(language if language in self._catalogs else "en", strings, self._catalogs["en"])
+        return self._l10n.get(language) or self._l10n["en"]

@@ -1,17 +1,19 @@
 """Engine and session factory, and migrations: the only place that knows about DB dialects."""
 
 import logging
+import multiprocessing
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from config import ROOT
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 log = logging.getLogger(__name__)
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -90,7 +92,9 @@ def _ensure_sqlite_dir(url: str) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
-def alembic_config(url: str) -> Config:
+def alembic_config(url: str) -> "Config":
+    from alembic.config import Config  # noqa: PLC0415 - alembic, mako and pygments: about 17 MiB
+
     cfg = Config(str(ROOT / "alembic.ini"))
     cfg.set_main_option("script_location", str(ROOT / "models" / "migrations"))
     cfg.attributes["database_url"] = url
@@ -99,7 +103,23 @@ def alembic_config(url: str) -> Config:
 
 def upgrade_database(url: str) -> None:
     """Apply pending migrations (blocking; call before the event loop starts or in a thread)."""
+    from alembic import command  # noqa: PLC0415
+
     if url.startswith("sqlite"):
         _ensure_sqlite_dir(url)
     command.upgrade(alembic_config(url), "head")
     log.info("database schema is at head")
+
+
+def upgrade_database_in_child(url: str) -> None:
+    """upgrade_database in a child process, so that alembic never loads into a long-running one. The URL
+    reaches the child through a pipe, not its command line. Raises MigrationFailed (the child printed why)."""
+    child = multiprocessing.get_context("spawn").Process(target=upgrade_database, args=(url,), name="migrate")
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        raise MigrationFailed(f"applying database migrations failed (exit code {child.exitcode}, see above)")
+
+
+class MigrationFailed(Exception):
+    pass

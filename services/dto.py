@@ -20,7 +20,6 @@ class UserDTO:
     telegram_id: int
     username: str | None
     language: str
-    timeout_count: int
     is_banned: bool
 
 

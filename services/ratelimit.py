@@ -9,9 +9,10 @@ instance behind the proxy draws from the same buckets.
 
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from redis.asyncio import Redis
+if TYPE_CHECKING:  # the client is imported only where REDIS_URL is set (bot.factory.create_stores)
+    from redis.asyncio import Redis
 
 SWEEP_EVERY = 1024  # takes between two sweeps of full buckets out of memory
 
@@ -61,7 +62,7 @@ class MemoryRateLimits:
 class RedisRateLimits:
     """Buckets in Redis (one key each, updated by one script), shared by every instance."""
 
-    def __init__(self, redis: Redis, prefix: str = "shop:limits:") -> None:
+    def __init__(self, redis: "Redis", prefix: str = "shop:limits:") -> None:
         self._prefix = prefix
         self._take = redis.register_script(_TAKE)
 

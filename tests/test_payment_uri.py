@@ -1,5 +1,6 @@
 """Payment URIs and the QR PNG."""
 
+import io
 import struct
 import zlib
 
@@ -7,7 +8,7 @@ import pytest
 import segno
 
 from models.enums import Chain
-from services.payments.uri import payment_uri, qr_png
+from services.payments.uri import payment_uri, qr_matrix_png, qr_png
 
 BTC = "bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu"
 LTC = "ltc1qjmxnz78nmc8nq77wuxh25n2es7rzm5c2rkk4wh"
@@ -71,6 +72,28 @@ def test_qr_png() -> None:
     channels = {0: 1, 3: 1}[colour_type]  # greyscale or palette
     row_bytes = 1 + (width * bit_depth * channels + 7) // 8  # a filter byte, then the pixels
     assert len(zlib.decompress(chunks[b"IDAT"])) == height * row_bytes
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "a",
+        payment_uri(Chain.btc, BTC, 20_834),
+        payment_uri(Chain.ltc, LTC, 123_456_789),
+        payment_uri(Chain.sol, SOL, 25_005_002),
+        payment_uri(Chain.eth, ETH, HUGE_WEI, eth_chain_id=1),
+        payment_uri(Chain.eth, ETH, HUGE_WEI, eth_chain_id=11155111) + "&" + "x" * 300,  # a large version
+    ],
+)
+def test_qr_png_is_segnos_png_byte_for_byte(uri: str) -> None:
+    qr = segno.make_qr(uri, error="m")
+    expected = io.BytesIO()
+    qr.save(expected, kind="png", scale=8, border=4)
+    assert qr_png(uri) == expected.getvalue()
+    for scale, border in ((1, 0), (3, 1), (5, 2)):  # rows that end mid-byte too
+        expected = io.BytesIO()
+        qr.save(expected, kind="png", scale=scale, border=border)
+        assert qr_matrix_png(qr.matrix, scale, border) == expected.getvalue(), (scale, border)
 
 
 def test_short_uri_is_not_micro_qr() -> None:

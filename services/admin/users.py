@@ -15,6 +15,7 @@ from repositories.orders import OrderRepo
 from repositories.users import UserRepo
 from services.money import from_minor
 from services.shop.catalog import NotFound
+from services.shop.users import KnownUsers
 
 PAGE_SIZE = 10
 
@@ -43,8 +44,10 @@ class UserOrder:
 
 
 class AdminUsersService:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, known: KnownUsers | None = None) -> None:
+        """`known`: the bot's memory of recent users, which forgets a user once a change to them is committed."""
         self._session = session
+        self._known = known or KnownUsers(seconds=0)
 
     async def find(self, query: str) -> UserCard:
         """By Telegram id (digits) or username (with or without @). Raises NotFound. Read-only."""
@@ -111,7 +114,9 @@ class AdminUsersService:
                 await AuditRepo(self._session).record(actor, action, "user", user_id, before=before, after=values)
                 user = await repo.get(user_id)
                 assert user is not None
-            return await self._card(repo, user)
+            card = await self._card(repo, user)
+        self._known.forget(user_id)  # after the commit: the user's next update sees the change
+        return card
 
     @staticmethod
     async def _card(repo: UserRepo, user: User) -> UserCard:

@@ -28,6 +28,7 @@ from services.admin.dto import OrderBucket, bucket_of
 from services.money import format_amount, from_minor
 from services.orders.lifecycle import buyer
 from services.shop.shipping import order_shipping
+from services.shop.users import KnownUsers
 from services.wallet.goods import GoodsCipher
 
 
@@ -53,9 +54,11 @@ def _when(at: datetime | None) -> str | None:
 
 
 class PrivacyService:
-    def __init__(self, session: AsyncSession, goods: GoodsCipher | None) -> None:
+    def __init__(self, session: AsyncSession, goods: GoodsCipher | None, known: KnownUsers | None = None) -> None:
+        """`known`: the bot's memory of recent users, which forgets the buyer once their erasure is committed."""
         self._session = session
         self._goods = goods
+        self._known = known or KnownUsers(seconds=0)
 
     async def export(self, user_id: int) -> dict[str, Any]:
         """Everything stored about the buyer: profile, orders with items, shipping (the address opened),
@@ -129,6 +132,7 @@ class PrivacyService:
                 user_id,
                 after={"username": erased.username, "addresses": erased.addresses, "review_texts": texts},
             )
+        self._known.forget(user_id)
         return erased
 
     def _shipping(self, order: Order) -> dict[str, Any]:
