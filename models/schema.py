@@ -1,7 +1,7 @@
 """Every table, so alembic and the tests see one complete metadata."""
 
-from models import ops, orders, promotions, shop
+from models import credit, ops, orders, promotions, shop
 from models.base import Base
 
-TABLE_MODULES = (ops, orders, promotions, shop)  # importing them registers their tables on Base.metadata
+TABLE_MODULES = (credit, ops, orders, promotions, shop)  # importing them registers their tables on Base.metadata
 metadata = Base.metadata

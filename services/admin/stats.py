@@ -50,6 +50,7 @@ CSV_HEADER = (
     "voucher",
     "voucher_discount_fiat",
     "coin_fee_fiat",
+    "credit_fiat",
 )
 
 
@@ -141,7 +142,9 @@ class AdminStatsService:
         chain), the difference (negative: short), the fiat total (shipping included), the shipping option,
         its price and the shipping address (decrypted: the export is for admins only; empty once erased), and
         how the total came about: the items at catalog prices, the reseller, tier and voucher discounts (with
-        the tier and the code) and the coin's fee (negative: a discount). Amounts in whole coins."""
+        the tier and the code), the coin's fee (negative: a discount) and the store credit that paid part of it
+        (fiat_total is what the invoice was for; an order credit paid entirely has no invoice columns). Amounts in
+        whole coins. The credit ledger has an export of its own (services.admin.credit)."""
         now = now or utcnow()
         async with read_only(self._session):
             repo = StatsRepo(self._session)
@@ -212,6 +215,7 @@ def _price_columns(price: Breakdown) -> list[str]:
         price.voucher_code or "",
         str(from_minor(price.voucher_discount)),
         str(from_minor(price.coin_fee)),
+        str(from_minor(price.credit)),
     ]
 
 
