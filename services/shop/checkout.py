@@ -38,7 +38,6 @@ from services.shop.vouchers import VoucherRefused, code_problem
 from services.wallet.goods import GoodsCipher
 from services.wallet.merchant import Wallet
 
-
 PAID_WITH_CREDIT = "paid with store credit"  # the reason on the audit row of an order credit paid entirely
 
 
