@@ -120,10 +120,27 @@ class CartCb(CallbackData, prefix="ca"):
 
 
 class PayCb(CallbackData, prefix="pay"):
-    chain: Chain
+    chain: Chain | None  # None: the store credit applied pays it all
     token: str = ""  # a token's symbol (ETH_TOKENS, SOL_TOKENS); empty: the chain's own coin
     ship: Id = 0  # the shipping option chosen for a cart with something physical (0: none offered)
     trim: bool = False  # take what is left first: the cart was short at the last try
+    credit: bool = False  # the buyer's store credit pays what it can first
+
+
+class CreditCb(CallbackData, prefix="cu"):
+    """Apply the buyer's store credit at checkout, or not; the price and coins are shown again."""
+
+    use: bool
+    ship: Id = 0  # the shipping option chosen, as in PayCb
+
+
+class AccountAction(StrEnum):
+    credit = "c"  # the store credit history (page)
+
+
+class AccountCb(CallbackData, prefix="ac"):
+    action: AccountAction
+    page: Page = 0
 
 
 class ShipAction(StrEnum):

@@ -18,7 +18,7 @@ from aiogram.utils.callback_answer import CallbackAnswer
 
 from config import Settings
 from handlers import keyboards
-from handlers.callbacks import CartAction, CartCb, OrderAction, OrderCb, PayCb, ShipAction, ShipCb
+from handlers.callbacks import CartAction, CartCb, CreditCb, OrderAction, OrderCb, PayCb, ShipAction, ShipCb
 from handlers.cart import cart_text
 from handlers.orders import order_text, send_order
 from handlers.prices import price_lines, problem_text
@@ -37,6 +37,7 @@ from services.shop.checkout import (
     AddressNeeded,
     CheckoutRefused,
     CheckoutService,
+    CreditChanged,
     OptionNeeded,
     ShippingChoice,
 )
@@ -164,17 +165,20 @@ class ShippingSteps:
         option: int,
         callback_answer: CallbackAnswer | None = None,
         note: str = "",
+        credit: bool = False,
     ) -> None:
         """The price with shipping option `option`, and the coins; the options again when that one is not
         offered (any more); the price without the cart's code, after saying why, when that code cannot be used
-        (any more)."""
+        (any more). With `credit`, the buyer's store credit pays what it can (a buyer with credit can switch it
+        on and off here)."""
         l10n, currency = self.l10n, self.settings.fiat_currency
         try:
-            quote = await self.checkout.quote(self.user.id, option)
+            quote = await self.checkout.quote(self.user.id, option, credit)
         except VoucherRefused as e:  # the code is off the cart now: the price without it
             if callback_answer is not None:
                 alert(callback_answer, code_dropped(e, currency, l10n))
-            await self.coins(event, draft, option, note="" if callback_answer else code_dropped(e, currency, l10n))
+            note = "" if callback_answer else code_dropped(e, currency, l10n)
+            await self.coins(event, draft, option, note=note, credit=credit)
             return
         except CheckoutRefused as e:
             if callback_answer is not None:
@@ -185,11 +189,14 @@ class ShippingSteps:
                 await answer(event, l10n(e.key), keyboards.main_menu(l10n))
             return
         total = format_fiat(quote.total, currency)
+        choose = (
+            l10n("checkout.credit_pays_all") if credit and quote.covered else l10n("checkout.choose_chain", total=total)
+        )
         if steps := price_lines(quote.price, currency, l10n):
             if quote.shipping_name is not None:
                 shipped = format_fiat(quote.shipping, currency)
                 steps.append(l10n("price.shipping", option=escape(quote.shipping_name), amount=shipped))
-            price = "\n".join([*steps, l10n("checkout.choose_chain", total=total)])
+            price = "\n".join([*steps, choose])
         elif quote.shipping_name is None:
             price = l10n("checkout.choose_chain", total=total)
         else:
@@ -200,11 +207,15 @@ class ShippingSteps:
                 shipping=format_fiat(quote.shipping, currency),
                 total=total,
             )
+        if quote.balance and not credit:
+            price += "\n\n" + l10n("checkout.credit_available", balance=format_fiat(quote.balance, currency))
         if quote.ships:
             price = self._ship_to(draft) + "\n\n" + price
         if note:
             price = note + "\n\n" + price
-        markup = keyboards.assets(quote.coins, currency, l10n, ships=quote.ships, option=option)
+        markup = keyboards.assets(
+            quote.coins, currency, l10n, ships=quote.ships, option=option, credit=quote, use_credit=credit
+        )
         await answer(event, price, markup)
 
     def _ship_to(self, draft: str | None) -> str:
@@ -227,6 +238,23 @@ async def choose_option(
     await steps.coins(query, await draft_of(state), callback_data.id, callback_answer)
 
 
+async def toggle_credit(
+    query: CallbackQuery,
+    callback_data: CreditCb,
+    user: UserDTO,
+    shipping: ShippingService,
+    checkout: CheckoutService,
+    wallet: Wallet,
+    state: FSMContext,
+    settings: Settings,
+    l10n: L10n,
+    callback_answer: CallbackAnswer,
+) -> None:
+    """Apply the store credit at checkout, or not: the price and the coins again."""
+    steps = ShippingSteps(user, shipping, checkout, wallet, settings, l10n)
+    await steps.coins(query, await draft_of(state), callback_data.ship, callback_answer, credit=callback_data.use)
+
+
 async def pay(
     query: CallbackQuery,
     callback_data: PayCb,
@@ -247,7 +275,9 @@ async def pay(
     draft = await draft_of(state)
     try:
         choice = ShippingChoice(draft, callback_data.ship)
-        result = await checkout.checkout(user.id, callback_data.chain, callback_data.token or None, choice)
+        result = await checkout.checkout(
+            user.id, callback_data.chain, callback_data.token or None, choice, use_credit=callback_data.credit
+        )
     except AddressNeeded as e:
         alert(callback_answer, l10n(e.key))
         await ask_address(query, user, shipping, state, l10n)
@@ -255,6 +285,11 @@ async def pay(
     except OptionNeeded as e:
         alert(callback_answer, l10n(e.key))
         await ShippingSteps(user, shipping, checkout, wallet, settings, l10n).options(query, draft)
+        return
+    except CreditChanged as e:  # nothing placed: the price with the credit as it is now
+        alert(callback_answer, l10n(e.key))
+        steps = ShippingSteps(user, shipping, checkout, wallet, settings, l10n)
+        await steps.coins(query, draft, callback_data.ship, credit=callback_data.credit)
         return
     except CheckoutRefused as e:
         alert(callback_answer, l10n(e.key))
@@ -264,7 +299,8 @@ async def pay(
         return
     except VoucherRefused as e:  # nothing placed, the code is off the cart: the price without it
         alert(callback_answer, code_dropped(e, settings.fiat_currency, l10n))
-        await ShippingSteps(user, shipping, checkout, wallet, settings, l10n).coins(query, draft, callback_data.ship)
+        steps = ShippingSteps(user, shipping, checkout, wallet, settings, l10n)
+        await steps.coins(query, draft, callback_data.ship, credit=callback_data.credit)
         return
     except OutOfStock as e:
         left = [l10n("checkout.left", name=escape(name), available=n) for name, n in e.shortages]
@@ -359,6 +395,7 @@ def build() -> Router:
     router.callback_query.register(ask_address, ShipCb.filter(F.action == ShipAction.address))
     router.callback_query.register(reuse_address, ShipCb.filter(F.action == ShipAction.reuse))
     router.callback_query.register(choose_option, ShipCb.filter(F.action == ShipAction.option))
+    router.callback_query.register(toggle_credit, CreditCb.filter())
     router.callback_query.register(pay, PayCb.filter())
     router.callback_query.register(ask_order_address, OrderCb.filter(F.action == OrderAction.address))
     return router

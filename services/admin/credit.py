@@ -5,6 +5,7 @@ import csv
 import io
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,14 +14,15 @@ from models.database import read_only
 from models.enums import CreditKind
 from models.types import utcnow
 from repositories.audit import AuditRepo
-from repositories.credit import CreditRepo, NewEntry
+from repositories.credit import CreditRepo, InsufficientCredit, NewEntry
 from repositories.outbox import OutboxRepo
 from repositories.users import UserRepo
 from services.credit.account import CreditHistory, CreditLine, credit_history, credit_line
-from services.money import format_fiat, from_minor
+from services.money import format_fiat, from_minor, to_minor
 from services.shop.catalog import NotFound
 
 REASON_LIMIT = 200
+MAX_ADJUSTMENT_MINOR = 100_000_000  # one million in the shop's currency: a typo guard
 LEDGER_HEADER = (
     "entry_id",
     "created_at",
@@ -36,6 +38,30 @@ LEDGER_HEADER = (
     "actor",
     "key",
 )
+
+
+def parse_adjustment(text: str) -> tuple[int, str]:
+    """ "+5.00 goodwill" or "-2.50 correction" (a signed amount of FIAT_CURRENCY, at most 2 decimals, then the
+    reason, at most REASON_LIMIT characters) as (minor units, reason). Raises ValueError."""
+    amount, _, reason = text.strip().partition(" ")
+    reason = reason.strip()
+    if not amount or amount[0] not in "+-−" or not reason or len(reason) > REASON_LIMIT:
+        raise ValueError(text)
+    try:
+        minor = to_minor(Decimal(amount[1:].replace(",", ".")))
+    except (InvalidOperation, ValueError):
+        raise ValueError(text) from None
+    if minor <= 0 or minor > MAX_ADJUSTMENT_MINOR:
+        raise ValueError(text)
+    return (minor if amount[0] == "+" else -minor), reason
+
+
+class AdjustmentRefused(Exception):
+    """An adjustment that would take the buyer's credit below zero; nothing was written. `balance` is theirs."""
+
+    def __init__(self, balance: Decimal) -> None:
+        super().__init__(balance)
+        self.balance = balance
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,36 +88,44 @@ class AdminCreditService:
         admin_adjustment entry keyed `key` (the admin's message), an audit row and a message to the buyer. One
         transaction. Idempotent: a `key` appended before returns that entry and changes nothing. Raises
         ValueError for a zero amount or an empty or overlong reason, NotFound for a missing buyer, and
-        repositories.credit.InsufficientCredit (nothing written) when it would take the balance below zero."""
+        AdjustmentRefused (nothing written) when it would take the balance below zero."""
         reason = reason.strip()
         if not amount_minor or not reason or len(reason) > REASON_LIMIT:
             raise ValueError("an adjustment needs an amount and a reason")
-        async with self._session.begin():
-            user = await UserRepo(self._session).get(user_id)
-            if user is None:
-                raise NotFound
-            entry, appended = await CreditRepo(self._session).append(
-                NewEntry(key, user_id, CreditKind.admin_adjustment, amount_minor, actor, reason=reason), utcnow()
+        try:
+            async with self._session.begin():
+                return await self._adjust(actor, user_id, amount_minor, reason, key)
+        except InsufficientCredit:
+            async with read_only(self._session):
+                balance = await CreditRepo(self._session).balance(user_id)
+            raise AdjustmentRefused(from_minor(balance)) from None
+
+    async def _adjust(self, actor: str, user_id: int, amount_minor: int, reason: str, key: str) -> CreditLine:
+        user = await UserRepo(self._session).get(user_id)
+        if user is None:
+            raise NotFound
+        entry, appended = await CreditRepo(self._session).append(
+            NewEntry(key, user_id, CreditKind.admin_adjustment, amount_minor, actor, reason=reason), utcnow()
+        )
+        if appended:
+            after = {"amount_minor": amount_minor, "balance_minor": entry.balance_after_minor}
+            await AuditRepo(self._session).record(
+                actor,
+                "credit.adjust",
+                "user",
+                user_id,
+                before={"balance_minor": entry.balance_before_minor},
+                after=after,
+                reason=reason,
             )
-            if appended:
-                after = {"amount_minor": amount_minor, "balance_minor": entry.balance_after_minor}
-                await AuditRepo(self._session).record(
-                    actor,
-                    "credit.adjust",
-                    "user",
-                    user_id,
-                    before={"balance_minor": entry.balance_before_minor},
-                    after=after,
-                    reason=reason,
-                )
-                currency = self._settings.fiat_currency
-                await OutboxRepo(self._session).enqueue(
-                    "credit_adjusted",
-                    user.telegram_id,
-                    amount=("+" if amount_minor > 0 else "−") + format_fiat(from_minor(abs(amount_minor)), currency),
-                    balance=format_fiat(from_minor(entry.balance_after_minor), currency),
-                )
-            return credit_line(entry)
+            currency = self._settings.fiat_currency
+            await OutboxRepo(self._session).enqueue(
+                "credit_adjusted",
+                user.telegram_id,
+                amount=("+" if amount_minor > 0 else "−") + format_fiat(from_minor(abs(amount_minor)), currency),
+                balance=format_fiat(from_minor(entry.balance_after_minor), currency),
+            )
+        return credit_line(entry)
 
     async def ledger_csv(self, now: datetime | None = None) -> LedgerExport:
         """Every ledger entry, by buyer and in order, with the balances before and after. Read-only."""
