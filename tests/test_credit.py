@@ -7,10 +7,12 @@ the pricing step itself, as a property."""
 import csv
 import io
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from aiogram.methods import SendDocument, SendPhoto
-from hypothesis import given, settings as hypothesis_settings
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
@@ -52,7 +54,7 @@ async def user_id(sessions, person: Person) -> int:
     return int(await one(sessions, select(User.id).where(User.telegram_id == person.id)))
 
 
-async def adjust(tg: Telegram, sessions, person: Person, line: str) -> list:
+async def adjust(tg: Telegram, sessions, person: Person, line: str) -> list[Any]:
     """Users → the buyer's card → 💳 Store credit → ± Adjust credit, then the line."""
     uid = await user_id(sessions, person)
     calls = await tg.press(ADMIN, UsersCb(action=UserAction.card, id=uid))
