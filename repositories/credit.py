@@ -90,9 +90,11 @@ class CreditRepo:
         stmt = select(CreditEntry).where(CreditEntry.order_id == order_id, CreditEntry.kind == CreditKind.spend)
         return (await self._s.execute(stmt)).scalar_one_or_none()
 
-    async def history(self, user_id: int, page: int, size: int) -> tuple[list[CreditEntry], bool]:
-        """The buyer's entries, newest first; one page."""
+    async def history(self, user_id: int, page: int, size: int | None) -> tuple[list[CreditEntry], bool]:
+        """The buyer's entries, newest first; one page (size None: all)."""
         stmt = select(CreditEntry).where(CreditEntry.user_id == user_id).order_by(CreditEntry.id.desc())
+        if size is None:
+            return list((await self._s.execute(stmt)).scalars()), False
         return await page_of(self._s, stmt, page, size)
 
     async def unused_since(self, cutoff: datetime, limit: int) -> list[int]:

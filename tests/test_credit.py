@@ -27,6 +27,8 @@ from handlers.callbacks import (
     MenuAction,
     MenuCb,
     PayCb,
+    PrivacyAction,
+    PrivacyCb,
     ProductAction,
     ProductCb,
 )
@@ -40,6 +42,7 @@ from tests.admin_flow import ADMIN, alerts, audit, cancel, expire_overdue, one, 
 from tests.shop import seed_product
 from tests.telegram import Person, Telegram, buttons, texts
 from tests.test_pricing import buyer_st, fee_st, lines_st, shipping_st, voucher_st
+from tests.test_privacy import my_data
 
 ALICE = Person(id=501, first_name="Alice", username="alice")
 BOB = Person(id=502, first_name="Bob", username="bob")
@@ -255,3 +258,20 @@ def test_credit_pays_goods_then_shipping_and_the_steps_add_up(lines, buyer, vouc
     if fee == 0:
         assert b.total == without.total - b.credit
     assert price(lines, buyer, voucher, fee, shipping, 0) == price(lines, buyer, voucher, fee, shipping)
+
+
+async def test_mydata_lists_the_credit_and_deleteme_keeps_it(tg: Telegram, sessions) -> None:
+    await tg.send(BOB, "/start")
+    await adjust(tg, sessions, BOB, "+4.00 late parcel")
+    data = await my_data(tg, BOB)
+    (entry,) = data["store_credit"]["entries"]
+    assert data["store_credit"]["balance"] == "4.00"
+    assert (entry["kind"], entry["amount"], entry["balance_after"], entry["reason"]) == (
+        "admin_adjustment",
+        "4.00",
+        "4.00",
+        "late parcel",
+    )
+    await tg.send(BOB, "/deleteme")
+    await tg.press(BOB, PrivacyCb(action=PrivacyAction.erase))
+    assert await ledger(sessions, BOB) == [("admin_adjustment", 400, 400, None)]  # the shop's accounts keep it

@@ -59,10 +59,11 @@ def credit_line(entry: CreditEntry) -> CreditLine:
     )
 
 
-async def credit_history(session: AsyncSession, user_id: int, page: int) -> CreditHistory:
-    """The buyer's balance and one page of their entries, newest first, inside the caller's transaction."""
+async def credit_history(session: AsyncSession, user_id: int, page: int, size: int | None = PAGE_SIZE) -> CreditHistory:
+    """The buyer's balance and one page of their entries (size None: all of them), newest first, inside the
+    caller's transaction."""
     repo = CreditRepo(session)
-    entries, more = await repo.history(user_id, page, PAGE_SIZE)
+    entries, more = await repo.history(user_id, page, size)
     return CreditHistory(from_minor(await repo.balance(user_id)), [credit_line(e) for e in entries], more)
 
 
