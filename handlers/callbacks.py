@@ -127,13 +127,6 @@ class PayCb(CallbackData, prefix="pay"):
     credit: bool = False  # the buyer's store credit pays what it can first
 
 
-class CreditCb(CallbackData, prefix="cu"):
-    """Apply the buyer's store credit at checkout, or not; the price and coins are shown again."""
-
-    use: bool
-    ship: Id = 0  # the shipping option chosen, as in PayCb
-
-
 class AccountAction(StrEnum):
     credit = "c"  # the store credit history (page)
 
@@ -152,6 +145,7 @@ class ShipAction(StrEnum):
 class ShipCb(CallbackData, prefix="sp"):
     action: ShipAction
     id: Id = 0
+    credit: bool = False  # option: the price and coins with the buyer's store credit applied
 
 
 class OrderAction(StrEnum):

@@ -18,7 +18,7 @@ from aiogram.utils.callback_answer import CallbackAnswer
 
 from config import Settings
 from handlers import keyboards
-from handlers.callbacks import CartAction, CartCb, CreditCb, OrderAction, OrderCb, PayCb, ShipAction, ShipCb
+from handlers.callbacks import CartAction, CartCb, OrderAction, OrderCb, PayCb, ShipAction, ShipCb
 from handlers.cart import cart_text
 from handlers.orders import order_text, send_order
 from handlers.prices import price_lines, problem_text
@@ -234,25 +234,9 @@ async def choose_option(
     l10n: L10n,
     callback_answer: CallbackAnswer,
 ) -> None:
+    """A shipping option chosen, or the store credit applied (or not): the price and the coins."""
     steps = ShippingSteps(user, shipping, checkout, wallet, settings, l10n)
-    await steps.coins(query, await draft_of(state), callback_data.id, callback_answer)
-
-
-async def toggle_credit(
-    query: CallbackQuery,
-    callback_data: CreditCb,
-    user: UserDTO,
-    shipping: ShippingService,
-    checkout: CheckoutService,
-    wallet: Wallet,
-    state: FSMContext,
-    settings: Settings,
-    l10n: L10n,
-    callback_answer: CallbackAnswer,
-) -> None:
-    """Apply the store credit at checkout, or not: the price and the coins again."""
-    steps = ShippingSteps(user, shipping, checkout, wallet, settings, l10n)
-    await steps.coins(query, await draft_of(state), callback_data.ship, callback_answer, credit=callback_data.use)
+    await steps.coins(query, await draft_of(state), callback_data.id, callback_answer, credit=callback_data.credit)
 
 
 async def pay(
@@ -395,7 +379,6 @@ def build() -> Router:
     router.callback_query.register(ask_address, ShipCb.filter(F.action == ShipAction.address))
     router.callback_query.register(reuse_address, ShipCb.filter(F.action == ShipAction.reuse))
     router.callback_query.register(choose_option, ShipCb.filter(F.action == ShipAction.option))
-    router.callback_query.register(toggle_credit, CreditCb.filter())
     router.callback_query.register(pay, PayCb.filter())
     router.callback_query.register(ask_order_address, OrderCb.filter(F.action == OrderAction.address))
     return router

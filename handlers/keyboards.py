@@ -12,7 +12,6 @@ from handlers.callbacks import (
     CartCb,
     CatalogCb,
     CatalogLevel,
-    CreditCb,
     LanguageCb,
     MenuAction,
     MenuCb,
@@ -259,7 +258,8 @@ def assets(
     if credit is not None and credit.balance:
         key = "checkout.drop_credit" if use_credit else "checkout.use_credit"
         balance = format_fiat(credit.balance, currency)
-        kb.button(text=l10n(key, balance=balance), callback_data=CreditCb(use=not use_credit, ship=option))
+        toggle = ShipCb(action=ShipAction.option, id=option, credit=not use_credit)
+        kb.button(text=l10n(key, balance=balance), callback_data=toggle)
     if ships:
         kb.button(text=l10n("checkout.change_address"), callback_data=ShipCb(action=ShipAction.address))
     kb.button(text=l10n("nav.back"), callback_data=CartCb(action=CartAction.view))

@@ -23,7 +23,6 @@ from handlers.callbacks import (
     AccountCb,
     CartAction,
     CartCb,
-    CreditCb,
     MenuAction,
     MenuCb,
     PayCb,
@@ -31,6 +30,8 @@ from handlers.callbacks import (
     PrivacyCb,
     ProductAction,
     ProductCb,
+    ShipAction,
+    ShipCb,
 )
 from models.credit import CreditEntry
 from models.enums import Chain, OrderStatus, StockStatus
@@ -145,7 +146,7 @@ async def test_an_order_credit_pays_entirely_is_paid_and_delivered_without_an_in
     await tg.send(ALICE, "/start")
     await adjust(tg, sessions, ALICE, "+20.00 refund for #7")
     await tg.press(ALICE, ProductCb(action=ProductAction.add, id=product, qty=1))
-    calls = await tg.press(ALICE, CreditCb(use=True))
+    calls = await tg.press(ALICE, ShipCb(action=ShipAction.option, credit=True))
     assert texts(calls) == [
         "Items: 12.50 USD\nStore credit: −12.50 USD\nYour store credit pays all of it: nothing to pay in coins."
     ]
@@ -196,7 +197,7 @@ async def test_credit_that_no_longer_covers_the_order_places_nothing(tg: Telegra
     await tg.send(ALICE, "/start")
     await adjust(tg, sessions, ALICE, "+20.00 goodwill")
     await tg.press(ALICE, ProductCb(action=ProductAction.add, id=product, qty=1))
-    await tg.press(ALICE, CreditCb(use=True))
+    await tg.press(ALICE, ShipCb(action=ShipAction.option, credit=True))
     await adjust(tg, sessions, ALICE, "-10.00 mistake")  # meanwhile, the shop takes some back
     calls = await tg.press(ALICE, PayCb(chain=None, credit=True))
     assert alerts(calls) == ["Your store credit has changed. Here is the price with what you have now."]

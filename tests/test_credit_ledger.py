@@ -43,6 +43,16 @@ async def give(sessions, settings, user_id: int, minor: int, key: str) -> None:
         await AdminCreditService(s, settings).adjust("admin:1", user_id, minor, "goodwill", key)
 
 
+async def check_out_one(sessions, settings, wallet, goods, user_id: int, *, use_credit: bool = False) -> int:
+    """The buyer checks out one unit of a new product in LTC; returns the order's id."""
+    product = await seed_product(sessions, units=5, goods=goods)
+    async with sessions.begin() as s:
+        s.add(CartItem(user_id=user_id, product_id=product, quantity=1))
+    async with sessions() as s:
+        checkout = CheckoutService(s, settings, wallet, rate_service_from_settings(settings))
+        return (await checkout.checkout(user_id, Chain.ltc, use_credit=use_credit)).order_id
+
+
 async def balance_and_entries(sessions, user_id: int) -> tuple[int, list[tuple[str, int, int, int]]]:
     """(the stored balance, each entry as (kind, amount, before, after), oldest first)."""
     balance = await one(
@@ -124,15 +134,7 @@ async def test_replaying_an_entry_key_changes_nothing(sessions, settings, wallet
         first = await admin.adjust("admin:1", user_id, 700, "goodwill", "adjust:1:1")
         again = await admin.adjust("admin:1", user_id, 700, "goodwill", "adjust:1:1")
     assert first == again
-    product = await seed_product(sessions, units=5, goods=goods)
-    async with sessions.begin() as s:
-        s.add(CartItem(user_id=user_id, product_id=product, quantity=1))
-    async with sessions() as s:
-        order_id = (
-            await CheckoutService(s, settings, wallet, rate_service_from_settings(settings)).checkout(
-                user_id, Chain.ltc, use_credit=True
-            )
-        ).order_id
+    order_id = await check_out_one(sessions, settings, wallet, goods, user_id, use_credit=True)
     async with sessions.begin() as s:  # the checkout's spend, written again
         await CreditLedger(s).spend(user_id, order_id, 700, "buyer:501", utcnow())
     async with sessions.begin() as s:  # and given back twice
@@ -162,15 +164,7 @@ async def test_credit_refund_credits_the_orders_buyer_and_refuses_bad_input(sess
     """The refunds feature's entry point: credit for an order's buyer, an audit row on the order and a message to
     the buyer; nothing for a missing order, a non-positive amount or a missing key."""
     user_id = await seed_buyer(sessions)
-    product = await seed_product(sessions, units=5, goods=goods)
-    async with sessions.begin() as s:
-        s.add(CartItem(user_id=user_id, product_id=product, quantity=1))
-    async with sessions() as s:
-        order_id = (
-            await CheckoutService(s, settings, wallet, rate_service_from_settings(settings)).checkout(
-                user_id, Chain.btc
-            )
-        ).order_id
+    order_id = await check_out_one(sessions, settings, wallet, goods, user_id)
     async with sessions() as s:
         credit = CreditService(s, settings)
         line = await credit.credit_refund(order_id, 1234, "refund:overpaid:1")

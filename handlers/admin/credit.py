@@ -43,6 +43,25 @@ def ledger_view(
     return text, InlineKeyboardMarkup(inline_keyboard=[adjust, *nav.inline_keyboard])
 
 
+async def history_or_menu(
+    query: CallbackQuery,
+    user_id: int,
+    page: int,
+    admin_credit: AdminCreditService,
+    settings: Settings,
+    l10n: L10n,
+    callback_answer: CallbackAnswer,
+) -> CreditHistory | None:
+    """The buyer's credit history; for a missing buyer (a forged or stale button) None, after an alert and the
+    Users menu."""
+    try:
+        return await admin_credit.ledger(user_id, page)
+    except NotFound:
+        alert(callback_answer, l10n("admin.users.gone"))
+        await show_menu(query, settings, l10n)
+        return None
+
+
 async def ledger(
     query: CallbackQuery,
     callback_data: AdminCreditCb,
@@ -53,13 +72,10 @@ async def ledger(
     callback_answer: CallbackAnswer,
 ) -> None:
     await state.clear()
-    try:
-        history = await admin_credit.ledger(callback_data.id, callback_data.page)
-    except NotFound:
-        alert(callback_answer, l10n("admin.users.gone"))
-        await show_menu(query, settings, l10n)
-        return
-    await answer(query, *ledger_view(callback_data.id, history, callback_data.page, settings, l10n))
+    page = callback_data.page
+    history = await history_or_menu(query, callback_data.id, page, admin_credit, settings, l10n, callback_answer)
+    if history is not None:
+        await answer(query, *ledger_view(callback_data.id, history, page, settings, l10n))
 
 
 async def ask_adjustment(
@@ -71,11 +87,8 @@ async def ask_adjustment(
     l10n: L10n,
     callback_answer: CallbackAnswer,
 ) -> None:
-    try:
-        history = await admin_credit.ledger(callback_data.id, 0)
-    except NotFound:
-        alert(callback_answer, l10n("admin.users.gone"))
-        await show_menu(query, settings, l10n)
+    history = await history_or_menu(query, callback_data.id, 0, admin_credit, settings, l10n, callback_answer)
+    if history is None:
         return
     await state.set_state(CreditForm.adjustment)
     await state.update_data(user_id=callback_data.id)
