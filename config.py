@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     max_user_timeouts: int = Field(3, ge=1)
     free_cancels_per_day: int = Field(3, ge=0)  # a buyer's cancels beyond this in 24 h count as timeouts
     address_retention_days: int = Field(30, ge=0)  # shipping addresses are erased this long after ship or close
+    credit_expiry_days: int = Field(0, ge=0)  # store credit unused this long expires; 0: never
     # Per buyer and kind of update (messages, button presses): a burst, then a steady rate; admins are exempt.
     throttle_burst: int = Field(10, ge=1)
     throttle_per_minute: int = Field(30, ge=1)

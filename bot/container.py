@@ -14,6 +14,7 @@ from processing.outbox import OutboxSender
 from services.access import AccessKeeping
 from services.admin.access import AdminAccessService
 from services.admin.broadcast import AdminBroadcastService
+from services.admin.credit import AdminCreditService
 from services.admin.inventory import AdminInventoryService
 from services.admin.loyalty import AdminLoyaltyService
 from services.admin.media import AdminMediaService
@@ -29,6 +30,7 @@ from services.admin.texts import AdminTextsService
 from services.admin.users import AdminUsersService
 from services.admin.vouchers import AdminVouchersService
 from services.admin.wallet import AdminWalletService, ChainHoldings
+from services.credit.account import CreditService
 from services.delivery import OutboxDelivery
 from services.orders.buyer import OrderService
 from services.orders.messages import OrderMessageService
@@ -90,6 +92,7 @@ class Container:
             "cart": CartService(session),
             "checkout": CheckoutService(session, self.settings, self.wallet, self.rates, self.goods),
             "loyalty": LoyaltyService(session, self.settings),
+            "credit": CreditService(session, self.settings),
             "shop_texts": ShopTextService(session),
             "shipping": ShippingService(session, self.goods),
             "orders": OrderService(session, self.settings, self.wallet, self.goods),
@@ -107,6 +110,7 @@ class Container:
             "admin_shipping": AdminShippingService(session),
             "admin_vouchers": AdminVouchersService(session),
             "admin_loyalty": AdminLoyaltyService(session),
+            "admin_credit": AdminCreditService(session, self.settings),
             "admin_texts": AdminTextsService(session),
             "admin_problems": AdminProblemsService(session, self.settings),
             "admin_refunds": AdminRefundsService(session, self.settings, self.rates, self.payment_watch),

@@ -1,5 +1,5 @@
 """👤 My account: lifetime spend, tier and the distance to the next, reseller prices, the buyer's own vouchers,
-and their referral link."""
+their referral link, and their store credit with its history (paged)."""
 
 from html import escape
 
@@ -8,9 +8,12 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from config import Settings
-from handlers.callbacks import MenuAction, MenuCb
+from handlers.callbacks import AccountAction, AccountCb, MenuAction, MenuCb
+from handlers.credit import history_text
+from handlers.keyboards import paged
 from handlers.render import show
 from l10n import L10n
+from services.credit.account import CreditService
 from services.dto import UserDTO
 from services.money import format_fiat, format_percent
 from services.shop.loyalty import AccountView, LoyaltyService, TierView
@@ -43,6 +46,8 @@ def account_text(view: AccountView, bot_username: str, currency: str, l10n: L10n
         )
     if view.reseller:
         parts.append(l10n("account.reseller"))
+    if view.credit or view.credit_history:
+        parts.append(l10n("account.credit", balance=format_fiat(view.credit, currency)))
     if view.vouchers:
         parts.append(
             "\n".join(
@@ -66,10 +71,13 @@ def account_text(view: AccountView, bot_username: str, currency: str, l10n: L10n
     return "\n\n".join(parts)
 
 
-def account_keyboard(l10n: L10n) -> InlineKeyboardMarkup:
+def account_keyboard(view: AccountView, l10n: L10n) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
+    if view.credit_history:
+        kb.button(text=l10n("account.credit_history"), callback_data=AccountCb(action=AccountAction.credit))
     kb.button(text=l10n("menu.shop"), callback_data=MenuCb(action=MenuAction.shop))
     kb.button(text=l10n("menu.main"), callback_data=MenuCb(action=MenuAction.main))
+    kb.adjust(*([1] if view.credit_history else []), 2)
     return kb.as_markup()
 
 
@@ -78,10 +86,30 @@ async def account(
 ) -> None:
     view = await loyalty.account(user.id)
     me = await bot.me()
-    await show(query, account_text(view, me.username or "", settings.fiat_currency, l10n), account_keyboard(l10n))
+    text = account_text(view, me.username or "", settings.fiat_currency, l10n)
+    await show(query, text, account_keyboard(view, l10n))
+
+
+async def credit_history(
+    query: CallbackQuery, callback_data: AccountCb, user: UserDTO, credit: CreditService, settings: Settings, l10n: L10n
+) -> None:
+    """The buyer's store credit and its entries, newest first, a page at a time."""
+    page = callback_data.page
+    history = await credit.history(user.id, page)
+    markup = paged(
+        [],
+        page,
+        history.more,
+        lambda _: MenuCb(action=MenuAction.account),
+        lambda p: AccountCb(action=AccountAction.credit, page=p),
+        MenuCb(action=MenuAction.account),
+        l10n,
+    )
+    await show(query, history_text(l10n("credit.history_title"), history, settings.fiat_currency, l10n), markup)
 
 
 def build() -> Router:
     router = Router(name="account")
     router.callback_query.register(account, MenuCb.filter(F.action == MenuAction.account))
+    router.callback_query.register(credit_history, AccountCb.filter(F.action == AccountAction.credit))
     return router

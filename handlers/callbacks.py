@@ -120,10 +120,20 @@ class CartCb(CallbackData, prefix="ca"):
 
 
 class PayCb(CallbackData, prefix="pay"):
-    chain: Chain
+    chain: Chain | None  # None: the store credit applied pays it all
     token: str = ""  # a token's symbol (ETH_TOKENS, SOL_TOKENS); empty: the chain's own coin
     ship: Id = 0  # the shipping option chosen for a cart with something physical (0: none offered)
     trim: bool = False  # take what is left first: the cart was short at the last try
+    credit: bool = False  # the buyer's store credit pays what it can first
+
+
+class AccountAction(StrEnum):
+    credit = "c"  # the store credit history (page)
+
+
+class AccountCb(CallbackData, prefix="ac"):
+    action: AccountAction
+    page: Page = 0
 
 
 class ShipAction(StrEnum):
@@ -135,6 +145,7 @@ class ShipAction(StrEnum):
 class ShipCb(CallbackData, prefix="sp"):
     action: ShipAction
     id: Id = 0
+    credit: bool = False  # option: the price and coins with the buyer's store credit applied
 
 
 class OrderAction(StrEnum):

@@ -38,6 +38,7 @@ from services.shop.checkout import (
     AddressNeeded,
     CheckoutRefused,
     CheckoutService,
+    CreditChanged,
     OptionNeeded,
     ShippingChoice,
 )
@@ -166,17 +167,20 @@ class ShippingSteps:
         option: int,
         callback_answer: CallbackAnswer | None = None,
         note: str = "",
+        credit: bool = False,
     ) -> None:
         """The price with shipping option `option`, and the coins; the options again when that one is not
         offered (any more); the price without the cart's code, after saying why, when that code cannot be used
-        (any more)."""
+        (any more). With `credit`, the buyer's store credit pays what it can (a buyer with credit can switch it
+        on and off here)."""
         l10n, currency = self.l10n, self.settings.fiat_currency
         try:
-            quote = await self.checkout.quote(self.user.id, option)
+            quote = await self.checkout.quote(self.user.id, option, credit)
         except VoucherRefused as e:  # the code is off the cart now: the price without it
             if callback_answer is not None:
                 alert(callback_answer, code_dropped(e, currency, l10n))
-            await self.coins(event, draft, option, note="" if callback_answer else code_dropped(e, currency, l10n))
+            note = "" if callback_answer else code_dropped(e, currency, l10n)
+            await self.coins(event, draft, option, note=note, credit=credit)
             return
         except CheckoutRefused as e:
             if callback_answer is not None:
@@ -187,11 +191,14 @@ class ShippingSteps:
                 await answer(event, l10n(e.key), keyboards.main_menu(l10n))
             return
         total = format_fiat(quote.total, currency)
+        choose = (
+            l10n("checkout.credit_pays_all") if credit and quote.covered else l10n("checkout.choose_chain", total=total)
+        )
         if steps := price_lines(quote.price, currency, l10n):
             if quote.shipping_name is not None:
                 shipped = format_fiat(quote.shipping, currency)
                 steps.append(l10n("price.shipping", option=escape(quote.shipping_name), amount=shipped))
-            price = "\n".join([*steps, l10n("checkout.choose_chain", total=total)])
+            price = "\n".join([*steps, choose])
         elif quote.shipping_name is None:
             price = l10n("checkout.choose_chain", total=total)
         else:
@@ -202,11 +209,15 @@ class ShippingSteps:
                 shipping=format_fiat(quote.shipping, currency),
                 total=total,
             )
+        if quote.balance and not credit:
+            price += "\n\n" + l10n("checkout.credit_available", balance=format_fiat(quote.balance, currency))
         if quote.ships:
             price = self._ship_to(draft) + "\n\n" + price
         if note:
             price = note + "\n\n" + price
-        markup = keyboards.assets(quote.coins, currency, l10n, ships=quote.ships, option=option)
+        markup = keyboards.assets(
+            quote.coins, currency, l10n, ships=quote.ships, option=option, credit=quote, use_credit=credit
+        )
         await answer(event, price, markup)
 
     def _ship_to(self, draft: str | None) -> str:
@@ -225,8 +236,9 @@ async def choose_option(
     l10n: L10n,
     callback_answer: CallbackAnswer,
 ) -> None:
+    """A shipping option chosen, or the store credit applied (or not): the price and the coins."""
     steps = ShippingSteps(user, shipping, checkout, wallet, settings, l10n)
-    await steps.coins(query, await draft_of(state), callback_data.id, callback_answer)
+    await steps.coins(query, await draft_of(state), callback_data.id, callback_answer, credit=callback_data.credit)
 
 
 async def pay(
@@ -249,7 +261,9 @@ async def pay(
     draft = await draft_of(state)
     try:
         choice = ShippingChoice(draft, callback_data.ship)
-        result = await checkout.checkout(user.id, callback_data.chain, callback_data.token or None, choice)
+        result = await checkout.checkout(
+            user.id, callback_data.chain, callback_data.token or None, choice, use_credit=callback_data.credit
+        )
     except AddressNeeded as e:
         alert(callback_answer, l10n(e.key))
         await ask_address(query, user, shipping, state, l10n)
@@ -257,6 +271,11 @@ async def pay(
     except OptionNeeded as e:
         alert(callback_answer, l10n(e.key))
         await ShippingSteps(user, shipping, checkout, wallet, settings, l10n).options(query, draft)
+        return
+    except CreditChanged as e:  # nothing placed: the price with the credit as it is now
+        alert(callback_answer, l10n(e.key))
+        steps = ShippingSteps(user, shipping, checkout, wallet, settings, l10n)
+        await steps.coins(query, draft, callback_data.ship, credit=callback_data.credit)
         return
     except CheckoutRefused as e:
         alert(callback_answer, l10n(e.key))
@@ -269,7 +288,8 @@ async def pay(
         return
     except VoucherRefused as e:  # nothing placed, the code is off the cart: the price without it
         alert(callback_answer, code_dropped(e, settings.fiat_currency, l10n))
-        await ShippingSteps(user, shipping, checkout, wallet, settings, l10n).coins(query, draft, callback_data.ship)
+        steps = ShippingSteps(user, shipping, checkout, wallet, settings, l10n)
+        await steps.coins(query, draft, callback_data.ship, credit=callback_data.credit)
         return
     except OutOfStock as e:
         left = [l10n("checkout.left", name=escape(name), available=n) for name, n in e.shortages]

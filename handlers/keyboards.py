@@ -33,7 +33,7 @@ from l10n import LANGUAGES, L10n
 from models.enums import OrderStatus
 from services.dto import CartView, NamedItem, OrderView, Page, ProductCard, ProductRow
 from services.money import format_fiat, format_percent
-from services.shop.checkout import CoinPrice
+from services.shop.checkout import CoinPrice, Quote
 from services.shop.shipping import ShippingOptionView
 
 QUANTITY_STEPS = (1, 5, 10)  # the card's + buttons; − takes one away
@@ -231,24 +231,42 @@ def coin_label(coin: CoinPrice, currency: str, l10n: L10n) -> str:
 
 
 def assets(
-    coins: list[CoinPrice], currency: str, l10n: L10n, *, ships: bool = False, option: int = 0
+    coins: list[CoinPrice],
+    currency: str,
+    l10n: L10n,
+    *,
+    ships: bool = False,
+    option: int = 0,
+    credit: Quote | None = None,
+    use_credit: bool = False,
 ) -> InlineKeyboardMarkup:
     """The coins in one row, then one row per token ("USDT · Ethereum" names its network), each with its fee
     or discount; coins with one have long labels and get a row each. For a cart with something physical
-    (`ships`) they carry the shipping option chosen, and the address can still be changed."""
+    (`ships`) they carry the shipping option chosen, and the address can still be changed. A buyer with store
+    credit (`credit`: the quote, with their balance) can apply it or not (`use_credit`); when it pays it all, one
+    button pays with it instead of the coins."""
     kb = InlineKeyboardBuilder()
-    plain = [c for c in coins if c.asset.token is None]
-    for coin in (*plain, *(c for c in coins if c.asset.token is not None)):
+    covered = credit is not None and use_credit and credit.covered
+    plain = [c for c in coins if c.asset.token is None] if not covered else []
+    tokens = [c for c in coins if c.asset.token is not None] if not covered else []
+    for coin in (*plain, *tokens):
         token = coin.asset.symbol if coin.asset.token else ""
         kb.button(
             text=coin_label(coin, currency, l10n),
-            callback_data=PayCb(chain=coin.asset.chain, token=token, ship=option),
+            callback_data=PayCb(chain=coin.asset.chain, token=token, ship=option, credit=use_credit),
         )
+    if covered:
+        kb.button(text=l10n("checkout.pay_with_credit"), callback_data=PayCb(chain=None, ship=option, credit=True))
+    if credit is not None and credit.balance:
+        key = "checkout.drop_credit" if use_credit else "checkout.use_credit"
+        balance = format_fiat(credit.balance, currency)
+        toggle = ShipCb(action=ShipAction.option, id=option, credit=not use_credit)
+        kb.button(text=l10n(key, balance=balance), callback_data=toggle)
     if ships:
         kb.button(text=l10n("checkout.change_address"), callback_data=ShipCb(action=ShipAction.address))
     kb.button(text=l10n("nav.back"), callback_data=CartCb(action=CartAction.view))
     first = [len(plain) or 1] if not any(c.fee_bp for c in plain) else [1] * len(plain)
-    kb.adjust(*first, *[1] * (len(coins) - len(plain)), 1)
+    kb.adjust(*(first if plain else []), *[1] * (len(tokens) + 4))
     return kb.as_markup()
 
 

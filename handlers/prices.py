@@ -10,8 +10,8 @@ from services.money import format_fiat
 
 
 def price_lines(price: PriceSteps, currency: str, l10n: L10n, coin: str | None = None) -> list[str]:
-    """The items at catalog prices, each discount and the coin's fee (named `coin`), one line each; nothing
-    when no discount or fee changed the price."""
+    """The items at catalog prices, each discount, the store credit used and the coin's fee (named `coin`), one
+    line each; nothing when none of them changed the price."""
     if not price.adjusted:
         return []
 
@@ -25,6 +25,8 @@ def price_lines(price: PriceSteps, currency: str, l10n: L10n, coin: str | None =
         lines.append(l10n("price.tier", tier=escape(price.tier_name or ""), amount=money(price.tier_discount)))
     if price.voucher_discount:
         lines.append(l10n("price.voucher", code=price.voucher_code or "", amount=money(price.voucher_discount)))
+    if price.credit:
+        lines.append(l10n("price.credit", amount=money(price.credit)))
     if price.coin_fee:
         key = "price.coin_fee" if price.coin_fee > 0 else "price.coin_discount"
         lines.append(l10n(key, coin=coin or "", amount=money(price.coin_fee)))

@@ -150,3 +150,13 @@ class AccessState(StrEnum):
     active = "active"  # the link went out; a member until `until`
     removing = "removing"  # over and not renewed: being removed from the chat
     ended = "ended"  # removed (or could not be: see last_error)
+
+
+class CreditKind(StrEnum):
+    """What a store credit ledger entry records (services.credit.ledger)."""
+
+    refund_credit = "refund_credit"  # the shop owed the buyer money for an order and gave credit instead
+    spend = "spend"  # credit paid part or all of an order at checkout
+    give_back = "give_back"  # that order expired or was cancelled unpaid: its credit comes back
+    admin_adjustment = "admin_adjustment"  # an admin added or took credit, with a reason
+    expiry = "expiry"  # the balance went unused for CREDIT_EXPIRY_DAYS

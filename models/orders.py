@@ -23,14 +23,15 @@ class Order(Base):
     problem: Mapped[OrderProblem | None] = mapped_column(str_enum(OrderProblem))
     # The price, step by step (services.pricing), in minor units of fiat_currency: the items at catalog prices,
     # the reseller and tier discounts, the voucher's discount, the coin's fee (negative: a discount), shipping
-    # (shipping_minor, below) and the total the invoice is priced from. total = subtotal − discounts + fee +
-    # shipping.
+    # (shipping_minor, below), the buyer's store credit it used, and the total the invoice is priced from (0: the
+    # credit paid it all, and there is no invoice). total = subtotal − discounts − credit + fee + shipping.
     subtotal_minor: Mapped[int] = mapped_column(default=0, server_default="0")
     reseller_discount_minor: Mapped[int] = mapped_column(default=0, server_default="0")
     tier_name: Mapped[str | None] = mapped_column(String(64))
     tier_discount_minor: Mapped[int] = mapped_column(default=0, server_default="0")
     voucher_code: Mapped[str | None] = mapped_column(String(32))
     voucher_discount_minor: Mapped[int] = mapped_column(default=0, server_default="0")
+    credit_minor: Mapped[int] = mapped_column(default=0, server_default="0")
     coin_fee_minor: Mapped[int] = mapped_column(default=0, server_default="0")
     total_minor: Mapped[int]
     fiat_currency: Mapped[str] = mapped_column(String(8))

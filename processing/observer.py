@@ -1,5 +1,5 @@
 """The scheduler's jobs: watch the chains (invoices, and refunds on their way to buyers), expire what is
-overdue, warn before expiry, send the outbox, erase shipping addresses that are due.
+overdue, warn before expiry, send the outbox, erase shipping addresses that are due, expire unused store credit.
 
 Each job opens its own sessions and keeps nothing important in memory: after downtime the first cycle
 catches up from the database. Only the holder of the observer lease scans, so several processes on one
@@ -23,6 +23,7 @@ from models.enums import Chain
 from models.types import utcnow
 from processing.chains.base import ChainBackend, ProviderError, TokenBackend
 from processing.outbox import OutboxSender
+from services.credit.account import CreditService
 from services.orders.reminders import ExpiryReminders
 from services.orders.retention import AddressRetention
 from services.payments.reconcile import PaymentService
@@ -200,6 +201,11 @@ class Observer:
         async with self.sessions() as s:
             await AddressRetention(s, self.settings).erase_due(utcnow())
 
+    async def expire_credit(self) -> None:
+        """Expire store credit unused for CREDIT_EXPIRY_DAYS (nothing when it is 0)."""
+        async with self.sessions() as s:
+            await CreditService(s, self.settings).expire_due(utcnow())
+
     def chain_health(self, now: datetime) -> list[ChainHealth]:
         """One entry per configured chain, from this process's in-memory health."""
         out = []
@@ -266,4 +272,6 @@ def schedule(scheduler: AsyncIOScheduler, observer: Observer, outbox: OutboxSend
         )
     scheduler.add_job(observer.warn_expiring, "interval", seconds=60, id="warn-expiring", **options)
     scheduler.add_job(observer.erase_addresses, "interval", hours=1, id="erase-addresses", **options)
+    if observer.settings.credit_expiry_days:
+        scheduler.add_job(observer.expire_credit, "interval", hours=1, id="expire-credit", **options)
     scheduler.add_job(outbox.send_due, "interval", seconds=2, id="outbox", **options)

@@ -46,9 +46,10 @@ class LoyaltyRepo:
         return tier
 
     async def lifetime_spend(self, user_id: int) -> int:
-        """What the buyer's delivered orders cost them, shipping aside, in minor units."""
+        """What the buyer's delivered orders cost them, shipping aside, in minor units: store credit they paid
+        with counts as spent."""
         result = await self._s.execute(
-            select(func.coalesce(func.sum(Order.total_minor - Order.shipping_minor), 0)).where(
+            select(func.coalesce(func.sum(Order.total_minor + Order.credit_minor - Order.shipping_minor), 0)).where(
                 Order.user_id == user_id, delivered()
             )
         )

@@ -144,12 +144,13 @@ class PriceSteps:
     voucher_discount: Decimal
     coin_fee: Decimal  # negative: a discount for paying in that coin
     shipping: Decimal
-    total: Decimal
+    total: Decimal  # what the invoice is for
+    credit: Decimal = Decimal(0)  # store credit that paid part (or all) of it
 
     @property
     def adjusted(self) -> bool:
         """Something besides shipping makes the total differ from the items' catalog prices."""
-        return any((self.reseller_discount, self.tier_discount, self.voucher_discount, self.coin_fee))
+        return any((self.reseller_discount, self.tier_discount, self.voucher_discount, self.credit, self.coin_fee))
 
 
 @dataclass(frozen=True, slots=True)

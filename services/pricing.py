@@ -9,8 +9,11 @@ The steps, in this order:
 3. at most one voucher: a percentage off, or a fixed amount off (at most), what its scope covers. Its minimum
    order is checked against the goods after step 2. It never takes the goods below one minor unit: an
    order is always paid for, since a payment is what completes it;
-4. the coin's fee (positive) or discount (negative): a percentage of the goods after step 3;
-5. shipping.
+4. the buyer's store credit, when they apply it: it pays the goods after step 3 and then shipping, as far as
+   it goes (services.credit); the invoice is for the rest, and an order it pays entirely has no invoice;
+5. the coin's fee (positive) or discount (negative): a percentage of the goods the coin still pays after step 4,
+   so credit is never charged a coin's fee nor given its discount;
+6. shipping (less what credit paid of it).
 
 Rounding: each step is computed exactly; the running total after each step is rounded *up* to a whole minor
 unit and each step's amount is the difference of two such totals. So the steps always add up to the total,
@@ -87,7 +90,8 @@ class VoucherIssue(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Breakdown:
-    """Every step of a price, in minor units; total = subtotal − the three discounts + coin_fee + shipping."""
+    """Every step of a price, in minor units; total = subtotal − the three discounts − credit + coin_fee +
+    shipping: what the invoice is for."""
 
     subtotal: int
     reseller_discount: int = 0
@@ -95,6 +99,7 @@ class Breakdown:
     tier_discount: int = 0
     voucher_code: str | None = None  # the voucher that applied
     voucher_discount: int = 0
+    credit: int = 0  # store credit that pays part (or all) of it
     coin_fee: int = 0  # negative: a discount for paying in that coin
     shipping: int = 0
     total: int = 0
@@ -102,8 +107,9 @@ class Breakdown:
 
     @property
     def goods(self) -> int:
-        """What the items cost after discounts and the coin's fee: the total without shipping."""
-        return self.total - self.shipping
+        """What the items cost after discounts and the coin's fee, credit included: the order's price without
+        shipping, whoever pays it."""
+        return self.total + self.credit - self.shipping
 
 
 def price(
@@ -112,10 +118,11 @@ def price(
     voucher: VoucherTerms | None = None,
     coin_fee_bp: int = 0,
     shipping_minor: int = 0,
+    credit_minor: int = 0,
 ) -> Breakdown:
     """The price of `lines` for `buyer`, with `voucher` (if it applies: see Breakdown.voucher_issue), the coin's
-    fee or discount in basis points (more than −100 %) and shipping. Raises ValueError for a coin discount of
-    100 % or more."""
+    fee or discount in basis points (more than −100 %), shipping, and up to `credit_minor` of the buyer's store
+    credit (what it pays is Breakdown.credit). Raises ValueError for a coin discount of 100 % or more."""
     if coin_fee_bp <= -BASIS:
         raise ValueError(f"a coin discount must be less than 100 %: {coin_fee_bp} bp")
     with localcontext() as ctx:
@@ -141,9 +148,12 @@ def price(
                     else min(Decimal(voucher.value), covered)
                 )
                 goods = max(after_tier - off, min(after_tier, _FLOOR))
-        paid = goods * (BASIS + coin_fee_bp) / BASIS
+        credit = min(max(credit_minor, 0), _up(goods) + shipping_minor)
+        in_coin = max(goods - credit, Decimal(0))  # the goods the coin still pays
+        paid = in_coin * (BASIS + coin_fee_bp) / BASIS
     tier_discount = int(after_reseller) - _up(after_tier)
     voucher_discount = _up(after_tier) - _up(goods)
+    shipping_credit = max(credit - _up(goods), 0)  # what credit paid of shipping, once the goods were paid
     return Breakdown(
         subtotal=subtotal,
         reseller_discount=subtotal - int(after_reseller),
@@ -151,9 +161,10 @@ def price(
         tier_discount=tier_discount,
         voucher_code=voucher.code if voucher is not None and issue is None else None,
         voucher_discount=voucher_discount,
-        coin_fee=_up(paid) - _up(goods),
+        credit=credit,
+        coin_fee=_up(paid) - _up(in_coin),
         shipping=shipping_minor,
-        total=_up(paid) + shipping_minor,
+        total=_up(paid) + shipping_minor - shipping_credit,
         voucher_issue=issue,
     )
 
@@ -189,6 +200,7 @@ def order_columns(breakdown: Breakdown) -> dict[str, Any]:
         "tier_discount_minor": breakdown.tier_discount,
         "voucher_code": breakdown.voucher_code,
         "voucher_discount_minor": breakdown.voucher_discount,
+        "credit_minor": breakdown.credit,
         "coin_fee_minor": breakdown.coin_fee,
         "shipping_minor": breakdown.shipping,
         "total_minor": breakdown.total,
@@ -204,6 +216,7 @@ def order_breakdown(order: Order) -> Breakdown:
         tier_discount=order.tier_discount_minor,
         voucher_code=order.voucher_code,
         voucher_discount=order.voucher_discount_minor,
+        credit=order.credit_minor,
         coin_fee=order.coin_fee_minor,
         shipping=order.shipping_minor,
         total=order.total_minor,
@@ -219,6 +232,7 @@ def price_steps(breakdown: Breakdown) -> PriceSteps:
         tier_discount=from_minor(breakdown.tier_discount),
         voucher_code=breakdown.voucher_code,
         voucher_discount=from_minor(breakdown.voucher_discount),
+        credit=from_minor(breakdown.credit),
         coin_fee=from_minor(breakdown.coin_fee),
         shipping=from_minor(breakdown.shipping),
         total=from_minor(breakdown.total),

@@ -140,6 +140,7 @@ async def test_overview_per_period_with_coins_conversion_and_top_products(tg: Te
         "📄 CSV Today",
         "📄 CSV 7 days",
         "📄 CSV 30 days",
+        "📒 Store credit ledger (CSV)",
         "⬅ Back",
     ]
 

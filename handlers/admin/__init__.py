@@ -9,6 +9,7 @@ from config import Settings
 from handlers import order_messages, support
 from handlers.admin import (
     broadcast,
+    credit,
     inventory,
     inventory_access,
     inventory_media,
@@ -42,7 +43,7 @@ def build() -> Router:
     # support replies first: replying to a support copy answers the buyer even while a prompt waits for text;
     # then the prompts that any section's button leaves
     router.include_routers(menu.build(), support.build_admin(), order_messages.build_admin(), shipping.build())
-    router.include_routers(vouchers.build(), loyalty.build(), texts.build())
+    router.include_routers(vouchers.build(), loyalty.build(), texts.build(), credit.build())
     router.include_routers(orders.build(), problems.build(), refunds.build())
     # inventory_stock last of the inventory: its last handler takes what no inventory dialog step could use
     router.include_routers(

@@ -1,4 +1,5 @@
-"""Statistics: today, 7 and 30 days at a glance; the 30-day revenue chart; CSV reconciliation exports."""
+"""Statistics: today, 7 and 30 days at a glance; the 30-day revenue chart; CSV reconciliation exports, and the
+store credit ledger as a CSV."""
 
 from enum import StrEnum
 from html import escape
@@ -12,6 +13,7 @@ from handlers.admin.menu import AdminCb, AdminSection
 from handlers.admin.panel import answer, rows, to_menu
 from handlers.keyboards import button
 from l10n import L10n
+from services.admin.credit import AdminCreditService
 from services.admin.stats import AdminStatsService, Overview, Period, PeriodStats
 from services.money import format_amount, format_fiat
 
@@ -19,6 +21,7 @@ from services.money import format_amount, format_fiat
 class StatsAction(StrEnum):
     chart = "g"
     export = "e"
+    ledger = "l"  # the store credit ledger
 
 
 class StatsCb(CallbackData, prefix="as"):
@@ -69,6 +72,7 @@ def stats_menu(l10n: L10n) -> InlineKeyboardMarkup:
             )
             for p in Period
         ],
+        [button(l10n("admin.stats.ledger_csv"), StatsCb(action=StatsAction.ledger))],
         [to_menu(l10n)],
     )
 
@@ -97,9 +101,20 @@ async def export(query: CallbackQuery, callback_data: StatsCb, admin_stats: Admi
         )
 
 
+async def export_ledger(query: CallbackQuery, admin_credit: AdminCreditService, l10n: L10n) -> None:
+    result = await admin_credit.ledger_csv()
+    if query.bot is not None and query.from_user is not None:
+        await query.bot.send_document(
+            query.from_user.id,
+            BufferedInputFile(result.content, result.filename),
+            caption=l10n("admin.stats.ledger_caption", entries=result.entries),
+        )
+
+
 def build() -> Router:
     router = Router(name="admin-stats")
     router.callback_query.register(open_section, AdminCb.filter(F.section == AdminSection.stats))
     router.callback_query.register(chart, StatsCb.filter(F.action == StatsAction.chart))
     router.callback_query.register(export, StatsCb.filter(F.action == StatsAction.export))
+    router.callback_query.register(export_ledger, StatsCb.filter(F.action == StatsAction.ledger))
     return router

@@ -1,5 +1,5 @@
 """Users: find one by Telegram id or @username, list those with expired unpaid orders, ban, unban,
-reset the timeout count, and see their orders."""
+reset the timeout count, and see their orders and their store credit (handlers.admin.credit)."""
 
 from enum import StrEnum
 from html import escape
@@ -45,6 +45,19 @@ class UsersCb(CallbackData, prefix="au"):
     page: Page = 0
 
 
+class CreditAction(StrEnum):
+    ledger = "l"
+    adjust = "a"
+
+
+class AdminCreditCb(CallbackData, prefix="acr"):
+    """A buyer's store credit (handlers.admin.credit)."""
+
+    action: CreditAction
+    id: Id  # the buyer (users.id)
+    page: Page = 0
+
+
 class UsersForm(StatesGroup):
     query = State()
 
@@ -58,7 +71,7 @@ def users_menu(settings: Settings, l10n: L10n) -> InlineKeyboardMarkup:
     )
 
 
-def card_view(card: UserCard, l10n: L10n) -> tuple[str, InlineKeyboardMarkup]:
+def card_view(card: UserCard, currency: str, l10n: L10n) -> tuple[str, InlineKeyboardMarkup]:
     def yes_no(flag: bool) -> str:
         return l10n("admin.users.yes" if flag else "admin.users.no")
 
@@ -75,6 +88,7 @@ def card_view(card: UserCard, l10n: L10n) -> tuple[str, InlineKeyboardMarkup]:
         blocked=yes_no(card.blocked_bot),
     )
     text += "\n" + l10n("admin.users.reseller_line", reseller=yes_no(card.is_reseller))
+    text += "\n" + l10n("admin.users.credit_line", balance=format_fiat(card.credit, currency))
     ban = UserAction.unban if card.is_banned else UserAction.ban
     group = UserAction.no_reseller if card.is_reseller else UserAction.reseller
     return text, rows(
@@ -82,6 +96,7 @@ def card_view(card: UserCard, l10n: L10n) -> tuple[str, InlineKeyboardMarkup]:
         [button(l10n(f"admin.users.{group.name}"), UsersCb(action=group, id=card.id))],
         [button(l10n("admin.users.reset"), UsersCb(action=UserAction.reset, id=card.id))] if card.timeout_count else [],
         [button(l10n("admin.users.orders"), UsersCb(action=UserAction.orders, id=card.id))],
+        [button(l10n("admin.credit.open"), AdminCreditCb(action=CreditAction.ledger, id=card.id))],
         [button(l10n("nav.back"), UsersCb(action=UserAction.menu))],
     )
 
@@ -112,7 +127,9 @@ async def ask_query(query: CallbackQuery, state: FSMContext, l10n: L10n) -> None
     )
 
 
-async def got_query(message: Message, state: FSMContext, admin_users: AdminUsersService, l10n: L10n) -> None:
+async def got_query(
+    message: Message, state: FSMContext, admin_users: AdminUsersService, settings: Settings, l10n: L10n
+) -> None:
     try:
         card = await admin_users.find(message.text or "")
     except NotFound:
@@ -122,7 +139,7 @@ async def got_query(message: Message, state: FSMContext, admin_users: AdminUsers
         )
         return
     await state.clear()
-    await answer(message, *card_view(card, l10n))
+    await answer(message, *card_view(card, settings.fiat_currency, l10n))
 
 
 async def act(
@@ -152,7 +169,7 @@ async def act(
         return
     if action is not UserAction.card:
         callback_answer.text = l10n(f"admin.users.done_{action.name}")
-    await answer(query, *card_view(card, l10n))
+    await answer(query, *card_view(card, settings.fiat_currency, l10n))
 
 
 async def with_timeouts(

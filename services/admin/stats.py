@@ -53,6 +53,7 @@ CSV_HEADER = (
     "voucher",
     "voucher_discount_fiat",
     "coin_fee_fiat",
+    "credit_fiat",
     "refund",
     "refund_amount",
     "refund_address",
@@ -148,8 +149,10 @@ class AdminStatsService:
         chain), the difference (negative: short), the fiat total (shipping included), the shipping option,
         its price and the shipping address (decrypted: the export is for admins only; empty once erased),
         how the total came about: the items at catalog prices, the reseller, tier and voucher discounts (with
-        the tier and the code) and the coin's fee (negative: a discount), and its refund (the latest not
-        cancelled): status, amount, address and the transaction that paid it. Amounts in whole coins."""
+        the tier and the code), the coin's fee (negative: a discount) and the store credit that paid part of it
+        (fiat_total is what the invoice was for; an order credit paid entirely has no invoice columns), and its
+        refund (the latest not cancelled): status, amount, address and the transaction that paid it. Amounts in
+        whole coins. The credit ledger has an export of its own (services.admin.credit)."""
         now = now or utcnow()
         async with read_only(self._session):
             repo = StatsRepo(self._session)
@@ -222,6 +225,7 @@ def _price_columns(price: Breakdown) -> list[str]:
         price.voucher_code or "",
         str(from_minor(price.voucher_discount)),
         str(from_minor(price.coin_fee)),
+        str(from_minor(price.credit)),
     ]
 
 

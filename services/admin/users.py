@@ -11,6 +11,7 @@ from models.database import read_only
 from models.enums import OrderStatus
 from models.shop import User
 from repositories.audit import AuditRepo
+from repositories.credit import CreditRepo
 from repositories.orders import OrderRepo
 from repositories.users import UserRepo
 from services.money import from_minor
@@ -32,6 +33,7 @@ class UserCard:
     created_at: datetime
     orders: int
     is_reseller: bool = False  # pays products' reseller prices
+    credit: Decimal = Decimal(0)  # their store credit
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,8 +120,7 @@ class AdminUsersService:
         self._known.forget(user_id)  # after the commit: the user's next update sees the change
         return card
 
-    @staticmethod
-    async def _card(repo: UserRepo, user: User) -> UserCard:
+    async def _card(self, repo: UserRepo, user: User) -> UserCard:
         return UserCard(
             user.id,
             user.telegram_id,
@@ -131,4 +132,5 @@ class AdminUsersService:
             user.created_at,
             await repo.order_count(user.id),
             user.is_reseller,
+            from_minor(await CreditRepo(self._session).balance(user.id)),
         )

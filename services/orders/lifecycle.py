@@ -30,7 +30,8 @@ Every transition out of awaiting_payment also queues an edit of each invoice mes
 pay or cancel button left. Admin alerts carry what their text names in base units: admin.paid for an
 overpaid order its overpaid_by, admin.problem what was received and, when underpaid, short_by.
 
-* and the order's use of a voucher is given back: the transitions that close an unpaid order for good.
+* and the order's use of a voucher, and the store credit it spent, are given back: the transitions that close an
+  unpaid order for good. An order its buyer's credit paid entirely is placed and paid in one transaction.
 
 An unlimited product (ProductKind.keeps_stock false) has no units: its lines hold, sell and release nothing.
 
@@ -65,6 +66,7 @@ from repositories.refunds import RefundRepo
 from repositories.stock import StockRepo
 from repositories.users import UserRepo
 from repositories.vouchers import VoucherRepo
+from services.credit.ledger import CreditLedger
 from services.money import format_fiat, from_minor
 from services.orders.access import grant_access, grants_access
 from services.orders.rewards import order_delivered
@@ -284,7 +286,7 @@ class OrderLifecycle:
             BUYER_MAY_CANCEL if by_buyer else OrderStatus.open(),
             OrderStatus.cancelled,
             reason=reason,
-            stock=self._release(order, voucher=True),
+            stock=self._release(order, actor, now, give_back=True),
             buyer=(f"cancelled{by}", {"reason": escape(reason)}),
             admins=(
                 f"admin.cancelled{by}",
@@ -307,7 +309,7 @@ class OrderLifecycle:
             [OrderStatus.awaiting_payment],
             OrderStatus.expired,
             reason=reason,
-            stock=self._release(order, voucher=True),
+            stock=self._release(order, actor, now, give_back=True),
             buyer=("expired", {}),
             admins=("admin.expired", {}),
             closed_at=now,
@@ -339,7 +341,7 @@ class OrderLifecycle:
             "order.underpaid",
             OrderStatus.open(),
             OrderStatus.underpaid,
-            stock=self._release(order),
+            stock=self._release(order, OBSERVER, now),
             buyer=("underpaid", {"received": received}),
             admins=("admin.problem", {"problem": OrderProblem.underpaid.value, **short}),
             problem=OrderProblem.underpaid,
@@ -502,14 +504,18 @@ class OrderLifecycle:
         }
         await self._audit(actor, action, order.id, old, new)
 
-    def _release(self, order: Order, *, voucher: bool = False) -> Callable[[], Awaitable[dict[str, Any]]]:
-        """The stock step that puts the order's units back on sale; with `voucher`, for an unpaid order closed
-        for good (expired, cancelled), its use of a voucher is given back too."""
+    def _release(
+        self, order: Order, actor: Actor, now: datetime, *, give_back: bool = False
+    ) -> Callable[[], Awaitable[dict[str, Any]]]:
+        """The stock step that puts the order's units back on sale; with `give_back`, for an unpaid order closed
+        for good (expired, cancelled), its use of a voucher and the store credit it spent are given back too."""
 
         async def release() -> dict[str, Any]:
             done: dict[str, Any] = {"released_units": await self._stock.release(order.id)}
-            if voucher and (code := await VoucherRepo(self._s).give_back(order.id)):
+            if give_back and (code := await VoucherRepo(self._s).give_back(order.id)):
                 done["voucher_returned"] = code
+            if give_back and (credit := await CreditLedger(self._s).give_back(order.id, str(actor), now)):
+                done["credit_returned_minor"] = credit
             return done
 
         return release

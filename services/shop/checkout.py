@@ -1,7 +1,8 @@
 """Checkout: the cart becomes an order with held stock and an invoice, in one transaction. A cart with
 something physical needs the buyer's address and, when the shop offers any, a shipping option, whose price
 is part of the total the invoice is priced from. The total comes from services.pricing, step by step: the
-buyer's prices, the cart's voucher code (its use taken here), the coin's fee or discount, shipping."""
+buyer's prices, the cart's voucher code (its use taken here), the store credit they apply (spent here), the
+coin's fee or discount, shipping. An order the credit pays entirely has no invoice: it is paid at once."""
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,10 +20,12 @@ from models.shop import CartItem, Product, ShippingOption, User
 from models.types import utcnow
 from repositories.cart import CartRepo
 from repositories.catalog import CatalogRepo
+from repositories.credit import CreditRepo, InsufficientCredit
 from repositories.orders import OrderRepo
 from repositories.shipping import ShippingRepo
 from repositories.vouchers import VoucherRepo
 from repositories.wallet import WalletRepo
+from services.credit.ledger import CreditLedger
 from services.dto import PriceSteps, VoucherProblem
 from services.money import amount_due, from_minor, to_basis_points
 from services.orders.lifecycle import OrderLifecycle, OutOfStock, buyer
@@ -35,6 +38,8 @@ from services.shop.shipping import open_draft
 from services.shop.vouchers import VoucherRefused, code_problem
 from services.wallet.goods import GoodsCipher
 from services.wallet.merchant import Wallet
+
+PAID_WITH_CREDIT = "paid with store credit"  # the reason on the audit row of an order credit paid entirely
 
 
 class CheckoutRefused(Exception):
@@ -50,6 +55,14 @@ class AddressNeeded(CheckoutRefused):
 
     def __init__(self) -> None:
         super().__init__("checkout.need_address")
+
+
+class CreditChanged(CheckoutRefused):
+    """The buyer's store credit no longer covers what they were shown (spent, adjusted or expired meanwhile), or
+    they asked to pay with credit alone and it does not cover the total. Nothing was placed."""
+
+    def __init__(self) -> None:
+        super().__init__("checkout.credit_changed")
 
 
 class OptionNeeded(CheckoutRefused):
@@ -93,9 +106,16 @@ class Quote:
     ships: bool  # something in the cart is physical
     shipping_name: str | None
     shipping: Decimal
-    total: Decimal
+    total: Decimal  # what the invoice would be for (0: the credit applied pays it all)
     price: PriceSteps
     coins: list[CoinPrice]  # every coin the shop accepts, with its fee and total
+    balance: Decimal = Decimal(0)  # the buyer's store credit, applied or not
+    credit: Decimal = Decimal(0)  # what of it pays this order, when applied
+
+    @property
+    def covered(self) -> bool:
+        """The credit applied pays the whole order: no coin is needed."""
+        return self.credit > 0 and self.total == 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,8 +141,9 @@ class CheckoutService:
         self._rates = rates
         self._goods = goods
 
-    async def quote(self, user_id: int, option_id: int) -> Quote:
-        """The cart's price with shipping option `option_id` (0: none), and per coin. Raises CheckoutRefused
+    async def quote(self, user_id: int, option_id: int, use_credit: bool = False) -> Quote:
+        """The cart's price with shipping option `option_id` (0: none), and per coin; with `use_credit`, the
+        buyer's store credit pays what it can (the coins' fees then apply to the rest). Raises CheckoutRefused
         ("cart.empty"), OptionNeeded (see there) for a cart with something physical, or VoucherRefused when the
         cart's code can no longer be used or does not apply: the code is then taken off the cart (nothing else
         changes), so that the buyer sees the price without it before choosing again."""
@@ -132,7 +153,9 @@ class CheckoutService:
                 raise CheckoutRefused("cart.empty")
             ships = _physical(lines)
             option = await self._option(option_id) if ships else None
-            priced = await price_cart(self._session, user_id, lines, utcnow(), option.price_minor if option else 0)
+            balance = await CreditRepo(self._session).balance(user_id)
+            shipping = option.price_minor if option else 0
+            priced = await price_cart(self._session, user_id, lines, utcnow(), shipping, balance if use_credit else 0)
         if priced.problem is not None:
             await self._drop_code(user_id)
             raise VoucherRefused(priced.problem)
@@ -145,13 +168,20 @@ class CheckoutService:
             from_minor(breakdown.total),
             price_steps(breakdown),
             [self._coin_price(priced, asset) for asset in self._wallet.assets],
+            from_minor(balance),
+            from_minor(breakdown.credit),
         )
 
     async def checkout(
-        self, user_id: int, chain: Chain, token: str | None = None, shipping: ShippingChoice | None = None
+        self,
+        user_id: int,
+        chain: Chain | None,
+        token: str | None = None,
+        shipping: ShippingChoice | None = None,
+        use_credit: bool = False,
     ) -> CheckoutResult:
         """Turn the cart into an order paid on `chain` in its coin, or in the token `token` (a symbol of
-        ETH_TOKENS / SOL_TOKENS) on it.
+        ETH_TOKENS / SOL_TOKENS) on it; with `use_credit`, the buyer's store credit pays what it can first.
 
         One transaction creates the order and its items at today's prices, plus the chosen shipping option's
         price when the cart holds something physical (with the buyer's address, sealed for the order), holds
@@ -168,21 +198,31 @@ class CheckoutService:
         apply: nothing is placed and the code is taken off the cart, so the next try is at the price without
         it. `shipping` is ignored for a cart with nothing physical. A buyer with an unpaid order gets that
         order back instead of a second one.
+
+        The credit used is spent in the same transaction (services.credit.ledger: one conditional write, so
+        checkouts racing for the same credit never take it below zero). When it pays the whole order (`chain`
+        may then be None) there is no invoice: the order is paid at once through the lifecycle's `pay`, and its
+        goods go out. Raises CreditChanged when the credit no longer covers what it was to pay, or when `chain`
+        is None and it does not cover the total; nothing is placed then.
         """
-        asset = self._wallet.asset(chain, token)
-        if asset is None:
+        asset = self._wallet.asset(chain, token) if chain is not None else None
+        if chain is not None and asset is None:
             raise CheckoutRefused("checkout.chain_unavailable")
+        if asset is None and not use_credit:
+            raise CreditChanged
         async with read_only(self._session):
             existing = await OrderRepo(self._session).open_order_of(user_id)
         if existing is not None:
             return CheckoutResult(existing.id, existing=True)
-        rate = await self._rates.rate(asset.symbol)  # network I/O stays outside the transaction
+        rate = await self._rates.rate(asset.symbol) if asset else None  # network I/O stays outside the transaction
         try:
             async with self._session.begin():
-                return await self._create_order(user_id, asset, rate, shipping)
+                return await self._create_order(user_id, asset, rate, shipping, use_credit)
         except VoucherRefused:  # rolled back: only the code comes off the cart
             await self._drop_code(user_id)
             raise
+        except InsufficientCredit:  # rolled back: spent or taken meanwhile
+            raise CreditChanged from None
 
     async def _drop_code(self, user_id: int) -> None:
         """Take the cart's voucher code off, after it was refused."""
@@ -219,7 +259,7 @@ class CheckoutService:
         return _Shipping(option.name if option else None, option.price_minor if option else 0, address)
 
     async def _create_order(
-        self, user_id: int, asset: Asset, rate: Rate, choice: ShippingChoice | None
+        self, user_id: int, asset: Asset | None, rate: Rate | None, choice: ShippingChoice | None, use_credit: bool
     ) -> CheckoutResult:
         s = self._session
         # Lock the buyer's row (PostgreSQL) so a double-tapped checkout cannot create two orders.
@@ -242,10 +282,14 @@ class CheckoutService:
         if hidden := [(p.name, 0) for _, p in lines if p.id not in on_sale]:
             raise OutOfStock(hidden)  # a buyer cannot hold what the shop no longer sells
         await check_limits(s, user_id, [(p, i.quantity) for i, p in lines], now)
-        priced = await price_cart(s, user_id, lines, now, shipping.minor)
+        credit = await CreditRepo(s).balance(user_id, lock=True) if use_credit else 0
+        priced = await price_cart(s, user_id, lines, now, shipping.minor, credit)
         if priced.problem is not None:
             raise VoucherRefused(priced.problem)
-        breakdown = priced.breakdown(self._coin_fee_bp(asset.chain))
+        breakdown = priced.breakdown(self._coin_fee_bp(asset.chain) if asset else 0)
+        if breakdown.total and (asset is None or rate is None):
+            raise CreditChanged  # to be paid with credit alone, and it no longer covers the total
+        who = buyer(user.telegram_id)
         order = await self._place(user, lines, breakdown, now, until, shipping.name)
         voucher = priced.voucher
         if voucher is not None and breakdown.voucher_code is not None:
@@ -257,7 +301,12 @@ class CheckoutService:
                 raise VoucherRefused(problem or VoucherProblem("voucher.used_up", voucher.code))
         if shipping.address is not None and self._goods is not None:  # sealed for the order, now that it has an id
             await orders.set_address(order.id, self._goods.seal_address(shipping.address, order.id))
-        await self._invoice(order, asset, breakdown, rate, now)
+        if breakdown.credit:
+            await CreditLedger(s).spend(user_id, order.id, breakdown.credit, str(who), now)
+        if asset is not None and rate is not None and breakdown.total:
+            await self._invoice(order, asset, breakdown, rate, now)
+        else:  # the credit paid it all
+            await OrderLifecycle(s, self._settings).pay(order, who, now, reason=PAID_WITH_CREDIT)
         await CartRepo(s).clear(user_id)
         return CheckoutResult(order.id, existing=False)
 

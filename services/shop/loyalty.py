@@ -1,5 +1,5 @@
 """The buyer's side of loyalty: their account (lifetime spend, tier and the next one, reseller prices, their
-vouchers, whom they invited) and arriving through someone's referral link."""
+vouchers, whom they invited, their store credit) and arriving through someone's referral link."""
 
 from dataclasses import dataclass
 from decimal import Decimal
@@ -12,6 +12,7 @@ from models.promotions import Tier
 from models.shop import Category
 from models.types import utcnow
 from repositories.catalog import CatalogRepo
+from repositories.credit import CreditRepo
 from repositories.loyalty import LoyaltyRepo
 from repositories.settings import ShopSettingsRepo
 from repositories.users import UserRepo
@@ -45,6 +46,8 @@ class AccountView:
     invited_bought: int  # of them, with a delivered order
     vouchers: list[VoucherInfo]  # their own (referral rewards) they can still use
     reward: str | None  # what inviting a buyer earns ("5.00 USD"), None: nothing
+    credit: Decimal = Decimal(0)  # their store credit
+    credit_history: bool = False  # they have ledger entries to look at
 
     @property
     def to_next(self) -> Decimal | None:
@@ -76,6 +79,7 @@ class LoyaltyService:
             invited, bought = await loyalty.referred(user_id)
             vouchers = [await voucher_info(s, v) for v in await VoucherRepo(s).owned_by(user_id, utcnow())]
             reward = await ShopSettingsRepo(s).get(REFERRAL_REWARD)
+            credit = CreditRepo(s)
             return AccountView(
                 user_id=user_id,
                 spend=from_minor(spend),
@@ -86,6 +90,8 @@ class LoyaltyService:
                 invited_bought=bought,
                 vouchers=vouchers,
                 reward=self._reward_text(reward),
+                credit=from_minor(await credit.balance(user_id)),
+                credit_history=await credit.last_entry(user_id) is not None,
             )
 
     async def refer(self, user_id: int, referrer: str) -> bool:

@@ -32,10 +32,11 @@ class CartPrice:
     terms: VoucherTerms | None  # its terms, when the buyer may use it
     problem: VoucherProblem | None  # why the cart's code takes nothing off (it is still on the cart)
     shipping_minor: int = 0
+    credit_minor: int = 0  # the store credit the buyer applies (their balance; 0: none)
 
     def breakdown(self, coin_fee_bp: int = 0) -> Breakdown:
         """Every step, with the fee (or discount) of the coin the buyer pays in."""
-        return price(self.lines, self.buyer, self.terms, coin_fee_bp, self.shipping_minor)
+        return price(self.lines, self.buyer, self.terms, coin_fee_bp, self.shipping_minor, self.credit_minor)
 
 
 async def buyer_terms(session: AsyncSession, user_id: int) -> BuyerTerms:
@@ -61,13 +62,21 @@ async def price_cart(
     rows: list[tuple[CartItem, Product]],
     now: datetime,
     shipping_minor: int = 0,
+    credit_minor: int = 0,
 ) -> CartPrice:
-    """The cart's price for its buyer, with the cart's code when they may use it and it applies."""
+    """The cart's price for its buyer, with the cart's code when they may use it and it applies, and up to
+    `credit_minor` of their store credit."""
     voucher = await CartRepo(session).voucher(user_id)
     problem = await usable(session, voucher, voucher.code, user_id, now) if voucher else None
     terms = voucher_terms(voucher) if voucher is not None and problem is None else None
     priced = CartPrice(
-        await price_lines(session, rows), await buyer_terms(session, user_id), voucher, terms, problem, shipping_minor
+        await price_lines(session, rows),
+        await buyer_terms(session, user_id),
+        voucher,
+        terms,
+        problem,
+        shipping_minor,
+        credit_minor,
     )
     issue = priced.breakdown().voucher_issue
     if voucher is None or issue is None:

@@ -25,6 +25,7 @@ from repositories.personal_data import PersonalDataRepo
 from repositories.reviews import ReviewRepo
 from repositories.users import UserRepo
 from services.admin.dto import OrderBucket, bucket_of
+from services.credit.account import credit_history
 from services.money import format_amount, from_minor
 from services.orders.lifecycle import buyer
 from services.shop.shipping import order_shipping
@@ -62,7 +63,8 @@ class PrivacyService:
 
     async def export(self, user_id: int) -> dict[str, Any]:
         """Everything stored about the buyer: profile, orders with items, shipping (the address opened),
-        invoices and payments, reviews and cart, as JSON-ready data (times in ISO 8601 UTC, money as decimal
+        invoices and payments, reviews, cart and store credit (balance and every ledger entry; kept when erasing,
+        since the shop's accounts need it), as JSON-ready data (times in ISO 8601 UTC, money as decimal
         strings). Goods are left out: they are secrets, shown in the order itself. Read-only."""
         async with read_only(self._session):
             user = await UserRepo(self._session).get(user_id)
@@ -74,6 +76,7 @@ class PrivacyService:
             payments = await repo.payments([i.id for i in invoices])
             reviews = await ReviewRepo(self._session).of_user(user_id)
             cart = await repo.cart(user_id)
+            credit = await credit_history(self._session, user_id, 0, size=None)
         return {
             "exported_at": utcnow().isoformat(),
             "profile": {
@@ -100,6 +103,20 @@ class PrivacyService:
                 for r, name in reviews
             ],
             "cart": [{"product": name, "quantity": quantity} for name, quantity in cart],
+            "store_credit": {
+                "balance": str(credit.balance),
+                "entries": [
+                    {
+                        "kind": e.kind.value,
+                        "amount": str(e.amount),
+                        "balance_after": str(e.balance_after),
+                        "order_id": e.order_id,
+                        "reason": e.reason,
+                        "at": _when(e.created_at),
+                    }
+                    for e in reversed(credit.lines)
+                ],
+            },
         }
 
     async def erase(self, user_id: int) -> Erased:
