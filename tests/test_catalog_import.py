@@ -230,7 +230,7 @@ async def test_a_malformed_file_names_every_bad_path_and_changes_nothing(session
         f"{p}[1].price: more than 2 decimals",
         f"{p}[2].name: must not be empty",
         f"{p}[2].price: must be positive",
-        f"{p}[2].kind: unknown kind 'digitl': digital, physical, file, unlimited",
+        f"{p}[2].kind: unknown kind 'digitl': digital, physical, file, unlimited, channel",
         f"{p}[3].name: longer than 128 characters",
         f"{p}[3].price: not a decimal",
         f"{p}[3].quantity: must be a whole number from 0 to 100000",
