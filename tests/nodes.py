@@ -250,7 +250,12 @@ class Anvil:
         return str(self.rpc("evm_snapshot"))
 
     def revert(self, snapshot: str) -> None:
+        """Roll the chain back to `snapshot`, and its clock forward to now: evm_revert also sets anvil's clock
+        back to the snapshot's block, so without this every test would leave the next one a chain whose blocks
+        lag the wall clock by its run time, and after a minute of tests an invoice's payments would sit in
+        blocks "older" than the invoice, which a real chain never does (the ERC-20 backend's search back)."""
         assert self.rpc("evm_revert", snapshot) is True
+        self.rpc("evm_setTime", int(time.time()))
 
     def stop(self) -> None:
         stop_process(self.process)

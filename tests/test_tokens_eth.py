@@ -5,6 +5,7 @@ import asyncio
 import re
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -515,3 +516,14 @@ async def test_an_invoice_made_after_the_anchor_costs_no_search_back(anvil: Anvi
     assert len(posts) - before == 1  # one request for both
     assert [p.amount for p in snapshot.payments[later]] == [777]
     await backend.close()
+
+
+def test_rolling_anvil_back_after_a_test_keeps_its_clock_at_wall_clock_time(anvil: Anvil) -> None:
+    """tests.nodes: evm_revert sets anvil's clock back to the snapshot's block. Left so, each test would hand the
+    next a chain lagging the wall clock by its run time; a minute of tests on, payments would land in blocks
+    "older" than their invoices, which the ERC-20 backend's search back to an invoice's creation rightly skips."""
+    snapshot = anvil.snapshot()
+    time.sleep(3)  # a test's run time
+    anvil.revert(snapshot)
+    anvil.mine()
+    assert time.time() - int(anvil.rpc("eth_getBlockByNumber", "latest", False)["timestamp"], 16) < 2
