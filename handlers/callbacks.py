@@ -167,6 +167,8 @@ class OrderCb(CallbackData, prefix="od"):
 
 class RefundAction(StrEnum):
     address = "a"  # give the address the refund goes to
+    credit = "c"  # take it as store credit instead: asks to confirm
+    credit_yes = "y"  # confirmed: take it as store credit
 
 
 class RefundCb(CallbackData, prefix="rb"):

@@ -21,6 +21,8 @@ from handlers.callbacks import (
     PayCb,
     ProductAction,
     ProductCb,
+    RefundAction,
+    RefundCb,
     ReviewAction,
     ReviewCb,
     SearchCb,
@@ -340,6 +342,15 @@ def confirm_cancel(order_id: int, l10n: L10n) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     kb.button(text=l10n("order.cancel_yes"), callback_data=OrderCb(action=OrderAction.cancel_confirmed, id=order_id))
     kb.button(text=l10n("order.cancel_no"), callback_data=OrderCb(action=OrderAction.view, id=order_id))
+    kb.adjust(1)
+    return kb.as_markup()
+
+
+def confirm_credit(refund_id: int, order_id: int, l10n: L10n) -> InlineKeyboardMarkup:
+    """Under the question whether to take a refund as store credit."""
+    kb = InlineKeyboardBuilder()
+    kb.button(text=l10n("refund.credit_yes"), callback_data=RefundCb(action=RefundAction.credit_yes, id=refund_id))
+    kb.button(text=l10n("nav.back"), callback_data=OrderCb(action=OrderAction.view, id=order_id))
     kb.adjust(1)
     return kb.as_markup()
 

@@ -26,16 +26,18 @@ CASES = {
     "invoice_closed": "status",
     "admin.access_renewal_failed": "why",
 }
-# Notices that ask for an answer: the button that gives it (its text's l10n key, and what it presses), above
-# the one that opens the order.
-ANSWERS: dict[str, tuple[str, Callable[[Notice], CallbackData]]] = {
+# Notices that ask for an answer: the buttons that give it (each its text's l10n key, and what it presses),
+# above the one that opens the order.
+ANSWERS: dict[str, tuple[tuple[str, Callable[[Notice], CallbackData]], ...]] = {
     "refund_ask": (
-        "refund.give_address",
-        lambda n: RefundCb(action=RefundAction.address, id=int(n.params["refund_id"])),
+        ("refund.give_address", lambda n: RefundCb(action=RefundAction.address, id=int(n.params["refund_id"]))),
+        ("refund.take_credit", lambda n: RefundCb(action=RefundAction.credit, id=int(n.params["refund_id"]))),
     ),
     "admin.refund_ready": (
-        "admin.refunds.do.link",
-        lambda n: RefundAdminCb(action=ArAction.link, id=n.order_id or 0, refund=int(n.params["refund_id"])),
+        (
+            "admin.refunds.do.link",
+            lambda n: RefundAdminCb(action=ArAction.link, id=n.order_id or 0, refund=int(n.params["refund_id"])),
+        ),
     ),
 }
 
@@ -85,12 +87,9 @@ def notice_text(notice: Notice, l10n: L10n) -> tuple[str, list[BufferedInputFile
 
 
 def notice_markup(notice: Notice, l10n: L10n) -> InlineKeyboardMarkup | None:
-    """The button that answers the notice, if it asks for something (ANSWERS); then a button to the order:
+    """The buttons that answer the notice, if it asks for something (ANSWERS); then a button to the order:
     the buyer's own view, or for an admin notice the admin order view."""
-    rows = []
-    if notice.kind in ANSWERS:
-        key, pressed = ANSWERS[notice.kind]
-        rows.append([button(l10n(key), pressed(notice))])
+    rows = [[button(l10n(key), pressed(notice))] for key, pressed in ANSWERS.get(notice.kind, ())]
     if notice.order_id is not None:
         data = (
             open_order(notice.order_id)

@@ -1,6 +1,6 @@
-"""The buyer's side of a refund: the shop asked (a notice with a button), the buyer sends the address it
-should go to. A refused address changes nothing and the prompt stays, so the buyer can send another; any
-button or command leaves it (handlers.prompts)."""
+"""The buyer's side of a refund: the shop asked (a notice with buttons), the buyer sends the address it
+should go to, or takes it as store credit instead (after confirming). A refused address changes nothing and
+the prompt stays, so the buyer can send another; any button or command leaves it (handlers.prompts)."""
 
 from aiogram import F, Router
 from aiogram.filters import StateFilter
@@ -15,8 +15,8 @@ from handlers.prompts import COMMAND, waiting_router
 from handlers.render import alert, show
 from l10n import L10n
 from services.dto import UserDTO
-from services.money import format_amount
-from services.orders.refunds import BuyerRefundService, OwnAddress, RefundAsk, WatchUnavailable
+from services.money import format_amount, format_fiat
+from services.orders.refunds import BuyerRefundService, NoCredit, OwnAddress, RefundAsk, WatchUnavailable
 from services.shop.catalog import NotFound
 from services.wallet.addresses import AddressProblem, NotAnAddress
 
@@ -80,6 +80,47 @@ async def got_address(
     await message.answer(text, reply_markup=keyboards.back_to_order(ask.order_id, l10n))
 
 
+async def ask_credit(
+    query: CallbackQuery,
+    callback_data: RefundCb,
+    user: UserDTO,
+    refunds: BuyerRefundService,
+    l10n: L10n,
+    callback_answer: CallbackAnswer,
+) -> None:
+    try:
+        ask = await refunds.asking(callback_data.id, user.id)
+    except NotFound:
+        alert(callback_answer, l10n("refund.credit_refused"))
+        return
+    if ask.credit is None:
+        alert(callback_answer, l10n("refund.credit_unavailable"))
+        return
+    text = l10n("refund.ask_credit", credit=format_fiat(ask.credit, ask.currency), **_params(ask))
+    await show(query, text, keyboards.confirm_credit(ask.id, ask.order_id, l10n))
+
+
+async def take_credit(
+    query: CallbackQuery,
+    callback_data: RefundCb,
+    user: UserDTO,
+    refunds: BuyerRefundService,
+    l10n: L10n,
+    callback_answer: CallbackAnswer,
+) -> None:
+    try:
+        taken = await refunds.take_credit(callback_data.id, user.id)
+    except NotFound:
+        alert(callback_answer, l10n("refund.credit_refused"))
+        return
+    except NoCredit:
+        alert(callback_answer, l10n("refund.credit_unavailable"))
+        return
+    credit, balance = (format_fiat(a, taken.currency) for a in (taken.credit, taken.balance))
+    text = l10n("refund.credited", order_id=taken.order_id, credit=credit, balance=balance)
+    await show(query, text, keyboards.back_to_order(taken.order_id, l10n))
+
+
 def refused(error: NotAnAddress, ask: RefundAsk, l10n: L10n) -> str:
     """Why the text is not an address for this refund, in the buyer's words."""
     params = _params(ask)
@@ -100,4 +141,6 @@ def build() -> Router:
     router.message.register(got_address, StateFilter(RefundForm.address), F.text & ~COMMAND)
     router.message.register(not_text, waiting, ~COMMAND)
     router.callback_query.register(ask_address, RefundCb.filter(F.action == RefundAction.address))
+    router.callback_query.register(ask_credit, RefundCb.filter(F.action == RefundAction.credit))
+    router.callback_query.register(take_credit, RefundCb.filter(F.action == RefundAction.credit_yes))
     return router

@@ -118,10 +118,11 @@ class VoucherKind(StrEnum):
 
 
 class RefundMethod(StrEnum):
-    """How a refund reaches the buyer. Store credit (issue 14, item 2) is meant to join as another method
-    that closes the same refund record."""
+    """How a refund reaches the buyer. A refund opens on chain; the buyer may take it as store credit instead
+    while it waits for their address, which closes the same record."""
 
     onchain = "onchain"  # the merchant's own wallet pays the buyer's address; the observer proves it
+    credit = "credit"  # the buyer took its fiat worth as store credit (services.credit.ledger)
 
 
 class RefundBasis(StrEnum):
@@ -136,6 +137,7 @@ class RefundStatus(StrEnum):
     awaiting_address = "awaiting_address"  # the buyer was asked where to send it
     awaiting_payment = "awaiting_payment"  # the admin has the payment link; the observer watches the address
     refunded = "refunded"  # a payment of exactly the amount reached the address at depth
+    credited = "credited"  # the buyer took it as store credit instead of an address
     cancelled = "cancelled"  # withdrawn by an admin
 
     @classmethod

@@ -166,7 +166,9 @@ class Refund(Base):
     address is not fresh like an invoice's, and an older payment of the same amount proves nothing. The
     payment that closed it is `txid` (its natural id), which closes no other refund. The asset is the
     invoice's, copied as the invoice locks it (symbol, token, decimals), so the amount reads in the unit it
-    was paid in; the bot opens refunds in a network's own coin only (services.orders.refunds.sent_on_chain)."""
+    was paid in; the bot opens refunds in a network's own coin only (services.orders.refunds.sent_on_chain).
+    While it awaits the address, the buyer may take it as store credit instead: it closes as credited (method
+    credit), worth `fiat_minor` on their ledger."""
 
     __tablename__ = "refunds"
     __table_args__ = (UniqueConstraint("chain", "txid"), Index("ix_refunds_chain_status", "chain", "status"))

@@ -24,6 +24,7 @@ from tests.recording import RecordingSession
 from tests.telegram import Person, Telegram, buttons
 
 GIVE_ADDRESS = "💸 Send my refund address"
+TAKE_CREDIT = "💳 Take it as store credit"
 
 
 def dispatcher_of(shop: Shop, goods: GoodsCipher) -> Telegram:
@@ -51,17 +52,20 @@ async def open_refund(tg: Telegram, order_id: int, basis: str = "the coins") -> 
     return await tg.press(ADMIN, buttons(calls)[label])
 
 
-async def buyer_asked(tg: Telegram, sender: OutboxSender, buyer: Person) -> list[TelegramMethod[Any]]:
-    """The outbox goes out; the buyer presses the button of the refund notice. The calls of that press."""
+async def buyer_asked(
+    tg: Telegram, sender: OutboxSender, buyer: Person, label: str = GIVE_ADDRESS
+) -> list[TelegramMethod[Any]]:
+    """The outbox goes out; the buyer presses the refund notice's button `label` (give the address, or take it
+    as store credit). The calls of that press."""
     before = len(tg.session.calls)
     await sender.send_due()
     asks = [
         c
         for c in tg.session.calls[before:]
-        if isinstance(c, SendMessage) and c.chat_id == buyer.id and GIVE_ADDRESS in _labels(c)
+        if isinstance(c, SendMessage) and c.chat_id == buyer.id and label in _labels(c)
     ]
     assert len(asks) == 1, "the buyer got no refund notice with its button"
-    return await tg.press(buyer, _labels(asks[0])[GIVE_ADDRESS])
+    return await tg.press(buyer, _labels(asks[0])[label])
 
 
 def _labels(message: SendMessage) -> dict[str, str]:

@@ -15,9 +15,8 @@ from models.types import utcnow
 from repositories.audit import AuditRepo
 from repositories.credit import CreditRepo, NewEntry
 from repositories.orders import OrderRepo
-from services.credit.ledger import Inconsistency, check_ledger
-from services.money import format_fiat, from_minor
-from services.outbox import notify_buyer
+from services.credit.ledger import CreditLedger, Inconsistency, check_ledger
+from services.money import from_minor
 from services.shop.catalog import NotFound
 
 PAGE_SIZE = 10
@@ -83,22 +82,17 @@ class CreditService:
         order and a message to the buyer. One transaction. Idempotent: a `key` appended before returns that
         entry and changes nothing (no second message). Raises ValueError for an amount that is not positive or
         a key longer than 128 characters, NotFound for a missing order."""
-        if amount_minor <= 0 or not key or len(key) > 128:
-            raise ValueError(f"a refund credit needs a positive amount and a key: {amount_minor}, {key!r}")
         now = utcnow()
         async with self._session.begin():
             order = await OrderRepo(self._session).get(order_id)
             if order is None:
                 raise NotFound
-            entry, appended = await CreditRepo(self._session).append(
-                NewEntry(key, order.user_id, CreditKind.refund_credit, amount_minor, actor, order_id), now
-            )
+            ledger = CreditLedger(self._session)
+            currency = self._settings.fiat_currency
+            entry, appended = await ledger.refund_credit(order, amount_minor, key, actor, currency, now)
             if appended:
                 after = {"credit_minor": amount_minor, "balance_minor": entry.balance_after_minor, "key": key}
                 await AuditRepo(self._session).record(actor, "credit.refund", "order", order_id, after=after)
-                amount = format_fiat(from_minor(amount_minor), self._settings.fiat_currency)
-                balance = format_fiat(from_minor(entry.balance_after_minor), self._settings.fiat_currency)
-                await notify_buyer(self._session, order, "credit_refund", amount=amount, balance=balance)
             return credit_line(entry)
 
     async def expire_due(self, now: datetime) -> int:

@@ -7,7 +7,8 @@ spent at checkout, never withdrawn. Each change is one entry in an append-only l
 goes below zero however many checkouts race, and a unique key, so a repeated entry changes nothing.
 
 entry             amount    key                             written by
-refund_credit     +         the caller's (refunds)          CreditService.credit_refund
+refund_credit     +         refund:<refund id>              OrderLifecycle.refund_credited (the buyer's choice);
+                            (or the caller's)               CreditService.credit_refund
 spend             −         spend:order:<id>                checkout, in the order's transaction
 give_back         +         give_back:order:<id>            OrderLifecycle.expire / cancel (unpaid)
 admin_adjustment  ±         adjust:<chat>:<message>         AdminCreditService.adjust, with a reason
@@ -22,14 +23,42 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.credit import CreditEntry
 from models.enums import CreditKind
+from models.orders import Order
 from repositories.credit import CreditRepo, NewEntry
+from services.money import format_fiat, from_minor
+from services.outbox import notify_buyer
+
+
+def refund_key(refund_id: int) -> str:
+    """The ledger key of the credit a refund became: one entry per refund, however often it is pressed."""
+    return f"refund:{refund_id}"
 
 
 class CreditLedger:
     """The entries an order's checkout and its closing write, inside the caller's transaction."""
 
     def __init__(self, session: AsyncSession) -> None:
+        self._s = session
         self._repo = CreditRepo(session)
+
+    async def refund_credit(
+        self, order: Order, amount_minor: int, key: str, actor: str, currency: str, now: datetime
+    ) -> tuple[CreditEntry, bool]:
+        """Store credit instead of money back: `amount_minor` (> 0) of `currency` for the order's buyer, keyed
+        `key`; the buyer is told the amount and their balance. Returns the entry and whether it was appended now:
+        a key appended before returns that entry and changes nothing (no second message). Raises ValueError for
+        an amount that is not positive or a key that is empty or longer than 128 characters. Writes no audit
+        row: that is the caller's step."""
+        if amount_minor <= 0 or not key or len(key) > 128:
+            raise ValueError(f"a refund credit needs a positive amount and a key: {amount_minor}, {key!r}")
+        entry, appended = await self._repo.append(
+            NewEntry(key, order.user_id, CreditKind.refund_credit, amount_minor, actor, order.id), now
+        )
+        if appended:
+            amount = format_fiat(from_minor(amount_minor), currency)
+            balance = format_fiat(from_minor(entry.balance_after_minor), currency)
+            await notify_buyer(self._s, order, "credit_refund", amount=amount, balance=balance)
+        return entry, appended
 
     async def spend(self, user_id: int, order_id: int, amount_minor: int, actor: str, now: datetime) -> None:
         """Credit pays `amount_minor` of the order. Raises repositories.credit.InsufficientCredit when the balance

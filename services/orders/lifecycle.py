@@ -46,6 +46,8 @@ the problem can only be resolved through it (fulfil, close_problem and resend re
 open_refund      problem: refund awaiting_address                     refund_ask
 refund_address   refund awaiting_address -> awaiting_payment                            admin.refund_ready
 refund_paid      refund awaiting_payment -> refunded; problem -> none refund_sent       admin.refunded
+refund_credited  refund awaiting_address -> credited (store credit);   credit_refund     admin.refund_credited
+                 problem -> none
 cancel_refund    refund open -> cancelled                             refund_cancelled
 """
 
@@ -58,7 +60,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config import Settings
-from models.enums import OrderProblem, OrderStatus, RefundStatus
+from models.enums import OrderProblem, OrderStatus, RefundMethod, RefundStatus
 from models.orders import Invoice, Order, OrderItem, Refund
 from repositories.audit import AuditRepo
 from repositories.orders import OrderRepo
@@ -66,7 +68,7 @@ from repositories.refunds import RefundRepo
 from repositories.stock import StockRepo
 from repositories.users import UserRepo
 from repositories.vouchers import VoucherRepo
-from services.credit.ledger import CreditLedger
+from services.credit.ledger import CreditLedger, refund_key
 from services.money import format_fiat, from_minor
 from services.orders.access import grant_access, grants_access
 from services.orders.rewards import order_delivered
@@ -469,6 +471,34 @@ class OrderLifecycle:
         amount = {"refund": refund.amount, "txid": txid}
         await notify_buyer(self._s, order, "refund_sent", **amount)
         await notify_admins(self._s, self._settings.admin_ids, "admin.refunded", order.id, to=refund.address, **amount)
+        return True
+
+    async def refund_credited(self, order: Order, refund: Refund, actor: Actor, now: datetime) -> bool:
+        """The buyer takes the refund as store credit while it still waits for their address: the refund closes
+        as credited, its worth in fiat (`refund.fiat_minor`, > 0, in FIAT_CURRENCY) goes on their ledger keyed by
+        the refund (services.credit.ledger.refund_key, so it is credited once), and the order's problem closes
+        (when it still is the refund's); the buyer is told the credit and their balance, the admins that it was
+        taken. The order's status stays. False, changing nothing, once an address is in or the refund closed."""
+        if not await self._refunds.move(
+            refund.id,
+            [RefundStatus.awaiting_address],
+            status=RefundStatus.credited,
+            method=RefundMethod.credit,
+            closed_at=now,
+        ):
+            return False
+        key = refund_key(refund.id)
+        currency = self._settings.fiat_currency
+        entry, _ = await CreditLedger(self._s).refund_credit(order, refund.fiat_minor, key, str(actor), currency, now)
+        credit = format_fiat(from_minor(refund.fiat_minor), currency)
+        problem = order.problem
+        if problem is refund.problem:
+            await self._orders.clear_problem(order.id, problem, closed_at=now, close_reason=f"store credit: {credit}")
+        steps = (RefundStatus.awaiting_address, RefundStatus.credited)
+        details = {"credit_minor": refund.fiat_minor, "balance_minor": entry.balance_after_minor, "key": key}
+        await self._refund_audit(actor, "refund.credit", order, refund, steps, details, problem)
+        taken = {"refund_id": refund.id, "refund": refund.amount, "credit": credit}
+        await notify_admins(self._s, self._settings.admin_ids, "admin.refund_credited", order.id, **taken)
         return True
 
     async def cancel_refund(self, order: Order, refund: Refund, actor: Actor, now: datetime) -> bool:
