@@ -1,7 +1,7 @@
 """The store credit ledger below the screens, on SQLite and PostgreSQL: appending is one conditional write that
 never takes a balance below zero however many spends race (real concurrent tasks, each with its own session and
 connection), a replayed key changes nothing, `python -m bot ledger check` finds a corrupted row, credit instead
-of a refund (`credit_refund`) and expiry."""
+of a refund taken as credit and expiry."""
 
 import asyncio
 import os
@@ -20,8 +20,9 @@ from models.ops import AuditLog, OutboxMessage
 from models.shop import CartItem, User
 from models.types import utcnow
 from repositories.credit import CreditRepo, InsufficientCredit, NewEntry
+from repositories.orders import OrderRepo
 from services.admin.credit import AdjustmentRefused, AdminCreditService, parse_adjustment
-from services.credit.account import CreditService
+from services.credit.account import CreditService, credit_line
 from services.credit.ledger import CreditLedger
 from services.payments.rates import rate_service_from_settings
 from services.shop.catalog import NotFound
@@ -142,10 +143,11 @@ async def test_replaying_an_entry_key_changes_nothing(sessions, settings, wallet
         assert await CreditLedger(s).give_back(order_id, "observer", utcnow()) == 0
     async with sessions.begin() as s:
         assert await CreditLedger(s).give_back(order_id, "observer", utcnow()) == 0
-    async with sessions() as s:
-        credit = CreditService(s, settings)
-        refund = await credit.credit_refund(order_id, 250, "refund:7")
-        assert await credit.credit_refund(order_id, 250, "refund:7") == refund
+    for _ in range(2):  # a refund taken as credit, its key replayed
+        async with sessions.begin() as s:
+            order = await OrderRepo(s).get(order_id)
+            assert order is not None
+            await CreditLedger(s).refund_credit(order, 250, "refund:7", "buyer:501", "USD", utcnow())
     balance, entries = await balance_and_entries(sessions, user_id)
     assert balance == 950
     assert entries == [
@@ -157,23 +159,26 @@ async def test_replaying_an_entry_key_changes_nothing(sessions, settings, wallet
     notices = await rows(sessions, select(OutboxMessage.kind).where(OutboxMessage.kind.like("credit%")))
     assert sorted(k for (k,) in notices) == ["credit_adjusted", "credit_refund"]  # each told once
     audits = await rows(sessions, select(AuditLog.action).where(AuditLog.action.like("credit.%")))
-    assert sorted(a for (a,) in audits) == ["credit.adjust", "credit.refund"]
+    assert sorted(a for (a,) in audits) == ["credit.adjust"]  # a refund's audit row is its lifecycle step's
 
 
-async def test_credit_refund_credits_the_orders_buyer_and_refuses_bad_input(sessions, settings, wallet, goods) -> None:
-    """The refunds feature's entry point: credit for an order's buyer, an audit row on the order and a message to
-    the buyer; nothing for a missing order, a non-positive amount or a missing key."""
+async def test_a_refund_credit_goes_to_the_orders_buyer_and_bad_input_is_refused(
+    sessions, settings, wallet, goods
+) -> None:
+    """The ledger step of a refund taken as credit (OrderLifecycle.refund_credited): credit for the order's buyer
+    and a message to them; nothing for a non-positive amount or a missing or overlong key."""
     user_id = await seed_buyer(sessions)
     order_id = await check_out_one(sessions, settings, wallet, goods, user_id)
-    async with sessions() as s:
-        credit = CreditService(s, settings)
-        line = await credit.credit_refund(order_id, 1234, "refund:overpaid:1")
+    async with sessions.begin() as s:
+        order = await OrderRepo(s).get(order_id)
+        assert order is not None
+        ledger = CreditLedger(s)
+        entry, appended = await ledger.refund_credit(order, 1234, "refund:overpaid:1", "buyer:501", "USD", utcnow())
         for amount, key in ((0, "refund:2"), (-5, "refund:3"), (100, ""), (100, "k" * 129)):
             with pytest.raises(ValueError):
-                await credit.credit_refund(order_id, amount, key)
-        with pytest.raises(NotFound):
-            await credit.credit_refund(order_id + 999, 100, "refund:4")
-    assert (line.kind, line.amount, line.order_id, line.balance_after) == (
+                await ledger.refund_credit(order, amount, key, "buyer:501", "USD", utcnow())
+    line = credit_line(entry)
+    assert appended and (line.kind, line.amount, line.order_id, line.balance_after) == (
         CreditKind.refund_credit,
         Decimal("12.34"),
         order_id,
@@ -184,10 +189,6 @@ async def test_credit_refund_credits_the_orders_buyer_and_refuses_bad_input(sess
         sessions, select(OutboxMessage.order_id, OutboxMessage.params).where(OutboxMessage.kind == "credit_refund")
     )
     assert notice == (order_id, {"amount": "12.34 USD", "balance": "12.34 USD"})
-    (entry_audit,) = await rows(
-        sessions, select(AuditLog.entity, AuditLog.entity_id).where(AuditLog.action == "credit.refund")
-    )
-    assert entry_audit == ("order", order_id)
 
 
 async def test_adjustments_never_go_below_zero_and_need_a_reason(sessions, settings) -> None:

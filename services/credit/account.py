@@ -11,13 +11,9 @@ from config import Settings
 from models.credit import CreditEntry
 from models.database import read_only
 from models.enums import CreditKind
-from models.types import utcnow
-from repositories.audit import AuditRepo
 from repositories.credit import CreditRepo, NewEntry
-from repositories.orders import OrderRepo
-from services.credit.ledger import CreditLedger, Inconsistency, check_ledger
+from services.credit.ledger import Inconsistency, check_ledger
 from services.money import from_minor
-from services.shop.catalog import NotFound
 
 PAGE_SIZE = 10
 EXPIRY_BATCH = 500  # buyers per run: the scheduler comes back for the rest
@@ -75,25 +71,6 @@ class CreditService:
         """The buyer's balance and their entries, one page, newest first. Read-only."""
         async with read_only(self._session):
             return await credit_history(self._session, user_id, page)
-
-    async def credit_refund(self, order_id: int, amount_minor: int, key: str, actor: str = "shop") -> CreditLine:
-        """Store credit instead of an on-chain refund: `amount_minor` (> 0) of FIAT_CURRENCY for the buyer of the
-        order, as a refund_credit entry keyed `key` (the caller's id of that refund), with an audit row on the
-        order and a message to the buyer. One transaction. Idempotent: a `key` appended before returns that
-        entry and changes nothing (no second message). Raises ValueError for an amount that is not positive or
-        a key longer than 128 characters, NotFound for a missing order."""
-        now = utcnow()
-        async with self._session.begin():
-            order = await OrderRepo(self._session).get(order_id)
-            if order is None:
-                raise NotFound
-            ledger = CreditLedger(self._session)
-            currency = self._settings.fiat_currency
-            entry, appended = await ledger.refund_credit(order, amount_minor, key, actor, currency, now)
-            if appended:
-                after = {"credit_minor": amount_minor, "balance_minor": entry.balance_after_minor, "key": key}
-                await AuditRepo(self._session).record(actor, "credit.refund", "order", order_id, after=after)
-            return credit_line(entry)
 
     async def expire_due(self, now: datetime) -> int:
         """Expire the credit of buyers whose last entry is CREDIT_EXPIRY_DAYS or more before `now` (up to

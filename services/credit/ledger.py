@@ -7,8 +7,7 @@ spent at checkout, never withdrawn. Each change is one entry in an append-only l
 goes below zero however many checkouts race, and a unique key, so a repeated entry changes nothing.
 
 entry             amount    key                             written by
-refund_credit     +         refund:<refund id>              OrderLifecycle.refund_credited (the buyer's choice);
-                            (or the caller's)               CreditService.credit_refund
+refund_credit     +         refund:<refund id>              OrderLifecycle.refund_credited (the buyer's choice)
 spend             −         spend:order:<id>                checkout, in the order's transaction
 give_back         +         give_back:order:<id>            OrderLifecycle.expire / cancel (unpaid)
 admin_adjustment  ±         adjust:<chat>:<message>         AdminCreditService.adjust, with a reason
