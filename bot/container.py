@@ -22,6 +22,7 @@ from services.admin.stats import AdminStatsService
 from services.admin.stock import AdminStockService
 from services.admin.texts import AdminTextsService
 from services.admin.users import AdminUsersService
+from services.admin.variants import AdminVariantService
 from services.admin.vouchers import AdminVouchersService
 from services.admin.wallet import AdminWalletService, ChainHoldings
 from services.delivery import OutboxDelivery
@@ -83,6 +84,7 @@ class Container:
             "order_messages": OrderMessageService(session, self.settings),
             "admin_inventory": AdminInventoryService(session),
             "admin_stock": AdminStockService(session, self.goods),
+            "admin_variants": AdminVariantService(session),
             "admin_users": AdminUsersService(session),
             "admin_broadcast": AdminBroadcastService(session),
             "admin_stats": AdminStatsService(session, self.settings, self.goods),

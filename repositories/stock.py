@@ -22,8 +22,8 @@ class StockRepo:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
 
-    async def reserve(self, product_id: int, quantity: int, order_id: int, until: datetime) -> list[int]:
-        """Hold up to `quantity` available units of a product for an order; returns the ids held.
+    async def reserve(self, variant_id: int, quantity: int, order_id: int, until: datetime) -> list[int]:
+        """Hold up to `quantity` available units of a variant (and no other) for an order; returns the ids held.
 
         Fewer ids than asked means too little stock: the caller must roll back. On PostgreSQL the
         candidate rows are locked with SKIP LOCKED so concurrent buyers take different units; on SQLite
@@ -36,7 +36,7 @@ class StockRepo:
             (
                 await self._s.execute(
                     select(StockUnit.id)
-                    .where(StockUnit.product_id == product_id, StockUnit.status == StockStatus.available)
+                    .where(StockUnit.variant_id == variant_id, StockUnit.status == StockStatus.available)
                     .order_by(StockUnit.id)
                     .limit(quantity)
                     .with_for_update(skip_locked=True)
@@ -114,6 +114,28 @@ class StockRepo:
         counts = {int(pid): int(n) for pid, n in result.all()}
         return {pid: counts.get(pid, 0) for pid in product_ids}
 
+    async def available_of_variants(self, variant_ids: Sequence[int]) -> dict[int, int]:
+        """Units neither reserved nor sold, per variant (missing ids count 0)."""
+        if not variant_ids:
+            return {}
+        result = await self._s.execute(
+            select(StockUnit.variant_id, func.count())
+            .where(StockUnit.variant_id.in_(variant_ids), StockUnit.status == StockStatus.available)
+            .group_by(StockUnit.variant_id)
+        )
+        counts = {int(vid): int(n) for vid, n in result.all()}
+        return {vid: counts.get(vid, 0) for vid in variant_ids}
+
+    async def variant_unit_counts(self, variant_ids: Sequence[int] | None = None) -> dict[tuple[int, StockStatus], int]:
+        """Number of units per (variant id, status), of these variants or of all; pairs with no unit are absent."""
+        stmt = select(StockUnit.variant_id, StockUnit.status, func.count()).group_by(
+            StockUnit.variant_id, StockUnit.status
+        )
+        if variant_ids is not None:
+            stmt = stmt.where(StockUnit.variant_id.in_(variant_ids))
+        result = await self._s.execute(stmt)
+        return {(int(vid), StockStatus(status)): int(n) for vid, status, n in result.all()}
+
     async def unit_counts(self, product_id: int) -> dict[StockStatus, int]:
         """Units of one product per status; every status is present."""
         counts = await self.all_unit_counts([product_id])
@@ -143,19 +165,22 @@ class StockRepo:
         return {digest: StockStatus(status) for digest, status in result.tuples() if digest is not None}
 
     async def available_payloads(self) -> dict[int, list[bytes]]:
-        """Sealed payloads of units neither reserved nor sold, per product id, oldest first."""
+        """Sealed payloads of units neither reserved nor sold, per variant id, oldest first."""
         result = await self._s.execute(
-            select(StockUnit.product_id, StockUnit.payload_enc)
+            select(StockUnit.variant_id, StockUnit.payload_enc)
             .where(StockUnit.status == StockStatus.available, StockUnit.payload_enc.is_not(None))
             .order_by(StockUnit.id)
         )
         payloads: dict[int, list[bytes]] = {}
-        for pid, blob in result.all():
-            payloads.setdefault(int(pid), []).append(bytes(blob))
+        for vid, blob in result.all():
+            payloads.setdefault(int(vid), []).append(bytes(blob))
         return payloads
 
-    async def add_units(self, product_id: int, payloads: Sequence[tuple[bytes, str] | None], at: datetime) -> None:
-        """Insert one available unit per item: (sealed payload, digest) for digital goods, None for physical ones.
+    async def add_units(
+        self, product_id: int, variant_id: int, payloads: Sequence[tuple[bytes, str] | None], at: datetime
+    ) -> None:
+        """Insert one available unit of the variant (of the product `product_id`) per item: (sealed payload, digest)
+        for digital goods, None for physical ones.
 
         Chunked executemany, no ORM objects. A digest already stored for the product violates
         uq_stock_units_product_id_payload_digest: the caller filters those out first.
@@ -164,6 +189,7 @@ class StockRepo:
             rows: list[dict[str, Any]] = [
                 {
                     "product_id": product_id,
+                    "variant_id": variant_id,
                     "status": StockStatus.available,
                     "created_at": at,
                     "payload_enc": item[0] if item else None,
@@ -188,8 +214,15 @@ class StockRepo:
                 removed += int(getattr(result, "rowcount", 0))
         return removed
 
-    async def remove_newest_available(self, product_id: int, count: int) -> int:
-        """Delete up to `count` available units of a product, newest first; returns how many.
+    async def remove_variant_available(self, variant_id: int) -> int:
+        """Delete the variant's available units; returns how many. Held and sold ones stay (see remove_available)."""
+        result = await self._s.execute(
+            delete(StockUnit).where(StockUnit.variant_id == variant_id, StockUnit.status == StockStatus.available)
+        )
+        return int(getattr(result, "rowcount", 0))
+
+    async def remove_newest_available(self, variant_id: int, count: int) -> int:
+        """Delete up to `count` available units of a variant, newest first; returns how many.
 
         Checkouts hold the oldest units (see `reserve`), so taking from the other end rarely meets them; on
         PostgreSQL units a checkout has locked are skipped, and the DELETE is conditional on the status anyway.
@@ -198,7 +231,7 @@ class StockRepo:
             (
                 await self._s.execute(
                     select(StockUnit.id)
-                    .where(StockUnit.product_id == product_id, StockUnit.status == StockStatus.available)
+                    .where(StockUnit.variant_id == variant_id, StockUnit.status == StockStatus.available)
                     .order_by(StockUnit.id.desc())
                     .limit(count)
                     .with_for_update(skip_locked=True)

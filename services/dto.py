@@ -36,8 +36,9 @@ class ProductRow:
 
     id: int
     name: str
-    price: Decimal
+    price: Decimal  # the lowest of its variants' prices
     available: int
+    price_varies: bool = False  # its variants cost different amounts: the price is "from"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,10 +87,23 @@ class Page(Generic[Item]):
 
 
 @dataclass(frozen=True, slots=True)
+class VariantChoice:
+    """One of a product's variants as its card offers it."""
+
+    id: int
+    name: str
+    price: Decimal
+    available: int
+
+
+@dataclass(frozen=True, slots=True)
 class ProductCard:
+    """A product as one buyer sees it, with the variant they chose (or its only one). Without a chosen variant
+    (several to choose from) the price is the lowest, the availability the sum, and nothing can be added."""
+
     id: int
     subcategory_id: int
-    name: str
+    name: str  # the product's, with the chosen variant's name when it has one
     description: str
     price: Decimal
     kind: ProductKind
@@ -101,6 +115,13 @@ class ProductCard:
     your_price: Decimal | None = None  # what one costs this buyer, when that is less than the price
     reseller: bool = False  # ... because of their reseller price
     tier_name: str | None = None  # ... or of their tier
+    variants: tuple[VariantChoice, ...] = ()  # offered as buttons when there are several
+    variant_id: int = 0  # the chosen one (0: none chosen yet)
+    variant_refused: bool = False  # the button named a variant this product does not offer (any more)
+
+    @property
+    def price_varies(self) -> bool:
+        return not self.variant_id and len({v.price for v in self.variants}) > 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from handlers.admin import (
     inventory_media,
     inventory_remove,
     inventory_stock,
+    inventory_variants,
     loyalty,
     menu,
     orders,
@@ -43,7 +44,11 @@ def build() -> Router:
     router.include_routers(orders.build(), problems.build())
     # inventory_stock last of the inventory: its last handler takes what no inventory dialog step could use
     router.include_routers(
-        inventory.build(), inventory_media.build(), inventory_remove.build(), inventory_stock.build()
+        inventory.build(),
+        inventory_media.build(),
+        inventory_remove.build(),
+        inventory_variants.build(),
+        inventory_stock.build(),
     )
     router.include_routers(reviews.build(), users.build(), broadcast.build(), stats.build(), wallet.build())
     return router

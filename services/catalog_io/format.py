@@ -14,12 +14,14 @@ from services.dto import Media
 from services.money import to_minor
 
 MAX_NAME = 128  # the columns' length
+MAX_VARIANT_NAME = 64  # product_variants.name
 MAX_FILE_ID, MAX_FILE_UNIQUE_ID = 256, 64  # the media columns' lengths
 MAX_TEXT = 4000  # a description or a payload must fit in one Telegram message (4096 characters)
 MAX_QUANTITY = 100_000  # per physical product: a typo must not insert millions of rows
 MAX_PRICE = Decimal(1_000_000_000)
 _DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
-_PRODUCT_FIELDS = ("description", "stock", "quantity", "available", "media")  # `available`: written by export, ignored
+_PRODUCT_FIELDS = ("description", "price", "stock", "quantity", "available", "media", "variants")
+_VARIANT_FIELDS = ("stock", "quantity", "available")  # `available`: written by export, ignored
 _MEDIA_FIELDS = ("type", "file_id", "file_unique_id")
 
 
@@ -32,16 +34,24 @@ class CatalogErrors(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class VariantSpec:
+    """One variant of a product in the file; a product without `variants` has one, unnamed (name "")."""
+
+    name: str
+    price_minor: int
+    stock: tuple[str, ...]  # digital: one payload per unit
+    quantity: int  # physical: how many available units the shop should hold
+
+
+@dataclass(frozen=True, slots=True)
 class ProductSpec:
     path: str  # JSON path, to name the product in problems found against the database
     category: str
     subcategory: str
     name: str
     description: str | None  # None: keep an existing product's description ("" for a new one)
-    price_minor: int
     kind: ProductKind
-    stock: tuple[str, ...]  # digital: one payload per unit
-    quantity: int  # physical: how many available units the shop should hold
+    variants: tuple[VariantSpec, ...]  # at least one; names unique
     media: Media | None = None  # None: keep an existing product's picture (none for a new one)
 
 
@@ -157,7 +167,7 @@ class _Checker:
         return None
 
     def product(self, value: object, path: str, parents: tuple[str, str], seen: set[str]) -> ProductSpec | None:
-        fields = self.fields(value, path, ("name", "price", "kind"), _PRODUCT_FIELDS)
+        fields = self.fields(value, path, ("name", "kind"), _PRODUCT_FIELDS)
         if fields is None:
             return None
         before = len(self.problems)
@@ -167,10 +177,52 @@ class _Checker:
             if "description" in fields
             else None
         )
-        price = self.price(fields["price"], f"{path}.price") if "price" in fields else None
         kind = fields.get("kind")
         if "kind" in fields and kind not in tuple(ProductKind):
             self.fail(f"{path}.kind", f"unknown kind {str(kind)[:40]!r}: digital or physical")
+        if "variants" in fields:
+            for key in ("price", "stock", "quantity"):
+                if key in fields:
+                    self.fail(f"{path}.{key}", "a product with variants gives it for each variant")
+            variants = self.variants(fields["variants"], f"{path}.variants", kind)
+        else:
+            plain = self.variant(fields, path, kind, named=False)
+            variants = (plain,) if plain is not None else ()
+        media = self.media(fields["media"], f"{path}.media") if "media" in fields else None
+        if len(self.problems) > before or name is None or not variants:
+            return None
+        return ProductSpec(path, *parents, name, description, ProductKind(str(kind)), variants, media)
+
+    def variants(self, value: object, path: str, kind: object) -> tuple[VariantSpec, ...]:
+        if not isinstance(value, list) or not value:
+            self.fail(path, "must be a list of at least one variant")
+            return ()
+        checked, names, payloads = [], set[str](), dict[str, int]()
+        for i, item in enumerate(value):
+            fields = self.fields(item, f"{path}[{i}]", ("name", "price"), _VARIANT_FIELDS)
+            variant = self.variant(fields, f"{path}[{i}]", kind, named=True) if fields is not None else None
+            if variant is not None and variant.name in names:
+                self.fail(f"{path}[{i}].name", f"duplicate name {variant.name!r} in the same list")
+            elif variant is not None:
+                names.add(variant.name)
+                checked.append(variant)
+            for payload in variant.stock if variant is not None else ():
+                if payload in payloads:  # one product's payloads are unique across its variants
+                    self.fail(f"{path}[{i}].stock", f"a payload of variants[{payloads[payload]}] again")
+                payloads.setdefault(payload, i)
+        return tuple(checked)
+
+    def variant(self, fields: dict[str, object], path: str, kind: object, *, named: bool) -> VariantSpec | None:
+        """The price and stock of a variant (or of a plain product, whose fields hold them; named=False)."""
+        before = len(self.problems)
+        name: str | None = ""
+        if named:
+            name = self.text(fields["name"], f"{path}.name", MAX_VARIANT_NAME) if "name" in fields else None
+            if name is not None and name != name.strip():
+                self.fail(f"{path}.name", "must not start or end with spaces")
+        price = self.price(fields["price"], f"{path}.price") if "price" in fields else None
+        if not named and "price" not in fields:
+            self.fail(f"{path}.price", "missing")
         stock = self.stock(fields["stock"], f"{path}.stock") if "stock" in fields else ()
         quantity = fields.get("quantity", 0)
         if not isinstance(quantity, int) or isinstance(quantity, bool) or not 0 <= quantity <= MAX_QUANTITY:
@@ -179,10 +231,9 @@ class _Checker:
             self.fail(f"{path}.stock", "only digital products have stock entries; give physical ones a quantity")
         if kind == ProductKind.digital and "quantity" in fields:
             self.fail(f"{path}.quantity", "only physical products have a quantity; list digital ones in stock")
-        media = self.media(fields["media"], f"{path}.media") if "media" in fields else None
         if len(self.problems) > before or name is None or price is None or not isinstance(quantity, int):
             return None
-        return ProductSpec(path, *parents, name, description, price, ProductKind(str(kind)), stock, quantity, media)
+        return VariantSpec(name.strip(), price, stock, quantity)
 
     def media(self, value: object, path: str) -> Media | None:
         """A picture Telegram keeps: {"type": "photo" | "video", "file_id", "file_unique_id"}. The file_id works

@@ -15,9 +15,9 @@ from models.chains import Asset
 from models.database import read_only
 from models.enums import Chain, ProductKind
 from models.orders import Invoice, Order, OrderItem
-from models.shop import CartItem, Product, ShippingOption, User
+from models.shop import ShippingOption, User
 from models.types import utcnow
-from repositories.cart import CartRepo
+from repositories.cart import CartRepo, CartRow
 from repositories.catalog import CatalogRepo
 from repositories.orders import OrderRepo
 from repositories.shipping import ShippingRepo
@@ -29,6 +29,7 @@ from services.orders.lifecycle import OrderLifecycle, OutOfStock, buyer
 from services.outbox import notify_admins
 from services.payments.rates import RateService
 from services.pricing import order_columns, price_steps
+from services.shop.catalog import line_name
 from services.shop.prices import CartPrice, price_cart
 from services.shop.shipping import open_draft
 from services.shop.vouchers import VoucherRefused, code_problem
@@ -201,9 +202,7 @@ class CheckoutService:
             raise OptionNeeded
         return offered.get(option_id)
 
-    async def _shipping(
-        self, user_id: int, lines: list[tuple[CartItem, Product]], choice: ShippingChoice | None
-    ) -> _Shipping:
+    async def _shipping(self, user_id: int, lines: list[CartRow], choice: ShippingChoice | None) -> _Shipping:
         """The option, its price and the address a cart with something physical ships with."""
         if not _physical(lines):
             return _Shipping(None, 0, None)
@@ -241,8 +240,8 @@ class CheckoutService:
         shipping = await self._shipping(user_id, lines, choice)
         now = utcnow()
         until = now + timedelta(minutes=self._settings.order_timeout_minutes)
-        on_sale = await CatalogRepo(s).on_sale([p.id for _, p in lines])
-        if hidden := [(p.name, 0) for _, p in lines if p.id not in on_sale]:
+        on_sale = await CatalogRepo(s).variants_on_sale([v.id for _, _, v in lines])
+        if hidden := [(line_name(p.name, v.name), 0) for _, p, v in lines if v.id not in on_sale]:
             raise OutOfStock(hidden)  # a buyer cannot hold what the shop no longer sells
         priced = await price_cart(s, user_id, lines, now, shipping.minor)
         if priced.problem is not None:
@@ -258,8 +257,14 @@ class CheckoutService:
                 **order_columns(breakdown),
             ),
             [
-                OrderItem(product_id=p.id, product_name=p.name, quantity=i.quantity, unit_price_minor=p.price_minor)
-                for i, p in lines
+                OrderItem(
+                    product_id=p.id,
+                    variant_id=v.id,
+                    product_name=line_name(p.name, v.name),
+                    quantity=i.quantity,
+                    unit_price_minor=v.price_minor,
+                )
+                for i, p, v in lines
             ],
             buyer(user.telegram_id),
         )
@@ -314,5 +319,5 @@ class CheckoutService:
             )
 
 
-def _physical(lines: list[tuple[CartItem, Product]]) -> bool:
-    return any(p.kind is ProductKind.physical for _, p in lines)
+def _physical(lines: list[CartRow]) -> bool:
+    return any(p.kind is ProductKind.physical for _, p, _ in lines)
