@@ -84,7 +84,7 @@ class VarAction(StrEnum):
     purge = "z"  # delete, confirmed
 
 
-class VarCb(CallbackData, prefix="av"):
+class VarCb(CallbackData, prefix="aiv"):
     """A product's variant in the inventory (handlers.admin.inventory_variants)."""
 
     action: VarAction

@@ -167,7 +167,8 @@ class _Checker:
         return None
 
     def product(self, value: object, path: str, parents: tuple[str, str], seen: set[str]) -> ProductSpec | None:
-        fields = self.fields(value, path, ("name", "kind"), _PRODUCT_FIELDS)
+        plain = isinstance(value, dict) and "variants" not in value
+        fields = self.fields(value, path, ("name", "price", "kind") if plain else ("name", "kind"), _PRODUCT_FIELDS)
         if fields is None:
             return None
         before = len(self.problems)
@@ -177,30 +178,32 @@ class _Checker:
             if "description" in fields
             else None
         )
+        price = self.price(fields["price"], f"{path}.price") if plain and "price" in fields else None
         kind = fields.get("kind")
         if "kind" in fields and kind not in tuple(ProductKind):
             self.fail(f"{path}.kind", f"unknown kind {str(kind)[:40]!r}: digital or physical")
-        if "variants" in fields:
+        variants: tuple[VariantSpec, ...] = ()
+        if plain:
+            stock, quantity = self.units(fields, path, kind)
+            variants = (VariantSpec("", price, stock, quantity),) if price is not None and quantity is not None else ()
+        else:
             for key in ("price", "stock", "quantity"):
                 if key in fields:
                     self.fail(f"{path}.{key}", "a product with variants gives it for each variant")
             variants = self.variants(fields["variants"], f"{path}.variants", kind)
-        else:
-            plain = self.variant(fields, path, kind, named=False)
-            variants = (plain,) if plain is not None else ()
         media = self.media(fields["media"], f"{path}.media") if "media" in fields else None
         if len(self.problems) > before or name is None or not variants:
             return None
         return ProductSpec(path, *parents, name, description, ProductKind(str(kind)), variants, media)
 
     def variants(self, value: object, path: str, kind: object) -> tuple[VariantSpec, ...]:
+        """A product's variants: each with a name (unique), a price and its stock."""
         if not isinstance(value, list) or not value:
             self.fail(path, "must be a list of at least one variant")
             return ()
         checked, names, payloads = [], set[str](), dict[str, int]()
         for i, item in enumerate(value):
-            fields = self.fields(item, f"{path}[{i}]", ("name", "price"), _VARIANT_FIELDS)
-            variant = self.variant(fields, f"{path}[{i}]", kind, named=True) if fields is not None else None
+            variant = self.variant(item, f"{path}[{i}]", kind)
             if variant is not None and variant.name in names:
                 self.fail(f"{path}[{i}].name", f"duplicate name {variant.name!r} in the same list")
             elif variant is not None:
@@ -212,28 +215,32 @@ class _Checker:
                 payloads.setdefault(payload, i)
         return tuple(checked)
 
-    def variant(self, fields: dict[str, object], path: str, kind: object, *, named: bool) -> VariantSpec | None:
-        """The price and stock of a variant (or of a plain product, whose fields hold them; named=False)."""
+    def variant(self, value: object, path: str, kind: object) -> VariantSpec | None:
+        fields = self.fields(value, path, ("name", "price"), _VARIANT_FIELDS)
+        if fields is None:
+            return None
         before = len(self.problems)
-        name: str | None = ""
-        if named:
-            name = self.text(fields["name"], f"{path}.name", MAX_VARIANT_NAME) if "name" in fields else None
-            if name is not None and name != name.strip():
-                self.fail(f"{path}.name", "must not start or end with spaces")
+        name = self.text(fields["name"], f"{path}.name", MAX_VARIANT_NAME) if "name" in fields else None
+        if name is not None and name != name.strip():
+            self.fail(f"{path}.name", "must not start or end with spaces")
         price = self.price(fields["price"], f"{path}.price") if "price" in fields else None
-        if not named and "price" not in fields:
-            self.fail(f"{path}.price", "missing")
+        stock, quantity = self.units(fields, path, kind)
+        if len(self.problems) > before or name is None or price is None or quantity is None:
+            return None
+        return VariantSpec(name, price, stock, quantity)
+
+    def units(self, fields: dict[str, object], path: str, kind: object) -> tuple[tuple[str, ...], int | None]:
+        """The stock entries (digital) and the quantity (physical; None when it is not a valid one)."""
         stock = self.stock(fields["stock"], f"{path}.stock") if "stock" in fields else ()
         quantity = fields.get("quantity", 0)
         if not isinstance(quantity, int) or isinstance(quantity, bool) or not 0 <= quantity <= MAX_QUANTITY:
             self.fail(f"{path}.quantity", f"must be a whole number from 0 to {MAX_QUANTITY}")
+            quantity = None
         if kind == ProductKind.physical and "stock" in fields:
             self.fail(f"{path}.stock", "only digital products have stock entries; give physical ones a quantity")
         if kind == ProductKind.digital and "quantity" in fields:
             self.fail(f"{path}.quantity", "only physical products have a quantity; list digital ones in stock")
-        if len(self.problems) > before or name is None or price is None or not isinstance(quantity, int):
-            return None
-        return VariantSpec(name.strip(), price, stock, quantity)
+        return stock, quantity
 
     def media(self, value: object, path: str) -> Media | None:
         """A picture Telegram keeps: {"type": "photo" | "video", "file_id", "file_unique_id"}. The file_id works
