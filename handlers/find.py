@@ -23,7 +23,6 @@ from handlers.prompts import COMMAND, waiting_router
 from handlers.render import alert
 from l10n import L10n
 from services.dto import Page, ProductRow, StockLine
-from services.money import format_fiat
 from services.shop.catalog import SEARCH_MAX, SEARCH_MIN, CatalogService, SearchRefused
 
 SEARCH = "search"  # the state data key of the last search's text
@@ -109,7 +108,7 @@ def stock_view(view: Page[StockLine], currency: str, l10n: L10n) -> tuple[str, I
         row = l10n(
             "catalog.product_row" if line.available else "catalog.product_row_sold_out",
             name=escape(_short(line.name, NAME_CHARS)),
-            price=format_fiat(line.price, currency),
+            price=keyboards.shown_price(line.price, line.price_varies, currency, l10n),
             available=line.available,
         )
         lines.append(f"• {row}")

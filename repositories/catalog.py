@@ -111,9 +111,9 @@ class CatalogRepo:
         )
 
     @staticmethod
-    def stock_list() -> Select[tuple[str, str, Product, int, int]]:
-        """Every product on sale with its category's and subcategory's names, its available units and its lowest
-        price, in catalog order."""
+    def stock_list() -> Select[tuple[str, str, Product, int, int, int]]:
+        """Every product on sale with its category's and subcategory's names, its available units and its
+        variants' lowest and highest price, in catalog order."""
         return (
             select(
                 Category.name,
@@ -121,6 +121,7 @@ class CatalogRepo:
                 Product,
                 StockRepo.available_count(Product.id),
                 VariantRepo.lowest_price(Product.id),
+                VariantRepo.highest_price(Product.id),
             )
             .join(Subcategory, Subcategory.id == Product.subcategory_id)
             .join(Category, Category.id == Subcategory.category_id)

@@ -48,8 +48,9 @@ class StockLine:
     place: str  # "Category / Subcategory"
     id: int
     name: str
-    price: Decimal
+    price: Decimal  # the lowest of its variants' prices
     available: int
+    price_varies: bool = False  # its variants cost different amounts: the price is "from"
 
 
 @dataclass(frozen=True, slots=True)

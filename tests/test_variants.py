@@ -76,7 +76,7 @@ async def units(sessions: async_sessionmaker[AsyncSession]) -> dict[tuple[int, S
 async def cart_rows(sessions: async_sessionmaker[AsyncSession]) -> list[tuple[int, int, int]]:
     async with sessions() as s:
         stmt = select(User.telegram_id, CartItem.variant_id, CartItem.quantity).join(User).order_by(CartItem.id)
-        return [tuple(r) for r in (await s.execute(stmt)).tuples()]
+        return [(who, variant, quantity) for who, variant, quantity in (await s.execute(stmt)).tuples()]
 
 
 async def test_buying_a_variant_holds_its_stock_only_and_one_sells_out_while_the_other_is_left(
@@ -210,7 +210,8 @@ async def test_forged_variant_ids_are_refused_and_change_nothing(tg: Telegram, s
 
 async def scalar_variants(sessions: async_sessionmaker[AsyncSession]) -> list[tuple[str, int]]:
     async with sessions() as s:
-        return [tuple(r) for r in (await s.execute(select(Variant.name, Variant.price_minor).order_by(Variant.id)))]
+        rows = await s.execute(select(Variant.name, Variant.price_minor).order_by(Variant.id))
+        return [(name, price) for name, price in rows.tuples()]
 
 
 async def test_the_admin_adds_renames_reprices_stocks_and_deletes_variants(tg: Telegram, sessions, goods) -> None:

@@ -171,8 +171,8 @@ class CatalogService:
         async with read_only(self._session):
             rows, more = await CatalogRepo(self._session).page(CatalogRepo.stock_list(), page, STOCK_PAGE_SIZE)
         lines = [
-            StockLine(f"{category} / {subcategory}", p.id, p.name, from_minor(low or 0), int(available))
-            for category, subcategory, p, available, low in rows
+            StockLine(f"{category} / {subcategory}", p.id, p.name, from_minor(low or 0), int(available), low != high)
+            for category, subcategory, p, available, low, high in rows
         ]
         return Page(lines, page, more)
 
