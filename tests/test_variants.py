@@ -7,16 +7,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from alembic import command
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.admin.inventory import InvAction, InvCb, Node, VarAction, VarCb
 from handlers.admin.loyalty import LoyaltyAction, LoyaltyCb
 from handlers.callbacks import CartAction, CartCb, MenuAction, MenuCb, PayCb, ProductAction, ProductCb
+from models.database import alembic_config, create_engine
 from models.enums import Chain, StockStatus
 from models.ops import AuditLog
 from models.orders import Order, OrderItem
 from models.shop import CartItem, Product, StockUnit, User, Variant
+from models.types import utcnow
 from repositories.stats import StatsRepo
 from services.catalog_io.format import CatalogErrors
 from services.catalog_io.importer import CatalogExporter, CatalogImporter, ImportSummary
@@ -370,3 +373,75 @@ async def test_concurrent_checkouts_of_one_variant_never_take_the_others_stock(
         (n["1 month"], StockStatus.available): 3,
         (n[""], StockStatus.available): 1,  # Chess
     }
+
+
+def test_products_before_variants_migrate_to_one_unnamed_variant_and_back(db_url: str, engine) -> None:
+    """Migration 0011 on a database written by the 0008 schema: each product's price, reseller price, stock
+    units, cart lines and order lines move to its one unnamed variant; the downgrade puts the prices back and
+    refuses while a product has named variants (`engine`: an empty database on PostgreSQL too)."""
+    cfg = alembic_config(db_url)
+    command.downgrade(cfg, "0008")
+    now = utcnow()
+    seed = [
+        "DELETE FROM order_items",
+        "DELETE FROM orders",
+        "DELETE FROM cart_items",
+        "DELETE FROM stock_units",
+        "DELETE FROM products",
+        "DELETE FROM subcategories",
+        "DELETE FROM categories",
+        "DELETE FROM users",
+        "INSERT INTO users (id, telegram_id, language, timeout_count, is_banned, blocked_bot, created_at,"
+        " is_reseller, tier_notified_minor) VALUES (1, 77, 'en', 0, false, false, :now, false, 0)",
+        "INSERT INTO categories (id, name, is_active) VALUES (1, 'Software', true)",
+        "INSERT INTO subcategories (id, category_id, name, is_active) VALUES (1, 1, 'Licences', true)",
+        "INSERT INTO products (id, subcategory_id, name, name_folded, description, price_minor, reseller_price_minor,"
+        " kind, is_active) VALUES (1, 1, 'Editor', 'editor', '', 1250, 999, 'digital', true),"
+        " (2, 1, 'Chess', 'chess', '', 400, NULL, 'digital', true)",
+        "INSERT INTO stock_units (id, product_id, status, created_at) VALUES (1, 1, 'available', :now),"
+        " (2, 1, 'sold', :now), (3, 2, 'available', :now)",
+        "INSERT INTO cart_items (id, user_id, product_id, quantity, added_at) VALUES (1, 1, 2, 1, :now)",
+        "INSERT INTO orders (id, user_id, status, total_minor, fiat_currency, created_at, expires_at, grace_used,"
+        " subtotal_minor, reseller_discount_minor, tier_discount_minor, voucher_discount_minor, coin_fee_minor,"
+        " shipping_minor) VALUES (1, 1, 'paid', 1250, 'USD', :now, :now, false, 1250, 0, 0, 0, 0, 0)",
+        "INSERT INTO order_items (id, order_id, product_id, product_name, quantity, unit_price_minor)"
+        " VALUES (1, 1, 1, 'Editor', 1, 1250)",
+    ]
+
+    async def run(statements: list[str]) -> None:
+        engine = create_engine(db_url)
+        async with engine.begin() as conn:
+            for statement in statements:
+                await conn.execute(text(statement), {"now": now} if ":now" in statement else {})
+        await engine.dispose()
+
+    async def read(sql: str) -> list[tuple[Any, ...]]:
+        engine = create_engine(db_url)
+        async with engine.connect() as conn:
+            found = [tuple(r) for r in (await conn.execute(text(sql))).all()]
+        await engine.dispose()
+        return found
+
+    asyncio.run(run(seed))
+    command.upgrade(cfg, "head")
+    variants = asyncio.run(read("SELECT id, product_id, name, price_minor, reseller_price_minor FROM product_variants"))
+    by_product = {product: variant for variant, product, *_ in variants}
+    assert sorted(tuple(v[1:]) for v in variants) == [(1, "", 1250, 999), (2, "", 400, None)]
+    assert asyncio.run(read("SELECT id, variant_id FROM stock_units ORDER BY id")) == [
+        (1, by_product[1]),
+        (2, by_product[1]),
+        (3, by_product[2]),
+    ]
+    assert asyncio.run(read("SELECT variant_id FROM cart_items")) == [(by_product[2],)]
+    assert asyncio.run(read("SELECT variant_id, product_name FROM order_items")) == [(by_product[1], "Editor")]
+
+    asyncio.run(run(["UPDATE product_variants SET name = 'Pro' WHERE product_id = 1"]))
+    with pytest.raises(RuntimeError, match="named variants"):
+        command.downgrade(cfg, "0008")
+    asyncio.run(run(["UPDATE product_variants SET name = '' WHERE product_id = 1"]))
+    command.downgrade(cfg, "0008")
+    assert asyncio.run(read("SELECT id, price_minor, reseller_price_minor FROM products ORDER BY id")) == [
+        (1, 1250, 999),
+        (2, 400, None),
+    ]
+    command.upgrade(cfg, "head")
