@@ -15,7 +15,7 @@ from handlers.admin.inventory import InvAction, InvCb, Node, VarAction, VarCb
 from handlers.admin.loyalty import LoyaltyAction, LoyaltyCb
 from handlers.callbacks import CartAction, CartCb, MenuAction, MenuCb, PayCb, ProductAction, ProductCb
 from models.database import alembic_config, create_engine
-from models.enums import Chain, StockStatus
+from models.enums import Chain, ProductKind, StockStatus
 from models.ops import AuditLog
 from models.orders import Order, OrderItem
 from models.shop import CartItem, Product, StockUnit, User, Variant
@@ -445,3 +445,27 @@ def test_products_before_variants_migrate_to_one_unnamed_variant_and_back(db_url
         (2, 400, None),
     ]
     command.upgrade(cfg, "head")
+
+
+async def test_a_physical_variant_gets_its_own_units_and_count(tg: Telegram, sessions) -> None:
+    product = await seed_product(sessions, name="Sticker", kind=ProductKind.physical, units=3)
+    await tg.press(ADMIN, VarCb(action=VarAction.new, id=product))
+    await tg.send(ADMIN, "Red 2")
+    await tg.press(ADMIN, VarCb(action=VarAction.new, id=product))
+    calls = await tg.send(ADMIN, "Blue 2.50")
+    calls = await tg.press(ADMIN, buttons(calls)["➕ Add stock"])
+    assert texts(calls) == ["<b>Sticker · Blue</b>: how many units to add? (1 to 100000)"]
+    calls = await tg.send(ADMIN, "5")
+    calls = await tg.press(ADMIN, buttons(calls)["✅ Confirm"])
+    assert "Added 5, skipped 0 already stored. Available now: 5." in texts(calls)
+    n = await ids(sessions)
+    calls = await tg.press(ADMIN, VarCb(action=VarAction.view, id=n["Blue"]))
+    calls = await tg.press(ADMIN, buttons(calls)["🔢 Set count"])
+    calls = await tg.send(ADMIN, "2")
+    assert "Set the available units of <b>Sticker · Blue</b> from 5 to 2?" in texts(calls)[0]
+    calls = await tg.press(ADMIN, buttons(calls)["✅ Confirm"])
+    assert "Available now: 2 (0 added, 3 removed)." in texts(calls)
+    assert await units(sessions) == {(n["Red"], StockStatus.available): 3, (n["Blue"], StockStatus.available): 2}
+    calls = await tg.press(ADMIN, InvCb(action=InvAction.view, node=Node.product, id=product))
+    assert "Price: from 2.00 USD" in texts(calls)[0]
+    assert "🔢 Set count" not in buttons(calls) and "➕ Add stock" not in buttons(calls)  # per variant only

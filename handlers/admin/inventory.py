@@ -80,6 +80,7 @@ class VarAction(StrEnum):
     price = "p"
     reseller_price = "g"
     stock = "k"
+    recount = "q"  # set a physical variant's available count
     delete = "e"  # what deleting would do, and Confirm
     purge = "z"  # delete, confirmed
 

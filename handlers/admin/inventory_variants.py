@@ -10,12 +10,13 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from aiogram.utils.callback_answer import CallbackAnswer
 
 from config import Settings
-from handlers.admin import inventory_stock
+from handlers.admin import inventory_remove, inventory_stock
 from handlers.admin.inventory import InvAction, InvCb, Node, VarAction, VarCb, show_node
 from handlers.admin.panel import actor, answer, rows
 from handlers.keyboards import button
 from handlers.render import alert
 from l10n import L10n
+from models.enums import ProductKind
 from services.admin.dto import VariantAdmin
 from services.admin.inventory import AdminInventoryService, InventoryRefused, NameTaken
 from services.admin.variants import AdminVariantService, LastVariant
@@ -52,8 +53,9 @@ def variant_view(v: VariantAdmin, settings: Settings, l10n: L10n) -> tuple[str, 
     def act(action: VarAction, key: str) -> InlineKeyboardButton:
         return button(l10n(f"admin.inventory.{key}"), VarCb(action=action, id=v.id))
 
+    physical = v.kind is ProductKind.physical
     return text, rows(
-        [act(VarAction.stock, "add_stock")],
+        [act(VarAction.stock, "add_stock"), *([act(VarAction.recount, "set_count")] if physical else [])],
         [act(VarAction.price, "set_price"), act(VarAction.reseller_price, "set_reseller_price")],
         [act(VarAction.rename, "rename"), act(VarAction.delete, "delete")],
         [button(l10n("nav.back"), InvCb(action=InvAction.view, node=Node.product, id=v.product_id))],
@@ -170,6 +172,29 @@ async def add_stock(
     await inventory_stock.begin(query, state, v.product_id, name, v.kind, v.id, l10n)
 
 
+async def ask_count(
+    query: CallbackQuery,
+    callback_data: VarCb,
+    state: FSMContext,
+    admin_variants: AdminVariantService,
+    admin_inventory: AdminInventoryService,
+    settings: Settings,
+    l10n: L10n,
+    callback_answer: CallbackAnswer,
+) -> None:
+    """How many units of a physical variant should be available (the count dialog of inventory_remove)."""
+    try:
+        v = await admin_variants.variant(callback_data.id)
+    except NotFound:
+        await show_variant(query, callback_data.id, admin_variants, admin_inventory, settings, l10n, callback_answer)
+        return
+    if v.kind is not ProductKind.physical:  # its kind changed by an import
+        alert(callback_answer, l10n("admin.inventory.gone"))
+        await show_variant(query, v.id, admin_variants, admin_inventory, settings, l10n, callback_answer)
+        return
+    await inventory_remove.begin(query, state, v, v.product_id, f"{v.product_name} · {v.name}", v.id, l10n)
+
+
 async def ask_delete(
     query: CallbackQuery,
     callback_data: VarCb,
@@ -225,6 +250,7 @@ def build() -> Router:
     router.callback_query.register(view, VarCb.filter(F.action == VarAction.view))
     router.callback_query.register(ask, VarCb.filter(F.action.in_(set(PROMPTS))))
     router.callback_query.register(add_stock, VarCb.filter(F.action == VarAction.stock))
+    router.callback_query.register(ask_count, VarCb.filter(F.action == VarAction.recount))
     router.callback_query.register(ask_delete, VarCb.filter(F.action == VarAction.delete))
     router.callback_query.register(delete, VarCb.filter(F.action == VarAction.purge))
     router.message.register(got_text, VariantForm.text, F.text, ~F.text.startswith("/"))
