@@ -153,7 +153,7 @@ async def got_text(
     await show_variant(message, variant_id, admin_variants, admin_inventory, settings, l10n)
 
 
-async def add_stock(
+async def stock(
     query: CallbackQuery,
     callback_data: VarCb,
     state: FSMContext,
@@ -163,36 +163,21 @@ async def add_stock(
     l10n: L10n,
     callback_answer: CallbackAnswer,
 ) -> None:
+    """Add stock to the variant (inventory_stock's dialog), or set a physical one's available count
+    (inventory_remove's)."""
     try:
         v = await admin_variants.variant(callback_data.id)
     except NotFound:
         await show_variant(query, callback_data.id, admin_variants, admin_inventory, settings, l10n, callback_answer)
         return
     name = f"{v.product_name} · {v.name}"
-    await inventory_stock.begin(query, state, v.product_id, name, v.kind, v.id, l10n)
-
-
-async def ask_count(
-    query: CallbackQuery,
-    callback_data: VarCb,
-    state: FSMContext,
-    admin_variants: AdminVariantService,
-    admin_inventory: AdminInventoryService,
-    settings: Settings,
-    l10n: L10n,
-    callback_answer: CallbackAnswer,
-) -> None:
-    """How many units of a physical variant should be available (the count dialog of inventory_remove)."""
-    try:
-        v = await admin_variants.variant(callback_data.id)
-    except NotFound:
-        await show_variant(query, callback_data.id, admin_variants, admin_inventory, settings, l10n, callback_answer)
-        return
-    if v.kind is not ProductKind.physical:  # its kind changed by an import
+    if callback_data.action is VarAction.stock:
+        await inventory_stock.begin(query, state, v.product_id, name, v.kind, v.id, l10n)
+    elif v.kind is ProductKind.physical:
+        await inventory_remove.begin(query, state, v, v.product_id, name, v.id, l10n)
+    else:  # its kind changed by an import
         alert(callback_answer, l10n("admin.inventory.gone"))
         await show_variant(query, v.id, admin_variants, admin_inventory, settings, l10n, callback_answer)
-        return
-    await inventory_remove.begin(query, state, v, v.product_id, f"{v.product_name} · {v.name}", v.id, l10n)
 
 
 async def ask_delete(
@@ -249,8 +234,7 @@ def build() -> Router:
     router = Router(name="admin-inventory-variants")
     router.callback_query.register(view, VarCb.filter(F.action == VarAction.view))
     router.callback_query.register(ask, VarCb.filter(F.action.in_(set(PROMPTS))))
-    router.callback_query.register(add_stock, VarCb.filter(F.action == VarAction.stock))
-    router.callback_query.register(ask_count, VarCb.filter(F.action == VarAction.recount))
+    router.callback_query.register(stock, VarCb.filter(F.action.in_({VarAction.stock, VarAction.recount})))
     router.callback_query.register(ask_delete, VarCb.filter(F.action == VarAction.delete))
     router.callback_query.register(delete, VarCb.filter(F.action == VarAction.purge))
     router.message.register(got_text, VariantForm.text, F.text, ~F.text.startswith("/"))

@@ -182,6 +182,18 @@ def _parent_id(row: Node) -> int | None:
     return row.subcategory_id if isinstance(row, Product) else None
 
 
+async def set_fields(session: AsyncSession, row: Variant, values: dict[str, Any]) -> dict[str, Any] | None:
+    """Inside the caller's transaction: give the variant these values; returns what they were, or None (and
+    changes nothing) when it already has them."""
+    before = {key: getattr(row, key) for key in values}
+    if before == values:
+        return None
+    for key, value in values.items():
+        setattr(row, key, value)
+    await session.flush()
+    return before
+
+
 async def variant_views(session: AsyncSession, product_id: int) -> list[VariantAdmin]:
     """Inside the caller's transaction: the product's active variants, each with its units per status."""
     product = await CatalogRepo(session).get(Product, product_id)
@@ -313,15 +325,10 @@ class AdminInventoryService:
                 raise SeveralVariants
             variant = await variants.get(active[0].id, lock=True)
             assert variant is not None  # read just now, in this transaction
-            before = {key: getattr(variant, key) for key in values}
-            if before == values:
-                return
-            for key, value in values.items():
-                setattr(variant, key, value)
-            await self._session.flush()
-            await AuditRepo(self._session).record(
-                actor, f"product.{action}", "product", product_id, before=before, after=values
-            )
+            if (before := await set_fields(self._session, variant, values)) is not None:
+                await AuditRepo(self._session).record(
+                    actor, f"product.{action}", "product", product_id, before=before, after=values
+                )
 
     async def set_description(self, actor: str, product_id: int, text: str) -> None:
         """Raises InventoryRefused or NotFound."""

@@ -19,7 +19,14 @@ from repositories.catalog import CatalogRepo
 from repositories.stock import StockRepo
 from repositories.variants import VariantRepo
 from services.admin.dto import VariantAdmin
-from services.admin.inventory import InventoryRefused, NameTaken, checked_price, checked_variant_name, variant_views
+from services.admin.inventory import (
+    InventoryRefused,
+    NameTaken,
+    checked_price,
+    checked_variant_name,
+    set_fields,
+    variant_views,
+)
 from services.shop.catalog import NotFound
 
 
@@ -31,7 +38,6 @@ class LastVariant(Exception):
 class VariantRemoved:
     product_id: int
     deleted: bool  # False: units of it were held or sold, so it was retired (kept for them, never offered again)
-    available_removed: int
 
 
 def split_name_and_price(text: str) -> tuple[str, str]:
@@ -136,7 +142,7 @@ class AdminVariantService:
             else:
                 await repo.delete(variant.id)
             await self._audit(actor, "variant.retire" if kept else "variant.delete", variant, before, after)
-            return VariantRemoved(variant.product_id, not kept, removed)
+            return VariantRemoved(variant.product_id, not kept)
 
     async def _active(self, variant_id: int) -> Variant:
         variant = await VariantRepo(self._session).get(variant_id, lock=True)
@@ -146,13 +152,8 @@ class AdminVariantService:
 
     async def _set(self, actor: str, action: str, variant: Variant, values: dict[str, Any]) -> None:
         """Set the variant's fields, with one audit row; nothing (no row) when they already have these values."""
-        before = {key: getattr(variant, key) for key in values}
-        if before == values:
-            return
-        for key, value in values.items():
-            setattr(variant, key, value)
-        await self._session.flush()
-        await self._audit(actor, action, variant, before, values)
+        if (before := await set_fields(self._session, variant, values)) is not None:
+            await self._audit(actor, action, variant, before, values)
 
     async def _audit(
         self, actor: str, action: str, variant: Variant, before: dict[str, Any] | None, after: dict[str, Any]
