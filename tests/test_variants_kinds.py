@@ -34,7 +34,7 @@ async def seed(sessions: async_sessionmaker[AsyncSession], goods: GoodsCipher, *
     data = {"categories": [{"name": "Software", "subcategories": [{"name": "Licences", "products": list(products)}]}]}
     await run_import(sessions, goods, data)
     async with sessions.begin() as s:
-        return int((await s.execute(insert(User).values(telegram_id=401, language="en").returning(User.id))).scalar())
+        return (await s.execute(insert(User).values(telegram_id=401, language="en").returning(User.id))).scalar_one()
 
 
 async def test_unlimited_variants_differ_only_in_price_hold_nothing_and_share_the_limit(
