@@ -188,7 +188,7 @@ def variant_buttons(card: ProductCard, opened: ProductCb, currency: str, l10n: L
     def label(v: VariantChoice) -> str:
         text = (
             l10n("product.variant_button", name=v.name, price=format_fiat(v.price, currency))
-            if v.available
+            if v.available != 0  # None: an unlimited product's, never sold out
             else l10n("product.variant_button_sold_out", name=v.name)
         )
         return f"✓ {text}" if v.id == card.variant_id else text

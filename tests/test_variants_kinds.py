@@ -8,6 +8,9 @@ import pytest
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from handlers.callbacks import ProductAction, ProductCb
+from handlers.keyboards import variant_buttons
+from l10n import Translator
 from models.enums import Chain, ProductKind, StockStatus
 from models.orders import OrderItem
 from models.shop import StockUnit, User, Variant
@@ -51,6 +54,9 @@ async def test_unlimited_variants_differ_only_in_price_hold_nothing_and_share_th
         card = await CatalogService(s).product(n["Course"], buyer, n["Pro"])
     assert (card.name, card.price, card.available, card.room) == ("Course · Pro", Decimal("30.00"), None, 2)
     assert [(v.name, v.available) for v in card.variants] == [("Basic", None), ("Pro", None)]
+    opened = ProductCb(action=ProductAction.view, id=n["Course"], var=n["Pro"])
+    labels = [b.text for b in variant_buttons(card, opened, "USD", Translator()("en"))]
+    assert labels == ["Basic · 10.00 USD", "✓ Pro · 30.00 USD"]  # never "sold out"
 
     async with sessions() as s:
         assert await CartService(s).add(buyer, n["Course"], 2, n["Basic"]) == 2
