@@ -76,7 +76,11 @@ async def measure(settings: Settings, buyers: int, concurrency: int) -> list[Row
         users = await seed_buyers(sessions, buyers, first_telegram_id=10_000)
         async with sessions.begin() as s:
             await s.execute(
-                insert(CartItem), [{"user_id": u, "product_id": catalog.product_id, "quantity": 1} for u in users]
+                insert(CartItem),
+                [
+                    {"user_id": u, "product_id": catalog.product_id, "variant_id": catalog.variant_id, "quantity": 1}
+                    for u in users
+                ],
             )
             await s.execute(insert(DerivationCounter).values(chain=Chain.sol, next_index=0))
         wallet, rates = load_wallet(settings), rate_service_from_settings(settings)

@@ -23,7 +23,7 @@ from models.chains import Asset
 from models.database import upgrade_database
 from models.enums import Chain, ProductKind
 from models.orders import Invoice, Order
-from models.shop import Category, Product, StockUnit, Subcategory, User
+from models.shop import Category, Product, StockUnit, Subcategory, User, Variant
 from models.types import utcnow
 from services.wallet.goods import GoodsCipher
 from tests.keys import BTC_ZPUB, ETH_XPUB, LTC_ZPUB, WALLET_KEY
@@ -132,6 +132,7 @@ class Catalog:
     category_id: int
     subcategory_id: int
     product_id: int
+    variant_id: int
 
 
 async def seed_catalog(
@@ -150,12 +151,12 @@ async def seed_catalog(
             subcategory_id=sub.id,
             name="Editor Pro 1y",
             description="One-year licence key",
-            price_minor=1250,
             kind=ProductKind.digital,
+            variants=[Variant(name="", price_minor=1250)],
         )
         s.add(product)
         await s.flush()
-        catalog = Catalog(category.id, sub.id, product.id)
+        catalog = Catalog(category.id, sub.id, product.id, product.variants[0].id)
     for start in range(0, units, CHUNK):
         rows = []
         for n in range(start, min(units, start + CHUNK)):
@@ -163,6 +164,7 @@ async def seed_catalog(
             rows.append(
                 {
                     "product_id": catalog.product_id,
+                    "variant_id": catalog.variant_id,
                     "payload_enc": goods.seal(payload, catalog.product_id) if goods else None,
                     "payload_digest": goods.digest(payload) if goods else None,
                 }

@@ -46,7 +46,7 @@ from handlers.callbacks import MenuAction, MenuCb
 from l10n import Translator
 from models.database import create_engine, create_sessionmaker
 from models.orders import Invoice
-from models.shop import Product
+from models.shop import Product, Variant
 from processing.observer import Observer
 from services.payments.rates import rate_service_from_settings
 from services.shop.users import KnownUsers
@@ -155,11 +155,17 @@ def floor_dispatcher(sessions: async_sessionmaker[AsyncSession], product_id: int
 
     async def screen() -> tuple[str, InlineKeyboardMarkup]:
         async with sessions() as s:
-            product = (await s.execute(select(Product).where(Product.id == product_id))).scalar_one()
+            name, price_minor = (
+                await s.execute(
+                    select(Product.name, Variant.price_minor)
+                    .join(Variant, Variant.product_id == Product.id)
+                    .where(Product.id == product_id)
+                )
+            ).one()
         markup = InlineKeyboardMarkup(
             inline_keyboard=[[InlineKeyboardButton(text=f"{n}", callback_data=f"floor:{n}") for n in range(3)]]
         )
-        return f"{product.name}: {product.price_minor}", markup
+        return f"{name}: {price_minor}", markup
 
     @router.message()
     async def on_message(message: Message) -> None:

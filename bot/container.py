@@ -28,6 +28,7 @@ from services.admin.stats import AdminStatsService
 from services.admin.stock import AdminStockService
 from services.admin.texts import AdminTextsService
 from services.admin.users import AdminUsersService
+from services.admin.variants import AdminVariantService
 from services.admin.vouchers import AdminVouchersService
 from services.admin.wallet import AdminWalletService, ChainHoldings
 from services.credit.account import CreditService
@@ -102,6 +103,7 @@ class Container:
             "admin_payloads": AdminPayloadService(session, self.goods),
             "admin_inventory": AdminInventoryService(session),
             "admin_stock": AdminStockService(session, self.goods),
+            "admin_variants": AdminVariantService(session),
             "admin_users": AdminUsersService(session, self.known_users),
             "admin_broadcast": AdminBroadcastService(session),
             "admin_stats": AdminStatsService(session, self.settings, self.goods),

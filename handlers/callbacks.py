@@ -66,6 +66,7 @@ class ProductCb(CallbackData, prefix="pr"):
     qty: Quantity = 1
     via: Via = Via.catalog
     page: Page = 0  # of the list in `via`
+    var: Id = 0  # the variant chosen on the card (0: a plain product's only one, or none chosen yet)
 
 
 class SearchCb(CallbackData, prefix="fs"):

@@ -106,7 +106,9 @@ def stock_view(view: Page[StockLine], currency: str, l10n: L10n) -> tuple[str, I
         if line.place != place:
             place = line.place
             lines.append(f"\n<b>{escape(_short(place, PLACE_CHARS))}</b>")
-        row = product_row(escape(_short(line.name, NAME_CHARS)), line.price, line.available, currency, l10n)
+        row = product_row(
+            escape(_short(line.name, NAME_CHARS)), line.price, line.price_varies, line.available, currency, l10n
+        )
         lines.append(f"• {row}")
     markup = keyboards.paged(
         [],

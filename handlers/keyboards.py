@@ -33,7 +33,7 @@ from handlers.callbacks import (
 from handlers.kinds import product_row
 from l10n import LANGUAGES, L10n
 from models.enums import OrderStatus
-from services.dto import CartView, NamedItem, OrderView, Page, ProductCard, ProductRow
+from services.dto import CartView, NamedItem, OrderView, Page, ProductCard, ProductRow, VariantChoice
 from services.money import format_fiat, format_percent
 from services.shop.checkout import CoinPrice, Quote
 from services.shop.shipping import ShippingOptionView
@@ -115,7 +115,7 @@ def product_list(
     items = [
         NamedItem(
             row.id,
-            product_row(row.name, row.price, row.available, currency, l10n),
+            product_row(row.name, row.price, row.price_varies, row.available, currency, l10n),
         )
         for row in view.items
     ]
@@ -181,14 +181,37 @@ def quantity_steps(opened: ProductCb, qty: int, room: int) -> list[InlineKeyboar
     return steps
 
 
-def product(card: ProductCard, opened: ProductCb, qty: int, l10n: L10n) -> InlineKeyboardMarkup:
-    """The card's buttons, all built here: quantity steps and Add while there is room for more in the cart,
-    then Back (to where the card was opened from) and Cart."""
+def variant_buttons(card: ProductCard, opened: ProductCb, currency: str, l10n: L10n) -> list[InlineKeyboardButton]:
+    """One button per variant when there are several to choose from, the chosen one ticked; none for a product
+    with one variant."""
+    if len(card.variants) < 2:
+        return []
+
+    def label(v: VariantChoice) -> str:
+        text = (
+            l10n("product.variant_button", name=v.name, price=format_fiat(v.price, currency))
+            if v.available != 0  # None: an unlimited product's, never sold out
+            else l10n("product.variant_button_sold_out", name=v.name)
+        )
+        return f"✓ {text}" if v.id == card.variant_id else text
+
+    return [
+        button(label(v), opened.model_copy(update={"action": ProductAction.view, "qty": 1, "var": v.id}))
+        for v in card.variants
+    ]
+
+
+def product(card: ProductCard, opened: ProductCb, qty: int, currency: str, l10n: L10n) -> InlineKeyboardMarkup:
+    """The card's buttons, all built here: the variants to choose from, then quantity steps and Add while there
+    is room for more of the chosen variant in the cart, then Back (to where the card was opened from) and Cart."""
     kb = InlineKeyboardBuilder()
+    if card.on_sale:
+        for variant in variant_buttons(card, opened, currency, l10n):
+            kb.row(variant)
     room = card.room
-    if card.on_sale and room > 0:
+    if card.on_sale and card.variant_id and room > 0:
         kb.row(*quantity_steps(opened, qty, room))
-        add = opened.model_copy(update={"action": ProductAction.add, "qty": qty})
+        add = opened.model_copy(update={"action": ProductAction.add, "qty": qty, "var": card.variant_id})
         kb.row(button(l10n("product.add", qty=qty), add))
     kb.row(
         button(l10n("nav.back"), back_from_card(opened, card)),

@@ -9,12 +9,19 @@ from services.money import format_fiat
 from services.shop.limits import LimitReached
 
 
-def product_row(name: str, price: Decimal, available: int | None, currency: str, l10n: L10n) -> str:
-    """ "Editor Pro 1y · 12.50 USD · 3 left", "… · sold out", or for an unlimited product just name and price."""
+def product_row(name: str, price: Decimal, varies: bool, available: int | None, currency: str, l10n: L10n) -> str:
+    """ "Editor Pro 1y · 12.50 USD · 3 left", "… · sold out", or for an unlimited product just name and price;
+    "from 12.50 USD" when its variants cost different amounts."""
     key = "catalog.product_row_unlimited" if available is None else "catalog.product_row"
     if available == 0:
         key = "catalog.product_row_sold_out"
-    return l10n(key, name=name, price=format_fiat(price, currency), available=available)
+    return l10n(key, name=name, price=shown_price(price, varies, currency, l10n), available=available)
+
+
+def shown_price(price: Decimal, varies: bool, currency: str, l10n: L10n) -> str:
+    """A product's price in a list or on its card: "from 5.00 USD" when its variants cost different amounts."""
+    text = format_fiat(price, currency)
+    return l10n("product.price_from", price=text) if varies else text
 
 
 def available_text(available: int | None, l10n: L10n) -> str:

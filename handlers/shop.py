@@ -10,13 +10,13 @@ from config import Settings
 from handlers import keyboards
 from handlers.callbacks import CatalogCb, CatalogLevel, MenuAction, MenuCb, ProductAction, ProductCb
 from handlers.card import CAPTION_LIMIT, show_card
-from handlers.kinds import available_text, limit_text
+from handlers.kinds import available_text, limit_text, shown_price
 from handlers.render import alert
 from l10n import L10n
 from services.dto import ProductCard, UserDTO
 from services.money import format_fiat
 from services.shop.cart import CartService, NotEnoughStock
-from services.shop.catalog import CatalogService, NotFound
+from services.shop.catalog import CatalogService, NotFound, VariantRefused
 from services.shop.limits import LimitReached
 
 
@@ -94,14 +94,17 @@ async def product_card(
     callback_answer: CallbackAnswer,
 ) -> None:
     try:
-        card = await catalog.product(callback_data.id, user.id)
+        card = await catalog.product(callback_data.id, user.id, callback_data.var)
     except NotFound:
         alert(callback_answer, l10n("error.stale"))
         await categories(query, catalog, l10n)
         return
+    if card.variant_refused:
+        alert(callback_answer, l10n("product.variant_refused"))
+    opened = callback_data.model_copy(update={"var": card.variant_id})
     qty = max(1, min(callback_data.qty, card.room))
     text = card_text(card, settings.fiat_currency, l10n, CAPTION_LIMIT if card.media else None)
-    await show_card(query, text, keyboards.product(card, callback_data, qty, l10n), card.media)
+    await show_card(query, text, keyboards.product(card, opened, qty, settings.fiat_currency, l10n), card.media)
 
 
 def card_text(card: ProductCard, currency: str, l10n: L10n, limit: int | None) -> str:
@@ -113,7 +116,7 @@ def card_text(card: ProductCard, currency: str, l10n: L10n, limit: int | None) -
                 "product.card",
                 name=escape(card.name),
                 description=escape(description),
-                price=format_fiat(card.price, currency),
+                price=shown_price(card.price, card.price_varies, currency, l10n),
                 available=available_text(card.available, l10n),
             )
         ]
@@ -133,6 +136,8 @@ def card_text(card: ProductCard, currency: str, l10n: L10n, limit: int | None) -
             lines.append(l10n("product.inactive"))
         elif card.available == 0:
             lines.append(l10n("product.sold_out"))
+        elif not card.variant_id:
+            lines.append(l10n("product.choose_variant"))
         return "\n".join(lines)
 
     # Measured with its HTML tags, which Telegram does not count: the caption fits with room to spare.
@@ -155,13 +160,15 @@ async def add_to_cart(
     callback_answer: CallbackAnswer,
 ) -> None:
     try:
-        count = await cart.add(user.id, callback_data.id, max(callback_data.qty, 1))
+        count = await cart.add(user.id, callback_data.id, max(callback_data.qty, 1), callback_data.var)
     except NotEnoughStock as e:
         alert(callback_answer, l10n("product.not_enough", available=e.available))
     except LimitReached as e:
         alert(callback_answer, limit_text(e, l10n))
     except NotFound:
         alert(callback_answer, l10n("product.inactive"))
+    except VariantRefused:
+        alert(callback_answer, l10n("product.variant_refused"))
     else:
         callback_answer.text = l10n("product.added", count=count)
     await product_card(

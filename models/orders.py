@@ -59,7 +59,9 @@ class OrderItem(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
     product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id", ondelete="SET NULL"))
-    product_name: Mapped[str] = mapped_column(String(128))
+    variant_id: Mapped[int | None] = mapped_column(ForeignKey("product_variants.id", ondelete="SET NULL"))
+    # What was bought, as named then: the product, and its variant's name when it has one ("Editor Pro · 12 months").
+    product_name: Mapped[str] = mapped_column(String(200))
     quantity: Mapped[int]
     unit_price_minor: Mapped[int]
 

@@ -4,7 +4,7 @@ import unicodedata
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, false
-from sqlalchemy.orm import Mapped, mapped_column, validates
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from models.base import Base, str_enum
 from models.enums import MediaType, ProductKind, ReviewStatus, StockStatus
@@ -82,19 +82,38 @@ class Product(WithMedia, Base):
     # UPDATE of names bypasses the ORM and must set it too.
     name_folded: Mapped[str] = mapped_column(Text)
     description: Mapped[str] = mapped_column(Text, default="")
-    price_minor: Mapped[int]  # fiat in minor units (cents) of FIAT_CURRENCY
-    reseller_price_minor: Mapped[int | None]  # what resellers pay instead, when set
+    # Prices and stock are its variants' (Variant): a product has at least one.
     kind: Mapped[ProductKind] = mapped_column(str_enum(ProductKind))
     is_active: Mapped[bool] = mapped_column(default=True)
     warranty_days: Mapped[int | None]  # the buyer may report a problem this long after paying
     # At most limit_units per buyer within any limit_days (their open and sold orders count); both or neither.
     limit_units: Mapped[int | None]
     limit_days: Mapped[int | None]
+    # Only for creating a product with its variants in one go: never loaded (queries go through VariantRepo).
+    variants: Mapped[list["Variant"]] = relationship(lazy="raise", passive_deletes=True)
 
     @validates("name")
     def _fold_name(self, _key: str, name: str) -> str:
         self.name_folded = search_key(name)
         return name
+
+
+class Variant(Base):
+    """What a buyer chooses and pays for: "12 months" of a product, with its own price and its own stock. Every
+    product has at least one; a plain product has exactly one, unnamed (name ""), which buyers never see as a
+    choice. So a cart line, a held unit and an order line always name a variant, and there is one code path."""
+
+    __tablename__ = "product_variants"
+    __table_args__ = (UniqueConstraint("product_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64), default="")  # "": the plain product's only variant
+    price_minor: Mapped[int]  # fiat in minor units (cents) of FIAT_CURRENCY
+    reseller_price_minor: Mapped[int | None]  # what resellers pay instead, when set
+    # False: retired by an admin while units of it were held or sold (those stay); buyers cannot choose it.
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class StockUnit(Base):
@@ -104,10 +123,13 @@ class StockUnit(Base):
     __table_args__ = (
         UniqueConstraint("product_id", "payload_digest"),
         Index("ix_stock_units_product_id_status", "product_id", "status"),
+        Index("ix_stock_units_variant_id_status", "variant_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # The variant's product, never changed: product-wide counts and the digest's uniqueness need no join.
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    variant_id: Mapped[int] = mapped_column(ForeignKey("product_variants.id", ondelete="CASCADE"))
     status: Mapped[StockStatus] = mapped_column(str_enum(StockStatus), default=StockStatus.available)
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"), index=True)
     # Digital goods: AES-GCM ciphertext, and a keyed digest so imports can skip duplicates blind.
@@ -132,11 +154,12 @@ class ProductPayload(Base):
 
 class CartItem(Base):
     __tablename__ = "cart_items"
-    __table_args__ = (UniqueConstraint("user_id", "product_id"),)
+    __table_args__ = (UniqueConstraint("user_id", "variant_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))  # the variant's
+    variant_id: Mapped[int] = mapped_column(ForeignKey("product_variants.id", ondelete="CASCADE"))
     quantity: Mapped[int]
     added_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -2,39 +2,42 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.promotions import CartVoucher, Voucher
-from models.shop import CartItem, Product
+from models.shop import CartItem, Product, Variant
 from repositories.base import insert_ignoring_conflict
+
+CartRow = tuple[CartItem, Product, Variant]  # a cart line, what it is a line of, and which variant
 
 
 class CartRepo:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
 
-    async def lines(self, user_id: int) -> list[tuple[CartItem, Product]]:
+    async def lines(self, user_id: int) -> list[CartRow]:
         result = await self._s.execute(
-            select(CartItem, Product)
+            select(CartItem, Product, Variant)
             .join(Product, Product.id == CartItem.product_id)
+            .join(Variant, Variant.id == CartItem.variant_id)
             .where(CartItem.user_id == user_id)
             .order_by(CartItem.id)
         )
-        return [(item, product) for item, product in result.tuples()]
+        return [(item, product, variant) for item, product, variant in result.tuples()]
 
     async def line(self, user_id: int, item_id: int) -> CartItem | None:
         """The line only when it belongs to this user."""
         result = await self._s.execute(select(CartItem).where(CartItem.id == item_id, CartItem.user_id == user_id))
         return result.scalar_one_or_none()
 
-    async def add(self, user_id: int, product_id: int, quantity: int) -> int:
-        """Adds to the line of this product (creating it); returns the line's new quantity."""
+    async def add(self, user_id: int, variant: Variant, quantity: int) -> int:
+        """Adds to the line of this variant (creating it); returns the line's new quantity."""
         await insert_ignoring_conflict(
             self._s,
             CartItem.__table__,  # type: ignore[arg-type]
-            {"user_id": user_id, "product_id": product_id, "quantity": 0},
-            ["user_id", "product_id"],
+            {"user_id": user_id, "product_id": variant.product_id, "variant_id": variant.id, "quantity": 0},
+            ["user_id", "variant_id"],
         )
         result = await self._s.execute(
             update(CartItem)
-            .where(CartItem.user_id == user_id, CartItem.product_id == product_id)
+            .where(CartItem.user_id == user_id, CartItem.variant_id == variant.id)
             .values(quantity=CartItem.quantity + quantity)
             .returning(CartItem.quantity)
         )

@@ -13,13 +13,27 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.enums import OrderStatus, ProductKind
 from models.orders import Order, OrderItem
-from models.shop import Category, Product, Subcategory, search_key
+from models.shop import Category, Product, Subcategory, Variant, search_key
 from repositories.base import page_of
 from repositories.stock import StockRepo
+from repositories.variants import VariantRepo
 
 Node = Category | Subcategory | Product
+# A product in a buyer's list: the product, its available units (None: unlimited), and its active variants'
+# lowest and highest price.
+Listed = tuple[Product, int | None, int, int]
 # The pg_advisory_xact_lock key that serialises imports ("catalog" in ASCII, fits a signed bigint).
 _IMPORT_LOCK_KEY = int.from_bytes(b"catalog", "big")
+
+
+def _listed() -> Select[Listed]:
+    """Products with what a buyer's list shows of each, counted in the list's one query."""
+    return select(
+        Product,
+        StockRepo.available_count(),
+        VariantRepo.lowest_price(Product.id),
+        VariantRepo.highest_price(Product.id),
+    )
 
 
 def _on_sale(column: SQLColumnExpression[int]) -> Select[tuple[int]]:
@@ -60,20 +74,20 @@ class CatalogRepo:
         return select(Product).where(Product.subcategory_id == subcategory_id).order_by(Product.name, Product.id)
 
     @staticmethod
-    def products_with_stock(subcategory_id: int) -> Select[tuple[Product, int | None]]:
-        """The subcategory's active products, each with its available units: one query for a whole page."""
+    def products_with_stock(subcategory_id: int) -> Select[Listed]:
+        """The subcategory's active products, each with its available units and prices: one query for a page."""
         return (
-            select(Product, StockRepo.available_count())
+            _listed()
             .where(Product.subcategory_id == subcategory_id, Product.is_active)
             .order_by(Product.name, Product.id)
         )
 
     @staticmethod
-    def search(text: str) -> Select[tuple[Product, int | None]]:
+    def search(text: str) -> Select[Listed]:
         """Products on sale whose name contains `text`, compared as models.shop.search_key folds both (so
-        "über" finds "ÜBERSICHT" on SQLite and PostgreSQL alike), with their available units, by name."""
+        "über" finds "ÜBERSICHT" on SQLite and PostgreSQL alike), with their available units and prices, by name."""
         return (
-            select(Product, StockRepo.available_count())
+            _listed()
             .where(
                 Product.id.in_(_on_sale(Product.id)), Product.name_folded.contains(search_key(text), autoescape=True)
             )
@@ -81,7 +95,7 @@ class CatalogRepo:
         )
 
     @staticmethod
-    def best_sellers() -> Select[tuple[Product, int | None]]:
+    def best_sellers() -> Select[Listed]:
         """Products on sale by units sold (in paid and shipped orders), most first, with their available units."""
         sold = (
             select(OrderItem.product_id, func.sum(OrderItem.quantity).label("units"))
@@ -91,18 +105,25 @@ class CatalogRepo:
             .subquery()
         )
         return (
-            select(Product, StockRepo.available_count())
+            _listed()
             .join(sold, sold.c.product_id == Product.id)
             .where(Product.id.in_(_on_sale(Product.id)))
             .order_by(sold.c.units.desc(), Product.name, Product.id)
         )
 
     @staticmethod
-    def stock_list() -> Select[tuple[str, str, Product, int | None]]:
-        """Every product on sale with its category's and subcategory's names and its available units, in
-        catalog order."""
+    def stock_list() -> Select[tuple[str, str, Product, int | None, int, int]]:
+        """Every product on sale with its category's and subcategory's names, its available units and its
+        variants' lowest and highest price, in catalog order."""
         return (
-            select(Category.name, Subcategory.name, Product, StockRepo.available_count())
+            select(
+                Category.name,
+                Subcategory.name,
+                Product,
+                StockRepo.available_count(),
+                VariantRepo.lowest_price(Product.id),
+                VariantRepo.highest_price(Product.id),
+            )
             .join(Subcategory, Subcategory.id == Product.subcategory_id)
             .join(Category, Category.id == Subcategory.category_id)
             .where(Product.id.in_(_on_sale(Product.id)))
@@ -140,6 +161,17 @@ class CatalogRepo:
         if not product_ids:
             return set()
         result = await self._s.execute(_on_sale(Product.id).where(Product.id.in_(product_ids)))
+        return set(result.scalars())
+
+    async def variants_on_sale(self, variant_ids: Sequence[int]) -> set[int]:
+        """The variants buyers may buy: active, of a product on sale."""
+        if not variant_ids:
+            return set()
+        result = await self._s.execute(
+            select(Variant.id).where(
+                Variant.id.in_(variant_ids), Variant.is_active, Variant.product_id.in_(_on_sale(Product.id))
+            )
+        )
         return set(result.scalars())
 
     async def categories_of(self, product_ids: Sequence[int]) -> dict[int, int]:
@@ -214,13 +246,14 @@ class CatalogRepo:
     async def add_product(
         self, subcategory_id: int, name: str, description: str, price_minor: int, kind: ProductKind
     ) -> Product:
+        """A plain product: its one unnamed variant carries `price_minor` and will hold its stock."""
         product = Product(
             subcategory_id=subcategory_id,
             name=name,
             description=description,
-            price_minor=price_minor,
             kind=kind,
             is_active=True,
+            variants=[Variant(name="", price_minor=price_minor)],
         )
         self._s.add(product)
         await self._s.flush()

@@ -6,12 +6,12 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, case, delete, exists, func, insert, null, select, update
+from sqlalchemy import ColumnElement, SQLColumnExpression, case, delete, exists, func, insert, null, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.enums import ProductKind, StockStatus
 from models.orders import Reservation
-from models.shop import Product, ProductPayload, StockUnit
+from models.shop import Product, ProductPayload, StockUnit, Variant
 
 INSERT_CHUNK = 1000  # rows per executemany: bounded memory, and few round trips for 10,000 units
 ID_CHUNK = 1000  # values per IN (...): far below asyncpg's 32,767 parameters and SQLite's 32,766 variables
@@ -22,8 +22,8 @@ class StockRepo:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
 
-    async def reserve(self, product_id: int, quantity: int, order_id: int, until: datetime) -> list[int]:
-        """Hold up to `quantity` available units of a product for an order; returns the ids held.
+    async def reserve(self, variant_id: int, quantity: int, order_id: int, until: datetime) -> list[int]:
+        """Hold up to `quantity` available units of a variant (and no other) for an order; returns the ids held.
 
         Fewer ids than asked means too little stock: the caller must roll back. On PostgreSQL the
         candidate rows are locked with SKIP LOCKED so concurrent buyers take different units; on SQLite
@@ -36,7 +36,7 @@ class StockRepo:
             (
                 await self._s.execute(
                     select(StockUnit.id)
-                    .where(StockUnit.product_id == product_id, StockUnit.status == StockStatus.available)
+                    .where(StockUnit.variant_id == variant_id, StockUnit.status == StockStatus.available)
                     .order_by(StockUnit.id)
                     .limit(quantity)
                     .with_for_update(skip_locked=True)
@@ -94,17 +94,23 @@ class StockRepo:
         return [(int(pid), bool(is_file), bytes(blob)) for pid, is_file, blob in result.tuples() if blob is not None]
 
     @staticmethod
-    def available_count() -> ColumnElement[int | None]:
-        """The available units of the product in the query, as a correlated subquery (a list of products
-        counts its stock in the same query); NULL for a product that keeps no stock (unlimited), which never
-        sells out, once it has its payload (0 before: there is nothing to deliver yet)."""
+    def _unless_unlimited(units: ColumnElement[int], product_id: SQLColumnExpression[int]) -> ColumnElement[int | None]:
+        """`units` for a product that keeps stock; for an unlimited one (ProductKind.keeps_stock), which never sells
+        out, NULL once it has its payload (0 before: there is nothing to deliver yet). The query has the product's
+        row (`Product.kind`)."""
+        payload = exists().where(ProductPayload.product_id == product_id)
+        return case((Product.kind == ProductKind.unlimited, case((payload, null()), else_=0)), else_=units)
+
+    @classmethod
+    def available_count(cls) -> ColumnElement[int | None]:
+        """The available units of the product in the query, all its variants', as a correlated subquery (a list of
+        products counts its stock in the same query); NULL for an unlimited product (`_unless_unlimited`)."""
         units = (
             select(func.count())
             .where(StockUnit.product_id == Product.id, StockUnit.status == StockStatus.available)
             .scalar_subquery()
         )
-        payload = exists().where(ProductPayload.product_id == Product.id)
-        return case((Product.kind == ProductKind.unlimited, case((payload, null()), else_=0)), else_=units)
+        return cls._unless_unlimited(units, Product.id)
 
     async def available(self, product_ids: Sequence[int]) -> dict[int, int | None]:
         """Units neither reserved nor sold, per product (missing ids count 0); None for a product that keeps no
@@ -114,6 +120,34 @@ class StockRepo:
         result = await self._s.execute(select(Product.id, self.available_count()).where(Product.id.in_(product_ids)))
         counts = {int(pid): None if n is None else int(n) for pid, n in result.all()}
         return {pid: counts.get(pid, 0) for pid in product_ids}
+
+    async def available_of_variants(self, variant_ids: Sequence[int]) -> dict[int, int | None]:
+        """Units neither reserved nor sold, per variant (missing ids count 0); None for a variant of a product that
+        keeps no stock: an unlimited product's variants differ only in price."""
+        if not variant_ids:
+            return {}
+        units = (
+            select(func.count())
+            .where(StockUnit.variant_id == Variant.id, StockUnit.status == StockStatus.available)
+            .scalar_subquery()
+        )
+        result = await self._s.execute(
+            select(Variant.id, self._unless_unlimited(units, Variant.product_id))
+            .join(Product, Product.id == Variant.product_id)
+            .where(Variant.id.in_(variant_ids))
+        )
+        counts = {int(vid): None if n is None else int(n) for vid, n in result.all()}
+        return {vid: counts.get(vid, 0) for vid in variant_ids}
+
+    async def variant_unit_counts(self, variant_ids: Sequence[int] | None = None) -> dict[tuple[int, StockStatus], int]:
+        """Number of units per (variant id, status), of these variants or of all; pairs with no unit are absent."""
+        stmt = select(StockUnit.variant_id, StockUnit.status, func.count()).group_by(
+            StockUnit.variant_id, StockUnit.status
+        )
+        if variant_ids is not None:
+            stmt = stmt.where(StockUnit.variant_id.in_(variant_ids))
+        result = await self._s.execute(stmt)
+        return {(int(vid), StockStatus(status)): int(n) for vid, status, n in result.all()}
 
     async def unit_counts(self, product_id: int) -> dict[StockStatus, int]:
         """Units of one product per status; every status is present."""
@@ -144,10 +178,10 @@ class StockRepo:
         return {digest: StockStatus(status) for digest, status in result.tuples() if digest is not None}
 
     async def available_payloads(self) -> dict[int, list[bytes]]:
-        """Sealed text payloads of units neither reserved nor sold, per product id, oldest first (a file
+        """Sealed text payloads of units neither reserved nor sold, per variant id, oldest first (a file
         product's documents are not among them)."""
         result = await self._s.execute(
-            select(StockUnit.product_id, StockUnit.payload_enc)
+            select(StockUnit.variant_id, StockUnit.payload_enc)
             .join(Product, Product.id == StockUnit.product_id)
             .where(
                 StockUnit.status == StockStatus.available,
@@ -157,12 +191,15 @@ class StockRepo:
             .order_by(StockUnit.id)
         )
         payloads: dict[int, list[bytes]] = {}
-        for pid, blob in result.all():
-            payloads.setdefault(int(pid), []).append(bytes(blob))
+        for vid, blob in result.all():
+            payloads.setdefault(int(vid), []).append(bytes(blob))
         return payloads
 
-    async def add_units(self, product_id: int, payloads: Sequence[tuple[bytes, str] | None], at: datetime) -> None:
-        """Insert one available unit per item: (sealed payload, digest) for digital goods, None for physical ones.
+    async def add_units(
+        self, product_id: int, variant_id: int, payloads: Sequence[tuple[bytes, str] | None], at: datetime
+    ) -> None:
+        """Insert one available unit of the variant (of the product `product_id`) per item: (sealed payload, digest)
+        for digital goods, None for physical ones.
 
         Chunked executemany, no ORM objects. A digest already stored for the product violates
         uq_stock_units_product_id_payload_digest: the caller filters those out first.
@@ -171,6 +208,7 @@ class StockRepo:
             rows: list[dict[str, Any]] = [
                 {
                     "product_id": product_id,
+                    "variant_id": variant_id,
                     "status": StockStatus.available,
                     "created_at": at,
                     "payload_enc": item[0] if item else None,
@@ -195,8 +233,15 @@ class StockRepo:
                 removed += int(getattr(result, "rowcount", 0))
         return removed
 
-    async def remove_newest_available(self, product_id: int, count: int) -> int:
-        """Delete up to `count` available units of a product, newest first; returns how many.
+    async def remove_variant_available(self, variant_id: int) -> int:
+        """Delete the variant's available units; returns how many. Held and sold ones stay (see remove_available)."""
+        result = await self._s.execute(
+            delete(StockUnit).where(StockUnit.variant_id == variant_id, StockUnit.status == StockStatus.available)
+        )
+        return int(getattr(result, "rowcount", 0))
+
+    async def remove_newest_available(self, variant_id: int, count: int) -> int:
+        """Delete up to `count` available units of a variant, newest first; returns how many.
 
         Checkouts hold the oldest units (see `reserve`), so taking from the other end rarely meets them; on
         PostgreSQL units a checkout has locked are skipped, and the DELETE is conditional on the status anyway.
@@ -205,7 +250,7 @@ class StockRepo:
             (
                 await self._s.execute(
                     select(StockUnit.id)
-                    .where(StockUnit.product_id == product_id, StockUnit.status == StockStatus.available)
+                    .where(StockUnit.variant_id == variant_id, StockUnit.status == StockStatus.available)
                     .order_by(StockUnit.id.desc())
                     .limit(count)
                     .with_for_update(skip_locked=True)

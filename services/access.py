@@ -24,6 +24,7 @@ from repositories.catalog import CatalogRepo
 from repositories.orders import OrderRepo
 from repositories.outbox import OutboxRepo
 from repositories.users import UserRepo
+from repositories.variants import VariantRepo
 from services.orders.access import audit_access, day
 from services.orders.lifecycle import OutOfStock
 from services.outbox import notify_admins
@@ -103,18 +104,20 @@ class AccessKeeping:
             return await AccessRepo(s).to_renew(now, before_end, limit)
 
     async def send_renewal(self, access_id: int, now: datetime) -> int | None:
-        """This period's renewal invoice, once: a new order for one unit of the same product placed for the
-        buyer (services.shop.checkout: their price today, the asset of the order that granted the access if the
-        shop still takes it), open until the access ends, and a message to the buyer with a button to it.
-        Returns the order's id; None when it was sent before, or could not be placed (the product is off sale
-        or sold out, or no rate: the admins are told, and the access ends unless the buyer buys again)."""
+        """This period's renewal invoice, once: a new order for one unit of the same product (the variant the
+        first order bought, or the product's only one: VariantRepo.renewed) placed for the buyer
+        (services.shop.checkout: their price today, the asset of the order that granted the access if the shop
+        still takes it), open until the access ends, and a message to the buyer with a button to it. Returns the
+        order's id; None when it was sent before, or could not be placed (the product or that variant is off
+        sale, or sold out, or no rate: the admins are told, and the access ends unless the buyer buys again)."""
         async with self._sessions() as s, read_only(s):
             access = await AccessRepo(s).get(access_id)
             if access is None or access.renewal_sent_at is not None:
                 return None
             product = await CatalogRepo(s).product(access.product_id) if access.product_id else None
+            variant = await VariantRepo(s).renewed(access.order_id, product.id) if product else None
             asset = await self._asset(s, access.order_id)
-        problem = None if product is not None and product.is_active else "off_sale"
+        problem = None if product is not None and product.is_active and variant is not None else "off_sale"
         rate = None
         if problem is None:
             try:
@@ -127,10 +130,10 @@ class AccessKeeping:
                     repo = AccessRepo(s)
                     if not await repo.take_renewal(access_id, now):
                         return None
-                    if product is None or rate is None:
+                    if product is None or variant is None or rate is None:
                         raise OutOfStock([])
                     checkout = CheckoutService(s, self._settings, self._wallet, self._rates)
-                    order_id = await checkout.place_renewal(access.user_id, product, asset, rate, access.until)
+                    order_id = await checkout.place_renewal(access.user_id, product, variant, asset, rate, access.until)
                     await repo.set_renewal_order(access_id, order_id)
                     telegram_id = await UserRepo(s).telegram_id(access.user_id)
                     await OutboxRepo(s).enqueue(

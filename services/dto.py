@@ -43,8 +43,9 @@ class ProductRow:
 
     id: int
     name: str
-    price: Decimal
+    price: Decimal  # the lowest of its variants' prices
     available: int | None  # None: an unlimited product, which never sells out
+    price_varies: bool = False  # its variants cost different amounts: the price is "from"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +55,9 @@ class StockLine:
     place: str  # "Category / Subcategory"
     id: int
     name: str
-    price: Decimal
+    price: Decimal  # the lowest of its variants' prices
     available: int | None  # None: unlimited
+    price_varies: bool = False  # its variants cost different amounts: the price is "from"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,10 +107,23 @@ class BuyerLimit:
 
 
 @dataclass(frozen=True, slots=True)
+class VariantChoice:
+    """One of a product's variants as its card offers it."""
+
+    id: int
+    name: str
+    price: Decimal
+    available: int | None  # None: a variant of an unlimited product, which never sells out
+
+
+@dataclass(frozen=True, slots=True)
 class ProductCard:
+    """A product as one buyer sees it, with the variant they chose (or its only one). Without a chosen variant
+    (several to choose from) the price is the lowest, the availability the sum, and nothing can be added."""
+
     id: int
     subcategory_id: int
-    name: str
+    name: str  # the product's, with the chosen variant's name when it has one
     description: str
     price: Decimal
     kind: ProductKind
@@ -122,6 +137,9 @@ class ProductCard:
     tier_name: str | None = None  # ... or of their tier
     limit: BuyerLimit | None = None  # the per-buyer limit, and how many more this buyer may buy now
     warranty_days: int | None = None
+    variants: tuple[VariantChoice, ...] = ()  # offered as buttons when there are several
+    variant_id: int = 0  # the chosen one (0: none chosen yet)
+    variant_refused: bool = False  # the button named a variant this product does not offer (any more)
 
     @property
     def room(self) -> int:
@@ -129,6 +147,10 @@ class ProductCard:
         less what the cart holds; an unlimited product without a limit is bounded by MAX_QUANTITY only."""
         caps = [c for c in (self.available, self.limit.left if self.limit else None) if c is not None]
         return max(min(caps, default=MAX_QUANTITY) - self.in_cart, 0)
+
+    @property
+    def price_varies(self) -> bool:
+        return not self.variant_id and len({v.price for v in self.variants}) > 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,24 @@
 """Seeding a catalog straight into the database, for tests that start from a stocked shop."""
 
+from typing import Any
+
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models.enums import ProductKind
-from models.shop import Category, Product, StockUnit, Subcategory
+from models.shop import Category, Product, StockUnit, Subcategory, Variant
 from services.wallet.goods import GoodsCipher
+
+
+def plain_product(*, price_minor: int, **fields: Any) -> Product:
+    """A product as before variants: one unnamed variant at `price_minor` (add it, then flush, then its stock
+    units name `product.variants[0].id`)."""
+    return Product(**fields, variants=[Variant(name="", price_minor=price_minor)])
+
+
+async def variant_of(s: AsyncSession, product_id: int) -> int:
+    """The id of a plain product's one variant."""
+    return (await s.execute(select(Variant.id).where(Variant.product_id == product_id))).scalar_one()
 
 
 async def seed_product(
@@ -26,7 +40,7 @@ async def seed_product(
         sub = Subcategory(category_id=cat.id, name=subcategory)
         s.add(sub)
         await s.flush()
-        product = Product(
+        product = plain_product(
             subcategory_id=sub.id, name=name, description="One-year licence key", price_minor=price_minor, kind=kind
         )
         s.add(product)
@@ -37,6 +51,7 @@ async def seed_product(
             s.add(
                 StockUnit(
                     product_id=product.id,
+                    variant_id=product.variants[0].id,
                     payload_enc=sealed,
                     payload_digest=goods.digest(payload) if sealed and goods else None,
                 )

@@ -14,7 +14,7 @@ from handlers.admin.inventory import InvAction, InvCb, Node
 from handlers.admin.menu import AdminCb, AdminSection
 from models.enums import ProductKind, StockStatus
 from models.ops import AuditLog
-from models.shop import Category, Product, StockUnit
+from models.shop import Category, Product, StockUnit, Variant
 from services.catalog_io.stock_files import StockFileErrors, read_stock
 from tests.admin_double import polled_shop
 from tests.conftest import ADMIN_ID
@@ -72,7 +72,8 @@ async def test_create_rename_price_and_hide_through_dialogs(tg: Telegram, sessio
     assert card.startswith("<b>Chess &lt;Pro&gt;</b> · digital · active\nPrice: 12.50 USD\nOpening book &amp; engine")
     assert card.endswith("Stock: 0 available, 0 reserved, 0 sold")
     product = await scalar(sessions, select(Product).where(Product.name == "Chess <Pro>"))
-    assert (product.price_minor, product.kind, product.description) == (
+    price = await scalar(sessions, select(Variant.price_minor).where(Variant.product_id == product.id))
+    assert (price, product.kind, product.description) == (
         1250,
         ProductKind.digital,
         "Opening book & engine",

@@ -23,7 +23,7 @@ from services.wallet.goods import GoodsCipher
 from tests.admin_double import polled_shop
 from tests.admin_flow import ADMIN, alerts, cancel, pay, place
 from tests.keys import WALLET_KEY
-from tests.shop import seed_product
+from tests.shop import seed_product, variant_of
 from tests.telegram import Person, Telegram, buttons, texts
 
 BUYER, OTHER_BUYER = Person(id=401, username="dina"), Person(id=402, username="emil")
@@ -138,7 +138,12 @@ async def test_units_of_another_product_are_never_removed(tg: Telegram, sessions
     async with sessions.begin() as s:
         for pid in (product, other):
             s.add(
-                StockUnit(product_id=pid, payload_enc=goods.seal("SHARED", pid), payload_digest=goods.digest("SHARED"))
+                StockUnit(
+                    product_id=pid,
+                    variant_id=await variant_of(s, pid),
+                    payload_enc=goods.seal("SHARED", pid),
+                    payload_digest=goods.digest("SHARED"),
+                )
             )
     calls = await tg.press(ADMIN, InvCb(action=InvAction.unstock, node=Node.product, id=product))
     calls = await tg.press(ADMIN, buttons(await tg.send(ADMIN, "SHARED"))["✅ Confirm"])

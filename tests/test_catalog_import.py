@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 
 from config import ROOT
 from models.enums import StockStatus
-from models.shop import Category, Product, StockUnit, Subcategory
+from models.shop import Category, Product, StockUnit, Subcategory, Variant
 from services.catalog_io.format import CatalogErrors, load_catalog_json, parse_catalog
 from services.catalog_io.importer import CatalogExporter, CatalogImporter, ImportSummary
 from services.wallet.goods import GoodsCipher, GoodsKeyMissing
@@ -86,8 +86,16 @@ async def snapshot(sessions) -> tuple[Any, ...]:
     tables = (
         (Category.id, Category.name, Category.is_active),
         (Subcategory.id, Subcategory.category_id, Subcategory.name),
-        (Product.id, Product.subcategory_id, Product.name, Product.description, Product.price_minor, Product.kind),
-        (StockUnit.id, StockUnit.product_id, StockUnit.status, StockUnit.payload_enc, StockUnit.payload_digest),
+        (Product.id, Product.subcategory_id, Product.name, Product.description, Product.kind),
+        (Variant.id, Variant.product_id, Variant.name, Variant.price_minor, Variant.is_active),
+        (
+            StockUnit.id,
+            StockUnit.product_id,
+            StockUnit.variant_id,
+            StockUnit.status,
+            StockUnit.payload_enc,
+            StockUnit.payload_digest,
+        ),
     )
     rows = []
     async with sessions() as s:
@@ -276,7 +284,7 @@ async def test_a_malformed_file_names_every_bad_path_and_changes_nothing(session
 )
 def test_prices_become_minor_units(price, minor) -> None:
     spec, problems = parse_catalog(one_product(price=price))
-    assert problems == [] and spec.products[0].price_minor == minor
+    assert problems == [] and spec.products[0].variants[0].price_minor == minor
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,7 @@ from tests.admin_double import polled_shop
 from tests.conftest import ADMIN_ID
 from tests.doubles.telegram import FakeUser, find_button
 from tests.doubles.telegram import buttons as buttons_of
-from tests.shop import seed_product
+from tests.shop import plain_product, seed_product
 from tests.telegram import Person, Telegram, buttons, texts
 
 ADMIN = Person(id=ADMIN_ID, first_name="Ada", username="ada")
@@ -191,7 +191,7 @@ async def test_the_card_edits_its_picture_and_caption_in_place(tg: Telegram, ses
     pictured = await seed_product(sessions, units=3, goods=goods)
     async with sessions.begin() as s:
         sub = (await s.execute(select(Product.subcategory_id))).scalar_one()
-        plain = Product(subcategory_id=sub, name="Plain", price_minor=100, kind="physical")
+        plain = plain_product(subcategory_id=sub, name="Plain", price_minor=100, kind="physical")
         s.add(plain)
     await set_picture(sessions, Product, pictured, "AgAC-card", "AQADcard")
     bob = Person(id=401)
@@ -235,7 +235,7 @@ async def test_browsing_with_pictures_edits_one_message(container, sessions, goo
         sub = (await s.execute(select(Product.subcategory_id))).scalar_one()
         category = (await s.execute(select(Category.id))).scalar_one()
         trailer, plain = (
-            Product(subcategory_id=sub, name=n, price_minor=400, kind="physical") for n in ("Trailer", "Plain")
+            plain_product(subcategory_id=sub, name=n, price_minor=400, kind="physical") for n in ("Trailer", "Plain")
         )
         s.add_all([trailer, plain])
     buyer = FakeUser(id=403, first_name="Bea")

@@ -21,7 +21,7 @@ from services.payments.rates import rate_service_from_settings
 from services.shop.checkout import CheckoutService
 from services.shop.vouchers import VoucherRefused
 from tests.promo import seed_voucher
-from tests.shop import seed_product
+from tests.shop import seed_product, variant_of
 
 BUYERS, UNITS = 1000, 100
 
@@ -34,9 +34,13 @@ async def buyers_with_carts(sessions, goods) -> tuple[dict[int, int], dict[int, 
     async with sessions.begin() as s:
         await s.execute(insert(User), [{"telegram_id": 10_000 + n, "language": "en"} for n in range(BUYERS)])
         ids = dict((await s.execute(select(User.telegram_id, User.id))).tuples().all())
+        variant = await variant_of(s, product)
         await s.execute(
             insert(CartItem),
-            [{"user_id": ids[10_000 + n], "product_id": product, "quantity": q} for n, q in wanted.items()],
+            [
+                {"user_id": ids[10_000 + n], "product_id": product, "variant_id": variant, "quantity": q}
+                for n, q in wanted.items()
+            ],
         )
     return wanted, ids
 
@@ -131,7 +135,11 @@ async def test_50_concurrent_checkouts_with_a_single_use_code_give_exactly_one_d
     async with sessions.begin() as s:
         await s.execute(insert(User), [{"telegram_id": 20_000 + n, "language": "en"} for n in range(buyers)])
         ids = list((await s.execute(select(User.id).where(User.telegram_id >= 20_000))).scalars())
-        await s.execute(insert(CartItem), [{"user_id": i, "product_id": product, "quantity": 1} for i in ids])
+        variant = await variant_of(s, product)
+        await s.execute(
+            insert(CartItem),
+            [{"user_id": i, "product_id": product, "variant_id": variant, "quantity": 1} for i in ids],
+        )
         await s.execute(insert(CartVoucher), [{"user_id": i, "voucher_id": voucher} for i in ids])
     rates = rate_service_from_settings(settings)
     chains = list(Chain)

@@ -28,7 +28,7 @@ from services.payments.rates import rate_service_from_settings
 from services.shop.catalog import NotFound
 from services.shop.checkout import CheckoutService
 from tests.admin_flow import one, rows
-from tests.shop import seed_product
+from tests.shop import seed_product, variant_of
 
 SPENDERS = 50
 
@@ -48,7 +48,7 @@ async def check_out_one(sessions, settings, wallet, goods, user_id: int, *, use_
     """The buyer checks out one unit of a new product in LTC; returns the order's id."""
     product = await seed_product(sessions, units=5, goods=goods)
     async with sessions.begin() as s:
-        s.add(CartItem(user_id=user_id, product_id=product, quantity=1))
+        s.add(CartItem(user_id=user_id, product_id=product, variant_id=await variant_of(s, product), quantity=1))
     async with sessions() as s:
         checkout = CheckoutService(s, settings, wallet, rate_service_from_settings(settings))
         return (await checkout.checkout(user_id, Chain.ltc, use_credit=use_credit)).order_id
@@ -113,7 +113,7 @@ async def test_50_concurrent_checkouts_with_credit_place_one_order_and_spend_it_
     user_id = await seed_buyer(sessions)
     await give(sessions, settings, user_id, 500, "seed")
     async with sessions.begin() as s:
-        s.add(CartItem(user_id=user_id, product_id=product, quantity=1))
+        s.add(CartItem(user_id=user_id, product_id=product, variant_id=await variant_of(s, product), quantity=1))
     rates = rate_service_from_settings(settings)
 
     async def checkout(_: int) -> tuple[int, bool]:

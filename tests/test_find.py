@@ -21,7 +21,7 @@ from models.enums import OrderStatus, ProductKind
 from models.orders import Order, OrderItem
 from models.shop import Product, StockUnit, User
 from models.types import utcnow
-from tests.shop import seed_product
+from tests.shop import plain_product, seed_product
 from tests.telegram import Person, Telegram, buttons, texts
 
 
@@ -31,10 +31,12 @@ async def add_products(
     """More physical products in the subcategory of product `beside`, `units` available each."""
     async with sessions.begin() as s:
         sub = (await s.execute(select(Product.subcategory_id).where(Product.id == beside))).scalar_one()
-        products = [Product(subcategory_id=sub, name=n, price_minor=500, kind=ProductKind.physical) for n in names]
+        products = [
+            plain_product(subcategory_id=sub, name=n, price_minor=500, kind=ProductKind.physical) for n in names
+        ]
         s.add_all(products)
         await s.flush()
-        s.add_all(StockUnit(product_id=p.id) for p in products for _ in range(units))
+        s.add_all(StockUnit(product_id=p.id, variant_id=p.variants[0].id) for p in products for _ in range(units))
         return [p.id for p in products]
 
 

@@ -26,7 +26,7 @@ from services.payments.rates import rate_service_from_settings
 from services.shop.checkout import CheckoutService
 from tests.admin_flow import ADMIN, alerts, one, outbox_sender, pay, place, rows, sent_to
 from tests.conftest import ADMIN_ID
-from tests.shop import seed_product
+from tests.shop import seed_product, variant_of
 from tests.telegram import Person, Telegram, buttons, texts
 
 BUYER = Person(id=701, username="mia")
@@ -68,9 +68,13 @@ async def test_1000_concurrent_checkouts_of_an_unlimited_product_never_block_and
     async with sessions.begin() as s:
         await s.execute(insert(User), [{"telegram_id": 20_000 + n, "language": "en"} for n in range(buyers)])
         ids = dict((await s.execute(select(User.telegram_id, User.id))).tuples().all())
+        variant = await variant_of(s, product)
         await s.execute(
             insert(CartItem),
-            [{"user_id": ids[20_000 + n], "product_id": product, "quantity": 1} for n in range(buyers)],
+            [
+                {"user_id": ids[20_000 + n], "product_id": product, "variant_id": variant, "quantity": 1}
+                for n in range(buyers)
+            ],
         )
     rates, chains = rate_service_from_settings(settings), list(Chain)
 
@@ -265,7 +269,8 @@ async def test_a_per_buyer_limit_bounds_the_card_the_cart_and_checkout(tg: Teleg
     # Checkout counts again, inside its transaction: a line slipped into the cart is refused with what is left.
     user_id = await one(sessions, select(User.id).where(User.telegram_id == BUYER.id))
     async with sessions.begin() as s:
-        await s.execute(insert(CartItem).values(user_id=user_id, product_id=product, quantity=1))
+        variant = await variant_of(s, product)
+        await s.execute(insert(CartItem).values(user_id=user_id, product_id=product, variant_id=variant, quantity=1))
     calls = await tg.press(BUYER, PayCb(chain=Chain.btc))
     assert alerts(calls) == ["You can buy at most 2 of Pass every 30 days, and you have reached that for now."]
     assert await one(sessions, select(func.count()).select_from(Order)) == 1

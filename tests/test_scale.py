@@ -26,7 +26,7 @@ from config import Settings
 from handlers.admin.menu import AdminCb, AdminSection
 from models.enums import Chain, OrderStatus
 from models.orders import Order
-from models.shop import Product
+from models.shop import Product, Variant
 from tests.conftest import ADMIN_ID, RATES, REDIS_URL
 from tests.doubles.esplora import EsploraDouble
 from tests.doubles.telegram import FakeUser, TelegramDouble, find_button
@@ -85,8 +85,14 @@ async def test_the_admins_product_dialog_in_redis_alternating_between_two_dispat
     calls = await next_one().press(admin, buttons(calls)["physical"])
     assert "Product created." in texts(calls)
     async with sessions() as s:
-        product = (await s.execute(select(Product).where(Product.name == "Chess Pro"))).scalar_one()
-    assert (product.description, product.price_minor) == ("Opening book", 1250)
+        product, price_minor = (
+            await s.execute(
+                select(Product, Variant.price_minor)
+                .join(Variant, Variant.product_id == Product.id)
+                .where(Product.name == "Chess Pro")
+            )
+        ).one()
+    assert (product.description, price_minor) == ("Opening book", 1250)
     assert await redis_storage.get_state(StorageKey(bot.id, admin.id, admin.id)) is None  # the dialog is over
 
 

@@ -31,7 +31,7 @@ from models.orders import Invoice, Order, Reservation
 from models.shop import CartItem, Category, Product, StockUnit, Subcategory, User
 from services.money import amount_due
 from tests.keys import BTC_ZPUB, ETH_XPUB, LTC_ZPUB
-from tests.shop import seed_product
+from tests.shop import plain_product, seed_product
 from tests.telegram import Person, Telegram, buttons, texts
 
 EXPECTED_DUE = {Chain.btc: 41_667, Chain.ltc: 31_250_000, Chain.eth: 8_333_333_333_333_334, Chain.sol: 166_666_667}
@@ -298,16 +298,20 @@ async def test_buyers_see_only_what_is_on_sale_and_lists_show_price_and_stock(tg
     async with sessions.begin() as s:
         licences = (await s.execute(select(Product.subcategory_id).where(Product.id == editor))).scalar_one()
         software = (await s.execute(select(Category.id))).scalar_one()
-        s.add(Product(subcategory_id=licences, name="Chess", price_minor=400, kind=ProductKind.digital))
+        s.add(plain_product(subcategory_id=licences, name="Chess", price_minor=400, kind=ProductKind.digital))
         s.add(
-            Product(subcategory_id=licences, name="Retired", price_minor=100, kind=ProductKind.digital, is_active=False)
+            plain_product(
+                subcategory_id=licences, name="Retired", price_minor=100, kind=ProductKind.digital, is_active=False
+            )
         )
         s.add(Subcategory(category_id=software, name="Empty for now"))
         hidden = Subcategory(category_id=software, name="Hidden", is_active=False)
         s.add_all([hidden, Category(name="Empty category")])
         await s.flush()
         s.add(
-            Product(subcategory_id=hidden.id, name="In a hidden subcategory", price_minor=100, kind=ProductKind.digital)
+            plain_product(
+                subcategory_id=hidden.id, name="In a hidden subcategory", price_minor=100, kind=ProductKind.digital
+            )
         )
     await seed_product(sessions, name="Only retired", category="Retired things", units=2, goods=goods)
     async with sessions.begin() as s:
@@ -354,7 +358,7 @@ async def test_a_product_page_is_one_query_however_many_products(tg: Telegram, s
         one = len(statements)
         async with sessions.begin() as s:
             s.add_all(
-                Product(subcategory_id=licences, name=f"P{n}", price_minor=100, kind=ProductKind.physical)
+                plain_product(subcategory_id=licences, name=f"P{n}", price_minor=100, kind=ProductKind.physical)
                 for n in range(7)
             )
         statements.clear()

@@ -16,6 +16,7 @@ from handlers.admin import (
     inventory_payload,
     inventory_remove,
     inventory_stock,
+    inventory_variants,
     loyalty,
     menu,
     orders,
@@ -52,6 +53,7 @@ def build() -> Router:
         inventory_payload.build(),
         inventory_access.build(),
         inventory_remove.build(),
+        inventory_variants.build(),
         inventory_stock.build(),
     )
     router.include_routers(reviews.build(), users.build(), broadcast.build(), stats.build(), wallet.build())

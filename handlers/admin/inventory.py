@@ -18,6 +18,7 @@ from handlers.admin.menu import AdminCb, AdminSection
 from handlers.admin.panel import actor, answer, rows
 from handlers.callbacks import Id, Page
 from handlers.keyboards import before_last_row, button, paged
+from handlers.kinds import shown_price
 from handlers.render import alert
 from l10n import L10n
 from models.enums import ProductKind
@@ -29,6 +30,7 @@ from services.admin.inventory import (
     NameTaken,
     ProductAdmin,
     ProductDraft,
+    SeveralVariants,
     checked_description,
     checked_name,
     checked_price,
@@ -75,6 +77,26 @@ class InvCb(CallbackData, prefix="ai"):
     node: Node = Node.root
     id: Id = 0
     page: Page = 0
+
+
+class VarAction(StrEnum):
+    view = "v"
+    new = "n"  # the id is the product's
+    rename = "r"
+    price = "p"
+    reseller_price = "g"
+    stock = "k"
+    recount = "q"  # set a physical or channel variant's available count
+    file = "f"  # add a document to a file product's variant
+    delete = "e"  # what deleting would do, and Confirm
+    purge = "z"  # delete, confirmed
+
+
+class VarCb(CallbackData, prefix="aiv"):
+    """A product's variant in the inventory (handlers.admin.inventory_variants)."""
+
+    action: VarAction
+    id: Id  # the variant's; the product's for `new`
 
 
 class KindCb(CallbackData, prefix="aik"):
@@ -149,20 +171,33 @@ def listing_view(node: Node, listing: Listing, l10n: L10n) -> tuple[str, InlineK
 
 
 def product_view(card: ProductAdmin, settings: Settings, l10n: L10n) -> tuple[str, InlineKeyboardMarkup]:
+    """A product: a plain one as before variants; one with several variants lists them, each a button to its
+    own screen (price, stock), and its own price and stock buttons go."""
+    currency = settings.fiat_currency
     text = l10n(
         "admin.inventory.product",
         name=escape(card.name),
         kind=l10n(f"admin.inventory.kind_{card.kind}"),
         status=l10n(f"admin.inventory.{'active' if card.is_active else 'inactive'}"),
-        price=format_fiat(card.price, settings.fiat_currency),
+        price=shown_price(card.price, not card.plain and len({v.price for v in card.variants}) > 1, currency, l10n),
         description=escape(card.description) or "—",
         available=card.available,
         reserved=card.reserved,
         sold=card.sold,
     )
     if card.reseller_price is not None:
+        text += "\n" + l10n("admin.inventory.reseller_line", price=format_fiat(card.reseller_price, currency))
+    named = [v for v in card.variants if v.name]
+    if named:
+        text += "\n\n" + l10n("admin.inventory.variants_title")
+    for v in named:
         text += "\n" + l10n(
-            "admin.inventory.reseller_line", price=format_fiat(card.reseller_price, settings.fiat_currency)
+            "admin.inventory.variant_line",
+            name=escape(v.name),
+            price=format_fiat(v.price, currency),
+            available=v.available,
+            reserved=v.reserved,
+            sold=v.sold,
         )
     if terms := terms_text(card, l10n):
         text += "\n" + terms
@@ -178,11 +213,19 @@ def product_view(card: ProductAdmin, settings: Settings, l10n: L10n) -> tuple[st
         ProductKind.file: [act(InvAction.payload, "add_file")],
         ProductKind.unlimited: [act(InvAction.payload, "set_payload")],
     }
+    # With named variants stock is each variant's (its own screen); what stays here is the product's: a digital
+    # product's units are removed by payload whatever their variant, and an unlimited product has one payload.
+    shared = {
+        ProductKind.digital: [act(InvAction.unstock, "remove_units")],
+        ProductKind.unlimited: [act(InvAction.payload, "set_payload")],
+    }
+    new_variant = button(l10n("admin.inventory.new_variant"), VarCb(action=VarAction.new, id=card.id))
     return text, rows(
-        stock[card.kind],
+        *([button(v.name, VarCb(action=VarAction.view, id=v.id))] for v in named),
+        stock[card.kind] if card.plain else shared.get(card.kind, []),
         [act(InvAction.warranty, "set_warranty"), act(InvAction.limit, "set_limit"), act(InvAction.kind, "set_kind")],
-        [act(InvAction.price, "set_price"), act(InvAction.reseller_price, "set_reseller_price")],
-        [act(InvAction.describe, "describe")],
+        [act(InvAction.price, "set_price"), act(InvAction.reseller_price, "set_reseller_price")] if card.plain else [],
+        [new_variant, act(InvAction.describe, "describe")],
         [act(InvAction.access, "access")] if card.kind is ProductKind.channel else [],
         [act(InvAction.rename, "rename"), act(toggle, toggle.name)],
         [act(InvAction.media, "media"), act(InvAction.delete, "delete")],
@@ -336,6 +379,8 @@ async def got_text(
     except NameTaken:
         await message.answer(l10n("admin.inventory.name_taken"), reply_markup=cancel_button(*back, l10n))
         return
+    except SeveralVariants:  # variants were added meanwhile: each has its own price now
+        await message.answer(l10n("admin.inventory.several_variants"))
     except NotFound:
         back = (Node.root, 0)
     await state.clear()

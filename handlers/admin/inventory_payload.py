@@ -37,7 +37,7 @@ PAYLOAD_KINDS = (ProductKind.file, ProductKind.unlimited)
 
 
 class PayloadForm(StatesGroup):
-    waiting = State()  # data: id (the product), kind
+    waiting = State()  # data: id (the product), kind, variant (a file product's; 0: its only one)
 
 
 async def ask(
@@ -57,10 +57,18 @@ async def ask(
         alert(callback_answer, l10n("admin.inventory.gone"))
         await show_node(query, Node.product, callback_data.id, 0, admin_inventory, settings, l10n, callback_answer)
         return
+    await begin(query, state, card.id, card.kind, 0, l10n)
+
+
+async def begin(
+    query: CallbackQuery, state: FSMContext, product_id: int, kind: ProductKind, variant_id: int, l10n: L10n
+) -> None:
+    """Wait for what the product delivers: documents for its variant `variant_id` (a file product; 0: its only
+    one), or the payload of an unlimited product."""
     await state.set_state(PayloadForm.waiting)
-    await state.set_data({"id": card.id, "kind": card.kind.value})
+    await state.set_data({"id": product_id, "kind": kind.value, "variant": variant_id})
     limit = MAX_DOCUMENT_BYTES // (1024 * 1024)
-    await answer(query, l10n(f"admin.payload.ask_{card.kind}", limit=limit), cancel_button(Node.product, card.id, l10n))
+    await answer(query, l10n(f"admin.payload.ask_{kind}", limit=limit), cancel_button(Node.product, product_id, l10n))
 
 
 async def got_document(
@@ -79,7 +87,8 @@ async def got_document(
         name = checked_document(document.file_name, document.file_size)
         content = BytesIO()
         await bot.download(document, destination=content)  # getFile, then the file itself: no transaction open
-        stored = await admin_payloads.add_document(actor(message), product_id, GoodsFile(name, content.getvalue()))
+        document_file = GoodsFile(name, content.getvalue())
+        stored = await admin_payloads.add_document(actor(message), product_id, document_file, data.get("variant", 0))
     except PayloadRefused as e:
         await message.answer(l10n(e.key, **e.params), reply_markup=cancel_button(Node.product, product_id, l10n))
         return

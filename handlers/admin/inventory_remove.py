@@ -17,8 +17,10 @@ from handlers.keyboards import button
 from handlers.render import alert
 from l10n import L10n
 from models.enums import ProductKind
-from services.admin.inventory import AdminInventoryService, InUse, Level, NodeContents
+from services.admin.dto import VariantAdmin
+from services.admin.inventory import AdminInventoryService, InUse, Level, NodeContents, ProductAdmin
 from services.admin.stock import AdminStockService, WrongKind
+from services.admin.variants import AdminVariantService
 from services.catalog_io.format import MAX_QUANTITY
 from services.catalog_io.stock_files import MAX_FILE_BYTES, StockFileErrors
 from services.shop.catalog import NotFound
@@ -45,21 +47,35 @@ async def ask(
         alert(callback_answer, l10n("admin.inventory.gone"))
         await show_node(query, Node.product, callback_data.id, 0, admin_inventory, settings, l10n, callback_answer)
         return
-    digital = card.kind is ProductKind.digital
+    await begin(query, state, card, card.id, card.name, 0, l10n)
+
+
+async def begin(
+    query: CallbackQuery,
+    state: FSMContext,
+    shelf: ProductAdmin | VariantAdmin,
+    product_id: int,
+    name: str,
+    variant_id: int,
+    l10n: L10n,
+) -> None:
+    """Ask which units to remove (digital) or how many to keep available (physical) of the product, or of its
+    variant `variant_id` (physical only; 0: a plain product's only one); `shelf` has their units per status."""
+    digital = shelf.kind is ProductKind.digital
     await state.set_state(InventoryForm.unstock if digital else InventoryForm.recount)
-    await state.set_data({"id": card.id, "node": Node.product.value, "name": card.name})
+    await state.set_data({"id": product_id, "node": Node.product.value, "name": name, "variant": variant_id})
     await answer(
         query,
         l10n(
             f"admin.inventory.{'ask_removal' if digital else 'ask_count'}",
-            name=escape(card.name),
-            available=card.available,
-            held=card.reserved,
-            sold=card.sold,
+            name=escape(name),
+            available=shelf.available,
+            held=shelf.reserved,
+            sold=shelf.sold,
             max=MAX_QUANTITY,
             mb=MAX_FILE_BYTES // (1024 * 1024),
         ),
-        cancel_button(Node.product, card.id, l10n),
+        cancel_button(Node.product, product_id, l10n),
     )
 
 
@@ -93,8 +109,14 @@ async def got_payloads(
     )
 
 
-async def got_count(message: Message, state: FSMContext, admin_inventory: AdminInventoryService, l10n: L10n) -> None:
-    """The wanted number of available units: a preview of what changes, then Confirm."""
+async def got_count(
+    message: Message,
+    state: FSMContext,
+    admin_inventory: AdminInventoryService,
+    admin_variants: AdminVariantService,
+    l10n: L10n,
+) -> None:
+    """The wanted number of available units (of the product, or of its variant): a preview, then Confirm."""
     data = await state.get_data()
     text = (message.text or "").strip()
     if not text.isdigit() or int(text) > MAX_QUANTITY:
@@ -104,7 +126,8 @@ async def got_count(message: Message, state: FSMContext, admin_inventory: AdminI
         )
         return
     try:
-        card = await admin_inventory.product(data["id"])
+        variant = data.get("variant", 0)
+        shelf = await admin_variants.variant(variant) if variant else await admin_inventory.product(data["id"])
     except NotFound:
         await state.clear()
         await message.answer(l10n("admin.inventory.gone"))
@@ -114,13 +137,13 @@ async def got_count(message: Message, state: FSMContext, admin_inventory: AdminI
     await message.answer(
         l10n(
             "admin.inventory.count_preview",
-            name=escape(card.name),
-            available=card.available,
+            name=escape(data["name"]),
+            available=shelf.available,
             target=int(text),
-            held=card.reserved,
-            sold=card.sold,
+            held=shelf.reserved,
+            sold=shelf.sold,
         ),
-        reply_markup=confirm_buttons(card.id, l10n),
+        reply_markup=confirm_buttons(data["id"], l10n),
     )
 
 
@@ -150,7 +173,9 @@ async def confirm(
                     available=removal.available,
                 )
             else:
-                count = await admin_stock.set_physical_count(actor(query), data["id"], data["target"])
+                count = await admin_stock.set_physical_count(
+                    actor(query), data["id"], data["target"], data.get("variant", 0)
+                )
                 callback_answer.text = l10n(
                     "admin.inventory.count_set", available=count.available, added=count.added, removed=count.removed
                 )

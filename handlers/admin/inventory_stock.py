@@ -68,14 +68,21 @@ async def ask_stock(
     except NotFound:
         await show_node(query, Node.product, callback_data.id, 0, admin_inventory, settings, l10n, callback_answer)
         return
-    digital = card.kind is ProductKind.digital
+    await begin(query, state, card.id, card.name, card.kind, 0, l10n)
+
+
+async def begin(
+    query: CallbackQuery, state: FSMContext, product_id: int, name: str, kind: ProductKind, variant_id: int, l10n: L10n
+) -> None:
+    """Ask for stock of the product's variant `variant_id` (0: a plain product's only one), called `name`."""
+    digital = kind is ProductKind.digital
     await state.set_state(InventoryForm.stock if digital else InventoryForm.quantity)
-    await state.set_data({"id": card.id, "node": Node.product.value, "name": card.name})
+    await state.set_data({"id": product_id, "node": Node.product.value, "name": name, "variant": variant_id})
     key = "ask_stock" if digital else "ask_quantity"
     await answer(
         query,
-        l10n(f"admin.inventory.{key}", name=escape(card.name), max=MAX_QUANTITY, mb=MAX_FILE_BYTES // (1024 * 1024)),
-        cancel_button(Node.product, card.id, l10n),
+        l10n(f"admin.inventory.{key}", name=escape(name), max=MAX_QUANTITY, mb=MAX_FILE_BYTES // (1024 * 1024)),
+        cancel_button(Node.product, product_id, l10n),
     )
 
 
@@ -146,10 +153,11 @@ async def confirm(
         await show_node(query, Node.product, callback_data.id, 0, admin_inventory, settings, l10n, callback_answer)
         return
     try:
+        variant = data.get("variant", 0)
         added: StockAdded = (
-            await admin_stock.add_digital(actor(query), data["id"], data["sealed"])
+            await admin_stock.add_digital(actor(query), data["id"], data["sealed"], variant)
             if "sealed" in data
-            else await admin_stock.add_physical(actor(query), data["id"], data["quantity"])
+            else await admin_stock.add_physical(actor(query), data["id"], data["quantity"], variant)
         )
     except (StockFileErrors, GoodsKeyMissing, NotFound, WrongKind):
         alert(callback_answer, l10n("admin.inventory.gone"))

@@ -1,4 +1,4 @@
-"""What the admin order and problem services hand to handlers: plain frozen data and the errors they raise."""
+"""What the admin services hand to handlers: plain frozen data and the errors they raise."""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -6,7 +6,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from models.chains import Asset
-from models.enums import OrderProblem, OrderStatus, OutboxStatus, PaymentStatus, RefundBasis, RefundStatus
+from models.enums import OrderProblem, OrderStatus, OutboxStatus, PaymentStatus, ProductKind, RefundBasis, RefundStatus
 from services.dto import InvoiceView, OrderLine, OrderShipping, PriceSteps
 
 
@@ -205,3 +205,17 @@ class ProblemPage:
     rows: list[ProblemRow]
     page: int
     has_next: bool
+
+
+@dataclass(frozen=True, slots=True)
+class VariantAdmin:
+    id: int
+    product_id: int
+    product_name: str
+    kind: ProductKind
+    name: str  # "": a plain product's only variant
+    price: Decimal
+    reseller_price: Decimal | None
+    available: int
+    reserved: int
+    sold: int

@@ -16,11 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.database import read_only
 from models.enums import ProductKind, StockStatus
-from models.shop import Category, Product, Subcategory
+from models.shop import Category, Product, Subcategory, Variant
 from repositories.audit import AuditRepo
 from repositories.catalog import CatalogRepo, Node
 from repositories.payloads import ProductPayloadRepo
 from repositories.stock import StockRepo
+from repositories.variants import VariantRepo
+from services.admin.dto import VariantAdmin
 from services.catalog_io.format import parse_catalog
 from services.catalog_io.importer import kind_change_problem
 from services.money import from_minor
@@ -48,6 +50,10 @@ class InventoryRefused(Exception):
 
 class NameTaken(Exception):
     """Another node under the same parent already has this name."""
+
+
+class SeveralVariants(Exception):
+    """The product has several variants: a price is given to one of them, not to the product."""
 
 
 class InUse(Exception):
@@ -83,16 +89,22 @@ class ProductAdmin:
     subcategory_id: int
     name: str
     description: str
-    price: Decimal
+    price: Decimal  # its only variant's, or the lowest of its variants'
     kind: ProductKind
     is_active: bool
     available: int
     reserved: int
     sold: int
-    reseller_price: Decimal | None = None  # what resellers pay instead
+    reseller_price: Decimal | None = None  # what resellers pay instead (of its only variant)
     warranty_days: int | None = None
     limit: tuple[int, int] | None = None  # (units, days) per buyer
     payload_is_file: bool | None = None  # an unlimited product's payload: a document, a text, or None yet
+    variants: tuple[VariantAdmin, ...] = ()  # the active ones; a plain product has one, unnamed
+
+    @property
+    def plain(self) -> bool:
+        """One variant: the product's price and stock are that variant's, and the screen shows no variants."""
+        return len(self.variants) == 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,10 +138,17 @@ def checked_name(text: str) -> str:
     return name
 
 
+def checked_variant_name(text: str) -> str:
+    """A variant's name without surrounding spaces. Raises InventoryRefused as the catalog import would."""
+    name = text.strip()
+    _raise_problems(_one_product(price=None, variants=[{"name": name, "price": "1"}]))
+    return name
+
+
 def checked_price(text: str) -> int:
     """Minor units of a price typed as 12.50 or 12,50. Raises InventoryRefused as the catalog import would."""
     spec = _raise_problems(_one_product(price=text.strip().replace(",", ".", 1)))
-    return int(spec.products[0].price_minor)
+    return int(spec.products[0].variants[0].price_minor)
 
 
 def checked_description(text: str) -> str:
@@ -167,7 +186,9 @@ def _whole(text: str) -> object:
 
 
 def _one_product(**fields: Any) -> dict[str, Any]:
+    """A catalog file of one product with these fields (None: without that field)."""
     product = {"name": "p", "price": "1", "kind": ProductKind.physical.value, **fields}
+    product = {key: value for key, value in product.items() if value is not None}
     return {"categories": [{"name": "c", "subcategories": [{"name": "s", "products": [product]}]}]}
 
 
@@ -191,6 +212,43 @@ def _parent_id(row: Node) -> int | None:
     if isinstance(row, Subcategory):
         return row.category_id
     return row.subcategory_id if isinstance(row, Product) else None
+
+
+async def set_fields(session: AsyncSession, row: Variant, values: dict[str, Any]) -> dict[str, Any] | None:
+    """Inside the caller's transaction: give the variant these values; returns what they were, or None (and
+    changes nothing) when it already has them."""
+    before = {key: getattr(row, key) for key in values}
+    if before == values:
+        return None
+    for key, value in values.items():
+        setattr(row, key, value)
+    await session.flush()
+    return before
+
+
+async def variant_views(session: AsyncSession, product_id: int) -> list[VariantAdmin]:
+    """Inside the caller's transaction: the product's active variants, each with its units per status."""
+    product = await CatalogRepo(session).get(Product, product_id)
+    if not isinstance(product, Product):
+        raise NotFound
+    variants = await VariantRepo(session).of_product(product_id)
+    counts = await StockRepo(session).variant_unit_counts([v.id for v in variants])
+    return [_view(product, v, counts) for v in variants]
+
+
+def _view(product: Product, v: Variant, counts: dict[tuple[int, StockStatus], int]) -> VariantAdmin:
+    return VariantAdmin(
+        v.id,
+        product.id,
+        product.name,
+        product.kind,
+        v.name,
+        from_minor(v.price_minor),
+        from_minor(v.reseller_price_minor) if v.reseller_price_minor is not None else None,
+        counts.get((v.id, StockStatus.available), 0),
+        counts.get((v.id, StockStatus.reserved), 0),
+        counts.get((v.id, StockStatus.sold), 0),
+    )
 
 
 class AdminInventoryService:
@@ -219,29 +277,32 @@ class AdminInventoryService:
         return Listing(_node(node), _parent_id(node) or 0, [_node(r) for r in rows], page, more)
 
     async def product(self, product_id: int) -> ProductAdmin:
-        """The product with its units per status. Raises NotFound."""
+        """The product with its units per status and its active variants. Raises NotFound."""
         async with read_only(self._session):
             product = await CatalogRepo(self._session).get(Product, product_id)
             if not isinstance(product, Product):
                 raise NotFound
             counts = await StockRepo(self._session).unit_counts(product_id)
             payload = await ProductPayloadRepo(self._session).is_file(product_id)
+            variants = await variant_views(self._session, product_id)
         limit = (product.limit_units, product.limit_days)
+        cheapest = min(variants, key=lambda v: v.price, default=None)
         return ProductAdmin(
             product.id,
             product.subcategory_id,
             product.name,
             product.description,
-            from_minor(product.price_minor),
+            cheapest.price if cheapest else Decimal(0),
             product.kind,
             product.is_active,
             counts[StockStatus.available],
             counts[StockStatus.reserved],
             counts[StockStatus.sold],
-            from_minor(product.reseller_price_minor) if product.reseller_price_minor is not None else None,
+            variants[0].reseller_price if len(variants) == 1 else None,
             product.warranty_days,
             (limit[0], limit[1]) if limit[0] is not None and limit[1] is not None else None,
             payload,
+            tuple(variants),
         )
 
     async def create(self, actor: str, level: Level, parent_id: int, name: str) -> int:
@@ -280,14 +341,31 @@ class AdminInventoryService:
         await self._write(actor, level, "activate" if active else "deactivate", node_id, None, is_active=active)
 
     async def set_price(self, actor: str, product_id: int, price: str) -> None:
-        """New orders pay the new price; existing orders keep theirs. Raises InventoryRefused or NotFound."""
-        await self._write(actor, Level.product, "price", product_id, None, price_minor=checked_price(price))
+        """A plain product's price (its only variant's). New orders pay the new price; existing orders keep
+        theirs. Raises InventoryRefused, NotFound or SeveralVariants (each variant has its own)."""
+        await self._price(actor, product_id, "price", price_minor=checked_price(price))
 
     async def set_reseller_price(self, actor: str, product_id: int, price: str) -> None:
-        """What buyers in the reseller group pay for the product ("-": the normal price). Raises InventoryRefused
-        or NotFound."""
+        """What buyers in the reseller group pay for a plain product ("-": the normal price). Raises
+        InventoryRefused, NotFound or SeveralVariants."""
         minor = None if price.strip() == "-" else checked_price(price)
-        await self._write(actor, Level.product, "reseller_price", product_id, None, reseller_price_minor=minor)
+        await self._price(actor, product_id, "reseller_price", reseller_price_minor=minor)
+
+    async def _price(self, actor: str, product_id: int, action: str, **values: int | None) -> None:
+        """Set the only variant's price fields, audited as the product's; nothing when they are already so."""
+        async with self._session.begin():
+            if await CatalogRepo(self._session).get(Product, product_id, lock=True) is None:
+                raise NotFound
+            variants = VariantRepo(self._session)
+            active = await variants.of_product(product_id)
+            if len(active) != 1:
+                raise SeveralVariants
+            variant = await variants.get(active[0].id, lock=True)
+            assert variant is not None  # read just now, in this transaction
+            if (before := await set_fields(self._session, variant, values)) is not None:
+                await AuditRepo(self._session).record(
+                    actor, f"product.{action}", "product", product_id, before=before, after=values
+                )
 
     async def set_description(self, actor: str, product_id: int, text: str) -> None:
         """Raises InventoryRefused or NotFound."""

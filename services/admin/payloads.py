@@ -12,13 +12,14 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.enums import ProductKind, StockStatus
+from models.enums import ProductKind
 from models.shop import Product
 from models.types import utcnow
 from repositories.audit import AuditRepo
 from repositories.catalog import CatalogRepo
 from repositories.payloads import ProductPayloadRepo
 from repositories.stock import StockRepo
+from repositories.variants import VariantRepo
 from services.admin.stock import WrongKind
 from services.catalog_io.format import MAX_TEXT
 from services.catalog_io.importer import KEY_MISSING
@@ -44,7 +45,8 @@ class PayloadStored:
     product_id: int
     kind: ProductKind
     added: bool  # a file product's new unit (False: it already holds this document), or the payload set
-    available: int | None  # a file product's units on the shelf now; None for an unlimited product
+    available: int | None  # a file product's variant's units on the shelf now; None for an unlimited product
+    variant_id: int = 0  # the file product's variant the document went to
 
 
 def checked_document(file_name: str | None, size: int | None) -> str:
@@ -71,11 +73,14 @@ class AdminPayloadService:
         self._session = session
         self._goods = goods
 
-    async def add_document(self, actor: str, product_id: int, document: GoodsFile) -> PayloadStored:
-        """A file product: the document becomes one available unit, unless the product already holds the same
-        bytes (in any status; by keyed digest). An unlimited product: the document replaces its payload. One
-        transaction under the catalog import lock, audited (never the document). Raises GoodsKeyMissing,
-        NotFound, or WrongKind (a product of another kind)."""
+    async def add_document(
+        self, actor: str, product_id: int, document: GoodsFile, variant_id: int = 0
+    ) -> PayloadStored:
+        """A file product: the document becomes one available unit of its variant `variant_id` (0: its only one),
+        unless the product already holds the same bytes (in any status; by keyed digest). An unlimited product:
+        the document replaces its payload, which all its variants deliver. One transaction under the catalog
+        import lock, audited (never the document). Raises GoodsKeyMissing, NotFound (also for a variant the
+        product does not have), or WrongKind (a product of another kind)."""
         cipher = self._cipher()
         async with self._session.begin():
             await CatalogRepo(self._session).lock_for_import()
@@ -85,12 +90,19 @@ class AdminPayloadService:
                     product_id, cipher.seal_file(document, product_id), True, utcnow()
                 )
                 return await self._audit(actor, product, "payload.set", {"document": True})
+            variant = await VariantRepo(self._session).chosen(product_id, variant_id)
+            if variant is None:
+                raise NotFound
             stock = StockRepo(self._session)
             digest = cipher.digest(document.data)
             added = digest not in await stock.payload_digests(product_id)
             if added:
-                await stock.add_units(product_id, [(cipher.seal_file(document, product_id), digest)], utcnow())
-            return await self._audit(actor, product, "stock.add", {"added": int(added), "skipped": int(not added)})
+                sealed = cipher.seal_file(document, product_id)
+                await stock.add_units(product_id, variant.id, [(sealed, digest)], utcnow())
+            after: dict[str, object] = {"added": int(added), "skipped": int(not added)}
+            if variant_id:  # the admin chose one of several
+                after["variant_id"] = variant.id
+            return await self._audit(actor, product, "stock.add", after, variant.id)
 
     async def set_text(self, actor: str, product_id: int, text: str) -> PayloadStored:
         """An unlimited product's payload becomes this text (checked_text), replacing what it had. Audited (not
@@ -115,10 +127,13 @@ class AdminPayloadService:
             raise WrongKind
         return product
 
-    async def _audit(self, actor: str, product: Product, action: str, after: dict[str, object]) -> PayloadStored:
+    async def _audit(
+        self, actor: str, product: Product, action: str, after: dict[str, object], variant_id: int = 0
+    ) -> PayloadStored:
+        """The audit row; a file product's available count is the variant's the document went to."""
         available = None
         if product.kind is ProductKind.file:
-            available = (await StockRepo(self._session).unit_counts(product.id))[StockStatus.available]
+            available = (await StockRepo(self._session).available_of_variants([variant_id]))[variant_id]
             after = {**after, "available": available}
         await AuditRepo(self._session).record(actor, action, "product", product.id, after=after)
-        return PayloadStored(product.id, product.kind, bool(after.get("added", True)), available)
+        return PayloadStored(product.id, product.kind, bool(after.get("added", True)), available, variant_id)

@@ -23,6 +23,7 @@ from models.types import utcnow
 from repositories.audit import AuditRepo
 from repositories.catalog import CatalogRepo
 from repositories.stock import StockRepo
+from repositories.variants import VariantRepo
 from services.catalog_io.format import MAX_QUANTITY
 from services.catalog_io.importer import KEY_MISSING
 from services.catalog_io.stock_files import StockFileErrors, StockLine, check_payloads, read_stock
@@ -103,12 +104,13 @@ class AdminStockService:
         sealed = base64.b64encode(cipher.seal_preview(json.dumps(payloads, ensure_ascii=False), product_id)).decode()
         return StockPreview(product_id, len(payloads), new, sealed)
 
-    async def add_digital(self, actor: str, product_id: int, sealed: str) -> StockAdded:
-        """Store the previewed payloads as available units, skipping those the product already holds. Audited.
+    async def add_digital(self, actor: str, product_id: int, sealed: str, variant_id: int = 0) -> StockAdded:
+        """Store the previewed payloads as available units of the product's variant `variant_id` (0: a plain
+        product's only one), skipping those the product already holds, in any variant. Audited.
 
         All or nothing, in one transaction under the catalog import lock; confirming the same preview
         twice adds nothing the second time. Raises StockFileErrors (a damaged preview), GoodsKeyMissing,
-        NotFound or WrongKind.
+        NotFound (also for a variant that is not one of the product's active ones) or WrongKind.
         """
         cipher = self._cipher()
         try:
@@ -120,15 +122,19 @@ class AdminStockService:
             repo = StockRepo(self._session)
             await CatalogRepo(self._session).lock_for_import()
             await self._product(product_id, ProductKind.digital)
+            variant = await self._variant(product_id, variant_id)
             known = await repo.payload_digests(product_id)
             fresh = [(payload, digest) for payload in payloads if (digest := cipher.digest(payload)) not in known]
-            await repo.add_units(product_id, [(cipher.seal(p, product_id), d) for p, d in fresh], utcnow())
-            return await self._audit(actor, product_id, len(fresh), len(payloads) - len(fresh))
+            await repo.add_units(product_id, variant, [(cipher.seal(p, product_id), d) for p, d in fresh], utcnow())
+            note = _variant_note(variant_id, variant)
+            return await self._audit(actor, product_id, len(fresh), len(payloads) - len(fresh), variant, note)
 
-    async def add_physical(self, actor: str, product_id: int, quantity: int) -> StockAdded:
-        """Put `quantity` more units of a physical product on the shelf. Audited.
+    async def add_physical(self, actor: str, product_id: int, quantity: int, variant_id: int = 0) -> StockAdded:
+        """Put `quantity` more units of a physical product's variant `variant_id` (0: a plain product's only one)
+        on the shelf. Audited.
 
-        Raises ValueError (not 1 to MAX_QUANTITY), NotFound or WrongKind. Not idempotent: each call adds.
+        Raises ValueError (not 1 to MAX_QUANTITY), NotFound (also for a variant that is not one of the
+        product's active ones) or WrongKind. Not idempotent: each call adds.
         """
         if not 1 <= quantity <= MAX_QUANTITY:
             raise ValueError(quantity)
@@ -136,8 +142,9 @@ class AdminStockService:
             repo = StockRepo(self._session)
             await CatalogRepo(self._session).lock_for_import()
             await self._product(product_id, *ProductKind.counted())
-            await repo.add_units(product_id, [None] * quantity, utcnow())
-            return await self._audit(actor, product_id, quantity, 0)
+            variant = await self._variant(product_id, variant_id)
+            await repo.add_units(product_id, variant, [None] * quantity, utcnow())
+            return await self._audit(actor, product_id, quantity, 0, variant, _variant_note(variant_id, variant))
 
     async def preview_removal(self, product_id: int, raw: bytes, filename: str | None = None) -> Removal:
         """Match pasted text (`filename` None) or an uploaded file of payloads against a digital product's units.
@@ -182,9 +189,10 @@ class AdminStockService:
             )
         return Removal(product_id, removed, kept, missing, available)
 
-    async def set_physical_count(self, actor: str, product_id: int, target: int) -> StockCount:
-        """Make `target` units of a physical product available: add the shortfall or remove the surplus, newest
-        units first. Held and sold units are not part of the count and are never removed. Audited.
+    async def set_physical_count(self, actor: str, product_id: int, target: int, variant_id: int = 0) -> StockCount:
+        """Make `target` units of a physical product's variant `variant_id` (0: a plain product's only one)
+        available: add the shortfall or remove the surplus, newest units first. Held and sold units are not part
+        of the count and are never removed. Audited.
 
         Idempotent: the same target again changes nothing (and writes no audit row). A unit a checkout takes
         meanwhile stays sold to it, so the count may end below `target`. Raises ValueError (not 0 to
@@ -196,10 +204,11 @@ class AdminStockService:
             repo = StockRepo(self._session)
             await CatalogRepo(self._session).lock_for_import()
             await self._product(product_id, *ProductKind.counted())
-            before = (await repo.unit_counts(product_id))[StockStatus.available]
+            variant = await self._variant(product_id, variant_id)
+            before = (await repo.available_of_variants([variant]))[variant] or 0  # counted kinds keep stock
             added = max(0, target - before)
-            await repo.add_units(product_id, [None] * added, utcnow())
-            removed = await repo.remove_newest_available(product_id, before - target) if target < before else 0
+            await repo.add_units(product_id, variant, [None] * added, utcnow())
+            removed = await repo.remove_newest_available(variant, before - target) if target < before else 0
             if added or removed:
                 await AuditRepo(self._session).record(
                     actor,
@@ -207,7 +216,8 @@ class AdminStockService:
                     "product",
                     product_id,
                     before={"available": before},
-                    after={"available": before + added - removed, "added": added, "removed": removed},
+                    after={"available": before + added - removed, "added": added, "removed": removed}
+                    | _variant_note(variant_id, variant),
                 )
         return StockCount(product_id, added, removed, before + added - removed)
 
@@ -259,17 +269,32 @@ class AdminStockService:
             raise WrongKind
         return product
 
-    async def _audit(self, actor: str, product_id: int, added: int, skipped: int) -> StockAdded:
-        available = (await StockRepo(self._session).unit_counts(product_id))[StockStatus.available]
+    async def _variant(self, product_id: int, variant_id: int) -> int:
+        """The id of the product's active variant `variant_id` (0: its only one). Raises NotFound."""
+        variant = await VariantRepo(self._session).chosen(product_id, variant_id)
+        if variant is None:
+            raise NotFound
+        return variant.id
+
+    async def _audit(
+        self, actor: str, product_id: int, added: int, skipped: int, variant_id: int, note: dict[str, int]
+    ) -> StockAdded:
+        """The audit row of stock added to one variant; the available count is the variant's."""
+        available = (await StockRepo(self._session).available_of_variants([variant_id]))[variant_id] or 0
         await AuditRepo(self._session).record(
             actor,
             "stock.add",
             "product",
             product_id,
             before={"available": available - added},
-            after={"available": available, "added": added, "skipped": skipped},
+            after={"available": available, "added": added, "skipped": skipped} | note,
         )
         return StockAdded(product_id, added, skipped, available)
+
+
+def _variant_note(asked: int, variant_id: int) -> dict[str, int]:
+    """The variant an audit row's stock change was for, when the admin chose one of several."""
+    return {"variant_id": variant_id} if asked else {}
 
 
 def _match(digests: list[str], statuses: dict[str, StockStatus]) -> tuple[list[str], int, int]:

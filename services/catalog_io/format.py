@@ -14,13 +14,24 @@ from services.dto import Media
 from services.money import to_minor
 
 MAX_NAME = 128  # the columns' length
+MAX_VARIANT_NAME = 64  # product_variants.name
 MAX_FILE_ID, MAX_FILE_UNIQUE_ID = 256, 64  # the media columns' lengths
 MAX_TEXT = 4000  # a description or a payload must fit in one Telegram message (4096 characters)
 MAX_QUANTITY = 100_000  # per physical product: a typo must not insert millions of rows
 MAX_PRICE = Decimal(1_000_000_000)
 _DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
-# `available`: written by export, ignored
-_PRODUCT_FIELDS = ("description", "stock", "quantity", "available", "media", "warranty_days", "limit")
+_PRODUCT_FIELDS = (
+    "description",
+    "price",
+    "stock",
+    "quantity",
+    "available",
+    "media",
+    "variants",
+    "warranty_days",
+    "limit",
+)
+_VARIANT_FIELDS = ("stock", "quantity", "available")  # `available`: written by export, ignored
 _LIMIT_FIELDS = ("units", "days")
 MAX_DAYS = 3650  # a warranty or a limit's period: ten years
 _MEDIA_FIELDS = ("type", "file_id", "file_unique_id")
@@ -43,16 +54,24 @@ class BuyerLimitSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class VariantSpec:
+    """One variant of a product in the file; a product without `variants` has one, unnamed (name "")."""
+
+    name: str
+    price_minor: int
+    stock: tuple[str, ...]  # digital: one payload per unit
+    quantity: int  # physical: how many available units the shop should hold
+
+
+@dataclass(frozen=True, slots=True)
 class ProductSpec:
     path: str  # JSON path, to name the product in problems found against the database
     category: str
     subcategory: str
     name: str
     description: str | None  # None: keep an existing product's description ("" for a new one)
-    price_minor: int
     kind: ProductKind
-    stock: tuple[str, ...]  # digital: one payload per unit
-    quantity: int  # physical: how many available units the shop should hold
+    variants: tuple[VariantSpec, ...]  # at least one; names unique
     media: Media | None = None  # None: keep an existing product's picture (none for a new one)
     warranty_days: int | None = None  # None: no warranty
     limit: BuyerLimitSpec | None = None  # None: no per-buyer limit
@@ -170,7 +189,8 @@ class _Checker:
         return None
 
     def product(self, value: object, path: str, parents: tuple[str, str], seen: set[str]) -> ProductSpec | None:
-        fields = self.fields(value, path, ("name", "price", "kind"), _PRODUCT_FIELDS)
+        plain = isinstance(value, dict) and "variants" not in value
+        fields = self.fields(value, path, ("name", "price", "kind") if plain else ("name", "kind"), _PRODUCT_FIELDS)
         if fields is None:
             return None
         before = len(self.problems)
@@ -180,26 +200,71 @@ class _Checker:
             if "description" in fields
             else None
         )
-        price = self.price(fields["price"], f"{path}.price") if "price" in fields else None
+        price = self.price(fields["price"], f"{path}.price") if plain and "price" in fields else None
         kind = fields.get("kind")
         if "kind" in fields and kind not in tuple(ProductKind):
             self.fail(f"{path}.kind", f"unknown kind {str(kind)[:40]!r}: {', '.join(ProductKind)}")
+        variants: tuple[VariantSpec, ...] = ()
+        if plain:
+            stock, quantity = self.units(fields, path, kind)
+            variants = (VariantSpec("", price, stock, quantity),) if price is not None and quantity is not None else ()
+        else:
+            for key in ("price", "stock", "quantity"):
+                if key in fields:
+                    self.fail(f"{path}.{key}", "a product with variants gives it for each variant")
+            variants = self.variants(fields["variants"], f"{path}.variants", kind)
+        media = self.media(fields["media"], f"{path}.media") if "media" in fields else None
+        warranty = self.days(fields.get("warranty_days"), f"{path}.warranty_days")
+        limit = self.limit(fields.get("limit"), f"{path}.limit")
+        if len(self.problems) > before or name is None or not variants:
+            return None
+        return ProductSpec(path, *parents, name, description, ProductKind(str(kind)), variants, media, warranty, limit)
+
+    def variants(self, value: object, path: str, kind: object) -> tuple[VariantSpec, ...]:
+        """A product's variants: each with a name (unique), a price and its stock."""
+        if not isinstance(value, list) or not value:
+            self.fail(path, "must be a list of at least one variant")
+            return ()
+        checked, names, payloads = [], set[str](), dict[str, int]()
+        for i, item in enumerate(value):
+            variant = self.variant(item, f"{path}[{i}]", kind)
+            if variant is not None and variant.name in names:
+                self.fail(f"{path}[{i}].name", f"duplicate name {variant.name!r} in the same list")
+            elif variant is not None:
+                names.add(variant.name)
+                checked.append(variant)
+            for payload in variant.stock if variant is not None else ():
+                if payload in payloads:  # one product's payloads are unique across its variants
+                    self.fail(f"{path}[{i}].stock", f"a payload of variants[{payloads[payload]}] again")
+                payloads.setdefault(payload, i)
+        return tuple(checked)
+
+    def variant(self, value: object, path: str, kind: object) -> VariantSpec | None:
+        fields = self.fields(value, path, ("name", "price"), _VARIANT_FIELDS)
+        if fields is None:
+            return None
+        before = len(self.problems)
+        name = self.text(fields["name"], f"{path}.name", MAX_VARIANT_NAME) if "name" in fields else None
+        if name is not None and name != name.strip():
+            self.fail(f"{path}.name", "must not start or end with spaces")
+        price = self.price(fields["price"], f"{path}.price") if "price" in fields else None
+        stock, quantity = self.units(fields, path, kind)
+        if len(self.problems) > before or name is None or price is None or quantity is None:
+            return None
+        return VariantSpec(name, price, stock, quantity)
+
+    def units(self, fields: dict[str, object], path: str, kind: object) -> tuple[tuple[str, ...], int | None]:
+        """The stock entries (digital) and the quantity (physical; None when it is not a valid one)."""
         stock = self.stock(fields["stock"], f"{path}.stock") if "stock" in fields else ()
         quantity = fields.get("quantity", 0)
         if not isinstance(quantity, int) or isinstance(quantity, bool) or not 0 <= quantity <= MAX_QUANTITY:
             self.fail(f"{path}.quantity", f"must be a whole number from 0 to {MAX_QUANTITY}")
+            quantity = None
         if kind != ProductKind.digital and "stock" in fields:
             self.fail(f"{path}.stock", "only digital products have stock entries; give physical ones a quantity")
         if kind != ProductKind.physical and "quantity" in fields:
             self.fail(f"{path}.quantity", "only physical products have a quantity; list digital ones in stock")
-        media = self.media(fields["media"], f"{path}.media") if "media" in fields else None
-        warranty = self.days(fields.get("warranty_days"), f"{path}.warranty_days")
-        limit = self.limit(fields.get("limit"), f"{path}.limit")
-        if len(self.problems) > before or name is None or price is None or not isinstance(quantity, int):
-            return None
-        return ProductSpec(
-            path, *parents, name, description, price, ProductKind(str(kind)), stock, quantity, media, warranty, limit
-        )
+        return stock, quantity
 
     def days(self, value: object, path: str) -> int | None:
         """A number of days, 1 to MAX_DAYS; None (absent or null) for none."""

@@ -140,7 +140,7 @@ class OrderService:
                 order, who, "cancelled by buyer", utcnow()
             ):
                 raise CannotCancel
-            lines = [(i.product_id, i.quantity) for i in await repo.items(order_id) if i.product_id is not None]
+            lines = [(i.variant_id, i.quantity) for i in await repo.items(order_id) if i.variant_id is not None]
             await return_to_cart(self._session, user_id, lines)
 
     async def invoice_shown(self, order_id: int, chat_id: int, message_id: int) -> None:

@@ -101,9 +101,9 @@ def admin(telegram_id: int) -> Actor:
 
 @dataclass(frozen=True, slots=True)
 class Line:
-    """What an order holds of one product (product_id None: the product has been deleted since)."""
+    """What an order holds of one variant (variant_id None: the variant has been deleted since)."""
 
-    product_id: int | None
+    variant_id: int | None
     name: str
     quantity: int
 
@@ -140,7 +140,7 @@ class OrderLifecycle:
         """A new order awaiting payment, with its items and every unit held until `order.expires_at`.
         Raises OutOfStock (the caller's transaction must roll back: nothing is held then)."""
         order = await self._orders.add(order, lines)
-        await self.hold_all(order.id, [Line(i.product_id, i.product_name, i.quantity) for i in lines], order.expires_at)
+        await self.hold_all(order.id, [Line(i.variant_id, i.product_name, i.quantity) for i in lines], order.expires_at)
         held = sum(i.quantity for i in lines)
         await self._audit(
             actor, "order.place", order.id, None, {"status": OrderStatus.awaiting_payment.value, "held_units": held}
@@ -153,19 +153,21 @@ class OrderLifecycle:
         """Hold every line's units for the order, or raise OutOfStock; an unlimited product's line holds
         nothing. Rows may be written before it is raised: the caller's transaction rolls them back. On
         PostgreSQL a unit another buyer is holding at this moment (SKIP LOCKED) counts as gone."""
-        left = await self._stock.available([line.product_id for line in lines if line.product_id is not None])
+        left = await self._stock.available_of_variants(
+            [line.variant_id for line in lines if line.variant_id is not None]
+        )
         short = [
-            (line.name, 0 if line.product_id is None else left[line.product_id] or 0)
+            (line.name, 0 if line.variant_id is None else left[line.variant_id] or 0)
             for line in lines
-            if line.product_id is None or _short(left[line.product_id], line.quantity)
+            if line.variant_id is None or _short(left[line.variant_id], line.quantity)
         ]
         if short:
             raise OutOfStock(short)
         for line in lines:
-            assert line.product_id is not None  # checked above
-            if left[line.product_id] is None:  # unlimited: nothing to hold, it never sells out
+            assert line.variant_id is not None  # checked above
+            if left[line.variant_id] is None:  # unlimited: nothing to hold, it never sells out
                 continue
-            held = await self._stock.reserve(line.product_id, line.quantity, order_id, until)
+            held = await self._stock.reserve(line.variant_id, line.quantity, order_id, until)
             if len(held) < line.quantity:
                 raise OutOfStock([(line.name, len(held))])
 
@@ -232,7 +234,7 @@ class OrderLifecycle:
         items = await self._orders.items(order.id)
 
         async def hold_and_sell() -> dict[str, Any]:
-            await self.hold_all(order.id, [Line(i.product_id, i.product_name, i.quantity) for i in items], now)
+            await self.hold_all(order.id, [Line(i.variant_id, i.product_name, i.quantity) for i in items], now)
             return {"sold_units": await self._stock.sell(order.id, now)}
 
         if not await self._move(

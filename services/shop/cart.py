@@ -10,32 +10,34 @@ from models.types import utcnow
 from repositories.cart import CartRepo
 from repositories.catalog import CatalogRepo
 from repositories.stock import StockRepo
+from repositories.variants import VariantRepo
 from repositories.vouchers import VoucherRepo
 from services.dto import MAX_QUANTITY, CartLine, CartView
 from services.money import from_minor
 from services.pricing import price, price_steps
-from services.shop.catalog import NotFound
+from services.shop.catalog import NotFound, VariantRefused, line_name
 from services.shop.limits import check_limits, limits_left
 from services.shop.prices import buyer_terms, issue_problem, price_cart, price_lines, usable
 from services.shop.vouchers import VoucherRefused, normalized_code, voucher_terms
 
 
 async def return_to_cart(session: AsyncSession, user_id: int, lines: Sequence[tuple[int, int]]) -> None:
-    """Inside the caller's transaction: put (product id, quantity) lines back into the user's cart (a
-    cancelled order's), each as far as the cart allows: products still on sale, and no line above the
+    """Inside the caller's transaction: put (variant id, quantity) lines back into the user's cart (a
+    cancelled order's), each as far as the cart allows: variants still on sale, and no line above the
     units on the shelf. A line already in the cart keeps what it holds and grows by what fits."""
     wanted: dict[int, int] = {}
-    for product_id, quantity in lines:
-        wanted[product_id] = wanted.get(product_id, 0) + quantity
-    on_sale = await CatalogRepo(session).on_sale(list(wanted))
-    available = await StockRepo(session).available(list(on_sale))
-    cart = CartRepo(session)
-    held = {item.product_id: item.quantity for item, _ in await cart.lines(user_id)}
-    for product_id in sorted(on_sale):
-        have = held.get(product_id, 0)
-        room = _capped(have + wanted[product_id], available[product_id]) - have
-        if room > 0:
-            await cart.add(user_id, product_id, room)
+    for variant_id, quantity in lines:
+        wanted[variant_id] = wanted.get(variant_id, 0) + quantity
+    on_sale = await CatalogRepo(session).variants_on_sale(list(wanted))
+    available = await StockRepo(session).available_of_variants(list(on_sale))
+    cart, variants = CartRepo(session), VariantRepo(session)
+    held = {item.variant_id: item.quantity for item, _, _ in await cart.lines(user_id)}
+    for variant_id in sorted(on_sale):
+        have = held.get(variant_id, 0)
+        room = _capped(have + wanted[variant_id], available[variant_id]) - have
+        variant = await variants.get(variant_id)
+        if room > 0 and variant is not None:
+            await cart.add(user_id, variant, room)
 
 
 def _capped(quantity: int, available: int | None) -> int:
@@ -57,26 +59,34 @@ class CartService:
         async with read_only(self._session):
             return await self._view(user_id)
 
-    async def add(self, user_id: int, product_id: int, quantity: int) -> int:
-        """Put `quantity` more of a product in the cart; returns the line's quantity.
+    async def add(self, user_id: int, product_id: int, quantity: int, variant_id: int = 0) -> int:
+        """Put `quantity` more of a product's variant in the cart (`variant_id` 0: a plain product's only one);
+        returns the line's quantity.
 
-        Raises NotFound for a missing or inactive product, NotEnoughStock when the cart would hold more
-        than is on the shelf (nothing is held until checkout), services.shop.limits.LimitReached when it would
-        hold more than the product's per-buyer limit leaves this buyer (checkout checks that again).
+        Raises NotFound for a missing or inactive product, VariantRefused for a variant that is not one of this
+        product's on sale (another product's, deleted, retired, or none chosen where there is a choice),
+        NotEnoughStock when the cart would hold more of the variant than is on the shelf (nothing is held until
+        checkout), services.shop.limits.LimitReached when the cart would hold more of the product (all its
+        variants) than its per-buyer limit leaves this buyer (checkout checks that again). Nothing changes when
+        it raises.
         """
         async with self._session.begin():
             catalog = CatalogRepo(self._session)
             product = await catalog.product(product_id)
             if quantity < 1 or product is None or product_id not in await catalog.on_sale([product_id]):
                 raise NotFound
-            available = (await StockRepo(self._session).available([product_id]))[product_id]
+            variant = await VariantRepo(self._session).chosen(product_id, variant_id)
+            if variant is None:
+                raise VariantRefused
+            available = (await StockRepo(self._session).available_of_variants([variant.id]))[variant.id]
             cart = CartRepo(self._session)
-            total = await cart.add(user_id, product_id, quantity)  # a refusal below rolls the addition back
+            total = await cart.add(user_id, variant, quantity)  # a refusal below rolls the addition back
             if available is not None and total > available:
                 raise NotEnoughStock(available)
             if total > MAX_QUANTITY:
                 raise NotEnoughStock(MAX_QUANTITY)
-            await check_limits(self._session, user_id, [(product, total)], utcnow())
+            of_product = sum(i.quantity for i, p, _ in await cart.lines(user_id) if p.id == product_id)
+            await check_limits(self._session, user_id, [(product, of_product)], utcnow())
             return total
 
     async def change(self, user_id: int, item_id: int, delta: int) -> CartView:
@@ -87,11 +97,14 @@ class CartService:
             item = await cart.line(user_id, item_id)
             if item is None:
                 raise NotFound
-            available = (await StockRepo(self._session).available([item.product_id]))[item.product_id]
+            available = (await StockRepo(self._session).available_of_variants([item.variant_id]))[item.variant_id]
             product = await CatalogRepo(self._session).product(item.product_id)
             limit = (
                 (await limits_left(self._session, user_id, [product], utcnow()))[item.product_id] if product else None
             )
+            if limit is not None:  # the limit is the product's: its other variants in the cart take their share
+                others = await cart.lines(user_id)
+                limit -= sum(i.quantity for i, p, _ in others if p.id == item.product_id and i.id != item.id)
             caps = [c for c in (available, limit) if c is not None]
             quantity = max(1, min(item.quantity + delta, max(min(caps, default=MAX_QUANTITY), 1)))
             await cart.set_quantity(item.id, quantity)
@@ -110,11 +123,11 @@ class CartService:
         async with self._session.begin():
             cart = CartRepo(self._session)
             rows = await cart.lines(user_id)
-            ids = [p.id for _, p in rows]
-            on_sale = await CatalogRepo(self._session).on_sale(ids)
-            available = await StockRepo(self._session).available(ids)
-            for item, product in rows:
-                left = available[product.id] if product.id in on_sale else 0
+            ids = [v.id for _, _, v in rows]
+            on_sale = await CatalogRepo(self._session).variants_on_sale(ids)
+            available = await StockRepo(self._session).available_of_variants(ids)
+            for item, _, variant in rows:
+                left = available[variant.id] if variant.id in on_sale else 0
                 if left is None:  # unlimited: never short
                     continue
                 if left == 0:
@@ -157,20 +170,20 @@ class CartService:
 
     async def _view(self, user_id: int) -> CartView:
         rows = await CartRepo(self._session).lines(user_id)
-        available = await StockRepo(self._session).available([p.id for _, p in rows])
+        available = await StockRepo(self._session).available_of_variants([v.id for _, _, v in rows])
         priced = await price_cart(self._session, user_id, rows, utcnow())
         return CartView(
             [
                 CartLine(
                     item_id=item.id,
                     product_id=p.id,
-                    name=p.name,
+                    name=line_name(p.name, v.name),
                     quantity=item.quantity,
-                    unit_price=from_minor(p.price_minor),
-                    available=available[p.id],
+                    unit_price=from_minor(v.price_minor),
+                    available=available[v.id],
                     physical=p.kind is ProductKind.physical,
                 )
-                for item, p in rows
+                for item, p, v in rows
             ],
             price=price_steps(priced.breakdown()) if rows else None,
             code=priced.voucher.code if priced.voucher else None,

@@ -12,13 +12,14 @@ from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.database import read_only
-from models.shop import Product, WithMedia
+from models.shop import WithMedia
 from models.types import utcnow
 from repositories.cart import CartRepo
-from repositories.catalog import CatalogRepo
+from repositories.catalog import CatalogRepo, Listed
 from repositories.reviews import ReviewRepo
 from repositories.stock import StockRepo
-from services.dto import BuyerLimit, Media, NamedItem, Page, ProductCard, ProductRow, Rating, StockLine
+from repositories.variants import VariantRepo
+from services.dto import BuyerLimit, Media, NamedItem, Page, ProductCard, ProductRow, Rating, StockLine, VariantChoice
 from services.money import from_minor
 from services.pricing import PriceLine, price
 from services.shop.limits import limits_left
@@ -39,12 +40,31 @@ def media_of(row: WithMedia) -> Media | None:
     return Media(row.media_type, row.media_file_id, row.media_unique_id)
 
 
-def _rows(rows: Sequence[tuple[Product, int | None]]) -> list[ProductRow]:
-    return [ProductRow(p.id, p.name, from_minor(p.price_minor), available) for p, available in rows]
+def line_name(product_name: str, variant_name: str) -> str:
+    """What a card, a cart line and an order line call one variant: "Editor Pro · 12 months", or the product's
+    name alone for a plain product's unnamed variant."""
+    return f"{product_name} · {variant_name}" if variant_name else product_name
+
+
+def _rows(rows: Sequence[Listed]) -> list[ProductRow]:
+    return [
+        ProductRow(p.id, p.name, from_minor(low or 0), available, price_varies=low != high)
+        for p, available, low, high in rows
+    ]
+
+
+def _summed(counts: Sequence[int | None]) -> int | None:
+    """The units of several variants together; None (never sells out) for an unlimited product's."""
+    return None if None in counts else sum(c for c in counts if c is not None)
 
 
 class NotFound(Exception):
     """The thing a button points at is gone or inactive."""
+
+
+class VariantRefused(Exception):
+    """The variant a button names is not one this product offers: another product's, deleted or retired, or
+    none where the buyer must choose."""
 
 
 class CatalogService:
@@ -87,48 +107,62 @@ class CatalogService:
             rows, more = await repo.page(CatalogRepo.products_with_stock(subcategory_id), page, PAGE_SIZE)
         return Page(_rows(rows), page, more, parent_id=sub.category_id, title=sub.name, media=media_of(category))
 
-    async def product(self, product_id: int, user_id: int) -> ProductCard:
-        """The card with live availability and what one costs this buyer (their reseller price, their tier).
-        Raises NotFound for a deleted product (inactive ones are shown). Read-only."""
+    async def product(self, product_id: int, user_id: int, variant_id: int = 0) -> ProductCard:
+        """The card with live availability and what one costs this buyer (their reseller price, their tier), for
+        the variant `variant_id` (0: the only one, or none chosen when there are several). A variant that is
+        not one this product offers is not chosen and the card says `variant_refused`. Raises NotFound for a
+        deleted product (inactive ones are shown). Read-only."""
         async with read_only(self._session):
-            repo = CatalogRepo(self._session)
+            repo, variants = CatalogRepo(self._session), VariantRepo(self._session)
             product = await repo.product(product_id)
             if product is None:
                 raise NotFound
+            offered = await variants.of_product(product_id)
+            chosen = await variants.chosen(product_id, variant_id)
+            refused = chosen is None and variant_id != 0
+            if refused:
+                chosen = await variants.chosen(product_id, 0)
+            left = await StockRepo(self._session).available_of_variants([v.id for v in offered])
+            shown = [chosen] if chosen else offered
+            cheapest = min(shown, key=lambda v: v.price_minor, default=None)
             one = PriceLine(
                 product.id,
                 (await repo.categories_of([product.id]))[product.id],
                 1,
-                product.price_minor,
-                product.reseller_price_minor,
+                cheapest.price_minor if cheapest else 0,
+                cheapest.reseller_price_minor if cheapest else None,
             )
             theirs = price([one], await buyer_terms(self._session, user_id))
-            available = (await StockRepo(self._session).available([product_id]))[product_id]
-            on_sale = product_id in await repo.on_sale([product_id])
-            in_cart = next(
-                (item.quantity for item, p in await CartRepo(self._session).lines(user_id) if p.id == product_id), 0
+            on_sale = product_id in await repo.on_sale([product_id]) and bool(offered)
+            in_cart = sum(
+                item.quantity
+                for item, p, v in await CartRepo(self._session).lines(user_id)
+                if p.id == product_id and (chosen is None or v.id == chosen.id)
             )
             rating = Rating(*await ReviewRepo(self._session).rating(product_id))
-            left = (await limits_left(self._session, user_id, [product], utcnow()))[product_id]
+            limit_left = (await limits_left(self._session, user_id, [product], utcnow()))[product_id]
         return ProductCard(
             id=product.id,
             subcategory_id=product.subcategory_id,
-            name=product.name,
+            name=line_name(product.name, chosen.name if chosen else ""),
             description=product.description,
-            price=from_minor(product.price_minor),
+            price=from_minor(one.unit_minor),
             kind=product.kind,
             on_sale=on_sale,
-            available=available,
+            available=_summed([left[v.id] for v in shown]),
             in_cart=in_cart,
             media=media_of(product),
             rating=rating,
             your_price=from_minor(theirs.total) if theirs.total < theirs.subtotal else None,
             reseller=bool(theirs.reseller_discount),
             tier_name=theirs.tier_name,
-            limit=BuyerLimit(product.limit_units, product.limit_days, left)
-            if left is not None and product.limit_units is not None and product.limit_days is not None
+            limit=BuyerLimit(product.limit_units, product.limit_days, limit_left)
+            if limit_left is not None and product.limit_units is not None and product.limit_days is not None
             else None,
             warranty_days=product.warranty_days,
+            variants=tuple(VariantChoice(v.id, v.name, from_minor(v.price_minor), left[v.id]) for v in offered),
+            variant_id=chosen.id if chosen else 0,
+            variant_refused=refused,
         )
 
     async def search(self, text: str, page: int) -> Page[ProductRow]:
@@ -149,14 +183,12 @@ class CatalogService:
         async with read_only(self._session):
             rows, more = await CatalogRepo(self._session).page(CatalogRepo.stock_list(), page, STOCK_PAGE_SIZE)
         lines = [
-            StockLine(f"{category} / {subcategory}", p.id, p.name, from_minor(p.price_minor), available)
-            for category, subcategory, p, available in rows
+            StockLine(f"{category} / {subcategory}", p.id, p.name, from_minor(low or 0), available, low != high)
+            for category, subcategory, p, available, low, high in rows
         ]
         return Page(lines, page, more)
 
-    async def _product_page(
-        self, stmt: Select[tuple[Product, int | None]], page: int, title: str = ""
-    ) -> Page[ProductRow]:
+    async def _product_page(self, stmt: Select[Listed], page: int, title: str = "") -> Page[ProductRow]:
         async with read_only(self._session):
             rows, more = await CatalogRepo(self._session).page(stmt, page, PAGE_SIZE)
         return Page(_rows(rows), page, more, title=title)

@@ -16,9 +16,9 @@ from models.chains import Asset
 from models.database import read_only
 from models.enums import Chain, ProductKind
 from models.orders import Invoice, Order, OrderItem
-from models.shop import CartItem, Product, ShippingOption, User
+from models.shop import CartItem, Product, ShippingOption, User, Variant
 from models.types import utcnow
-from repositories.cart import CartRepo
+from repositories.cart import CartRepo, CartRow
 from repositories.catalog import CatalogRepo
 from repositories.credit import CreditRepo, InsufficientCredit
 from repositories.orders import OrderRepo
@@ -32,6 +32,7 @@ from services.orders.lifecycle import OrderLifecycle, OutOfStock, buyer
 from services.outbox import notify_admins
 from services.payments.rates import Rate, RateService
 from services.pricing import Breakdown, order_columns, price_steps
+from services.shop.catalog import line_name
 from services.shop.limits import check_limits
 from services.shop.prices import CartPrice, buyer_terms, price_cart, price_lines
 from services.shop.shipping import open_draft
@@ -244,9 +245,7 @@ class CheckoutService:
             raise OptionNeeded
         return offered.get(option_id)
 
-    async def _shipping(
-        self, user_id: int, lines: list[tuple[CartItem, Product]], choice: ShippingChoice | None
-    ) -> _Shipping:
+    async def _shipping(self, user_id: int, lines: list[CartRow], choice: ShippingChoice | None) -> _Shipping:
         """The option, its price and the address a cart with something physical ships with."""
         if not _physical(lines):
             return _Shipping(None, 0, None)
@@ -278,10 +277,10 @@ class CheckoutService:
         shipping = await self._shipping(user_id, lines, choice)
         now = utcnow()
         until = now + timedelta(minutes=self._settings.order_timeout_minutes)
-        on_sale = await CatalogRepo(s).on_sale([p.id for _, p in lines])
-        if hidden := [(p.name, 0) for _, p in lines if p.id not in on_sale]:
+        on_sale = await CatalogRepo(s).variants_on_sale([v.id for _, _, v in lines])
+        if hidden := [(line_name(p.name, v.name), 0) for _, p, v in lines if v.id not in on_sale]:
             raise OutOfStock(hidden)  # a buyer cannot hold what the shop no longer sells
-        await check_limits(s, user_id, [(p, i.quantity) for i, p in lines], now)
+        await check_limits(s, user_id, [(p, i.quantity) for i, p, _ in lines], now)
         credit = await CreditRepo(s).balance(user_id, lock=True) if use_credit else 0
         priced = await price_cart(s, user_id, lines, now, shipping.minor, credit)
         if priced.problem is not None:
@@ -310,14 +309,18 @@ class CheckoutService:
         await CartRepo(s).clear(user_id)
         return CheckoutResult(order.id, existing=False)
 
-    async def place_renewal(self, user_id: int, product: Product, asset: Asset, rate: Rate, until: datetime) -> int:
-        """Inside the caller's transaction: an order for one unit of `product` placed for the buyer without their
-        cart (a renewal of channel access), at what it costs them today (their reseller and tier prices and the
-        coin's fee; no voucher), with its unit held and its invoice in `asset` open until `until`. Returns the
-        order's id. Raises OutOfStock (the caller's transaction must roll back)."""
+    async def place_renewal(
+        self, user_id: int, product: Product, variant: Variant, asset: Asset, rate: Rate, until: datetime
+    ) -> int:
+        """Inside the caller's transaction: an order for one unit of `product`'s `variant` placed for the buyer
+        without their cart (a renewal of channel access), at what that variant costs them today (their reseller
+        and tier prices and the coin's fee; no voucher), with its unit held and its invoice in `asset` open until
+        `until`. Returns the order's id. Raises OutOfStock (the caller's transaction must roll back)."""
         s, now = self._session, utcnow()
         user = (await s.execute(select(User).where(User.id == user_id))).scalar_one()
-        lines = [(CartItem(user_id=user_id, product_id=product.id, quantity=1), product)]
+        lines = [
+            (CartItem(user_id=user_id, product_id=product.id, variant_id=variant.id, quantity=1), product, variant)
+        ]
         priced = CartPrice(await price_lines(s, lines), await buyer_terms(s, user_id), None, None, None)
         breakdown = priced.breakdown(self._coin_fee_bp(asset.chain))
         order = await self._place(user, lines, breakdown, now, until, None)
@@ -327,7 +330,7 @@ class CheckoutService:
     async def _place(
         self,
         user: User,
-        lines: list[tuple[CartItem, Product]],
+        lines: list[CartRow],
         breakdown: Breakdown,
         now: datetime,
         until: datetime,
@@ -344,8 +347,14 @@ class CheckoutService:
                 **order_columns(breakdown),
             ),
             [
-                OrderItem(product_id=p.id, product_name=p.name, quantity=i.quantity, unit_price_minor=p.price_minor)
-                for i, p in lines
+                OrderItem(
+                    product_id=p.id,
+                    variant_id=v.id,
+                    product_name=line_name(p.name, v.name),
+                    quantity=i.quantity,
+                    unit_price_minor=v.price_minor,
+                )
+                for i, p, v in lines
             ],
             buyer(user.telegram_id),
         )
@@ -391,5 +400,5 @@ class CheckoutService:
             )
 
 
-def _physical(lines: list[tuple[CartItem, Product]]) -> bool:
-    return any(p.kind is ProductKind.physical for _, p in lines)
+def _physical(lines: list[CartRow]) -> bool:
+    return any(p.kind is ProductKind.physical for _, p, _ in lines)

@@ -42,10 +42,15 @@ async def limits_left(
 async def check_limits(
     session: AsyncSession, user_id: int, wanted: Sequence[tuple[Product, int]], now: datetime
 ) -> None:
-    """Raises LimitReached for the first (product, quantity) the buyer may not buy now. Read-only."""
-    left = await limits_left(session, user_id, [p for p, _ in wanted], now)
+    """Raises LimitReached for the first product the buyer may not buy this many of now: its quantities (one per
+    variant in a cart) together. Read-only."""
+    products, quantities = dict[int, Product](), dict[int, int]()
     for product, quantity in wanted:
-        room = left[product.id]
+        products[product.id] = product
+        quantities[product.id] = quantities.get(product.id, 0) + quantity
+    left = await limits_left(session, user_id, list(products.values()), now)
+    for product in products.values():
+        room, quantity = left[product.id], quantities[product.id]
         if room is not None and quantity > room:
             assert product.limit_units is not None and product.limit_days is not None  # room is None without
             raise LimitReached(product.name, room, product.limit_units, product.limit_days)

@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.promotions import Voucher
-from models.shop import CartItem, Category, Product
-from repositories.cart import CartRepo
+from models.shop import Category, Product
+from repositories.cart import CartRepo, CartRow
 from repositories.catalog import CatalogRepo
 from repositories.loyalty import LoyaltyRepo
 from repositories.settings import ShopSettingsRepo
@@ -51,15 +51,18 @@ async def buyer_terms(session: AsyncSession, user_id: int) -> BuyerTerms:
     )
 
 
-async def price_lines(session: AsyncSession, rows: list[tuple[CartItem, Product]]) -> list[PriceLine]:
-    categories = await CatalogRepo(session).categories_of([p.id for _, p in rows])
-    return [PriceLine(p.id, categories[p.id], item.quantity, p.price_minor, p.reseller_price_minor) for item, p in rows]
+async def price_lines(session: AsyncSession, rows: list[CartRow]) -> list[PriceLine]:
+    """Cart lines as pricing sees them: at their variant's price and reseller price."""
+    categories = await CatalogRepo(session).categories_of([p.id for _, p, _ in rows])
+    return [
+        PriceLine(p.id, categories[p.id], item.quantity, v.price_minor, v.reseller_price_minor) for item, p, v in rows
+    ]
 
 
 async def price_cart(
     session: AsyncSession,
     user_id: int,
-    rows: list[tuple[CartItem, Product]],
+    rows: list[CartRow],
     now: datetime,
     shipping_minor: int = 0,
     credit_minor: int = 0,

@@ -1,0 +1,94 @@
+"""A product's variants: what buyers choose between ("1 month", "12 months"), each with its own price and stock.
+Flushes, never commits."""
+
+from collections.abc import Sequence
+
+from sqlalchemy import ScalarSelect, SQLColumnExpression, delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.orders import OrderItem
+from models.shop import Variant
+
+
+class VariantRepo:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    @staticmethod
+    def lowest_price(product_id: SQLColumnExpression[int]) -> ScalarSelect[int]:
+        """The lowest price of the product's active variants, as a correlated subquery for product lists."""
+        return (
+            select(func.min(Variant.price_minor))
+            .where(Variant.product_id == product_id, Variant.is_active)
+            .scalar_subquery()
+        )
+
+    @staticmethod
+    def highest_price(product_id: SQLColumnExpression[int]) -> ScalarSelect[int]:
+        """The highest price of the product's active variants, as a correlated subquery for product lists."""
+        return (
+            select(func.max(Variant.price_minor))
+            .where(Variant.product_id == product_id, Variant.is_active)
+            .scalar_subquery()
+        )
+
+    async def get(self, variant_id: int, *, lock: bool = False) -> Variant | None:
+        """The variant, active or not; locked for update on PostgreSQL when `lock`."""
+        stmt = select(Variant).where(Variant.id == variant_id).execution_options(populate_existing=True)
+        return (await self._s.execute(stmt.with_for_update() if lock else stmt)).scalar_one_or_none()
+
+    async def of_products(self, product_ids: Sequence[int], *, active_only: bool = True) -> dict[int, list[Variant]]:
+        """Each product's variants in the order they were added (every id is present)."""
+        if not product_ids:
+            return {}
+        stmt = select(Variant).where(Variant.product_id.in_(product_ids)).order_by(Variant.id)
+        result = await self._s.execute(stmt.where(Variant.is_active) if active_only else stmt)
+        variants: dict[int, list[Variant]] = {pid: [] for pid in product_ids}
+        for variant in result.scalars():
+            variants[variant.product_id].append(variant)
+        return variants
+
+    async def of_product(self, product_id: int, *, active_only: bool = True) -> list[Variant]:
+        return (await self.of_products([product_id], active_only=active_only))[product_id]
+
+    async def chosen(self, product_id: int, variant_id: int) -> Variant | None:
+        """The active variant of the product a buyer's button means: `variant_id`, which must be one of this
+        product's; or, for 0, the product's only active variant (a plain product). None for anything else:
+        another product's variant, a deleted or retired one, or 0 where there is a choice to make."""
+        variants = await self.of_product(product_id)
+        if variant_id == 0:
+            return variants[0] if len(variants) == 1 else None
+        return next((v for v in variants if v.id == variant_id), None)
+
+    async def renewed(self, order_id: int | None, product_id: int) -> Variant | None:
+        """The variant a renewal of what `order_id` bought of the product sells: the one that order bought, while it
+        is offered; else (deleted, retired, or the order gone) `chosen(product_id, 0)`."""
+        if order_id is not None:
+            result = await self._s.execute(
+                select(Variant)
+                .join(OrderItem, OrderItem.variant_id == Variant.id)
+                .where(OrderItem.order_id == order_id, OrderItem.product_id == product_id, Variant.is_active)
+                .limit(1)
+            )
+            if (bought := result.scalar_one_or_none()) is not None:
+                return bought
+        return await self.chosen(product_id, 0)
+
+    async def named(self, product_id: int, name: str) -> Variant | None:
+        result = await self._s.execute(select(Variant).where(Variant.product_id == product_id, Variant.name == name))
+        return result.scalar_one_or_none()
+
+    async def add(
+        self, product_id: int, name: str, price_minor: int, reseller_price_minor: int | None = None
+    ) -> Variant:
+        variant = Variant(
+            product_id=product_id, name=name, price_minor=price_minor, reseller_price_minor=reseller_price_minor
+        )
+        self._s.add(variant)
+        await self._s.flush()
+        return variant
+
+    async def delete(self, variant_id: int) -> None:
+        """Delete the variant; the database deletes its units (ON DELETE CASCADE), cart lines holding it too,
+        and order items keep its name (order_items.variant_id is SET NULL)."""
+        await self._s.execute(delete(Variant).where(Variant.id == variant_id))
