@@ -52,13 +52,8 @@ class VariantRepo:
         return (await self.of_products([product_id], active_only=active_only))[product_id]
 
     async def chosen(self, product_id: int, variant_id: int) -> Variant | None:
-        """The active variant of the product a buyer's button means: `variant_id`, which must be one of this
-        product's; or, for 0, the product's only active variant (a plain product). None for anything else:
-        another product's variant, a deleted or retired one, or 0 where there is a choice to make."""
-        variants = await self.of_product(product_id)
-        if variant_id == 0:
-            return variants[0] if len(variants) == 1 else None
-        return next((v for v in variants if v.id == variant_id), None)
+        """The active variant of the product a buyer's button means (`choose`)."""
+        return choose(await self.of_product(product_id), variant_id)
 
     async def renewed(self, order_id: int | None, product_id: int) -> Variant | None:
         """The variant a renewal of what `order_id` bought of the product sells: the one that order bought, while it
@@ -92,3 +87,12 @@ class VariantRepo:
         """Delete the variant; the database deletes its units (ON DELETE CASCADE), cart lines holding it too,
         and order items keep its name (order_items.variant_id is SET NULL)."""
         await self._s.execute(delete(Variant).where(Variant.id == variant_id))
+
+
+def choose(offered: Sequence[Variant], variant_id: int) -> Variant | None:
+    """Of a product's active variants `offered`, the one a buyer's button means: `variant_id`, which must be one
+    of them; or, for 0, the only one (a plain product). None for anything else: another product's variant, a
+    deleted or retired one, or 0 where there is a choice to make."""
+    if variant_id == 0:
+        return offered[0] if len(offered) == 1 else None
+    return next((v for v in offered if v.id == variant_id), None)

@@ -18,7 +18,7 @@ from repositories.cart import CartRepo
 from repositories.catalog import CatalogRepo, Listed
 from repositories.reviews import ReviewRepo
 from repositories.stock import StockRepo
-from repositories.variants import VariantRepo
+from repositories.variants import VariantRepo, choose
 from services.dto import BuyerLimit, Media, NamedItem, Page, ProductCard, ProductRow, Rating, StockLine, VariantChoice
 from services.money import from_minor
 from services.pricing import PriceLine, price
@@ -113,15 +113,15 @@ class CatalogService:
         not one this product offers is not chosen and the card says `variant_refused`. Raises NotFound for a
         deleted product (inactive ones are shown). Read-only."""
         async with read_only(self._session):
-            repo, variants = CatalogRepo(self._session), VariantRepo(self._session)
+            repo = CatalogRepo(self._session)
             product = await repo.product(product_id)
             if product is None:
                 raise NotFound
-            offered = await variants.of_product(product_id)
-            chosen = await variants.chosen(product_id, variant_id)
+            offered = await VariantRepo(self._session).of_product(product_id)
+            chosen = choose(offered, variant_id)
             refused = chosen is None and variant_id != 0
             if refused:
-                chosen = await variants.chosen(product_id, 0)
+                chosen = choose(offered, 0)
             left = await StockRepo(self._session).available_of_variants([v.id for v in offered])
             shown = [chosen] if chosen else offered
             cheapest = min(shown, key=lambda v: v.price_minor, default=None)
