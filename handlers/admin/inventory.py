@@ -244,6 +244,28 @@ def terms_text(card: ProductAdmin, l10n: L10n) -> str:
     return "\n".join(lines)
 
 
+async def product_of_kind(
+    query: CallbackQuery,
+    product_id: int,
+    kinds: tuple[ProductKind, ...],
+    admin_inventory: AdminInventoryService,
+    settings: Settings,
+    l10n: L10n,
+    callback_answer: CallbackAnswer,
+) -> ProductAdmin | None:
+    """The product a dialog for products of `kinds` starts on; None, with the admin told and the product (or the
+    catalog) shown again, when it is gone or its kind was changed meanwhile (an import, another admin)."""
+    try:
+        card = await admin_inventory.product(product_id)
+    except NotFound:
+        card = None
+    if card is None or card.kind not in kinds:
+        alert(callback_answer, l10n("admin.inventory.gone"))
+        await show_node(query, Node.product, product_id, 0, admin_inventory, settings, l10n, callback_answer)
+        return None
+    return card
+
+
 async def show_node(
     event: Message | CallbackQuery,
     node: Node,

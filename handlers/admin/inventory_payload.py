@@ -15,9 +15,8 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 
 from config import Settings
-from handlers.admin.inventory import InvAction, InvCb, Node, cancel_button, show_node
+from handlers.admin.inventory import InvAction, InvCb, Node, cancel_button, product_of_kind, show_node
 from handlers.admin.panel import actor, answer
-from handlers.render import alert
 from l10n import L10n
 from models.enums import ProductKind
 from services.admin.inventory import AdminInventoryService
@@ -49,15 +48,11 @@ async def ask(
     l10n: L10n,
     callback_answer: CallbackAnswer,
 ) -> None:
-    try:
-        card = await admin_inventory.product(callback_data.id)
-    except NotFound:
-        card = None
-    if card is None or card.kind not in PAYLOAD_KINDS:
-        alert(callback_answer, l10n("admin.inventory.gone"))
-        await show_node(query, Node.product, callback_data.id, 0, admin_inventory, settings, l10n, callback_answer)
-        return
-    await begin(query, state, card.id, card.kind, 0, l10n)
+    card = await product_of_kind(
+        query, callback_data.id, PAYLOAD_KINDS, admin_inventory, settings, l10n, callback_answer
+    )
+    if card is not None:
+        await begin(query, state, card.id, card.kind, 0, l10n)
 
 
 async def begin(

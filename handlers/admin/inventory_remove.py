@@ -10,7 +10,16 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 
 from config import Settings
-from handlers.admin.inventory import PARENT, InvAction, InvCb, InventoryForm, Node, cancel_button, show_node
+from handlers.admin.inventory import (
+    PARENT,
+    InvAction,
+    InvCb,
+    InventoryForm,
+    Node,
+    cancel_button,
+    product_of_kind,
+    show_node,
+)
 from handlers.admin.inventory_stock import confirm_buttons, problems_text, sent_stock
 from handlers.admin.panel import actor, answer, rows
 from handlers.keyboards import button
@@ -39,15 +48,10 @@ async def ask(
     callback_answer: CallbackAnswer,
 ) -> None:
     """Remove units (digital) or set the count (physical): the next text or file the admin sends answers it."""
-    try:
-        card = await admin_inventory.product(callback_data.id)
-    except NotFound:
-        card = None
-    if card is None or card.kind not in TAKES[callback_data.action]:  # gone, or its kind changed by an import
-        alert(callback_answer, l10n("admin.inventory.gone"))
-        await show_node(query, Node.product, callback_data.id, 0, admin_inventory, settings, l10n, callback_answer)
-        return
-    await begin(query, state, card, card.id, card.name, 0, l10n)
+    kinds = TAKES[callback_data.action]
+    card = await product_of_kind(query, callback_data.id, kinds, admin_inventory, settings, l10n, callback_answer)
+    if card is not None:
+        await begin(query, state, card, card.id, card.name, 0, l10n)
 
 
 async def begin(
