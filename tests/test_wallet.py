@@ -165,12 +165,20 @@ def test_what_counts_as_a_weak_secret(weak: str) -> None:
 
 def test_an_address_in_another_letter_case_reads_as_our_invoices_write_it(wallet) -> None:
     """ETH hex is case-insensitive (EIP-55's mixed case is a checksum), so a provider's lowercase reads as
-    the address we derived; base58 is case-sensitive and bech32 comes lowercase, so they stay as given."""
+    the address we derived; bech32 is valid all in capitals and reads as the lowercase we derive; base58
+    is case-sensitive and mixed-case bech32 is no address, so they stay as given."""
     for index in (0, 1, 2**31 - 1):
         ours = wallet.address(Chain.eth, index)
         for written in (ours.lower(), "0x" + ours[2:].upper(), ours):
             assert canonical_address(Chain.eth, written) == ours
+        for chain in (Chain.btc, Chain.ltc):
+            ours = wallet.address(chain, index)
+            assert canonical_address(chain, ours.upper()) == ours
+            mixed = ours[:5].upper() + ours[5:]
+            assert canonical_address(chain, mixed) == mixed
     assert canonical_address(Chain.eth, VECTORS[Chain.eth].lower()) == VECTORS[Chain.eth]
-    for chain in (Chain.btc, Chain.sol):
-        assert canonical_address(chain, VECTORS[chain].upper()) == VECTORS[chain].upper()
+    assert canonical_address(Chain.btc, VECTORS[Chain.btc].upper()) == VECTORS[Chain.btc]
+    base58 = ("1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2", "LTC1QWERTYUPASDFGHJKZXCVBNM123456789")
+    assert [canonical_address(c, a) for c, a in zip((Chain.btc, Chain.ltc), base58)] == list(base58)
+    assert canonical_address(Chain.sol, VECTORS[Chain.sol].upper()) == VECTORS[Chain.sol].upper()
     assert canonical_address(Chain.eth, "0xnot-an-address") == "0xnot-an-address"

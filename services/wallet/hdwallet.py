@@ -15,6 +15,7 @@ from bip_utils import (
     Base58ChecksumError,
     Base58Decoder,
     Base58Encoder,
+    Bech32ChecksumError,
     Bip32KeyData,
     Bip32KeyError,
     Bip32KeyIndex,
@@ -25,6 +26,7 @@ from bip_utils import (
     EthAddrEncoder,
     Kekkak256,
     P2WPKHAddrEncoder,
+    SegwitBech32Decoder,
 )
 
 from models.chains import CHAINS
@@ -43,13 +45,26 @@ def canonical_address(chain: Chain, address: str) -> str:
     whatever case a provider used. ETH: hex is case-insensitive and EIP-55's mixed case only a
     checksum, so any 0x address becomes its EIP-55 form (a checksum error cannot be told from a
     provider's lowercase, and a wrong address still matches no invoice). Others as given: base58
-    is case-sensitive, and bech32 is valid all in capitals (QR codes) but nodes and providers
-    report the lowercase our invoices use."""
-    if chain is not Chain.eth or not _ETH_HEX.fullmatch(address):
+    is case-sensitive; bech32 is valid all in capitals (QR codes, some wallets' exports) and nodes and
+    providers report the lowercase our invoices use, so an all-capitals segwit address of the chain is
+    lowered (mixed case is not bech32 and stays as given, matching nothing)."""
+    if chain is not Chain.eth:
+        return address.lower() if address.isupper() and _is_segwit(chain, address.lower()) else address
+    if not _ETH_HEX.fullmatch(address):
         return address
     hex_digits = address[2:].lower()
     digest = Kekkak256.QuickDigest(hex_digits).hex()
     return "0x" + "".join(c.upper() if int(d, 16) >= 8 else c for c, d in zip(hex_digits, digest, strict=False))
+
+
+def _is_segwit(chain: Chain, address: str) -> bool:
+    for hrp in CHAINS[chain].bech32_hrp.values():
+        try:
+            SegwitBech32Decoder.Decode(hrp, address)
+        except (ValueError, Bech32ChecksumError):  # another hrp, or not bech32 at all
+            continue
+        return True
+    return False
 
 
 class WalletConfigError(ValueError):
