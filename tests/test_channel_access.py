@@ -29,6 +29,7 @@ from services.access import AccessKeeping
 from services.admin.access import AdminAccessService, ChatRights
 from services.delivery import OutboxDelivery
 from services.payments.rates import rate_service_from_settings
+from services.shop.privacy import PrivacyService
 from services.wallet.goods import GoodsCipher
 from services.wallet.merchant import load_wallet
 from tests.admin_flow import ADMIN, one, pay
@@ -173,6 +174,19 @@ async def test_paid_access_invites_renews_extends_and_removes_each_once(shop: Sh
     url = shop.tg.invite_links[0].link["invite_link"]
     assert url in message and "VIP club" in message
     assert shop.tg.user_joins(BUYER, url) and not shop.tg.user_joins(FakeUser(id=7_000_002), url)
+    access = await shop.access()
+    async with shop.sessions() as session:  # /mydata lists the membership (its handler: tests/test_privacy.py)
+        [membership] = (await PrivacyService(session, None).export(access.user_id))["memberships"]
+    assert membership == {
+        "chat": "VIP club",
+        "state": "active",
+        "until": access.until.isoformat(),
+        "renewals": 0,
+        "order_id": order_id,
+        "invited_at": membership["invited_at"],
+        "ended_at": None,
+    }
+    assert membership["invited_at"]
 
     # the renewal invoice: three days before the end, once, an order for the same product in the same coin
     old_end = utcnow() + timedelta(days=2)

@@ -83,6 +83,7 @@ async def test_mydata_sends_profile_orders_and_reviews_as_json(tg: Telegram, ses
         }
     ]
     assert data["cart"] == [{"product": "Chess", "quantity": 1}]
+    assert data["memberships"] == []  # channel memberships: tests/test_channel_access.py
     assert "KEY-" not in json.dumps(data)  # goods are secrets: they stay in the order view
 
 

@@ -18,6 +18,7 @@ from models.database import read_only
 from models.enums import OrderStatus
 from models.orders import Invoice, Order, OrderItem, Payment
 from models.types import utcnow
+from repositories.access import AccessRepo
 from repositories.audit import AuditRepo
 from repositories.cart import CartRepo
 from repositories.orders import OrderRepo
@@ -63,9 +64,10 @@ class PrivacyService:
 
     async def export(self, user_id: int) -> dict[str, Any]:
         """Everything stored about the buyer: profile, orders with items, shipping (the address opened),
-        invoices and payments, reviews, cart and store credit (balance and every ledger entry; kept when erasing,
-        since the shop's accounts need it), as JSON-ready data (times in ISO 8601 UTC, money as decimal
-        strings). Goods are left out: they are secrets, shown in the order itself. Read-only."""
+        invoices and payments, reviews, cart, the channel and group memberships they bought, and store credit
+        (balance and every ledger entry; kept when erasing, since the shop's accounts need it), as JSON-ready
+        data (times in ISO 8601 UTC, money as decimal strings). Goods are left out: they are secrets, shown in
+        the order itself. Read-only."""
         async with read_only(self._session):
             user = await UserRepo(self._session).get(user_id)
             assert user is not None, user_id
@@ -77,6 +79,7 @@ class PrivacyService:
             reviews = await ReviewRepo(self._session).of_user(user_id)
             cart = await repo.cart(user_id)
             credit = await credit_history(self._session, user_id, 0, size=None)
+            memberships = await AccessRepo(self._session).of_user(user_id)
         return {
             "exported_at": utcnow().isoformat(),
             "profile": {
@@ -103,6 +106,18 @@ class PrivacyService:
                 for r, name in reviews
             ],
             "cart": [{"product": name, "quantity": quantity} for name, quantity in cart],
+            "memberships": [
+                {
+                    "chat": m.chat_title,
+                    "state": m.state.value,
+                    "until": _when(m.until),
+                    "renewals": m.renewals,
+                    "order_id": m.order_id,
+                    "invited_at": _when(m.invited_at),
+                    "ended_at": _when(m.ended_at),
+                }
+                for m in memberships
+            ],
             "store_credit": {
                 "balance": str(credit.balance),
                 "entries": [
