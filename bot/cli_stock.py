@@ -1,4 +1,4 @@
-"""`python -m bot stock check`: verify every variant's available-units counter (see README.md, "Stock").
+"""`python -m bot stock check`: verify every variant's available-units counter (see README.md, "Speed and memory").
 
 Each variant keeps the number of its available units in a counter that every change of a unit moves in the
 same transaction; this compares each counter with the units themselves, in one query. Prints one line per
