@@ -14,7 +14,20 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, case, delete, exists, func, insert, null, select, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    SQLColumnExpression,
+    case,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    null,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -122,11 +135,9 @@ class StockRepo:
         """The available units of the product in the query, all its variants' (their counters), as a correlated
         subquery (a list of products reads its stock in the same query); NULL for an unlimited product
         (`_unless_unlimited`)."""
-        units = (
-            select(func.coalesce(func.sum(Variant.available_units), 0))
-            .where(Variant.product_id == Product.id)
-            .scalar_subquery()
-        )
+        summed = func.coalesce(func.sum(Variant.available_units), 0)
+        # CAST: PostgreSQL's sum of a bigint is a numeric, which would come back as a Decimal
+        units = select(cast(summed, BigInteger)).where(Variant.product_id == Product.id).scalar_subquery()
         return cls._unless_unlimited(units, Product.id)
 
     async def available_of_variants(self, variant_ids: Sequence[int]) -> dict[int, int | None]:
