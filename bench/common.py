@@ -23,8 +23,9 @@ from models.chains import Asset
 from models.database import upgrade_database
 from models.enums import Chain, ProductKind
 from models.orders import Invoice, Order
-from models.shop import Category, Product, StockUnit, Subcategory, User, Variant
+from models.shop import Category, Product, Subcategory, User, Variant
 from models.types import utcnow
+from repositories.stock import StockRepo
 from services.wallet.goods import GoodsCipher
 from tests.keys import BTC_ZPUB, ETH_XPUB, LTC_ZPUB, WALLET_KEY
 
@@ -158,19 +159,14 @@ async def seed_catalog(
         await s.flush()
         catalog = Catalog(category.id, sub.id, product.id, product.variants[0].id)
     for start in range(0, units, CHUNK):
-        rows = []
-        for n in range(start, min(units, start + CHUNK)):
-            payload = f"KEY-{n:08d}"
-            rows.append(
-                {
-                    "product_id": catalog.product_id,
-                    "variant_id": catalog.variant_id,
-                    "payload_enc": goods.seal(payload, catalog.product_id) if goods else None,
-                    "payload_digest": goods.digest(payload) if goods else None,
-                }
+        payloads = [f"KEY-{n:08d}" for n in range(start, min(units, start + CHUNK))]
+        async with sessions.begin() as s:  # as an import stores them: the variant's counter moves too
+            await StockRepo(s).add_units(
+                catalog.product_id,
+                catalog.variant_id,
+                [(goods.seal(p, catalog.product_id), goods.digest(p)) if goods else None for p in payloads],
+                utcnow(),
             )
-        async with sessions.begin() as s:
-            await s.execute(insert(StockUnit), rows)
     return catalog
 
 

@@ -7,7 +7,7 @@ import sys
 
 from pydantic import ValidationError
 
-from bot import cli_catalog, cli_ledger, cli_ops, cli_wallet
+from bot import cli_catalog, cli_ledger, cli_ops, cli_stock, cli_wallet
 from config import ConfigError, Settings, check_bot_token, check_secrets
 from models.database import MigrationFailed, upgrade_database, upgrade_database_in_child
 from processing.chains.base import ProviderError
@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     cli_catalog.register(commands)
     cli_ops.register(commands)
     cli_ledger.register(commands)
+    cli_stock.register(commands)
     args = parser.parse_args(argv)
     try:
         settings = load_settings()

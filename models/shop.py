@@ -104,7 +104,10 @@ class Variant(Base):
     choice. So a cart line, a held unit and an order line always name a variant, and there is one code path."""
 
     __tablename__ = "product_variants"
-    __table_args__ = (UniqueConstraint("product_id", "name"),)
+    __table_args__ = (
+        UniqueConstraint("product_id", "name"),
+        CheckConstraint("available_units >= 0", name="available_not_negative"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"), index=True)
@@ -114,6 +117,10 @@ class Variant(Base):
     # False: retired by an admin while units of it were held or sold (those stay); buyers cannot choose it.
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Its stock units that are available (neither held nor sold), so availability is read in O(1). Only
+    # repositories.stock.StockRepo moves it, by the rows each of its statements changed, in the same transaction;
+    # `python -m bot stock check` compares it with the rows. 0 for an unlimited product's variants (no units).
+    available_units: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class StockUnit(Base):

@@ -1,13 +1,35 @@
 """Stock units: holding, releasing and selling them, counting them, adding new ones and taking available
 ones off the shelf. Every change of a unit is a conditional UPDATE or DELETE on its status. Flushes, never
-commits."""
+commits.
 
-from collections.abc import Iterator, Sequence
+Each variant counts its available units (`Variant.available_units`), so availability is read in O(1) however
+many units there are. Only this module writes stock units, and every statement here that makes units available
+or takes them away moves the counter of each variant concerned, in the same transaction, by the rows it
+changed (RETURNING or rowcount), never by what it meant to change. The counters move in ascending variant
+id within a transaction, so on PostgreSQL two transactions touching the same variants (a checkout of several
+variants, an expiry giving several back) take their row locks in one order. `miscounted` checks the rule."""
+
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, case, delete, exists, func, insert, null, select, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    SQLColumnExpression,
+    case,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    null,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from models.enums import ProductKind, StockStatus
 from models.orders import Reservation
@@ -57,6 +79,7 @@ class StockRepo:
                 insert(Reservation),
                 [{"order_id": order_id, "stock_unit_id": uid, "expires_at": until} for uid in unit_ids],
             )
+            await self._move({variant_id: -len(unit_ids)})
         return unit_ids
 
     async def release(self, order_id: int) -> int:
@@ -66,11 +89,15 @@ class StockRepo:
             update(StockUnit)
             .where(StockUnit.order_id == order_id, StockUnit.status == StockStatus.reserved)
             .values(status=StockStatus.available, order_id=None)
+            .returning(StockUnit.variant_id)
         )
-        return int(getattr(result, "rowcount", 0))
+        released = Counter(int(v) for v in result.scalars())
+        await self._move(released)
+        return released.total()
 
     async def sell(self, order_id: int, at: datetime) -> int:
-        """Mark an order's held units sold and drop its reservations; returns how many. Idempotent."""
+        """Mark an order's held units sold and drop its reservations; returns how many. Idempotent. Held units
+        were already off the shelf: no counter moves."""
         await self._s.execute(delete(Reservation).where(Reservation.order_id == order_id))
         result = await self._s.execute(
             update(StockUnit)
@@ -94,7 +121,9 @@ class StockRepo:
         return [(int(pid), bool(is_file), bytes(blob)) for pid, is_file, blob in result.tuples() if blob is not None]
 
     @staticmethod
-    def _unless_unlimited(units: ColumnElement[int], product_id: SQLColumnExpression[int]) -> ColumnElement[int | None]:
+    def _unless_unlimited(
+        units: SQLColumnExpression[int], product_id: SQLColumnExpression[int]
+    ) -> ColumnElement[int | None]:
         """`units` for a product that keeps stock; for an unlimited one (ProductKind.keeps_stock), which never sells
         out, NULL once it has its payload (0 before: there is nothing to deliver yet). The query has the product's
         row (`Product.kind`)."""
@@ -103,51 +132,45 @@ class StockRepo:
 
     @classmethod
     def available_count(cls) -> ColumnElement[int | None]:
-        """The available units of the product in the query, all its variants', as a correlated subquery (a list of
-        products counts its stock in the same query); NULL for an unlimited product (`_unless_unlimited`)."""
-        units = (
-            select(func.count())
-            .where(StockUnit.product_id == Product.id, StockUnit.status == StockStatus.available)
-            .scalar_subquery()
-        )
+        """The available units of the product in the query, all its variants' (their counters), as a correlated
+        subquery (a list of products reads its stock in the same query); NULL for an unlimited product
+        (`_unless_unlimited`)."""
+        summed = func.coalesce(func.sum(Variant.available_units), 0)
+        # CAST: PostgreSQL's sum of a bigint is a numeric, which would come back as a Decimal
+        units = select(cast(summed, BigInteger)).where(Variant.product_id == Product.id).scalar_subquery()
         return cls._unless_unlimited(units, Product.id)
-
-    async def available(self, product_ids: Sequence[int]) -> dict[int, int | None]:
-        """Units neither reserved nor sold, per product (missing ids count 0); None for a product that keeps no
-        stock (ProductKind.keeps_stock)."""
-        if not product_ids:
-            return {}
-        result = await self._s.execute(select(Product.id, self.available_count()).where(Product.id.in_(product_ids)))
-        counts = {int(pid): None if n is None else int(n) for pid, n in result.all()}
-        return {pid: counts.get(pid, 0) for pid in product_ids}
 
     async def available_of_variants(self, variant_ids: Sequence[int]) -> dict[int, int | None]:
         """Units neither reserved nor sold, per variant (missing ids count 0); None for a variant of a product that
         keeps no stock: an unlimited product's variants differ only in price."""
         if not variant_ids:
             return {}
-        units = (
-            select(func.count())
-            .where(StockUnit.variant_id == Variant.id, StockUnit.status == StockStatus.available)
-            .scalar_subquery()
-        )
         result = await self._s.execute(
-            select(Variant.id, self._unless_unlimited(units, Variant.product_id))
+            select(Variant.id, self._unless_unlimited(Variant.available_units, Variant.product_id))
             .join(Product, Product.id == Variant.product_id)
             .where(Variant.id.in_(variant_ids))
         )
         counts = {int(vid): None if n is None else int(n) for vid, n in result.all()}
         return {vid: counts.get(vid, 0) for vid in variant_ids}
 
+    async def miscounted(self) -> list[tuple[int, int, int, int]]:
+        """(variant id, product id, its counter, its available unit rows) of every variant whose counter is not
+        the number of its available units, by variant id; empty when every counter is right. One query."""
+        rows = (
+            select(func.count())
+            .where(StockUnit.variant_id == Variant.id, StockUnit.status == StockStatus.available)
+            .scalar_subquery()
+        )
+        result = await self._s.execute(
+            select(Variant.id, Variant.product_id, Variant.available_units, rows)
+            .where(Variant.available_units != rows)
+            .order_by(Variant.id)
+        )
+        return [(int(v), int(p), int(counter), int(n)) for v, p, counter, n in result.tuples()]
+
     async def variant_unit_counts(self, variant_ids: Sequence[int] | None = None) -> dict[tuple[int, StockStatus], int]:
         """Number of units per (variant id, status), of these variants or of all; pairs with no unit are absent."""
-        stmt = select(StockUnit.variant_id, StockUnit.status, func.count()).group_by(
-            StockUnit.variant_id, StockUnit.status
-        )
-        if variant_ids is not None:
-            stmt = stmt.where(StockUnit.variant_id.in_(variant_ids))
-        result = await self._s.execute(stmt)
-        return {(int(vid), StockStatus(status)): int(n) for vid, status, n in result.all()}
+        return await self._tally(StockUnit.variant_id, Variant.id, variant_ids)
 
     async def unit_counts(self, product_id: int) -> dict[StockStatus, int]:
         """Units of one product per status; every status is present."""
@@ -156,13 +179,26 @@ class StockRepo:
 
     async def all_unit_counts(self, product_ids: Sequence[int] | None = None) -> dict[tuple[int, StockStatus], int]:
         """Number of units per (product id, status), of these products or of all; pairs with no unit are absent."""
-        stmt = select(StockUnit.product_id, StockUnit.status, func.count()).group_by(
-            StockUnit.product_id, StockUnit.status
+        return await self._tally(StockUnit.product_id, Variant.product_id, product_ids)
+
+    async def _tally(
+        self, unit_key: InstrumentedAttribute[int], variant_key: InstrumentedAttribute[int], ids: Sequence[int] | None
+    ) -> dict[tuple[int, StockStatus], int]:
+        """Units per (key, status), keyed by variant or by product: the available ones from the variants'
+        counters, held and sold ones counted (only those rows are read)."""
+        held = (
+            select(unit_key, StockUnit.status, func.count())
+            .where(StockUnit.status != StockStatus.available)
+            .group_by(unit_key, StockUnit.status)
         )
-        if product_ids is not None:
-            stmt = stmt.where(StockUnit.product_id.in_(product_ids))
-        result = await self._s.execute(stmt)
-        return {(int(pid), StockStatus(status)): int(n) for pid, status, n in result.all()}
+        shelf = select(variant_key, func.sum(Variant.available_units)).group_by(variant_key)
+        if ids is not None:
+            held, shelf = held.where(unit_key.in_(ids)), shelf.where(variant_key.in_(ids))
+        counts = {(int(key), StockStatus(status)): int(n) for key, status, n in (await self._s.execute(held)).all()}
+        counts.update(
+            {(int(key), StockStatus.available): int(n) for key, n in (await self._s.execute(shelf)).all() if n}
+        )
+        return counts
 
     async def payload_digests(self, product_id: int) -> set[str]:
         """Keyed digests of every unit of the product that has a payload, whatever its status."""
@@ -217,6 +253,7 @@ class StockRepo:
                 for item in payloads[start : start + INSERT_CHUNK]
             ]
             await self._s.execute(insert(StockUnit), rows)
+        await self._move({variant_id: len(payloads)})
 
     async def remove_available(self, product_ids: Sequence[int], digests: Sequence[str] | None = None) -> int:
         """Delete the available units of these products, or only those whose payload has one of these keyed
@@ -225,20 +262,24 @@ class StockRepo:
         Held and sold units are never touched: the status is part of each DELETE, so on PostgreSQL a unit a
         checkout is holding (its row locked) is checked again once that checkout ends, and stays if it was held.
         """
-        removed = 0
+        removed: Counter[int] = Counter()
         for ids in _chunks(product_ids):
             for some in [None] if digests is None else _chunks(digests):
                 stmt = delete(StockUnit).where(StockUnit.product_id.in_(ids), StockUnit.status == StockStatus.available)
-                result = await self._s.execute(stmt if some is None else stmt.where(StockUnit.payload_digest.in_(some)))
-                removed += int(getattr(result, "rowcount", 0))
-        return removed
+                stmt = stmt if some is None else stmt.where(StockUnit.payload_digest.in_(some))
+                result = await self._s.execute(stmt.returning(StockUnit.variant_id))
+                removed.update(int(v) for v in result.scalars())
+        await self._move({variant_id: -n for variant_id, n in removed.items()})
+        return removed.total()
 
     async def remove_variant_available(self, variant_id: int) -> int:
         """Delete the variant's available units; returns how many. Held and sold ones stay (see remove_available)."""
         result = await self._s.execute(
             delete(StockUnit).where(StockUnit.variant_id == variant_id, StockUnit.status == StockStatus.available)
         )
-        return int(getattr(result, "rowcount", 0))
+        removed = int(getattr(result, "rowcount", 0))
+        await self._move({variant_id: -removed})
+        return removed
 
     async def remove_newest_available(self, variant_id: int, count: int) -> int:
         """Delete up to `count` available units of a variant, newest first; returns how many.
@@ -263,7 +304,20 @@ class StockRepo:
                 delete(StockUnit).where(StockUnit.id.in_(ids), StockUnit.status == StockStatus.available)
             )
             removed += int(getattr(result, "rowcount", 0))
+        await self._move({variant_id: -removed})
         return removed
+
+    async def _move(self, deltas: Mapping[int, int]) -> None:
+        """Add each variant's delta to its counter: one atomic UPDATE per variant that changed, in ascending
+        variant id (the lock order, see the module's docstring). The CHECK available_units >= 0 refuses a
+        counter that would go below zero."""
+        for variant_id in sorted(deltas):
+            if deltas[variant_id]:
+                await self._s.execute(
+                    update(Variant)
+                    .where(Variant.id == variant_id)
+                    .values(available_units=Variant.available_units + deltas[variant_id])
+                )
 
 
 def _chunks(items: Sequence[_T]) -> Iterator[Sequence[_T]]:

@@ -6,7 +6,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models.enums import ProductKind
-from models.shop import Category, Product, StockUnit, Subcategory, Variant
+from models.shop import Category, Product, Subcategory, Variant
+from models.types import utcnow
+from repositories.stock import StockRepo
 from services.wallet.goods import GoodsCipher
 
 
@@ -45,15 +47,12 @@ async def seed_product(
         )
         s.add(product)
         await s.flush()
-        for n in range(units):
-            payload = f"KEY-{name}-{n:04d}"
-            sealed = goods.seal(payload, product.id) if goods and kind is ProductKind.digital else None
-            s.add(
-                StockUnit(
-                    product_id=product.id,
-                    variant_id=product.variants[0].id,
-                    payload_enc=sealed,
-                    payload_digest=goods.digest(payload) if sealed and goods else None,
-                )
-            )
+        sealed = goods is not None and kind is ProductKind.digital
+        payloads = [f"KEY-{name}-{n:04d}" for n in range(units)]
+        await StockRepo(s).add_units(
+            product.id,
+            product.variants[0].id,
+            [(goods.seal(p, product.id), goods.digest(p)) if goods and sealed else None for p in payloads],
+            utcnow(),
+        )
         return product.id

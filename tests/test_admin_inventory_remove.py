@@ -19,6 +19,8 @@ from models.enums import ProductKind, StockStatus
 from models.ops import AuditLog
 from models.orders import OrderItem
 from models.shop import CartItem, Category, Product, StockUnit, Subcategory
+from models.types import utcnow
+from repositories.stock import StockRepo
 from services.wallet.goods import GoodsCipher
 from tests.admin_double import polled_shop
 from tests.admin_flow import ADMIN, alerts, cancel, pay, place
@@ -137,14 +139,8 @@ async def test_units_of_another_product_are_never_removed(tg: Telegram, sessions
     # the same payload in both products: removing it from one leaves the other's
     async with sessions.begin() as s:
         for pid in (product, other):
-            s.add(
-                StockUnit(
-                    product_id=pid,
-                    variant_id=await variant_of(s, pid),
-                    payload_enc=goods.seal("SHARED", pid),
-                    payload_digest=goods.digest("SHARED"),
-                )
-            )
+            shared = (goods.seal("SHARED", pid), goods.digest("SHARED"))
+            await StockRepo(s).add_units(pid, await variant_of(s, pid), [shared], utcnow())
     calls = await tg.press(ADMIN, InvCb(action=InvAction.unstock, node=Node.product, id=product))
     calls = await tg.press(ADMIN, buttons(await tg.send(ADMIN, "SHARED"))["✅ Confirm"])
     assert "Removed 1; 0 held or sold stay, 0 not found. Available now: 2." in texts(calls)

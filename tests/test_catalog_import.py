@@ -8,6 +8,7 @@ import stat
 import subprocess
 import sys
 import time
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -107,16 +108,22 @@ async def snapshot(sessions) -> tuple[Any, ...]:
 async def sell(sessions, product_name: str, count: int) -> None:
     async with sessions.begin() as s:
         product_id = (await s.execute(select(Product.id).where(Product.name == product_name))).scalar_one()
-        ids = (
-            (
-                await s.execute(
-                    select(StockUnit.id).where(StockUnit.product_id == product_id).order_by(StockUnit.id).limit(count)
-                )
+        units = (
+            await s.execute(
+                select(StockUnit.id, StockUnit.variant_id, StockUnit.status)
+                .where(StockUnit.product_id == product_id)
+                .order_by(StockUnit.id)
+                .limit(count)
             )
-            .scalars()
-            .all()
+        ).all()
+        await s.execute(
+            update(StockUnit).where(StockUnit.id.in_([u.id for u in units])).values(status=StockStatus.sold)
         )
-        await s.execute(update(StockUnit).where(StockUnit.id.in_(ids)).values(status=StockStatus.sold))
+        # off the shelf: the variants' available-units counters move as StockRepo would move them
+        for variant_id, n in Counter(u.variant_id for u in units if u.status == StockStatus.available).items():
+            await s.execute(
+                update(Variant).where(Variant.id == variant_id).values(available_units=Variant.available_units - n)
+            )
 
 
 async def test_round_trip_reimporting_the_export_changes_nothing(sessions, cipher) -> None:

@@ -16,6 +16,7 @@ from models.enums import Chain, StockStatus
 from models.orders import Invoice, Order, Reservation
 from models.promotions import CartVoucher, Voucher, VoucherUse
 from models.shop import CartItem, StockUnit, User
+from repositories.stock import StockRepo
 from services.orders.lifecycle import OutOfStock
 from services.payments.rates import rate_service_from_settings
 from services.shop.checkout import CheckoutService
@@ -67,6 +68,7 @@ async def check_no_oversell(sessions, results: dict[int, int | None], wanted: di
         available = (
             await s.execute(select(func.count()).where(StockUnit.status == StockStatus.available))
         ).scalar_one()
+        miscounted = await StockRepo(s).miscounted()
     assert sum(held.values()) <= UNITS and sum(held.values()) + available == UNITS
     assert orders == len(won) and len(won) > 0
     for n, order in won.items():  # every successful order holds exactly what it asked for
@@ -74,6 +76,7 @@ async def check_no_oversell(sessions, results: dict[int, int | None], wanted: di
     assert set(held) == set(won.values())  # failed checkouts hold nothing
     assert len(indices) == len(set(indices))  # no derivation index taken twice
     assert available < 3  # the shelf was emptied as far as the requests allowed
+    assert miscounted == []  # the variant's counter is its available units
 
 
 async def test_1000_concurrent_checkouts_never_oversell(sessions, settings, wallet, goods) -> None:

@@ -19,8 +19,9 @@ from handlers.callbacks import (
 )
 from models.enums import OrderStatus, ProductKind
 from models.orders import Order, OrderItem
-from models.shop import Product, StockUnit, User
+from models.shop import Product, User
 from models.types import utcnow
+from repositories.stock import StockRepo
 from tests.shop import plain_product, seed_product
 from tests.telegram import Person, Telegram, buttons, texts
 
@@ -36,7 +37,8 @@ async def add_products(
         ]
         s.add_all(products)
         await s.flush()
-        s.add_all(StockUnit(product_id=p.id, variant_id=p.variants[0].id) for p in products for _ in range(units))
+        for p in products:
+            await StockRepo(s).add_units(p.id, p.variants[0].id, [None] * units, utcnow())
         return [p.id for p in products]
 
 

@@ -44,6 +44,9 @@ INVARIANTS = {
              - (SELECT count(*) FROM reservations r JOIN stock_units su ON su.id = r.stock_unit_id
                 WHERE su.status = 'reserved' AND su.order_id = r.order_id)
              + (SELECT count(*) FROM reservations) - (SELECT count(*) FROM stock_units WHERE status = 'reserved')""",
+    "variants whose available-units counter is not their available units": """
+        SELECT count(*) FROM product_variants v WHERE v.available_units != (
+            SELECT count(*) FROM stock_units su WHERE su.variant_id = v.id AND su.status = 'available')""",
     "payments stored twice": """
         SELECT count(*) FROM (SELECT chain, natural_id FROM payments GROUP BY chain, natural_id
                               HAVING count(*) > 1) d""",

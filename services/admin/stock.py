@@ -1,6 +1,7 @@
 """Stock from the admin panel: adding digital payloads (pasted or uploaded) after a preview, and physical
-units; removing chosen digital units after a preview, setting a physical product's available count, and
-emptying the shelf (`python -m bot catalog empty-stock`).
+units; removing chosen digital units after a preview, setting a physical product's available count, emptying the
+shelf (`python -m bot catalog empty-stock`), and checking every variant's available-units counter against its
+units (`python -m bot stock check`).
 
 Units are stored as a catalog import stores them (repositories.stock.StockRepo under the catalog
 import lock): payloads sealed with GoodsCipher, and a payload the product already holds, in any status, is
@@ -82,6 +83,16 @@ class Emptied:
     path: str  # "Category / Subcategory / Product"
     removed: int
     kept: int  # held or sold: left as they were
+
+
+@dataclass(frozen=True, slots=True)
+class Miscount:
+    """A variant whose counter (Variant.available_units) is not the number of its available units."""
+
+    variant_id: int
+    product_id: int
+    counter: int
+    available: int  # its units with status available
 
 
 class AdminStockService:
@@ -255,6 +266,12 @@ class AdminStockService:
                     )
                 emptied.append(Emptied(p.id, f"{parents[p.subcategory_id]} / {p.name}", removed, kept))
         return emptied
+
+    async def miscounts(self) -> list[Miscount]:
+        """Every variant whose available-units counter differs from its available units, by variant id; empty
+        when every counter is right (repositories.stock keeps them so). Read-only; needs no goods key."""
+        async with read_only(self._session):
+            return [Miscount(*row) for row in await StockRepo(self._session).miscounted()]
 
     def _cipher(self) -> GoodsCipher:
         if self._goods is None:

@@ -163,7 +163,9 @@ class OrderLifecycle:
         ]
         if short:
             raise OutOfStock(short)
-        for line in lines:
+        # In ascending variant id: each hold moves its variant's counter, and PostgreSQL's row locks on them are
+        # taken in that order by every transaction (repositories.stock), so two checkouts cannot deadlock.
+        for line in sorted(lines, key=lambda line: line.variant_id or 0):
             assert line.variant_id is not None  # checked above
             if left[line.variant_id] is None:  # unlimited: nothing to hold, it never sells out
                 continue
