@@ -30,7 +30,7 @@ from services.dto import PriceSteps, VoucherProblem
 from services.money import amount_due, from_minor, to_basis_points
 from services.orders.lifecycle import OrderLifecycle, OutOfStock, buyer
 from services.outbox import notify_admins
-from services.payments.rates import Rate, RateService
+from services.payments.rates import Rate, RateService, RateUnavailable
 from services.pricing import Breakdown, order_columns, price_steps
 from services.shop.catalog import line_name
 from services.shop.limits import check_limits
@@ -211,11 +211,14 @@ class CheckoutService:
             raise CheckoutRefused("checkout.chain_unavailable")
         if asset is None and not use_credit:
             raise CreditChanged
-        async with read_only(self._session):
-            existing = await OrderRepo(self._session).open_order_of(user_id)
-        if existing is not None:
-            return CheckoutResult(existing.id, existing=True)
-        rate = await self._rates.rate(asset.symbol) if asset else None  # network I/O stays outside the transaction
+        try:  # network I/O stays outside the transaction
+            rate = await self._rates.rate(asset.symbol) if asset else None
+        except RateUnavailable:  # no price without a rate, but an unpaid order is still shown
+            async with read_only(self._session):
+                existing = await OrderRepo(self._session).open_order_of(user_id)
+            if existing is not None:
+                return CheckoutResult(existing.id, existing=True)
+            raise
         try:
             async with self._session.begin():
                 return await self._create_order(user_id, asset, rate, shipping, use_credit)
@@ -263,14 +266,14 @@ class CheckoutService:
         s = self._session
         # Lock the buyer's row (PostgreSQL) so a double-tapped checkout cannot create two orders.
         user = (await s.execute(select(User).where(User.id == user_id).with_for_update())).scalar_one()
+        orders = OrderRepo(s)
+        existing = await orders.open_order_of(user_id)
+        if existing is not None:  # shown again before anything else is checked
+            return CheckoutResult(existing.id, existing=True)
         if user.is_banned:
             raise CheckoutRefused("error.banned")
         if user.timeout_count >= self._settings.max_user_timeouts:
             raise CheckoutRefused("checkout.too_many_timeouts")
-        orders = OrderRepo(s)
-        existing = await orders.open_order_of(user_id)
-        if existing is not None:
-            return CheckoutResult(existing.id, existing=True)
         lines = await CartRepo(s).lines(user_id)
         if not lines:
             raise CheckoutRefused("cart.empty")
