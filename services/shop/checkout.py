@@ -388,6 +388,8 @@ class CheckoutService:
     async def _warn_gap(self, chain: Chain, index: int) -> None:
         """Tell admins once when this index makes the run of unused addresses after the last paid one longer
         than GAP_LIMIT_WARN: a wallet with a smaller gap limit stops looking before later payments."""
+        if index < self._settings.gap_limit_warn:  # the run up to `index` is at most index + 1 long
+            return
         last_paid = await WalletRepo(self._session).last_paid_index(chain)
         run = index - (-1 if last_paid is None else last_paid)
         if run == self._settings.gap_limit_warn + 1:
