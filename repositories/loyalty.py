@@ -56,13 +56,26 @@ class LoyaltyRepo:
         with counts as spent."""
         return int((await self._s.execute(_lifetime_spend(user_id))).scalar_one())
 
-    async def standing(self, user_id: int, setting: str) -> tuple[bool, int, str | None]:
-        """In one statement, what a buyer's prices depend on besides the tiers: whether they pay reseller prices
-        (False for no such user), their lifetime_spend, and the value of the shop setting `setting`."""
-        reseller = select(User.is_reseller).where(User.id == user_id).scalar_subquery()
-        value = select(ShopSetting.value).where(ShopSetting.key == setting).scalar_subquery()
-        row = (await self._s.execute(select(reseller, _lifetime_spend(user_id).scalar_subquery(), value))).one()
-        return bool(row[0]), int(row[1]), row[2]
+    async def standing(self, user_id: int, setting: str) -> tuple[bool, str | None, Tier | None]:
+        """In one statement, what a buyer's prices depend on: whether they pay reseller prices (False for no
+        such user), the value of the shop setting `setting`, and their tier (tier_for their lifetime_spend)."""
+        facts = select(
+            select(User.is_reseller).where(User.id == user_id).scalar_subquery().label("reseller"),
+            select(ShopSetting.value).where(ShopSetting.key == setting).scalar_subquery().label("setting"),
+            _lifetime_spend(user_id).scalar_subquery().label("spend"),
+        ).subquery()
+        other = aliased(Tier)
+        reached = (
+            select(other.id)
+            .where(other.threshold_minor <= facts.c.spend)
+            .order_by(other.threshold_minor.desc())
+            .limit(1)
+            .correlate_except(other)
+            .scalar_subquery()
+        )
+        stmt = select(facts.c.reseller, facts.c.setting, Tier).select_from(facts).outerjoin(Tier, Tier.id == reached)
+        reseller, value, tier = (await self._s.execute(stmt)).one()
+        return bool(reseller), value, tier
 
     async def refer(self, user_id: int, referrer_id: int, now: datetime) -> bool:
         """Attribute the buyer to the referrer: once, never to themselves, only to someone who exists, and only

@@ -39,9 +39,7 @@ class CartPrice:
 
 async def buyer_terms(session: AsyncSession, user_id: int) -> BuyerTerms:
     """The buyer's reseller flag, their tier by lifetime spend, and whether the shop stacks the two."""
-    loyalty = LoyaltyRepo(session)
-    reseller, spend, stack = await loyalty.standing(user_id, STACK)
-    tier = await loyalty.tier_for(spend)
+    reseller, stack, tier = await LoyaltyRepo(session).standing(user_id, STACK)
     return BuyerTerms(
         reseller=reseller,
         tier=TierTerms(tier.name, tier.percent_bp, tier.category_id) if tier else None,
