@@ -4,7 +4,8 @@ Each checkout (hold the unit, take a derivation index, derive the address, write
 admin notice, empty the cart) runs in its own task and session, `--concurrency` at a time. The reference
 is `UPDATE derivation_counters SET next_index = next_index + 1` in a transaction of its own, as many
 times at the same concurrency on the same engine: the cheapest write transaction that database offers.
-Latency is per call, so it includes waiting for the engine's connection pool, as in the bot.
+Latency is per call, so it includes waiting for the engine's connection pool, as in the bot. One more
+checkout afterwards, on its own, counts the SQL statements and transactions a checkout sends.
 
 Run: .venv/bin/python -m bench checkout [--buyers N] [--concurrency C]
 PostgreSQL too when BENCH_DATABASE_URL or TEST_DATABASE_URL is set (a database of our own is made on
@@ -17,10 +18,13 @@ import argparse
 import asyncio
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import insert, text
+from sqlalchemy import event, insert, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.common import (
     Row,
@@ -68,12 +72,39 @@ async def timed_calls(
     return time.perf_counter() - started, latencies
 
 
+@dataclass
+class Counted:
+    statements: int = 0  # BEGIN and COMMIT not counted
+    transactions: int = 0
+
+
+@contextmanager
+def counting(engine: AsyncEngine) -> Iterator[Counted]:
+    """Count what the engine sends while the block runs."""
+    counted = Counted()
+
+    def statement(_conn: object, _cursor: object, sql: str, *_: object) -> None:
+        if not sql.startswith("BEGIN"):  # SQLite's BEGIN IMMEDIATE is sent as a statement (models.database)
+            counted.statements += 1
+
+    def transaction(*_: object) -> None:
+        counted.transactions += 1
+
+    event.listen(engine.sync_engine, "before_cursor_execute", statement)
+    event.listen(engine.sync_engine, "begin", transaction)
+    try:
+        yield counted
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", statement)
+        event.remove(engine.sync_engine, "begin", transaction)
+
+
 async def measure(settings: Settings, buyers: int, concurrency: int) -> list[Row]:
     engine = create_engine(settings.database_url)
     sessions = create_sessionmaker(engine)
     try:
-        catalog = await seed_catalog(sessions, units=buyers)
-        users = await seed_buyers(sessions, buyers, first_telegram_id=10_000)
+        catalog = await seed_catalog(sessions, units=buyers + 1)
+        users = await seed_buyers(sessions, buyers + 1, first_telegram_id=10_000)  # the last one is counted
         async with sessions.begin() as s:
             await s.execute(
                 insert(CartItem),
@@ -98,12 +129,15 @@ async def measure(settings: Settings, buyers: int, concurrency: int) -> list[Row
         await timed_calls(concurrency, concurrency, raw_write)  # warm the pool's connections
         raw_seconds, raw_latency = await timed_calls(buyers, concurrency, raw_write)
         seconds, latency = await timed_calls(buyers, concurrency, checkout)
+        with counting(engine) as counted:
+            await checkout(buyers)
         await rates.close()
     finally:
         await engine.dispose()
     db = engine.dialect.name
     reference = f"raw 1-row write tx ({db})"
     return [
+        Row(f"SQL statements per checkout ({db})", counted.statements, "", "transactions", counted.transactions),
         Row(
             f"checkouts/s ({db}, {concurrency} buyers)",
             buyers / seconds,

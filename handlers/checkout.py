@@ -305,7 +305,7 @@ async def pay(
     else:
         await state.update_data({DRAFT: None})  # the address is the order's now
     try:
-        order = await orders.view(result.order_id, user.id)
+        order = result.view or await orders.view(result.order_id, user.id)
     except NotFound:
         alert(callback_answer, l10n("error.stale"))
         return

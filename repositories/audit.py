@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.ops import AuditLog
@@ -24,8 +24,8 @@ class AuditRepo:
         after: dict[str, Any] | None = None,
         reason: str | None = None,
     ) -> None:
-        self._s.add(
-            AuditLog(
+        await self._s.execute(  # a Core INSERT: nothing reads the row back, so no ORM object to flush
+            insert(AuditLog).values(
                 actor=actor,
                 action=action,
                 entity=entity,
@@ -35,7 +35,6 @@ class AuditRepo:
                 reason=reason,
             )
         )
-        await self._s.flush()
 
     async def count(self, actor: str, action: str, *, since: datetime) -> int:
         """How often `actor` did `action` since then."""

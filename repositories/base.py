@@ -18,12 +18,16 @@ async def page_of(session: AsyncSession, stmt: Select[Any], page: int, size: int
     return rows[:size], len(rows) > size
 
 
+def upsert(session: AsyncSession, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT of the session's dialect, which can say what to do ON CONFLICT (SQLite and PostgreSQL)."""
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+
+
 async def insert_ignoring_conflict(
     session: AsyncSession, table: Table, values: dict[str, Any], conflict_columns: list[str]
 ) -> bool:
     """INSERT ... ON CONFLICT DO NOTHING on SQLite and PostgreSQL. True when a row was inserted."""
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    module = postgresql if dialect == "postgresql" else sqlite
-    stmt = module.insert(table).values(**values).on_conflict_do_nothing(index_elements=conflict_columns)
+    stmt = upsert(session, table).values(**values).on_conflict_do_nothing(index_elements=conflict_columns)
     result = await session.execute(stmt)
     return bool(getattr(result, "rowcount", 0) == 1)

@@ -3,14 +3,20 @@ referral, rewarding it, telling a buyer of a tier) are conditional updates."""
 
 from datetime import datetime
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import Select, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from models.orders import Order
-from models.promotions import Tier
+from models.promotions import ShopSetting, Tier
 from models.shop import User
 from repositories.orders import delivered
+
+
+def _lifetime_spend(user_id: int) -> Select[tuple[int]]:
+    return select(func.coalesce(func.sum(Order.total_minor + Order.credit_minor - Order.shipping_minor), 0)).where(
+        Order.user_id == user_id, delivered()
+    )
 
 
 class LoyaltyRepo:
@@ -48,12 +54,28 @@ class LoyaltyRepo:
     async def lifetime_spend(self, user_id: int) -> int:
         """What the buyer's delivered orders cost them, shipping aside, in minor units: store credit they paid
         with counts as spent."""
-        result = await self._s.execute(
-            select(func.coalesce(func.sum(Order.total_minor + Order.credit_minor - Order.shipping_minor), 0)).where(
-                Order.user_id == user_id, delivered()
-            )
+        return int((await self._s.execute(_lifetime_spend(user_id))).scalar_one())
+
+    async def standing(self, user_id: int, setting: str) -> tuple[bool, str | None, Tier | None]:
+        """In one statement, what a buyer's prices depend on: whether they pay reseller prices (False for no
+        such user), the value of the shop setting `setting`, and their tier (tier_for their lifetime_spend)."""
+        facts = select(
+            select(User.is_reseller).where(User.id == user_id).scalar_subquery().label("reseller"),
+            select(ShopSetting.value).where(ShopSetting.key == setting).scalar_subquery().label("setting"),
+            _lifetime_spend(user_id).scalar_subquery().label("spend"),
+        ).subquery()
+        other = aliased(Tier)
+        reached = (
+            select(other.id)
+            .where(other.threshold_minor <= facts.c.spend)
+            .order_by(other.threshold_minor.desc())
+            .limit(1)
+            .correlate_except(other)
+            .scalar_subquery()
         )
-        return int(result.scalar_one())
+        stmt = select(facts.c.reseller, facts.c.setting, Tier).select_from(facts).outerjoin(Tier, Tier.id == reached)
+        reseller, value, tier = (await self._s.execute(stmt)).one()
+        return bool(reseller), value, tier
 
     async def refer(self, user_id: int, referrer_id: int, now: datetime) -> bool:
         """Attribute the buyer to the referrer: once, never to themselves, only to someone who exists, and only

@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.enums import OutboxStatus
@@ -14,8 +14,10 @@ class OutboxRepo:
         self._s = session
 
     async def enqueue(self, kind: str, chat_id: int, order_id: int | None = None, **params: Any) -> None:
-        self._s.add(OutboxMessage(kind=kind, chat_id=chat_id, order_id=order_id, params=params))
-        await self._s.flush()
+        # A Core INSERT: nothing reads the row back, so no ORM object to flush.
+        await self._s.execute(
+            insert(OutboxMessage).values(kind=kind, chat_id=chat_id, order_id=order_id, params=params)
+        )
 
     async def get(self, message_id: int) -> OutboxMessage:
         """Fresh from the database, also when the session holds an older copy."""

@@ -1,9 +1,9 @@
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.enums import Chain, PaymentStatus
 from models.orders import DerivationCounter, Invoice, Payment
-from repositories.base import insert_ignoring_conflict
+from repositories.base import upsert
 
 
 class WalletRepo:
@@ -13,22 +13,18 @@ class WalletRepo:
     async def take_next_index(self, chain: Chain) -> int:
         """The chain's next unused derivation index, taken in the caller's transaction.
 
-        UPDATE ... RETURNING on the counter row: PostgreSQL row-locks it until commit, SQLite's
-        BEGIN IMMEDIATE serialises writers, so two transactions can never take the same index.
+        One statement, INSERT ... ON CONFLICT DO UPDATE ... RETURNING on the counter row (made at 1 for a
+        chain's first index): PostgreSQL row-locks it until commit, SQLite's BEGIN IMMEDIATE serialises
+        writers, so two transactions can never take the same index.
         """
-        await insert_ignoring_conflict(
-            self._s,
-            DerivationCounter.__table__,  # type: ignore[arg-type]
-            {"chain": chain.value, "next_index": 0},
-            ["chain"],
+        counters = DerivationCounter.__table__
+        stmt = (
+            upsert(self._s, counters)  # type: ignore[arg-type]
+            .values(chain=chain.value, next_index=1)
+            .on_conflict_do_update(index_elements=["chain"], set_={"next_index": counters.c.next_index + 1})
+            .returning(counters.c.next_index)
         )
-        result = await self._s.execute(
-            update(DerivationCounter)
-            .where(DerivationCounter.chain == chain)
-            .values(next_index=DerivationCounter.next_index + 1)
-            .returning(DerivationCounter.next_index)
-        )
-        return int(result.scalar_one()) - 1
+        return int((await self._s.execute(stmt)).scalar_one()) - 1
 
     async def highest_index(self, chain: Chain) -> int | None:
         result = await self._s.execute(select(func.max(Invoice.derivation_index)).where(Invoice.chain == chain))

@@ -3,13 +3,14 @@ cancelling an unpaid one, and changing where an unpaid one is shipped."""
 
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config import Settings
 from models.database import read_only
 from models.enums import OrderStatus, PaymentStatus
-from models.orders import Invoice, Order
+from models.orders import Invoice, Order, OrderItem, Payment
 from models.types import utcnow
 from repositories.audit import AuditRepo
 from repositories.orders import OrderRepo
@@ -78,30 +79,18 @@ class OrderService:
         if invoice is not None and order.status in OrderStatus.open():
             self._wallet.verify(invoice.chain, invoice.derivation_index, invoice.address)
         goods, unreadable = self._open(order.id, sealed)
-        received = sum(p.amount for p in payments if p.status is not PaymentStatus.reorged)
-        short = invoice is not None and received < paid_threshold(
-            invoice.amount_due, self._settings.payment_tolerance_percent
-        )
-        return OrderView(
-            id=order.id,
-            status=order.status,
-            created_at=order.created_at,
-            total=from_minor(order.total_minor),
-            currency=order.fiat_currency,
-            lines=[OrderLine(i.product_name, i.quantity, from_minor(i.unit_price_minor)) for i in items],
-            invoice=self._invoice_view(invoice) if invoice else None,
-            payments=[PaymentView(p.natural_id, p.amount, p.confirmations, p.block_height, p.status) for p in payments],
-            goods=goods.texts,
-            shipping=order_shipping(order, self._goods) if physical else None,
-            tracking=order.tracking if order.status is OrderStatus.shipped else None,
-            price=price_steps(order_breakdown(order)),
-            goods_unreadable=unreadable,
-            received=received,
-            remainder=invoice.amount_due - received if invoice is not None and short else 0,
-            reviewable=tuple(NamedItem(product_id, name) for product_id, name in reviewable),
-            files=tuple(goods.files),
-            warranty_until=warranty,
-            under_warranty=warranty is not None and utcnow() < warranty,
+        return order_view(
+            order,
+            items,
+            invoice,
+            self._settings,
+            self._goods,
+            physical=physical,
+            payments=payments,
+            goods=goods,
+            unreadable=unreadable,
+            reviewable=reviewable,
+            warranty=warranty,
         )
 
     def _open(self, order_id: int, sealed: Sequence[Sealed]) -> tuple[OrderGoods, bool]:
@@ -175,8 +164,47 @@ class OrderService:
             after = {"status": order.status.value}
             await AuditRepo(self._session).record(str(who), "order.address", "order", order_id, after=after)
 
-    def _invoice_view(self, invoice: Invoice) -> InvoiceView:
-        return invoice_view(invoice, self._settings)
+
+def order_view(
+    order: Order,
+    items: Sequence[OrderItem],
+    invoice: Invoice | None,
+    settings: Settings,
+    cipher: GoodsCipher | None,
+    *,
+    physical: bool,
+    payments: Sequence[Payment] = (),
+    goods: OrderGoods | None = None,
+    unreadable: bool = False,
+    reviewable: Sequence[tuple[int, str]] = (),
+    warranty: datetime | None = None,
+) -> OrderView:
+    """The order as its buyer sees it, from its rows: its items, invoice and payments, its goods opened, whether
+    anything in it ships, the products they may review and the end of its warranty."""
+    goods = goods or OrderGoods()
+    received = sum(p.amount for p in payments if p.status is not PaymentStatus.reorged)
+    short = invoice is not None and received < paid_threshold(invoice.amount_due, settings.payment_tolerance_percent)
+    return OrderView(
+        id=order.id,
+        status=order.status,
+        created_at=order.created_at,
+        total=from_minor(order.total_minor),
+        currency=order.fiat_currency,
+        lines=[OrderLine(i.product_name, i.quantity, from_minor(i.unit_price_minor)) for i in items],
+        invoice=invoice_view(invoice, settings) if invoice else None,
+        payments=[PaymentView(p.natural_id, p.amount, p.confirmations, p.block_height, p.status) for p in payments],
+        goods=goods.texts,
+        shipping=order_shipping(order, cipher) if physical else None,
+        tracking=order.tracking if order.status is OrderStatus.shipped else None,
+        price=price_steps(order_breakdown(order)),
+        goods_unreadable=unreadable,
+        received=received,
+        remainder=invoice.amount_due - received if invoice is not None and short else 0,
+        reviewable=tuple(NamedItem(product_id, name) for product_id, name in reviewable),
+        files=tuple(goods.files),
+        warranty_until=warranty,
+        under_warranty=warranty is not None and utcnow() < warranty,
+    )
 
 
 def invoice_view(invoice: Invoice, settings: Settings) -> InvoiceView:

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from config import Settings
 from models.chains import Asset
@@ -26,11 +27,12 @@ from repositories.shipping import ShippingRepo
 from repositories.vouchers import VoucherRepo
 from repositories.wallet import WalletRepo
 from services.credit.ledger import CreditLedger
-from services.dto import PriceSteps, VoucherProblem
+from services.dto import OrderView, PriceSteps, VoucherProblem
 from services.money import amount_due, from_minor, to_basis_points
+from services.orders.buyer import order_view
 from services.orders.lifecycle import OrderLifecycle, OutOfStock, buyer
 from services.outbox import notify_admins
-from services.payments.rates import Rate, RateService
+from services.payments.rates import Rate, RateService, RateUnavailable
 from services.pricing import Breakdown, order_columns, price_steps
 from services.shop.catalog import line_name
 from services.shop.limits import check_limits
@@ -87,6 +89,7 @@ class ShippingChoice:
 class CheckoutResult:
     order_id: int
     existing: bool  # the buyer already had an unpaid order: that one is shown again
+    view: OrderView | None = None  # a new invoice as its buyer sees it, from what was written (None: read it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,11 +214,14 @@ class CheckoutService:
             raise CheckoutRefused("checkout.chain_unavailable")
         if asset is None and not use_credit:
             raise CreditChanged
-        async with read_only(self._session):
-            existing = await OrderRepo(self._session).open_order_of(user_id)
-        if existing is not None:
-            return CheckoutResult(existing.id, existing=True)
-        rate = await self._rates.rate(asset.symbol) if asset else None  # network I/O stays outside the transaction
+        try:  # network I/O stays outside the transaction
+            rate = await self._rates.rate(asset.symbol) if asset else None
+        except RateUnavailable:  # no price without a rate, but an unpaid order is still shown
+            async with read_only(self._session):
+                existing = await OrderRepo(self._session).open_order_of(user_id)
+            if existing is not None:
+                return CheckoutResult(existing.id, existing=True)
+            raise
         try:
             async with self._session.begin():
                 return await self._create_order(user_id, asset, rate, shipping, use_credit)
@@ -263,14 +269,14 @@ class CheckoutService:
         s = self._session
         # Lock the buyer's row (PostgreSQL) so a double-tapped checkout cannot create two orders.
         user = (await s.execute(select(User).where(User.id == user_id).with_for_update())).scalar_one()
+        orders = OrderRepo(s)
+        existing = await orders.open_order_of(user_id)
+        if existing is not None:  # shown again before anything else is checked
+            return CheckoutResult(existing.id, existing=True)
         if user.is_banned:
             raise CheckoutRefused("error.banned")
         if user.timeout_count >= self._settings.max_user_timeouts:
             raise CheckoutRefused("checkout.too_many_timeouts")
-        orders = OrderRepo(s)
-        existing = await orders.open_order_of(user_id)
-        if existing is not None:
-            return CheckoutResult(existing.id, existing=True)
         lines = await CartRepo(s).lines(user_id)
         if not lines:
             raise CheckoutRefused("cart.empty")
@@ -289,7 +295,8 @@ class CheckoutService:
         if breakdown.total and (asset is None or rate is None):
             raise CreditChanged  # to be paid with credit alone, and it no longer covers the total
         who = buyer(user.telegram_id)
-        order = await self._place(user, lines, breakdown, now, until, shipping.name)
+        items = _order_items(lines)
+        order = await self._place(user, items, breakdown, now, until, shipping.name)
         voucher = priced.voucher
         if voucher is not None and breakdown.voucher_code is not None:
             vouchers = VoucherRepo(s)
@@ -299,15 +306,20 @@ class CheckoutService:
                 problem = code_problem(fresh, voucher.code, user_id, uses, now)
                 raise VoucherRefused(problem or VoucherProblem("voucher.used_up", voucher.code))
         if shipping.address is not None and self._goods is not None:  # sealed for the order, now that it has an id
-            await orders.set_address(order.id, self._goods.seal_address(shipping.address, order.id))
+            sealed = self._goods.seal_address(shipping.address, order.id)
+            await orders.set_address(order.id, sealed)
+            set_committed_value(order, "address_enc", sealed)  # what was written, for the view: no re-read
         if breakdown.credit:
             await CreditLedger(s).spend(user_id, order.id, breakdown.credit, str(who), now)
+        view = None
         if asset is not None and rate is not None and breakdown.total:
-            await self._invoice(order, asset, breakdown, rate, now)
+            invoice = await self._invoice(order, asset, breakdown, rate, now)
+            # Unpaid: nothing paid, no goods, nothing to review, no warranty yet; the address was derived just now.
+            view = order_view(order, items, invoice, self._settings, self._goods, physical=_physical(lines))
         else:  # the credit paid it all
             await OrderLifecycle(s, self._settings).pay(order, who, now, reason=PAID_WITH_CREDIT)
-        await CartRepo(s).clear(user_id)
-        return CheckoutResult(order.id, existing=False)
+        await CartRepo(s).clear(user_id, code=voucher is not None)
+        return CheckoutResult(order.id, existing=False, view=view)
 
     async def place_renewal(
         self, user_id: int, product: Product, variant: Variant, asset: Asset, rate: Rate, until: datetime
@@ -323,14 +335,14 @@ class CheckoutService:
         ]
         priced = CartPrice(await price_lines(s, lines), await buyer_terms(s, user_id), None, None, None)
         breakdown = priced.breakdown(self._coin_fee_bp(asset.chain))
-        order = await self._place(user, lines, breakdown, now, until, None)
+        order = await self._place(user, _order_items(lines), breakdown, now, until, None)
         await self._invoice(order, asset, breakdown, rate, now)
         return order.id
 
     async def _place(
         self,
         user: User,
-        lines: list[CartRow],
+        items: list[OrderItem],
         breakdown: Breakdown,
         now: datetime,
         until: datetime,
@@ -346,45 +358,38 @@ class CheckoutService:
                 shipping_name=shipping_name,
                 **order_columns(breakdown),
             ),
-            [
-                OrderItem(
-                    product_id=p.id,
-                    variant_id=v.id,
-                    product_name=line_name(p.name, v.name),
-                    quantity=i.quantity,
-                    unit_price_minor=v.price_minor,
-                )
-                for i, p, v in lines
-            ],
+            items,
             buyer(user.telegram_id),
         )
 
-    async def _invoice(self, order: Order, asset: Asset, breakdown: Breakdown, rate: Rate, now: datetime) -> None:
+    async def _invoice(self, order: Order, asset: Asset, breakdown: Breakdown, rate: Rate, now: datetime) -> Invoice:
         """The order's invoice: the network's next address, the total in the asset at the locked rate."""
         chain = asset.chain
         index = await WalletRepo(self._session).take_next_index(chain)
         await self._warn_gap(chain, index)
-        await OrderRepo(self._session).add_invoice(
-            Invoice(
-                order_id=order.id,
-                chain=chain,
-                asset=asset.symbol,
-                token=asset.token,
-                decimals=asset.decimals,
-                derivation_index=index,
-                address=self._wallet.address(chain, index),
-                amount_due=amount_due(asset, from_minor(breakdown.total), rate.value),
-                rate=rate.value,
-                rate_source=rate.source,
-                rate_at=rate.at,
-                expires_at=order.expires_at,
-                created_at=now,
-            )
+        invoice = Invoice(
+            order_id=order.id,
+            chain=chain,
+            asset=asset.symbol,
+            token=asset.token,
+            decimals=asset.decimals,
+            derivation_index=index,
+            address=self._wallet.address(chain, index),
+            amount_due=amount_due(asset, from_minor(breakdown.total), rate.value),
+            rate=rate.value,
+            rate_source=rate.source,
+            rate_at=rate.at,
+            expires_at=order.expires_at,
+            created_at=now,
         )
+        await OrderRepo(self._session).add_invoice(invoice)
+        return invoice
 
     async def _warn_gap(self, chain: Chain, index: int) -> None:
         """Tell admins once when this index makes the run of unused addresses after the last paid one longer
         than GAP_LIMIT_WARN: a wallet with a smaller gap limit stops looking before later payments."""
+        if index < self._settings.gap_limit_warn:  # the run up to `index` is at most index + 1 long
+            return
         last_paid = await WalletRepo(self._session).last_paid_index(chain)
         run = index - (-1 if last_paid is None else last_paid)
         if run == self._settings.gap_limit_warn + 1:
@@ -398,6 +403,20 @@ class CheckoutService:
                 gap=run,
                 limit=limit,
             )
+
+
+def _order_items(lines: list[CartRow]) -> list[OrderItem]:
+    """An order line for each cart line, at its variant's price today."""
+    return [
+        OrderItem(
+            product_id=p.id,
+            variant_id=v.id,
+            product_name=line_name(p.name, v.name),
+            quantity=i.quantity,
+            unit_price_minor=v.price_minor,
+        )
+        for i, p, v in lines
+    ]
 
 
 def _physical(lines: list[CartRow]) -> bool:
