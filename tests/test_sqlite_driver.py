@@ -152,9 +152,8 @@ async def test_a_rollback_an_error_or_an_invalidated_connection_gives_the_turn_b
     async with engine.connect() as conn:
         await conn.execute(text("INSERT INTO t (n) VALUES (4)"))
         await conn.rollback()
-    async with asyncio.timeout(10):  # would wait for the turn forever had one of the above kept it
-        async with sessions.begin() as s:
-            await s.execute(text("INSERT INTO t (n) VALUES (5)"))
+    # Another task: this one would take a turn it kept again (a nested session), another waits for it.
+    await asyncio.wait_for(insert_one(sessions, 5), timeout=10)
     async with engine.connect() as conn:
         assert (await conn.execute(text("SELECT n FROM t"))).scalars().all() == [5]
     await engine.dispose()
@@ -257,3 +256,20 @@ async def test_writer_turns_in_one_task_count_takes() -> None:
     assert not other.done()
     writers.give_back()
     await asyncio.wait_for(other, timeout=1)
+
+
+async def test_a_waiter_cancelled_just_before_or_after_its_turn_passes_it_on() -> None:
+    writers = WriterTurns(timeout=1)
+    await writers.take()
+    cancelled, granted, last = (asyncio.create_task(writers.take()) for _ in range(3))
+    await asyncio.sleep(0)
+    assert writers.waiting == 3
+    cancelled.cancel()  # its turn comes in the same step: it is skipped
+    writers.give_back()
+    granted.cancel()  # cancelled after its turn came: it passes the turn on
+    await asyncio.wait_for(last, timeout=1)
+    assert cancelled.cancelled()
+    assert granted.cancelled()
+    assert writers.waiting == 0
+    writers.give_back()  # last's
+    await asyncio.wait_for(writers.take(), timeout=1)
