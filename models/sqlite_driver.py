@@ -1,6 +1,6 @@
 """SQLite through aiosqlite with one thread hop per statement, and this process's writers taking turns.
 
-`sqlite+aiosqlite` URLs get `dialect` (models.database registers it). Two changes to SQLAlchemy's stock
+`sqlite+aiosqlite` URLs get `dialect` (models.database registers it). What it changes in SQLAlchemy's stock
 aiosqlite dialect, nothing else:
 
 - **One hop per statement.** aiosqlite runs each sqlite3 call on its connection's thread; the stock cursor
