@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects import registry
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from config import ROOT
+from models.sqlite_driver import without_writer_turn
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -19,6 +21,9 @@ log = logging.getLogger(__name__)
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 POOL_TIMEOUT_SECONDS = 120
 READ_ONLY = "shop_read_only"  # execution option set by read_only()
+# Every sqlite+aiosqlite engine in the process, migrations' included: one thread hop per statement, and
+# writers queue in order before taking a pooled connection (models/sqlite_driver.py).
+registry.register("sqlite.aiosqlite", "models.sqlite_driver", "dialect")
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
@@ -26,7 +31,8 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
     SQLite ignores SELECT ... FOR UPDATE. Taking the write lock at BEGIN makes each transaction
     see the latest committed state and run alone among writers, so a conditional UPDATE can
-    never act on a stale read; busy_timeout makes the others wait instead of failing.
+    never act on a stale read. In this process writers take turns before they take a pooled
+    connection (models.sqlite_driver.WriterQueuePool); busy_timeout makes other processes' writers wait.
     """
     # A burst of buyers queues for a connection rather than failing after the default 30 s.
     kwargs.setdefault("pool_timeout", POOL_TIMEOUT_SECONDS)
@@ -61,11 +67,13 @@ async def read_only(session: AsyncSession) -> AsyncIterator[None]:
     """A transaction that only reads, one consistent snapshot throughout.
 
     On SQLite it starts with a plain (deferred) BEGIN, so under WAL it reads the last committed state
-    without queueing behind writers for the write lock. PostgreSQL runs it READ ONLY, so a write
-    slipped into one fails in the tests instead of silently taking SQLite's lock.
+    without queueing behind writers, neither for the write lock nor for the writer's turn in this
+    process. PostgreSQL runs it READ ONLY, so a write slipped into one fails in the tests instead of
+    silently taking SQLite's lock.
     """
     async with session.begin():
-        await session.connection(execution_options={READ_ONLY: True, "postgresql_readonly": True})
+        with without_writer_turn():  # the connection is checked out here
+            await session.connection(execution_options={READ_ONLY: True, "postgresql_readonly": True})
         yield
 
 

@@ -1,0 +1,253 @@
+"""SQLite through aiosqlite with one thread hop per statement, and this process's writers taking turns.
+
+`sqlite+aiosqlite` URLs get `dialect` (models.database registers it). What it changes in SQLAlchemy's stock
+aiosqlite dialect, nothing else:
+
+- **One hop per statement.** aiosqlite runs each sqlite3 call on its connection's thread; the stock cursor
+  queues cursor(), execute(), fetchall() and close() there one by one, each a round trip through the
+  event loop. `OneHopCursor` runs the whole statement as one function on that thread and keeps the rows,
+  description, rowcount and lastrowid it returns. Errors are sqlite3's own, so SQLAlchemy translates them
+  as before. Server-side cursors (stream_results) keep the stock code: nothing here streams.
+  The pool's rollback of a connection it gets back is skipped when no transaction is open.
+- **Writers take turns, first come first served** (`WriterQueuePool`). A connection checked out for
+  anything but a `read_only` transaction waits for the writer's turn *before* it takes a pooled connection,
+  and gives the turn back when the connection returns to the pool: after its COMMIT or ROLLBACK, or its
+  invalidation. So a queue of writers holds one pooled connection, not all of them, readers are not stuck
+  behind it, and no writer of this process waits in SQLite's busy handler, which wakes waiters late and in
+  no particular order. Other processes (tools, a second instance) still meet them there (busy_timeout).
+  The task holding the turn may check out another writer's connection (a nested session): that does not
+  wait for itself here, and meets SQLite's own lock as it did before.
+
+Both use private names of SQLAlchemy and aiosqlite, so they are used only with the versions in
+TESTED_WITH; with others the stock dialect is used, with a warning (tests/test_sqlite_driver.py fails then).
+"""
+
+import asyncio
+import logging
+import sqlite3
+from collections import deque
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+import aiosqlite
+import sqlalchemy
+from sqlalchemy import exc
+from sqlalchemy.dialects.sqlite.aiosqlite import (
+    AsyncAdapt_aiosqlite_connection,
+    AsyncAdapt_aiosqlite_cursor,
+    AsyncAdapt_aiosqlite_dbapi,
+    SQLiteDialect_aiosqlite,
+)
+from sqlalchemy.engine import URL
+from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry, Pool, PoolProxiedConnection
+from sqlalchemy.util import await_only
+
+log = logging.getLogger(__name__)
+TESTED_WITH = {"sqlalchemy": "2.0.58", "aiosqlite": "0.22.1"}
+_READING: ContextVar[bool] = ContextVar("sqlite_reading", default=False)
+_HOLDS_TURN = "shop_holds_writer_turn"  # in a pooled connection's record_info while it holds the turn
+
+Row = tuple[Any, ...]
+Description = tuple[tuple[Any, ...], ...] | None
+
+
+def installed_versions() -> dict[str, str]:
+    return {"sqlalchemy": sqlalchemy.__version__, "aiosqlite": aiosqlite.__version__}
+
+
+@contextmanager
+def without_writer_turn() -> Iterator[None]:
+    """Connections checked out inside take no writer's turn: for transactions that only read."""
+    token = _READING.set(True)
+    try:
+        yield
+    finally:
+        _READING.reset(token)
+
+
+def _execute(
+    conn: sqlite3.Connection, operation: str, parameters: Any
+) -> tuple[Description, list[Row], int, int | None]:
+    """Runs on the connection's thread: the statement and, when it returns rows, all of them."""
+    cursor = conn.cursor()
+    try:
+        cursor.execute(operation, () if parameters is None else parameters)
+        if cursor.description:
+            return cursor.description, cursor.fetchall(), -1, -1  # the stock cursor's -1s for row-returning SQL
+        return None, [], cursor.rowcount, cursor.lastrowid
+    finally:
+        cursor.close()
+
+
+def _executemany(conn: sqlite3.Connection, operation: str, parameters: Sequence[Any]) -> tuple[int, int | None]:
+    cursor = conn.executemany(operation, parameters)
+    try:
+        return cursor.rowcount, cursor.lastrowid
+    finally:
+        cursor.close()
+
+
+class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
+    __slots__ = ()
+
+    def execute(self, operation: Any, parameters: Any = None) -> None:
+        try:
+            conn = self._connection._conn  # raises "no active connection" as the stock cursor does
+            description, rows, rowcount, lastrowid = self.await_(
+                self._connection._execute(_execute, conn, operation, parameters)
+            )
+        except Exception as error:
+            self._adapt_connection._handle_exception(error)
+        self.description = description
+        if description:
+            self._rows = deque(rows)
+        self.rowcount, self.lastrowid = rowcount, lastrowid
+
+    def executemany(self, operation: Any, seq_of_parameters: Any) -> None:
+        try:
+            conn = self._connection._conn
+            rowcount, lastrowid = self.await_(
+                self._connection._execute(_executemany, conn, operation, seq_of_parameters)
+            )
+        except Exception as error:
+            self._adapt_connection._handle_exception(error)
+        self.description = None
+        self.rowcount, self.lastrowid = rowcount, lastrowid
+
+
+class OneHopConnection(AsyncAdapt_aiosqlite_connection):
+    __slots__ = ()
+
+    def cursor(self, server_side: bool = False) -> AsyncAdapt_aiosqlite_cursor:
+        return super().cursor(server_side) if server_side else OneHopCursor(self)
+
+    def rollback(self) -> None:
+        # The pool rolls back every connection it gets back, mostly after a COMMIT. sqlite3 then does
+        # nothing on the thread (no transaction open), so the trip there is skipped. Reading the flag here
+        # is safe: nothing else runs on this connection meanwhile, and file databases are opened with
+        # check_same_thread=False.
+        try:
+            if not self._connection._conn.in_transaction:
+                return
+        except Exception as error:
+            self._handle_exception(error)
+        super().rollback()
+
+
+class OneHopDBAPI(AsyncAdapt_aiosqlite_dbapi):
+    def connect(self, *arg: Any, **kw: Any) -> AsyncAdapt_aiosqlite_connection:
+        adapted = super().connect(*arg, **kw)
+        if type(adapted) is not AsyncAdapt_aiosqlite_connection:
+            return adapted  # the deprecated async_fallback mode keeps the stock cursor
+        return OneHopConnection(self, adapted._connection)
+
+
+class WriterTurns:
+    """One writer at a time, in the order they asked. The task holding the turn may take it again (a
+    nested session); each take is given back once. Waiting longer than `timeout` seconds raises
+    sqlalchemy.exc.TimeoutError, as waiting for a pooled connection does."""
+
+    def __init__(self, timeout: float) -> None:
+        self._timeout = timeout
+        self._holder: asyncio.Task[Any] | None = None
+        self._depth = 0  # takes not yet given back by the holder
+        self._queue: deque[tuple[asyncio.Future[None], asyncio.Task[Any] | None]] = deque()
+
+    @property
+    def waiting(self) -> int:
+        return len(self._queue)
+
+    def take_now(self) -> bool:
+        """Take the turn if that needs no waiting."""
+        task = asyncio.current_task()
+        if self._depth == 0 or (task is not None and self._holder is task):
+            self._holder = task
+            self._depth += 1
+            return True
+        return False
+
+    async def take(self) -> None:
+        if self.take_now():
+            return
+        entry = (asyncio.get_running_loop().create_future(), asyncio.current_task())
+        self._queue.append(entry)
+        try:
+            async with asyncio.timeout(self._timeout):
+                await entry[0]
+        except BaseException as error:
+            if entry[0].done() and not entry[0].cancelled():
+                self.give_back()  # handed the turn just as this waiter was cancelled: pass it on
+            elif entry in self._queue:
+                self._queue.remove(entry)
+            if isinstance(error, TimeoutError):
+                raise exc.TimeoutError(f"waited {self._timeout:.0f} s for the SQLite writer's turn") from error
+            raise
+
+    def give_back(self) -> None:
+        self._depth -= 1
+        if self._depth:
+            return
+        while self._queue:
+            turn, task = self._queue.popleft()
+            if not turn.done():  # a cancelled waiter leaves its future cancelled
+                self._holder, self._depth = task, 1
+                turn.set_result(None)
+                return
+        self._holder = None
+
+
+class WriterQueuePool(AsyncAdaptedQueuePool):
+    """The engine's pool for SQLite files: a writer's connection holds `writers`' turn while checked out."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.writers = WriterTurns(self._timeout)
+
+    def connect(self) -> PoolProxiedConnection:
+        if _READING.get():
+            return super().connect()
+        if not self.writers.take_now():
+            await_only(self.writers.take())
+        try:
+            connection = super().connect()
+        except BaseException:
+            self.writers.give_back()
+            raise
+        # record_info outlives an invalidation (info does not), and _do_return_conn sees the same dict.
+        assert connection.record_info is not None
+        connection.record_info[_HOLDS_TURN] = True
+        return connection
+
+    def _do_return_conn(self, record: ConnectionPoolEntry) -> None:
+        # Every way back (checkin after the reset's ROLLBACK, invalidation, a failed checkout, detach) ends here.
+        try:
+            super()._do_return_conn(record)
+        finally:
+            info = record.record_info
+            if info is not None and info.pop(_HOLDS_TURN, False):
+                self.writers.give_back()
+
+
+class OneHopSQLiteDialect(SQLiteDialect_aiosqlite):
+    supports_statement_cache = True
+
+    @classmethod
+    def import_dbapi(cls) -> OneHopDBAPI:
+        return OneHopDBAPI(aiosqlite, sqlite3)
+
+    @classmethod
+    def get_pool_class(cls, url: URL) -> type[Pool]:
+        return WriterQueuePool if cls._is_url_file_db(url) else super().get_pool_class(url)
+
+
+dialect: type[SQLiteDialect_aiosqlite] = OneHopSQLiteDialect
+if installed_versions() != TESTED_WITH:
+    log.warning(
+        "SQLAlchemy/aiosqlite %s differ from %s, which models.sqlite_driver was written for: "
+        "using the stock aiosqlite dialect (slower; no writer queue)",
+        installed_versions(),
+        TESTED_WITH,
+    )
+    dialect = SQLiteDialect_aiosqlite
