@@ -1,16 +1,34 @@
 """Spend tiers, lifetime spend and referrals. Flushes, never commits. The once-only steps (attributing a
 referral, rewarding it, telling a buyer of a tier) are conditional updates."""
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import BigInteger, ScalarSelect, delete, exists, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from models.orders import Order
-from models.promotions import Tier
+from models.promotions import ShopSetting, Tier
 from models.shop import User
 from repositories.orders import delivered
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """What a buyer's prices depend on besides the cart: their reseller flag, their tier, and a shop setting."""
+
+    reseller: bool
+    tier: Tier | None
+    setting: str | None
+
+
+def _spend(user_id: int) -> ScalarSelect[int]:
+    return (
+        select(func.coalesce(func.sum(Order.total_minor + Order.credit_minor - Order.shipping_minor), 0))
+        .where(Order.user_id == user_id, delivered())
+        .scalar_subquery()
+    )
 
 
 class LoyaltyRepo:
@@ -20,6 +38,28 @@ class LoyaltyRepo:
     async def tiers(self) -> list[Tier]:
         """Lowest threshold first."""
         return list((await self._s.execute(select(Tier).order_by(Tier.threshold_minor))).scalars())
+
+    async def standing(self, user_id: int, setting: str) -> Standing:
+        """The buyer's reseller flag (False for no such user), their tier by lifetime spend (`tier_for`) and the
+        shop setting `setting`, in one statement: every screen with a price needs them."""
+        reached = aliased(Tier)
+        tier_id = (
+            select(reached.id)
+            .where(reached.threshold_minor <= _spend(user_id))
+            .order_by(reached.threshold_minor.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        buyer = select(literal(user_id, BigInteger).label("id")).subquery()  # one row, whether the user exists or not
+        value = select(ShopSetting.value).where(ShopSetting.key == setting).scalar_subquery()
+        result = await self._s.execute(
+            select(User.is_reseller, Tier, value)
+            .select_from(buyer)
+            .outerjoin(User, User.id == buyer.c.id)
+            .outerjoin(Tier, Tier.id == tier_id)
+        )
+        reseller, tier, stored = result.one()
+        return Standing(bool(reseller), tier, stored)
 
     async def tier_for(self, spend: int) -> Tier | None:
         """The tier of a buyer who spent `spend`: the highest threshold they reached."""
@@ -48,12 +88,7 @@ class LoyaltyRepo:
     async def lifetime_spend(self, user_id: int) -> int:
         """What the buyer's delivered orders cost them, shipping aside, in minor units: store credit they paid
         with counts as spent."""
-        result = await self._s.execute(
-            select(func.coalesce(func.sum(Order.total_minor + Order.credit_minor - Order.shipping_minor), 0)).where(
-                Order.user_id == user_id, delivered()
-            )
-        )
-        return int(result.scalar_one())
+        return int((await self._s.execute(select(_spend(user_id)))).scalar_one())
 
     async def refer(self, user_id: int, referrer_id: int, now: datetime) -> bool:
         """Attribute the buyer to the referrer: once, never to themselves, only to someone who exists, and only

@@ -11,8 +11,6 @@ from models.shop import Category, Product
 from repositories.cart import CartRepo, CartRow
 from repositories.catalog import CatalogRepo
 from repositories.loyalty import LoyaltyRepo
-from repositories.settings import ShopSettingsRepo
-from repositories.users import UserRepo
 from repositories.vouchers import VoucherRepo
 from services.dto import VoucherProblem
 from services.money import from_minor
@@ -41,13 +39,12 @@ class CartPrice:
 
 async def buyer_terms(session: AsyncSession, user_id: int) -> BuyerTerms:
     """The buyer's reseller flag, their tier by lifetime spend, and whether the shop stacks the two."""
-    user = await UserRepo(session).get(user_id)
-    loyalty = LoyaltyRepo(session)
-    tier = await loyalty.tier_for(await loyalty.lifetime_spend(user_id))
+    standing = await LoyaltyRepo(session).standing(user_id, STACK)
+    tier = standing.tier
     return BuyerTerms(
-        reseller=bool(user and user.is_reseller),
+        reseller=standing.reseller,
         tier=TierTerms(tier.name, tier.percent_bp, tier.category_id) if tier else None,
-        stack=await ShopSettingsRepo(session).get(STACK) == "1",
+        stack=standing.setting == "1",
     )
 
 
