@@ -16,7 +16,7 @@ from services.dto import MAX_QUANTITY, CartLine, CartView
 from services.money import from_minor
 from services.pricing import price, price_steps
 from services.shop.catalog import NotFound, VariantRefused, line_name
-from services.shop.limits import check_limits, limits_left
+from services.shop.limits import check_limits, limited, limits_left
 from services.shop.prices import buyer_terms, issue_problem, price_cart, price_lines, usable
 from services.shop.vouchers import VoucherRefused, normalized_code, voucher_terms
 
@@ -59,6 +59,11 @@ class CartService:
         async with read_only(self._session):
             return await self._view(user_id)
 
+    async def kinds(self, user_id: int) -> set[ProductKind]:
+        """The kinds of product in the cart (none: it is empty), for what checkout asks first. Read-only."""
+        async with read_only(self._session):
+            return await CartRepo(self._session).kinds(user_id)
+
     async def add(self, user_id: int, product_id: int, quantity: int, variant_id: int = 0) -> int:
         """Put `quantity` more of a product's variant in the cart (`variant_id` 0: a plain product's only one);
         returns the line's quantity.
@@ -71,10 +76,10 @@ class CartService:
         it raises.
         """
         async with self._session.begin():
-            catalog = CatalogRepo(self._session)
-            product = await catalog.product(product_id)
-            if quantity < 1 or product is None or product_id not in await catalog.on_sale([product_id]):
+            found = await CatalogRepo(self._session).product_for_buyers(product_id)
+            if quantity < 1 or found is None or not found[2]:
                 raise NotFound
+            product = found[0]
             variant = await VariantRepo(self._session).chosen(product_id, variant_id)
             if variant is None:
                 raise VariantRefused
@@ -85,8 +90,9 @@ class CartService:
                 raise NotEnoughStock(available)
             if total > MAX_QUANTITY:
                 raise NotEnoughStock(MAX_QUANTITY)
-            of_product = sum(i.quantity for i, p, _ in await cart.lines(user_id) if p.id == product_id)
-            await check_limits(self._session, user_id, [(product, of_product)], utcnow())
+            if limited(product):  # the cart's other variants of the product count too
+                of_product = sum((await cart.quantities(user_id, product_id)).values())
+                await check_limits(self._session, user_id, [(product, of_product)], utcnow())
             return total
 
     async def change(self, user_id: int, item_id: int, delta: int) -> CartView:

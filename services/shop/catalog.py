@@ -100,10 +100,10 @@ class CatalogService:
         missing or inactive subcategory (or category)."""
         async with read_only(self._session):
             repo = CatalogRepo(self._session)
-            sub = await repo.subcategory(subcategory_id)
-            category = await repo.category(sub.category_id) if sub else None
-            if sub is None or not sub.is_active or category is None or not category.is_active:
+            found = await repo.subcategory(subcategory_id)
+            if found is None or not found[0].is_active or not found[1].is_active:
                 raise NotFound
+            sub, category = found
             rows, more = await repo.page(CatalogRepo.products_with_stock(subcategory_id), page, PAGE_SIZE)
         return Page(_rows(rows), page, more, parent_id=sub.category_id, title=sub.name, media=media_of(category))
 
@@ -113,10 +113,10 @@ class CatalogService:
         not one this product offers is not chosen and the card says `variant_refused`. Raises NotFound for a
         deleted product (inactive ones are shown). Read-only."""
         async with read_only(self._session):
-            repo = CatalogRepo(self._session)
-            product = await repo.product(product_id)
-            if product is None:
+            found = await CatalogRepo(self._session).product_for_buyers(product_id)
+            if found is None:
                 raise NotFound
+            product, category_id, for_sale = found
             offered = await VariantRepo(self._session).of_product(product_id)
             chosen = choose(offered, variant_id)
             refused = chosen is None and variant_id != 0
@@ -127,18 +127,14 @@ class CatalogService:
             cheapest = min(shown, key=lambda v: v.price_minor, default=None)
             one = PriceLine(
                 product.id,
-                (await repo.categories_of([product.id]))[product.id],
+                category_id,
                 1,
                 cheapest.price_minor if cheapest else 0,
                 cheapest.reseller_price_minor if cheapest else None,
             )
             theirs = price([one], await buyer_terms(self._session, user_id))
-            on_sale = product_id in await repo.on_sale([product_id]) and bool(offered)
-            in_cart = sum(
-                item.quantity
-                for item, p, v in await CartRepo(self._session).lines(user_id)
-                if p.id == product_id and (chosen is None or v.id == chosen.id)
-            )
+            held = await CartRepo(self._session).quantities(user_id, product_id)
+            in_cart = sum(quantity for v, quantity in held.items() if chosen is None or v == chosen.id)
             rating = Rating(*await ReviewRepo(self._session).rating(product_id))
             limit_left = (await limits_left(self._session, user_id, [product], utcnow()))[product_id]
         return ProductCard(
@@ -148,7 +144,7 @@ class CatalogService:
             description=product.description,
             price=from_minor(one.unit_minor),
             kind=product.kind,
-            on_sale=on_sale,
+            on_sale=for_sale and bool(offered),
             available=_summed([left[v.id] for v in shown]),
             in_cart=in_cart,
             media=media_of(product),
