@@ -5,10 +5,11 @@ Buyers see what is on sale (`_on_sale`) and the nodes above it; the admin panel 
 Stock units are repositories.stock.StockRepo's.
 """
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, SQLColumnExpression, and_, delete, func, select
+from sqlalchemy import ColumnElement, Select, SQLColumnExpression, and_, bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.enums import OrderStatus, ProductKind
@@ -49,6 +50,18 @@ def _on_sale(column: SQLColumnExpression[int]) -> Select[tuple[int]]:
         .join(Subcategory, Subcategory.id == Product.subcategory_id)
         .join(Category, Category.id == Subcategory.category_id)
         .where(_for_sale())
+    )
+
+
+@functools.cache
+def _product_for_buyers() -> Select[tuple[Product, int, bool]]:
+    """CatalogRepo.product_for_buyers's statement, with the parameter `product_id`; built once, as the card and
+    add-to-cart run it on every press."""
+    return (
+        select(Product, Subcategory.category_id, _for_sale())
+        .join(Subcategory, Subcategory.id == Product.subcategory_id)
+        .join(Category, Category.id == Subcategory.category_id)
+        .where(Product.id == bindparam("product_id"))
     )
 
 
@@ -153,13 +166,7 @@ class CatalogRepo:
 
     async def product_for_buyers(self, product_id: int) -> tuple[Product, int, bool] | None:
         """The product, its category, and whether buyers may buy it (`on_sale`), in one statement."""
-        result = await self._s.execute(
-            select(Product, Subcategory.category_id, _for_sale())
-            .join(Subcategory, Subcategory.id == Product.subcategory_id)
-            .join(Category, Category.id == Subcategory.category_id)
-            .where(Product.id == product_id)
-        )
-        row = result.one_or_none()
+        row = (await self._s.execute(_product_for_buyers(), {"product_id": product_id})).one_or_none()
         return None if row is None else (row[0], int(row[1]), bool(row[2]))
 
     async def get(self, model: type[Node], node_id: int, *, lock: bool = False) -> Node | None:

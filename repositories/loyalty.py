@@ -1,10 +1,11 @@
 """Spend tiers, lifetime spend and referrals. Flushes, never commits. The once-only steps (attributing a
 referral, rewarding it, telling a buyer of a tier) are conditional updates."""
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ScalarSelect, delete, exists, func, literal, select, update
+from sqlalchemy import BigInteger, BindParameter, ScalarSelect, Select, bindparam, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -23,11 +24,34 @@ class Standing:
     setting: str | None
 
 
-def _spend(user_id: int) -> ScalarSelect[int]:
+def _spend(user_id: int | BindParameter[int]) -> ScalarSelect[int]:
     return (
         select(func.coalesce(func.sum(Order.total_minor + Order.credit_minor - Order.shipping_minor), 0))
         .where(Order.user_id == user_id, delivered())
         .scalar_subquery()
+    )
+
+
+@functools.cache
+def _standing() -> Select[tuple[bool | None, Tier | None, str | None]]:
+    """LoyaltyRepo.standing's statement, with the parameters `user_id` and `setting`. Built once: building it
+    and its cache key took SQLAlchemy longer than running it, on every screen with a price."""
+    user_id = bindparam("user_id", type_=BigInteger)
+    reached = aliased(Tier)
+    tier_id = (
+        select(reached.id)
+        .where(reached.threshold_minor <= _spend(user_id))
+        .order_by(reached.threshold_minor.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    buyer = select(user_id.label("id")).subquery()  # one row, whether the user exists or not
+    value = select(ShopSetting.value).where(ShopSetting.key == bindparam("setting")).scalar_subquery()
+    return (
+        select(User.is_reseller, Tier, value)
+        .select_from(buyer)
+        .outerjoin(User, User.id == buyer.c.id)
+        .outerjoin(Tier, Tier.id == tier_id)
     )
 
 
@@ -42,22 +66,7 @@ class LoyaltyRepo:
     async def standing(self, user_id: int, setting: str) -> Standing:
         """The buyer's reseller flag (False for no such user), their tier by lifetime spend (`tier_for`) and the
         shop setting `setting`, in one statement: every screen with a price needs them."""
-        reached = aliased(Tier)
-        tier_id = (
-            select(reached.id)
-            .where(reached.threshold_minor <= _spend(user_id))
-            .order_by(reached.threshold_minor.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
-        buyer = select(literal(user_id, BigInteger).label("id")).subquery()  # one row, whether the user exists or not
-        value = select(ShopSetting.value).where(ShopSetting.key == setting).scalar_subquery()
-        result = await self._s.execute(
-            select(User.is_reseller, Tier, value)
-            .select_from(buyer)
-            .outerjoin(User, User.id == buyer.c.id)
-            .outerjoin(Tier, Tier.id == tier_id)
-        )
+        result = await self._s.execute(_standing(), {"user_id": user_id, "setting": setting})
         reseller, tier, stored = result.one()
         return Standing(bool(reseller), tier, stored)
 
