@@ -19,7 +19,7 @@ WALK = {
     "Software": 2,  # the category, its subcategories
     "Licences": 2,  # the subcategory with its category, its products
     "Editor Pro 1y": 6,  # the product, its variants, their stock, the buyer's terms, the cart, the rating
-    "🛒 Add 1 to cart": 10,  # the product, its variants, their stock, the upsert; then the card again
+    "🛒 Add 1 to cart": 6,  # the product, its variants, their stock, the upsert, the buyer's terms, the rating
     "🛒 Cart": 5,  # the lines, their stock, the code, the categories, the buyer's terms
     "💳 Checkout": 6,  # what kinds the cart holds; the quote: the lines, credit, the code, the categories, the terms
 }
