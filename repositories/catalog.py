@@ -186,13 +186,6 @@ class CatalogRepo:
             stmt = select(Product.id).where(Product.subcategory_id == parent_id, Product.name == name)
         return (await self._s.execute(stmt)).scalar_one_or_none()
 
-    async def on_sale(self, product_ids: Sequence[int]) -> set[int]:
-        """The products buyers may buy: active, in an active subcategory of an active category."""
-        if not product_ids:
-            return set()
-        result = await self._s.execute(_on_sale(Product.id).where(Product.id.in_(product_ids)))
-        return set(result.scalars())
-
     async def variants_on_sale(self, variant_ids: Sequence[int]) -> set[int]:
         """The variants buyers may buy: active, of a product on sale."""
         if not variant_ids:
