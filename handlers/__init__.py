@@ -35,7 +35,10 @@ def build_router() -> Router:
         refunds.RefundForm,
     )
     root.include_routers(start.build(), prompts.leaving_router("buyer-prompts", *waits), admin.build())
-    root.include_routers(support.build(), vouchers.build(), checkout.build(), order_messages.build(), find.build())
-    root.include_routers(reviews.build(), refunds.build(), privacy.build(), shop.build(), cart.build())
-    root.include_routers(orders.build(), account.build(), fallback.build())
+    # A button press goes through the routers in this order, each checking its handlers' filters: the buttons
+    # pressed most (browsing, the cart, checkout) come first. The cart's router takes every other CartCb, so
+    # the vouchers' and checkout's (code, drop code, checkout) must come before it.
+    root.include_routers(shop.build(), vouchers.build(), checkout.build(), cart.build())
+    root.include_routers(support.build(), order_messages.build(), find.build(), reviews.build(), refunds.build())
+    root.include_routers(privacy.build(), orders.build(), account.build(), fallback.build())
     return root

@@ -26,6 +26,7 @@ from handlers.prices import price_lines, problem_text
 from handlers.prompts import COMMAND, waiting_router
 from handlers.render import alert, answer, show
 from l10n import L10n
+from models.enums import ProductKind
 from services.dto import UserDTO
 from services.money import format_fiat
 from services.orders.buyer import AddressLocked, OrderService
@@ -73,13 +74,14 @@ async def start(
     callback_answer: CallbackAnswer,
 ) -> None:
     """💳 Checkout: where to ship a cart with something physical, else straight to the coin."""
-    view = await cart.view(user.id)
-    if not view.lines:
+    kinds = await cart.kinds(user.id)
+    if not kinds:
+        view = await cart.view(user.id)
         alert(callback_answer, l10n("cart.empty"))
         await show(query, cart_text(view, settings.fiat_currency, l10n), keyboards.cart(view, l10n))
     elif not wallet.assets:
         alert(callback_answer, l10n("checkout.no_chains"))
-    elif view.ships:
+    elif ProductKind.physical in kinds:
         await ask_address(query, user, shipping, state, l10n)
     else:
         await ShippingSteps(user, shipping, checkout, wallet, settings, l10n).coins(query, None, 0, callback_answer)

@@ -48,6 +48,12 @@ def button(text: str, data: CallbackData) -> InlineKeyboardButton:
     return InlineKeyboardButton(text=text, callback_data=data.pack())
 
 
+def rows(*lines: list[InlineKeyboardButton]) -> InlineKeyboardMarkup:
+    """One keyboard row per non-empty list. Cheaper than InlineKeyboardBuilder, which deep-copies every button
+    when it makes the keyboard: the browsing screens build theirs on every update."""
+    return InlineKeyboardMarkup(inline_keyboard=[line for line in lines if line])
+
+
 LANGUAGE_NAMES = {"en": "🇬🇧 English", "de": "🇩🇪 Deutsch"}
 
 
@@ -89,18 +95,12 @@ def paged(
     l10n: L10n,
 ) -> InlineKeyboardMarkup:
     """One button per item, then ◀ ▶ only where there is a page to turn to, then back."""
-    kb = InlineKeyboardBuilder()
-    for item in items:
-        kb.row(button(item.name, open_item(item.id)))
     arrows = []
     if page > 0:
         arrows.append(button(l10n("nav.prev"), turn(page - 1)))
     if has_next:
         arrows.append(button(l10n("nav.next"), turn(page + 1)))
-    if arrows:
-        kb.row(*arrows)
-    kb.row(button(l10n("nav.back"), back))
-    return kb.as_markup()
+    return rows(*([button(item.name, open_item(item.id))] for item in items), arrows, [button(l10n("nav.back"), back)])
 
 
 def product_list(
@@ -204,42 +204,51 @@ def variant_buttons(card: ProductCard, opened: ProductCb, currency: str, l10n: L
 def product(card: ProductCard, opened: ProductCb, qty: int, currency: str, l10n: L10n) -> InlineKeyboardMarkup:
     """The card's buttons, all built here: the variants to choose from, then quantity steps and Add while there
     is room for more of the chosen variant in the cart, then Back (to where the card was opened from) and Cart."""
-    kb = InlineKeyboardBuilder()
-    if card.on_sale:
-        for variant in variant_buttons(card, opened, currency, l10n):
-            kb.row(variant)
+    variants = [[variant] for variant in variant_buttons(card, opened, currency, l10n)] if card.on_sale else []
     room = card.room
+    adding: list[list[InlineKeyboardButton]] = []
     if card.on_sale and card.variant_id and room > 0:
-        kb.row(*quantity_steps(opened, qty, room))
         add = opened.model_copy(update={"action": ProductAction.add, "qty": qty, "var": card.variant_id})
-        kb.row(button(l10n("product.add", qty=qty), add))
-    kb.row(
-        button(l10n("nav.back"), back_from_card(opened, card)),
-        button(l10n("menu.cart"), CartCb(action=CartAction.view)),
+        adding = [quantity_steps(opened, qty, room), [button(l10n("product.add", qty=qty), add)]]
+    return rows(
+        *variants,
+        *adding,
+        [
+            button(l10n("nav.back"), back_from_card(opened, card)),
+            button(l10n("menu.cart"), CartCb(action=CartAction.view)),
+        ],
     )
-    return kb.as_markup()
 
 
 def cart(view: CartView, l10n: L10n) -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
-    for line in view.lines:
-        kb.row(
+    lines = [
+        [
             button("−", CartCb(action=CartAction.dec, item=line.item_id)),
             button(l10n("cart.remove", name=line.name[:24]), CartCb(action=CartAction.remove, item=line.item_id)),
             button("+", CartCb(action=CartAction.inc, item=line.item_id)),
-        )
+        ]
+        for line in view.lines
+    ]
+    actions: list[list[InlineKeyboardButton]] = []
     if view.lines:
-        kb.row(button(l10n("cart.checkout"), CartCb(action=CartAction.checkout)))
-        if view.code:
-            kb.row(button(l10n("cart.drop_code", code=view.code), CartCb(action=CartAction.drop_code)))
-        else:
-            kb.row(button(l10n("cart.enter_code"), CartCb(action=CartAction.code)))
-        kb.row(button(l10n("cart.clear"), CartCb(action=CartAction.clear)))
-    kb.row(
-        button(l10n("menu.shop"), MenuCb(action=MenuAction.shop)),
-        button(l10n("menu.main"), MenuCb(action=MenuAction.main)),
+        code = (
+            button(l10n("cart.drop_code", code=view.code), CartCb(action=CartAction.drop_code))
+            if view.code
+            else button(l10n("cart.enter_code"), CartCb(action=CartAction.code))
+        )
+        actions = [
+            [button(l10n("cart.checkout"), CartCb(action=CartAction.checkout))],
+            [code],
+            [button(l10n("cart.clear"), CartCb(action=CartAction.clear))],
+        ]
+    return rows(
+        *lines,
+        *actions,
+        [
+            button(l10n("menu.shop"), MenuCb(action=MenuAction.shop)),
+            button(l10n("menu.main"), MenuCb(action=MenuAction.main)),
+        ],
     )
-    return kb.as_markup()
 
 
 def coin_label(coin: CoinPrice, currency: str, l10n: L10n) -> str:
@@ -270,29 +279,27 @@ def assets(
     (`ships`) they carry the shipping option chosen, and the address can still be changed. A buyer with store
     credit (`credit`: the quote, with their balance) can apply it or not (`use_credit`); when it pays it all, one
     button pays with it instead of the coins."""
-    kb = InlineKeyboardBuilder()
     covered = credit is not None and use_credit and credit.covered
     plain = [c for c in coins if c.asset.token is None] if not covered else []
     tokens = [c for c in coins if c.asset.token is not None] if not covered else []
-    for coin in (*plain, *tokens):
+
+    def pay(coin: CoinPrice) -> InlineKeyboardButton:
         token = coin.asset.symbol if coin.asset.token else ""
-        kb.button(
-            text=coin_label(coin, currency, l10n),
-            callback_data=PayCb(chain=coin.asset.chain, token=token, ship=option, credit=use_credit),
-        )
+        data = PayCb(chain=coin.asset.chain, token=token, ship=option, credit=use_credit)
+        return button(coin_label(coin, currency, l10n), data)
+
+    singles = [pay(coin) for coin in tokens]
     if covered:
-        kb.button(text=l10n("checkout.pay_with_credit"), callback_data=PayCb(chain=None, ship=option, credit=True))
+        singles.append(button(l10n("checkout.pay_with_credit"), PayCb(chain=None, ship=option, credit=True)))
     if credit is not None and credit.balance:
         key = "checkout.drop_credit" if use_credit else "checkout.use_credit"
-        balance = format_fiat(credit.balance, currency)
         toggle = ShipCb(action=ShipAction.option, id=option, credit=not use_credit)
-        kb.button(text=l10n(key, balance=balance), callback_data=toggle)
+        singles.append(button(l10n(key, balance=format_fiat(credit.balance, currency)), toggle))
     if ships:
-        kb.button(text=l10n("checkout.change_address"), callback_data=ShipCb(action=ShipAction.address))
-    kb.button(text=l10n("nav.back"), callback_data=CartCb(action=CartAction.view))
-    first = [len(plain) or 1] if not any(c.fee_bp for c in plain) else [1] * len(plain)
-    kb.adjust(*(first if plain else []), *[1] * (len(tokens) + 4))
-    return kb.as_markup()
+        singles.append(button(l10n("checkout.change_address"), ShipCb(action=ShipAction.address)))
+    singles.append(button(l10n("nav.back"), CartCb(action=CartAction.view)))
+    coin_rows = [[pay(c) for c in plain]] if not any(c.fee_bp for c in plain) else [[pay(c)] for c in plain]
+    return rows(*coin_rows, *([b] for b in singles))
 
 
 def address_prompt(previous: bool, l10n: L10n) -> InlineKeyboardMarkup:

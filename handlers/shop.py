@@ -99,6 +99,17 @@ async def product_card(
         alert(callback_answer, l10n("error.stale"))
         await categories(query, catalog, l10n)
         return
+    await show_product(query, card, callback_data, settings, l10n, callback_answer)
+
+
+async def show_product(
+    query: CallbackQuery,
+    card: ProductCard,
+    callback_data: ProductCb,
+    settings: Settings,
+    l10n: L10n,
+    callback_answer: CallbackAnswer,
+) -> None:
     if card.variant_refused:
         alert(callback_answer, l10n("product.variant_refused"))
     opened = callback_data.model_copy(update={"var": card.variant_id})
@@ -159,8 +170,9 @@ async def add_to_cart(
     l10n: L10n,
     callback_answer: CallbackAnswer,
 ) -> None:
+    shown = callback_data.model_copy(update={"action": ProductAction.view, "qty": 1})
     try:
-        count = await cart.add(user.id, callback_data.id, max(callback_data.qty, 1), callback_data.var)
+        added = await cart.add_from_card(user.id, callback_data.id, max(callback_data.qty, 1), callback_data.var)
     except NotEnoughStock as e:
         alert(callback_answer, l10n("product.not_enough", available=e.available))
     except LimitReached as e:
@@ -170,16 +182,10 @@ async def add_to_cart(
     except VariantRefused:
         alert(callback_answer, l10n("product.variant_refused"))
     else:
-        callback_answer.text = l10n("product.added", count=count)
-    await product_card(
-        query,
-        callback_data.model_copy(update={"action": ProductAction.view, "qty": 1}),
-        user,
-        catalog,
-        settings,
-        l10n,
-        callback_answer,
-    )
+        callback_answer.text = l10n("product.added", count=added.count)
+        await show_product(query, added.card, shown, settings, l10n, callback_answer)
+        return
+    await product_card(query, shown, user, catalog, settings, l10n, callback_answer)
 
 
 def build() -> Router:

@@ -1,9 +1,10 @@
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models.enums import ProductKind
 from models.promotions import CartVoucher, Voucher
 from models.shop import CartItem, Product, Variant
-from repositories.base import insert_ignoring_conflict
+from repositories.base import dialect_insert
 
 CartRow = tuple[CartItem, Product, Variant]  # a cart line, what it is a line of, and which variant
 
@@ -22,6 +23,26 @@ class CartRepo:
         )
         return [(item, product, variant) for item, product, variant in result.tuples()]
 
+    async def kinds(self, user_id: int) -> set[ProductKind]:
+        """The kinds of product the buyer's cart holds (none: it is empty)."""
+        result = await self._s.execute(
+            select(Product.kind)
+            .distinct()
+            .join(CartItem, CartItem.product_id == Product.id)
+            .where(CartItem.user_id == user_id)
+        )
+        return set(result.scalars())
+
+    async def quantities(self, user_id: int, product_id: int) -> dict[int, int]:
+        """How many of each of the product's variants the buyer's cart holds (variants it holds none of are
+        absent)."""
+        result = await self._s.execute(
+            select(CartItem.variant_id, CartItem.quantity).where(
+                CartItem.user_id == user_id, CartItem.product_id == product_id
+            )
+        )
+        return {int(variant_id): int(quantity) for variant_id, quantity in result.tuples()}
+
     async def line(self, user_id: int, item_id: int) -> CartItem | None:
         """The line only when it belongs to this user."""
         result = await self._s.execute(select(CartItem).where(CartItem.id == item_id, CartItem.user_id == user_id))
@@ -29,19 +50,16 @@ class CartRepo:
 
     async def add(self, user_id: int, variant: Variant, quantity: int) -> int:
         """Adds to the line of this variant (creating it); returns the line's new quantity."""
-        await insert_ignoring_conflict(
-            self._s,
-            CartItem.__table__,  # type: ignore[arg-type]
-            {"user_id": user_id, "product_id": variant.product_id, "variant_id": variant.id, "quantity": 0},
-            ["user_id", "variant_id"],
-        )
-        result = await self._s.execute(
-            update(CartItem)
-            .where(CartItem.user_id == user_id, CartItem.variant_id == variant.id)
-            .values(quantity=CartItem.quantity + quantity)
+        insert = dialect_insert(self._s, CartItem.__table__)  # type: ignore[arg-type]
+        stmt = (
+            insert.values(user_id=user_id, product_id=variant.product_id, variant_id=variant.id, quantity=quantity)
+            .on_conflict_do_update(
+                index_elements=["user_id", "variant_id"],
+                set_={"quantity": CartItem.quantity + insert.excluded.quantity},
+            )
             .returning(CartItem.quantity)
         )
-        return int(result.scalar_one())
+        return int((await self._s.execute(stmt)).scalar_one())
 
     async def set_quantity(self, item_id: int, quantity: int) -> None:
         await self._s.execute(update(CartItem).where(CartItem.id == item_id).values(quantity=quantity))

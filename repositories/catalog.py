@@ -5,10 +5,11 @@ Buyers see what is on sale (`_on_sale`) and the nodes above it; the admin panel 
 Stock units are repositories.stock.StockRepo's.
 """
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, SQLColumnExpression, delete, func, select
+from sqlalchemy import ColumnElement, Select, SQLColumnExpression, and_, bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.enums import OrderStatus, ProductKind
@@ -36,14 +37,31 @@ def _listed() -> Select[Listed]:
     )
 
 
+def _for_sale() -> ColumnElement[bool]:
+    """What buyers may buy: an active product in an active subcategory of an active category."""
+    return and_(Product.is_active, Subcategory.is_active, Category.is_active)
+
+
 def _on_sale(column: SQLColumnExpression[int]) -> Select[tuple[int]]:
-    """`column` of every product buyers may buy: active, in an active subcategory of an active category."""
+    """`column` of every product buyers may buy (`_for_sale`)."""
     return (
         select(column)
         .select_from(Product)
         .join(Subcategory, Subcategory.id == Product.subcategory_id)
         .join(Category, Category.id == Subcategory.category_id)
-        .where(Product.is_active, Subcategory.is_active, Category.is_active)
+        .where(_for_sale())
+    )
+
+
+@functools.cache
+def _product_for_buyers() -> Select[tuple[Product, int, bool]]:
+    """CatalogRepo.product_for_buyers's statement, with the parameter `product_id`; built once, as the card and
+    add-to-cart run it on every press."""
+    return (
+        select(Product, Subcategory.category_id, _for_sale())
+        .join(Subcategory, Subcategory.id == Product.subcategory_id)
+        .join(Category, Category.id == Subcategory.category_id)
+        .where(Product.id == bindparam("product_id"))
     )
 
 
@@ -133,11 +151,23 @@ class CatalogRepo:
     async def category(self, category_id: int) -> Category | None:
         return await self._s.get(Category, category_id)
 
-    async def subcategory(self, subcategory_id: int) -> Subcategory | None:
-        return await self._s.get(Subcategory, subcategory_id)
+    async def subcategory(self, subcategory_id: int) -> tuple[Subcategory, Category] | None:
+        """The subcategory with its category."""
+        result = await self._s.execute(
+            select(Subcategory, Category)
+            .join(Category, Category.id == Subcategory.category_id)
+            .where(Subcategory.id == subcategory_id)
+        )
+        row = result.one_or_none()
+        return None if row is None else (row[0], row[1])
 
     async def product(self, product_id: int) -> Product | None:
         return await self._s.get(Product, product_id)
+
+    async def product_for_buyers(self, product_id: int) -> tuple[Product, int, bool] | None:
+        """The product, its category, and whether buyers may buy it (`on_sale`), in one statement."""
+        row = (await self._s.execute(_product_for_buyers(), {"product_id": product_id})).one_or_none()
+        return None if row is None else (row[0], int(row[1]), bool(row[2]))
 
     async def get(self, model: type[Node], node_id: int, *, lock: bool = False) -> Node | None:
         """The row, locked for update on PostgreSQL when `lock` (SQLite's transaction already is)."""
@@ -155,13 +185,6 @@ class CatalogRepo:
         else:
             stmt = select(Product.id).where(Product.subcategory_id == parent_id, Product.name == name)
         return (await self._s.execute(stmt)).scalar_one_or_none()
-
-    async def on_sale(self, product_ids: Sequence[int]) -> set[int]:
-        """The products buyers may buy: active, in an active subcategory of an active category."""
-        if not product_ids:
-            return set()
-        result = await self._s.execute(_on_sale(Product.id).where(Product.id.in_(product_ids)))
-        return set(result.scalars())
 
     async def variants_on_sale(self, variant_ids: Sequence[int]) -> set[int]:
         """The variants buyers may buy: active, of a product on sale."""

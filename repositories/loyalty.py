@@ -1,9 +1,11 @@
 """Spend tiers, lifetime spend and referrals. Flushes, never commits. The once-only steps (attributing a
 referral, rewarding it, telling a buyer of a tier) are conditional updates."""
 
+import functools
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, delete, exists, func, select, update
+from sqlalchemy import BigInteger, BindParameter, ScalarSelect, Select, bindparam, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -13,9 +15,43 @@ from models.shop import User
 from repositories.orders import delivered
 
 
-def _lifetime_spend(user_id: int) -> Select[tuple[int]]:
-    return select(func.coalesce(func.sum(Order.total_minor + Order.credit_minor - Order.shipping_minor), 0)).where(
-        Order.user_id == user_id, delivered()
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """What a buyer's prices depend on besides the cart: their reseller flag, their tier, and a shop setting."""
+
+    reseller: bool
+    tier: Tier | None
+    setting: str | None
+
+
+def _spend(user_id: int | BindParameter[int]) -> ScalarSelect[int]:
+    return (
+        select(func.coalesce(func.sum(Order.total_minor + Order.credit_minor - Order.shipping_minor), 0))
+        .where(Order.user_id == user_id, delivered())
+        .scalar_subquery()
+    )
+
+
+@functools.cache
+def _standing() -> Select[tuple[bool | None, Tier | None, str | None]]:
+    """LoyaltyRepo.standing's statement, with the parameters `user_id` and `setting`. Built once: building it
+    and its cache key took SQLAlchemy longer than running it, on every screen with a price."""
+    user_id = bindparam("user_id", type_=BigInteger)
+    reached = aliased(Tier)
+    tier_id = (
+        select(reached.id)
+        .where(reached.threshold_minor <= _spend(user_id))
+        .order_by(reached.threshold_minor.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    buyer = select(user_id.label("id")).subquery()  # one row, whether the user exists or not
+    value = select(ShopSetting.value).where(ShopSetting.key == bindparam("setting")).scalar_subquery()
+    return (
+        select(User.is_reseller, Tier, value)
+        .select_from(buyer)
+        .outerjoin(User, User.id == buyer.c.id)
+        .outerjoin(Tier, Tier.id == tier_id)
     )
 
 
@@ -26,6 +62,13 @@ class LoyaltyRepo:
     async def tiers(self) -> list[Tier]:
         """Lowest threshold first."""
         return list((await self._s.execute(select(Tier).order_by(Tier.threshold_minor))).scalars())
+
+    async def standing(self, user_id: int, setting: str) -> Standing:
+        """The buyer's reseller flag (False for no such user), their tier by lifetime spend (`tier_for`) and the
+        shop setting `setting`, in one statement: every screen with a price needs them."""
+        result = await self._s.execute(_standing(), {"user_id": user_id, "setting": setting})
+        reseller, tier, stored = result.one()
+        return Standing(bool(reseller), tier, stored)
 
     async def tier_for(self, spend: int) -> Tier | None:
         """The tier of a buyer who spent `spend`: the highest threshold they reached."""
@@ -54,28 +97,7 @@ class LoyaltyRepo:
     async def lifetime_spend(self, user_id: int) -> int:
         """What the buyer's delivered orders cost them, shipping aside, in minor units: store credit they paid
         with counts as spent."""
-        return int((await self._s.execute(_lifetime_spend(user_id))).scalar_one())
-
-    async def standing(self, user_id: int, setting: str) -> tuple[bool, str | None, Tier | None]:
-        """In one statement, what a buyer's prices depend on: whether they pay reseller prices (False for no
-        such user), the value of the shop setting `setting`, and their tier (tier_for their lifetime_spend)."""
-        facts = select(
-            select(User.is_reseller).where(User.id == user_id).scalar_subquery().label("reseller"),
-            select(ShopSetting.value).where(ShopSetting.key == setting).scalar_subquery().label("setting"),
-            _lifetime_spend(user_id).scalar_subquery().label("spend"),
-        ).subquery()
-        other = aliased(Tier)
-        reached = (
-            select(other.id)
-            .where(other.threshold_minor <= facts.c.spend)
-            .order_by(other.threshold_minor.desc())
-            .limit(1)
-            .correlate_except(other)
-            .scalar_subquery()
-        )
-        stmt = select(facts.c.reseller, facts.c.setting, Tier).select_from(facts).outerjoin(Tier, Tier.id == reached)
-        reseller, value, tier = (await self._s.execute(stmt)).one()
-        return bool(reseller), value, tier
+        return int((await self._s.execute(select(_spend(user_id)))).scalar_one())
 
     async def refer(self, user_id: int, referrer_id: int, now: datetime) -> bool:
         """Attribute the buyer to the referrer: once, never to themselves, only to someone who exists, and only

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.orders import Order
 from models.shop import User
-from repositories.base import insert_ignoring_conflict, page_of
+from repositories.base import dialect_insert, page_of
 
 
 class UserRepo:
@@ -49,20 +49,22 @@ class UserRepo:
     async def order_count(self, user_id: int) -> int:
         return int((await self._s.execute(select(func.count()).where(Order.user_id == user_id))).scalar_one())
 
-    async def insert_if_missing(self, telegram_id: int, username: str | None, language: str) -> None:
-        await insert_ignoring_conflict(
-            self._s,
-            User.__table__,  # type: ignore[arg-type]
-            {
-                "telegram_id": telegram_id,
-                "username": username,
-                "language": language,
-                "timeout_count": 0,
-                "is_banned": False,
-                "blocked_bot": False,
-            },
-            ["telegram_id"],
+    async def insert_if_missing(self, telegram_id: int, username: str | None, language: str) -> User | None:
+        """The new user; None when one with this Telegram id exists already."""
+        stmt = (
+            dialect_insert(self._s, User)
+            .values(
+                telegram_id=telegram_id,
+                username=username,
+                language=language,
+                timeout_count=0,
+                is_banned=False,
+                blocked_bot=False,
+            )
+            .on_conflict_do_nothing(index_elements=["telegram_id"])
+            .returning(User)
         )
+        return (await self._s.execute(stmt)).scalar_one_or_none()
 
     async def set_values(self, user_id: int, **values: Any) -> None:
         await self._s.execute(update(User).where(User.id == user_id).values(**values))

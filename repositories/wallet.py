@@ -3,7 +3,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.enums import Chain, PaymentStatus
 from models.orders import DerivationCounter, Invoice, Payment
-from repositories.base import upsert
+from repositories.base import dialect_insert
 
 
 class WalletRepo:
@@ -19,7 +19,7 @@ class WalletRepo:
         """
         counters = DerivationCounter.__table__
         stmt = (
-            upsert(self._s, counters)  # type: ignore[arg-type]
+            dialect_insert(self._s, counters)  # type: ignore[arg-type]
             .values(chain=chain.value, next_index=1)
             .on_conflict_do_update(index_elements=["chain"], set_={"next_index": counters.c.next_index + 1})
             .returning(counters.c.next_index)

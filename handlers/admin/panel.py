@@ -1,13 +1,13 @@
 """Small pieces the admin sections share: who acts, answering a button or a message, keyboards."""
 
-from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, InlineKeyboardButton, Message
 
 from handlers.admin.menu import AdminCb, AdminSection
-from handlers.keyboards import button
+from handlers.keyboards import button, rows
 from handlers.render import answer
 from l10n import L10n
 
-__all__ = ["actor", "answer", "rows", "to_menu"]  # answer lives in handlers.render
+__all__ = ["actor", "answer", "rows", "to_menu"]  # answer lives in handlers.render, rows in handlers.keyboards
 
 
 def actor(event: Message | CallbackQuery) -> str:
@@ -17,8 +17,3 @@ def actor(event: Message | CallbackQuery) -> str:
 
 def to_menu(l10n: L10n) -> InlineKeyboardButton:
     return button(l10n("nav.back"), AdminCb(section=AdminSection.home))
-
-
-def rows(*lines: list[InlineKeyboardButton]) -> InlineKeyboardMarkup:
-    """One keyboard row per non-empty list."""
-    return InlineKeyboardMarkup(inline_keyboard=[line for line in lines if line])

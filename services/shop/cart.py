@@ -1,22 +1,24 @@
 """The buyer's cart, and the voucher code on it, kept in the database so they survive restarts."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.database import read_only
 from models.enums import ProductKind
+from models.shop import Variant
 from models.types import utcnow
 from repositories.cart import CartRepo
 from repositories.catalog import CatalogRepo
 from repositories.stock import StockRepo
-from repositories.variants import VariantRepo
+from repositories.variants import VariantRepo, choose
 from repositories.vouchers import VoucherRepo
-from services.dto import MAX_QUANTITY, CartLine, CartView
+from services.dto import MAX_QUANTITY, CartLine, CartView, ProductCard
 from services.money import from_minor
 from services.pricing import price, price_steps
-from services.shop.catalog import NotFound, VariantRefused, line_name
-from services.shop.limits import check_limits, limits_left
+from services.shop.catalog import NotFound, Shelf, VariantRefused, line_name, product_card, read_shelf
+from services.shop.limits import check_limits, limited, limits_left
 from services.shop.prices import buyer_terms, issue_problem, price_cart, price_lines, usable
 from services.shop.vouchers import VoucherRefused, normalized_code, voucher_terms
 
@@ -45,6 +47,14 @@ def _capped(quantity: int, available: int | None) -> int:
     return quantity if available is None else min(quantity, available)
 
 
+@dataclass(frozen=True, slots=True)
+class Added:
+    """What the card's Add button did: the line's quantity, and the card to show now."""
+
+    count: int
+    card: ProductCard
+
+
 class NotEnoughStock(Exception):
     def __init__(self, available: int) -> None:
         super().__init__(available)
@@ -59,6 +69,11 @@ class CartService:
         async with read_only(self._session):
             return await self._view(user_id)
 
+    async def kinds(self, user_id: int) -> set[ProductKind]:
+        """The kinds of product in the cart (none: it is empty), for what checkout asks first. Read-only."""
+        async with read_only(self._session):
+            return await CartRepo(self._session).kinds(user_id)
+
     async def add(self, user_id: int, product_id: int, quantity: int, variant_id: int = 0) -> int:
         """Put `quantity` more of a product's variant in the cart (`variant_id` 0: a plain product's only one);
         returns the line's quantity.
@@ -71,23 +86,35 @@ class CartService:
         it raises.
         """
         async with self._session.begin():
-            catalog = CatalogRepo(self._session)
-            product = await catalog.product(product_id)
-            if quantity < 1 or product is None or product_id not in await catalog.on_sale([product_id]):
-                raise NotFound
-            variant = await VariantRepo(self._session).chosen(product_id, variant_id)
-            if variant is None:
-                raise VariantRefused
-            available = (await StockRepo(self._session).available_of_variants([variant.id]))[variant.id]
-            cart = CartRepo(self._session)
-            total = await cart.add(user_id, variant, quantity)  # a refusal below rolls the addition back
-            if available is not None and total > available:
-                raise NotEnoughStock(available)
-            if total > MAX_QUANTITY:
-                raise NotEnoughStock(MAX_QUANTITY)
-            of_product = sum(i.quantity for i, p, _ in await cart.lines(user_id) if p.id == product_id)
-            await check_limits(self._session, user_id, [(product, of_product)], utcnow())
+            total, _, _ = await self._add(user_id, product_id, quantity, variant_id)
             return total
+
+    async def add_from_card(self, user_id: int, product_id: int, quantity: int, variant_id: int = 0) -> Added:
+        """`add`, and the product's card as it is afterwards (CatalogService.product), read in the same
+        transaction from what the addition read already. Raises what `add` raises, changing nothing."""
+        async with self._session.begin():
+            total, shelf, variant = await self._add(user_id, product_id, quantity, variant_id)
+            return Added(total, await product_card(self._session, shelf, user_id, variant.id, {variant.id: total}))
+
+    async def _add(self, user_id: int, product_id: int, quantity: int, variant_id: int) -> tuple[int, Shelf, Variant]:
+        """`add` inside the caller's transaction: the line's quantity, the product's shelf and the variant."""
+        shelf = await read_shelf(self._session, product_id)
+        if quantity < 1 or shelf is None or not shelf.for_sale:
+            raise NotFound
+        variant = choose(shelf.offered, variant_id)
+        if variant is None:
+            raise VariantRefused
+        available = shelf.left[variant.id]
+        cart = CartRepo(self._session)
+        total = await cart.add(user_id, variant, quantity)  # a refusal below rolls the addition back
+        if available is not None and total > available:
+            raise NotEnoughStock(available)
+        if total > MAX_QUANTITY:
+            raise NotEnoughStock(MAX_QUANTITY)
+        if limited(shelf.product):  # the cart's other variants of the product count too
+            of_product = sum((await cart.quantities(user_id, product_id)).values())
+            await check_limits(self._session, user_id, [(shelf.product, of_product)], utcnow())
+        return total, shelf, variant
 
     async def change(self, user_id: int, item_id: int, delta: int) -> CartView:
         """Change a line's quantity by `delta`, within 1..available and what the product's per-buyer limit leaves.

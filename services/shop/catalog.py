@@ -7,12 +7,13 @@ lists inside it; a product's on its card.
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.database import read_only
-from models.shop import WithMedia
+from models.shop import Product, Variant, WithMedia
 from models.types import utcnow
 from repositories.cart import CartRepo
 from repositories.catalog import CatalogRepo, Listed
@@ -67,6 +68,75 @@ class VariantRefused(Exception):
     none where the buyer must choose."""
 
 
+@dataclass(frozen=True, slots=True)
+class Shelf:
+    """A product as a buyer finds it: its category, whether it is on sale (`CatalogRepo.product_for_buyers`), its
+    active variants and their available units."""
+
+    product: Product
+    category_id: int
+    for_sale: bool
+    offered: list[Variant]
+    left: dict[int, int | None]
+
+
+async def read_shelf(session: AsyncSession, product_id: int) -> Shelf | None:
+    """The product's shelf, inside the caller's transaction; None for a deleted product."""
+    found = await CatalogRepo(session).product_for_buyers(product_id)
+    if found is None:
+        return None
+    offered = await VariantRepo(session).of_product(product_id)
+    left = await StockRepo(session).available_of_variants([v.id for v in offered])
+    return Shelf(*found, offered, left)
+
+
+async def product_card(
+    session: AsyncSession, shelf: Shelf, user_id: int, variant_id: int, held: dict[int, int]
+) -> ProductCard:
+    """The card of `shelf` for the variant `variant_id` (see CatalogService.product), the buyer's cart holding
+    `held` of its variants (CartRepo.quantities), inside the caller's transaction."""
+    product, offered, left = shelf.product, shelf.offered, shelf.left
+    chosen = choose(offered, variant_id)
+    refused = chosen is None and variant_id != 0
+    if refused:
+        chosen = choose(offered, 0)
+    shown = [chosen] if chosen else offered
+    cheapest = min(shown, key=lambda v: v.price_minor, default=None)
+    one = PriceLine(
+        product.id,
+        shelf.category_id,
+        1,
+        cheapest.price_minor if cheapest else 0,
+        cheapest.reseller_price_minor if cheapest else None,
+    )
+    theirs = price([one], await buyer_terms(session, user_id))
+    rating = Rating(*await ReviewRepo(session).rating(product.id))
+    limit_left = (await limits_left(session, user_id, [product], utcnow()))[product.id]
+    return ProductCard(
+        id=product.id,
+        subcategory_id=product.subcategory_id,
+        name=line_name(product.name, chosen.name if chosen else ""),
+        description=product.description,
+        price=from_minor(one.unit_minor),
+        kind=product.kind,
+        on_sale=shelf.for_sale and bool(offered),
+        available=_summed([left[v.id] for v in shown]),
+        in_cart=sum(quantity for v, quantity in held.items() if chosen is None or v == chosen.id),
+        media=media_of(product),
+        rating=rating,
+        your_price=from_minor(theirs.total) if theirs.total < theirs.subtotal else None,
+        reseller=bool(theirs.reseller_discount),
+        tier_name=theirs.tier_name,
+        limit=BuyerLimit(product.limit_units, product.limit_days, limit_left)
+        if limit_left is not None and product.limit_units is not None and product.limit_days is not None
+        else None,
+        warranty_days=product.warranty_days,
+        variants=tuple(VariantChoice(v.id, v.name, from_minor(v.price_minor), left[v.id]) for v in offered),
+        variant_id=chosen.id if chosen else 0,
+        variant_refused=refused,
+    )
+
+
 class CatalogService:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -100,10 +170,10 @@ class CatalogService:
         missing or inactive subcategory (or category)."""
         async with read_only(self._session):
             repo = CatalogRepo(self._session)
-            sub = await repo.subcategory(subcategory_id)
-            category = await repo.category(sub.category_id) if sub else None
-            if sub is None or not sub.is_active or category is None or not category.is_active:
+            found = await repo.subcategory(subcategory_id)
+            if found is None or not found[0].is_active or not found[1].is_active:
                 raise NotFound
+            sub, category = found
             rows, more = await repo.page(CatalogRepo.products_with_stock(subcategory_id), page, PAGE_SIZE)
         return Page(_rows(rows), page, more, parent_id=sub.category_id, title=sub.name, media=media_of(category))
 
@@ -113,57 +183,11 @@ class CatalogService:
         not one this product offers is not chosen and the card says `variant_refused`. Raises NotFound for a
         deleted product (inactive ones are shown). Read-only."""
         async with read_only(self._session):
-            repo = CatalogRepo(self._session)
-            product = await repo.product(product_id)
-            if product is None:
+            shelf = await read_shelf(self._session, product_id)
+            if shelf is None:
                 raise NotFound
-            offered = await VariantRepo(self._session).of_product(product_id)
-            chosen = choose(offered, variant_id)
-            refused = chosen is None and variant_id != 0
-            if refused:
-                chosen = choose(offered, 0)
-            left = await StockRepo(self._session).available_of_variants([v.id for v in offered])
-            shown = [chosen] if chosen else offered
-            cheapest = min(shown, key=lambda v: v.price_minor, default=None)
-            one = PriceLine(
-                product.id,
-                (await repo.categories_of([product.id]))[product.id],
-                1,
-                cheapest.price_minor if cheapest else 0,
-                cheapest.reseller_price_minor if cheapest else None,
-            )
-            theirs = price([one], await buyer_terms(self._session, user_id))
-            on_sale = product_id in await repo.on_sale([product_id]) and bool(offered)
-            in_cart = sum(
-                item.quantity
-                for item, p, v in await CartRepo(self._session).lines(user_id)
-                if p.id == product_id and (chosen is None or v.id == chosen.id)
-            )
-            rating = Rating(*await ReviewRepo(self._session).rating(product_id))
-            limit_left = (await limits_left(self._session, user_id, [product], utcnow()))[product_id]
-        return ProductCard(
-            id=product.id,
-            subcategory_id=product.subcategory_id,
-            name=line_name(product.name, chosen.name if chosen else ""),
-            description=product.description,
-            price=from_minor(one.unit_minor),
-            kind=product.kind,
-            on_sale=on_sale,
-            available=_summed([left[v.id] for v in shown]),
-            in_cart=in_cart,
-            media=media_of(product),
-            rating=rating,
-            your_price=from_minor(theirs.total) if theirs.total < theirs.subtotal else None,
-            reseller=bool(theirs.reseller_discount),
-            tier_name=theirs.tier_name,
-            limit=BuyerLimit(product.limit_units, product.limit_days, limit_left)
-            if limit_left is not None and product.limit_units is not None and product.limit_days is not None
-            else None,
-            warranty_days=product.warranty_days,
-            variants=tuple(VariantChoice(v.id, v.name, from_minor(v.price_minor), left[v.id]) for v in offered),
-            variant_id=chosen.id if chosen else 0,
-            variant_refused=refused,
-        )
+            held = await CartRepo(self._session).quantities(user_id, product_id)
+            return await product_card(self._session, shelf, user_id, variant_id, held)
 
     async def search(self, text: str, page: int) -> Page[ProductRow]:
         """Products on sale whose name contains `text`, ignoring case (Unicode-aware: "über" finds

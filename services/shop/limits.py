@@ -24,6 +24,11 @@ class LimitReached(Exception):
         self.days = days
 
 
+def limited(product: Product) -> bool:
+    """The product has a per-buyer limit."""
+    return product.limit_units is not None and product.limit_days is not None
+
+
 async def limits_left(
     session: AsyncSession, user_id: int, products: Sequence[Product], now: datetime
 ) -> dict[int, int | None]:
@@ -31,9 +36,10 @@ async def limits_left(
     Read-only, inside the caller's transaction."""
     orders, left = OrderRepo(session), dict[int, int | None]()
     for product in products:
-        if product.limit_units is None or product.limit_days is None:
+        if not limited(product):
             left[product.id] = None
             continue
+        assert product.limit_units is not None and product.limit_days is not None  # limited()
         bought = await orders.units_bought(user_id, product.id, now - timedelta(days=product.limit_days))
         left[product.id] = max(product.limit_units - bought, 0)
     return left

@@ -39,11 +39,12 @@ class CartPrice:
 
 async def buyer_terms(session: AsyncSession, user_id: int) -> BuyerTerms:
     """The buyer's reseller flag, their tier by lifetime spend, and whether the shop stacks the two."""
-    reseller, stack, tier = await LoyaltyRepo(session).standing(user_id, STACK)
+    standing = await LoyaltyRepo(session).standing(user_id, STACK)
+    tier = standing.tier
     return BuyerTerms(
-        reseller=reseller,
+        reseller=standing.reseller,
         tier=TierTerms(tier.name, tier.percent_bp, tier.category_id) if tier else None,
-        stack=stack == "1",
+        stack=standing.setting == "1",
     )
 
 

@@ -91,9 +91,9 @@ class UserService:
             user = await repo.by_telegram_id(telegram_id)
         if user is None or (user.username != username and user.erased_at is None):
             async with self._session.begin():
-                if user is None:
-                    await repo.insert_if_missing(telegram_id, username, language)
-                    user = await repo.by_telegram_id(telegram_id)
+                if user is None:  # another update of theirs may have inserted them meanwhile
+                    user = await repo.insert_if_missing(telegram_id, username, language)
+                    user = user or await repo.by_telegram_id(telegram_id)
                     assert user is not None
                 else:
                     await repo.set_username(user.id, username)
