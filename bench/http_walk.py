@@ -23,24 +23,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
-import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.common import RATES, Catalog, Row, env_int, print_rows, seed_catalog, sqlite_url
 from bench.dispatch import PAY_WITH, SMALL_SHOP_UNITS
-from config import ROOT
 from handlers.callbacks import MenuAction, MenuCb
 from models.database import create_engine, create_sessionmaker
 from services.wallet.goods import GoodsCipher
 from tests.doubles.telegram import FakeUser, Json, TelegramDouble, buttons
 from tests.keys import BTC_ZPUB, ETH_XPUB, LTC_ZPUB, WALLET_KEY
-from tests.process import bot_process, free_port
+from tests.process import bot_process, free_port, module_process
 
 FIRST_BUYER = 600_000
 WAIT = 60  # seconds an update may take on a loaded machine
@@ -151,25 +148,6 @@ def shop_env(tg: TelegramDouble, url: str, tmp: Path) -> dict[str, str]:
     }
 
 
-@asynccontextmanager
-async def floor_process(env: dict[str, str], log_path: Path) -> AsyncIterator[asyncio.subprocess.Process]:
-    """`python -m bench.floor_bot`, stopped with SIGTERM afterwards."""
-    with log_path.open("wb") as log:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.floor_bot", cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=log
-        )
-        try:
-            yield proc
-        finally:
-            if proc.returncode is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    await asyncio.wait_for(proc.wait(), 20)
-                except TimeoutError:
-                    proc.kill()
-                    await proc.wait()
-
-
 async def queued(tg: TelegramDouble) -> Deliver:
     """A polling bot: the update is already queued in the double; wait until the bot polls."""
     await tg.wait_for(lambda: tg.polling, timeout=WAIT)
@@ -188,7 +166,7 @@ async def measure(url: str, pushed_url: str, catalog: Catalog, tmp: Path, buyers
         shop_tg, floor_tg, pushed_tg = doubles
         shop = await stack.enter_async_context(bot_process(shop_env(shop_tg, url, tmp), tmp / "shop.log"))
         floor_env = {**floor_tg.env(), "DATABASE_URL": url, "FLOOR_PRODUCT_ID": str(catalog.product_id)}
-        floor = await stack.enter_async_context(floor_process(floor_env, tmp / "floor.log"))
+        floor = await stack.enter_async_context(module_process("bench.floor_bot", floor_env, tmp / "floor.log"))
         port = free_port()
         pushed_env = {
             **shop_env(pushed_tg, pushed_url, tmp),
