@@ -109,7 +109,7 @@ def serve_telegram_updates(app: web.Application, dp: Dispatcher, bot: Bot, setti
     X-Telegram-Bot-Api-Secret-Token = TELEGRAM_WEBHOOK_SECRET.
 
     An accepted update is handled before the response, and the method the update returns (its last call,
-    bot.replies) is the response's body, which Telegram performs: one request to the Bot API less per
+    bot.replies) is the response's body, which Telegram performs: one request to the Bot API fewer per
     button press. The cost: Telegram keeps a connection open per update being handled (at most the
     webhook's max_connections, 40 by default), so a slow handler holds one. A handler still running after
     55 s is left to finish in the background and Telegram gets an empty 200 (aiogram's
