@@ -150,10 +150,11 @@ async def run_walks(tg: Telegram, presses: list[str], pays: list[str], buyers: i
 
 def floor_dispatcher(sessions: async_sessionmaker[AsyncSession], product_id: int) -> Dispatcher:
     """The least a DB-backed screen does: read one row in a session of its own, show it with three buttons
-    in one Bot API call."""
+    in one Bot API call. The screen names what was sent or pressed, so each press changes the message, as the
+    shop's screens do (Telegram refuses an edit to the same text and buttons)."""
     router = Router(name="floor")
 
-    async def screen() -> tuple[str, InlineKeyboardMarkup]:
+    async def screen(shown: str | None) -> tuple[str, InlineKeyboardMarkup]:
         async with sessions() as s:
             name, price_minor = (
                 await s.execute(
@@ -165,16 +166,16 @@ def floor_dispatcher(sessions: async_sessionmaker[AsyncSession], product_id: int
         markup = InlineKeyboardMarkup(
             inline_keyboard=[[InlineKeyboardButton(text=f"{n}", callback_data=f"floor:{n}") for n in range(3)]]
         )
-        return f"{name}: {price_minor}", markup
+        return f"{name}: {price_minor} · {shown}", markup
 
     @router.message()
     async def on_message(message: Message) -> None:
-        text, markup = await screen()
+        text, markup = await screen(message.text)
         await message.answer(text, reply_markup=markup)
 
     @router.callback_query()
     async def on_callback(query: CallbackQuery) -> None:
-        text, markup = await screen()
+        text, markup = await screen(query.data)
         assert isinstance(query.message, Message)
         await query.message.edit_text(text, reply_markup=markup)
 

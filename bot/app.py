@@ -106,12 +106,19 @@ def telegram_webhook_url(settings: Settings) -> str:
 
 def serve_telegram_updates(app: web.Application, dp: Dispatcher, bot: Bot, settings: Settings) -> None:
     """Route TELEGRAM_WEBHOOK_PATH to the dispatcher. aiogram answers 401 unless the request carries
-    X-Telegram-Bot-Api-Secret-Token = TELEGRAM_WEBHOOK_SECRET, and handles accepted updates in the
-    background, so Telegram gets its 200 at once."""
+    X-Telegram-Bot-Api-Secret-Token = TELEGRAM_WEBHOOK_SECRET.
+
+    An accepted update is handled before the response, and the method the update returns (its last call,
+    bot.replies) is the response's body, which Telegram performs: one request to the Bot API fewer per
+    button press. The cost: Telegram keeps a connection open per update being handled (at most the
+    webhook's max_connections, 40 by default), so a slow handler holds one. A handler still running after
+    55 s is left to finish in the background and Telegram gets an empty 200 (aiogram's
+    feed_webhook_update). In exchange, an update whose instance dies while handling it gets no 200, and
+    Telegram delivers it again, to whichever instance answers."""
     webhook_mode(settings)  # never serve the route without a secret
-    SimpleRequestHandler(dp, bot, secret_token=settings.telegram_webhook_secret.get_secret_value()).register(
-        app, path=settings.telegram_webhook_path
-    )
+    SimpleRequestHandler(
+        dp, bot, handle_in_background=False, secret_token=settings.telegram_webhook_secret.get_secret_value()
+    ).register(app, path=settings.telegram_webhook_path)
     setup_application(app, dp, bot=bot)
 
 

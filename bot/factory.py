@@ -11,10 +11,10 @@ from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.types import ErrorEvent
-from aiogram.utils.callback_answer import CallbackAnswerMiddleware
 
 from bot.container import Container
 from bot.middlewares import BanMiddleware, DbSessionMiddleware, ThrottleMiddleware, UserMiddleware
+from bot.replies import AnswerPressInReply
 from config import Settings
 from handlers import build_router
 from services.ratelimit import MemoryRateLimits, RateLimits, RedisRateLimits
@@ -61,7 +61,7 @@ def create_dispatcher(container: Container, storage: BaseStorage) -> Dispatcher:
     dp.update.outer_middleware(DbSessionMiddleware(container))
     dp.update.outer_middleware(UserMiddleware(container))
     dp.update.outer_middleware(BanMiddleware(container))
-    dp.callback_query.middleware(CallbackAnswerMiddleware())
+    dp.callback_query.middleware(AnswerPressInReply())
     dp.errors.register(on_error)
     dp.include_router(build_router())
     return dp

@@ -13,7 +13,7 @@ MESSAGE_LIMIT, CAPTION_LIMIT = 4096, 1024
 
 async def show(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
     """Edit the pressed message into `text`, or send a new one when it cannot be edited
-    (too old, a photo, or deleted). CallbackAnswerMiddleware answers the query afterwards."""
+    (too old, a photo, or deleted). bot.replies.AnswerPressInReply answers the query afterwards."""
     message = query.message
     edited = False
     if message is not None and not isinstance(message, InaccessibleMessage) and message.text is not None:

@@ -7,6 +7,7 @@ from aiogram import F, Router
 from aiogram.enums import ChatMemberStatus, ChatType
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.fsm.context import FSMContext
+from aiogram.methods import SendMessage
 from aiogram.types import CallbackQuery, ChatMemberUpdated, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 
@@ -47,9 +48,10 @@ async def start(
     state: FSMContext,
     settings: Settings,
     l10n: L10n,
-) -> None:
+) -> SendMessage:
     """Home, whatever the buyer was doing. A deep link's voucher code goes on the cart (or is explained); a
-    referral is attributed if it may be; any other payload is ignored."""
+    referral is attributed if it may be; any other payload is ignored. The menu is the update's last call
+    (bot.replies)."""
     await state.clear()
     name = message.from_user.first_name if message.from_user else ""
     custom = await shop_texts.text(ShopText.welcome, l10n.language)
@@ -64,16 +66,16 @@ async def start(
             await message.answer(l10n("start.code_applied" if view.lines else "start.code_saved", code=view.code))
     elif payload.startswith(REFERRAL_PREFIX):
         await loyalty.refer(user.id, payload.removeprefix(REFERRAL_PREFIX))
-    await message.answer(l10n("menu.title"), reply_markup=keyboards.main_menu(l10n))
+    return message.answer(l10n("menu.title"), reply_markup=keyboards.main_menu(l10n))
 
 
 async def own_text(
     message: Message, command: CommandObject, shop_texts: ShopTextService, settings: Settings, l10n: L10n
-) -> None:
-    """/terms and /paysupport."""
+) -> SendMessage:
+    """/terms and /paysupport, as the update's last call (bot.replies)."""
     kind = ShopText(command.command.lower())
     text = shop_text(kind, await shop_texts.text(kind, l10n.language), settings, l10n)
-    await message.answer(text, reply_markup=keyboards.main_menu(l10n))
+    return message.answer(text, reply_markup=keyboards.main_menu(l10n))
 
 
 async def main_menu(query: CallbackQuery, state: FSMContext, l10n: L10n) -> None:

@@ -24,20 +24,28 @@ def free_port() -> int:
 
 @asynccontextmanager
 async def bot_process(env: dict[str, str], log_path: Path) -> AsyncIterator[asyncio.subprocess.Process]:
-    """Start the bot, wait until /healthz answers, and stop it with SIGTERM afterwards."""
-    port = free_port()
+    """Start the bot, wait until /healthz answers, and stop it with SIGTERM afterwards. It listens on
+    PROCESSING_PORT when `env` names one, else on a free port."""
+    port = int(env.get("PROCESSING_PORT") or free_port())
+    async with module_process("bot", {"PROCESSING_PORT": str(port), "LOG_LEVEL": "INFO", **env}, log_path) as proc:
+        await wait_healthy(port, proc)
+        yield proc
+
+
+@asynccontextmanager
+async def module_process(module: str, env: dict[str, str], log_path: Path) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`python -m <module>` in the repository, its output in `log_path`, with `env` over this process's
+    environment less its keys, URLs, token and admins; stopped with SIGTERM afterwards (killed after 20 s)."""
     clean = {
         k: v
         for k, v in os.environ.items()
         if not k.endswith(("_XPUB", "_KEY", "_KEY_FILE", "_URL")) and k not in {"BOT_TOKEN", "ADMIN_IDS"}
     }
-    full_env = {**clean, "PROCESSING_PORT": str(port), "LOG_LEVEL": "INFO", **env}
     with log_path.open("wb") as log:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", cwd=ROOT, env=full_env, stdout=log, stderr=log
+            sys.executable, "-m", module, cwd=ROOT, env={**clean, **env}, stdout=log, stderr=log
         )
         try:
-            await wait_healthy(port, proc)
             yield proc
         finally:
             if proc.returncode is None:

@@ -60,11 +60,14 @@ class Telegram:
         self.dp.errors.outer_middleware(record)
 
     async def feed(self, payload: dict[str, Any]) -> list[TelegramMethod[Any]]:
-        """Feed one update; a handler that raised fails the caller, even though the shop's error handler
-        (and, for a button, aiogram's callback answer) would hide it from the user."""
+        """Feed one update as polling does: a method the update returns (its last call, see bot.replies) is
+        then called. A handler that raised fails the caller, even though the shop's error handler (and, for a
+        button, its callback answer) would hide it from the user."""
         before, errors = len(self.session.calls), len(self.raised)
         update = Update.model_validate({"update_id": next(self._update_ids), **payload}, context={"bot": self.bot})
-        await self.dp.feed_update(self.bot, update)
+        result = await self.dp.feed_update(self.bot, update)
+        if isinstance(result, TelegramMethod):
+            await self.dp.silent_call_request(self.bot, result)
         if len(self.raised) > errors:
             raise self.raised[-1]
         return self.session.calls[before:]

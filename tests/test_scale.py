@@ -107,7 +107,8 @@ def needs_postgres_and_redis() -> None:
 
 
 class Instance:
-    """One `python -m bot` in webhook mode: Telegram's POSTs are ours to make."""
+    """One `python -m bot` in webhook mode: Telegram's POSTs are ours to make (through the double, which
+    performs the call a response carries)."""
 
     def __init__(self, proc: asyncio.subprocess.Process, log: Path) -> None:
         self.proc, self.log = proc, log
@@ -115,14 +116,8 @@ class Instance:
         assert found, log.read_text()[-2000:]
         self.base = f"http://127.0.0.1:{found[1]}"
 
-    async def deliver(self, update: dict[str, Any]) -> None:
-        async with (
-            aiohttp.ClientSession() as http,
-            http.post(
-                f"{self.base}/telegram/webhook", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": TG_SECRET}
-            ) as response,
-        ):
-            assert response.status == 200
+    async def deliver(self, tg: TelegramDouble, update: dict[str, Any]) -> None:
+        assert await tg.post_update(f"{self.base}/telegram/webhook", update, TG_SECRET) == 200
 
     async def leader(self) -> bool:
         async with aiohttp.ClientSession() as http, http.get(f"{self.base}/healthz") as response:
@@ -166,7 +161,7 @@ async def test_two_webhook_instances_share_one_conversation(tmp_path: Path, engi
         turn = iter(range(1000))
 
         async def say(user: FakeUser, update: dict[str, Any]) -> dict[str, Any]:
-            await (a, b)[next(turn) % 2].deliver(update)
+            await (a, b)[next(turn) % 2].deliver(tg, update)
             return await tg.next_sent(user.id, timeout=WAIT)
 
         admin = FakeUser(id=ADMIN_ID, first_name="Ada")

@@ -9,7 +9,8 @@
 
 It answers like Telegram does (shared/WIRE-FORMATS.md): Message JSON with per-chat message ids, long
 polling with offset acknowledgement, HTML parse errors, length limits, "message is not modified", and
-injected faults (403 blocked, 429 retry_after, any other error). Only ``parse_mode=HTML`` is parsed;
+injected faults (403 blocked, 429 retry_after, any other error). In webhook mode ``post_update`` POSTs an
+update as Telegram does and performs the call the bot put in its response. Only ``parse_mode=HTML`` is parsed;
 other text is stored as sent and no ``entities`` are produced for bot messages.
 """
 
@@ -27,7 +28,9 @@ from collections.abc import Awaitable, Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
+from urllib.parse import parse_qsl
 
+import aiohttp
 from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -218,11 +221,35 @@ async def _read_params(request: web.Request) -> Json:
         return dict(await request.json())
     raw = {**request.query, **await request.post()}
     files = {k: Upload(v.file.read(), v.filename) for k, v in raw.items() if isinstance(v, web.FileField)}
+    fields = {
+        k: v if isinstance(v, str) else bytes(v).decode() for k, v in raw.items() if not isinstance(v, web.FileField)
+    }
+    return _decode(fields, files)
+
+
+async def _read_reply(response: aiohttp.ClientResponse) -> Json:
+    """The parameters a webhook response carries: JSON, a form or multipart/form-data (aiogram's), as Telegram
+    reads them; "method" among them names the call."""
+    if response.content_type == "application/json":
+        return dict(await response.json())
+    if response.content_type == "application/x-www-form-urlencoded":
+        return _decode(dict(parse_qsl(await response.text())), {})
+    fields: dict[str, str] = {}
+    files: dict[str, Upload] = {}
+    reader = aiohttp.MultipartReader.from_response(response)
+    while (part := await reader.next()) is not None:
+        assert isinstance(part, aiohttp.BodyPartReader) and part.name is not None
+        if part.filename is None:
+            fields[part.name] = await part.text()
+        else:
+            files[part.name] = Upload(await part.read(), part.filename)
+    return _decode(fields, files)
+
+
+def _decode(fields: dict[str, str], files: dict[str, Upload]) -> Json:
+    """Form fields as the Bot API reads them: JSON values parsed back, `attach://name` replaced by that file."""
     params: Json = {}
-    for key, value in raw.items():
-        if isinstance(value, web.FileField):
-            continue
-        text = value if isinstance(value, str) else bytes(value).decode()
+    for key, text in fields.items():
         params[key] = text
         if text.startswith("attach://"):
             params[key] = files.pop(text.removeprefix("attach://"))
@@ -247,6 +274,7 @@ class TelegramDouble:
             "username": username,
         }
         self.calls: list[ApiCall] = []  # every request, in arrival order
+        self.webhook_replies: list[ApiCall] = []  # calls carried in webhook responses (post_update), not requests
         self.errors: list[tuple[str, Json]] = []  # (method, error body) of every non-ok answer
         self.delivered: list[int] = []  # update_ids handed out by getUpdates, in order
         self.callback_answers: dict[str, Json] = {}  # callback query id -> answerCallbackQuery params
@@ -513,21 +541,41 @@ class TelegramDouble:
     async def _api(self, request: web.Request) -> web.Response:
         if request.match_info["token"] != self.token:
             return web.json_response(ApiError(401, "Unauthorized").body(), status=401)
-        name = request.match_info["method"]
+        try:
+            result = await self._perform(request.match_info["method"], await _read_params(request), self.calls)
+        except ApiError as e:
+            return web.json_response(e.body(), status=e.code)
+        return web.json_response({"ok": True, "result": result})
+
+    async def _perform(self, name: str, params: Json, record: list[ApiCall]) -> Any:
+        """Run a call, noted in `record`; a refusal is raised as ApiError and kept in `errors`."""
         method, impl = self._methods.get(name.lower(), (name, None))
-        params = await _read_params(request)
-        self.calls.append(ApiCall(method, params))
+        record.append(ApiCall(method, params))
         try:
             if impl is None:
                 raise ApiError(404, "Not Found: method not found")
             self._inject_faults(method, params)
-            result = await impl(params)
+            return await impl(params)
         except ApiError as e:
             self.errors.append((method, e.body()))
-            return web.json_response(e.body(), status=e.code)
+            raise
         finally:
             self._notify()
-        return web.json_response({"ok": True, "result": result})
+
+    async def post_update(self, url: str, update: Json, secret_token: str) -> int:
+        """Deliver an update to a webhook as Telegram does: POST it with the secret token header, then perform
+        the call the response may carry (its "method"), noted in `webhook_replies`. As on Telegram, nobody
+        learns that call's result or error (the error is kept in `errors`). Returns the HTTP status."""
+        headers = {"X-Telegram-Bot-Api-Secret-Token": secret_token}
+        async with aiohttp.ClientSession() as http, http.post(url, json=update, headers=headers) as response:
+            if response.status != 200:
+                return response.status
+            params = await _read_reply(response)
+        if "method" in params:
+            name = params.pop("method")
+            with suppress(ApiError):
+                await self._perform(name, params, self.webhook_replies)
+        return 200
 
     async def _download(self, request: web.Request) -> web.Response:
         content = self._paths.get(request.match_info["path"])
