@@ -24,8 +24,9 @@ def free_port() -> int:
 
 @asynccontextmanager
 async def bot_process(env: dict[str, str], log_path: Path) -> AsyncIterator[asyncio.subprocess.Process]:
-    """Start the bot, wait until /healthz answers, and stop it with SIGTERM afterwards."""
-    port = free_port()
+    """Start the bot, wait until /healthz answers (on env's PROCESSING_PORT, or a free port), and stop it
+    with SIGTERM afterwards."""
+    port = int(env.get("PROCESSING_PORT") or free_port())
     clean = {
         k: v
         for k, v in os.environ.items()

@@ -13,6 +13,8 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+SCRIPT = str(Path(__file__).resolve())
+
 
 class ChartFailed(Exception):
     """The child process could not draw the chart; the message ends with what it printed."""
@@ -24,7 +26,7 @@ async def revenue_png(days: list[tuple[date, Decimal]], currency: str, title: st
     request = {"days": [[d.isoformat(), str(v)] for d, v in days], "currency": currency, "title": title}
     child = await asyncio.create_subprocess_exec(
         sys.executable,
-        str(Path(__file__).resolve()),
+        SCRIPT,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
