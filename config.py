@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     processing_host: str = "127.0.0.1"
     processing_port: int = 8080
     log_level: str = "INFO"
+    loop_lag_probe_ms: int = Field(0, ge=0)  # > 0: /metrics shows the longest event-loop stall (for measuring)
     webhook_secret: SecretStr = SecretStr("")  # empty: POST WEBHOOK_PATH answers 404
     webhook_path: str = "/payments/webhook"
     webhook_tolerance_seconds: int = Field(300, ge=1)

@@ -39,6 +39,7 @@ from processing.access import schedule_access
 from processing.chains.factory import build_backends, build_token_backends
 from processing.chains.holdings import TokenHoldings
 from processing.chains.tokens import confirm_tokens
+from processing.loop_lag import LoopLagProbe
 from processing.metrics import ShopMetrics
 from processing.observer import Observer, schedule
 from processing.web import WebDeps, create_web_app
@@ -251,12 +252,16 @@ async def run(settings: Settings, wallet: Wallet, goods: GoodsCipher | None) -> 
         serve_telegram_updates(app, dp, bot, settings)
     runner = web.AppRunner(app, access_log=None)
     stop = stop_on_signals()
+    probe = LoopLagProbe(settings.loop_lag_probe_ms / 1000) if settings.loop_lag_probe_ms else None
+    if probe:
+        metrics.watch_loop(probe)
     freeze_startup_heap()
 
     await runner.setup()
     await web.TCPSite(runner, settings.processing_host, settings.processing_port).start()
     log.info("processing server on http://%s:%s", settings.processing_host, settings.processing_port)
     scheduler.start()
+    lag = asyncio.create_task(probe.run()) if probe else None
     try:
         if pushed:
             await set_telegram_webhook(bot, dp, settings)
@@ -265,6 +270,8 @@ async def run(settings: Settings, wallet: Wallet, goods: GoodsCipher | None) -> 
             await poll_until(stop, dp, bot)
     finally:
         log.info("shutting down")
+        if lag:
+            lag.cancel()
         await jobs.stop(scheduler)
         await runner.cleanup()  # finishes running webhook hint checks, then closes the routes
         await dp.storage.close()

@@ -13,12 +13,13 @@ import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from models.enums import Chain
 from processing.chains.base import ChainBackend, ProviderError, TokenBackend
+from processing.loop_lag import LoopLagProbe
 from services.health import ShopStats
 from services.payments.seen import ChainSnapshot, TokenWatch
 from services.payments.watch import ChainHealth
@@ -86,6 +87,19 @@ class ShopMetrics:
         for chain, backend in backends.items():
             self.provider_errors.labels(chain.value, backend.name)
         return {chain: InstrumentedTokenBackend(backend, self) for chain, backend in backends.items()}
+
+    def watch_loop(self, probe: LoopLagProbe) -> None:
+        """Show the probe's longest event-loop stalls (only a process that runs one has the gauges)."""
+        Gauge(
+            "shop_event_loop_stall_max_seconds",
+            "Longest time the event loop was busy past a wake-up of the probe, since start (LOOP_LAG_PROBE_MS)",
+            registry=self.registry,
+        ).set_function(lambda: probe.longest)
+        Gauge(
+            "shop_event_loop_busy_stall_max_seconds",
+            "The same, counting only the event loop thread's CPU time (not waiting for a core)",
+            registry=self.registry,
+        ).set_function(lambda: probe.busy)
 
     def refresh(self, stats: ShopStats | None, chains: Sequence[ChainHealth], leader: bool | None) -> None:
         """Set what the next collection shows. Call right before rendering, with no await in between."""

@@ -4,6 +4,7 @@ real PNG, the CSV reconciliation, gap-limit warnings, provider health and the wa
 import csv
 import io
 import struct
+import sys
 import zlib
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -175,6 +176,14 @@ async def test_revenue_chart_is_a_valid_png_photo(tg: Telegram, sessions) -> Non
     assert photo.chat_id == ADMIN_ID and (photo.caption or "").startswith("Revenue per day over the last 30 days")
     assert isinstance(photo.photo, BufferedInputFile) and photo.photo.filename == "revenue-30d.png"
     assert png_size(photo.photo.data) == (900, 450)
+
+
+async def test_the_chart_leaves_no_matplotlib_in_the_bot(tg: Telegram, sessions) -> None:
+    """matplotlib and numpy (about 48 MiB resident once imported) draw in a child process."""
+    await seed_sales(sessions)
+    calls = await tg.press(ADMIN, StatsCb(action=StatsAction.chart))
+    assert [c for c in calls if isinstance(c, SendPhoto)]
+    assert "matplotlib" not in sys.modules
 
 
 async def test_reconciliation_csv_has_one_row_per_order(tg: Telegram, sessions) -> None:
