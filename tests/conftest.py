@@ -103,9 +103,16 @@ async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
 @pytest.fixture
 async def sessions(engine: AsyncEngine) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     sessions = create_sessionmaker(engine)
+    revision = await _revision(sessions)
     yield sessions
-    async with sessions() as s:  # whatever a test did, every variant's counter still counts its available units
-        assert await StockRepo(s).miscounted() == []
+    if await _revision(sessions) == revision:  # a migration test may leave its database at another revision
+        async with sessions() as s:  # whatever a test did, every variant's counter still counts its available units
+            assert await StockRepo(s).miscounted() == []
+
+
+async def _revision(sessions: async_sessionmaker[AsyncSession]) -> str | None:
+    async with sessions() as s:
+        return (await s.execute(text("SELECT version_num FROM alembic_version"))).scalar_one_or_none()
 
 
 RATES = {Chain.btc: Decimal(60000), Chain.ltc: Decimal(80), Chain.eth: Decimal(3000), Chain.sol: Decimal(150)}
