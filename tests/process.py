@@ -4,6 +4,7 @@ import asyncio
 import os
 import signal
 import socket
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,6 +15,21 @@ import aiohttp
 from config import ROOT
 
 STARTUP_SECONDS = 60  # importing aiogram alone takes several seconds on a busy 2-core machine
+
+
+def bot_command(db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m bot <args>` (a command-line tool) on the database `db_url`, with none of this process's keys,
+    public keys or URLs; its exit status and output, whatever they are."""
+    clean = {k: v for k, v in os.environ.items() if not k.endswith(("_KEY", "_XPUB", "_KEY_FILE", "_URL"))}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=ROOT,
+        env={**clean, "LOG_LEVEL": "WARNING", "DATABASE_URL": db_url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def free_port() -> int:

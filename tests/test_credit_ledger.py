@@ -4,16 +4,12 @@ connection), a replayed key changes nothing, `python -m bot ledger check` finds 
 of a refund taken as credit and expiry."""
 
 import asyncio
-import os
-import subprocess
-import sys
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, insert, select, update
 
-from config import ROOT
 from models.credit import CreditBalance, CreditEntry
 from models.enums import Chain, CreditKind
 from models.ops import AuditLog, OutboxMessage
@@ -28,6 +24,7 @@ from services.payments.rates import rate_service_from_settings
 from services.shop.catalog import NotFound
 from services.shop.checkout import CheckoutService
 from tests.admin_flow import one, rows
+from tests.process import bot_command
 from tests.shop import seed_product, variant_of
 
 SPENDERS = 50
@@ -251,33 +248,20 @@ async def test_unused_credit_expires_once_after_credit_expiry_days(sessions, set
         assert await CreditService(s, settings).check() == []
 
 
-def ledger_cli(db_url: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.endswith(("_KEY", "_XPUB", "_KEY_FILE", "_URL"))}
-    return subprocess.run(
-        [sys.executable, "-m", "bot", "ledger", "check"],
-        cwd=ROOT,
-        env={**clean, "LOG_LEVEL": "WARNING", "DATABASE_URL": db_url},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 async def test_the_ledger_check_command_reports_a_corrupted_row(sessions, settings, db_url) -> None:
     alice, bob = await seed_buyer(sessions, 501), await seed_buyer(sessions, 502)
     await give(sessions, settings, alice, 500, "a1")
     await give(sessions, settings, alice, -200, "a2")
     await give(sessions, settings, alice, 100, "a3")
     await give(sessions, settings, bob, 900, "b1")
-    ok = ledger_cli(db_url)
+    ok = bot_command(db_url, "ledger", "check")
     assert (ok.returncode, ok.stdout) == (0, "ledger consistent\n"), ok.stderr
 
     middle = await one(sessions, select(CreditEntry.id).where(CreditEntry.key == "a2"))
     async with sessions.begin() as s:  # someone edits an entry by hand
         await s.execute(update(CreditEntry).where(CreditEntry.id == middle).values(amount_minor=-100))
         await s.execute(update(CreditBalance).where(CreditBalance.user_id == bob).values(balance_minor=950))
-    bad = ledger_cli(db_url)
+    bad = bot_command(db_url, "ledger", "check")
     assert bad.returncode == 1, bad.stderr
     assert bad.stdout.splitlines() == [
         f"buyer {alice}: entry {middle}: balance_after 300 ≠ balance_before 500 + amount -100",

@@ -5,10 +5,7 @@ PostgreSQL a checkout and an expiry over the same variants take the counters' ro
 never deadlock; migration 0014 counts the units already there."""
 
 import asyncio
-import os
 import random
-import subprocess
-import sys
 from datetime import timedelta
 
 import pytest
@@ -17,7 +14,6 @@ from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from config import ROOT
 from models.database import alembic_config, create_engine, create_sessionmaker
 from models.enums import Chain, ProductKind, StockStatus
 from models.orders import Order
@@ -31,6 +27,7 @@ from services.admin.stock import AdminStockService, Miscount
 from services.orders.lifecycle import Line, OrderLifecycle, OutOfStock
 from services.payments.rates import rate_service_from_settings
 from services.shop.checkout import CheckoutService
+from tests.process import bot_command
 from tests.shop import seed_product, variant_of
 
 
@@ -127,23 +124,10 @@ async def test_every_availability_read_is_the_counter(sessions) -> None:
         await s.execute(update(Variant).where(Variant.id == variant).values(available_units=4))
 
 
-def stock_cli(db_url: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.endswith(("_KEY", "_XPUB", "_KEY_FILE", "_URL"))}
-    return subprocess.run(
-        [sys.executable, "-m", "bot", "stock", "check"],
-        cwd=ROOT,
-        env={**clean, "LOG_LEVEL": "WARNING", "DATABASE_URL": db_url},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 async def test_the_stock_check_names_a_corrupted_counter(sessions, db_url) -> None:
     editor = await seed_product(sessions, units=6, kind=ProductKind.physical)
     chess = await seed_product(sessions, name="Chess", units=2, kind=ProductKind.physical, category="Games")
-    ok = stock_cli(db_url)
+    ok = bot_command(db_url, "stock", "check")
     assert (ok.returncode, ok.stdout) == (0, "stock counters consistent\n"), ok.stderr
 
     async with sessions.begin() as s:  # someone edits a counter by hand, and deletes a unit behind its back
@@ -151,7 +135,7 @@ async def test_the_stock_check_names_a_corrupted_counter(sessions, db_url) -> No
         await s.execute(update(Variant).where(Variant.id == editor_v).values(available_units=7))
         one = (await s.execute(select(StockUnit.id).where(StockUnit.variant_id == chess_v).limit(1))).scalar_one()
         await s.execute(delete(StockUnit).where(StockUnit.id == one))
-    bad = stock_cli(db_url)
+    bad = bot_command(db_url, "stock", "check")
     assert bad.returncode == 1, bad.stderr
     assert bad.stdout.splitlines() == [
         f"variant {editor_v} of product {editor}: counter 7 ≠ 6 available units",
@@ -167,7 +151,7 @@ async def test_the_stock_check_names_a_corrupted_counter(sessions, db_url) -> No
     async with sessions.begin() as s:
         await s.execute(update(Variant).where(Variant.id == editor_v).values(available_units=6))
         await s.execute(update(Variant).where(Variant.id == chess_v).values(available_units=1))
-    assert stock_cli(db_url).returncode == 0
+    assert bot_command(db_url, "stock", "check").returncode == 0
 
 
 async def test_concurrent_checkouts_expiries_and_removals_keep_the_counter(sessions, settings, wallet, goods) -> None:
