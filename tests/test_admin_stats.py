@@ -9,7 +9,7 @@ import zlib
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from aiogram.methods import SendDocument, SendMessage, SendPhoto
+from aiogram.methods import AnswerCallbackQuery, SendDocument, SendMessage, SendPhoto
 from aiogram.types import BufferedInputFile
 
 from handlers.admin.menu import AdminCb, AdminSection
@@ -266,3 +266,16 @@ async def test_wallet_gap_warning_health_and_watch_only_export(tg: Telegram, ses
     assert sent.text.startswith("<b>Watch-only export</b>")
     assert "<b>BTC</b> (last index 20):\n<code>wpkh([" in sent.text
     assert "<b>ETH</b> (last index 0):\n<code>xpub" in sent.text
+
+
+async def test_a_chart_that_cannot_be_drawn_is_an_alert_not_silence(
+    tg: Telegram, sessions, monkeypatch, caplog
+) -> None:
+    """The child process fails (here: it runs a script that does not exist): the admin is told, the log says why."""
+    monkeypatch.setattr("services.admin.chart.SCRIPT", "/nonexistent/chart.py")
+    await seed_sales(sessions)
+    calls = await tg.press(ADMIN, StatsCb(action=StatsAction.chart))
+    assert not [c for c in calls if isinstance(c, SendPhoto)]
+    (answer,) = [c for c in calls if isinstance(c, AnswerCallbackQuery)]
+    assert answer.show_alert and (answer.text or "").startswith("The chart could not be drawn.")
+    assert "revenue chart: exit code" in caplog.text

@@ -1,21 +1,27 @@
 """Statistics: today, 7 and 30 days at a glance; the 30-day revenue chart; CSV reconciliation exports, and the
 store credit ledger as a CSV."""
 
+import logging
 from enum import StrEnum
 from html import escape
 
 from aiogram import F, Router
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup
+from aiogram.utils.callback_answer import CallbackAnswer
 
 from config import Settings
 from handlers.admin.menu import AdminCb, AdminSection
 from handlers.admin.panel import answer, rows, to_menu
 from handlers.keyboards import button
+from handlers.render import alert
 from l10n import L10n
+from services.admin.chart import ChartFailed
 from services.admin.credit import AdminCreditService
 from services.admin.stats import AdminStatsService, Overview, Period, PeriodStats
 from services.money import format_amount, format_fiat
+
+log = logging.getLogger(__name__)
 
 
 class StatsAction(StrEnum):
@@ -81,8 +87,15 @@ async def open_section(query: CallbackQuery, admin_stats: AdminStatsService, set
     await answer(query, overview_text(await admin_stats.overview(), settings.fiat_currency, l10n), stats_menu(l10n))
 
 
-async def chart(query: CallbackQuery, admin_stats: AdminStatsService, l10n: L10n) -> None:
-    png = await admin_stats.revenue_chart()
+async def chart(
+    query: CallbackQuery, admin_stats: AdminStatsService, l10n: L10n, callback_answer: CallbackAnswer
+) -> None:
+    try:
+        png = await admin_stats.revenue_chart()
+    except ChartFailed as e:  # the child process that draws it failed: say so, and why in the log
+        log.error("revenue chart: %s", e)
+        alert(callback_answer, l10n("admin.stats.chart_failed"))
+        return
     if query.bot is not None and query.from_user is not None:
         await query.bot.send_photo(
             query.from_user.id, BufferedInputFile(png, "revenue-30d.png"), caption=l10n("admin.stats.chart_caption")
