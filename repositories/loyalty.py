@@ -32,19 +32,18 @@ def _spend(user_id: int | BindParameter[int]) -> ScalarSelect[int]:
     )
 
 
+def _reached(tier: type[Tier], spend: int | ScalarSelect[int]) -> Select[tuple[Tier]]:
+    """The tier a buyer who spent `spend` reached: the highest threshold at or below it (the one rule)."""
+    return select(tier).where(tier.threshold_minor <= spend).order_by(tier.threshold_minor.desc()).limit(1)
+
+
 @functools.cache
 def _standing() -> Select[tuple[bool | None, Tier | None, str | None]]:
     """LoyaltyRepo.standing's statement, with the parameters `user_id` and `setting`. Built once: building it
     and its cache key took SQLAlchemy longer than running it, on every screen with a price."""
     user_id = bindparam("user_id", type_=BigInteger)
     reached = aliased(Tier)
-    tier_id = (
-        select(reached.id)
-        .where(reached.threshold_minor <= _spend(user_id))
-        .order_by(reached.threshold_minor.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
+    tier_id = _reached(reached, _spend(user_id)).with_only_columns(reached.id).scalar_subquery()
     buyer = select(user_id.label("id")).subquery()  # one row, whether the user exists or not
     value = select(ShopSetting.value).where(ShopSetting.key == bindparam("setting")).scalar_subquery()
     return (
@@ -72,8 +71,7 @@ class LoyaltyRepo:
 
     async def tier_for(self, spend: int) -> Tier | None:
         """The tier of a buyer who spent `spend`: the highest threshold they reached."""
-        stmt = select(Tier).where(Tier.threshold_minor <= spend).order_by(Tier.threshold_minor.desc()).limit(1)
-        return (await self._s.execute(stmt)).scalar_one_or_none()
+        return (await self._s.execute(_reached(Tier, spend))).scalar_one_or_none()
 
     async def next_tier(self, spend: int) -> Tier | None:
         """The lowest tier above `spend`."""
