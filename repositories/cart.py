@@ -68,12 +68,10 @@ class CartRepo:
         result = await self._s.execute(delete(CartItem).where(CartItem.id == item_id, CartItem.user_id == user_id))
         return bool(getattr(result, "rowcount", 0))
 
-    async def clear(self, user_id: int, *, code: bool = True) -> None:
-        """Empty the cart, its voucher code included (`code` False: the caller read in this transaction that
-        there is none)."""
+    async def clear(self, user_id: int) -> None:
+        """Empty the cart, its voucher code included."""
         await self._s.execute(delete(CartItem).where(CartItem.user_id == user_id))
-        if code:
-            await self.drop_voucher(user_id)
+        await self.drop_voucher(user_id)
 
     async def voucher(self, user_id: int) -> Voucher | None:
         """The voucher whose code the buyer entered for their cart."""

@@ -318,7 +318,7 @@ class CheckoutService:
             view = order_view(order, items, invoice, self._settings, self._goods, physical=_physical(lines))
         else:  # the credit paid it all
             await OrderLifecycle(s, self._settings).pay(order, who, now, reason=PAID_WITH_CREDIT)
-        await CartRepo(s).clear(user_id, code=voucher is not None)
+        await CartRepo(s).clear(user_id)
         return CheckoutResult(order.id, existing=False, view=view)
 
     async def place_renewal(
