@@ -26,12 +26,18 @@ async def revenue_png(days: list[tuple[date, Decimal]], currency: str, title: st
     request = {"days": [[d.isoformat(), str(v)] for d, v in days], "currency": currency, "title": title}
     child = await asyncio.create_subprocess_exec(
         sys.executable,
+        "-P",  # not this script's directory on the import path: nothing here may shadow what matplotlib imports
         SCRIPT,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    png, errors = await child.communicate(json.dumps(request).encode())
+    try:
+        png, errors = await child.communicate(json.dumps(request).encode())
+    except BaseException:  # cancelled (shutdown): no child left drawing unsupervised
+        child.kill()
+        await child.wait()
+        raise
     if child.returncode != 0:
         raise ChartFailed(f"exit code {child.returncode}: {errors.decode(errors='replace')[-1000:]}")
     return png
