@@ -253,7 +253,7 @@ class StockRepo:
                 for item in payloads[start : start + INSERT_CHUNK]
             ]
             await self._s.execute(insert(StockUnit), rows)
-        await self._move({variant_id: len(payloads)})
+        await self._move({variant_id: len(payloads)})  # exact: a plain INSERT adds every row or raises
 
     async def remove_available(self, product_ids: Sequence[int], digests: Sequence[str] | None = None) -> int:
         """Delete the available units of these products, or only those whose payload has one of these keyed
