@@ -52,7 +52,7 @@ async def place_order(
     the wallet's confirmed tokens), through the services."""
     async with sessions() as s:
         user = await UserService(s).register(telegram_id, None, "en")
-        await CartService(s).add(user.id, product_id, quantity)
+        await CartService(s).add_from_card(user.id, product_id, quantity)
         wallet = replace(load_wallet(settings), tokens=tokens)
         checkout = CheckoutService(s, settings, wallet, rate_service_from_settings(settings))
         result = await checkout.checkout(user.id, chain, token)

@@ -85,7 +85,7 @@ async def invoice_for(shop: PolledShop, product: int, quantity: int = 1) -> Json
     menu = next(m for m in await next_in_chat(shop, seen, 2) if "reply_markup" in m)
     user_id = await one(shop.container.sessions, select(User.id).where(User.telegram_id == IDA.id))
     async with shop.container.sessions() as s:
-        await CartService(s).add(user_id, product, quantity)
+        await CartService(s).add_from_card(user_id, product, quantity)
     (cart,) = await press(shop, menu, "🛒 Cart")
     (chains,) = await press(shop, cart, "💳 Checkout")
     (invoice,) = await press(shop, chains, "BTC")

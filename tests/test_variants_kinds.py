@@ -59,10 +59,10 @@ async def test_unlimited_variants_differ_only_in_price_hold_nothing_and_share_th
     assert labels == ["Basic · 10.00 USD", "✓ Pro · 30.00 USD"]  # never "sold out"
 
     async with sessions() as s:
-        assert await CartService(s).add(buyer, n["Course"], 2, n["Basic"]) == 2
+        assert (await CartService(s).add_from_card(buyer, n["Course"], 2, n["Basic"])).count == 2
     with pytest.raises(LimitReached) as refused:  # the limit is the product's: Basic took both units
         async with sessions() as s:
-            await CartService(s).add(buyer, n["Course"], 1, n["Pro"])
+            await CartService(s).add_from_card(buyer, n["Course"], 1, n["Pro"])
     assert refused.value.left == 2
 
     async with sessions() as s:
@@ -107,7 +107,7 @@ async def test_a_channel_renewal_sells_the_variant_the_first_order_bought(sessio
         async with sessions() as s:
             await AdminStockService(s, goods).add_physical("admin:1", n["Club"], 5, n[variant])
     async with sessions() as s:
-        await CartService(s).add(buyer, n["Club"], 1, n["Supporter"])
+        await CartService(s).add_from_card(buyer, n["Club"], 1, n["Supporter"])
     async with sessions() as s:
         checkout = CheckoutService(s, settings, wallet, rate_service_from_settings(settings))
         order_id = (await checkout.checkout(buyer, Chain.ltc)).order_id

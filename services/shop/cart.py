@@ -74,9 +74,10 @@ class CartService:
         async with read_only(self._session):
             return await CartRepo(self._session).kinds(user_id)
 
-    async def add(self, user_id: int, product_id: int, quantity: int, variant_id: int = 0) -> int:
+    async def add_from_card(self, user_id: int, product_id: int, quantity: int, variant_id: int = 0) -> Added:
         """Put `quantity` more of a product's variant in the cart (`variant_id` 0: a plain product's only one);
-        returns the line's quantity.
+        the line's quantity and the product's card as it is afterwards (CatalogService.product), read in the same
+        transaction from what the addition read already.
 
         Raises NotFound for a missing or inactive product, VariantRefused for a variant that is not one of this
         product's on sale (another product's, deleted, retired, or none chosen where there is a choice),
@@ -86,18 +87,12 @@ class CartService:
         it raises.
         """
         async with self._session.begin():
-            total, _, _ = await self._add(user_id, product_id, quantity, variant_id)
-            return total
-
-    async def add_from_card(self, user_id: int, product_id: int, quantity: int, variant_id: int = 0) -> Added:
-        """`add`, and the product's card as it is afterwards (CatalogService.product), read in the same
-        transaction from what the addition read already. Raises what `add` raises, changing nothing."""
-        async with self._session.begin():
             total, shelf, variant = await self._add(user_id, product_id, quantity, variant_id)
             return Added(total, await product_card(self._session, shelf, user_id, variant.id, {variant.id: total}))
 
     async def _add(self, user_id: int, product_id: int, quantity: int, variant_id: int) -> tuple[int, Shelf, Variant]:
-        """`add` inside the caller's transaction: the line's quantity, the product's shelf and the variant."""
+        """The addition of `add_from_card`, inside the caller's transaction: the line's quantity, the product's
+        shelf and the variant."""
         shelf = await read_shelf(self._session, product_id)
         if quantity < 1 or shelf is None or not shelf.for_sale:
             raise NotFound
