@@ -8,6 +8,7 @@ import sys
 from pydantic import ValidationError
 
 from bot import cli_catalog, cli_ledger, cli_ops, cli_stock, cli_wallet
+from bot.telegram_types import defer_telegram_validators
 from config import ConfigError, Settings, check_bot_token, check_secrets
 from models.database import MigrationFailed, upgrade_database, upgrade_database_in_child
 from processing.chains.base import ProviderError
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         log_first_addresses(wallet)
         # The peak memory is set at start-up: scrypt's 32 MiB is spent (and returned) before aiogram loads.
         goods = goods_cipher(settings)
+        defer_telegram_validators()
         from bot.app import run  # noqa: PLC0415 - aiogram takes seconds to import; the tools don't need it
 
         asyncio.run(run(settings, wallet, goods))
