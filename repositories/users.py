@@ -23,12 +23,14 @@ def _by_telegram_id() -> Select[tuple[User]]:
 
 @functools.cache
 def _insert_if_missing(dialect: Dialect) -> ReturningInsert[tuple[User]]:
-    """With the new user's `telegram_id`, `username` and `language` as parameters."""
+    """With the new user's `telegram_id`, `username` and `language` as parameters. The "orm" strategy: given
+    parameters, an ORM insert would otherwise be a bulk insert, compiled anew on every call."""
     return (
         insert_in(dialect, User)
         .values(timeout_count=0, is_banned=False, blocked_bot=False)
         .on_conflict_do_nothing(index_elements=["telegram_id"])
         .returning(User)
+        .execution_options(dml_strategy="orm")
     )
 
 
