@@ -1,22 +1,44 @@
-"""Helpers every repository shares: one way to page, one way to insert once or add to a row."""
+"""Helpers every repository shares: one way to page, one way to insert once or add to a row.
 
-from typing import Any
+A statement a buyer's screens run on every press is built once (a module-level function under
+`functools.cache`, with `bindparam` placeholders) and executed with a dict of parameters: SQLAlchemy memoizes
+a statement's cache key on the object, so running the same object again skips building the statement and
+its key, which took longer than running it (`repositories.loyalty._standing` was the first)."""
 
-from sqlalchemy import Select, Table
+import weakref
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from sqlalchemy import Select, Table, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.base import Base
 
+Dialect = Literal["sqlite", "postgresql"]
 
-async def page_of(session: AsyncSession, stmt: Select[Any], page: int, size: int) -> tuple[list[Any], bool]:
+# Each statement page_of was given, with its paged form and whether it selects one entity or column. Weak keys:
+# a statement built once keeps its paged form as long as it lives, one built per call takes it along when it goes.
+_paged: "weakref.WeakKeyDictionary[Select[Any], tuple[Select[Any], bool]]" = weakref.WeakKeyDictionary()
+
+
+async def page_of(
+    session: AsyncSession, stmt: Select[Any], page: int, size: int, params: Mapping[str, Any] | None = None
+) -> tuple[list[Any], bool]:
     """Rows `page * size` to `page * size + size` of an ordered statement, and whether more follow.
 
     A statement of one entity or column gives those values, one of several gives tuples. A negative
-    page (a forged callback) reads the first page.
+    page (a forged callback) reads the first page. `params` are the statement's own bind parameters; a
+    statement built once is paged the same way each time, so its paged form is built once too.
     """
-    result = await session.execute(stmt.offset(max(page, 0) * size).limit(size + 1))
-    rows = list(result.scalars()) if len(stmt.column_descriptions) == 1 else [tuple(row) for row in result]
+    if (known := _paged.get(stmt)) is None:
+        paged = stmt.offset(bindparam("page_offset")).limit(bindparam("page_limit"))
+        known = _paged[stmt] = (paged, len(stmt.column_descriptions) == 1)
+    paged, single = known
+    result = await session.execute(
+        paged, {**(params or {}), "page_offset": max(page, 0) * size, "page_limit": size + 1}
+    )
+    rows = list(result.scalars()) if single else [tuple(row) for row in result]
     return rows[:size], len(rows) > size
 
 
@@ -29,9 +51,17 @@ async def insert_ignoring_conflict(
     return bool(getattr(result, "rowcount", 0) == 1)
 
 
+def dialect_of(session: AsyncSession) -> Dialect:
+    """The session's database: what a statement built once per dialect (`insert_in`) is keyed by."""
+    return "postgresql" if session.bind is not None and session.bind.dialect.name == "postgresql" else "sqlite"
+
+
+def insert_in(dialect: Dialect, table: Table | type[Base]) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that can say what to do ON CONFLICT, in this dialect; into a mapped class, it can return the
+    rows as ORM objects."""
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+
+
 def dialect_insert(session: AsyncSession, table: Table | type[Base]) -> postgresql.Insert | sqlite.Insert:
-    """An INSERT that can say what to do ON CONFLICT, in the session's dialect (SQLite or PostgreSQL); into a
-    mapped class, it can return the rows as ORM objects."""
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
+    """`insert_in` the session's dialect."""
+    return insert_in(dialect_of(session), table)

@@ -1,12 +1,67 @@
-from sqlalchemy import delete, select, update
+import functools
+
+from sqlalchemy import Select, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningInsert
 
 from models.enums import ProductKind
 from models.promotions import CartVoucher, Voucher
 from models.shop import CartItem, Product, Variant
-from repositories.base import dialect_insert
+from repositories.base import Dialect, dialect_of, insert_in
 
 CartRow = tuple[CartItem, Product, Variant]  # a cart line, what it is a line of, and which variant
+
+# The statements browsing runs on every press, built once (repositories.base), each with the parameter `user_id`.
+
+
+@functools.cache
+def _lines() -> Select[CartRow]:
+    return (
+        select(CartItem, Product, Variant)
+        .join(Product, Product.id == CartItem.product_id)
+        .join(Variant, Variant.id == CartItem.variant_id)
+        .where(CartItem.user_id == bindparam("user_id"))
+        .order_by(CartItem.id)
+    )
+
+
+@functools.cache
+def _kinds() -> Select[tuple[ProductKind]]:
+    return (
+        select(Product.kind)
+        .distinct()
+        .join(CartItem, CartItem.product_id == Product.id)
+        .where(CartItem.user_id == bindparam("user_id"))
+    )
+
+
+@functools.cache
+def _quantities() -> Select[tuple[int, int]]:
+    """And `product_id`."""
+    return select(CartItem.variant_id, CartItem.quantity).where(
+        CartItem.user_id == bindparam("user_id"), CartItem.product_id == bindparam("product_id")
+    )
+
+
+@functools.cache
+def _add(dialect: Dialect) -> ReturningInsert[tuple[int]]:
+    """The line's upsert, with the values of every column as parameters (`user_id`, `product_id`, `variant_id`,
+    `quantity`): the quantity is added to the line's."""
+    insert = insert_in(dialect, CartItem.__table__)  # type: ignore[arg-type]
+    return insert.on_conflict_do_update(
+        index_elements=["user_id", "variant_id"],
+        set_={"quantity": CartItem.quantity + insert.excluded.quantity},
+    ).returning(CartItem.quantity)
+
+
+@functools.cache
+def _voucher() -> Select[tuple[Voucher]]:
+    return (
+        select(Voucher)
+        .join(CartVoucher, CartVoucher.voucher_id == Voucher.id)
+        .where(CartVoucher.user_id == bindparam("user_id"))
+        .execution_options(populate_existing=True)
+    )
 
 
 class CartRepo:
@@ -14,33 +69,18 @@ class CartRepo:
         self._s = session
 
     async def lines(self, user_id: int) -> list[CartRow]:
-        result = await self._s.execute(
-            select(CartItem, Product, Variant)
-            .join(Product, Product.id == CartItem.product_id)
-            .join(Variant, Variant.id == CartItem.variant_id)
-            .where(CartItem.user_id == user_id)
-            .order_by(CartItem.id)
-        )
+        result = await self._s.execute(_lines(), {"user_id": user_id})
         return [(item, product, variant) for item, product, variant in result.tuples()]
 
     async def kinds(self, user_id: int) -> set[ProductKind]:
         """The kinds of product the buyer's cart holds (none: it is empty)."""
-        result = await self._s.execute(
-            select(Product.kind)
-            .distinct()
-            .join(CartItem, CartItem.product_id == Product.id)
-            .where(CartItem.user_id == user_id)
-        )
+        result = await self._s.execute(_kinds(), {"user_id": user_id})
         return set(result.scalars())
 
     async def quantities(self, user_id: int, product_id: int) -> dict[int, int]:
         """How many of each of the product's variants the buyer's cart holds (variants it holds none of are
         absent)."""
-        result = await self._s.execute(
-            select(CartItem.variant_id, CartItem.quantity).where(
-                CartItem.user_id == user_id, CartItem.product_id == product_id
-            )
-        )
+        result = await self._s.execute(_quantities(), {"user_id": user_id, "product_id": product_id})
         return {int(variant_id): int(quantity) for variant_id, quantity in result.tuples()}
 
     async def line(self, user_id: int, item_id: int) -> CartItem | None:
@@ -50,16 +90,8 @@ class CartRepo:
 
     async def add(self, user_id: int, variant: Variant, quantity: int) -> int:
         """Adds to the line of this variant (creating it); returns the line's new quantity."""
-        insert = dialect_insert(self._s, CartItem.__table__)  # type: ignore[arg-type]
-        stmt = (
-            insert.values(user_id=user_id, product_id=variant.product_id, variant_id=variant.id, quantity=quantity)
-            .on_conflict_do_update(
-                index_elements=["user_id", "variant_id"],
-                set_={"quantity": CartItem.quantity + insert.excluded.quantity},
-            )
-            .returning(CartItem.quantity)
-        )
-        return int((await self._s.execute(stmt)).scalar_one())
+        values = {"user_id": user_id, "product_id": variant.product_id, "variant_id": variant.id, "quantity": quantity}
+        return int((await self._s.execute(_add(dialect_of(self._s)), values)).scalar_one())
 
     async def set_quantity(self, item_id: int, quantity: int) -> None:
         await self._s.execute(update(CartItem).where(CartItem.id == item_id).values(quantity=quantity))
@@ -75,12 +107,7 @@ class CartRepo:
 
     async def voucher(self, user_id: int) -> Voucher | None:
         """The voucher whose code the buyer entered for their cart."""
-        result = await self._s.execute(
-            select(Voucher)
-            .join(CartVoucher, CartVoucher.voucher_id == Voucher.id)
-            .where(CartVoucher.user_id == user_id)
-            .execution_options(populate_existing=True)
-        )
+        result = await self._s.execute(_voucher(), {"user_id": user_id})
         return result.scalar_one_or_none()
 
     async def set_voucher(self, user_id: int, voucher_id: int) -> None:

@@ -65,6 +65,59 @@ def _product_for_buyers() -> Select[tuple[Product, int, bool]]:
     )
 
 
+@functools.cache
+def _categories(for_buyers: bool) -> Select[tuple[Category]]:
+    stmt = select(Category).order_by(Category.name, Category.id)
+    return stmt.where(Category.id.in_(_on_sale(Category.id))) if for_buyers else stmt
+
+
+@functools.cache
+def _subcategories(for_buyers: bool) -> Select[tuple[Subcategory]]:
+    """With the parameter `category_id`."""
+    stmt = (
+        select(Subcategory)
+        .where(Subcategory.category_id == bindparam("category_id"))
+        .order_by(Subcategory.name, Subcategory.id)
+    )
+    return stmt.where(Subcategory.id.in_(_on_sale(Subcategory.id))) if for_buyers else stmt
+
+
+@functools.cache
+def _products_with_stock() -> Select[Listed]:
+    """With the parameter `subcategory_id`."""
+    return (
+        _listed()
+        .where(Product.subcategory_id == bindparam("subcategory_id"), Product.is_active)
+        .order_by(Product.name, Product.id)
+    )
+
+
+@functools.cache
+def _category() -> Select[tuple[Category]]:
+    """With the parameter `category_id`."""
+    return select(Category).where(Category.id == bindparam("category_id"))
+
+
+@functools.cache
+def _subcategory() -> Select[tuple[Subcategory, Category]]:
+    """With the parameter `subcategory_id`."""
+    return (
+        select(Subcategory, Category)
+        .join(Category, Category.id == Subcategory.category_id)
+        .where(Subcategory.id == bindparam("subcategory_id"))
+    )
+
+
+@functools.cache
+def _categories_of() -> Select[tuple[int, int]]:
+    """With the parameter `product_ids` (a list)."""
+    return (
+        select(Product.id, Subcategory.category_id)
+        .join(Subcategory, Subcategory.id == Product.subcategory_id)
+        .where(Product.id.in_(bindparam("product_ids", expanding=True)))
+    )
+
+
 class CatalogRepo:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
@@ -73,32 +126,24 @@ class CatalogRepo:
         return await page_of(self._s, stmt, page, size)
 
     @staticmethod
-    def categories(*, for_buyers: bool) -> Select[tuple[Category]]:
-        """Every category, or (for buyers) those with a product on sale."""
-        stmt = select(Category).order_by(Category.name, Category.id)
-        return stmt.where(Category.id.in_(_on_sale(Category.id))) if for_buyers else stmt
-
-    @staticmethod
-    def subcategories(category_id: int, *, for_buyers: bool) -> Select[tuple[Subcategory]]:
-        """The category's subcategories, or (for buyers) those with a product on sale."""
-        stmt = (
-            select(Subcategory).where(Subcategory.category_id == category_id).order_by(Subcategory.name, Subcategory.id)
-        )
-        return stmt.where(Subcategory.id.in_(_on_sale(Subcategory.id))) if for_buyers else stmt
-
-    @staticmethod
     def products(subcategory_id: int) -> Select[tuple[Product]]:
         """Every product of the subcategory, active or not."""
         return select(Product).where(Product.subcategory_id == subcategory_id).order_by(Product.name, Product.id)
 
-    @staticmethod
-    def products_with_stock(subcategory_id: int) -> Select[Listed]:
-        """The subcategory's active products, each with its available units and prices: one query for a page."""
-        return (
-            _listed()
-            .where(Product.subcategory_id == subcategory_id, Product.is_active)
-            .order_by(Product.name, Product.id)
-        )
+    async def categories_page(self, page: int, size: int, *, for_buyers: bool) -> tuple[list[Category], bool]:
+        """Every category, or (for buyers) those with a product on sale, by name."""
+        return await page_of(self._s, _categories(for_buyers), page, size)
+
+    async def subcategories_page(
+        self, category_id: int, page: int, size: int, *, for_buyers: bool
+    ) -> tuple[list[Subcategory], bool]:
+        """The category's subcategories, or (for buyers) those with a product on sale, by name."""
+        return await page_of(self._s, _subcategories(for_buyers), page, size, {"category_id": category_id})
+
+    async def products_with_stock_page(self, subcategory_id: int, page: int, size: int) -> tuple[list[Listed], bool]:
+        """The subcategory's active products, each with its available units and prices (`Listed`), by name: one
+        query for a page."""
+        return await page_of(self._s, _products_with_stock(), page, size, {"subcategory_id": subcategory_id})
 
     @staticmethod
     def search(text: str) -> Select[Listed]:
@@ -149,16 +194,11 @@ class CatalogRepo:
         )
 
     async def category(self, category_id: int) -> Category | None:
-        return await self._s.get(Category, category_id)
+        return (await self._s.execute(_category(), {"category_id": category_id})).scalar_one_or_none()
 
     async def subcategory(self, subcategory_id: int) -> tuple[Subcategory, Category] | None:
         """The subcategory with its category."""
-        result = await self._s.execute(
-            select(Subcategory, Category)
-            .join(Category, Category.id == Subcategory.category_id)
-            .where(Subcategory.id == subcategory_id)
-        )
-        row = result.one_or_none()
+        row = (await self._s.execute(_subcategory(), {"subcategory_id": subcategory_id})).one_or_none()
         return None if row is None else (row[0], row[1])
 
     async def product(self, product_id: int) -> Product | None:
@@ -201,11 +241,7 @@ class CatalogRepo:
         """The category of each product (the category of its subcategory)."""
         if not product_ids:
             return {}
-        result = await self._s.execute(
-            select(Product.id, Subcategory.category_id)
-            .join(Subcategory, Subcategory.id == Product.subcategory_id)
-            .where(Product.id.in_(product_ids))
-        )
+        result = await self._s.execute(_categories_of(), {"product_ids": list(product_ids)})
         return {int(p): int(c) for p, c in result.tuples()}
 
     async def find_category(self, key: str) -> Category | None:

@@ -1,10 +1,11 @@
 """Store credit: the ledger's entries and each buyer's balance. Entries are only inserted, by `append`; the
 balance row moves only with them. Flushes, never commits."""
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.credit import CreditBalance, CreditEntry
@@ -26,6 +27,12 @@ class NewEntry:
     reason: str | None = None
 
 
+@functools.cache
+def _balance() -> Select[tuple[int]]:
+    """A buyer's balance, with the parameter `user_id`; built once (repositories.base): checkout's screen reads it."""
+    return select(CreditBalance.balance_minor).where(CreditBalance.user_id == bindparam("user_id"))
+
+
 class CreditRepo:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
@@ -35,8 +42,7 @@ class CreditRepo:
         missing and locked for the rest of the transaction (PostgreSQL; SQLite's BEGIN IMMEDIATE already runs
         the transaction alone among writers)."""
         if not lock:
-            stmt = select(CreditBalance.balance_minor).where(CreditBalance.user_id == user_id)
-            return int((await self._s.execute(stmt)).scalar_one_or_none() or 0)
+            return int((await self._s.execute(_balance(), {"user_id": user_id})).scalar_one_or_none() or 0)
         await insert_ignoring_conflict(
             self._s,
             CreditBalance.__table__,  # type: ignore[arg-type]

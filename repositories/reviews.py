@@ -1,9 +1,10 @@
 """Buyers' reviews of products: who may write one, writing it once, moderating, the rating, erasing texts.
 Flushes, never commits."""
 
+import functools
 from datetime import datetime
 
-from sqlalchemy import Select, exists, func, select, update
+from sqlalchemy import Select, bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.enums import ReviewStatus
@@ -11,6 +12,15 @@ from models.orders import Order, OrderItem
 from models.shop import Product, Review, User
 from repositories.base import insert_ignoring_conflict, page_of
 from repositories.orders import goods_received
+
+
+@functools.cache
+def _rating() -> Select[tuple[int, int]]:
+    """ReviewRepo.rating's statement, with the parameter `product_id`; built once (repositories.base): every card
+    shows the rating."""
+    return select(func.count(), func.coalesce(func.sum(Review.stars), 0)).where(
+        Review.product_id == bindparam("product_id"), Review.status == ReviewStatus.approved
+    )
 
 
 class ReviewRepo:
@@ -66,11 +76,7 @@ class ReviewRepo:
 
     async def rating(self, product_id: int) -> tuple[int, int]:
         """(how many approved reviews, their stars added up) of the product."""
-        result = await self._s.execute(
-            select(func.count(), func.coalesce(func.sum(Review.stars), 0)).where(
-                Review.product_id == product_id, Review.status == ReviewStatus.approved
-            )
-        )
+        result = await self._s.execute(_rating(), {"product_id": product_id})
         count, stars = result.one()
         return int(count), int(stars)
 

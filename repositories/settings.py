@@ -1,6 +1,8 @@
 """Settings an admin edits in the bot (texts, flags). Flushes, never commits."""
 
-from sqlalchemy import delete, select
+import functools
+
+from sqlalchemy import Select, bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.promotions import ShopSetting
@@ -8,12 +10,19 @@ from models.types import utcnow
 from repositories.base import insert_ignoring_conflict
 
 
+@functools.cache
+def _value() -> Select[tuple[str]]:
+    """A setting's value, with the parameter `key`; built once (repositories.base): the welcome text is read on
+    every /start."""
+    return select(ShopSetting.value).where(ShopSetting.key == bindparam("key"))
+
+
 class ShopSettingsRepo:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
 
     async def get(self, key: str) -> str | None:
-        return (await self._s.execute(select(ShopSetting.value).where(ShopSetting.key == key))).scalar_one_or_none()
+        return (await self._s.execute(_value(), {"key": key})).scalar_one_or_none()
 
     async def set(self, key: str, value: str) -> None:
         await self.reset(key)

@@ -9,6 +9,7 @@ changed (RETURNING or rowcount), never by what it meant to change. The counters 
 id within a transaction, so on PostgreSQL two transactions touching the same variants (a checkout of several
 variants, an expiry giving several back) take their row locks in one order. `miscounted` checks the rule."""
 
+import functools
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
@@ -17,7 +18,9 @@ from typing import Any, TypeVar
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Select,
     SQLColumnExpression,
+    bindparam,
     case,
     cast,
     delete,
@@ -38,6 +41,17 @@ from models.shop import Product, ProductPayload, StockUnit, Variant
 INSERT_CHUNK = 1000  # rows per executemany: bounded memory, and few round trips for 10,000 units
 ID_CHUNK = 1000  # values per IN (...): far below asyncpg's 32,767 parameters and SQLite's 32,766 variables
 _T = TypeVar("_T")
+
+
+@functools.cache
+def _available_of_variants() -> Select[tuple[int, int | None]]:
+    """StockRepo.available_of_variants's statement, with the parameter `variant_ids` (a list); built once
+    (repositories.base): the card, add-to-cart and the cart read it on every press."""
+    return (
+        select(Variant.id, StockRepo._unless_unlimited(Variant.available_units, Variant.product_id))
+        .join(Product, Product.id == Variant.product_id)
+        .where(Variant.id.in_(bindparam("variant_ids", expanding=True)))
+    )
 
 
 class StockRepo:
@@ -145,11 +159,7 @@ class StockRepo:
         keeps no stock: an unlimited product's variants differ only in price."""
         if not variant_ids:
             return {}
-        result = await self._s.execute(
-            select(Variant.id, self._unless_unlimited(Variant.available_units, Variant.product_id))
-            .join(Product, Product.id == Variant.product_id)
-            .where(Variant.id.in_(variant_ids))
-        )
+        result = await self._s.execute(_available_of_variants(), {"variant_ids": list(variant_ids)})
         counts = {int(vid): None if n is None else int(n) for vid, n in result.all()}
         return {vid: counts.get(vid, 0) for vid in variant_ids}
 

@@ -1,15 +1,37 @@
 """Buyers (and admins, who are users too). Flushes, never commits."""
 
+import functools
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningInsert
 
 from models.orders import Order
 from models.shop import User
-from repositories.base import dialect_insert, page_of
+from repositories.base import Dialect, dialect_of, insert_in, page_of
+
+# The user middleware's statements, built once (repositories.base): they run for every buyer not remembered.
+
+
+@functools.cache
+def _by_telegram_id() -> Select[tuple[User]]:
+    return select(User).where(User.telegram_id == bindparam("telegram_id"))
+
+
+@functools.cache
+def _insert_if_missing(dialect: Dialect) -> ReturningInsert[tuple[User]]:
+    """With the new user's `telegram_id`, `username` and `language` as parameters. The "orm" strategy: given
+    parameters, an ORM insert would otherwise be a bulk insert, compiled anew on every call."""
+    return (
+        insert_in(dialect, User)
+        .values(timeout_count=0, is_banned=False, blocked_bot=False)
+        .on_conflict_do_nothing(index_elements=["telegram_id"])
+        .returning(User)
+        .execution_options(dml_strategy="orm")
+    )
 
 
 class UserRepo:
@@ -22,7 +44,7 @@ class UserRepo:
         return (await self._s.execute(stmt.with_for_update() if lock else stmt)).scalar_one_or_none()
 
     async def by_telegram_id(self, telegram_id: int) -> User | None:
-        return (await self._s.execute(select(User).where(User.telegram_id == telegram_id))).scalar_one_or_none()
+        return (await self._s.execute(_by_telegram_id(), {"telegram_id": telegram_id})).scalar_one_or_none()
 
     async def telegram_id(self, user_id: int) -> int:
         return int((await self._s.execute(select(User.telegram_id).where(User.id == user_id))).scalar_one())
@@ -51,20 +73,8 @@ class UserRepo:
 
     async def insert_if_missing(self, telegram_id: int, username: str | None, language: str) -> User | None:
         """The new user; None when one with this Telegram id exists already."""
-        stmt = (
-            dialect_insert(self._s, User)
-            .values(
-                telegram_id=telegram_id,
-                username=username,
-                language=language,
-                timeout_count=0,
-                is_banned=False,
-                blocked_bot=False,
-            )
-            .on_conflict_do_nothing(index_elements=["telegram_id"])
-            .returning(User)
-        )
-        return (await self._s.execute(stmt)).scalar_one_or_none()
+        values = {"telegram_id": telegram_id, "username": username, "language": language}
+        return (await self._s.execute(_insert_if_missing(dialect_of(self._s)), values)).scalar_one_or_none()
 
     async def set_values(self, user_id: int, **values: Any) -> None:
         await self._s.execute(update(User).where(User.id == user_id).values(**values))

@@ -1,13 +1,22 @@
 """A product's variants: what buyers choose between ("1 month", "12 months"), each with its own price and stock.
 Flushes, never commits."""
 
+import functools
 from collections.abc import Sequence
 
-from sqlalchemy import ScalarSelect, SQLColumnExpression, delete, func, select
+from sqlalchemy import ScalarSelect, Select, SQLColumnExpression, bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.orders import OrderItem
 from models.shop import Variant
+
+
+@functools.cache
+def _of_products(active_only: bool) -> Select[tuple[Variant]]:
+    """VariantRepo.of_products's statement, with the parameter `product_ids` (a list); built once
+    (repositories.base): the card and add-to-cart read the product's variants on every press."""
+    stmt = select(Variant).where(Variant.product_id.in_(bindparam("product_ids", expanding=True)))
+    return (stmt.where(Variant.is_active) if active_only else stmt).order_by(Variant.id)
 
 
 class VariantRepo:
@@ -41,8 +50,7 @@ class VariantRepo:
         """Each product's variants in the order they were added (every id is present)."""
         if not product_ids:
             return {}
-        stmt = select(Variant).where(Variant.product_id.in_(product_ids)).order_by(Variant.id)
-        result = await self._s.execute(stmt.where(Variant.is_active) if active_only else stmt)
+        result = await self._s.execute(_of_products(active_only), {"product_ids": list(product_ids)})
         variants: dict[int, list[Variant]] = {pid: [] for pid in product_ids}
         for variant in result.scalars():
             variants[variant.product_id].append(variant)

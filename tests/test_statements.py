@@ -2,10 +2,12 @@
 or a query per update does not creep back unnoticed. Transaction starts are not counted: SQLite's BEGIN goes
 through the cursor, PostgreSQL's does not."""
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from handlers.callbacks import MenuAction, MenuCb
 from tests.shop import seed_product
@@ -25,29 +27,61 @@ WALK = {
 }
 
 
+async def walk(tg: Telegram, person: Person, after_each: Callable[[str], None]) -> None:
+    """/start, then the WALK's buttons up to the coins; `after_each(step)` once each step's update is handled."""
+    calls = await tg.send(person, "/start")
+    after_each("/start")
+    presses = {"Shop": MenuCb(action=MenuAction.shop).pack()}
+    for step in WALK:
+        if step == "/start":
+            continue
+        data = presses.get(step) or next(d for text, d in buttons(calls).items() if text.startswith(step))
+        calls = await tg.press(person, data)
+        after_each(step)
+    assert "BTC" in buttons(calls)  # the walk reached the coins
+
+
 async def test_each_step_of_a_walk_to_the_coins_runs_few_statements(
     tg: Telegram, engine: AsyncEngine, sessions, goods
 ) -> None:
     await seed_product(sessions, units=3, goods=goods)
-    ann = Person(id=250)
     ran: list[str] = []
 
     def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         if not statement.startswith("BEGIN"):
             ran.append(statement)
 
-    event.listen(engine.sync_engine, "before_cursor_execute", count)
     counted: dict[str, int] = {}
-    calls = await tg.send(ann, "/start")
-    counted["/start"] = len(ran)
-    presses = {"Shop": MenuCb(action=MenuAction.shop).pack()}
-    for step in WALK:
-        if step == "/start":
-            continue
-        data = presses.get(step) or next(d for text, d in buttons(calls).items() if text.startswith(step))
-        ran.clear()
-        calls = await tg.press(ann, data)
+
+    def step_done(step: str) -> None:
         counted[step] = len(ran)
+        ran.clear()
+
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    await walk(tg, Person(id=250), step_done)
     event.remove(engine.sync_engine, "before_cursor_execute", count)
-    assert "BTC" in buttons(calls)  # the walk reached the coins
     assert {step: n for step, n in counted.items() if n > WALK[step]} == {}, counted
+
+
+async def test_a_second_walk_runs_the_statements_the_first_one_built(tg: Telegram, sessions, goods) -> None:
+    """The walk's statements are built once (repositories.base): a second buyer's walk executes the very statement
+    objects the first one did, so SQLAlchemy reuses their memoized cache keys instead of building them again."""
+    await seed_product(sessions, units=3, goods=goods)
+    executed: list[Any] = []  # Executable, each with a cache key or None
+
+    def record(state: ORMExecuteState) -> None:
+        executed.append(state.statement)
+
+    event.listen(Session, "do_orm_execute", record)
+    try:
+        await walk(tg, Person(id=250), lambda _: None)
+        first = {id(stmt): stmt for stmt in executed}  # kept alive, so no id is reused
+        executed.clear()
+        await walk(tg, Person(id=251), lambda _: None)
+    finally:
+        event.remove(Session, "do_orm_execute", record)
+    assert len(executed) >= 30
+    # SQLAlchemy 2.0 caches no INSERT ... ON CONFLICT (no cache key): those are compiled on every call anyway
+    cacheable = [stmt for stmt in executed if stmt._generate_cache_key() is not None]
+    assert len(executed) - len(cacheable) <= 2  # the new buyer, the cart's upsert
+    assert [str(stmt) for stmt in cacheable if id(stmt) not in first] == []

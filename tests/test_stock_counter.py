@@ -115,7 +115,7 @@ async def test_every_availability_read_is_the_counter(sessions) -> None:
             endless: 0,  # no payload yet: nothing to deliver
         }
         sub = (await s.execute(select(Product.subcategory_id).where(Product.id == product))).scalar_one()
-        listed = (await s.execute(CatalogRepo.products_with_stock(sub))).all()
+        listed, _ = await CatalogRepo(s).products_with_stock_page(sub, 0, 10)
         assert [(p.id, n) for p, n, *_ in listed] == [(product, 11)]  # the product: its variants' counters
         assert type(listed[0][1]) is int  # not PostgreSQL's numeric sum
         tallies = await StockRepo(s).all_unit_counts([product])

@@ -263,17 +263,16 @@ class AdminInventoryService:
         async with read_only(self._session):
             repo = CatalogRepo(self._session)
             if level is None:
-                rows, more = await repo.page(CatalogRepo.categories(for_buyers=False), page, PAGE_SIZE)
-                return Listing(None, 0, [_node(r) for r in rows], page, more)
+                categories, more = await repo.categories_page(page, PAGE_SIZE, for_buyers=False)
+                return Listing(None, 0, [_node(r) for r in categories], page, more)
             node = await repo.get(MODELS[level], node_id)
             if node is None or level is Level.product:
                 raise NotFound
-            children = (
-                CatalogRepo.subcategories(node_id, for_buyers=False)
-                if level is Level.category
-                else CatalogRepo.products(node_id)
-            )
-            rows, more = await repo.page(children, page, PAGE_SIZE)
+            rows: list[Subcategory] | list[Product]
+            if level is Level.category:
+                rows, more = await repo.subcategories_page(node_id, page, PAGE_SIZE, for_buyers=False)
+            else:
+                rows, more = await repo.page(CatalogRepo.products(node_id), page, PAGE_SIZE)
         return Listing(_node(node), _parent_id(node) or 0, [_node(r) for r in rows], page, more)
 
     async def product(self, product_id: int) -> ProductAdmin:

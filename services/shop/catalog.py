@@ -144,7 +144,7 @@ class CatalogService:
     async def categories(self, page: int) -> Page[NamedItem]:
         """The categories with a product on sale. Read-only."""
         async with read_only(self._session):
-            rows, more = await CatalogRepo(self._session).page(CatalogRepo.categories(for_buyers=True), page, PAGE_SIZE)
+            rows, more = await CatalogRepo(self._session).categories_page(page, PAGE_SIZE, for_buyers=True)
         return Page([NamedItem(c.id, c.name) for c in rows], page, more)
 
     async def subcategories(self, category_id: int, page: int) -> Page[NamedItem]:
@@ -155,7 +155,7 @@ class CatalogService:
             category = await repo.category(category_id)
             if category is None or not category.is_active:
                 raise NotFound
-            rows, more = await repo.page(CatalogRepo.subcategories(category_id, for_buyers=True), page, PAGE_SIZE)
+            rows, more = await repo.subcategories_page(category_id, page, PAGE_SIZE, for_buyers=True)
         return Page(
             [NamedItem(s.id, s.name) for s in rows],
             page,
@@ -174,7 +174,7 @@ class CatalogService:
             if found is None or not found[0].is_active or not found[1].is_active:
                 raise NotFound
             sub, category = found
-            rows, more = await repo.page(CatalogRepo.products_with_stock(subcategory_id), page, PAGE_SIZE)
+            rows, more = await repo.products_with_stock_page(subcategory_id, page, PAGE_SIZE)
         return Page(_rows(rows), page, more, parent_id=sub.category_id, title=sub.name, media=media_of(category))
 
     async def product(self, product_id: int, user_id: int, variant_id: int = 0) -> ProductCard:
