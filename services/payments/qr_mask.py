@@ -98,7 +98,9 @@ def _finder_like(dark: int, light: int, step: int) -> int:
     after it; one that does not count, it passes by 4 modules only. So its count is the qualified patterns,
     less those that overlap a counted one (4 or 6 modules on, the only overlaps): such a pair has a
     pattern's dark modules in both its inner windows, so neither pattern is also half of another pair.
-    Bit i of `pattern` is the pattern starting at module i; the gaps and the symbol's edges are light."""
+    Bit i of `pattern` is the pattern starting at module i. A pattern's own modules are never in a gap;
+    its windows may be, or past the symbol's edge, where there is no dark module: as segno's shorter
+    windows at a line's ends."""
 
     def ahead(bits: int, k: int) -> int:  # module i + k, at i
         return bits << k * step
@@ -113,6 +115,8 @@ def _finder_like(dark: int, light: int, step: int) -> int:
 
 
 def to_bits(rows: Sequence[bytes | bytearray]) -> int:
+    """Rows of modules (1 dark, 0 light) as one int: a bit per module, the first row's first module the
+    highest, each row followed by GAP zero bits."""
     gap = b"\0" * GAP
     return int((gap.join(rows) + gap).translate(_TO_BITS), 2)
 
@@ -125,6 +129,7 @@ def _from_bits(bits: int, layers: Layers) -> tuple[bytes, ...]:
 
 @cache
 def layers_for(version: int) -> Layers:
+    """The layers of a symbol of this version, from the function patterns segno lays before the data."""
     n = encoder.calc_matrix_size(version)
     function = encoder.make_matrix(n, n)
     encoder.add_finder_patterns(function, n, n)
