@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import coincurve
 
-from bench import checkout, dispatch, http_walk, latency, memory, observer, wallet
+from bench import checkout, dispatch, http_walk, latency, memory, observer, qr, wallet
 from bench.common import Row, env_int, print_rows
 from models.enums import Chain, Network
 from services.wallet.hdwallet import parse_account_key
@@ -40,6 +40,7 @@ BENCHMARKS: dict[str, Callable[[list[str]], list[Row]]] = {
     "wallet": wallet_rows,
     "checkout": checkout.main,
     "dispatch": dispatch.main,
+    "qr": qr.main,
     "http": http_walk.main,
     "observer": observer.main,
     "memory": memory.main,
