@@ -4,6 +4,7 @@ is part of the total the invoice is priced from. The total comes from services.p
 buyer's prices, the cart's voucher code (its use taken here), the store credit they apply (spent here), the
 coin's fee or discount, shipping. An order the credit pays entirely has no invoice: it is paid at once."""
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -296,29 +297,34 @@ class CheckoutService:
             raise CreditChanged  # to be paid with credit alone, and it no longer covers the total
         who = buyer(user.telegram_id)
         items = _order_items(lines)
-        order = await self._place(user, items, breakdown, now, until, shipping.name)
-        voucher = priced.voucher
-        if voucher is not None and breakdown.voucher_code is not None:
-            vouchers = VoucherRepo(s)
-            if not await vouchers.take_use(voucher.id, user_id, order.id, now):
-                fresh = await vouchers.get(voucher.id)  # what changed since it was read: used up, most likely
-                uses = await vouchers.uses_by(voucher.id, user_id)
-                problem = code_problem(fresh, voucher.code, user_id, uses, now)
-                raise VoucherRefused(problem or VoucherProblem("voucher.used_up", voucher.code))
-        if shipping.address is not None and self._goods is not None:  # sealed for the order, now that it has an id
-            sealed = self._goods.seal_address(shipping.address, order.id)
-            await orders.set_address(order.id, sealed)
-            set_committed_value(order, "address_enc", sealed)  # what was written, for the view: no re-read
-        if breakdown.credit:
-            await CreditLedger(s).spend(user_id, order.id, breakdown.credit, str(who), now)
-        view = None
-        if asset is not None and rate is not None and breakdown.total:
-            invoice = await self._invoice(order, asset, breakdown, rate, now)
-            # Unpaid: nothing paid, no goods, nothing to review, no warranty yet; the address was derived just now.
-            view = order_view(order, items, invoice, self._settings, self._goods, physical=_physical(lines))
-        else:  # the credit paid it all
+        view: OrderView | None = None
+
+        async def complete(order: Order) -> None:
+            """Everything the order needs besides its held units (the lifecycle holds them last)."""
+            nonlocal view
+            voucher = priced.voucher
+            if voucher is not None and breakdown.voucher_code is not None:
+                vouchers = VoucherRepo(s)
+                if not await vouchers.take_use(voucher.id, user_id, order.id, now):
+                    fresh = await vouchers.get(voucher.id)  # what changed since it was read: used up, most likely
+                    uses = await vouchers.uses_by(voucher.id, user_id)
+                    problem = code_problem(fresh, voucher.code, user_id, uses, now)
+                    raise VoucherRefused(problem or VoucherProblem("voucher.used_up", voucher.code))
+            if shipping.address is not None and self._goods is not None:  # sealed for the order, now it has an id
+                sealed = self._goods.seal_address(shipping.address, order.id)
+                await orders.set_address(order.id, sealed)
+                set_committed_value(order, "address_enc", sealed)  # what was written, for the view: no re-read
+            if breakdown.credit:
+                await CreditLedger(s).spend(user_id, order.id, breakdown.credit, str(who), now)
+            if asset is not None and rate is not None and breakdown.total:
+                invoice = await self._invoice(order, asset, breakdown, rate, now)
+                # Unpaid: nothing paid, no goods, nothing to review, no warranty yet; the address was derived now.
+                view = order_view(order, items, invoice, self._settings, self._goods, physical=_physical(lines))
+            await CartRepo(s).clear(user_id)
+
+        order = await self._place(user, items, breakdown, now, until, shipping.name, complete)
+        if view is None:  # the credit paid it all
             await OrderLifecycle(s, self._settings).pay(order, who, now, reason=PAID_WITH_CREDIT)
-        await CartRepo(s).clear(user_id)
         return CheckoutResult(order.id, existing=False, view=view)
 
     async def place_renewal(
@@ -335,9 +341,11 @@ class CheckoutService:
         ]
         priced = CartPrice(await price_lines(s, lines), await buyer_terms(s, user_id), None, None, None)
         breakdown = priced.breakdown(self._coin_fee_bp(asset.chain))
-        order = await self._place(user, _order_items(lines), breakdown, now, until, None)
-        await self._invoice(order, asset, breakdown, rate, now)
-        return order.id
+
+        async def invoice(order: Order) -> None:
+            await self._invoice(order, asset, breakdown, rate, now)
+
+        return (await self._place(user, _order_items(lines), breakdown, now, until, None, invoice)).id
 
     async def _place(
         self,
@@ -347,8 +355,10 @@ class CheckoutService:
         now: datetime,
         until: datetime,
         shipping_name: str | None,
+        then: Callable[[Order], Awaitable[None]],
     ) -> Order:
-        """The order with its items and price steps, every unit held until `until`. Raises OutOfStock."""
+        """The order with its items and price steps, `then` (the rest of what is written for it), and every unit
+        held until `until` (OrderLifecycle.place). Raises OutOfStock."""
         return await OrderLifecycle(self._session, self._settings).place(
             Order(
                 user_id=user.id,
@@ -360,6 +370,7 @@ class CheckoutService:
             ),
             items,
             buyer(user.telegram_id),
+            then,
         )
 
     async def _invoice(self, order: Order, asset: Asset, breakdown: Breakdown, rate: Rate, now: datetime) -> Invoice:
