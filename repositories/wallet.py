@@ -1,4 +1,6 @@
-from sqlalchemy import func, select
+import functools
+
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
 
@@ -7,6 +9,16 @@ from models.orders import DerivationCounter, Invoice, Payment
 from repositories.base import dialect_insert
 
 _TAKE_INDEX: dict[str, ReturningInsert[tuple[int]]] = {}  # take_next_index's statement, per dialect
+
+
+@functools.cache
+def _last_paid_index() -> Select[tuple[int]]:
+    """WalletRepo.last_paid_index's statement, with the parameter `chain`; built once (checkout runs it)."""
+    return (
+        select(func.max(Invoice.derivation_index))
+        .join(Payment, Payment.invoice_id == Invoice.id)
+        .where(Invoice.chain == bindparam("chain"), Payment.status != PaymentStatus.reorged)
+    )
 
 
 class WalletRepo:
@@ -38,11 +50,7 @@ class WalletRepo:
 
     async def last_paid_index(self, chain: Chain) -> int | None:
         """The highest index whose address has received a payment still on chain."""
-        result = await self._s.execute(
-            select(func.max(Invoice.derivation_index))
-            .join(Payment, Payment.invoice_id == Invoice.id)
-            .where(Invoice.chain == chain, Payment.status != PaymentStatus.reorged)
-        )
+        result = await self._s.execute(_last_paid_index(), {"chain": chain})
         value = result.scalar_one_or_none()
         return None if value is None else int(value)
 

@@ -317,11 +317,12 @@ class CheckoutService:
                 set_committed_value(order, "address_enc", sealed)  # what was written, for the view: no re-read
             if breakdown.credit:
                 await CreditLedger(s).spend(user_id, order.id, breakdown.credit, str(who), now)
+            await CartRepo(s).clear(user_id)
+            # The invoice's index locks the chain's counter row (PostgreSQL) until commit: the last but the hold.
             if asset is not None and rate is not None and breakdown.total:
                 invoice = await self._invoice(order, asset, breakdown, rate, now)
                 # Unpaid: nothing paid, no goods, nothing to review, no warranty yet; the address was derived now.
                 view = order_view(order, items, invoice, self._settings, self._goods, physical=_physical(lines))
-            await CartRepo(s).clear(user_id)
 
         order = await self._place(user, items, breakdown, now, until, shipping.name, complete)
         if view is None:  # the credit paid it all
