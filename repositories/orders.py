@@ -78,6 +78,12 @@ def _open_order_of() -> Select[tuple[Order]]:
     )
 
 
+@functools.cache
+def _status_locked() -> Select[tuple[OrderStatus]]:
+    """OrderRepo.status_locked's statement, with the parameter `order_id`; built once (every invoice shown)."""
+    return select(Order.status).where(Order.id == bindparam("order_id")).with_for_update()
+
+
 class OrderRepo:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
@@ -152,9 +158,15 @@ class OrderRepo:
     async def invoice(self, order_id: int) -> Invoice | None:
         return (await self._s.execute(select(Invoice).where(Invoice.order_id == order_id))).scalar_one_or_none()
 
+    async def status_locked(self, order_id: int) -> OrderStatus | None:
+        """The order's status (None: no such order), its row locked on PostgreSQL until the transaction ends,
+        as `locked` does, without loading the order."""
+        result = await self._s.execute(_status_locked(), {"order_id": order_id})
+        return result.scalar_one_or_none()
+
     async def add_invoice_message(self, order_id: int, chat_id: int, message_id: int) -> None:
-        self._s.add(InvoiceMessage(order_id=order_id, chat_id=chat_id, message_id=message_id))
-        await self._s.flush()
+        values = {"order_id": order_id, "chat_id": chat_id, "message_id": message_id}
+        await self._s.execute(_insert_into(InvoiceMessage), values)
 
     async def take_invoice_messages(self, order_id: int) -> list[tuple[int, int]]:
         """(chat id, message id) of the order's invoice messages, oldest first, removed: whoever takes them
