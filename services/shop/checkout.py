@@ -32,7 +32,7 @@ from services.credit.ledger import CreditLedger
 from services.dto import OrderView, PriceSteps, VoucherProblem
 from services.money import amount_due, from_minor, to_basis_points
 from services.orders.buyer import order_view
-from services.orders.lifecycle import OrderLifecycle, OutOfStock, buyer
+from services.orders.lifecycle import Actor, OrderLifecycle, OutOfStock, buyer
 from services.outbox import notify_admins
 from services.payments.rates import Rate, RateService, RateUnavailable
 from services.pricing import Breakdown, order_columns, price_steps
@@ -270,14 +270,14 @@ class CheckoutService:
     ) -> CheckoutResult:
         s = self._session
         # Lock the buyer's row (PostgreSQL) so a double-tapped checkout cannot create two orders.
-        user = (await s.execute(_buyer_locked(), {"user_id": user_id})).scalar_one()
+        telegram_id, banned, timeouts = (await s.execute(_buyer_locked(), {"user_id": user_id})).one()
         orders = OrderRepo(s)
         existing = await orders.open_order_of(user_id)
         if existing is not None:  # shown again before anything else is checked
             return CheckoutResult(existing.id, existing=True)
-        if user.is_banned:
+        if banned:
             raise CheckoutRefused("error.banned")
-        if user.timeout_count >= self._settings.max_user_timeouts:
+        if timeouts >= self._settings.max_user_timeouts:
             raise CheckoutRefused("checkout.too_many_timeouts")
         lines = await CartRepo(s).lines(user_id)
         if not lines:
@@ -296,7 +296,7 @@ class CheckoutService:
         breakdown = priced.breakdown(self._coin_fee_bp(asset.chain) if asset else 0)
         if breakdown.total and (asset is None or rate is None):
             raise CreditChanged  # to be paid with credit alone, and it no longer covers the total
-        who = buyer(user.telegram_id)
+        who = buyer(telegram_id)
         items = _order_items(lines)
         view: OrderView | None = None
 
@@ -324,7 +324,7 @@ class CheckoutService:
                 # Unpaid: nothing paid, no goods, nothing to review, no warranty yet; the address was derived now.
                 view = order_view(order, items, invoice, self._settings, self._goods, physical=_physical(lines))
 
-        order = await self._place(user, items, breakdown, now, until, shipping.name, complete)
+        order = await self._place(user_id, who, items, breakdown, now, until, shipping.name, complete)
         if view is None:  # the credit paid it all
             await OrderLifecycle(s, self._settings).pay(order, who, now, reason=PAID_WITH_CREDIT)
         return CheckoutResult(order.id, existing=False, view=view)
@@ -337,7 +337,7 @@ class CheckoutService:
         and tier prices and the coin's fee; no voucher), with its unit held and its invoice in `asset` open until
         `until`. Returns the order's id. Raises OutOfStock (the caller's transaction must roll back)."""
         s, now = self._session, utcnow()
-        user = (await s.execute(select(User).where(User.id == user_id))).scalar_one()
+        who = buyer((await s.execute(select(User.telegram_id).where(User.id == user_id))).scalar_one())
         lines = [
             (CartItem(user_id=user_id, product_id=product.id, variant_id=variant.id, quantity=1), product, variant)
         ]
@@ -347,11 +347,12 @@ class CheckoutService:
         async def invoice(order: Order) -> None:
             await self._invoice(order, asset, breakdown, rate, now)
 
-        return (await self._place(user, _order_items(lines), breakdown, now, until, None, invoice)).id
+        return (await self._place(user_id, who, _order_items(lines), breakdown, now, until, None, invoice)).id
 
     async def _place(
         self,
-        user: User,
+        user_id: int,
+        who: Actor,
         items: list[OrderItem],
         breakdown: Breakdown,
         now: datetime,
@@ -363,7 +364,7 @@ class CheckoutService:
         held until `until` (OrderLifecycle.place). Raises OutOfStock."""
         return await OrderLifecycle(self._session, self._settings).place(
             Order(
-                user_id=user.id,
+                user_id=user_id,
                 fiat_currency=self._settings.fiat_currency,
                 created_at=now,
                 expires_at=until,
@@ -371,7 +372,7 @@ class CheckoutService:
                 **order_columns(breakdown),
             ),
             items,
-            buyer(user.telegram_id),
+            who,
             then,
         )
 
@@ -419,9 +420,14 @@ class CheckoutService:
 
 
 @functools.cache
-def _buyer_locked() -> Select[tuple[User]]:
-    """The buyer `user_id`, row-locked on PostgreSQL; built once, as every checkout's first statement."""
-    return select(User).where(User.id == bindparam("user_id")).with_for_update()
+def _buyer_locked() -> Select[tuple[int, bool, int]]:
+    """The buyer `user_id`'s Telegram id, ban and timeouts, their row locked on PostgreSQL; built once, as
+    every checkout's first statement."""
+    return (
+        select(User.telegram_id, User.is_banned, User.timeout_count)
+        .where(User.id == bindparam("user_id"))
+        .with_for_update()
+    )
 
 
 def _order_items(lines: list[CartRow]) -> list[OrderItem]:
