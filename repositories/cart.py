@@ -13,10 +13,13 @@ CartRow = tuple[CartItem, Product, Variant]  # a cart line, what it is a line of
 
 @functools.cache
 def _empty() -> tuple[Delete, Delete]:
-    """The buyer `user_id`'s cart lines, and their voucher code: built once, every checkout empties a cart."""
+    """The buyer `user_id`'s cart lines, and their voucher code: built once, every checkout empties a cart. Core
+    DELETEs: no ORM sync of the session's objects (nothing reads a cart line back by its id)."""
+    lines, code = CartItem.__table__.c, CartVoucher.__table__.c
     user_id: BindParameter[int] = bindparam("user_id")
-    return delete(CartItem).where(CartItem.user_id == user_id), delete(CartVoucher).where(
-        CartVoucher.user_id == user_id
+    return (
+        delete(CartItem.__table__).where(lines.user_id == user_id),  # type: ignore[arg-type]
+        delete(CartVoucher.__table__).where(code.user_id == user_id),  # type: ignore[arg-type]
     )
 
 
