@@ -95,7 +95,8 @@ class OrderRepo:
         await self._s.flush()
         for item in items:
             item.order_id = order.id
-        await self._s.execute(_insert_into(OrderItem), [_values(item) for item in items])
+        if items:  # an empty list of rows would be one INSERT of defaults
+            await self._s.execute(_insert_into(OrderItem), [_values(item) for item in items])
         return order
 
     async def add_invoice(self, invoice: Invoice) -> None:
