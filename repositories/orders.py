@@ -1,13 +1,29 @@
 """Orders, their items and invoices: reading them, and the conditional updates that move them.
 Flushes, never commits. Only services.orders.lifecycle changes an order's status."""
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Insert,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    inspect,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models.base import Base
 from models.enums import Chain, OrderProblem, OrderStatus, ProductKind
 from models.orders import Invoice, InvoiceMessage, Order, OrderItem, Payment
 from models.shop import Product, User
@@ -38,22 +54,54 @@ def delivered() -> ColumnElement[bool]:
     return or_(Order.status == OrderStatus.shipped, and_(Order.status == OrderStatus.paid, ~has_physical_items()))
 
 
+@functools.cache
+def _insert_into(table_of: type[Base]) -> Insert:
+    """A Core INSERT into the class's table, run with each row's values. Built once; and no ORM object, so
+    nothing to flush: for rows nothing reads back as objects (an order's items, its invoice)."""
+    return insert(table_of.__table__)  # type: ignore[arg-type]
+
+
+def _values(new: Base) -> dict[str, Any]:
+    """The column values set on a new ORM object (the columns not set take their defaults)."""
+    state = inspect(new)
+    return {attr.columns[0].key: state.dict[attr.key] for attr in state.mapper.column_attrs if attr.key in state.dict}
+
+
+@functools.cache
+def _open_order_of() -> Select[tuple[Order]]:
+    """OrderRepo.open_order_of's statement, with the parameter `user_id`; built once (checkout runs it)."""
+    return (
+        select(Order)
+        .where(Order.user_id == bindparam("user_id"), Order.status.in_(OrderStatus.open()))
+        .order_by(Order.id.desc())
+        .limit(1)
+    )
+
+
+@functools.cache
+def _status_locked() -> Select[tuple[OrderStatus]]:
+    """OrderRepo.status_locked's statement, with the parameter `order_id`; built once (every invoice shown)."""
+    return select(Order.status).where(Order.id == bindparam("order_id")).with_for_update()
+
+
 class OrderRepo:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
 
     async def add(self, order: Order, items: Sequence[OrderItem]) -> Order:
+        """The order, in the session from now on, and its items (each gets the order's id; they stay
+        outside the session)."""
         self._s.add(order)
         await self._s.flush()
         for item in items:
             item.order_id = order.id
-        self._s.add_all(items)
-        await self._s.flush()
+        if items:  # an empty list of rows would be one INSERT of defaults
+            await self._s.execute(_insert_into(OrderItem), [_values(item) for item in items])
         return order
 
     async def add_invoice(self, invoice: Invoice) -> None:
-        self._s.add(invoice)
-        await self._s.flush()
+        """The invoice's row; the object stays outside the session."""
+        await self._s.execute(_insert_into(Invoice), _values(invoice))
 
     async def get(self, order_id: int) -> Order | None:
         """Fresh from the database, also when the session holds an older copy."""
@@ -65,13 +113,7 @@ class OrderRepo:
         return result.scalar_one_or_none()
 
     async def open_order_of(self, user_id: int) -> Order | None:
-        result = await self._s.execute(
-            select(Order)
-            .where(Order.user_id == user_id, Order.status.in_(OrderStatus.open()))
-            .order_by(Order.id.desc())
-            .limit(1)
-        )
-        return result.scalar_one_or_none()
+        return (await self._s.execute(_open_order_of(), {"user_id": user_id})).scalar_one_or_none()
 
     async def units_bought(self, user_id: int, product_id: int, since: datetime) -> int:
         """Units of the product in the user's open and sold orders placed at or after `since`: what a per-buyer
@@ -117,9 +159,15 @@ class OrderRepo:
     async def invoice(self, order_id: int) -> Invoice | None:
         return (await self._s.execute(select(Invoice).where(Invoice.order_id == order_id))).scalar_one_or_none()
 
+    async def status_locked(self, order_id: int) -> OrderStatus | None:
+        """The order's status (None: no such order), its row locked on PostgreSQL until the transaction ends,
+        as `locked` does, without loading the order."""
+        result = await self._s.execute(_status_locked(), {"order_id": order_id})
+        return result.scalar_one_or_none()
+
     async def add_invoice_message(self, order_id: int, chat_id: int, message_id: int) -> None:
-        self._s.add(InvoiceMessage(order_id=order_id, chat_id=chat_id, message_id=message_id))
-        await self._s.flush()
+        values = {"order_id": order_id, "chat_id": chat_id, "message_id": message_id}
+        await self._s.execute(_insert_into(InvoiceMessage), values)
 
     async def take_invoice_messages(self, order_id: int) -> list[tuple[int, int]]:
         """(chat id, message id) of the order's invoice messages, oldest first, removed: whoever takes them

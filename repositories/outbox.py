@@ -1,7 +1,8 @@
+import functools
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Insert, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.enums import OutboxStatus
@@ -9,15 +10,19 @@ from models.ops import OutboxMessage
 from repositories.broadcast import KIND as BROADCAST
 
 
+@functools.cache
+def _enqueue() -> Insert:
+    """A Core INSERT, built once and run with each message's values: nothing reads the row back, so no ORM
+    object to flush."""
+    return insert(OutboxMessage.__table__)  # type: ignore[arg-type]
+
+
 class OutboxRepo:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
 
     async def enqueue(self, kind: str, chat_id: int, order_id: int | None = None, **params: Any) -> None:
-        # A Core INSERT: nothing reads the row back, so no ORM object to flush.
-        await self._s.execute(
-            insert(OutboxMessage).values(kind=kind, chat_id=chat_id, order_id=order_id, params=params)
-        )
+        await self._s.execute(_enqueue(), {"kind": kind, "chat_id": chat_id, "order_id": order_id, "params": params})
 
     async def get(self, message_id: int) -> OutboxMessage:
         """Fresh from the database, also when the session holds an older copy."""

@@ -18,8 +18,10 @@ from typing import Any, TypeVar
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Insert,
     Select,
     SQLColumnExpression,
+    Update,
     bindparam,
     case,
     cast,
@@ -54,6 +56,49 @@ def _available_of_variants() -> Select[tuple[int, int | None]]:
     )
 
 
+@functools.cache
+def _candidates() -> Select[tuple[int]]:
+    """The oldest `quantity` available units of the variant `variant`, locked (see `reserve`). The hold's
+    statements are built once: SQLAlchemy took longer to build them and their cache keys than to run them."""
+    return (
+        select(StockUnit.id)
+        .where(StockUnit.variant_id == bindparam("variant"), StockUnit.status == StockStatus.available)
+        .order_by(StockUnit.id)
+        .limit(bindparam("quantity"))
+        .with_for_update(skip_locked=True)
+    )
+
+
+@functools.cache
+def _hold() -> Update:
+    """The units `units` still available become the order `order`'s, returning their ids. A Core UPDATE: no
+    unit is loaded as an object in a checkout, so there is nothing in the session to bring up to date."""
+    units = StockUnit.__table__.c
+    return (
+        update(StockUnit.__table__)  # type: ignore[arg-type]
+        .where(units.id.in_(bindparam("units", expanding=True)), units.status == StockStatus.available)
+        .values(status=StockStatus.reserved, order_id=bindparam("order"))
+        .returning(units.id)
+    )
+
+
+@functools.cache
+def _reservations() -> Insert:
+    return insert(Reservation.__table__)  # type: ignore[arg-type]
+
+
+@functools.cache
+def _count_in() -> Update:
+    """The variant `variant`'s counter moves by `delta`. A Core UPDATE: the counter is read with SQL wherever it
+    is read, never from a loaded Variant, whose attribute keeps the value it was loaded with."""
+    variants = Variant.__table__.c
+    return (
+        update(Variant.__table__)  # type: ignore[arg-type]
+        .where(variants.id == bindparam("variant"))
+        .values(available_units=variants.available_units + bindparam("delta"))
+    )
+
+
 class StockRepo:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
@@ -69,29 +114,15 @@ class StockRepo:
         # Two statements on purpose: PostgreSQL may run an `IN (SELECT ... LIMIT n)` subquery once per
         # outer row and so update more than n rows.
         candidates = list(
-            (
-                await self._s.execute(
-                    select(StockUnit.id)
-                    .where(StockUnit.variant_id == variant_id, StockUnit.status == StockStatus.available)
-                    .order_by(StockUnit.id)
-                    .limit(quantity)
-                    .with_for_update(skip_locked=True)
-                )
-            ).scalars()
+            (await self._s.execute(_candidates(), {"variant": variant_id, "quantity": quantity})).scalars()
         )
         if len(candidates) < quantity:
             return []
-        result = await self._s.execute(
-            update(StockUnit)
-            .where(StockUnit.id.in_(candidates), StockUnit.status == StockStatus.available)
-            .values(status=StockStatus.reserved, order_id=order_id)
-            .returning(StockUnit.id)
-        )
+        result = await self._s.execute(_hold(), {"units": candidates, "order": order_id})
         unit_ids = [int(i) for i in result.scalars()]
         if unit_ids:
             await self._s.execute(
-                insert(Reservation),
-                [{"order_id": order_id, "stock_unit_id": uid, "expires_at": until} for uid in unit_ids],
+                _reservations(), [{"order_id": order_id, "stock_unit_id": uid, "expires_at": until} for uid in unit_ids]
             )
             await self._move({variant_id: -len(unit_ids)})
         return unit_ids
@@ -323,11 +354,7 @@ class StockRepo:
         counter that would go below zero."""
         for variant_id in sorted(deltas):
             if deltas[variant_id]:
-                await self._s.execute(
-                    update(Variant)
-                    .where(Variant.id == variant_id)
-                    .values(available_units=Variant.available_units + deltas[variant_id])
-                )
+                await self._s.execute(_count_in(), {"variant": variant_id, "delta": deltas[variant_id]})
 
 
 def _chunks(items: Sequence[_T]) -> Iterator[Sequence[_T]]:

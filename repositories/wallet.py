@@ -1,9 +1,24 @@
-from sqlalchemy import func, select
+import functools
+
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningInsert
 
 from models.enums import Chain, PaymentStatus
 from models.orders import DerivationCounter, Invoice, Payment
 from repositories.base import dialect_insert
+
+_TAKE_INDEX: dict[str, ReturningInsert[tuple[int]]] = {}  # take_next_index's statement, per dialect
+
+
+@functools.cache
+def _last_paid_index() -> Select[tuple[int]]:
+    """WalletRepo.last_paid_index's statement, with the parameter `chain`; built once (checkout runs it)."""
+    return (
+        select(func.max(Invoice.derivation_index))
+        .join(Payment, Payment.invoice_id == Invoice.id)
+        .where(Invoice.chain == bindparam("chain"), Payment.status != PaymentStatus.reorged)
+    )
 
 
 class WalletRepo:
@@ -17,14 +32,16 @@ class WalletRepo:
         chain's first index): PostgreSQL row-locks it until commit, SQLite's BEGIN IMMEDIATE serialises
         writers, so two transactions can never take the same index.
         """
-        counters = DerivationCounter.__table__
-        stmt = (
-            dialect_insert(self._s, counters)  # type: ignore[arg-type]
-            .values(chain=chain.value, next_index=1)
-            .on_conflict_do_update(index_elements=["chain"], set_={"next_index": counters.c.next_index + 1})
-            .returning(counters.c.next_index)
-        )
-        return int((await self._s.execute(stmt)).scalar_one()) - 1
+        dialect = self._s.bind.dialect.name if self._s.bind is not None else ""
+        if dialect not in _TAKE_INDEX:  # built once per dialect, run with the chain: every checkout takes an index
+            counters = DerivationCounter.__table__
+            _TAKE_INDEX[dialect] = (
+                dialect_insert(self._s, counters)  # type: ignore[arg-type]
+                .on_conflict_do_update(index_elements=["chain"], set_={"next_index": counters.c.next_index + 1})
+                .returning(counters.c.next_index)
+            )
+        stmt = _TAKE_INDEX[dialect]
+        return int((await self._s.execute(stmt, {"chain": chain.value, "next_index": 1})).scalar_one()) - 1
 
     async def highest_index(self, chain: Chain) -> int | None:
         result = await self._s.execute(select(func.max(Invoice.derivation_index)).where(Invoice.chain == chain))
@@ -33,11 +50,7 @@ class WalletRepo:
 
     async def last_paid_index(self, chain: Chain) -> int | None:
         """The highest index whose address has received a payment still on chain."""
-        result = await self._s.execute(
-            select(func.max(Invoice.derivation_index))
-            .join(Payment, Payment.invoice_id == Invoice.id)
-            .where(Invoice.chain == chain, Payment.status != PaymentStatus.reorged)
-        )
+        result = await self._s.execute(_last_paid_index(), {"chain": chain})
         value = result.scalar_one_or_none()
         return None if value is None else int(value)
 

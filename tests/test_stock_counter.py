@@ -7,10 +7,11 @@ never deadlock; migration 0014 counts the units already there."""
 import asyncio
 import random
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import delete, event, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -228,6 +229,48 @@ async def test_concurrent_checkouts_expiries_and_removals_keep_the_counter(sessi
     removed = units - sum(rows.values())
     assert 0 <= removed <= 40  # a unit a checkout held meanwhile stays
     assert rows.get(StockStatus.reserved, 0) > 0
+
+
+async def test_a_checkout_moves_the_counters_last(sessions, settings, wallet, engine) -> None:
+    """Every checkout of a variant waits on PostgreSQL for its counter row until the transaction that moved it
+    commits: a checkout of two variants writes everything else first (order, audit, notice, cart, index,
+    invoice), then holds the units, each variant's counter moved right after its units, in ascending id."""
+    product = await seed_product(sessions, units=0)
+    async with sessions.begin() as s:
+        a = await variant_of(s, product)
+        b = (await VariantRepo(s).add(product, "B", 500)).id
+        stock = StockRepo(s)
+        await stock.add_units(product, a, [None] * 2, utcnow())
+        await stock.add_units(product, b, [None] * 2, utcnow())
+        user = User(telegram_id=40_000, language="en")
+        s.add(user)
+        await s.flush()
+        await s.execute(
+            insert(CartItem),
+            [{"user_id": user.id, "product_id": product, "variant_id": v, "quantity": 1} for v in (b, a)],
+        )
+    statements: list[str] = []
+    moved: list[int] = []  # the variants whose counter moved, in order
+
+    def record(_conn: object, _cursor: object, sql: str, params: Any, *_: object) -> None:
+        statements.append(" ".join(sql.split()[:3]))
+        if sql.startswith("UPDATE product_variants"):
+            moved.append(params[-1])  # (delta, variant id)
+
+    rates = rate_service_from_settings(settings)
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        async with sessions() as s:
+            await CheckoutService(s, settings, wallet, rates).checkout(user.id, Chain.btc)
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+        await rates.close()
+    writes = [sql for sql in statements if not sql.startswith(("SELECT", "BEGIN"))]
+    hold = ["UPDATE stock_units SET", "INSERT INTO reservations", "UPDATE product_variants SET"]
+    assert writes[-6:] == hold * 2
+    assert "INSERT INTO invoices" in writes[:-6]
+    assert moved == [a, b]
+    assert await counters(sessions, a, b) == [1, 1]
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)

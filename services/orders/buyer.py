@@ -138,12 +138,12 @@ class OrderService:
         the edit is queued at once. Missing orders are ignored."""
         async with self._session.begin():
             repo = OrderRepo(self._session)
-            order = await repo.locked(order_id)  # waits for a transition in flight, so none misses this message
-            if order is None:
+            status = await repo.status_locked(order_id)  # waits for a transition in flight: none misses this message
+            if status is None:
                 return
             await repo.add_invoice_message(order_id, chat_id, message_id)
-            if order.status is not OrderStatus.awaiting_payment:
-                await close_invoice_messages(self._session, order_id, order.status)
+            if status is not OrderStatus.awaiting_payment:
+                await close_invoice_messages(self._session, order_id, status)
 
     async def change_address(self, order_id: int, user_id: int, text: str) -> None:
         """The buyer gives a new address for their unpaid order with physical items; it replaces the sealed

@@ -136,23 +136,42 @@ class OrderLifecycle:
         self._stock = StockRepo(session)
         self._refunds = RefundRepo(session)
 
-    async def place(self, order: Order, lines: Sequence[OrderItem], actor: Actor) -> Order:
-        """A new order awaiting payment, with its items and every unit held until `order.expires_at`.
-        Raises OutOfStock (the caller's transaction must roll back: nothing is held then)."""
+    async def place(
+        self,
+        order: Order,
+        lines: Sequence[OrderItem],
+        actor: Actor,
+        then: Callable[[Order], Awaitable[None]] | None = None,
+    ) -> Order:
+        """A new order awaiting payment, with its items and every unit held until `order.expires_at`. `then`
+        writes what the caller adds to the new order (its invoice, a voucher's use, ...) before the units are
+        held: a hold moves its variant's stock counter, a row that stays locked on PostgreSQL until the
+        transaction ends and that every checkout of the variant waits for, so the hold is the last write.
+        Raises OutOfStock (the caller's transaction must roll back: nothing is held then); a line short by the
+        counters raises it before anything is written."""
+        holds = [Line(i.variant_id, i.product_name, i.quantity) for i in lines]
+        left = await self._stock_left(holds)
         order = await self._orders.add(order, lines)
-        await self.hold_all(order.id, [Line(i.variant_id, i.product_name, i.quantity) for i in lines], order.expires_at)
         held = sum(i.quantity for i in lines)
         await self._audit(
             actor, "order.place", order.id, None, {"status": OrderStatus.awaiting_payment.value, "held_units": held}
         )
         total = format_fiat(from_minor(order.total_minor), order.fiat_currency)
         await notify_admins(self._s, self._settings.admin_ids, "admin.new_order", order.id, total=total)
+        if then is not None:
+            await then(order)
+        await self._hold(order.id, holds, left, order.expires_at)
         return order
 
     async def hold_all(self, order_id: int, lines: Sequence[Line], until: datetime) -> None:
         """Hold every line's units for the order, or raise OutOfStock; an unlimited product's line holds
         nothing. Rows may be written before it is raised: the caller's transaction rolls them back. On
         PostgreSQL a unit another buyer is holding at this moment (SKIP LOCKED) counts as gone."""
+        await self._hold(order_id, lines, await self._stock_left(lines), until)
+
+    async def _stock_left(self, lines: Sequence[Line]) -> dict[int, int | None]:
+        """The units left of each line's variant (None: unlimited), by the counters; raises OutOfStock when a
+        line is short by them or its variant is gone."""
         left = await self._stock.available_of_variants(
             [line.variant_id for line in lines if line.variant_id is not None]
         )
@@ -163,10 +182,14 @@ class OrderLifecycle:
         ]
         if short:
             raise OutOfStock(short)
+        return left
+
+    async def _hold(self, order_id: int, lines: Sequence[Line], left: dict[int, int | None], until: datetime) -> None:
+        """Hold the lines `_stock_left` passed (`left`), or raise OutOfStock with what a line could hold."""
         # In ascending variant id: each hold moves its variant's counter, and PostgreSQL's row locks on them are
         # taken in that order by every transaction (repositories.stock), so two checkouts cannot deadlock.
         for line in sorted(lines, key=lambda line: line.variant_id or 0):
-            assert line.variant_id is not None  # checked above
+            assert line.variant_id is not None  # checked by _stock_left
             if left[line.variant_id] is None:  # unlimited: nothing to hold, it never sells out
                 continue
             held = await self._stock.reserve(line.variant_id, line.quantity, order_id, until)

@@ -4,11 +4,13 @@ is part of the total the invoice is priced from. The total comes from services.p
 buyer's prices, the cart's voucher code (its use taken here), the store credit they apply (spent here), the
 coin's fee or discount, shipping. An order the credit pays entirely has no invoice: it is paid at once."""
 
+import functools
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -30,7 +32,7 @@ from services.credit.ledger import CreditLedger
 from services.dto import OrderView, PriceSteps, VoucherProblem
 from services.money import amount_due, from_minor, to_basis_points
 from services.orders.buyer import order_view
-from services.orders.lifecycle import OrderLifecycle, OutOfStock, buyer
+from services.orders.lifecycle import Actor, OrderLifecycle, OutOfStock, buyer
 from services.outbox import notify_admins
 from services.payments.rates import Rate, RateService, RateUnavailable
 from services.pricing import Breakdown, order_columns, price_steps
@@ -268,14 +270,14 @@ class CheckoutService:
     ) -> CheckoutResult:
         s = self._session
         # Lock the buyer's row (PostgreSQL) so a double-tapped checkout cannot create two orders.
-        user = (await s.execute(select(User).where(User.id == user_id).with_for_update())).scalar_one()
+        telegram_id, banned, timeouts = (await s.execute(_buyer_locked(), {"user_id": user_id})).one()
         orders = OrderRepo(s)
         existing = await orders.open_order_of(user_id)
         if existing is not None:  # shown again before anything else is checked
             return CheckoutResult(existing.id, existing=True)
-        if user.is_banned:
+        if banned:
             raise CheckoutRefused("error.banned")
-        if user.timeout_count >= self._settings.max_user_timeouts:
+        if timeouts >= self._settings.max_user_timeouts:
             raise CheckoutRefused("checkout.too_many_timeouts")
         lines = await CartRepo(s).lines(user_id)
         if not lines:
@@ -294,31 +296,37 @@ class CheckoutService:
         breakdown = priced.breakdown(self._coin_fee_bp(asset.chain) if asset else 0)
         if breakdown.total and (asset is None or rate is None):
             raise CreditChanged  # to be paid with credit alone, and it no longer covers the total
-        who = buyer(user.telegram_id)
+        who = buyer(telegram_id)
         items = _order_items(lines)
-        order = await self._place(user, items, breakdown, now, until, shipping.name)
-        voucher = priced.voucher
-        if voucher is not None and breakdown.voucher_code is not None:
-            vouchers = VoucherRepo(s)
-            if not await vouchers.take_use(voucher.id, user_id, order.id, now):
-                fresh = await vouchers.get(voucher.id)  # what changed since it was read: used up, most likely
-                uses = await vouchers.uses_by(voucher.id, user_id)
-                problem = code_problem(fresh, voucher.code, user_id, uses, now)
-                raise VoucherRefused(problem or VoucherProblem("voucher.used_up", voucher.code))
-        if shipping.address is not None and self._goods is not None:  # sealed for the order, now that it has an id
-            sealed = self._goods.seal_address(shipping.address, order.id)
-            await orders.set_address(order.id, sealed)
-            set_committed_value(order, "address_enc", sealed)  # what was written, for the view: no re-read
-        if breakdown.credit:
-            await CreditLedger(s).spend(user_id, order.id, breakdown.credit, str(who), now)
-        view = None
-        if asset is not None and rate is not None and breakdown.total:
-            invoice = await self._invoice(order, asset, breakdown, rate, now)
-            # Unpaid: nothing paid, no goods, nothing to review, no warranty yet; the address was derived just now.
-            view = order_view(order, items, invoice, self._settings, self._goods, physical=_physical(lines))
-        else:  # the credit paid it all
+        view: OrderView | None = None
+
+        async def complete(order: Order) -> None:
+            """Everything the order needs besides its held units (the lifecycle holds them last)."""
+            nonlocal view
+            voucher = priced.voucher
+            if voucher is not None and breakdown.voucher_code is not None:
+                vouchers = VoucherRepo(s)
+                if not await vouchers.take_use(voucher.id, user_id, order.id, now):
+                    fresh = await vouchers.get(voucher.id)  # what changed since it was read: used up, most likely
+                    uses = await vouchers.uses_by(voucher.id, user_id)
+                    problem = code_problem(fresh, voucher.code, user_id, uses, now)
+                    raise VoucherRefused(problem or VoucherProblem("voucher.used_up", voucher.code))
+            if shipping.address is not None and self._goods is not None:  # sealed for the order, now it has an id
+                sealed = self._goods.seal_address(shipping.address, order.id)
+                await orders.set_address(order.id, sealed)
+                set_committed_value(order, "address_enc", sealed)  # what was written, for the view: no re-read
+            if breakdown.credit:
+                await CreditLedger(s).spend(user_id, order.id, breakdown.credit, str(who), now)
+            await CartRepo(s).clear(user_id)
+            # The invoice's index locks the chain's counter row (PostgreSQL) until commit: the last but the hold.
+            if asset is not None and rate is not None and breakdown.total:
+                invoice = await self._invoice(order, asset, breakdown, rate, now)
+                # Unpaid: nothing paid, no goods, nothing to review, no warranty yet; the address was derived now.
+                view = order_view(order, items, invoice, self._settings, self._goods, physical=_physical(lines))
+
+        order = await self._place(user_id, who, items, breakdown, now, until, shipping.name, complete)
+        if view is None:  # the credit paid it all
             await OrderLifecycle(s, self._settings).pay(order, who, now, reason=PAID_WITH_CREDIT)
-        await CartRepo(s).clear(user_id)
         return CheckoutResult(order.id, existing=False, view=view)
 
     async def place_renewal(
@@ -329,29 +337,34 @@ class CheckoutService:
         and tier prices and the coin's fee; no voucher), with its unit held and its invoice in `asset` open until
         `until`. Returns the order's id. Raises OutOfStock (the caller's transaction must roll back)."""
         s, now = self._session, utcnow()
-        user = (await s.execute(select(User).where(User.id == user_id))).scalar_one()
+        who = buyer((await s.execute(select(User.telegram_id).where(User.id == user_id))).scalar_one())
         lines = [
             (CartItem(user_id=user_id, product_id=product.id, variant_id=variant.id, quantity=1), product, variant)
         ]
         priced = CartPrice(await price_lines(s, lines), await buyer_terms(s, user_id), None, None, None)
         breakdown = priced.breakdown(self._coin_fee_bp(asset.chain))
-        order = await self._place(user, _order_items(lines), breakdown, now, until, None)
-        await self._invoice(order, asset, breakdown, rate, now)
-        return order.id
+
+        async def invoice(order: Order) -> None:
+            await self._invoice(order, asset, breakdown, rate, now)
+
+        return (await self._place(user_id, who, _order_items(lines), breakdown, now, until, None, invoice)).id
 
     async def _place(
         self,
-        user: User,
+        user_id: int,
+        who: Actor,
         items: list[OrderItem],
         breakdown: Breakdown,
         now: datetime,
         until: datetime,
         shipping_name: str | None,
+        then: Callable[[Order], Awaitable[None]],
     ) -> Order:
-        """The order with its items and price steps, every unit held until `until`. Raises OutOfStock."""
+        """The order with its items and price steps, `then` (the rest of what is written for it), and every unit
+        held until `until` (OrderLifecycle.place). Raises OutOfStock."""
         return await OrderLifecycle(self._session, self._settings).place(
             Order(
-                user_id=user.id,
+                user_id=user_id,
                 fiat_currency=self._settings.fiat_currency,
                 created_at=now,
                 expires_at=until,
@@ -359,7 +372,8 @@ class CheckoutService:
                 **order_columns(breakdown),
             ),
             items,
-            buyer(user.telegram_id),
+            who,
+            then,
         )
 
     async def _invoice(self, order: Order, asset: Asset, breakdown: Breakdown, rate: Rate, now: datetime) -> Invoice:
@@ -403,6 +417,17 @@ class CheckoutService:
                 gap=run,
                 limit=limit,
             )
+
+
+@functools.cache
+def _buyer_locked() -> Select[tuple[int, bool, int]]:
+    """The buyer `user_id`'s Telegram id, ban and timeouts, their row locked on PostgreSQL; built once, as
+    every checkout's first statement."""
+    return (
+        select(User.telegram_id, User.is_banned, User.timeout_count)
+        .where(User.id == bindparam("user_id"))
+        .with_for_update()
+    )
 
 
 def _order_items(lines: list[CartRow]) -> list[OrderItem]:
