@@ -6,9 +6,19 @@ from sqlalchemy.sql.dml import ReturningInsert
 
 from models.enums import Chain, PaymentStatus
 from models.orders import DerivationCounter, Invoice, Payment
-from repositories.base import dialect_insert
+from repositories.base import Dialect, dialect_of, insert_in
 
-_TAKE_INDEX: dict[str, ReturningInsert[tuple[int]]] = {}  # take_next_index's statement, per dialect
+
+@functools.cache
+def _take_index(dialect: Dialect) -> ReturningInsert[tuple[int]]:
+    """WalletRepo.take_next_index's statement, with the parameters `chain` and `next_index` (1); built once per
+    dialect: every checkout takes an index."""
+    counters = DerivationCounter.__table__
+    return (
+        insert_in(dialect, counters)  # type: ignore[arg-type]
+        .on_conflict_do_update(index_elements=["chain"], set_={"next_index": counters.c.next_index + 1})
+        .returning(counters.c.next_index)
+    )
 
 
 @functools.cache
@@ -32,15 +42,7 @@ class WalletRepo:
         chain's first index): PostgreSQL row-locks it until commit, SQLite's BEGIN IMMEDIATE serialises
         writers, so two transactions can never take the same index.
         """
-        dialect = self._s.bind.dialect.name if self._s.bind is not None else ""
-        if dialect not in _TAKE_INDEX:  # built once per dialect, run with the chain: every checkout takes an index
-            counters = DerivationCounter.__table__
-            _TAKE_INDEX[dialect] = (
-                dialect_insert(self._s, counters)  # type: ignore[arg-type]
-                .on_conflict_do_update(index_elements=["chain"], set_={"next_index": counters.c.next_index + 1})
-                .returning(counters.c.next_index)
-            )
-        stmt = _TAKE_INDEX[dialect]
+        stmt = _take_index(dialect_of(self._s))
         return int((await self._s.execute(stmt, {"chain": chain.value, "next_index": 1})).scalar_one()) - 1
 
     async def highest_index(self, chain: Chain) -> int | None:
