@@ -4,12 +4,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.enums import Chain, OrderStatus, PaymentStatus
 from models.orders import Invoice, Order, Payment
 from repositories.base import insert_ignoring_conflict
+
+# Rows per read of `watched`: between reads the event loop serves others (10,000 rows in one read held it ~20 ms).
+WATCHED_PAGE = 1000
 
 
 class PaymentRepo:
@@ -19,14 +22,22 @@ class PaymentRepo:
     async def watched(self, chain: Chain, closed_since: datetime) -> list[tuple[int, str, str | None, datetime]]:
         """(invoice id, address, token, created at) of every invoice the observer must look at on this chain:
         the open ones, and those that closed (paid, expired, ...) since `closed_since`, however old the
-        invoice is. The token is None for an invoice in the chain's own coin."""
-        result = await self._s.execute(
+        invoice is. The token is None for an invoice in the chain's own coin. Read WATCHED_PAGE rows at a time, in
+        ascending id after the last one read, so no invoice is skipped or read twice."""
+        page = (
             select(Invoice.id, Invoice.address, Invoice.token, Invoice.created_at)
             .join(Order, Order.id == Invoice.order_id)
-            .where(Invoice.chain == chain, _watched(closed_since))
+            .where(Invoice.chain == chain, _watched(closed_since), Invoice.id > bindparam("after"))
             .order_by(Invoice.id)
+            .limit(WATCHED_PAGE)
         )
-        return [(int(i), str(a), t, at) for i, a, t, at in result.tuples()]
+        watched: list[tuple[int, str, str | None, datetime]] = []
+        while True:
+            result = await self._s.execute(page, {"after": watched[-1][0] if watched else 0})
+            rows = [(int(i), str(a), t, at) for i, a, t, at in result.tuples()]
+            watched += rows
+            if len(rows) < WATCHED_PAGE:
+                return watched
 
     async def watched_chains(self, closed_since: datetime) -> set[Chain]:
         """The chains `watched` would return invoices for."""

@@ -8,6 +8,7 @@ from datetime import timedelta
 from aiogram.methods import SendPhoto
 from sqlalchemy import select, update
 
+import repositories.payments
 from bot.app import chains_to_watch
 from handlers.callbacks import OrderAction, OrderCb
 from models.enums import Chain, OrderProblem, OrderStatus, StockStatus
@@ -135,6 +136,19 @@ async def test_a_paid_order_is_watched_for_monitor_hours_after_it_closed_not_aft
         watched = {w.id for w in await WatchList(s).invoices(Chain.btc, since)}
     invoice_of = {o: i for o, i in await rows(sessions, select(Invoice.order_id, Invoice.id))}
     assert watched == {invoice_of[slow]}
+
+
+async def test_the_watch_list_reads_every_invoice_once_page_by_page(tg, sessions, goods, monkeypatch) -> None:
+    """PaymentRepo.watched reads WATCHED_PAGE rows at a time, so the event loop serves others between reads."""
+    monkeypatch.setattr(repositories.payments, "WATCHED_PAGE", 2)
+    product = await seed_product(sessions, units=5, goods=goods)
+    for n in range(5):
+        await place(tg, sessions, Person(id=410 + n), product)
+    async with sessions() as s:
+        watched = [w.id for w in await WatchList(s).invoices(Chain.btc, utcnow())]
+    invoices = [i for (i,) in await rows(sessions, select(Invoice.id).order_by(Invoice.id))]
+    assert len(invoices) == 5
+    assert watched == invoices
 
 
 async def test_webhook_event_ids_are_kept_only_as_long_as_a_replay_could_pass(sessions) -> None:
