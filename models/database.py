@@ -64,12 +64,13 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
 
 @asynccontextmanager
 async def read_only(session: AsyncSession) -> AsyncIterator[None]:
-    """A transaction that only reads, one consistent snapshot throughout.
+    """A transaction that only reads.
 
-    On SQLite it starts with a plain (deferred) BEGIN, so under WAL it reads the last committed state
-    without queueing behind writers, neither for the write lock nor for the writer's turn in this
+    On SQLite it starts with a plain (deferred) BEGIN, so under WAL it reads one snapshot, the last committed
+    state, without queueing behind writers, neither for the write lock nor for the writer's turn in this
     process. PostgreSQL runs it READ ONLY, so a write slipped into one fails in the tests instead of
-    silently taking SQLite's lock.
+    silently taking SQLite's lock; there it is READ COMMITTED, so each statement sees what was committed
+    before it, not one snapshot.
     """
     async with session.begin():
         with without_writer_turn():  # the connection is checked out here

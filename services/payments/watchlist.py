@@ -35,7 +35,9 @@ class WatchList:
 
     async def invoices(self, chain: Chain, closed_since: datetime) -> list[WatchedInvoice]:
         """Every invoice the observer must look at on `chain`: those of open orders, and of orders that
-        closed since `closed_since` (late payments, reorgs). Read-only, one snapshot."""
+        closed since `closed_since` (late payments, reorgs). Read-only; on PostgreSQL each read sees the latest
+        commits, and none is missed: an invoice that closes meanwhile stays in the closed-since window, and the
+        pages go by id."""
         async with read_only(self._session):
             repo = PaymentRepo(self._session)
             watched = await repo.watched(chain, closed_since)
