@@ -107,6 +107,10 @@ class Line:
     name: str
     quantity: int
 
+    @classmethod
+    def of(cls, item: OrderItem) -> "Line":
+        return cls(item.variant_id, item.product_name, item.quantity)
+
 
 class OutOfStock(Exception):
     """Some line cannot be held; nothing was held. `shortages`: (product name, units left)."""
@@ -149,7 +153,7 @@ class OrderLifecycle:
         transaction ends and that every checkout of the variant waits for, so the hold is the last write.
         Raises OutOfStock (the caller's transaction must roll back: nothing is held then); a line short by the
         counters raises it before anything is written."""
-        holds = [Line(i.variant_id, i.product_name, i.quantity) for i in lines]
+        holds = [Line.of(i) for i in lines]
         left = await self._stock_left(holds)
         order = await self._orders.add(order, lines)
         held = sum(i.quantity for i in lines)
@@ -259,7 +263,7 @@ class OrderLifecycle:
         items = await self._orders.items(order.id)
 
         async def hold_and_sell() -> dict[str, Any]:
-            await self.hold_all(order.id, [Line(i.variant_id, i.product_name, i.quantity) for i in items], now)
+            await self.hold_all(order.id, [Line.of(i) for i in items], now)
             return {"sold_units": await self._stock.sell(order.id, now)}
 
         if not await self._move(
