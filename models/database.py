@@ -12,6 +12,7 @@ from sqlalchemy.dialects import registry
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from config import ROOT
+from models.fair_pool import FairQueuePool
 from models.sqlite_driver import without_writer_turn
 
 if TYPE_CHECKING:
@@ -42,8 +43,12 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
         return engine
+    # Tasks wait for one of ten connections in the order they asked (models.fair_pool). No overflow: more
+    # transactions at once would only queue on the same rows and for this process's one core, and the extra
+    # connections are opened and closed again with each burst.
+    kwargs.setdefault("poolclass", FairQueuePool)
     kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 10)
+    kwargs.setdefault("max_overflow", 0)
     return create_async_engine(url, pool_pre_ping=True, **kwargs)
 
 

@@ -41,8 +41,11 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
     SQLiteDialect_aiosqlite,
 )
 from sqlalchemy.engine import URL
-from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry, Pool, PoolProxiedConnection
+from sqlalchemy.pool import ConnectionPoolEntry, Pool, PoolProxiedConnection
 from sqlalchemy.util import await_only
+from sqlalchemy.util.queue import Empty
+
+from models.fair_pool import FairQueue, FairQueuePool
 
 log = logging.getLogger(__name__)
 TESTED_WITH = {"sqlalchemy": "2.0.58", "aiosqlite": "0.22.1"}
@@ -145,60 +148,50 @@ class OneHopDBAPI(AsyncAdapt_aiosqlite_dbapi):
 
 
 class WriterTurns:
-    """One writer at a time, in the order they asked. The task holding the turn may take it again (a
-    nested session); each take is given back once. Waiting longer than `timeout` seconds raises
-    sqlalchemy.exc.TimeoutError, as waiting for a pooled connection does."""
+    """One writer at a time, in the order they asked (a FairQueue holding one turn). The task holding the turn
+    may take it again (a nested session); each take is given back once. Waiting longer than `timeout` seconds
+    raises sqlalchemy.exc.TimeoutError, as waiting for a pooled connection does."""
 
     def __init__(self, timeout: float) -> None:
         self._timeout = timeout
+        self._turn: FairQueue[bool] = FairQueue(maxsize=1)
+        self._turn.put_nowait(True)
         self._holder: asyncio.Task[Any] | None = None
         self._depth = 0  # takes not yet given back by the holder
-        self._queue: deque[tuple[asyncio.Future[None], asyncio.Task[Any] | None]] = deque()
 
     @property
     def waiting(self) -> int:
-        return len(self._queue)
+        return self._turn.waiting
 
     def take_now(self) -> bool:
         """Take the turn if that needs no waiting."""
         task = asyncio.current_task()
-        if self._depth == 0 or (task is not None and self._holder is task):
-            self._holder = task
+        if self._depth and task is not None and self._holder is task:
             self._depth += 1
             return True
-        return False
+        if self._turn.empty():
+            return False
+        self._turn.get_nowait()
+        self._holder, self._depth = task, 1
+        return True
 
     async def take(self) -> None:
         if self.take_now():
             return
-        entry = (asyncio.get_running_loop().create_future(), asyncio.current_task())
-        self._queue.append(entry)
         try:
-            async with asyncio.timeout(self._timeout):
-                await entry[0]
-        except BaseException as error:
-            if entry[0].done() and not entry[0].cancelled():
-                self.give_back()  # handed the turn just as this waiter was cancelled: pass it on
-            elif entry in self._queue:
-                self._queue.remove(entry)
-            if isinstance(error, TimeoutError):
-                raise exc.TimeoutError(f"waited {self._timeout:.0f} s for the SQLite writer's turn") from error
-            raise
+            await self._turn.wait(self._timeout)
+        except Empty as error:
+            raise exc.TimeoutError(f"waited {self._timeout:.0f} s for the SQLite writer's turn") from error
+        self._holder, self._depth = asyncio.current_task(), 1
 
     def give_back(self) -> None:
         self._depth -= 1
-        if self._depth:
-            return
-        while self._queue:
-            turn, task = self._queue.popleft()
-            if not turn.done():  # a cancelled waiter leaves its future cancelled
-                self._holder, self._depth = task, 1
-                turn.set_result(None)
-                return
-        self._holder = None
+        if not self._depth:
+            self._holder = None
+            self._turn.put_nowait(True)
 
 
-class WriterQueuePool(AsyncAdaptedQueuePool):
+class WriterQueuePool(FairQueuePool):
     """The engine's pool for SQLite files: a writer's connection holds `writers`' turn while checked out."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
