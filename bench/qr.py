@@ -1,5 +1,6 @@
 """The invoice's QR code beside segno's own: the symbol with its mask chosen by services/payments/qr_mask,
-and the PNG the pay step sends, against segno.make_qr(uri, error="m") choosing the mask itself.
+and the PNG the pay step sends, against segno.make_qr(uri, error="m") encoding and choosing the mask itself (the
+PNG's reference goes through the same writer, so it moves with the writer: compare it with main's run).
 
 Each figure is the median of `--rounds` rounds, each encoding every payment URI below `--calls` times, the
 two sides alternating round by round so that both meet the same load.
@@ -37,7 +38,7 @@ URIS = (
 
 
 def segnos_png(uri: str) -> bytes:
-    """The pay step's PNG before qr_mask: segno chooses the mask."""
+    """segno's own symbol (segno encodes and chooses the mask) through the pay step's PNG writer."""
     return qr_matrix_png(segno.make_qr(uri, error="m").matrix)
 
 

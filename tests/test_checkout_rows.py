@@ -12,6 +12,8 @@ shows what changed."""
 import hashlib
 import json
 import os
+import struct
+import zlib
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
@@ -145,12 +147,27 @@ def plain(table: str, column: str, value: Any, row: Any, goods: GoodsCipher) -> 
 
 
 def calls_of(calls: list[TelegramMethod[Any]]) -> list[Any]:
-    """What the bot sent, as JSON; a photo as the SHA-256 of its bytes."""
+    """What the bot sent, as JSON; a photo as the SHA-256 of its bytes, its image data deflated at level 9."""
     shown: list[Any] = []
     for call in calls:
         photo = getattr(call, "photo", None)
         fields = call.model_dump(mode="json", exclude_none=True, exclude={"photo"}, fallback=repr)
         if isinstance(photo, BufferedInputFile):
-            fields["photo"] = hashlib.sha256(photo.data).hexdigest()
+            fields["photo"] = hashlib.sha256(deflated_at_level_9(photo.data)).hexdigest()
         shown.append({type(call).__name__: fields})
     return shown
+
+
+def deflated_at_level_9(png: bytes) -> bytes:
+    """The PNG with its IDAT data inflated and deflated again at level 9, as the golden file's photos were
+    written (the pay step's PNG is deflated at zlib's fastest level since): the digest follows the
+    picture's scanlines, not the compressor's level."""
+    chunks, pos = [png[:8]], 8
+    while pos < len(png):
+        (length,) = struct.unpack(">I", png[pos : pos + 4])
+        kind, data = png[pos + 4 : pos + 8], png[pos + 8 : pos + 8 + length]
+        if kind == b"IDAT":
+            data = zlib.compress(zlib.decompress(data), 9)
+        chunks.append(struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data)))
+        pos += 12 + length
+    return b"".join(chunks)

@@ -3,9 +3,11 @@
 import io
 import struct
 import zlib
+from collections.abc import Sequence
 
 import pytest
 import segno
+from PIL import Image
 
 from models.enums import Chain
 from services.payments.uri import payment_uri, qr_matrix_png, qr_png
@@ -85,15 +87,43 @@ def test_qr_png() -> None:
         payment_uri(Chain.eth, ETH, HUGE_WEI, eth_chain_id=11155111) + "&" + "x" * 300,  # a large version
     ],
 )
-def test_qr_png_is_segnos_png_byte_for_byte(uri: str) -> None:
+def test_qr_png_is_segnos_picture_pixel_for_pixel(uri: str) -> None:
     qr = segno.make_qr(uri, error="m")
-    expected = io.BytesIO()
-    qr.save(expected, kind="png", scale=8, border=4)
-    assert qr_png(uri) == expected.getvalue()
-    for scale, border in ((1, 0), (3, 1), (5, 2)):  # rows that end mid-byte too
+    for scale, border in ((8, 4), (1, 0), (3, 1), (5, 2)):  # the invoice's; rows that end mid-byte too
         expected = io.BytesIO()
         qr.save(expected, kind="png", scale=scale, border=border)
-        assert qr_matrix_png(qr.matrix, scale, border) == expected.getvalue(), (scale, border)
+        ours = qr_png(uri) if (scale, border) == (8, 4) else qr_matrix_png(qr.matrix, scale, border)
+        assert picture(ours) == picture(expected.getvalue()), (scale, border)
+        assert picture(ours) == drawn(qr.matrix, scale, border), (scale, border)
+
+
+def test_one_module_flipped_is_another_picture() -> None:
+    matrix = [bytearray(row) for row in segno.make_qr(payment_uri(Chain.btc, BTC, 20_834), error="m").matrix]
+    before = picture(qr_matrix_png(matrix))
+    matrix[10][17] ^= 1
+    after = picture(qr_matrix_png(matrix))
+    assert after != before
+    assert after == drawn(matrix, 8, 4)
+
+
+def picture(png: bytes) -> tuple[str, tuple[int, int], bytes]:
+    """A PNG's mode, size and pixels, decoded by Pillow (not by our writer's rules)."""
+    with Image.open(io.BytesIO(png)) as image:
+        return image.mode, image.size, image.convert("L").tobytes()
+
+
+def drawn(matrix: Sequence[bytes | bytearray], scale: int, border: int) -> tuple[str, tuple[int, int], bytes]:
+    """The picture of `matrix` pixel by pixel: black (0) for a dark module, white (255) elsewhere."""
+    size = (len(matrix) + 2 * border) * scale
+
+    def module(i: int, j: int) -> int:
+        inside = 0 <= i < len(matrix) and 0 <= j < len(matrix)
+        return matrix[i][j] if inside else 0
+
+    pixels = bytes(
+        0 if module(y // scale - border, x // scale - border) else 255 for y in range(size) for x in range(size)
+    )
+    return "1", (size, size), pixels
 
 
 def test_short_uri_is_not_micro_qr() -> None:

@@ -12,7 +12,15 @@ import segno.encoder
 from models.chains import Asset
 from models.enums import Chain
 from services.payments import qr_mask
-from services.payments.qr_mask import TESTED_WITH, installed_versions, layers_for, penalty, qr_matrix, to_bits
+from services.payments.qr_mask import (
+    TESTED_WITH,
+    installed_versions,
+    layers_for,
+    penalty,
+    qr_matrix,
+    to_bits,
+    unmasked,
+)
 from services.payments.uri import payment_uri
 
 encoder: Any = segno.encoder  # untyped
@@ -82,6 +90,22 @@ def test_the_symbol_is_segnos_for_every_uri_shape_and_version() -> None:
         assert qr_matrix(text) == expected.matrix, (text, expected.version, expected.mask)
     assert versions == set(range(1, 23)), sorted(versions)  # the corpus reaches every version up to 22
     assert masks == set(range(8))
+
+
+def test_the_codewords_and_their_places_are_segnos_in_every_version_and_error_level() -> None:
+    """The Reed-Solomon codewords, the interleaving and the placement against segno's own steps, for random
+    data codewords: also the versions and error levels beyond what a text at level M reaches above."""
+    rnd = random.Random(40)
+    for version in range(1, 41):
+        n = encoder.calc_matrix_size(version)
+        for error in (consts.ERROR_LEVEL_L, consts.ERROR_LEVEL_M, consts.ERROR_LEVEL_Q, consts.ERROR_LEVEL_H):
+            data = rnd.randbytes(sum(info.num_blocks * info.num_data for info in consts.ECC[version][error]))
+            expected = encoder.make_matrix(n, n)
+            encoder.add_finder_patterns(expected, n, n)
+            encoder.add_alignment_patterns(expected, n, n)
+            bits = encoder.Buffer(int(bit) for bit in format(int.from_bytes(data, "big"), f"0{8 * len(data)}b"))
+            encoder.add_codewords(expected, encoder.make_final_message(version, error, bits), version)
+            assert unmasked(version, error, data) == to_bits(expected), (version, error)
 
 
 def test_the_penalty_is_segnos_on_matrices_made_to_hit_the_rules_edges() -> None:

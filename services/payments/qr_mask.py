@@ -1,27 +1,34 @@
-"""The QR symbol segno.make_qr(text, error="m") makes, module for module, with its data mask chosen fast.
+"""The QR symbol segno.make_qr(text, error="m") makes, module for module, encoded and its data mask chosen fast.
 
 segno tries all 8 data masks (ISO/IEC 18004 7.8) and scores each candidate cell by cell in Python: about
-5 of its 6 ms for a payment URI. Here segno encodes once with mask 0; its data modules are unmasked and the
-8 candidates scored on the whole matrix as one int (a bit per module, dark 1, each row followed by 4 light
-bits of gap), with shifts, AND/OR/XOR and int.bit_count, which run in C. The winner is the mask-0 symbol
-with two layers XORed in: the two masks over the data modules, and the two format informations.
+5 of its 6 ms for a payment URI; of the rest, its Reed-Solomon division, codeword placement and masking,
+also cell by cell, took about 1 ms. Here segno's own steps make the data codewords (mode, version, error
+level, padding); the error correction is a table-driven division on one int per block, and the message's
+bits go to their modules by one itemgetter per version (the order segno's add_codewords gives). The symbol
+is one int (a bit per module, dark 1, each row followed by 4 light bits of gap), so the 8 candidates are
+scored with shifts, AND/OR/XOR and int.bit_count, which run in C, and the winner is the unmasked symbol
+with its mask's layer and its format and version information XORed in.
 
-`penalty` mirrors segno 1.6.6's `mask_scores` (its reading of the N3 rule included) and the layers come
-from segno.encoder's private helpers, so both are used only with the segno in TESTED_WITH; with another,
-segno chooses the mask itself, with a warning (tests/test_qr_mask.py fails then).
+`penalty` mirrors segno 1.6.6's `mask_scores` (its reading of the N3 rule included), `_data_codewords` its
+`_encode`'s first half, and the layers come from segno.encoder's private helpers, so all are used only with
+the segno in TESTED_WITH; with another, segno encodes and chooses the mask itself, with a warning
+(tests/test_qr_mask.py fails then).
 """
 
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
+from operator import itemgetter
 from typing import Any
 
 import segno
+import segno.consts
 import segno.encoder
 
 log = logging.getLogger(__name__)
 encoder: Any = segno.encoder  # untyped; its private helpers, read with TESTED_WITH's version
+consts: Any = segno.consts
 TESTED_WITH = {"segno": "1.6.6"}
 GAP = 4  # light bits after each row: N3 looks 4 modules past a line's ends and must see no other line
 _TO_BITS = bytes.maketrans(b"\0\1", b"01")
@@ -52,20 +59,103 @@ class Layers:
 
 def qr_matrix(text: str) -> tuple[bytes, ...]:
     """The module rows of `segno.make_qr(text, error="m")` (1 dark, 0 light), the same symbol: the same
-    version, error level and mask, chosen by the same penalties with the same tie-break (the lowest mask)."""
+    version, error level, codewords and mask, chosen by the same penalties with the same tie-break (the
+    lowest mask)."""
     if not _WRITTEN_FOR_INSTALLED:
         return tuple(bytes(row) for row in segno.make_qr(text, error="m").matrix)
-    first = segno.make_qr(text, error="m", mask=0)
-    layers = layers_for(first.version)
-    masked = to_bits(first.matrix)
-    # segno scores a candidate before it writes format and version information: those modules are light
-    unmasked = layers.function | ((masked & layers.data) ^ layers.masks[0])
+    version, error, data = _data_codewords(text)
+    layers = layers_for(version)
+    symbol = unmasked(version, error, data)
     # min keeps the first of equal scores, as segno keeps a mask only if it scores strictly lower
-    best = min(range(len(layers.masks)), key=lambda k: penalty(unmasked ^ layers.masks[k], layers))
-    error = encoder.normalize_errorlevel(first.error)
-    symbol = masked ^ layers.masks[0] ^ layers.masks[best]
-    symbol ^= _format(first.version, error, 0) ^ _format(first.version, error, best)
-    return _from_bits(symbol, layers)
+    best = min(range(len(layers.masks)), key=lambda k: penalty(symbol ^ layers.masks[k], layers))
+    return _from_bits(symbol ^ layers.masks[best] ^ _information(version, error, best), layers)
+
+
+def _data_codewords(text: str) -> tuple[int, int, bytes]:
+    """The version, the error level (M, boosted where the version has room) and the data codewords of
+    segno's make_qr(text, error="m"), by segno's own steps (encoder.encode and _encode's first half)."""
+    segments = encoder.prepare_data(text, None, None)
+    version = encoder.find_version(segments, consts.ERROR_LEVEL_M, eci=False, micro=False)
+    error = encoder.boost_error_level(version, consts.ERROR_LEVEL_M, segments, False)
+    buffer = encoder.Buffer()
+    for segment in segments:
+        encoder.write_segment(buffer, segment, None, encoder.version_range(version), False)
+    capacity = consts.SYMBOL_CAPACITY[version][error]
+    encoder.write_terminator(buffer, capacity, None, len(buffer))
+    encoder.write_padding_bits(buffer, version, len(buffer))
+    encoder.write_pad_codewords(buffer, version, capacity, len(buffer))
+    bits = bytes(buffer.getbits()).translate(_TO_BITS)
+    return version, error, int(bits, 2).to_bytes(len(bits) // 8, "big")
+
+
+def unmasked(version: int, error: int, data: bytes) -> int:
+    """The symbol segno masks and scores: the function patterns, the data codewords and their error
+    correction placed in the data modules; the format and version information not yet written (light)."""
+    return layers_for(version).function | _placed(version, _with_error_correction(data, version, error))
+
+
+def _with_error_correction(data: bytes, version: int, error: int) -> bytes:
+    """The final message (ISO/IEC 18004 7.6), as segno's make_final_message: the data split into blocks in
+    order (segno ignores codewords past them), each block's Reed-Solomon codewords, both interleaved."""
+    data_blocks, ec_blocks = [], []
+    start = 0
+    for info in consts.ECC[version][error]:
+        for _ in range(info.num_blocks):
+            block = data[start : start + info.num_data]
+            start += info.num_data
+            data_blocks.append(block)
+            ec_blocks.append(_reed_solomon(block, info.num_total - info.num_data))
+    return _interleaved(data_blocks) + _interleaved(ec_blocks)
+
+
+def _interleaved(blocks: Sequence[bytes]) -> bytes:
+    """The first codeword of each block, then the second, ...; a shorter block is left out once it ends."""
+    return bytes(block[i] for i in range(max(map(len, blocks))) for block in blocks if i < len(block))
+
+
+def _reed_solomon(block: bytes, length: int) -> bytes:
+    """The block's `length` error correction codewords: the remainder of its division by the generator
+    polynomial, a codeword per step, the remainder held as one int (its first codeword the highest byte)."""
+    products = _generator_products(length)
+    first, width = 8 * (length - 1), (1 << 8 * length) - 1
+    remainder = 0
+    for codeword in block:
+        remainder = ((remainder << 8) & width) ^ products[(remainder >> first) ^ codeword]
+    return remainder.to_bytes(length, "big")
+
+
+@cache
+def _generator_products(length: int) -> tuple[int, ...]:
+    """For each codeword value c, c times the generator polynomial of `length` error codewords (its leading
+    1 left out) in GF(256), the coefficients as one int, as segno multiplies: exp[log c + log g]."""
+    log, exp, generator = consts.GALIOS_LOG, consts.GALIOS_EXP, consts.GEN_POLY[length]
+    return (0, *(int.from_bytes(bytes(exp[log[c] + g] for g in generator), "big") for c in range(1, 256)))
+
+
+def _placed(version: int, message: bytes) -> int:
+    """The message's bits in the data modules (the rest 0, as the remainder bits are), as one int."""
+    bits = format(int.from_bytes(message, "big"), f"0{8 * len(message)}b").encode()
+    modules, order = _placement(version)
+    return int(bytes(order(bits.ljust(modules + 1, b"0"))), 2)
+
+
+@cache
+def _placement(version: int) -> tuple[int, Callable[[bytes], tuple[int, ...]]]:
+    """The number of data modules, and a getter that takes the i-th character of a text for each bit of the
+    symbol (GAP included) that is the i-th data module in segno's placement order (7.7.3), and the
+    character past the modules for every other bit. segno's add_codewords places the indices itself."""
+    n = encoder.calc_matrix_size(version)
+    matrix = encoder.make_matrix(n, n)
+    encoder.add_finder_patterns(matrix, n, n)
+    encoder.add_alignment_patterns(matrix, n, n)
+    modules = sum(row.count(2) for row in matrix)
+    rows = [list(row) for row in matrix]
+    first = 3  # above 0, 1 and 2 (a free data module), so that each index is told from those
+    encoder.add_codewords(rows, range(first, first + modules), version)
+    gap = [modules] * GAP
+    return modules, itemgetter(
+        *(i for row in rows for i in (*(v - first if v >= first else modules for v in row), *gap))
+    )
 
 
 def penalty(matrix: int, layers: Layers) -> int:
@@ -158,11 +248,13 @@ def layers_for(version: int) -> Layers:
 
 
 @cache
-def _format(version: int, error: int, mask: int) -> int:
-    """The format information of a symbol with this mask (and the dark module, the same in every mask)."""
+def _information(version: int, error: int, mask: int) -> int:
+    """The format information of a symbol with this mask (and the dark module, the same in every mask) and
+    its version information (from version 7 on)."""
     n = encoder.calc_matrix_size(version)
     matrix = tuple(bytearray(n) for _ in range(n))
     encoder.add_format_info(matrix, version, error, mask)
+    encoder.add_version_info(matrix, version)
     return to_bits(matrix)
 
 

@@ -44,6 +44,8 @@ def payment_uri(unit: Unit, address: str, base_units: int, eth_chain_id: int | N
 QR_SCALE = 8  # pixels per module
 QR_BORDER = 4  # the standard quiet zone, in modules
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# zlib's fastest level: 0.02 ms where segno's 9 takes 0.8-2 ms, for about 300 more bytes of a 0.8 KB upload
+PNG_LEVEL = 1
 
 
 def qr_png(uri: str) -> bytes:
@@ -54,29 +56,27 @@ def qr_png(uri: str) -> bytes:
 
 
 def qr_matrix_png(matrix: Sequence[bytes | bytearray], scale: int = QR_SCALE, border: int = QR_BORDER) -> bytes:
-    """The PNG that segno's `save(kind="png")` writes for a black-on-white symbol, byte for byte (the tests
-    compare them), without its pixel-by-pixel generators: a 1-bit greyscale image (dark 0, light 1), each
-    module row one packed scanline followed by scale - 1 "Up" scanlines of zeros, deflated at level 9."""
+    """The picture segno's `save(kind="png")` writes for a black-on-white symbol, pixel for pixel (the tests
+    decode both), without its pixel-by-pixel generators: a 1-bit greyscale image (dark 0, light 1), each
+    module row one packed scanline followed by scale - 1 "Up" scanlines of zeros, deflated at PNG_LEVEL."""
     size = len(matrix) + 2 * border
     width = size * scale
     pad = -width % 8  # the last byte of a scanline is filled with 0 bits
-    light, dark = "1" * scale, "0" * scale
-    quiet = light * border
+    pixels = ("1" * scale, "0" * scale)  # a module's pixels, light and dark
+    quiet = pixels[0] * border
 
     def scanline(bits: str) -> bytes:
         return b"\0" + int(bits + "0" * pad, 2).to_bytes((width + pad) // 8, "big")
 
-    blank = scanline(light * size) * (border * scale)
+    blank = scanline(pixels[0] * size) * (border * scale)
     up = (b"\2" + bytes((width + pad) // 8)) * (scale - 1)
-    rows = b"".join(
-        scanline(quiet + "".join(dark if module else light for module in row) + quiet) + up for row in matrix
-    )
+    rows = b"".join(scanline(quiet + "".join(map(pixels.__getitem__, row)) + quiet) + up for row in matrix)
     header = struct.pack(">2I5B", width, width, 1, 0, 0, 0, 0)
     return b"".join(
         (
             PNG_SIGNATURE,
             _chunk(b"IHDR", header),
-            _chunk(b"IDAT", zlib.compress(blank + rows + blank, 9)),
+            _chunk(b"IDAT", zlib.compress(blank + rows + blank, PNG_LEVEL)),
             _chunk(b"IEND", b""),
         )
     )
