@@ -12,7 +12,7 @@ from sqlalchemy.dialects import registry
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from config import ROOT
-from models.sqlite_driver import without_writer_turn
+from models.sqlite_driver import begin, without_writer_turn
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -92,7 +92,7 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin_immediate(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
+    begin(conn, "BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 def _ensure_sqlite_dir(url: str) -> None:
