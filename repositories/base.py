@@ -77,13 +77,13 @@ def insert_on_conflict(
     that dialect renders for it, carried as text (cacheable); it must bind no values. A test compares the
     SQL with the dialect's own for each statement built this way."""
     compiler = _COMPILERS[dialect]
-    with_clause = str(on_conflict(insert_in(dialect, table)).compile(dialect=compiler))
-    plain = str(insert(table).compile(dialect=compiler))
-    if not with_clause.startswith(plain) or ":" in with_clause[len(plain) :]:
+    with_clause = on_conflict(insert_in(dialect, table)).compile(dialect=compiler)
+    plain = insert(table).compile(dialect=compiler)
+    if not str(with_clause).startswith(str(plain)) or with_clause.binds.keys() != plain.binds.keys():
         raise ValueError(f"not a clause after the VALUES that binds nothing: {with_clause}")
     stmt = insert(table)
     # The slot each dialect's on_conflict_* sets; dml.Insert compiles it after the VALUES and keys its cache on it.
-    stmt._post_values_clause = text(with_clause[len(plain) :].strip())
+    stmt._post_values_clause = text(str(with_clause)[len(str(plain)) :].strip())
     return stmt
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import ORMExecuteState, Session
 from handlers.callbacks import MenuAction, MenuCb
 from models.shop import CartItem, User
 from repositories import cart, users
-from repositories.base import Dialect, insert_in
+from repositories.base import Dialect, insert_in, insert_on_conflict
 from tests.shop import seed_product
 from tests.telegram import Person, Telegram, buttons
 
@@ -129,3 +129,14 @@ def test_an_insert_on_conflict_built_once_is_the_dialects_own_sql(
     assert str(built_once(dialect).compile(dialect=compiler, column_keys=columns)) == expected
     assert "ON CONFLICT" in expected
     assert built_once(dialect)._generate_cache_key() is not None
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_an_on_conflict_clause_that_binds_a_value_is_refused(dialect: Dialect) -> None:
+    """Its text would carry no value for the parameter: insert_on_conflict must refuse it, not lose the value."""
+    with pytest.raises(ValueError, match="binds nothing"):
+        insert_on_conflict(
+            dialect,
+            CartItem.__table__,  # type: ignore[arg-type]
+            lambda insert: insert.on_conflict_do_update(index_elements=["user_id", "variant_id"], set_={"quantity": 5}),
+        )
