@@ -124,7 +124,7 @@ def test_an_insert_on_conflict_built_once_is_the_dialects_own_sql(
 ) -> None:
     """insert_on_conflict gives these statements a cache key and must not change their SQL."""
     compiler = registry.load(dialect)()
-    table = User if built_once is users._insert_if_missing else CartItem.__table__
+    table: Any = User if built_once is users._insert_if_missing else CartItem.__table__
     expected = str(own(insert_in(dialect, table)).compile(dialect=compiler, column_keys=columns))
     assert str(built_once(dialect).compile(dialect=compiler, column_keys=columns)) == expected
     assert "ON CONFLICT" in expected
