@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from config import ROOT
 from models.fair_pool import FairQueuePool
-from models.sqlite_driver import without_writer_turn
+from models.sqlite_driver import begin, without_writer_turn
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -97,7 +97,7 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin_immediate(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
+    begin(conn, "BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 def _ensure_sqlite_dir(url: str) -> None:

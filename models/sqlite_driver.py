@@ -8,7 +8,10 @@ aiosqlite dialect, nothing else:
   event loop. `OneHopCursor` runs the whole statement as one function on that thread and keeps the rows,
   description, rowcount and lastrowid it returns. Errors are sqlite3's own, so SQLAlchemy translates them
   as before. Server-side cursors (stream_results) keep the stock code: nothing here streams.
-  The pool's rollback of a connection it gets back is skipped when no transaction is open.
+  A transaction's BEGIN rides in the same trip as its first statement (`begin`): a BEGIN runs nothing
+  before that statement anyway, deferred or IMMEDIATE, so only where its error would surface moves. A
+  COMMIT or ROLLBACK with no transaction open on the thread (nothing ran since the BEGIN) makes no trip,
+  nor does the pool's rollback of a connection it gets back after a COMMIT.
 - **Writers take turns, first come first served** (`WriterQueuePool`). A connection checked out for
   anything but a `read_only` transaction waits for the writer's turn *before* it takes a pooled connection,
   and gives the turn back when the connection returns to the pool: after its COMMIT or ROLLBACK, or its
@@ -34,6 +37,7 @@ from typing import Any
 import aiosqlite
 import sqlalchemy
 from sqlalchemy import exc
+from sqlalchemy.connectors.asyncio import AsyncIODBAPIConnection
 from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_connection,
     AsyncAdapt_aiosqlite_cursor,
@@ -70,10 +74,23 @@ def without_writer_turn() -> Iterator[None]:
         _READING.reset(token)
 
 
+def begin(connection: sqlalchemy.Connection, sql: str) -> None:
+    """Starts the connection's transaction with `sql` (BEGIN or BEGIN IMMEDIATE); on this driver in the same
+    trip to the thread as the transaction's first statement, else at once."""
+    dbapi_connection = connection.connection.dbapi_connection
+    if isinstance(dbapi_connection, OneHopConnection):
+        dbapi_connection.begin_with_next_statement(sql)
+    else:
+        connection.exec_driver_sql(sql)
+
+
 def _execute(
-    conn: sqlite3.Connection, operation: str, parameters: Any
+    conn: sqlite3.Connection, begin: str | None, operation: str, parameters: Any
 ) -> tuple[Description, list[Row], int, int | None]:
-    """Runs on the connection's thread: the statement and, when it returns rows, all of them."""
+    """Runs on the connection's thread: the transaction's BEGIN when this is its first statement, the
+    statement and, when it returns rows, all of them."""
+    if begin is not None:
+        conn.execute(begin).close()
     cursor = conn.cursor()
     try:
         cursor.execute(operation, () if parameters is None else parameters)
@@ -84,7 +101,11 @@ def _execute(
         cursor.close()
 
 
-def _executemany(conn: sqlite3.Connection, operation: str, parameters: Sequence[Any]) -> tuple[int, int | None]:
+def _executemany(
+    conn: sqlite3.Connection, begin: str | None, operation: str, parameters: Sequence[Any]
+) -> tuple[int, int | None]:
+    if begin is not None:
+        conn.execute(begin).close()
     cursor = conn.executemany(operation, parameters)
     try:
         return cursor.rowcount, cursor.lastrowid
@@ -94,12 +115,14 @@ def _executemany(conn: sqlite3.Connection, operation: str, parameters: Sequence[
 
 class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
     __slots__ = ()
+    _adapt_connection: "OneHopConnection"
 
     def execute(self, operation: Any, parameters: Any = None) -> None:
         try:
             conn = self._connection._conn  # raises "no active connection" as the stock cursor does
+            begin = self._adapt_connection.take_begin()
             description, rows, rowcount, lastrowid = self.await_(
-                self._connection._execute(_execute, conn, operation, parameters)
+                self._connection._execute(_execute, conn, begin, operation, parameters)
             )
         except Exception as error:
             self._adapt_connection._handle_exception(error)
@@ -111,8 +134,9 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
     def executemany(self, operation: Any, seq_of_parameters: Any) -> None:
         try:
             conn = self._connection._conn
+            begin = self._adapt_connection.take_begin()
             rowcount, lastrowid = self.await_(
-                self._connection._execute(_executemany, conn, operation, seq_of_parameters)
+                self._connection._execute(_executemany, conn, begin, operation, seq_of_parameters)
             )
         except Exception as error:
             self._adapt_connection._handle_exception(error)
@@ -121,22 +145,46 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 class OneHopConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ()
+    __slots__ = ("_begin",)
+
+    def __init__(self, dbapi: Any, connection: AsyncIODBAPIConnection) -> None:
+        super().__init__(dbapi, connection)
+        self._begin: str | None = None  # the BEGIN the next statement runs first
+
+    def begin_with_next_statement(self, sql: str) -> None:
+        self._begin = sql
+
+    def take_begin(self) -> str | None:
+        begin, self._begin = self._begin, None
+        return begin
 
     def cursor(self, server_side: bool = False) -> AsyncAdapt_aiosqlite_cursor:
-        return super().cursor(server_side) if server_side else OneHopCursor(self)
+        if not server_side:
+            return OneHopCursor(self)
+        begin = self.take_begin()  # a streaming cursor runs its statement the stock way: BEGIN first, alone
+        if begin is not None:
+            OneHopCursor(self).execute(begin)
+        return super().cursor(server_side)
+
+    def _nothing_open(self) -> bool:
+        # Reading the flag here is safe: nothing else runs on this connection meanwhile, and file databases
+        # are opened with check_same_thread=False.
+        self._begin = None
+        try:
+            return not self._connection._conn.in_transaction
+        except Exception as error:
+            self._handle_exception(error)
+
+    def commit(self) -> None:
+        # A transaction that ran no statement never reached the thread: sqlite3 would do nothing there.
+        if not self._nothing_open():
+            super().commit()
 
     def rollback(self) -> None:
         # The pool rolls back every connection it gets back, mostly after a COMMIT. sqlite3 then does
-        # nothing on the thread (no transaction open), so the trip there is skipped. Reading the flag here
-        # is safe: nothing else runs on this connection meanwhile, and file databases are opened with
-        # check_same_thread=False.
-        try:
-            if not self._connection._conn.in_transaction:
-                return
-        except Exception as error:
-            self._handle_exception(error)
-        super().rollback()
+        # nothing on the thread (no transaction open), so the trip there is skipped.
+        if not self._nothing_open():
+            super().rollback()
 
 
 class OneHopDBAPI(AsyncAdapt_aiosqlite_dbapi):

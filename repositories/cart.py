@@ -7,7 +7,7 @@ from sqlalchemy.sql.dml import ReturningInsert
 from models.enums import ProductKind
 from models.promotions import CartVoucher, Voucher
 from models.shop import CartItem, Product, Variant
-from repositories.base import Dialect, dialect_of, insert_in
+from repositories.base import Dialect, dialect_of, insert_on_conflict
 
 CartRow = tuple[CartItem, Product, Variant]  # a cart line, what it is a line of, and which variant
 
@@ -47,10 +47,13 @@ def _quantities() -> Select[tuple[int, int]]:
 def _add(dialect: Dialect) -> ReturningInsert[tuple[int]]:
     """The line's upsert, with the values of every column as parameters (`user_id`, `product_id`, `variant_id`,
     `quantity`): the quantity is added to the line's."""
-    insert = insert_in(dialect, CartItem.__table__)  # type: ignore[arg-type]
-    return insert.on_conflict_do_update(
-        index_elements=["user_id", "variant_id"],
-        set_={"quantity": CartItem.quantity + insert.excluded.quantity},
+    return insert_on_conflict(
+        dialect,
+        CartItem.__table__,  # type: ignore[arg-type]
+        lambda insert: insert.on_conflict_do_update(
+            index_elements=["user_id", "variant_id"],
+            set_={"quantity": CartItem.quantity + insert.excluded.quantity},
+        ),
     ).returning(CartItem.quantity)
 
 

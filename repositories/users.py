@@ -11,7 +11,7 @@ from sqlalchemy.sql.dml import ReturningInsert
 
 from models.orders import Order
 from models.shop import User
-from repositories.base import Dialect, dialect_of, insert_in, page_of
+from repositories.base import Dialect, dialect_of, insert_on_conflict, page_of
 
 # The user middleware's statements, built once (repositories.base): they run for every buyer not remembered.
 
@@ -26,9 +26,8 @@ def _insert_if_missing(dialect: Dialect) -> ReturningInsert[tuple[User]]:
     """With the new user's `telegram_id`, `username` and `language` as parameters. The "orm" strategy: given
     parameters, an ORM insert would otherwise be a bulk insert, compiled anew on every call."""
     return (
-        insert_in(dialect, User)
+        insert_on_conflict(dialect, User, lambda insert: insert.on_conflict_do_nothing(index_elements=["telegram_id"]))
         .values(timeout_count=0, is_banned=False, blocked_bot=False)
-        .on_conflict_do_nothing(index_elements=["telegram_id"])
         .returning(User)
         .execution_options(dml_strategy="orm")
     )

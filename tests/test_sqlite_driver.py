@@ -94,12 +94,39 @@ async def test_a_statement_is_one_trip_to_the_connection_thread(tmp_path: Path, 
 
     async with engine.connect() as conn:
         monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
-        await conn.execute(text("SELECT 1"))  # autobegins: BEGIN IMMEDIATE, then the SELECT
+        await conn.execute(text("SELECT 1"))  # autobegins: BEGIN IMMEDIATE in the SELECT's trip
         await conn.execute(text("INSERT INTO t (n) VALUES (:n)"), [{"n": 1}, {"n": 2}])
         await conn.execute(text("SELECT id, n FROM t"))
         await conn.commit()
-    assert trips == ["_execute", "_execute", "_executemany", "_execute", "commit"]
+        assert trips == ["_execute", "_executemany", "_execute", "commit"]
+        trips.clear()
+        await conn.execute(text("INSERT INTO t (n) VALUES (:n)"), [{"n": 3}, {"n": 4}])  # BEGIN in this trip
+        await conn.rollback()
+        await conn.begin()
+        await conn.commit()  # nothing ran: neither BEGIN nor COMMIT went to the thread
+    assert trips == ["_executemany", "rollback"]
+    async with engine.connect() as conn:
+        assert (await conn.execute(text("SELECT n FROM t ORDER BY n"))).scalars().all() == [1, 2]
     await engine.dispose()
+
+
+async def test_the_begin_in_the_first_statements_trip_opens_the_transaction_it_always_did(tmp_path: Path) -> None:
+    """BEGIN IMMEDIATE still takes the write lock before the first statement runs (a second writer from
+    another process waits for it), and a read_only transaction still reads one snapshot."""
+    engine = await new_engine(tmp_path / "shop.db")
+    other = await new_engine(tmp_path / "shop.db", busy_wait=False)  # as another process's writer would
+    sessions, other_sessions = create_sessionmaker(engine), create_sessionmaker(other)
+    async with sessions() as reader, read_only(reader):
+        assert (await reader.execute(text("SELECT count(*) FROM t"))).scalar_one() == 0
+        async with sessions.begin() as writer:
+            await writer.execute(text("SELECT 1"))  # a write transaction holds the lock from its first statement
+            with pytest.raises(exc.OperationalError, match="database is locked"):
+                async with other_sessions.begin() as late:
+                    await late.execute(text("SELECT 1"))
+            await writer.execute(text("INSERT INTO t (n) VALUES (1)"))
+        assert (await reader.execute(text("SELECT count(*) FROM t"))).scalar_one() == 0  # its snapshot
+    await engine.dispose()
+    await other.dispose()
 
 
 async def test_fifty_writers_all_commit_in_the_order_they_asked(tmp_path: Path) -> None:
