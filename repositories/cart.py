@@ -39,7 +39,7 @@ def _lines() -> Select[CartRow]:
 
 
 @functools.cache
-def _to_price() -> Select[tuple[CartItem, Product, Variant, int, bool, Voucher | None]]:
+def _to_price() -> Select[tuple[CartItem, Product, Variant, int, bool, Voucher]]:
     """CartRepo.to_price's statement: `_lines` with each product's category, whether buyers may buy the
     variant, and the cart's voucher (the same on every line; `_voucher`, fresh from the database as there)."""
     return (
