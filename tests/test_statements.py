@@ -23,7 +23,7 @@ WALK = {
     "Editor Pro 1y": 6,  # the product, its variants, their stock, the buyer's terms, the cart, the rating
     "🛒 Add 1 to cart": 6,  # the product, its variants, their stock, the upsert, the buyer's terms, the rating
     "🛒 Cart": 5,  # the lines, their stock, the code, the categories, the buyer's terms
-    "💳 Checkout": 4,  # what kinds the cart holds; the quote: the lines with their categories and code, credit, the terms
+    "💳 Checkout": 4,  # what kinds the cart holds; the quote: the lines with categories and code, credit, terms
 }
 
 
