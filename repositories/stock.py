@@ -50,7 +50,7 @@ def _available_of_variants() -> Select[tuple[int, int | None]]:
     """StockRepo.available_of_variants's statement, with the parameter `variant_ids` (a list); built once
     (repositories.base): the card, add-to-cart and the cart read it on every press."""
     return (
-        select(Variant.id, StockRepo._unless_unlimited(Variant.available_units, Variant.product_id))
+        select(Variant.id, StockRepo.variant_left())
         .join(Product, Product.id == Variant.product_id)
         .where(Variant.id.in_(bindparam("variant_ids", expanding=True)))
     )
@@ -181,6 +181,12 @@ class StockRepo:
         row (`Product.kind`)."""
         payload = exists().where(ProductPayload.product_id == product_id)
         return case((Product.kind == ProductKind.unlimited, case((payload, null()), else_=0)), else_=units)
+
+    @classmethod
+    def variant_left(cls) -> ColumnElement[int | None]:
+        """The available units of the variant in the query, by its counter (`_unless_unlimited`: None for an
+        unlimited product's); the query has the variant's product's row."""
+        return cls._unless_unlimited(Variant.available_units, Variant.product_id)
 
     @classmethod
     def available_count(cls) -> ColumnElement[int | None]:

@@ -5,7 +5,7 @@ buyer's prices, the cart's voucher code (its use taken here), the store credit t
 coin's fee or discount, shipping. An order the credit pays entirely has no invoice: it is paid at once."""
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -325,7 +325,7 @@ class CheckoutService:
                 # Unpaid: nothing paid, no goods, nothing to review, no warranty yet; the address was derived now.
                 view = order_view(order, items, invoice, self._settings, self._goods, physical=_physical(lines))
 
-        order = await self._place(user_id, who, items, breakdown, now, until, shipping.name, complete)
+        order = await self._place(user_id, who, items, breakdown, now, until, shipping.name, complete, cart.left)
         if view is None:  # the credit paid it all
             await OrderLifecycle(s, self._settings).pay(order, who, now, reason=PAID_WITH_CREDIT)
         return CheckoutResult(order.id, existing=False, view=view)
@@ -360,9 +360,11 @@ class CheckoutService:
         until: datetime,
         shipping_name: str | None,
         then: Callable[[Order], Awaitable[None]],
+        left: Mapping[int, int | None] | None = None,
     ) -> Order:
         """The order with its items and price steps, `then` (the rest of what is written for it), and every unit
-        held until `until` (OrderLifecycle.place). Raises OutOfStock."""
+        held until `until` (OrderLifecycle.place, with the counters `left` when read already). Raises
+        OutOfStock."""
         return await OrderLifecycle(self._session, self._settings).place(
             Order(
                 user_id=user_id,
@@ -375,6 +377,7 @@ class CheckoutService:
             items,
             who,
             then,
+            left,
         )
 
     async def _invoice(self, order: Order, asset: Asset, breakdown: Breakdown, rate: Rate, now: datetime) -> Invoice:

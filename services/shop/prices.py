@@ -72,7 +72,7 @@ async def price_cart(
     voucher = await CartRepo(session).voucher(user_id)
     categories = await CatalogRepo(session).categories_of([p.id for _, p, _ in rows])
     return await price_read_cart(
-        session, user_id, PricedCart(rows, categories, set(), voucher), now, shipping_minor, credit_minor
+        session, user_id, PricedCart(rows, categories, set(), {}, voucher), now, shipping_minor, credit_minor
     )
 
 
