@@ -122,7 +122,7 @@ class StockRepo:
         the hold conditional either way, and reservations.stock_unit_id is unique.
         """
         result = await self._s.execute(_hold(), {"variant": variant_id, "quantity": quantity, "order": order_id})
-        unit_ids = [int(i) for i in result.scalars()]
+        unit_ids = sorted(int(i) for i in result.scalars())  # RETURNING's order is the plan's: ascending, as picked
         if len(unit_ids) < quantity:  # short: what it took goes back (one more statement, on this rare path)
             if unit_ids:
                 await self._s.execute(_give_back(), {"units": unit_ids})
