@@ -223,7 +223,7 @@ class CheckoutService:
             async with read_only(self._session):
                 existing = await OrderRepo(self._session).open_order_of(user_id)
             if existing is not None:
-                return CheckoutResult(existing.id, existing=True)
+                return CheckoutResult(existing, existing=True)
             raise
         try:
             async with self._session.begin():
@@ -275,7 +275,7 @@ class CheckoutService:
         orders = OrderRepo(s)
         existing = await orders.open_order_of(user_id)
         if existing is not None:  # shown again before anything else is checked
-            return CheckoutResult(existing.id, existing=True)
+            return CheckoutResult(existing, existing=True)
         if banned:
             raise CheckoutRefused("error.banned")
         if timeouts >= self._settings.max_user_timeouts:
