@@ -1,4 +1,5 @@
 import functools
+from dataclasses import dataclass
 
 from sqlalchemy import BindParameter, Delete, Select, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -6,10 +7,24 @@ from sqlalchemy.sql.dml import ReturningInsert
 
 from models.enums import ProductKind
 from models.promotions import CartVoucher, Voucher
-from models.shop import CartItem, Product, Variant
+from models.shop import CartItem, Category, Product, Subcategory, Variant
 from repositories.base import Dialect, dialect_of, insert_on_conflict
+from repositories.catalog import variant_on_sale
+from repositories.stock import StockRepo
 
 CartRow = tuple[CartItem, Product, Variant]  # a cart line, what it is a line of, and which variant
+
+
+@dataclass(frozen=True, slots=True)
+class PricedCart:
+    """The buyer's cart with what pricing and checkout read beside it, in one statement (CartRepo.to_price)."""
+
+    lines: list[CartRow]
+    categories: dict[int, int]  # each line's product id -> the category of its subcategory
+    on_sale: set[int]  # the ids of the lines' variants buyers may buy now (repositories.catalog.variant_on_sale)
+    left: dict[int, int | None]  # each line's variant id -> its units left by the counter (StockRepo.variant_left)
+    voucher: Voucher | None  # the voucher whose code is on the cart
+
 
 # The statements browsing runs on every press, built once (repositories.base), each with the parameter `user_id`.
 
@@ -22,6 +37,27 @@ def _lines() -> Select[CartRow]:
         .join(Variant, Variant.id == CartItem.variant_id)
         .where(CartItem.user_id == bindparam("user_id"))
         .order_by(CartItem.id)
+    )
+
+
+@functools.cache
+def _to_price() -> Select[tuple[CartItem, Product, Variant, int, bool, int | None, Voucher]]:
+    """CartRepo.to_price's statement: `_lines` with each product's category, whether buyers may buy the
+    variant, its units left, and the cart's voucher (the same on every line; `_voucher`, fresh from the database
+    as there)."""
+    return (
+        select(
+            CartItem, Product, Variant, Subcategory.category_id, variant_on_sale(), StockRepo.variant_left(), Voucher
+        )
+        .join(Product, Product.id == CartItem.product_id)
+        .join(Variant, Variant.id == CartItem.variant_id)
+        .join(Subcategory, Subcategory.id == Product.subcategory_id)
+        .join(Category, Category.id == Subcategory.category_id)
+        .outerjoin(CartVoucher, CartVoucher.user_id == CartItem.user_id)
+        .outerjoin(Voucher, Voucher.id == CartVoucher.voucher_id)
+        .where(CartItem.user_id == bindparam("user_id"))
+        .order_by(CartItem.id)
+        .execution_options(populate_existing=True)
     )
 
 
@@ -86,6 +122,20 @@ class CartRepo:
     async def lines(self, user_id: int) -> list[CartRow]:
         result = await self._s.execute(_lines(), {"user_id": user_id})
         return [(item, product, variant) for item, product, variant in result.tuples()]
+
+    async def to_price(self, user_id: int) -> PricedCart:
+        """The cart's lines (`lines`) with what pricing them and checking them out reads besides (see
+        PricedCart): one statement where `lines`, `voucher`, CatalogRepo's `categories_of` and
+        `variants_on_sale` and StockRepo's `available_of_variants` are five. An empty cart has no lines and no
+        voucher."""
+        rows = (await self._s.execute(_to_price(), {"user_id": user_id})).tuples().all()
+        return PricedCart(
+            [(item, product, variant) for item, product, variant, *_ in rows],
+            {product.id: int(category) for _, product, _, category, *_ in rows},
+            {variant.id for _, _, variant, _, on_sale, *_ in rows if on_sale},
+            {variant.id: None if left is None else int(left) for _, _, variant, _, _, left, _ in rows},
+            rows[0][6] if rows else None,
+        )
 
     async def kinds(self, user_id: int) -> set[ProductKind]:
         """The kinds of product the buyer's cart holds (none: it is empty)."""

@@ -42,6 +42,12 @@ def _for_sale() -> ColumnElement[bool]:
     return and_(Product.is_active, Subcategory.is_active, Category.is_active)
 
 
+def variant_on_sale() -> ColumnElement[bool]:
+    """A variant buyers may buy: active, of a product on sale (`_for_sale`); the statement joins the variant's
+    product, its subcategory and their category."""
+    return and_(Variant.is_active, _for_sale())
+
+
 def _on_sale(column: SQLColumnExpression[int]) -> Select[tuple[int]]:
     """`column` of every product buyers may buy (`_for_sale`)."""
     return (

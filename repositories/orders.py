@@ -68,10 +68,10 @@ def _values(new: Base) -> dict[str, Any]:
 
 
 @functools.cache
-def _open_order_of() -> Select[tuple[Order]]:
+def _open_order_of() -> Select[tuple[int]]:
     """OrderRepo.open_order_of's statement, with the parameter `user_id`; built once (checkout runs it)."""
     return (
-        select(Order)
+        select(Order.id)
         .where(Order.user_id == bindparam("user_id"), Order.status.in_(OrderStatus.open()))
         .order_by(Order.id.desc())
         .limit(1)
@@ -112,7 +112,9 @@ class OrderRepo:
         result = await self._s.execute(select(Order).where(Order.id == order_id, Order.user_id == user_id))
         return result.scalar_one_or_none()
 
-    async def open_order_of(self, user_id: int) -> Order | None:
+    async def open_order_of(self, user_id: int) -> int | None:
+        """The id of the buyer's latest open order (OrderStatus.open), if they have one; only its id, as checkout
+        needs no more of it."""
         return (await self._s.execute(_open_order_of(), {"user_id": user_id})).scalar_one_or_none()
 
     async def units_bought(self, user_id: int, product_id: int, since: datetime) -> int:

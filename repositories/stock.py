@@ -50,35 +50,45 @@ def _available_of_variants() -> Select[tuple[int, int | None]]:
     """StockRepo.available_of_variants's statement, with the parameter `variant_ids` (a list); built once
     (repositories.base): the card, add-to-cart and the cart read it on every press."""
     return (
-        select(Variant.id, StockRepo._unless_unlimited(Variant.available_units, Variant.product_id))
+        select(Variant.id, StockRepo.variant_left())
         .join(Product, Product.id == Variant.product_id)
         .where(Variant.id.in_(bindparam("variant_ids", expanding=True)))
     )
 
 
 @functools.cache
-def _candidates() -> Select[tuple[int]]:
-    """The oldest `quantity` available units of the variant `variant`, locked (see `reserve`). The hold's
-    statements are built once: SQLAlchemy took longer to build them and their cache keys than to run them."""
-    return (
-        select(StockUnit.id)
-        .where(StockUnit.variant_id == bindparam("variant"), StockUnit.status == StockStatus.available)
-        .order_by(StockUnit.id)
+def _hold() -> Update:
+    """The oldest `quantity` available units of the variant `variant` become the order `order`'s, returning
+    their ids; built once: SQLAlchemy took longer to build it and its cache key than to run it. The candidates
+    are a MATERIALIZED CTE, picked once (PostgreSQL may run an `IN (SELECT ... LIMIT n)` subquery once per outer
+    row and so update more than n rows), locked with SKIP LOCKED on PostgreSQL (see `reserve`). A Core UPDATE: no
+    unit is loaded as an object in a checkout, so there is nothing in the session to bring up to date."""
+    units = StockUnit.__table__.c
+    candidates = (
+        select(units.id)
+        .where(units.variant_id == bindparam("variant"), units.status == StockStatus.available)
+        .order_by(units.id)
         .limit(bindparam("quantity"))
         .with_for_update(skip_locked=True)
+        .cte("candidates")
+        .prefix_with("MATERIALIZED")
+    )
+    return (
+        update(StockUnit.__table__)  # type: ignore[arg-type]
+        .where(units.id.in_(select(candidates.c.id)), units.status == StockStatus.available)
+        .values(status=StockStatus.reserved, order_id=bindparam("order"))
+        .returning(units.id)
     )
 
 
 @functools.cache
-def _hold() -> Update:
-    """The units `units` still available become the order `order`'s, returning their ids. A Core UPDATE: no
-    unit is loaded as an object in a checkout, so there is nothing in the session to bring up to date."""
+def _give_back() -> Update:
+    """The units `units` a short hold took are available again (`reserve`): no order's any more."""
     units = StockUnit.__table__.c
     return (
         update(StockUnit.__table__)  # type: ignore[arg-type]
-        .where(units.id.in_(bindparam("units", expanding=True)), units.status == StockStatus.available)
-        .values(status=StockStatus.reserved, order_id=bindparam("order"))
-        .returning(units.id)
+        .where(units.id.in_(bindparam("units", expanding=True)))
+        .values(status=StockStatus.available, order_id=None)
     )
 
 
@@ -104,22 +114,19 @@ class StockRepo:
         self._s = session
 
     async def reserve(self, variant_id: int, quantity: int, order_id: int, until: datetime) -> list[int]:
-        """Hold up to `quantity` available units of a variant (and no other) for an order; returns the ids held.
+        """Hold `quantity` available units of a variant (and no other) for an order; returns the ids held.
 
-        Fewer ids than asked means too little stock: the caller must roll back. On PostgreSQL the
+        No ids means too little stock, and nothing changed: the caller must roll back. On PostgreSQL the
         candidate rows are locked with SKIP LOCKED so concurrent buyers take different units; on SQLite
         the transaction already holds the write lock. `status = 'available'` in the UPDATE itself makes
         the hold conditional either way, and reservations.stock_unit_id is unique.
         """
-        # Two statements on purpose: PostgreSQL may run an `IN (SELECT ... LIMIT n)` subquery once per
-        # outer row and so update more than n rows.
-        candidates = list(
-            (await self._s.execute(_candidates(), {"variant": variant_id, "quantity": quantity})).scalars()
-        )
-        if len(candidates) < quantity:
+        result = await self._s.execute(_hold(), {"variant": variant_id, "quantity": quantity, "order": order_id})
+        unit_ids = sorted(int(i) for i in result.scalars())  # RETURNING's order is the plan's: ascending, as picked
+        if len(unit_ids) < quantity:  # short: what it took goes back (one more statement, on this rare path)
+            if unit_ids:
+                await self._s.execute(_give_back(), {"units": unit_ids})
             return []
-        result = await self._s.execute(_hold(), {"units": candidates, "order": order_id})
-        unit_ids = [int(i) for i in result.scalars()]
         if unit_ids:
             await self._s.execute(
                 _reservations(), [{"order_id": order_id, "stock_unit_id": uid, "expires_at": until} for uid in unit_ids]
@@ -174,6 +181,12 @@ class StockRepo:
         row (`Product.kind`)."""
         payload = exists().where(ProductPayload.product_id == product_id)
         return case((Product.kind == ProductKind.unlimited, case((payload, null()), else_=0)), else_=units)
+
+    @classmethod
+    def variant_left(cls) -> ColumnElement[int | None]:
+        """The available units of the variant in the query, by its counter (`_unless_unlimited`: None for an
+        unlimited product's); the query has the variant's product's row."""
+        return cls._unless_unlimited(Variant.available_units, Variant.product_id)
 
     @classmethod
     def available_count(cls) -> ColumnElement[int | None]:

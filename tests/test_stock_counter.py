@@ -266,7 +266,7 @@ async def test_a_checkout_moves_the_counters_last(sessions, settings, wallet, en
         event.remove(engine.sync_engine, "before_cursor_execute", record)
         await rates.close()
     writes = [sql for sql in statements if not sql.startswith(("SELECT", "BEGIN"))]
-    hold = ["UPDATE stock_units SET", "INSERT INTO reservations", "UPDATE product_variants SET"]
+    hold = ["WITH candidates AS", "INSERT INTO reservations", "UPDATE product_variants SET"]  # WITH: the units
     assert writes[-6:] == hold * 2
     assert "INSERT INTO invoices" in writes[:-6]
     assert moved == [a, b]

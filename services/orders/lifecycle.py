@@ -51,7 +51,7 @@ refund_credited  refund awaiting_address -> credited (store credit);   credit_re
 cancel_refund    refund open -> cancelled                             refund_cancelled
 """
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from html import escape
@@ -146,15 +146,17 @@ class OrderLifecycle:
         lines: Sequence[OrderItem],
         actor: Actor,
         then: Callable[[Order], Awaitable[None]] | None = None,
+        left: Mapping[int, int | None] | None = None,
     ) -> Order:
         """A new order awaiting payment, with its items and every unit held until `order.expires_at`. `then`
         writes what the caller adds to the new order (its invoice, a voucher's use, ...) before the units are
         held: a hold moves its variant's stock counter, a row that stays locked on PostgreSQL until the
         transaction ends and that every checkout of the variant waits for, so the hold is the last write.
         Raises OutOfStock (the caller's transaction must roll back: nothing is held then); a line short by the
-        counters raises it before anything is written."""
+        counters raises it before anything is written. `left`: the counters of the lines' variants, when the
+        caller has read them in this transaction (StockRepo.variant_left); read here otherwise."""
         holds = [Line.of(i) for i in lines]
-        left = await self._stock_left(holds)
+        left = await self._stock_left(holds, left)
         order = await self._orders.add(order, lines)
         held = sum(i.quantity for i in lines)
         await self._audit(
@@ -173,12 +175,13 @@ class OrderLifecycle:
         PostgreSQL a unit another buyer is holding at this moment (SKIP LOCKED) counts as gone."""
         await self._hold(order_id, lines, await self._stock_left(lines), until)
 
-    async def _stock_left(self, lines: Sequence[Line]) -> dict[int, int | None]:
-        """The units left of each line's variant (None: unlimited), by the counters; raises OutOfStock when a
-        line is short by them or its variant is gone."""
-        left = await self._stock.available_of_variants(
-            [line.variant_id for line in lines if line.variant_id is not None]
-        )
+    async def _stock_left(
+        self, lines: Sequence[Line], read: Mapping[int, int | None] | None = None
+    ) -> Mapping[int, int | None]:
+        """The units left of each line's variant (None: unlimited), by the counters (`read`, when the caller has
+        read them); raises OutOfStock when a line is short by them or its variant is gone."""
+        ids = [line.variant_id for line in lines if line.variant_id is not None]
+        left = await self._stock.available_of_variants(ids) if read is None else {i: read.get(i, 0) for i in ids}
         short = [
             (line.name, 0 if line.variant_id is None else left[line.variant_id] or 0)
             for line in lines
@@ -188,7 +191,9 @@ class OrderLifecycle:
             raise OutOfStock(short)
         return left
 
-    async def _hold(self, order_id: int, lines: Sequence[Line], left: dict[int, int | None], until: datetime) -> None:
+    async def _hold(
+        self, order_id: int, lines: Sequence[Line], left: Mapping[int, int | None], until: datetime
+    ) -> None:
         """Hold the lines `_stock_left` passed (`left`), or raise OutOfStock with what a line could hold."""
         # In ascending variant id: each hold moves its variant's counter, and PostgreSQL's row locks on them are
         # taken in that order by every transaction (repositories.stock), so two checkouts cannot deadlock.

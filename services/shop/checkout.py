@@ -5,7 +5,7 @@ buyer's prices, the cart's voucher code (its use taken here), the store credit t
 coin's fee or discount, shipping. An order the credit pays entirely has no invoice: it is paid at once."""
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -22,7 +22,6 @@ from models.orders import Invoice, Order, OrderItem
 from models.shop import CartItem, Product, ShippingOption, User, Variant
 from models.types import utcnow
 from repositories.cart import CartRepo, CartRow
-from repositories.catalog import CatalogRepo
 from repositories.credit import CreditRepo, InsufficientCredit
 from repositories.orders import OrderRepo
 from repositories.shipping import ShippingRepo
@@ -38,7 +37,7 @@ from services.payments.rates import Rate, RateService, RateUnavailable
 from services.pricing import Breakdown, order_columns, price_steps
 from services.shop.catalog import line_name
 from services.shop.limits import check_limits
-from services.shop.prices import CartPrice, buyer_terms, price_cart, price_lines
+from services.shop.prices import CartPrice, buyer_terms, price_lines, price_read_cart
 from services.shop.shipping import open_draft
 from services.shop.vouchers import VoucherRefused, code_problem
 from services.wallet.goods import GoodsCipher
@@ -154,14 +153,16 @@ class CheckoutService:
         cart's code can no longer be used or does not apply: the code is then taken off the cart (nothing else
         changes), so that the buyer sees the price without it before choosing again."""
         async with read_only(self._session):
-            lines = await CartRepo(self._session).lines(user_id)
-            if not lines:
+            cart = await CartRepo(self._session).to_price(user_id)
+            if not cart.lines:
                 raise CheckoutRefused("cart.empty")
-            ships = _physical(lines)
+            ships = _physical(cart.lines)
             option = await self._option(option_id) if ships else None
             balance = await CreditRepo(self._session).balance(user_id)
             shipping = option.price_minor if option else 0
-            priced = await price_cart(self._session, user_id, lines, utcnow(), shipping, balance if use_credit else 0)
+            priced = await price_read_cart(
+                self._session, user_id, cart, utcnow(), shipping, balance if use_credit else 0
+            )
         if priced.problem is not None:
             await self._drop_code(user_id)
             raise VoucherRefused(priced.problem)
@@ -222,7 +223,7 @@ class CheckoutService:
             async with read_only(self._session):
                 existing = await OrderRepo(self._session).open_order_of(user_id)
             if existing is not None:
-                return CheckoutResult(existing.id, existing=True)
+                return CheckoutResult(existing, existing=True)
             raise
         try:
             async with self._session.begin():
@@ -274,23 +275,23 @@ class CheckoutService:
         orders = OrderRepo(s)
         existing = await orders.open_order_of(user_id)
         if existing is not None:  # shown again before anything else is checked
-            return CheckoutResult(existing.id, existing=True)
+            return CheckoutResult(existing, existing=True)
         if banned:
             raise CheckoutRefused("error.banned")
         if timeouts >= self._settings.max_user_timeouts:
             raise CheckoutRefused("checkout.too_many_timeouts")
-        lines = await CartRepo(s).lines(user_id)
+        cart = await CartRepo(s).to_price(user_id)
+        lines = cart.lines
         if not lines:
             raise CheckoutRefused("cart.empty")
         shipping = await self._shipping(user_id, lines, choice)
         now = utcnow()
         until = now + timedelta(minutes=self._settings.order_timeout_minutes)
-        on_sale = await CatalogRepo(s).variants_on_sale([v.id for _, _, v in lines])
-        if hidden := [(line_name(p.name, v.name), 0) for _, p, v in lines if v.id not in on_sale]:
+        if hidden := [(line_name(p.name, v.name), 0) for _, p, v in lines if v.id not in cart.on_sale]:
             raise OutOfStock(hidden)  # a buyer cannot hold what the shop no longer sells
         await check_limits(s, user_id, [(p, i.quantity) for i, p, _ in lines], now)
         credit = await CreditRepo(s).balance(user_id, lock=True) if use_credit else 0
-        priced = await price_cart(s, user_id, lines, now, shipping.minor, credit)
+        priced = await price_read_cart(s, user_id, cart, now, shipping.minor, credit)
         if priced.problem is not None:
             raise VoucherRefused(priced.problem)
         breakdown = priced.breakdown(self._coin_fee_bp(asset.chain) if asset else 0)
@@ -324,7 +325,7 @@ class CheckoutService:
                 # Unpaid: nothing paid, no goods, nothing to review, no warranty yet; the address was derived now.
                 view = order_view(order, items, invoice, self._settings, self._goods, physical=_physical(lines))
 
-        order = await self._place(user_id, who, items, breakdown, now, until, shipping.name, complete)
+        order = await self._place(user_id, who, items, breakdown, now, until, shipping.name, complete, cart.left)
         if view is None:  # the credit paid it all
             await OrderLifecycle(s, self._settings).pay(order, who, now, reason=PAID_WITH_CREDIT)
         return CheckoutResult(order.id, existing=False, view=view)
@@ -359,9 +360,11 @@ class CheckoutService:
         until: datetime,
         shipping_name: str | None,
         then: Callable[[Order], Awaitable[None]],
+        left: Mapping[int, int | None] | None = None,
     ) -> Order:
         """The order with its items and price steps, `then` (the rest of what is written for it), and every unit
-        held until `until` (OrderLifecycle.place). Raises OutOfStock."""
+        held until `until` (OrderLifecycle.place, with the counters `left` when read already). Raises
+        OutOfStock."""
         return await OrderLifecycle(self._session, self._settings).place(
             Order(
                 user_id=user_id,
@@ -374,6 +377,7 @@ class CheckoutService:
             items,
             who,
             then,
+            left,
         )
 
     async def _invoice(self, order: Order, asset: Asset, breakdown: Breakdown, rate: Rate, now: datetime) -> Invoice:

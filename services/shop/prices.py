@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.promotions import Voucher
 from models.shop import Category, Product
-from repositories.cart import CartRepo, CartRow
+from repositories.cart import CartRepo, CartRow, PricedCart
 from repositories.catalog import CatalogRepo
 from repositories.loyalty import LoyaltyRepo
 from repositories.vouchers import VoucherRepo
@@ -50,7 +50,10 @@ async def buyer_terms(session: AsyncSession, user_id: int) -> BuyerTerms:
 
 async def price_lines(session: AsyncSession, rows: list[CartRow]) -> list[PriceLine]:
     """Cart lines as pricing sees them: at their variant's price and reseller price."""
-    categories = await CatalogRepo(session).categories_of([p.id for _, p, _ in rows])
+    return _price_lines(rows, await CatalogRepo(session).categories_of([p.id for _, p, _ in rows]))
+
+
+def _price_lines(rows: list[CartRow], categories: dict[int, int]) -> list[PriceLine]:
     return [
         PriceLine(p.id, categories[p.id], item.quantity, v.price_minor, v.reseller_price_minor) for item, p, v in rows
     ]
@@ -67,10 +70,26 @@ async def price_cart(
     """The cart's price for its buyer, with the cart's code when they may use it and it applies, and up to
     `credit_minor` of their store credit."""
     voucher = await CartRepo(session).voucher(user_id)
+    categories = await CatalogRepo(session).categories_of([p.id for _, p, _ in rows])
+    return await price_read_cart(
+        session, user_id, PricedCart(rows, categories, set(), {}, voucher), now, shipping_minor, credit_minor
+    )
+
+
+async def price_read_cart(
+    session: AsyncSession,
+    user_id: int,
+    cart: PricedCart,
+    now: datetime,
+    shipping_minor: int = 0,
+    credit_minor: int = 0,
+) -> CartPrice:
+    """`price_cart` for a cart read with CartRepo.to_price (its lines, categories and voucher)."""
+    voucher = cart.voucher
     problem = await usable(session, voucher, voucher.code, user_id, now) if voucher else None
     terms = voucher_terms(voucher) if voucher is not None and problem is None else None
     priced = CartPrice(
-        await price_lines(session, rows),
+        _price_lines(cart.lines, cart.categories),
         await buyer_terms(session, user_id),
         voucher,
         terms,
