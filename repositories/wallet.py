@@ -1,24 +1,27 @@
 import functools
 
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import Select, bindparam, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
 
 from models.enums import Chain, PaymentStatus
 from models.orders import DerivationCounter, Invoice, Payment
-from repositories.base import Dialect, dialect_of, insert_in
+from repositories.base import Dialect, dialect_of, insert_on_conflict
 
 
 @functools.cache
 def _take_index(dialect: Dialect) -> ReturningInsert[tuple[int]]:
-    """WalletRepo.take_next_index's statement, with the parameters `chain` and `next_index` (1); built once per
-    dialect: every checkout takes an index."""
+    """WalletRepo.take_next_index's statement, with the parameters `chain` and `next_index` (1); built and
+    compiled once per dialect (insert_on_conflict): every checkout takes an index."""
     counters = DerivationCounter.__table__
-    return (
-        insert_in(dialect, counters)  # type: ignore[arg-type]
-        .on_conflict_do_update(index_elements=["chain"], set_={"next_index": counters.c.next_index + 1})
-        .returning(counters.c.next_index)
-    )
+    return insert_on_conflict(
+        dialect,
+        counters,  # type: ignore[arg-type]
+        # the 1 as SQL, not a bound value: the clause is carried as text and may bind nothing
+        lambda insert: insert.on_conflict_do_update(
+            index_elements=["chain"], set_={"next_index": counters.c.next_index + literal_column("1")}
+        ),
+    ).returning(counters.c.next_index)
 
 
 @functools.cache

@@ -6,14 +6,15 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, literal_column
 from sqlalchemy.dialects import registry
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from handlers.callbacks import MenuAction, MenuCb
+from models.orders import DerivationCounter
 from models.shop import CartItem, User
-from repositories import cart, users
+from repositories import cart, users, wallet
 from repositories.base import Dialect, insert_in, insert_on_conflict
 from tests.shop import seed_product
 from tests.telegram import Person, Telegram, buttons
@@ -98,10 +99,11 @@ async def test_a_second_walk_runs_the_statements_the_first_one_built(tg: Telegra
 
 @pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
 @pytest.mark.parametrize(
-    ("built_once", "own", "columns"),
+    ("built_once", "table", "own", "columns"),
     [
         (
             cart._add,
+            CartItem.__table__,
             lambda insert: insert.on_conflict_do_update(
                 index_elements=["user_id", "variant_id"],
                 set_={"quantity": CartItem.quantity + insert.excluded.quantity},
@@ -110,6 +112,7 @@ async def test_a_second_walk_runs_the_statements_the_first_one_built(tg: Telegra
         ),
         (
             users._insert_if_missing,
+            User,
             lambda insert: (
                 insert.values(timeout_count=0, is_banned=False, blocked_bot=False)
                 .on_conflict_do_nothing(index_elements=["telegram_id"])
@@ -117,14 +120,22 @@ async def test_a_second_walk_runs_the_statements_the_first_one_built(tg: Telegra
             ),
             ["telegram_id", "username", "language"],
         ),
+        (
+            wallet._take_index,
+            DerivationCounter.__table__,
+            lambda insert: insert.on_conflict_do_update(
+                index_elements=["chain"],
+                set_={"next_index": DerivationCounter.next_index + literal_column("1")},  # a bound 1 is refused
+            ).returning(DerivationCounter.next_index),
+            ["chain", "next_index"],
+        ),
     ],
 )
 def test_an_insert_on_conflict_built_once_is_the_dialects_own_sql(
-    dialect: Dialect, built_once: Any, own: Any, columns: list[str]
+    dialect: Dialect, built_once: Any, table: Any, own: Any, columns: list[str]
 ) -> None:
     """insert_on_conflict gives these statements a cache key and must not change their SQL."""
     compiler = registry.load(dialect)()
-    table: Any = User if built_once is users._insert_if_missing else CartItem.__table__
     expected = str(own(insert_in(dialect, table)).compile(dialect=compiler, column_keys=columns))
     assert str(built_once(dialect).compile(dialect=compiler, column_keys=columns)) == expected
     assert "ON CONFLICT" in expected
