@@ -126,15 +126,15 @@ class CartRepo:
     async def to_price(self, user_id: int) -> PricedCart:
         """The cart's lines (`lines`) with what pricing them and checking them out reads besides (see
         PricedCart): one statement where `lines`, `voucher`, CatalogRepo's `categories_of` and
-        `variants_on_sale` and StockRepo's `available_of_variants` are five. An empty cart has no lines and no
-        voucher."""
+        `variants_on_sale` and StockRepo's `available_of_variants` are five. An empty cart may carry a code too:
+        its voucher is read by `voucher`."""
         rows = (await self._s.execute(_to_price(), {"user_id": user_id})).tuples().all()
         return PricedCart(
             [(item, product, variant) for item, product, variant, *_ in rows],
             {product.id: int(category) for _, product, _, category, *_ in rows},
             {variant.id for _, _, variant, _, on_sale, *_ in rows if on_sale},
             {variant.id: None if left is None else int(left) for _, _, variant, _, _, left, _ in rows},
-            rows[0][6] if rows else None,
+            rows[0][6] if rows else await self.voucher(user_id),
         )
 
     async def kinds(self, user_id: int) -> set[ProductKind]:

@@ -144,12 +144,9 @@ class CartService:
         or no longer sold), so that checkout can go on with the rest. Idempotent."""
         async with self._session.begin():
             cart = CartRepo(self._session)
-            rows = await cart.lines(user_id)
-            ids = [v.id for _, _, v in rows]
-            on_sale = await CatalogRepo(self._session).variants_on_sale(ids)
-            available = await StockRepo(self._session).available_of_variants(ids)
-            for item, _, variant in rows:
-                left = available[variant.id] if variant.id in on_sale else 0
+            read = await cart.to_price(user_id)
+            for item, _, variant in read.lines:
+                left = read.left[variant.id] if variant.id in read.on_sale else 0
                 if left is None:  # unlimited: never short
                     continue
                 if left == 0:
@@ -191,9 +188,9 @@ class CartService:
             return await self._view(user_id)
 
     async def _view(self, user_id: int) -> CartView:
-        rows = await CartRepo(self._session).lines(user_id)
-        available = await StockRepo(self._session).available_of_variants([v.id for _, _, v in rows])
-        priced = await price_cart(self._session, user_id, rows, utcnow())
+        cart = await CartRepo(self._session).to_price(user_id)
+        rows, available = cart.lines, cart.left
+        priced = await price_cart(self._session, user_id, cart, utcnow())
         return CartView(
             [
                 CartLine(

@@ -37,7 +37,7 @@ from services.payments.rates import Rate, RateService, RateUnavailable
 from services.pricing import Breakdown, order_columns, price_steps
 from services.shop.catalog import line_name
 from services.shop.limits import check_limits
-from services.shop.prices import CartPrice, buyer_terms, price_lines, price_read_cart
+from services.shop.prices import CartPrice, buyer_terms, price_cart, price_lines
 from services.shop.shipping import open_draft
 from services.shop.vouchers import VoucherRefused, code_problem
 from services.wallet.goods import GoodsCipher
@@ -160,9 +160,7 @@ class CheckoutService:
             option = await self._option(option_id) if ships else None
             balance = await CreditRepo(self._session).balance(user_id)
             shipping = option.price_minor if option else 0
-            priced = await price_read_cart(
-                self._session, user_id, cart, utcnow(), shipping, balance if use_credit else 0
-            )
+            priced = await price_cart(self._session, user_id, cart, utcnow(), shipping, balance if use_credit else 0)
         if priced.problem is not None:
             await self._drop_code(user_id)
             raise VoucherRefused(priced.problem)
@@ -291,7 +289,7 @@ class CheckoutService:
             raise OutOfStock(hidden)  # a buyer cannot hold what the shop no longer sells
         await check_limits(s, user_id, [(p, i.quantity) for i, p, _ in lines], now)
         credit = await CreditRepo(s).balance(user_id, lock=True) if use_credit else 0
-        priced = await price_read_cart(s, user_id, cart, now, shipping.minor, credit)
+        priced = await price_cart(s, user_id, cart, now, shipping.minor, credit)
         if priced.problem is not None:
             raise VoucherRefused(priced.problem)
         breakdown = priced.breakdown(self._coin_fee_bp(asset.chain) if asset else 0)

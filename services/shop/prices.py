@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.promotions import Voucher
 from models.shop import Category, Product
-from repositories.cart import CartRepo, CartRow, PricedCart
+from repositories.cart import CartRow, PricedCart
 from repositories.catalog import CatalogRepo
 from repositories.loyalty import LoyaltyRepo
 from repositories.vouchers import VoucherRepo
@@ -62,29 +62,13 @@ def _price_lines(rows: list[CartRow], categories: dict[int, int]) -> list[PriceL
 async def price_cart(
     session: AsyncSession,
     user_id: int,
-    rows: list[CartRow],
-    now: datetime,
-    shipping_minor: int = 0,
-    credit_minor: int = 0,
-) -> CartPrice:
-    """The cart's price for its buyer, with the cart's code when they may use it and it applies, and up to
-    `credit_minor` of their store credit."""
-    voucher = await CartRepo(session).voucher(user_id)
-    categories = await CatalogRepo(session).categories_of([p.id for _, p, _ in rows])
-    return await price_read_cart(
-        session, user_id, PricedCart(rows, categories, set(), {}, voucher), now, shipping_minor, credit_minor
-    )
-
-
-async def price_read_cart(
-    session: AsyncSession,
-    user_id: int,
     cart: PricedCart,
     now: datetime,
     shipping_minor: int = 0,
     credit_minor: int = 0,
 ) -> CartPrice:
-    """`price_cart` for a cart read with CartRepo.to_price (its lines, categories and voucher)."""
+    """The cart's price for its buyer (a cart read with CartRepo.to_price: its lines, categories and voucher),
+    with the cart's code when they may use it and it applies, and up to `credit_minor` of their store credit."""
     voucher = cart.voucher
     problem = await usable(session, voucher, voucher.code, user_id, now) if voucher else None
     terms = voucher_terms(voucher) if voucher is not None and problem is None else None
