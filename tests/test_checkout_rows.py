@@ -12,7 +12,6 @@ shows what changed."""
 import hashlib
 import json
 import os
-import struct
 import zlib
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -33,7 +32,9 @@ from models.enums import Chain, ProductKind
 from models.promotions import CartVoucher
 from models.schema import metadata
 from models.shop import ShippingOption, User
+from services.payments.uri import PNG_SIGNATURE, _chunk
 from services.wallet.goods import GoodsCipher
+from tests.png import png_chunks
 from tests.promo import seed_voucher
 from tests.shop import seed_product
 from tests.telegram import Person, Telegram, buttons
@@ -159,15 +160,9 @@ def calls_of(calls: list[TelegramMethod[Any]]) -> list[Any]:
 
 
 def deflated_at_level_9(png: bytes) -> bytes:
-    """The PNG with its IDAT data inflated and deflated again at level 9, as the golden file's photos were
+    """The PNG with its image data inflated and deflated again at level 9, as the golden file's photos were
     written (the pay step's PNG is deflated at zlib's fastest level since): the digest follows the
     picture's scanlines, not the compressor's level."""
-    chunks, pos = [png[:8]], 8
-    while pos < len(png):
-        (length,) = struct.unpack(">I", png[pos : pos + 4])
-        kind, data = png[pos + 4 : pos + 8], png[pos + 8 : pos + 8 + length]
-        if kind == b"IDAT":
-            data = zlib.compress(zlib.decompress(data), 9)
-        chunks.append(struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data)))
-        pos += 12 + length
-    return b"".join(chunks)
+    chunks = png_chunks(png)
+    chunks[b"IDAT"] = zlib.compress(zlib.decompress(chunks[b"IDAT"]), 9)
+    return PNG_SIGNATURE + b"".join(_chunk(kind, data) for kind, data in chunks.items())

@@ -11,6 +11,7 @@ from PIL import Image
 
 from models.enums import Chain
 from services.payments.uri import payment_uri, qr_matrix_png, qr_png
+from tests.png import png_chunks
 
 BTC = "bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu"
 LTC = "ltc1qjmxnz78nmc8nq77wuxh25n2es7rzm5c2rkk4wh"
@@ -45,19 +46,6 @@ def test_uris() -> None:
 def test_uri_rejects(chain: Chain, address: str, units: int, chain_id: int | None) -> None:
     with pytest.raises(ValueError):
         payment_uri(chain, address, units, chain_id)
-
-
-def png_chunks(data: bytes) -> dict[bytes, bytes]:
-    chunks: dict[bytes, bytes] = {}
-    pos = 8
-    while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos : pos + 4])
-        kind = data[pos + 4 : pos + 8]
-        body = data[pos + 8 : pos + 8 + length]
-        assert struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])[0] == zlib.crc32(kind + body)
-        chunks[kind] = chunks.get(kind, b"") + body
-        pos += 12 + length
-    return chunks
 
 
 def test_qr_png() -> None:
