@@ -16,7 +16,7 @@ from bot.container import Container
 from bot.middlewares import BanMiddleware, DbSessionMiddleware, ThrottleMiddleware, UserMiddleware
 from bot.replies import AnswerPressInReply
 from config import Settings
-from handlers import build_router
+from handlers import build_routers
 from services.ratelimit import MemoryRateLimits, RateLimits, RedisRateLimits
 
 log = logging.getLogger(__name__)
@@ -63,5 +63,5 @@ def create_dispatcher(container: Container, storage: BaseStorage) -> Dispatcher:
     dp.update.outer_middleware(BanMiddleware(container))
     dp.callback_query.middleware(AnswerPressInReply())
     dp.errors.register(on_error)
-    dp.include_router(build_router())
+    dp.include_routers(*build_routers())
     return dp

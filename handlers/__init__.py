@@ -18,11 +18,14 @@ from handlers import (
     support,
     vouchers,
 )
+from handlers.gates import gate_presses
 
 
-def build_router() -> Router:
-    """A fresh router tree (tests build many). The fallback router goes last: it takes what nobody else did."""
-    root = Router(name="root")
+def build_routers() -> list[Router]:
+    """Fresh routers for the dispatcher to include, in this order (tests build many); no router of our own
+    above them, which would cost every update a visit. The fallback router goes last: it takes what nobody
+    else did. Each router whose presses all carry a CallbackData is gated on their prefixes (handlers.gates),
+    so a press skips the routers that could not take it."""
     # While a buyer's prompt waits for a message or an address, any button or command first ends the wait,
     # whichever router then takes it
     waits = (
@@ -34,11 +37,13 @@ def build_router() -> Router:
         vouchers.CodeForm,
         refunds.RefundForm,
     )
-    root.include_routers(start.build(), prompts.leaving_router("buyer-prompts", *waits), admin.build())
+    routers = [start.build(), prompts.leaving_router("buyer-prompts", *waits), admin.build()]
     # A button press goes through the routers in this order, each checking its handlers' filters: the buttons
     # pressed most (browsing, the cart, checkout) come first. The cart's router takes every other CartCb, so
     # the vouchers' and checkout's (code, drop code, checkout) must come before it.
-    root.include_routers(shop.build(), vouchers.build(), checkout.build(), cart.build())
-    root.include_routers(support.build(), order_messages.build(), find.build(), reviews.build(), refunds.build())
-    root.include_routers(privacy.build(), orders.build(), account.build(), fallback.build())
-    return root
+    routers += [shop.build(), vouchers.build(), checkout.build(), cart.build()]
+    routers += [support.build(), order_messages.build(), find.build(), reviews.build(), refunds.build()]
+    routers += [privacy.build(), orders.build(), account.build(), fallback.build()]
+    for router in routers:
+        gate_presses(router)
+    return routers

@@ -26,7 +26,7 @@ async def leave_on_command(message: Message, state: FSMContext) -> None:
 def leaving_router(name: str, *groups: type[StatesGroup]) -> Router:
     """A router that leaves these states on any button or command, and lets the update go on. A wait ends
     only on the buttons and commands of the routers after it: one such router before all of them (see
-    handlers.build_router) ends every wait, whichever router takes the press."""
+    handlers.build_routers) ends every wait, whichever router takes the press."""
     router = Router(name=name)
     waiting = StateFilter(*groups)
     router.callback_query.register(leave, waiting)

@@ -26,7 +26,7 @@ from sqlalchemy import select
 from bot.container import Container
 from bot.factory import create_bot, create_dispatcher
 from config import Settings
-from handlers import build_router
+from handlers import build_routers
 from handlers.callbacks import OrderAction, OrderCb
 from l10n import Translator
 from models.database import create_engine, create_sessionmaker
@@ -54,7 +54,7 @@ EXTREME = st.sampled_from([0, 1, -1, 2**31 - 1, 2**31, 2**62, 2**63, -(2**63), 1
 
 
 def _all_callback_data() -> list[type[CallbackData]]:
-    build_router()  # imports every router module
+    build_routers()  # imports every router module
     found, todo = [], list(CallbackData.__subclasses__())
     while todo:
         cls = todo.pop()

@@ -99,7 +99,7 @@ def callback_data_classes(cls: type[CallbackData]) -> Iterator[type[CallbackData
 
 
 def test_callback_data_prefixes_are_unique() -> None:
-    handlers.build_router()  # every handler module is imported by now
+    handlers.build_routers()  # every handler module is imported by now
     owners: dict[str, list[str]] = {}
     for cls in callback_data_classes(CallbackData):
         owners.setdefault(cls.__prefix__, []).append(f"{cls.__module__}.{cls.__qualname__}")
