@@ -1,5 +1,6 @@
-"""The long-lived objects of one bot process, and the per-update services built from them."""
+"""The long-lived objects of one bot process, and the per-update services built from them (SERVICES)."""
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from aiogram import Bot
@@ -85,41 +86,47 @@ class Container:
         keeping = AccessKeeping(self.sessions, self.settings, self.wallet, self.rates)
         return AccessKeeper(keeping, bot, self.settings.access_invite_hours)
 
-    def services(self, session: AsyncSession) -> dict[str, object]:
-        """The services a handler may ask for by name, all sharing the update's one session."""
-        return {
-            "users": UserService(session, self.known_users),
-            "catalog": CatalogService(session),
-            "cart": CartService(session),
-            "checkout": CheckoutService(session, self.settings, self.wallet, self.rates, self.goods),
-            "loyalty": LoyaltyService(session, self.settings),
-            "credit": CreditService(session, self.settings),
-            "shop_texts": ShopTextService(session),
-            "shipping": ShippingService(session, self.goods),
-            "orders": OrderService(session, self.settings, self.wallet, self.goods),
-            "order_messages": OrderMessageService(session, self.settings),
-            "refunds": BuyerRefundService(session, self.settings, self.payment_watch),
-            "warranty": WarrantyService(session, self.settings),
-            "admin_payloads": AdminPayloadService(session, self.goods),
-            "admin_inventory": AdminInventoryService(session),
-            "admin_stock": AdminStockService(session, self.goods),
-            "admin_variants": AdminVariantService(session),
-            "admin_users": AdminUsersService(session, self.known_users),
-            "admin_broadcast": AdminBroadcastService(session),
-            "admin_stats": AdminStatsService(session, self.settings, self.goods),
-            "admin_wallet": AdminWalletService(session, self.wallet, self.holdings),
-            "admin_orders": AdminOrdersService(session, self.settings, self.goods),
-            "admin_shipping": AdminShippingService(session),
-            "admin_vouchers": AdminVouchersService(session),
-            "admin_loyalty": AdminLoyaltyService(session),
-            "admin_credit": AdminCreditService(session, self.settings),
-            "admin_texts": AdminTextsService(session),
-            "admin_problems": AdminProblemsService(session, self.settings),
-            "admin_refunds": AdminRefundsService(session, self.settings, self.rates, self.payment_watch),
-            "support": SupportService(session, self.settings),
-            "reviews": ReviewService(session),
-            "privacy": PrivacyService(session, self.goods, self.known_users),
-            "admin_media": AdminMediaService(session),
-            "admin_reviews": AdminReviewsService(session),
-            "admin_access": AdminAccessService(session),
-        }
+    def services(self, session: AsyncSession, names: Iterable[str] | None = None) -> dict[str, object]:
+        """The services a handler may ask for by name (those in `names`, or all), sharing the update's one
+        session."""
+        return {name: SERVICES[name](self, session) for name in (SERVICES if names is None else names)}
+
+
+# Each service a handler may ask for by name, built on the update's session (bot.middlewares builds only
+# the ones asked for).
+SERVICES: dict[str, Callable[[Container, AsyncSession], object]] = {
+    "users": lambda c, s: UserService(s, c.known_users),
+    "catalog": lambda c, s: CatalogService(s),
+    "cart": lambda c, s: CartService(s),
+    "checkout": lambda c, s: CheckoutService(s, c.settings, c.wallet, c.rates, c.goods),
+    "loyalty": lambda c, s: LoyaltyService(s, c.settings),
+    "credit": lambda c, s: CreditService(s, c.settings),
+    "shop_texts": lambda c, s: ShopTextService(s),
+    "shipping": lambda c, s: ShippingService(s, c.goods),
+    "orders": lambda c, s: OrderService(s, c.settings, c.wallet, c.goods),
+    "order_messages": lambda c, s: OrderMessageService(s, c.settings),
+    "refunds": lambda c, s: BuyerRefundService(s, c.settings, c.payment_watch),
+    "warranty": lambda c, s: WarrantyService(s, c.settings),
+    "admin_payloads": lambda c, s: AdminPayloadService(s, c.goods),
+    "admin_inventory": lambda c, s: AdminInventoryService(s),
+    "admin_stock": lambda c, s: AdminStockService(s, c.goods),
+    "admin_variants": lambda c, s: AdminVariantService(s),
+    "admin_users": lambda c, s: AdminUsersService(s, c.known_users),
+    "admin_broadcast": lambda c, s: AdminBroadcastService(s),
+    "admin_stats": lambda c, s: AdminStatsService(s, c.settings, c.goods),
+    "admin_wallet": lambda c, s: AdminWalletService(s, c.wallet, c.holdings),
+    "admin_orders": lambda c, s: AdminOrdersService(s, c.settings, c.goods),
+    "admin_shipping": lambda c, s: AdminShippingService(s),
+    "admin_vouchers": lambda c, s: AdminVouchersService(s),
+    "admin_loyalty": lambda c, s: AdminLoyaltyService(s),
+    "admin_credit": lambda c, s: AdminCreditService(s, c.settings),
+    "admin_texts": lambda c, s: AdminTextsService(s),
+    "admin_problems": lambda c, s: AdminProblemsService(s, c.settings),
+    "admin_refunds": lambda c, s: AdminRefundsService(s, c.settings, c.rates, c.payment_watch),
+    "support": lambda c, s: SupportService(s, c.settings),
+    "reviews": lambda c, s: ReviewService(s),
+    "privacy": lambda c, s: PrivacyService(s, c.goods, c.known_users),
+    "admin_media": lambda c, s: AdminMediaService(s),
+    "admin_reviews": lambda c, s: AdminReviewsService(s),
+    "admin_access": lambda c, s: AdminAccessService(s),
+}

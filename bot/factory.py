@@ -2,7 +2,7 @@
 
 import logging
 
-from aiogram import Bot, Dispatcher
+from aiogram import Bot, Dispatcher, Router
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.base import BaseSession
@@ -12,8 +12,8 @@ from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.types import ErrorEvent
 
-from bot.container import Container
-from bot.middlewares import BanMiddleware, DbSessionMiddleware, ThrottleMiddleware, UserMiddleware
+from bot.container import SERVICES, Container
+from bot.middlewares import DbSessionMiddleware, ServicesMiddleware, ThrottleMiddleware, UserMiddleware
 from bot.replies import AnswerPressInReply
 from config import Settings
 from handlers import build_routers
@@ -57,11 +57,27 @@ def create_dispatcher(container: Container, storage: BaseStorage) -> Dispatcher:
         wallet=container.wallet,
         payment_watch=container.payment_watch,
     )
+    dp.include_routers(*build_routers())
+    # The user middleware's service, and those that filters ask for, before any handler is chosen
+    eager = frozenset({"users"} | (asked_by_filters(dp) & SERVICES.keys()))
     dp.update.outer_middleware(ThrottleMiddleware(container))  # first: a throttled update costs no query
-    dp.update.outer_middleware(DbSessionMiddleware(container))
+    dp.update.outer_middleware(DbSessionMiddleware(container, eager))
     dp.update.outer_middleware(UserMiddleware(container))
-    dp.update.outer_middleware(BanMiddleware(container))
+    for name, observer in dp.observers.items():
+        if name != "update":  # its one handler is the dispatcher's, which passes everything on
+            observer.middleware(ServicesMiddleware(container))
     dp.callback_query.middleware(AnswerPressInReply())
     dp.errors.register(on_error)
-    dp.include_routers(*build_routers())
     return dp
+
+
+def asked_by_filters(router: Router) -> set[str]:
+    """The names that the filters in `router`'s tree (router-level ones included) ask for."""
+    names: set[str] = set()
+    for observer in router.observers.values():
+        for handler in (observer._handler, *observer.handlers):
+            for f in handler.filters or ():
+                names |= f.params
+    for sub in router.sub_routers:
+        names |= asked_by_filters(sub)
+    return names

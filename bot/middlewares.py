@@ -1,37 +1,62 @@
-"""Outer middlewares on every update: the throttle, the DB session and services, the user and their strings,
-then the ban."""
+"""Outer middlewares on every update: the throttle, the DB session, the user, their strings and the ban. An
+inner middleware on every kind of event builds the services the handler chosen asks for."""
 
 import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeGuard
 
 from aiogram import BaseMiddleware, Bot
+from aiogram.dispatcher.event.handler import HandlerObject
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import TelegramObject, Update, User
 
-from bot.container import Container
-from l10n import L10n, language_for
-from services.dto import UserDTO
+from bot.container import SERVICES, Container
+from l10n import language_for
 from services.ratelimit import RateLimits
 from services.shop.users import UserService
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 FROM_A_PERSON = frozenset({"message", "callback_query"})  # other updates are Telegram's own news
 NOTICE_SECONDS = 60  # a flood of messages gets at most one reply per this long
+SESSION = "db_session"  # the update's session in the middleware data; handlers ask for services instead
 
 
 class DbSessionMiddleware(BaseMiddleware):
+    """The update's one session, and the services that something runs before the handler is chosen asks for
+    by name (`eager`: the user middleware's, the filters'). ServicesMiddleware adds the handler's own."""
+
+    def __init__(self, container: Container, eager: frozenset[str]) -> None:
+        self._container = container
+        self._eager = eager
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        async with self._container.sessions() as session:
+            data[SESSION] = session
+            data.update(self._container.services(session, self._eager))
+            return await handler(event, data)
+
+
+class ServicesMiddleware(BaseMiddleware):
+    """Inner, on every kind of event: the services the chosen handler asks for by name, on the update's
+    session. An update builds the few its handler uses, not all thirty-odd."""
+
     def __init__(self, container: Container) -> None:
         self._container = container
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        async with self._container.sessions() as session:
-            data.update(self._container.services(session))
-            return await handler(event, data)
+        chosen: HandlerObject = data["handler"]
+        wanted = SERVICES.keys() if chosen.varkw else chosen.params & SERVICES.keys()
+        missing = [name for name in wanted if name not in data]
+        if missing:
+            data.update(self._container.services(data[SESSION], missing))
+        return await handler(event, data)
 
 
 class UserMiddleware(BaseMiddleware):
-    """Registers the sender on first contact and picks their language."""
+    """Registers the sender on first contact and picks their language. A banned person's message or button
+    press then gets one short answer and reaches no handler: no checkout, and no Support copy reaches an
+    admin. (Broadcasts skip them in repositories.broadcast.) Admins are never turned away, so a slip in the
+    users screen cannot lock one out."""
 
     def __init__(self, container: Container) -> None:
         self._container = container
@@ -41,10 +66,14 @@ class UserMiddleware(BaseMiddleware):
         if sender is None or sender.is_bot:
             return None  # nothing in this shop answers channels or other bots
         users: UserService = data["users"]
-        language = language_for(sender.language_code, self._container.settings.default_language)
+        settings = self._container.settings
+        language = language_for(sender.language_code, settings.default_language)
         user = await users.register(sender.id, sender.username, language)
         data["user"] = user
-        data["l10n"] = self._container.translator(user.language)
+        l10n = data["l10n"] = self._container.translator(user.language)
+        if _from_a_person(event) and user.is_banned and user.telegram_id not in settings.admin_ids:
+            await refuse(event, data["bot"], self._container.limits, l10n("error.banned"), f"banned:{user.telegram_id}")
+            return None
         return await handler(event, data)
 
 
@@ -65,23 +94,6 @@ class ThrottleMiddleware(BaseMiddleware):
                 l10n = self._container.translator(language_for(sender.language_code, settings.default_language))
                 await refuse(event, data["bot"], limits, l10n("error.slow_down"), f"slow-down:{bucket}")
                 return None
-        return await handler(event, data)
-
-
-class BanMiddleware(BaseMiddleware):
-    """A banned person's message or button press gets one short answer and reaches no handler: no checkout,
-    and no Support copy reaches an admin. (Broadcasts skip them in repositories.broadcast.) Admins are
-    never turned away, so a slip in the users screen cannot lock one out."""
-
-    def __init__(self, container: Container) -> None:
-        self._container = container
-
-    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        user: UserDTO = data["user"]
-        if _from_a_person(event) and user.is_banned and user.telegram_id not in self._container.settings.admin_ids:
-            l10n: L10n = data["l10n"]
-            await refuse(event, data["bot"], self._container.limits, l10n("error.banned"), f"banned:{user.telegram_id}")
-            return None
         return await handler(event, data)
 
 
