@@ -12,6 +12,7 @@ from aiogram.types import TelegramObject, Update, User
 
 from bot.container import SERVICES, Container
 from l10n import language_for
+from models.database import close_session
 from services.ratelimit import RateLimits
 from services.shop.users import UserService
 
@@ -30,10 +31,13 @@ class DbSessionMiddleware(BaseMiddleware):
         self._eager = eager
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        async with self._container.sessions() as session:
+        session = self._container.sessions()
+        try:
             data[SESSION] = session
             data.update(self._container.services(session, self._eager))
             return await handler(event, data)
+        finally:
+            await close_session(session)
 
 
 class ServicesMiddleware(BaseMiddleware):

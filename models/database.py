@@ -83,6 +83,18 @@ async def read_only(session: AsyncSession) -> AsyncIterator[None]:
         yield
 
 
+async def close_session(session: AsyncSession) -> None:
+    """Close `session` as `async with` would. One that holds no transaction has nothing to give back to the
+    pool: it only forgets its objects, here and now, where `async with` would run that in a task and a
+    greenlet of their own (about 23 µs, which every update paid). One that does is rolled back and gives
+    its connection back, as `async with` does it, even if this task is cancelled meanwhile."""
+    if not session.in_transaction():
+        session.sync_session.close()
+        return
+    async with session:
+        pass
+
+
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, see _sqlite_begin_immediate
     cursor = dbapi_connection.cursor()

@@ -1,5 +1,6 @@
-"""What an update costs the framework: routers gated on their presses' prefixes (handlers.gates), and the
-services an update builds (bot.middlewares: those its handler and the filters ask for, not all of them)."""
+"""What an update costs the framework: routers gated on their presses' prefixes (handlers.gates), the
+services an update builds (bot.middlewares: those its handler and the filters ask for, not all of them), and
+how its session is closed (models.database.close_session)."""
 
 from collections import Counter
 from typing import Any
@@ -7,11 +8,15 @@ from typing import Any
 import pytest
 from aiogram import F, Router
 from aiogram.types import CallbackQuery, User
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import container as container_module
 from handlers import build_routers, start
 from handlers.callbacks import LanguageCb, MenuAction, MenuCb
 from handlers.gates import PressPrefixes, gate_presses, press_prefixes
+from models.database import close_session
+from repositories.users import UserRepo
 from tests.telegram import Person, Telegram
 
 
@@ -93,3 +98,27 @@ async def test_an_update_builds_only_the_services_its_handler_and_the_filters_as
     asked = {"users", "support"} | (set(start.start.__annotations__) & container_module.SERVICES.keys())
     assert asked == {"users", "support", "cart", "loyalty", "shop_texts"}
     assert built == Counter(dict.fromkeys(asked, 1))
+
+
+async def test_closing_a_session_forgets_its_objects_and_rolls_back_what_was_left_open(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    session = sessions()
+    async with session.begin():
+        kim = await UserRepo(session).insert_if_missing(301, "kim", "en")
+    assert kim in session  # the identity map holds it weakly
+    await close_session(session)
+    assert kim not in session
+
+    session = sessions()
+    async with session.begin():
+        await UserRepo(session).insert_if_missing(302, "lee", "en")
+    await session.execute(text("SELECT 1"))  # a transaction left open
+    await UserRepo(session).insert_if_missing(303, "max", "en")
+    await close_session(session)
+    assert not session.in_transaction()
+    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    async with sessions() as check:
+        known = (await check.execute(text("SELECT telegram_id FROM users ORDER BY telegram_id"))).scalars().all()
+    assert 303 not in known
+    assert {301, 302} <= set(known)
