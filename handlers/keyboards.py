@@ -347,15 +347,13 @@ def short_stock(view: CartView, retry: PayCb | None, l10n: L10n) -> InlineKeyboa
 
 
 def invoice(order_id: int, l10n: L10n, *, address: bool = False) -> InlineKeyboardMarkup:
-    """Under an unpaid order; `address`: it is shipped, and where to can still be changed."""
-    kb = InlineKeyboardBuilder()
-    kb.button(text=l10n("invoice.check"), callback_data=OrderCb(action=OrderAction.check, id=order_id))
-    if address:
-        kb.button(text=l10n("order.change_address"), callback_data=OrderCb(action=OrderAction.address, id=order_id))
-    kb.button(text=l10n("invoice.cancel"), callback_data=OrderCb(action=OrderAction.cancel, id=order_id))
-    kb.button(text=l10n("menu.main"), callback_data=MenuCb(action=MenuAction.main))
-    kb.adjust(1)
-    return kb.as_markup()
+    """Under an unpaid order; `address`: it is shipped, and where to can still be changed. One button a row."""
+    return rows(
+        [button(l10n("invoice.check"), OrderCb(action=OrderAction.check, id=order_id))],
+        [button(l10n("order.change_address"), OrderCb(action=OrderAction.address, id=order_id))] if address else [],
+        [button(l10n("invoice.cancel"), OrderCb(action=OrderAction.cancel, id=order_id))],
+        [button(l10n("menu.main"), MenuCb(action=MenuAction.main))],
+    )
 
 
 @per_language

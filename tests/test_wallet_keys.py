@@ -7,7 +7,9 @@ from bip_utils import (
     Bip32Secp256k1,
     Bip32Slip10Ed25519,
     Bip39SeedGenerator,
+    Bip44,
     Bip44Changes,
+    Bip44Coins,
     Bip84,
     Bip84Coins,
     Ed25519PrivateKey,
@@ -130,6 +132,14 @@ def test_public_path_matches_private_path(chain: Chain, network: Network, coin: 
     path = PATHS[(chain, network is not Network.mainnet)]
     key = parse_account_key(chain, network, exported(path, "zpub" if network is Network.mainnet else "vpub"), "X")
     receive = Bip84.FromSeed(SEED, coin).Purpose().Coin().Account(0).Change(Bip44Changes.CHAIN_EXT)
+    for i in (0, 1, 7, 1000, 2**31 - 1):
+        assert key.address(i) == receive.AddressIndex(i).PublicKey().ToAddress()
+
+
+def test_eth_public_path_matches_private_path() -> None:
+    """The xpub path gives the EIP-55 addresses bip-utils derives from the private key."""
+    key = parse_account_key(Chain.eth, Network.mainnet, exported("m/44'/60'/0'", "xpub"), "ETH_XPUB")
+    receive = Bip44.FromSeed(SEED, Bip44Coins.ETHEREUM).Purpose().Coin().Account(0).Change(Bip44Changes.CHAIN_EXT)
     for i in (0, 1, 7, 1000, 2**31 - 1):
         assert key.address(i) == receive.AddressIndex(i).PublicKey().ToAddress()
 

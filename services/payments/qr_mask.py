@@ -3,8 +3,9 @@
 segno tries all 8 data masks (ISO/IEC 18004 7.8) and scores each candidate cell by cell in Python: about
 5 of its 6 ms for a payment URI; of the rest, its Reed-Solomon division, codeword placement and masking,
 also cell by cell, took about 1 ms. Here segno's own steps make the data codewords (mode, version, error
-level, padding); the error correction is a table-driven division on one int per block, and the message's
-bits go to their modules by one itemgetter per version (the order segno's add_codewords gives). The symbol
+level, padding), except a byte-mode segment's bits (a payment URI's), which segno appends one by one; the
+error correction is a table-driven division on one int per block, and the message's bits go to their
+modules by one itemgetter per version (the order segno's add_codewords gives). The symbol
 is one int (a bit per module, dark 1, each row followed by 4 light bits of gap), so the 8 candidates are
 scored with shifts, AND/OR/XOR and int.bit_count, which run in C, and the winner is the unmasked symbol
 with its mask's layer and its format and version information XORed in.
@@ -74,7 +75,7 @@ def qr_matrix(text: str) -> tuple[bytes, ...]:
 def _data_codewords(text: str) -> tuple[int, int, bytes]:
     """The version, the error level (M, boosted where the version has room) and the data codewords of
     segno's make_qr(text, error="m"), by segno's own steps (encoder.encode and _encode's first half)."""
-    segments = encoder.prepare_data(text, None, None)
+    segments = _segments(text)
     version = encoder.find_version(segments, consts.ERROR_LEVEL_M, eci=False, micro=False)
     error = encoder.boost_error_level(version, consts.ERROR_LEVEL_M, segments, False)
     buffer = encoder.Buffer()
@@ -86,6 +87,18 @@ def _data_codewords(text: str) -> tuple[int, int, bytes]:
     encoder.write_pad_codewords(buffer, version, capacity, len(buffer))
     bits = bytes(buffer.getbits()).translate(_TO_BITS)
     return version, error, int(bits, 2).to_bytes(len(bits) // 8, "big")
+
+
+def _segments(text: str) -> Any:
+    """segno's prepare_data(text, None, None): the text as one segment. A byte-mode one (every payment URI:
+    it has lower-case letters) is its bytes' bits, made at once here where segno appends them bit by bit."""
+    data, length, encoding = encoder.data_to_bytes(text, None)
+    if not length or encoder.find_mode(data) != consts.MODE_BYTE:
+        return encoder.prepare_data(text, None, None)
+    bits = format(int.from_bytes(data, "big"), f"0{8 * length}b").encode().translate(_FROM_BITS)
+    segments = encoder.Segments()
+    segments.add_segment(encoder._Segment(bytearray(bits), length, consts.MODE_BYTE, encoding))
+    return segments
 
 
 def unmasked(version: int, error: int, data: bytes) -> int:
@@ -110,7 +123,12 @@ def _with_error_correction(data: bytes, version: int, error: int) -> bytes:
 
 def _interleaved(blocks: Sequence[bytes]) -> bytes:
     """The first codeword of each block, then the second, ...; a shorter block is left out once it ends."""
-    return bytes(block[i] for i in range(max(map(len, blocks))) for block in blocks if i < len(block))
+    count, shortest = len(blocks), min(map(len, blocks))
+    columns = bytearray(count * shortest)  # while every block has a codeword: block k's at k, k + count, ...
+    for k, block in enumerate(blocks):
+        columns[k::count] = block[:shortest]
+    rest = (block[i] for i in range(shortest, max(map(len, blocks))) for block in blocks if i < len(block))
+    return bytes(columns) + bytes(rest)
 
 
 def _reed_solomon(block: bytes, length: int) -> bytes:
