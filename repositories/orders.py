@@ -85,11 +85,13 @@ def _insert_order() -> ReturningInsert[Any]:
 
 @functools.cache
 def _open_order_of() -> Select[tuple[int]]:
-    """OrderRepo.open_order_of's statement, with the parameter `user_id`; built once (checkout runs it)."""
+    """OrderRepo.open_order_of's statement, with the parameter `user_id`; built once (checkout runs it). Over the
+    table's columns: a Core select, which the session runs without the ORM's result setup (the same SQL)."""
+    orders = Order.__table__.c
     return (
-        select(Order.id)
-        .where(Order.user_id == bindparam("user_id"), Order.status.in_(OrderStatus.open()))
-        .order_by(Order.id.desc())
+        select(orders.id)
+        .where(orders.user_id == bindparam("user_id"), orders.status.in_(OrderStatus.open()))
+        .order_by(orders.id.desc())
         .limit(1)
     )
 

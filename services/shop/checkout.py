@@ -424,10 +424,12 @@ class CheckoutService:
 @functools.cache
 def _buyer_locked() -> Select[tuple[int, bool, int]]:
     """The buyer `user_id`'s Telegram id, ban and timeouts, their row locked on PostgreSQL; built once, as
-    every checkout's first statement."""
+    every checkout's first statement. Over the table's columns: a Core select, which the session runs without
+    the ORM's result setup (the same SQL)."""
+    users = User.__table__.c
     return (
-        select(User.telegram_id, User.is_banned, User.timeout_count)
-        .where(User.id == bindparam("user_id"))
+        select(users.telegram_id, users.is_banned, users.timeout_count)
+        .where(users.id == bindparam("user_id"))
         .with_for_update()
     )
 
