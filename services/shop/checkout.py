@@ -316,7 +316,7 @@ class CheckoutService:
                 set_committed_value(order, "address_enc", sealed)  # what was written, for the view: no re-read
             if breakdown.credit:
                 await CreditLedger(s).spend(user_id, order.id, breakdown.credit, str(who), now)
-            await CartRepo(s).clear(user_id)
+            await CartRepo(s).clear(user_id, code=cart.voucher is not None)
             # The invoice's index locks the chain's counter row (PostgreSQL) until commit: the last but the hold.
             if asset is not None and rate is not None and breakdown.total:
                 invoice = await self._invoice(order, asset, breakdown, rate, now)
