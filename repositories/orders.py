@@ -114,8 +114,8 @@ class OrderRepo:
         self._s = session
 
     async def add(self, order: Order, items: Sequence[OrderItem]) -> Order:
-        """The order, in the session from now on, and its items (each gets the order's id; they stay
-        outside the session)."""
+        """The order, in the session from now on as a flush would leave it (every column as written, defaults
+        included), and its items (each gets the order's id; they stay outside the session)."""
         # A Core INSERT ... RETURNING, whose row the object takes as loaded, then joins the session as if read:
         # the same row as a flush writes, without the unit of work a flush runs for one object.
         row = (await self._s.execute(_insert_order(), _values(order))).one()._mapping

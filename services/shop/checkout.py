@@ -271,8 +271,7 @@ class CheckoutService:
         s = self._session
         # Lock the buyer's row (PostgreSQL) so a double-tapped checkout cannot create two orders.
         dialect = dialect_of(s)
-        buyer_row = (await s.execute(_buyer_locked(dialect), {"user_id": user_id})).one()
-        telegram_id, banned, timeouts, existing = buyer_row
+        telegram_id, banned, timeouts, existing = (await s.execute(_buyer_locked(dialect), {"user_id": user_id})).one()
         orders = OrderRepo(s)
         if dialect == "postgresql":  # read once the lock is granted: see _buyer_locked
             existing = await orders.open_order_of(user_id)
