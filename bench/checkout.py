@@ -5,7 +5,10 @@ admin notice, empty the cart) runs in its own task and session, `--concurrency` 
 is `UPDATE derivation_counters SET next_index = next_index + 1` in a transaction of its own, as many
 times at the same concurrency on the same engine: the cheapest write transaction that database offers.
 Latency is per call, so it includes waiting for the engine's connection pool, as in the bot. One more
-checkout afterwards, on its own, counts the SQL statements and transactions a checkout sends.
+checkout afterwards, on its own, counts the SQL statements and transactions a checkout sends. Then
+`--solo` more checkouts run one at a time, beside as many raw writes, for this process's CPU per call (all
+its threads: the SQLite driver's too; not the PostgreSQL server's): what limits the rate on SQLite, and a
+steadier figure than the rate on a shared machine.
 
 Run: .venv/bin/python -m bench checkout [--buyers N] [--concurrency C]
 PostgreSQL too when BENCH_DATABASE_URL or TEST_DATABASE_URL is set (a database of our own is made on
@@ -99,12 +102,21 @@ def counting(engine: AsyncEngine) -> Iterator[Counted]:
         event.remove(engine.sync_engine, "begin", transaction)
 
 
-async def measure(settings: Settings, buyers: int, concurrency: int) -> list[Row]:
+async def cpu_per_call(count: int, call: Callable[[int], Awaitable[object]]) -> float:
+    """This process's CPU seconds per call of call(0..count-1), one at a time."""
+    started = time.process_time()
+    for n in range(count):
+        await call(n)
+    return (time.process_time() - started) / max(count, 1)
+
+
+async def measure(settings: Settings, buyers: int, concurrency: int, solo: int) -> list[Row]:
     engine = create_engine(settings.database_url)
     sessions = create_sessionmaker(engine)
     try:
-        catalog = await seed_catalog(sessions, units=buyers + 1)
-        users = await seed_buyers(sessions, buyers + 1, first_telegram_id=10_000)  # the last one is counted
+        catalog = await seed_catalog(sessions, units=buyers + 1 + solo)
+        # the buyers at once, then the one counted, then the solo ones
+        users = await seed_buyers(sessions, buyers + 1 + solo, first_telegram_id=10_000)
         async with sessions.begin() as s:
             await s.execute(
                 insert(CartItem),
@@ -131,6 +143,8 @@ async def measure(settings: Settings, buyers: int, concurrency: int) -> list[Row
         seconds, latency = await timed_calls(buyers, concurrency, checkout)
         with counting(engine) as counted:
             await checkout(buyers)
+        solo_cpu = await cpu_per_call(solo, lambda n: checkout(buyers + 1 + n))
+        raw_cpu = await cpu_per_call(solo, raw_write)
         await rates.close()
     finally:
         await engine.dispose()
@@ -159,6 +173,7 @@ async def measure(settings: Settings, buyers: int, concurrency: int) -> list[Row
             f"{reference} p99",
             percentile(raw_latency, 99) * 1e3,
         ),
+        Row(f"checkout CPU, one at a time ({db})", solo_cpu * 1e3, "ms", f"{reference} CPU", raw_cpu * 1e3),
     ]
 
 
@@ -171,14 +186,22 @@ def main(argv: list[str] | None = None) -> list[Row]:
         help="checkouts (and raw writes) per database",
     )
     parser.add_argument("--concurrency", type=int, default=env_int("BENCH_CHECKOUT_CONCURRENCY", 50))
+    parser.add_argument(
+        "--solo",
+        type=int,
+        default=env_int("BENCH_CHECKOUT_SOLO", 200),
+        help="checkouts (and raw writes) one at a time, for the CPU per call",
+    )
     args = parser.parse_args(argv)
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="bench-checkout-") as tmp:
         sol_key = Path(tmp) / "no-sol.key"
-        rows += asyncio.run(measure(shop_settings(sqlite_url(Path(tmp)), sol_key), args.buyers, args.concurrency))
+        rows += asyncio.run(
+            measure(shop_settings(sqlite_url(Path(tmp)), sol_key), args.buyers, args.concurrency, args.solo)
+        )
         if admin_url := postgres_admin_url():
             with postgres_database(admin_url) as url:
-                rows += asyncio.run(measure(shop_settings(url, sol_key), args.buyers, args.concurrency))
+                rows += asyncio.run(measure(shop_settings(url, sol_key), args.buyers, args.concurrency, args.solo))
         else:
             print("PostgreSQL skipped: set BENCH_DATABASE_URL or TEST_DATABASE_URL")
     return rows

@@ -165,10 +165,13 @@ class CartRepo:
         result = await self._s.execute(delete(CartItem).where(CartItem.id == item_id, CartItem.user_id == user_id))
         return bool(getattr(result, "rowcount", 0))
 
-    async def clear(self, user_id: int) -> None:
-        """Empty the cart, its voucher code included."""
-        for stmt in _empty():
-            await self._s.execute(stmt, {"user_id": user_id})
+    async def clear(self, user_id: int, *, code: bool = True) -> None:
+        """Empty the cart, its voucher code included; `code=False` when the caller read in this transaction that
+        the cart carries none (PricedCart.voucher): one DELETE fewer."""
+        lines, voucher = _empty()
+        await self._s.execute(lines, {"user_id": user_id})
+        if code:
+            await self._s.execute(voucher, {"user_id": user_id})
 
     async def voucher(self, user_id: int) -> Voucher | None:
         """The voucher whose code the buyer entered for their cart."""

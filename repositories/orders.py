@@ -22,6 +22,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql.dml import ReturningInsert
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from models.base import Base
 from models.enums import Chain, OrderProblem, OrderStatus, ProductKind
@@ -61,21 +65,42 @@ def _insert_into(table_of: type[Base]) -> Insert:
     return insert(table_of.__table__)  # type: ignore[arg-type]
 
 
+@functools.cache
+def _columns_of(table_of: type[Base]) -> tuple[tuple[str, str], ...]:
+    """Each mapped column of the class as (attribute name, column name); read once per class."""
+    return tuple((attr.key, attr.columns[0].key) for attr in inspect(table_of).column_attrs)
+
+
 def _values(new: Base) -> dict[str, Any]:
     """The column values set on a new ORM object (the columns not set take their defaults)."""
-    state = inspect(new)
-    return {attr.columns[0].key: state.dict[attr.key] for attr in state.mapper.column_attrs if attr.key in state.dict}
+    given = new.__dict__  # the instance dict: what was set, and SQLAlchemy's state under its own key
+    return {column: given[attr] for attr, column in _columns_of(type(new)) if attr in given}
+
+
+@functools.cache
+def _insert_order() -> ReturningInsert[Any]:
+    """OrderRepo.add's INSERT, returning the whole row as written (defaults included); built once."""
+    orders = Order.__table__
+    return _insert_into(Order).returning(*orders.c)
 
 
 @functools.cache
 def _open_order_of() -> Select[tuple[int]]:
-    """OrderRepo.open_order_of's statement, with the parameter `user_id`; built once (checkout runs it)."""
+    """OrderRepo.open_order_of's statement, with the parameter `user_id`; built once (checkout runs it). Over the
+    table's columns: a Core select, which the session runs without the ORM's result setup (the same SQL)."""
+    orders = Order.__table__.c
     return (
-        select(Order.id)
-        .where(Order.user_id == bindparam("user_id"), Order.status.in_(OrderStatus.open()))
-        .order_by(Order.id.desc())
+        select(orders.id)
+        .where(orders.user_id == bindparam("user_id"), orders.status.in_(OrderStatus.open()))
+        .order_by(orders.id.desc())
         .limit(1)
     )
+
+
+def open_order_of_buyer() -> ScalarSelect[int]:
+    """OrderRepo.open_order_of's statement as a column (None: no open order), for a statement that reads the
+    buyer's row with the parameter `user_id`."""
+    return _open_order_of().scalar_subquery()
 
 
 @functools.cache
@@ -89,10 +114,15 @@ class OrderRepo:
         self._s = session
 
     async def add(self, order: Order, items: Sequence[OrderItem]) -> Order:
-        """The order, in the session from now on, and its items (each gets the order's id; they stay
-        outside the session)."""
+        """The order, in the session from now on as a flush would leave it (every column as written, defaults
+        included), and its items (each gets the order's id; they stay outside the session)."""
+        # A Core INSERT ... RETURNING, whose row the object takes as loaded, then joins the session as if read:
+        # the same row as a flush writes, without the unit of work a flush runs for one object.
+        row = (await self._s.execute(_insert_order(), _values(order))).one()._mapping
+        for attr, column in _columns_of(Order):
+            set_committed_value(order, attr, row[column])
+        make_transient_to_detached(order)
         self._s.add(order)
-        await self._s.flush()
         for item in items:
             item.order_id = order.id
         if items:  # an empty list of rows would be one INSERT of defaults

@@ -26,11 +26,13 @@ def _take_index(dialect: Dialect) -> ReturningInsert[tuple[int]]:
 
 @functools.cache
 def _last_paid_index() -> Select[tuple[int]]:
-    """WalletRepo.last_paid_index's statement, with the parameter `chain`; built once (checkout runs it)."""
+    """WalletRepo.last_paid_index's statement, with the parameter `chain`; built once (checkout runs it). Over the
+    tables' columns: a Core select, which the session runs without the ORM's result setup (the same SQL)."""
+    invoices, payments = Invoice.__table__.c, Payment.__table__.c
     return (
-        select(func.max(Invoice.derivation_index))
-        .join(Payment, Payment.invoice_id == Invoice.id)
-        .where(Invoice.chain == bindparam("chain"), Payment.status != PaymentStatus.reorged)
+        select(func.max(invoices.derivation_index))
+        .join_from(Invoice.__table__, Payment.__table__, payments.invoice_id == invoices.id)
+        .where(invoices.chain == bindparam("chain"), payments.status != PaymentStatus.reorged)
     )
 
 

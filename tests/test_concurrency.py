@@ -169,3 +169,27 @@ async def test_50_concurrent_checkouts_with_a_single_use_code_give_exactly_one_d
         (won[0], "ONLY-ONE", 125, 1125)
     ]
     assert (held, uses, used_by, carts_with_code) == (1, 1, won, 0)
+
+
+async def test_a_buyer_pressing_pay_many_times_at_once_gets_one_order(sessions, settings, wallet, goods) -> None:
+    """Every press but the first gets that order back (`existing`), on SQLite (one statement reads the buyer and
+    their open order, the write lock already held) and on PostgreSQL (the open order read after the buyer's row
+    lock is granted: a press that waited for it sees the order the first one committed, and not an empty cart)."""
+    product = await seed_product(sessions, units=5, goods=goods)
+    async with sessions.begin() as s:
+        user = User(telegram_id=10_000, language="en")
+        s.add(user)
+        await s.flush()
+        s.add(CartItem(user_id=user.id, product_id=product, variant_id=await variant_of(s, product), quantity=2))
+    rates = rate_service_from_settings(settings)
+
+    async def press() -> tuple[int, bool]:
+        async with sessions() as s:
+            result = await CheckoutService(s, settings, wallet, rates).checkout(user.id, Chain.btc)
+        return result.order_id, result.existing
+
+    results = await asyncio.gather(*(press() for _ in range(8)))
+    placed = [order for order, existing in results if not existing]
+    assert len(placed) == 1 and {order for order, _ in results} == set(placed)
+    async with sessions() as s:
+        assert (await s.execute(select(func.count()).select_from(Order))).scalar_one() == 1

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import Select, bindparam, null, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -21,9 +21,10 @@ from models.enums import Chain, ProductKind
 from models.orders import Invoice, Order, OrderItem
 from models.shop import CartItem, Product, ShippingOption, User, Variant
 from models.types import utcnow
+from repositories.base import Dialect, dialect_of
 from repositories.cart import CartRepo, CartRow
 from repositories.credit import CreditRepo, InsufficientCredit
-from repositories.orders import OrderRepo
+from repositories.orders import OrderRepo, open_order_of_buyer
 from repositories.shipping import ShippingRepo
 from repositories.vouchers import VoucherRepo
 from repositories.wallet import WalletRepo
@@ -269,9 +270,11 @@ class CheckoutService:
     ) -> CheckoutResult:
         s = self._session
         # Lock the buyer's row (PostgreSQL) so a double-tapped checkout cannot create two orders.
-        telegram_id, banned, timeouts = (await s.execute(_buyer_locked(), {"user_id": user_id})).one()
+        dialect = dialect_of(s)
+        telegram_id, banned, timeouts, existing = (await s.execute(_buyer_locked(dialect), {"user_id": user_id})).one()
         orders = OrderRepo(s)
-        existing = await orders.open_order_of(user_id)
+        if dialect == "postgresql":  # read once the lock is granted: see _buyer_locked
+            existing = await orders.open_order_of(user_id)
         if existing is not None:  # shown again before anything else is checked
             return CheckoutResult(existing, existing=True)
         if banned:
@@ -316,7 +319,7 @@ class CheckoutService:
                 set_committed_value(order, "address_enc", sealed)  # what was written, for the view: no re-read
             if breakdown.credit:
                 await CreditLedger(s).spend(user_id, order.id, breakdown.credit, str(who), now)
-            await CartRepo(s).clear(user_id)
+            await CartRepo(s).clear(user_id, code=cart.voucher is not None)
             # The invoice's index locks the chain's counter row (PostgreSQL) until commit: the last but the hold.
             if asset is not None and rate is not None and breakdown.total:
                 invoice = await self._invoice(order, asset, breakdown, rate, now)
@@ -422,12 +425,19 @@ class CheckoutService:
 
 
 @functools.cache
-def _buyer_locked() -> Select[tuple[int, bool, int]]:
-    """The buyer `user_id`'s Telegram id, ban and timeouts, their row locked on PostgreSQL; built once, as
-    every checkout's first statement."""
+def _buyer_locked(dialect: Dialect) -> Select[tuple[int, bool, int, int | None]]:
+    """The buyer `user_id`'s Telegram id, ban and timeouts, their row locked on PostgreSQL, and on SQLite the id
+    of their open order (OrderRepo.open_order_of) too; built once per dialect, as every checkout's first
+    statement. On SQLite the transaction holds the database's write lock before its first statement runs
+    (BEGIN IMMEDIATE), so the check sees every order committed before it. On PostgreSQL it must be a statement
+    of its own after this one (None here): a statement reads the snapshot taken when it started, before it
+    waited for the row lock, and would miss the order a double tap committed meanwhile. Over the table's
+    columns: a Core select, which the session runs without the ORM's result setup."""
+    users = User.__table__.c
+    open_order = open_order_of_buyer() if dialect == "sqlite" else null()
     return (
-        select(User.telegram_id, User.is_banned, User.timeout_count)
-        .where(User.id == bindparam("user_id"))
+        select(users.telegram_id, users.is_banned, users.timeout_count, open_order)
+        .where(users.id == bindparam("user_id"))
         .with_for_update()
     )
 
