@@ -15,6 +15,10 @@ the walk's callback data by pressing what a buyer sees.
 A third process, the shop in Telegram webhook mode (the double POSTs each update to it and performs the
 call carried in the response, `bot.replies`), walks the same way beside the polling shop.
 
+Both shops run the event-loop probe (LOOP_LAG_PROBE_MS=5, a wake-up every 5 ms: little CPU, and the 20 ms
+goal is coarser) and their longest stall counting only the bot's own CPU is read from /metrics at the end:
+the stall a buyer waits behind while the bot serves over real HTTP.
+
 Run: .venv/bin/python -m bench http [--buyers N] [--concurrency C]
 """
 
@@ -32,6 +36,7 @@ from pathlib import Path
 
 from bench.common import RATES, Catalog, Row, env_int, print_rows, seed_catalog, sqlite_url
 from bench.dispatch import PAY_WITH, SMALL_SHOP_UNITS
+from bench.memory import longest_stalls_ms
 from handlers.callbacks import MenuAction, MenuCb
 from models.database import create_engine, create_sessionmaker
 from services.wallet.goods import GoodsCipher
@@ -145,6 +150,8 @@ def shop_env(tg: TelegramDouble, url: str, tmp: Path) -> dict[str, str]:
         "RATES_FIXED": ",".join(f"{chain.upper()}={rate}" for chain, rate in RATES.items()),
         "OBSERVER_INTERVAL_SECONDS": "86400",
         "LOG_LEVEL": "WARNING",
+        "LOOP_LAG_PROBE_MS": "5",
+        "PROCESSING_PORT": str(free_port()),
     }
 
 
@@ -164,16 +171,16 @@ async def measure(url: str, pushed_url: str, catalog: Catalog, tmp: Path, buyers
     async with AsyncExitStack() as stack:
         doubles = [await stack.enter_async_context(TelegramDouble()) for _ in range(3)]
         shop_tg, floor_tg, pushed_tg = doubles
-        shop = await stack.enter_async_context(bot_process(shop_env(shop_tg, url, tmp), tmp / "shop.log"))
+        polling_env = shop_env(shop_tg, url, tmp)
+        shop = await stack.enter_async_context(bot_process(polling_env, tmp / "shop.log"))
         floor_env = {**floor_tg.env(), "DATABASE_URL": url, "FLOOR_PRODUCT_ID": str(catalog.product_id)}
         floor = await stack.enter_async_context(module_process("bench.floor_bot", floor_env, tmp / "floor.log"))
-        port = free_port()
         pushed_env = {
             **shop_env(pushed_tg, pushed_url, tmp),
             "TELEGRAM_WEBHOOK_URL": "https://shop.example",
             "TELEGRAM_WEBHOOK_SECRET": TG_SECRET,
-            "PROCESSING_PORT": str(port),
         }
+        port = int(pushed_env["PROCESSING_PORT"])
         pushed = await stack.enter_async_context(bot_process(pushed_env, tmp / "pushed.log"))
 
         async def post(update: Json) -> None:
@@ -193,6 +200,8 @@ async def measure(url: str, pushed_url: str, catalog: Catalog, tmp: Path, buyers
         for n, name in enumerate(("shop", "floor", "pushed", "pushed", "floor", "shop")):
             first = 0 if n < 3 else half
             await run_round(bots[name], presses, pays, first, half if n < 3 else buyers - half, concurrency)
+        polling_stall = await longest_stalls_ms(int(polling_env["PROCESSING_PORT"]))
+        pushed_stall = await longest_stalls_ms(port)
     shop_bot, floor_bot, pushed_bot = bots["shop"], bots["floor"], bots["pushed"]
 
     def ms(bot: Bot) -> float:
@@ -212,6 +221,13 @@ async def measure(url: str, pushed_url: str, catalog: Catalog, tmp: Path, buyers
             "ms",
             "same, polling",
             ms(shop_bot),
+        ),
+        Row(
+            "longest event-loop stall (bot's CPU), polling shop",
+            polling_stall["busy_stall"],
+            "ms",
+            "same, webhook mode",
+            pushed_stall["busy_stall"],
         ),
         Row(
             "Bot API requests/update, webhook mode",
