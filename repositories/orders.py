@@ -25,7 +25,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.dml import ReturningInsert
-from sqlalchemy.sql.selectable import ScalarSelect
 
 from models.base import Base
 from models.enums import Chain, OrderProblem, OrderStatus, ProductKind
@@ -95,12 +94,6 @@ def _open_order_of() -> Select[tuple[int]]:
         .order_by(orders.id.desc())
         .limit(1)
     )
-
-
-def open_order_of_buyer() -> ScalarSelect[int]:
-    """OrderRepo.open_order_of's statement as a column (None: no open order), for a statement that reads the
-    buyer's row with the parameter `user_id`."""
-    return _open_order_of().scalar_subquery()
 
 
 @functools.cache

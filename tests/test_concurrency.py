@@ -172,9 +172,9 @@ async def test_50_concurrent_checkouts_with_a_single_use_code_give_exactly_one_d
 
 
 async def test_a_buyer_pressing_pay_many_times_at_once_gets_one_order(sessions, settings, wallet, goods) -> None:
-    """Every press but the first gets that order back (`existing`), on SQLite (one statement reads the buyer and
-    their open order, the write lock already held) and on PostgreSQL (the open order read after the buyer's row
-    lock is granted: a press that waited for it sees the order the first one committed, and not an empty cart)."""
+    """Every press but the first gets that order back (`existing`): the open order is read after the buyer's row
+    lock is granted (SQLite: the write lock), so a press that waited for it sees the order the first one
+    committed, and not an empty cart."""
     product = await seed_product(sessions, units=5, goods=goods)
     async with sessions.begin() as s:
         user = User(telegram_id=10_000, language="en")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Select, bindparam, null, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -21,10 +21,9 @@ from models.enums import Chain, ProductKind
 from models.orders import Invoice, Order, OrderItem
 from models.shop import CartItem, Product, ShippingOption, User, Variant
 from models.types import utcnow
-from repositories.base import Dialect, dialect_of
 from repositories.cart import CartRepo, CartRow
 from repositories.credit import CreditRepo, InsufficientCredit
-from repositories.orders import OrderRepo, open_order_of_buyer
+from repositories.orders import OrderRepo
 from repositories.shipping import ShippingRepo
 from repositories.vouchers import VoucherRepo
 from repositories.wallet import WalletRepo
@@ -270,11 +269,11 @@ class CheckoutService:
     ) -> CheckoutResult:
         s = self._session
         # Lock the buyer's row (PostgreSQL) so a double-tapped checkout cannot create two orders.
-        dialect = dialect_of(s)
-        telegram_id, banned, timeouts, existing = (await s.execute(_buyer_locked(dialect), {"user_id": user_id})).one()
+        telegram_id, banned, timeouts = (await s.execute(_buyer_locked(), {"user_id": user_id})).one()
         orders = OrderRepo(s)
-        if dialect == "postgresql":  # read once the lock is granted: see _buyer_locked
-            existing = await orders.open_order_of(user_id)
+        # A statement of its own, after the lock is granted: one statement reads the snapshot taken when it
+        # started, before it waited for the lock, and would miss the order a double tap committed meanwhile.
+        existing = await orders.open_order_of(user_id)
         if existing is not None:  # shown again before anything else is checked
             return CheckoutResult(existing, existing=True)
         if banned:
@@ -425,18 +424,13 @@ class CheckoutService:
 
 
 @functools.cache
-def _buyer_locked(dialect: Dialect) -> Select[tuple[int, bool, int, int | None]]:
-    """The buyer `user_id`'s Telegram id, ban and timeouts, their row locked on PostgreSQL, and on SQLite the id
-    of their open order (OrderRepo.open_order_of) too; built once per dialect, as every checkout's first
-    statement. On SQLite the transaction holds the database's write lock before its first statement runs
-    (BEGIN IMMEDIATE), so the check sees every order committed before it. On PostgreSQL it must be a statement
-    of its own after this one (None here): a statement reads the snapshot taken when it started, before it
-    waited for the row lock, and would miss the order a double tap committed meanwhile. Over the table's
-    columns: a Core select, which the session runs without the ORM's result setup."""
+def _buyer_locked() -> Select[tuple[int, bool, int]]:
+    """The buyer `user_id`'s Telegram id, ban and timeouts, their row locked on PostgreSQL; built once, as
+    every checkout's first statement. Over the table's columns: a Core select, which the session runs without
+    the ORM's result setup (the same SQL)."""
     users = User.__table__.c
-    open_order = open_order_of_buyer() if dialect == "sqlite" else null()
     return (
-        select(users.telegram_id, users.is_banned, users.timeout_count, open_order)
+        select(users.telegram_id, users.is_banned, users.timeout_count)
         .where(users.id == bindparam("user_id"))
         .with_for_update()
     )
