@@ -86,10 +86,9 @@ class Container:
         keeping = AccessKeeping(self.sessions, self.settings, self.wallet, self.rates)
         return AccessKeeper(keeping, bot, self.settings.access_invite_hours)
 
-    def services(self, session: AsyncSession, names: Iterable[str] | None = None) -> dict[str, object]:
-        """The services a handler may ask for by name (those in `names`, or all), sharing the update's one
-        session."""
-        return {name: SERVICES[name](self, session) for name in (SERVICES if names is None else names)}
+    def services(self, session: AsyncSession, names: Iterable[str]) -> dict[str, object]:
+        """The services named (SERVICES' keys: what handlers ask for by name), sharing the update's one session."""
+        return {name: SERVICES[name](self, session) for name in names}
 
 
 # Each service a handler may ask for by name, built on the update's session (bot.middlewares builds only

@@ -477,5 +477,5 @@ async def test_a_digital_order_has_no_address_to_change(tg: Telegram, sessions, 
     user_id = await one(sessions, select(Order.user_id).where(Order.id == order_id))
     async with sessions() as s:
         with pytest.raises(NotFound):
-            await container.services(s)["orders"].change_address(order_id, user_id, ADDRESS)
+            await container.services(s, ["orders"])["orders"].change_address(order_id, user_id, ADDRESS)
     assert (await order(sessions, order_id)).address_enc is None
