@@ -253,6 +253,7 @@ async def test_a_node_without_history_leaves_old_invoices_unknown_and_scans_the_
     anvil.send(fresh.address, fresh.amount_due)
     for _ in range(3):
         await shop.observer.observe(Chain.eth)
+    admins = sorted(settings.admin_ids)
     assert await shop.status(fresh.order_id) is OrderStatus.confirming
     assert (await credited(shop, paid))[0][1:] == (paid.amount_due, PaymentStatus.confirmed)
     async with sessions() as s:
@@ -260,7 +261,13 @@ async def test_a_node_without_history_leaves_old_invoices_unknown_and_scans_the_
     assert await shop.status(paid.order_id) is OrderStatus.paid
     assert await shop.one(select(Order.problem).where(Order.id == paid.order_id)) is not OrderProblem.reorged
     assert await shop.status(waiting.order_id) is OrderStatus.awaiting_payment  # not expired: unknown
+    assert await shop.units(StockStatus.reserved) == 2  # its unit stays held, as does the fresh order's
     assert await credited(shop, waiting) == []
+    # Admins hear of it once over the three scans, in the text that says what to do
+    alerts = await shop.outbox("admin.unseen_overdue")
+    assert [(a["chat_id"], a["order_id"]) for a in alerts] == [(admin, waiting.order_id) for admin in admins]
+    alert = Translator()("en")("notify.admin.unseen_overdue", order_id=waiting.order_id, coin="ETH")
+    assert [alert] * len(admins) == [t for admin in admins for t in await shop.sent_texts(admin) if t.startswith("⏳")]
     assert await shop.observer.check_address(Chain.eth, waiting.address) is None
     assert shop.observer.health[Chain.eth].failures == 0
     assert node.refused > 0

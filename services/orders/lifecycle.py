@@ -17,6 +17,8 @@ ship             paid -> shipped                                      shipped
 cancel           open -> cancelled (see cancel)           release*    cancelled         admin.cancelled
 expire           awaiting_payment -> expired, timeout+1   release*    expired           admin.expired
 extend_grace     open: deadline + grace, once                         underpaid_grace
+hold_unseen      open, past its deadline, what it received unknown;                     admin.unseen_overdue
+                 stock stays held, once per order
 close_underpaid  open -> underpaid (problem), timeout+1   release     underpaid         admin.problem
 pay_late         expired, cancelled -> paid_late (problem)                              admin.problem
 more_money       closed: problem overpaid/underpaid/paid_late                           admin.more_money
@@ -366,6 +368,17 @@ class OrderLifecycle:
         await self._audit(OBSERVER, "order.grace", order.id, status, {**status, "expires_at": until.isoformat()})
         minutes = self._settings.underpaid_grace_minutes
         await notify_buyer(self._s, order, "underpaid_grace", remainder=remainder, minutes=minutes)
+        return True
+
+    async def hold_unseen(self, order: Order) -> bool:
+        """An open order past its deadline whose address the chain's provider cannot read (an EVM node that
+        keeps no state that old, say): it is not judged, so it stays open with its stock held, and admins
+        are told once, since only they can point the shop at a provider that can tell. The status stays."""
+        if any(entry.action == "order.unseen_overdue" for entry in await AuditRepo(self._s).of("order", order.id)):
+            return False
+        status = {"status": order.status.value}
+        await self._audit(OBSERVER, "order.unseen_overdue", order.id, status, status)
+        await notify_admins(self._s, self._settings.admin_ids, "admin.unseen_overdue", order.id)
         return True
 
     async def close_underpaid(self, order: Order, now: datetime, received: int, due: int) -> bool:

@@ -118,7 +118,8 @@ class PaymentService:
         (stock back, the timeout counted, admins alerted). Money that covers the amount holds the order
         open while it confirms, for at most MONITOR_HOURS after the deadline; then it closes underpaid
         too. An order whose invoice id is in `unknown` (the scan could not tell what it received) is left
-        for a later scan. Returns how many orders changed.
+        for a later scan, and admins are told once (OrderLifecycle.hold_unseen). Returns how many orders
+        changed status.
         """
         async with read_only(self._session):
             order_ids = await OrderRepo(self._session).overdue(chain, observed_at)
@@ -134,9 +135,10 @@ class PaymentService:
         invoice = await orders.invoice(order_id)
         if order is None or order.status not in OrderStatus.open() or order.expires_at > now or invoice is None:
             return False
-        if invoice.id in unknown:  # the scan could not see what it received: judging it would be a guess
-            return False
         lifecycle = OrderLifecycle(self._session, self._settings)
+        if invoice.id in unknown:  # the scan could not see what it received: judging it would be a guess
+            await lifecycle.hold_unseen(order)
+            return False
         payments = await PaymentRepo(self._session).for_invoice(invoice.id)
         live = [p for p in payments if p.status is not PaymentStatus.reorged]
         if not live:  # nothing paid, or only money a reorg took away again: a plain timeout
