@@ -58,6 +58,18 @@ class Category(WithMedia, Base):
     is_active: Mapped[bool] = mapped_column(default=True)
 
 
+class FoldedName:
+    """A name that search finds (repositories.catalog.CatalogRepo.search): search_key(name) is stored beside it,
+    set whenever the ORM sets the name. A bulk UPDATE of names bypasses the ORM and must set it too."""
+
+    name_folded: Mapped[str] = mapped_column(Text, default="")
+
+    @validates("name")
+    def _fold_name(self, _key: str, name: str) -> str:
+        self.name_folded = search_key(name)
+        return name
+
+
 class Subcategory(Base):
     __tablename__ = "subcategories"
     __table_args__ = (UniqueConstraint("category_id", "name"),)
@@ -68,7 +80,7 @@ class Subcategory(Base):
     is_active: Mapped[bool] = mapped_column(default=True)
 
 
-class Product(WithMedia, Base):
+class Product(FoldedName, WithMedia, Base):
     __tablename__ = "products"
     __table_args__ = (
         UniqueConstraint("subcategory_id", "name"),
@@ -78,9 +90,6 @@ class Product(WithMedia, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     subcategory_id: Mapped[int] = mapped_column(ForeignKey("subcategories.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(128))
-    # search_key(name), set whenever the ORM sets the name (_fold_name); search compares against it. A bulk
-    # UPDATE of names bypasses the ORM and must set it too.
-    name_folded: Mapped[str] = mapped_column(Text)
     description: Mapped[str] = mapped_column(Text, default="")
     # Prices and stock are its variants' (Variant): a product has at least one.
     kind: Mapped[ProductKind] = mapped_column(str_enum(ProductKind))
@@ -92,13 +101,8 @@ class Product(WithMedia, Base):
     # Only for creating a product with its variants in one go: never loaded (queries go through VariantRepo).
     variants: Mapped[list["Variant"]] = relationship(lazy="raise", passive_deletes=True)
 
-    @validates("name")
-    def _fold_name(self, _key: str, name: str) -> str:
-        self.name_folded = search_key(name)
-        return name
 
-
-class Variant(Base):
+class Variant(FoldedName, Base):
     """What a buyer chooses and pays for: "12 months" of a product, with its own price and its own stock. Every
     product has at least one; a plain product has exactly one, unnamed (name ""), which buyers never see as a
     choice. So a cart line, a held unit and an order line always name a variant, and there is one code path."""

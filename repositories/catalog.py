@@ -9,7 +9,7 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, SQLColumnExpression, and_, bindparam, delete, func, select
+from sqlalchemy import ColumnElement, Select, SQLColumnExpression, and_, bindparam, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.enums import OrderStatus, ProductKind
@@ -165,12 +165,18 @@ class CatalogRepo:
 
     @staticmethod
     def search(text: str) -> Select[Listed]:
-        """Products on sale whose name contains `text`, compared as models.shop.search_key folds both (so
-        "über" finds "ÜBERSICHT" on SQLite and PostgreSQL alike), with their available units and prices, by name."""
+        """Products on sale whose name, or one of whose variants' names a buyer can choose, contains `text`,
+        compared as models.shop.search_key folds both (so "über" finds "ÜBERSICHT" on SQLite and PostgreSQL
+        alike), with their available units and prices, by name."""
+        key = search_key(text)
+        variant_named = select(Variant.product_id).where(
+            Variant.is_active, Variant.name_folded.contains(key, autoescape=True)
+        )
         return (
             _listed()
             .where(
-                Product.id.in_(_on_sale(Product.id)), Product.name_folded.contains(search_key(text), autoescape=True)
+                Product.id.in_(_on_sale(Product.id)),
+                or_(Product.name_folded.contains(key, autoescape=True), Product.id.in_(variant_named)),
             )
             .order_by(Product.name, Product.id)
         )

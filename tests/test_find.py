@@ -1,9 +1,12 @@
 """Finding things through the real Dispatcher: search by name (case and umlauts), best sellers, /stock, and the
-card's quantity steps bounded by what is available."""
+card's quantity steps bounded by what is available; search by a variant's name, and migration 0015."""
 
+import asyncio
 from datetime import timedelta
 
+from alembic import command
 from sqlalchemy import select, update
+from sqlalchemy import text as sql
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.callbacks import (
@@ -17,12 +20,14 @@ from handlers.callbacks import (
     SearchCb,
     StockCb,
 )
+from models.database import alembic_config, create_engine, create_sessionmaker
 from models.enums import OrderStatus, ProductKind
 from models.orders import Order, OrderItem
-from models.shop import Product, User
+from models.shop import Product, User, Variant
 from models.types import utcnow
 from repositories.stock import StockRepo
-from tests.shop import plain_product, seed_product
+from repositories.variants import VariantRepo
+from tests.shop import plain_product, seed_product, variant_of
 from tests.telegram import Person, Telegram, buttons, texts
 
 
@@ -240,3 +245,51 @@ async def test_quantity_steps_are_bounded_by_what_is_available(tg: Telegram, ses
     assert steps(calls) == ["−", "8"]
     calls = await tg.press(gus, ProductCb(action=ProductAction.add, id=product, qty=9))  # forged: refused
     assert "Only 12 left, and your cart would hold more." in texts(calls)
+
+
+async def test_search_finds_a_product_by_the_name_of_a_variant_buyers_can_choose(tg: Telegram, sessions, goods) -> None:
+    """A buyer types what they want ("premium"): the product whose variant is named so is found, as an ORM
+    rename refolds it; a retired variant's name finds nothing."""
+    product = await seed_product(sessions, name="Streaming", units=1, goods=goods)
+    await add_products(sessions, product, ["Premium bar"])
+    async with sessions.begin() as s:
+        unnamed = await s.get(Variant, await variant_of(s, product))
+        assert unnamed is not None
+        unnamed.name = "PREMIUM Jahr"
+        await VariantRepo(s).add(product, "Basis", 500)
+        retired = await VariantRepo(s).add(product, "Familie", 700)
+        retired.is_active = False
+    bea = Person(id=303, language_code="de")
+    assert [b.split(" · ")[0] for b in await search(tg, bea, "premium")] == [
+        "Premium bar",
+        "Streaming",
+        "🔎 Neue Suche",
+        "⬅ Zurück",
+    ]
+    assert [b.split(" · ")[0] for b in await search(tg, bea, "BASIS")] == ["Streaming", "🔎 Neue Suche", "⬅ Zurück"]
+    assert await search(tg, bea, "familie") == ["🔎 Neue Suche", "⬅ Zurück"]
+
+
+def test_migration_0015_folds_the_names_of_the_variants_already_there(db_url: str, engine) -> None:
+    """Upgrading to 0015 writes each existing variant's folded name, so search finds them at once."""
+
+    async def seed() -> int:
+        e = create_engine(db_url)
+        product = await seed_product(create_sessionmaker(e), name="Streaming", units=0)
+        async with create_sessionmaker(e).begin() as s:
+            variant = await VariantRepo(s).add(product, "ÖL Straße", 500)
+        await e.dispose()
+        return variant.id
+
+    async def folded() -> dict[int, str]:
+        e = create_engine(db_url)
+        async with e.connect() as conn:
+            found = dict((await conn.execute(sql("SELECT id, name_folded FROM product_variants"))).tuples().all())
+        await e.dispose()
+        return found
+
+    named = asyncio.run(seed())
+    cfg = alembic_config(db_url)
+    command.downgrade(cfg, "0014")
+    command.upgrade(cfg, "head")
+    assert asyncio.run(folded()) == {named - 1: "", named: "öl strasse"}
