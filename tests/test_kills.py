@@ -123,15 +123,16 @@ async def test_sigkill_at_random_moments_keeps_every_invariant(tmp_path: Path, s
                 sys.executable, "-m", "bot", cwd=ROOT, env=env, stdout=out, stderr=out
             )
             await wait_healthy(int(env["PROCESSING_PORT"]), proc)
-            for _ in range(120):  # until the outbox is drained and nothing is left to confirm
+            # Until the outbox is drained and no order is open: every invoice is paid in full by now, so each
+            # open order gets paid or closed. (Waiting only for open orders with a stored payment stopped before
+            # the last life's observer had stored any when few payments came earlier, as with KILLS=3.)
+            for _ in range(120):
                 async with engine.connect() as conn:
                     busy = (
                         await conn.execute(
                             text(
                                 "SELECT (SELECT count(*) FROM outbox WHERE status = 'pending')"
-                                " + (SELECT count(*) FROM orders WHERE status IN ('awaiting_payment', 'confirming')"
-                                "    AND expires_at > CURRENT_TIMESTAMP AND grace_used = 0 AND id IN ("
-                                "    SELECT i.order_id FROM invoices i JOIN payments p ON p.invoice_id = i.id))"
+                                " + (SELECT count(*) FROM orders WHERE status IN ('awaiting_payment', 'confirming'))"
                             )
                         )
                     ).scalar()
