@@ -16,7 +16,7 @@ from repositories.vouchers import VoucherRepo
 from services.dto import MAX_QUANTITY, CartLine, CartView, ProductCard
 from services.money import from_minor
 from services.pricing import price, price_steps
-from services.shop.catalog import NotFound, VariantRefused, limit_left, line_name, product_card, read_shelf
+from services.shop.catalog import NotFound, VariantRefused, line_name, product_card, read_shelf, room_under_limit
 from services.shop.limits import limits_left, refuse_beyond_limit
 from services.shop.prices import buyer_terms, issue_problem, price_cart, price_lines, usable
 from services.shop.vouchers import VoucherRefused, normalized_code, voucher_terms
@@ -101,7 +101,7 @@ class CartService:
             # the cart as it is now, from what the shelf read of it: the product's other variants count too
             of_product = shelf.in_cart_of_product - shelf.in_cart.get(variant.id, 0) + total
             shelf = replace(shelf, in_cart={**shelf.in_cart, variant.id: total}, in_cart_of_product=of_product)
-            left = await limit_left(self._session, user_id, shelf.product)
+            left = await room_under_limit(self._session, user_id, shelf.product)
             refuse_beyond_limit(shelf.product, of_product, left)
             return Added(total, product_card(shelf, variant.id, left))
 

@@ -70,7 +70,7 @@ async def read_shelf(session: AsyncSession, product_id: int, user_id: int) -> Sh
     return await CatalogRepo(session).shelf(product_id, user_id, STACK)
 
 
-async def limit_left(session: AsyncSession, user_id: int, product: Product) -> int | None:
+async def room_under_limit(session: AsyncSession, user_id: int, product: Product) -> int | None:
     """How many more of the product the buyer may buy now (services.shop.limits); None without a limit, which
     reads nothing."""
     return (await limits_left(session, user_id, [product], utcnow()))[product.id]
@@ -78,7 +78,7 @@ async def limit_left(session: AsyncSession, user_id: int, product: Product) -> i
 
 def product_card(shelf: Shelf, variant_id: int, limit_left: int | None) -> ProductCard:
     """The card of `shelf` for the variant `variant_id` (see CatalogService.product), the buyer's limit leaving
-    them `limit_left` more (`limit_left()`)."""
+    them `limit_left` more (`room_under_limit`)."""
     product, offered, left = shelf.product, shelf.offered, shelf.left
     chosen = choose(offered, variant_id)
     refused = chosen is None and variant_id != 0
@@ -168,7 +168,7 @@ class CatalogService:
             shelf = await read_shelf(self._session, product_id, user_id)
             if shelf is None:
                 raise NotFound
-            return product_card(shelf, variant_id, await limit_left(self._session, user_id, shelf.product))
+            return product_card(shelf, variant_id, await room_under_limit(self._session, user_id, shelf.product))
 
     async def search(self, text: str, page: int) -> Page[ProductRow]:
         """Products on sale whose name contains `text`, ignoring case (Unicode-aware: "über" finds
