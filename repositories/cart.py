@@ -72,14 +72,6 @@ def _kinds() -> Select[tuple[ProductKind]]:
 
 
 @functools.cache
-def _quantities() -> Select[tuple[int, int]]:
-    """And `product_id`."""
-    return select(CartItem.variant_id, CartItem.quantity).where(
-        CartItem.user_id == bindparam("user_id"), CartItem.product_id == bindparam("product_id")
-    )
-
-
-@functools.cache
 def _add(dialect: Dialect) -> ReturningInsert[tuple[int]]:
     """The line's upsert, with the values of every column as parameters (`user_id`, `product_id`, `variant_id`,
     `quantity`): the quantity is added to the line's."""
@@ -141,12 +133,6 @@ class CartRepo:
         """The kinds of product the buyer's cart holds (none: it is empty)."""
         result = await self._s.execute(_kinds(), {"user_id": user_id})
         return set(result.scalars())
-
-    async def quantities(self, user_id: int, product_id: int) -> dict[int, int]:
-        """How many of each of the product's variants the buyer's cart holds (variants it holds none of are
-        absent)."""
-        result = await self._s.execute(_quantities(), {"user_id": user_id, "product_id": product_id})
-        return {int(variant_id): int(quantity) for variant_id, quantity in result.tuples()}
 
     async def line(self, user_id: int, item_id: int) -> CartItem | None:
         """The line only when it belongs to this user."""

@@ -7,15 +7,32 @@ Stock units are repositories.stock.StockRepo's.
 
 import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, SQLColumnExpression, and_, bindparam, delete, func, or_, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Select,
+    SQLColumnExpression,
+    and_,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from models.enums import OrderStatus, ProductKind
 from models.orders import Order, OrderItem
-from models.shop import Category, Product, Subcategory, Variant, search_key
+from models.promotions import Tier
+from models.shop import CartItem, Category, Product, Subcategory, Variant, search_key
 from repositories.base import page_of
+from repositories.loyalty import LoyaltyRepo, Standing
+from repositories.reviews import ReviewRepo
 from repositories.stock import StockRepo
 from repositories.variants import VariantRepo
 
@@ -60,15 +77,58 @@ def _on_sale(column: SQLColumnExpression[int]) -> Select[tuple[int]]:
 
 
 @functools.cache
-def _product_for_buyers() -> Select[tuple[Product, int, bool]]:
-    """CatalogRepo.product_for_buyers's statement, with the parameter `product_id`; built once, as the card and
-    add-to-cart run it on every press."""
+def _shelf() -> Select[tuple[Any, ...]]:
+    """CatalogRepo.shelf's statement, with the parameters `product_id`, `user_id` and `setting`; built once, as the
+    card and add-to-cart run it on every press. One row per active variant, by id (one row without a variant
+    when the product has none), each with what the card shows beside it: the buyer's cart lines, the rating and
+    the buyer's standing, each a one-row read joined to every row."""
+    user_id = bindparam("user_id", type_=BigInteger)
+    held = select(CartItem.quantity).where(CartItem.user_id == user_id, CartItem.variant_id == Variant.id)
+    held_of_product = select(func.coalesce(func.sum(CartItem.quantity), 0)).where(
+        CartItem.user_id == user_id, CartItem.product_id == Product.id
+    )
+    rating = ReviewRepo.rating_of_product().subquery("rating")
+    standing = LoyaltyRepo.standing_of_buyer().subquery("standing")
+    tier = aliased(Tier, standing)
     return (
-        select(Product, Subcategory.category_id, _for_sale())
+        select(
+            Product,
+            Subcategory.category_id,
+            _for_sale(),
+            Variant,
+            StockRepo.variant_left(),
+            held.scalar_subquery(),
+            held_of_product.scalar_subquery(),
+            *rating.c,
+            standing.c.is_reseller,
+            tier,
+            standing.c.setting,
+        )
         .join(Subcategory, Subcategory.id == Product.subcategory_id)
         .join(Category, Category.id == Subcategory.category_id)
+        .outerjoin(Variant, and_(Variant.product_id == Product.id, Variant.is_active))
+        .join(rating, true())
+        .join(standing, true())
         .where(Product.id == bindparam("product_id"))
+        .order_by(Variant.id)
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Shelf:
+    """A product as one buyer finds it (`CatalogRepo.shelf`): its category, whether it is on sale (`_for_sale`),
+    its active variants and their available units, what the buyer's cart holds of it, its rating and the
+    buyer's standing (their prices)."""
+
+    product: Product
+    category_id: int
+    for_sale: bool
+    offered: list[Variant]  # by id
+    left: dict[int, int | None]  # units of each offered variant (None: unlimited)
+    in_cart: dict[int, int]  # the cart's quantity of each offered variant it holds
+    in_cart_of_product: int  # all the product's lines of the cart together, a retired variant's too
+    rating: tuple[int, int]  # ReviewRepo.rating_of_product
+    standing: Standing
 
 
 @functools.cache
@@ -228,10 +288,26 @@ class CatalogRepo:
     async def product(self, product_id: int) -> Product | None:
         return await self._s.get(Product, product_id)
 
-    async def product_for_buyers(self, product_id: int) -> tuple[Product, int, bool] | None:
-        """The product, its category, and whether buyers may buy it (`on_sale`), in one statement."""
-        row = (await self._s.execute(_product_for_buyers(), {"product_id": product_id})).one_or_none()
-        return None if row is None else (row[0], int(row[1]), bool(row[2]))
+    async def shelf(self, product_id: int, user_id: int, setting: str) -> Shelf | None:
+        """The product as the buyer `user_id` finds it, with the shop setting `setting` (LoyaltyRepo.standing), in
+        one statement; None for a deleted product."""
+        params = {"product_id": product_id, "user_id": user_id, "setting": setting}
+        rows = (await self._s.execute(_shelf(), params)).tuples().all()
+        if not rows:
+            return None
+        product, category_id, for_sale, _, _, _, of_product, count, stars, reseller, tier, stored = rows[0]
+        offered = [row[3] for row in rows if row[3] is not None]
+        return Shelf(
+            product,
+            int(category_id),
+            bool(for_sale),
+            offered,
+            {v.id: None if left is None else int(left) for _, _, _, v, left, *_ in rows if v is not None},
+            {v.id: int(held) for _, _, _, v, _, held, *_ in rows if v is not None and held},
+            int(of_product),
+            (int(count), int(stars)),
+            Standing(bool(reseller), tier, stored),
+        )
 
     async def get(self, model: type[Node], node_id: int, *, lock: bool = False) -> Node | None:
         """The row, locked for update on PostgreSQL when `lock` (SQLite's transaction already is)."""

@@ -45,7 +45,7 @@ def _standing() -> Select[tuple[bool | None, Tier | None, str | None]]:
     reached = aliased(Tier)
     tier_id = _reached(reached, _spend(user_id)).with_only_columns(reached.id).scalar_subquery()
     buyer = select(user_id.label("id")).subquery()  # one row, whether the user exists or not
-    value = select(ShopSetting.value).where(ShopSetting.key == bindparam("setting")).scalar_subquery()
+    value = select(ShopSetting.value).where(ShopSetting.key == bindparam("setting")).scalar_subquery().label("setting")
     return (
         select(User.is_reseller, Tier, value)
         .select_from(buyer)
@@ -61,6 +61,12 @@ class LoyaltyRepo:
     async def tiers(self) -> list[Tier]:
         """Lowest threshold first."""
         return list((await self._s.execute(select(Tier).order_by(Tier.threshold_minor))).scalars())
+
+    @staticmethod
+    def standing_of_buyer() -> Select[tuple[bool | None, Tier | None, str | None]]:
+        """`standing`'s one row (columns `is_reseller`, the tier's, `setting`) with the parameters `user_id` and
+        `setting`, which the card's statement joins (CatalogRepo.shelf)."""
+        return _standing()
 
     async def standing(self, user_id: int, setting: str) -> Standing:
         """The buyer's reseller flag (False for no such user), their tier by lifetime spend (`tier_for`) and the

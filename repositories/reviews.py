@@ -16,9 +16,9 @@ from repositories.orders import goods_received
 
 @functools.cache
 def _rating() -> Select[tuple[int, int]]:
-    """ReviewRepo.rating's statement, with the parameter `product_id`; built once (repositories.base): every card
+    """ReviewRepo.rating_of_product, with the parameter `product_id`; built once (repositories.base): every card
     shows the rating."""
-    return select(func.count(), func.coalesce(func.sum(Review.stars), 0)).where(
+    return select(func.count().label("count"), func.coalesce(func.sum(Review.stars), 0).label("stars")).where(
         Review.product_id == bindparam("product_id"), Review.status == ReviewStatus.approved
     )
 
@@ -74,11 +74,11 @@ class ReviewRepo:
             ["user_id", "product_id"],
         )
 
-    async def rating(self, product_id: int) -> tuple[int, int]:
-        """(how many approved reviews, their stars added up) of the product."""
-        result = await self._s.execute(_rating(), {"product_id": product_id})
-        count, stars = result.one()
-        return int(count), int(stars)
+    @staticmethod
+    def rating_of_product() -> Select[tuple[int, int]]:
+        """(how many approved reviews, their stars added up) of the product `product_id` (a parameter): one row,
+        which the card's statement joins (CatalogRepo.shelf)."""
+        return _rating()
 
     @staticmethod
     def with_product_and_author() -> Select[tuple[Review, str, User]]:

@@ -26,8 +26,9 @@ WALK = {
     "Shop": 1,  # the categories
     "Software": 2,  # the category, its subcategories
     "Licences": 2,  # the subcategory with its category, its products
-    "Editor Pro 1y": 6,  # the product, its variants, their stock, the buyer's terms, the cart, the rating
-    "🛒 Add 1 to cart": 6,  # the product, its variants, their stock, the upsert, the buyer's terms, the rating
+    # the shelf (CatalogRepo.shelf): the product, its variants and their stock, the cart, the rating, the terms
+    "Editor Pro 1y": 1,
+    "🛒 Add 1 to cart": 2,  # the shelf, the upsert
     "🛒 Cart": 2,  # the lines with their stock, categories and code (CartRepo.to_price), the buyer's terms
     "💳 Checkout": 4,  # what kinds the cart holds; the quote: the lines with categories and code, credit, terms
 }

@@ -118,3 +118,24 @@ async def test_a_channel_renewal_sells_the_variant_the_first_order_bought(sessio
         await s.execute(update(Variant).where(Variant.id == n["Supporter"]).values(is_active=False))
     async with sessions() as s:
         assert (await VariantRepo(s).renewed(order_id, n["Club"])).id == n["Standard"]  # type: ignore[union-attr]
+
+
+async def test_a_card_counts_the_buyers_lines_of_the_variant_shown_or_of_the_whole_product(sessions, goods) -> None:
+    """With a variant chosen the card counts its line; with none chosen, every line of the product in the cart,
+    a retired variant's too; never another buyer's."""
+    course = product("Course", ProductKind.unlimited, [("Basic", "10.00"), ("Pro", "30.00"), ("Max", "50.00")])
+    buyer = await seed(sessions, goods, course)
+    n = await ids(sessions)
+    async with sessions() as s:
+        await AdminPayloadService(s, goods).set_text("admin:1", n["Course"], "https://example.com/course")
+    async with sessions.begin() as s:
+        other = (await s.execute(insert(User).values(telegram_id=402, language="en").returning(User.id))).scalar_one()
+    for who, variant, quantity in [(buyer, "Basic", 2), (buyer, "Pro", 1), (buyer, "Max", 4), (other, "Pro", 7)]:
+        async with sessions() as s:
+            await CartService(s).add_from_card(who, n["Course"], quantity, n[variant])
+    async with sessions.begin() as s:
+        await s.execute(update(Variant).where(Variant.id == n["Max"]).values(is_active=False))
+    async with sessions() as s:
+        catalog = CatalogService(s)
+        shown = {v: (await catalog.product(n["Course"], buyer, n[v] if v else 0)).in_cart for v in ("", "Basic", "Pro")}
+    assert shown == {"": 7, "Basic": 2, "Pro": 1}

@@ -1,13 +1,12 @@
 """The buyer's cart, and the voucher code on it, kept in the database so they survive restarts."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.database import read_only
 from models.enums import ProductKind
-from models.shop import Variant
 from models.types import utcnow
 from repositories.cart import CartRepo
 from repositories.catalog import CatalogRepo
@@ -17,8 +16,8 @@ from repositories.vouchers import VoucherRepo
 from services.dto import MAX_QUANTITY, CartLine, CartView, ProductCard
 from services.money import from_minor
 from services.pricing import price, price_steps
-from services.shop.catalog import NotFound, Shelf, VariantRefused, line_name, product_card, read_shelf
-from services.shop.limits import check_limits, limited, limits_left
+from services.shop.catalog import NotFound, VariantRefused, line_name, product_card, read_shelf, room_under_limit
+from services.shop.limits import limits_left, refuse_beyond_limit
 from services.shop.prices import buyer_terms, issue_problem, price_cart, price_lines, usable
 from services.shop.vouchers import VoucherRefused, normalized_code, voucher_terms
 
@@ -87,29 +86,24 @@ class CartService:
         it raises.
         """
         async with self._session.begin():
-            total, shelf, variant = await self._add(user_id, product_id, quantity, variant_id)
-            return Added(total, await product_card(self._session, shelf, user_id, variant.id, {variant.id: total}))
-
-    async def _add(self, user_id: int, product_id: int, quantity: int, variant_id: int) -> tuple[int, Shelf, Variant]:
-        """The addition of `add_from_card`, inside the caller's transaction: the line's quantity, the product's
-        shelf and the variant."""
-        shelf = await read_shelf(self._session, product_id)
-        if quantity < 1 or shelf is None or not shelf.for_sale:
-            raise NotFound
-        variant = choose(shelf.offered, variant_id)
-        if variant is None:
-            raise VariantRefused
-        available = shelf.left[variant.id]
-        cart = CartRepo(self._session)
-        total = await cart.add(user_id, variant, quantity)  # a refusal below rolls the addition back
-        if available is not None and total > available:
-            raise NotEnoughStock(available)
-        if total > MAX_QUANTITY:
-            raise NotEnoughStock(MAX_QUANTITY)
-        if limited(shelf.product):  # the cart's other variants of the product count too
-            of_product = sum((await cart.quantities(user_id, product_id)).values())
-            await check_limits(self._session, user_id, [(shelf.product, of_product)], utcnow())
-        return total, shelf, variant
+            shelf = await read_shelf(self._session, product_id, user_id)
+            if quantity < 1 or shelf is None or not shelf.for_sale:
+                raise NotFound
+            variant = choose(shelf.offered, variant_id)
+            if variant is None:
+                raise VariantRefused
+            available = shelf.left[variant.id]
+            total = await CartRepo(self._session).add(user_id, variant, quantity)  # a refusal rolls it back
+            if available is not None and total > available:
+                raise NotEnoughStock(available)
+            if total > MAX_QUANTITY:
+                raise NotEnoughStock(MAX_QUANTITY)
+            # the cart as it is now, from what the shelf read of it: the product's other variants count too
+            of_product = shelf.in_cart_of_product - shelf.in_cart.get(variant.id, 0) + total
+            shelf = replace(shelf, in_cart={**shelf.in_cart, variant.id: total}, in_cart_of_product=of_product)
+            left = await room_under_limit(self._session, user_id, shelf.product)
+            refuse_beyond_limit(shelf.product, of_product, left)
+            return Added(total, product_card(shelf, variant.id, left))
 
     async def change(self, user_id: int, item_id: int, delta: int) -> CartView:
         """Change a line's quantity by `delta`, within 1..available and what the product's per-buyer limit leaves.

@@ -7,24 +7,20 @@ lists inside it; a product's on its card.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.database import read_only
-from models.shop import Product, Variant, WithMedia
+from models.shop import Product, WithMedia
 from models.types import utcnow
-from repositories.cart import CartRepo
-from repositories.catalog import CatalogRepo, Listed
-from repositories.reviews import ReviewRepo
-from repositories.stock import StockRepo
-from repositories.variants import VariantRepo, choose
+from repositories.catalog import CatalogRepo, Listed, Shelf
+from repositories.variants import choose
 from services.dto import BuyerLimit, Media, NamedItem, Page, ProductCard, ProductRow, Rating, StockLine, VariantChoice
 from services.money import from_minor
 from services.pricing import PriceLine, price
 from services.shop.limits import limits_left
-from services.shop.prices import buyer_terms
+from services.shop.prices import STACK, terms_of
 
 PAGE_SIZE = 8
 STOCK_PAGE_SIZE = 20  # lines of /stock per message: names are shortened so a page fits Telegram's 4096
@@ -68,33 +64,21 @@ class VariantRefused(Exception):
     none where the buyer must choose."""
 
 
-@dataclass(frozen=True, slots=True)
-class Shelf:
-    """A product as a buyer finds it: its category, whether it is on sale (`CatalogRepo.product_for_buyers`), its
-    active variants and their available units."""
-
-    product: Product
-    category_id: int
-    for_sale: bool
-    offered: list[Variant]
-    left: dict[int, int | None]
+async def read_shelf(session: AsyncSession, product_id: int, user_id: int) -> Shelf | None:
+    """The product as the buyer finds it (CatalogRepo.shelf), inside the caller's transaction; None for a
+    deleted product."""
+    return await CatalogRepo(session).shelf(product_id, user_id, STACK)
 
 
-async def read_shelf(session: AsyncSession, product_id: int) -> Shelf | None:
-    """The product's shelf, inside the caller's transaction; None for a deleted product."""
-    found = await CatalogRepo(session).product_for_buyers(product_id)
-    if found is None:
-        return None
-    offered = await VariantRepo(session).of_product(product_id)
-    left = await StockRepo(session).available_of_variants([v.id for v in offered])
-    return Shelf(*found, offered, left)
+async def room_under_limit(session: AsyncSession, user_id: int, product: Product) -> int | None:
+    """How many more of the product the buyer may buy now (services.shop.limits); None without a limit, which
+    reads nothing."""
+    return (await limits_left(session, user_id, [product], utcnow()))[product.id]
 
 
-async def product_card(
-    session: AsyncSession, shelf: Shelf, user_id: int, variant_id: int, held: dict[int, int]
-) -> ProductCard:
-    """The card of `shelf` for the variant `variant_id` (see CatalogService.product), the buyer's cart holding
-    `held` of its variants (CartRepo.quantities), inside the caller's transaction."""
+def product_card(shelf: Shelf, variant_id: int, limit_left: int | None) -> ProductCard:
+    """The card of `shelf` for the variant `variant_id` (see CatalogService.product), the buyer's limit leaving
+    them `limit_left` more (`room_under_limit`)."""
     product, offered, left = shelf.product, shelf.offered, shelf.left
     chosen = choose(offered, variant_id)
     refused = chosen is None and variant_id != 0
@@ -109,9 +93,7 @@ async def product_card(
         cheapest.price_minor if cheapest else 0,
         cheapest.reseller_price_minor if cheapest else None,
     )
-    theirs = price([one], await buyer_terms(session, user_id))
-    rating = Rating(*await ReviewRepo(session).rating(product.id))
-    limit_left = (await limits_left(session, user_id, [product], utcnow()))[product.id]
+    theirs = price([one], terms_of(shelf.standing))
     return ProductCard(
         id=product.id,
         subcategory_id=product.subcategory_id,
@@ -121,9 +103,9 @@ async def product_card(
         kind=product.kind,
         on_sale=shelf.for_sale and bool(offered),
         available=_summed([left[v.id] for v in shown]),
-        in_cart=sum(quantity for v, quantity in held.items() if chosen is None or v == chosen.id),
+        in_cart=shelf.in_cart.get(chosen.id, 0) if chosen else shelf.in_cart_of_product,
         media=media_of(product),
-        rating=rating,
+        rating=Rating(*shelf.rating),
         your_price=from_minor(theirs.total) if theirs.total < theirs.subtotal else None,
         reseller=bool(theirs.reseller_discount),
         tier_name=theirs.tier_name,
@@ -183,11 +165,10 @@ class CatalogService:
         not one this product offers is not chosen and the card says `variant_refused`. Raises NotFound for a
         deleted product (inactive ones are shown). Read-only."""
         async with read_only(self._session):
-            shelf = await read_shelf(self._session, product_id)
+            shelf = await read_shelf(self._session, product_id, user_id)
             if shelf is None:
                 raise NotFound
-            held = await CartRepo(self._session).quantities(user_id, product_id)
-            return await product_card(self._session, shelf, user_id, variant_id, held)
+            return product_card(shelf, variant_id, await room_under_limit(self._session, user_id, shelf.product))
 
     async def search(self, text: str, page: int) -> Page[ProductRow]:
         """Products on sale whose name contains `text`, ignoring case (Unicode-aware: "über" finds

@@ -56,7 +56,12 @@ async def check_limits(
         quantities[product.id] = quantities.get(product.id, 0) + quantity
     left = await limits_left(session, user_id, list(products.values()), now)
     for product in products.values():
-        room, quantity = left[product.id], quantities[product.id]
-        if room is not None and quantity > room:
-            assert product.limit_units is not None and product.limit_days is not None  # room is None without
-            raise LimitReached(product.name, room, product.limit_units, product.limit_days)
+        refuse_beyond_limit(product, quantities[product.id], left[product.id])
+
+
+def refuse_beyond_limit(product: Product, quantity: int, left: int | None) -> None:
+    """Raises LimitReached when the buyer may not buy `quantity` of the product now, their limit leaving them
+    `left` more (limits_left; None: no limit)."""
+    if left is not None and quantity > left:
+        assert product.limit_units is not None and product.limit_days is not None  # left is None without
+        raise LimitReached(product.name, left, product.limit_units, product.limit_days)

@@ -10,7 +10,7 @@ from models.promotions import Voucher
 from models.shop import Category, Product
 from repositories.cart import CartRow, PricedCart
 from repositories.catalog import CatalogRepo
-from repositories.loyalty import LoyaltyRepo
+from repositories.loyalty import LoyaltyRepo, Standing
 from repositories.vouchers import VoucherRepo
 from services.dto import VoucherProblem
 from services.money import from_minor
@@ -39,7 +39,12 @@ class CartPrice:
 
 async def buyer_terms(session: AsyncSession, user_id: int) -> BuyerTerms:
     """The buyer's reseller flag, their tier by lifetime spend, and whether the shop stacks the two."""
-    standing = await LoyaltyRepo(session).standing(user_id, STACK)
+    return terms_of(await LoyaltyRepo(session).standing(user_id, STACK))
+
+
+def terms_of(standing: Standing) -> BuyerTerms:
+    """The buyer's terms from their standing read with the setting STACK (`buyer_terms`; the card reads it in its
+    one statement, CatalogRepo.shelf)."""
     tier = standing.tier
     return BuyerTerms(
         reseller=standing.reseller,
