@@ -28,8 +28,8 @@ WALK = {
     "Licences": 2,  # the subcategory with its category, its products
     "Editor Pro 1y": 6,  # the product, its variants, their stock, the buyer's terms, the cart, the rating
     "🛒 Add 1 to cart": 6,  # the product, its variants, their stock, the upsert, the buyer's terms, the rating
-    "🛒 Cart": 2,  # the lines with their stock, categories and code (CartRepo.to_price), the buyer's terms
-    "💳 Checkout": 4,  # what kinds the cart holds; the quote: the lines with categories and code, credit, terms
+    "🛒 Cart": 1,  # the lines with their stock, categories, code, the buyer's terms (CartRepo.to_price_for_buyer)
+    "💳 Checkout": 1,  # the quote: the same one statement, with the buyer's credit
 }
 
 

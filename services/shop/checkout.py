@@ -37,7 +37,7 @@ from services.payments.rates import Rate, RateService, RateUnavailable
 from services.pricing import Breakdown, order_columns, price_steps
 from services.shop.catalog import line_name
 from services.shop.limits import check_limits
-from services.shop.prices import CartPrice, buyer_terms, price_cart, price_lines
+from services.shop.prices import STACK, CartPrice, buyer_terms, price_cart, price_lines
 from services.shop.shipping import open_draft
 from services.shop.vouchers import VoucherRefused, code_problem
 from services.wallet.goods import GoodsCipher
@@ -146,21 +146,31 @@ class CheckoutService:
         self._rates = rates
         self._goods = goods
 
-    async def quote(self, user_id: int, option_id: int, use_credit: bool = False) -> Quote:
+    async def quote(self, user_id: int, option_id: int, use_credit: bool = False, *, first: bool = False) -> Quote:
         """The cart's price with shipping option `option_id` (0: none), and per coin; with `use_credit`, the
         buyer's store credit pays what it can (the coins' fees then apply to the rest). Raises CheckoutRefused
         ("cart.empty"), OptionNeeded (see there) for a cart with something physical, or VoucherRefused when the
         cart's code can no longer be used or does not apply: the code is then taken off the cart (nothing else
-        changes), so that the buyer sees the price without it before choosing again."""
+        changes), so that the buyer sees the price without it before choosing again. With `first` (checkout's
+        first screen, which asks for the address before any price), after reading only the cart it raises
+        CheckoutRefused("checkout.no_chains") when the shop takes no coin, and AddressNeeded for a cart with
+        something physical."""
         async with read_only(self._session):
-            cart = await CartRepo(self._session).to_price(user_id)
-            if not cart.lines:
+            read = await CartRepo(self._session).to_price_for_buyer(user_id, STACK)
+            cart, standing = read.cart, read.standing
+            if standing is None:
                 raise CheckoutRefused("cart.empty")
             ships = _physical(cart.lines)
+            if first and not self._wallet.assets:
+                raise CheckoutRefused("checkout.no_chains")
+            if first and ships:
+                raise AddressNeeded
             option = await self._option(option_id) if ships else None
-            balance = await CreditRepo(self._session).balance(user_id)
+            balance = read.credit_minor or 0
             shipping = option.price_minor if option else 0
-            priced = await price_cart(self._session, user_id, cart, utcnow(), shipping, balance if use_credit else 0)
+            priced = await price_cart(
+                self._session, user_id, cart, utcnow(), shipping, balance if use_credit else 0, standing
+            )
         if priced.problem is not None:
             await self._drop_code(user_id)
             raise VoucherRefused(priced.problem)
