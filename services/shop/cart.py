@@ -185,7 +185,7 @@ class CartService:
     async def _view(self, user_id: int) -> CartView:
         read = await CartRepo(self._session).to_price_for_buyer(user_id, STACK)
         cart = read.cart
-        if read.standing is None:  # an empty cart: nothing to price, a code on it waits
+        if not cart.lines:  # nothing to price: a code on the cart waits
             return CartView([], code=cart.voucher.code if cart.voucher else None)
         rows, available = cart.lines, cart.left
         priced = await price_cart(self._session, user_id, cart, utcnow(), standing=read.standing)

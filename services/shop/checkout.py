@@ -157,8 +157,8 @@ class CheckoutService:
         something physical."""
         async with read_only(self._session):
             read = await CartRepo(self._session).to_price_for_buyer(user_id, STACK)
-            cart, standing = read.cart, read.standing
-            if standing is None:
+            cart = read.cart
+            if not cart.lines:
                 raise CheckoutRefused("cart.empty")
             ships = _physical(cart.lines)
             if first and not self._wallet.assets:
@@ -169,7 +169,7 @@ class CheckoutService:
             balance = read.credit_minor or 0
             shipping = option.price_minor if option else 0
             priced = await price_cart(
-                self._session, user_id, cart, utcnow(), shipping, balance if use_credit else 0, standing
+                self._session, user_id, cart, utcnow(), shipping, balance if use_credit else 0, read.standing
             )
         if priced.problem is not None:
             await self._drop_code(user_id)
