@@ -26,7 +26,6 @@ from handlers.prices import price_lines, problem_text
 from handlers.prompts import COMMAND, waiting_router
 from handlers.render import alert, answer, show
 from l10n import L10n
-from models.enums import ProductKind
 from services.dto import UserDTO
 from services.money import format_fiat
 from services.orders.buyer import AddressLocked, OrderService
@@ -74,17 +73,17 @@ async def start(
     callback_answer: CallbackAnswer,
 ) -> None:
     """💳 Checkout: where to ship a cart with something physical, else straight to the coin."""
-    kinds = await cart.kinds(user.id)
-    if not kinds:
-        view = await cart.view(user.id)
-        alert(callback_answer, l10n("cart.empty"))
-        await show(query, cart_text(view, settings.fiat_currency, l10n), keyboards.cart(view, l10n))
-    elif not wallet.assets:
-        alert(callback_answer, l10n("checkout.no_chains"))
-    elif ProductKind.physical in kinds:
+    try:
+        await ShippingSteps(user, shipping, checkout, wallet, settings, l10n).coins(
+            query, None, 0, callback_answer, first=True
+        )
+    except AddressNeeded:
         await ask_address(query, user, shipping, state, l10n)
-    else:
-        await ShippingSteps(user, shipping, checkout, wallet, settings, l10n).coins(query, None, 0, callback_answer)
+    except CheckoutRefused as e:
+        alert(callback_answer, l10n(e.key))
+        if e.key == "cart.empty":
+            view = await cart.view(user.id)
+            await show(query, cart_text(view, settings.fiat_currency, l10n), keyboards.cart(view, l10n))
 
 
 async def ask_address(
@@ -170,14 +169,16 @@ class ShippingSteps:
         callback_answer: CallbackAnswer | None = None,
         note: str = "",
         credit: bool = False,
+        first: bool = False,
     ) -> None:
         """The price with shipping option `option`, and the coins; the options again when that one is not
         offered (any more); the price without the cart's code, after saying why, when that code cannot be used
         (any more). With `credit`, the buyer's store credit pays what it can (a buyer with credit can switch it
-        on and off here)."""
+        on and off here). With `first` (checkout's first screen, `start`), a CheckoutRefused is the caller's to
+        show (CheckoutService.quote's `first`)."""
         l10n, currency = self.l10n, self.settings.fiat_currency
         try:
-            quote = await self.checkout.quote(self.user.id, option, credit)
+            quote = await self.checkout.quote(self.user.id, option, credit, first=first)
         except VoucherRefused as e:  # the code is off the cart now: the price without it
             if callback_answer is not None:
                 alert(callback_answer, code_dropped(e, currency, l10n))
@@ -185,6 +186,8 @@ class ShippingSteps:
             await self.coins(event, draft, option, note=note, credit=credit)
             return
         except CheckoutRefused as e:
+            if first:
+                raise
             if callback_answer is not None:
                 alert(callback_answer, l10n(e.key))
             if isinstance(e, OptionNeeded):

@@ -236,6 +236,9 @@ def product(card: ProductCard, opened: ProductCb, qty: int, currency: str, l10n:
 
 
 def cart(view: CartView, l10n: L10n) -> InlineKeyboardMarkup:
+    checkout, enter_code, clear, leave = _cart_rows(l10n)
+    if not view.lines:
+        return rows(leave)
     lines = [
         [
             button("−", CartCb(action=CartAction.dec, item=line.item_id)),
@@ -244,21 +247,17 @@ def cart(view: CartView, l10n: L10n) -> InlineKeyboardMarkup:
         ]
         for line in view.lines
     ]
-    actions: list[list[InlineKeyboardButton]] = []
-    if view.lines:
-        code = (
-            button(l10n("cart.drop_code", code=view.code), CartCb(action=CartAction.drop_code))
-            if view.code
-            else button(l10n("cart.enter_code"), CartCb(action=CartAction.code))
-        )
-        actions = [
-            [button(l10n("cart.checkout"), CartCb(action=CartAction.checkout))],
-            [code],
-            [button(l10n("cart.clear"), CartCb(action=CartAction.clear))],
-        ]
-    return rows(
-        *lines,
-        *actions,
+    code = [button(l10n("cart.drop_code", code=view.code), CartCb(action=CartAction.drop_code))] if view.code else None
+    return rows(*lines, checkout, code or enter_code, clear, leave)
+
+
+@per_language
+def _cart_rows(l10n: L10n) -> tuple[list[InlineKeyboardButton], ...]:
+    """The cart's rows that only the language changes, made once: checkout, enter a code, clear, and the way out."""
+    return (
+        [button(l10n("cart.checkout"), CartCb(action=CartAction.checkout))],
+        [button(l10n("cart.enter_code"), CartCb(action=CartAction.code))],
+        [button(l10n("cart.clear"), CartCb(action=CartAction.clear))],
         [
             button(l10n("menu.shop"), MenuCb(action=MenuAction.shop)),
             button(l10n("menu.main"), MenuCb(action=MenuAction.main)),

@@ -1,15 +1,18 @@
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import BindParameter, Delete, Select, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
 
-from models.enums import ProductKind
 from models.promotions import CartVoucher, Voucher
 from models.shop import CartItem, Category, Product, Subcategory, Variant
 from repositories.base import Dialect, dialect_of, insert_on_conflict
 from repositories.catalog import variant_on_sale
+from repositories.credit import balance_column
+from repositories.loyalty import Standing, with_standing
 from repositories.stock import StockRepo
 
 CartRow = tuple[CartItem, Product, Variant]  # a cart line, what it is a line of, and which variant
@@ -24,6 +27,27 @@ class PricedCart:
     on_sale: set[int]  # the ids of the lines' variants buyers may buy now (repositories.catalog.variant_on_sale)
     left: dict[int, int | None]  # each line's variant id -> its units left by the counter (StockRepo.variant_left)
     voucher: Voucher | None  # the voucher whose code is on the cart
+
+
+@dataclass(frozen=True, slots=True)
+class BuyersCart:
+    """The cart with what its price depends on besides, in one statement (CartRepo.to_price_for_buyer). An empty
+    cart has nothing to price: its buyer's standing and credit are not read (None)."""
+
+    cart: PricedCart
+    standing: Standing | None
+    credit_minor: int | None  # their store credit balance
+
+
+def _priced(rows: Sequence[Sequence[Any]], voucher: Voucher | None) -> PricedCart:
+    """A PricedCart from `_to_price`'s rows (a statement built on it may add columns after its seven)."""
+    return PricedCart(
+        [(item, product, variant) for item, product, variant, *_ in rows],
+        {product.id: int(category) for _, product, _, category, *_ in rows},
+        {variant.id for _, _, variant, _, on_sale, *_ in rows if on_sale},
+        {variant.id: None if left is None else int(left) for _, _, variant, _, _, left, *_ in rows},
+        voucher,
+    )
 
 
 # The statements browsing runs on every press, built once (repositories.base), each with the parameter `user_id`.
@@ -62,13 +86,11 @@ def _to_price() -> Select[tuple[CartItem, Product, Variant, int, bool, int | Non
 
 
 @functools.cache
-def _kinds() -> Select[tuple[ProductKind]]:
-    return (
-        select(Product.kind)
-        .distinct()
-        .join(CartItem, CartItem.product_id == Product.id)
-        .where(CartItem.user_id == bindparam("user_id"))
-    )
+def _to_price_for_buyer() -> Select[Any]:
+    """CartRepo.to_price_for_buyer's statement: `_to_price` with the buyer's standing (`with_standing`, the setting
+    named by the parameter `setting`) and store credit balance on every line."""
+    user_id: BindParameter[int] = bindparam("user_id")
+    return with_standing(_to_price(), CartItem.user_id, user_id).add_columns(balance_column())
 
 
 @functools.cache
@@ -121,18 +143,18 @@ class CartRepo:
         `variants_on_sale` and StockRepo's `available_of_variants` are five. An empty cart may carry a code too:
         its voucher is read by `voucher`."""
         rows = (await self._s.execute(_to_price(), {"user_id": user_id})).tuples().all()
-        return PricedCart(
-            [(item, product, variant) for item, product, variant, *_ in rows],
-            {product.id: int(category) for _, product, _, category, *_ in rows},
-            {variant.id for _, _, variant, _, on_sale, *_ in rows if on_sale},
-            {variant.id: None if left is None else int(left) for _, _, variant, _, _, left, _ in rows},
-            rows[0][6] if rows else await self.voucher(user_id),
-        )
+        return _priced(rows, rows[0][6] if rows else await self.voucher(user_id))
 
-    async def kinds(self, user_id: int) -> set[ProductKind]:
-        """The kinds of product the buyer's cart holds (none: it is empty)."""
-        result = await self._s.execute(_kinds(), {"user_id": user_id})
-        return set(result.scalars())
+    async def to_price_for_buyer(self, user_id: int, setting: str) -> BuyersCart:
+        """`to_price` and, in the same statement, the buyer's standing (LoyaltyRepo.standing, with the shop setting
+        `setting`) and store credit balance (CreditRepo.balance): what a screen with the cart's price reads."""
+        rows = (await self._s.execute(_to_price_for_buyer(), {"user_id": user_id, "setting": setting})).all()
+        if not rows:
+            return BuyersCart(_priced([], await self.voucher(user_id)), None, None)
+        *_, reseller, tier, stored, balance = rows[0]
+        return BuyersCart(
+            _priced([row[:7] for row in rows], rows[0][6]), Standing.of(reseller, tier, stored), balance or 0
+        )
 
     async def line(self, user_id: int, item_id: int) -> CartItem | None:
         """The line only when it belongs to this user."""

@@ -24,14 +24,12 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from models.enums import OrderStatus, ProductKind
 from models.orders import Order, OrderItem
-from models.promotions import Tier
 from models.shop import CartItem, Category, Product, Subcategory, Variant, search_key
 from repositories.base import page_of
-from repositories.loyalty import LoyaltyRepo, Standing
+from repositories.loyalty import Standing, with_standing
 from repositories.reviews import ReviewRepo
 from repositories.stock import StockRepo
 from repositories.variants import VariantRepo
@@ -88,9 +86,7 @@ def _shelf() -> Select[tuple[Any, ...]]:
         CartItem.user_id == user_id, CartItem.product_id == Product.id
     )
     rating = ReviewRepo.rating_of_product().subquery("rating")
-    standing = LoyaltyRepo.standing_of_buyer().subquery("standing")
-    tier = aliased(Tier, standing)
-    return (
+    shelf = (
         select(
             Product,
             Subcategory.category_id,
@@ -100,18 +96,13 @@ def _shelf() -> Select[tuple[Any, ...]]:
             held.scalar_subquery(),
             held_of_product.scalar_subquery(),
             *rating.c,
-            standing.c.is_reseller,
-            tier,
-            standing.c.setting,
         )
         .join(Subcategory, Subcategory.id == Product.subcategory_id)
         .join(Category, Category.id == Subcategory.category_id)
         .outerjoin(Variant, and_(Variant.product_id == Product.id, Variant.is_active))
         .join(rating, true())
-        .join(standing, true())
-        .where(Product.id == bindparam("product_id"))
-        .order_by(Variant.id)
     )
+    return with_standing(shelf, user_id, user_id).where(Product.id == bindparam("product_id")).order_by(Variant.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,7 +297,7 @@ class CatalogRepo:
             {v.id: int(held) for _, _, _, v, _, held, *_ in rows if v is not None and held},
             int(of_product),
             (int(count), int(stars)),
-            Standing(bool(reseller), tier, stored),
+            Standing.of(reseller, tier, stored),
         )
 
     async def get(self, model: type[Node], node_id: int, *, lock: bool = False) -> Node | None:

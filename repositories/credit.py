@@ -5,7 +5,7 @@ import functools
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, bindparam, func, select, update
+from sqlalchemy import ScalarSelect, Select, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.credit import CreditBalance, CreditEntry
@@ -31,6 +31,11 @@ class NewEntry:
 def _balance() -> Select[tuple[int]]:
     """A buyer's balance, with the parameter `user_id`; built once (repositories.base): checkout's screen reads it."""
     return select(CreditBalance.balance_minor).where(CreditBalance.user_id == bindparam("user_id"))
+
+
+def balance_column() -> ScalarSelect[int]:
+    """`_balance` as a column of another read, with the parameter `user_id` (NULL without a balance row)."""
+    return _balance().scalar_subquery()
 
 
 class CreditRepo:

@@ -4,8 +4,21 @@ referral, rewarding it, telling a buyer of a tier) are conditional updates."""
 import functools
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, BindParameter, ScalarSelect, Select, bindparam, delete, exists, func, select, update
+from sqlalchemy import (
+    BigInteger,
+    BindParameter,
+    ScalarSelect,
+    Select,
+    SQLColumnExpression,
+    bindparam,
+    delete,
+    exists,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -23,6 +36,11 @@ class Standing:
     tier: Tier | None
     setting: str | None
 
+    @classmethod
+    def of(cls, reseller: bool | None, tier: Tier | None, setting: str | None) -> "Standing":
+        """From the three columns `with_standing` adds (the reseller flag is None for no such user)."""
+        return cls(bool(reseller), tier, setting)
+
 
 def _spend(user_id: int | BindParameter[int]) -> ScalarSelect[int]:
     return (
@@ -37,21 +55,27 @@ def _reached(tier: type[Tier], spend: int | ScalarSelect[int]) -> Select[tuple[T
     return select(tier).where(tier.threshold_minor <= spend).order_by(tier.threshold_minor.desc()).limit(1)
 
 
+def with_standing(stmt: Select[Any], buyer: SQLColumnExpression[int], user_id: BindParameter[int]) -> Select[Any]:
+    """`stmt` with LoyaltyRepo.standing's three columns added last (`Standing.of` reads them), for the buyer
+    `buyer` (joined on) whose id is the parameter `user_id`, and the shop setting named by the parameter `setting`:
+    a read that needs the standing beside what it reads carries it in its own statement."""
+    reached = aliased(Tier)
+    tier_id = _reached(reached, _spend(user_id)).with_only_columns(reached.id).scalar_subquery()
+    value = select(ShopSetting.value).where(ShopSetting.key == bindparam("setting")).scalar_subquery()
+    return (
+        stmt.add_columns(User.is_reseller, Tier, value)
+        .outerjoin(User, User.id == buyer)
+        .outerjoin(Tier, Tier.id == tier_id)
+    )
+
+
 @functools.cache
 def _standing() -> Select[tuple[bool | None, Tier | None, str | None]]:
     """LoyaltyRepo.standing's statement, with the parameters `user_id` and `setting`. Built once: building it
     and its cache key took SQLAlchemy longer than running it, on every screen with a price."""
     user_id = bindparam("user_id", type_=BigInteger)
-    reached = aliased(Tier)
-    tier_id = _reached(reached, _spend(user_id)).with_only_columns(reached.id).scalar_subquery()
     buyer = select(user_id.label("id")).subquery()  # one row, whether the user exists or not
-    value = select(ShopSetting.value).where(ShopSetting.key == bindparam("setting")).scalar_subquery().label("setting")
-    return (
-        select(User.is_reseller, Tier, value)
-        .select_from(buyer)
-        .outerjoin(User, User.id == buyer.c.id)
-        .outerjoin(Tier, Tier.id == tier_id)
-    )
+    return with_standing(select().select_from(buyer), buyer.c.id, user_id)
 
 
 class LoyaltyRepo:
@@ -62,18 +86,11 @@ class LoyaltyRepo:
         """Lowest threshold first."""
         return list((await self._s.execute(select(Tier).order_by(Tier.threshold_minor))).scalars())
 
-    @staticmethod
-    def standing_of_buyer() -> Select[tuple[bool | None, Tier | None, str | None]]:
-        """`standing`'s one row (columns `is_reseller`, the tier's, `setting`) with the parameters `user_id` and
-        `setting`, which the card's statement joins (CatalogRepo.shelf)."""
-        return _standing()
-
     async def standing(self, user_id: int, setting: str) -> Standing:
         """The buyer's reseller flag (False for no such user), their tier by lifetime spend (`tier_for`) and the
         shop setting `setting`, in one statement: every screen with a price needs them."""
         result = await self._s.execute(_standing(), {"user_id": user_id, "setting": setting})
-        reseller, tier, stored = result.one()
-        return Standing(bool(reseller), tier, stored)
+        return Standing.of(*result.one())
 
     async def tier_for(self, spend: int) -> Tier | None:
         """The tier of a buyer who spent `spend`: the highest threshold they reached."""

@@ -4,13 +4,17 @@ import asyncio
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.methods import SendPhoto
 from sqlalchemy import event, func, select, update
 
+from bot.container import Container
+from bot.factory import create_bot, create_dispatcher
 from config import ROOT
 from handlers.callbacks import (
     CartAction,
@@ -31,6 +35,7 @@ from models.orders import Invoice, Order, Reservation
 from models.shop import CartItem, Category, Product, StockUnit, Subcategory, User
 from services.money import amount_due
 from tests.keys import BTC_ZPUB, ETH_XPUB, LTC_ZPUB
+from tests.recording import RecordingSession
 from tests.shop import plain_product, seed_product
 from tests.telegram import Person, Telegram, buttons, texts
 
@@ -370,3 +375,31 @@ async def test_a_product_page_is_one_query_however_many_products(tg: Telegram, s
     # the stock is each variant's counter, read in the page's one query; no statement counts unit rows
     assert sum("available_units" in s for s in statements) == 1
     assert sum("stock_units" in s for s in statements) == 0
+
+
+@pytest.mark.parametrize("coins", [True, False], ids=["coins", "no coins"])
+async def test_the_checkout_button_shows_what_comes_first(container: Container, sessions, goods, coins: bool) -> None:
+    """💳 Checkout on an empty cart (an old button) alerts and shows the cart; a shop that takes no coin says so
+    whatever the cart holds; a cart with something physical is asked where to ship before any price; a digital
+    one goes straight to its price and the coins."""
+    if not coins:
+        container = replace(container, wallet=replace(container.wallet, keys={}, sol=None))
+    session = RecordingSession()
+    tg = Telegram(create_dispatcher(container, MemoryStorage()), create_bot(container.settings, session), session)
+    editor = await seed_product(sessions, units=5, goods=goods)
+    mug = await seed_product(sessions, name="Mug", units=5, kind=ProductKind.physical, category="Kitchen")
+    kim = Person(id=212)
+    await tg.send(kim, "/start")
+    checkout = CartCb(action=CartAction.checkout)
+    calls = await tg.press(kim, checkout)
+    assert texts(calls) == ["Your cart is empty.", "Your cart is empty."]  # the cart shown, and the alert
+    no_coins = ["Payments are not set up yet. Please contact support."]
+    await tg.press(kim, ProductCb(action=ProductAction.add, id=editor))
+    calls = await tg.press(kim, checkout)
+    assert texts(calls) == (["Total 12.50 USD. Pay with:"] if coins else no_coins)
+    await tg.press(kim, ProductCb(action=ProductAction.add, id=mug))
+    calls = await tg.press(kim, checkout)
+    if coins:
+        assert texts(calls)[0].startswith("📦 <b>Where should we send it?</b>"), texts(calls)
+    else:
+        assert texts(calls) == no_coins

@@ -29,8 +29,8 @@ WALK = {
     # the shelf (CatalogRepo.shelf): the product, its variants and their stock, the cart, the rating, the terms
     "Editor Pro 1y": 1,
     "🛒 Add 1 to cart": 2,  # the shelf, the upsert
-    "🛒 Cart": 2,  # the lines with their stock, categories and code (CartRepo.to_price), the buyer's terms
-    "💳 Checkout": 4,  # what kinds the cart holds; the quote: the lines with categories and code, credit, terms
+    "🛒 Cart": 1,  # the lines with their stock, categories, code, the buyer's terms (CartRepo.to_price_for_buyer)
+    "💳 Checkout": 1,  # the quote: the same one statement, with the buyer's credit
 }
 
 

@@ -18,7 +18,7 @@ from services.money import from_minor
 from services.pricing import price, price_steps
 from services.shop.catalog import NotFound, VariantRefused, line_name, product_card, read_shelf, room_under_limit
 from services.shop.limits import limits_left, refuse_beyond_limit
-from services.shop.prices import buyer_terms, issue_problem, price_cart, price_lines, usable
+from services.shop.prices import STACK, buyer_terms, issue_problem, price_cart, price_lines, usable
 from services.shop.vouchers import VoucherRefused, normalized_code, voucher_terms
 
 
@@ -67,11 +67,6 @@ class CartService:
     async def view(self, user_id: int) -> CartView:
         async with read_only(self._session):
             return await self._view(user_id)
-
-    async def kinds(self, user_id: int) -> set[ProductKind]:
-        """The kinds of product in the cart (none: it is empty), for what checkout asks first. Read-only."""
-        async with read_only(self._session):
-            return await CartRepo(self._session).kinds(user_id)
 
     async def add_from_card(self, user_id: int, product_id: int, quantity: int, variant_id: int = 0) -> Added:
         """Put `quantity` more of a product's variant in the cart (`variant_id` 0: a plain product's only one);
@@ -182,9 +177,12 @@ class CartService:
             return await self._view(user_id)
 
     async def _view(self, user_id: int) -> CartView:
-        cart = await CartRepo(self._session).to_price(user_id)
+        read = await CartRepo(self._session).to_price_for_buyer(user_id, STACK)
+        cart = read.cart
+        if not cart.lines:  # nothing to price: a code on the cart waits
+            return CartView([], code=cart.voucher.code if cart.voucher else None)
         rows, available = cart.lines, cart.left
-        priced = await price_cart(self._session, user_id, cart, utcnow())
+        priced = await price_cart(self._session, user_id, cart, utcnow(), standing=read.standing)
         return CartView(
             [
                 CartLine(
@@ -198,7 +196,7 @@ class CartService:
                 )
                 for item, p, v in rows
             ],
-            price=price_steps(priced.breakdown()) if rows else None,
+            price=price_steps(priced.breakdown()),
             code=priced.voucher.code if priced.voucher else None,
-            code_problem=priced.problem if rows else None,
+            code_problem=priced.problem,
         )

@@ -37,7 +37,7 @@ from services.payments.rates import Rate, RateService, RateUnavailable
 from services.pricing import Breakdown, order_columns, price_steps
 from services.shop.catalog import line_name
 from services.shop.limits import check_limits
-from services.shop.prices import CartPrice, buyer_terms, price_cart, price_lines
+from services.shop.prices import STACK, CartPrice, buyer_terms, price_cart, price_lines
 from services.shop.shipping import open_draft
 from services.shop.vouchers import VoucherRefused, code_problem
 from services.wallet.goods import GoodsCipher
@@ -146,25 +146,36 @@ class CheckoutService:
         self._rates = rates
         self._goods = goods
 
-    async def quote(self, user_id: int, option_id: int, use_credit: bool = False) -> Quote:
+    async def quote(self, user_id: int, option_id: int, use_credit: bool = False, *, first: bool = False) -> Quote:
         """The cart's price with shipping option `option_id` (0: none), and per coin; with `use_credit`, the
         buyer's store credit pays what it can (the coins' fees then apply to the rest). Raises CheckoutRefused
         ("cart.empty"), OptionNeeded (see there) for a cart with something physical, or VoucherRefused when the
         cart's code can no longer be used or does not apply: the code is then taken off the cart (nothing else
-        changes), so that the buyer sees the price without it before choosing again."""
+        changes), so that the buyer sees the price without it before choosing again. With `first` (checkout's
+        first screen, which asks for the address before any price), after reading only the cart it raises
+        CheckoutRefused("checkout.no_chains") when the shop takes no coin, and AddressNeeded for a cart with
+        something physical."""
         async with read_only(self._session):
-            cart = await CartRepo(self._session).to_price(user_id)
+            read = await CartRepo(self._session).to_price_for_buyer(user_id, STACK)
+            cart = read.cart
             if not cart.lines:
                 raise CheckoutRefused("cart.empty")
             ships = _physical(cart.lines)
+            if first and not self._wallet.assets:
+                raise CheckoutRefused("checkout.no_chains")
+            if first and ships:
+                raise AddressNeeded
             option = await self._option(option_id) if ships else None
-            balance = await CreditRepo(self._session).balance(user_id)
+            balance = read.credit_minor or 0
             shipping = option.price_minor if option else 0
-            priced = await price_cart(self._session, user_id, cart, utcnow(), shipping, balance if use_credit else 0)
+            priced = await price_cart(
+                self._session, user_id, cart, utcnow(), shipping, balance if use_credit else 0, read.standing
+            )
         if priced.problem is not None:
             await self._drop_code(user_id)
             raise VoucherRefused(priced.problem)
         breakdown = priced.breakdown()
+        totals = {0: breakdown.total}
         return Quote(
             from_minor(breakdown.goods),
             ships,
@@ -172,7 +183,7 @@ class CheckoutService:
             from_minor(breakdown.shipping),
             from_minor(breakdown.total),
             price_steps(breakdown),
-            [self._coin_price(priced, asset) for asset in self._wallet.assets],
+            [self._coin_price(priced, asset, totals) for asset in self._wallet.assets],
             from_minor(balance),
             from_minor(breakdown.credit),
         )
@@ -240,9 +251,12 @@ class CheckoutService:
     def _coin_fee_bp(self, chain: Chain) -> int:
         return to_basis_points(self._settings.coin_fee_percent(chain))
 
-    def _coin_price(self, priced: CartPrice, asset: Asset) -> CoinPrice:
+    def _coin_price(self, priced: CartPrice, asset: Asset, totals: dict[int, int]) -> CoinPrice:
+        """`totals`: the total at each fee priced so far, which coins with the same fee share (most have none)."""
         fee = self._coin_fee_bp(asset.chain)
-        return CoinPrice(asset, fee, from_minor(priced.breakdown(fee).total))
+        if fee not in totals:
+            totals[fee] = priced.breakdown(fee).total
+        return CoinPrice(asset, fee, from_minor(totals[fee]))
 
     async def _option(self, option_id: int) -> ShippingOption | None:
         """The chosen option for a cart with something physical (None: the shop offers none). Raises

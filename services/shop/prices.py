@@ -71,15 +71,17 @@ async def price_cart(
     now: datetime,
     shipping_minor: int = 0,
     credit_minor: int = 0,
+    standing: Standing | None = None,
 ) -> CartPrice:
     """The cart's price for its buyer (a cart read with CartRepo.to_price: its lines, categories and voucher),
-    with the cart's code when they may use it and it applies, and up to `credit_minor` of their store credit."""
+    with the cart's code when they may use it and it applies, and up to `credit_minor` of their store credit.
+    `standing`: the buyer's, when read with the cart (CartRepo.to_price_for_buyer, the setting STACK)."""
     voucher = cart.voucher
     problem = await usable(session, voucher, voucher.code, user_id, now) if voucher else None
     terms = voucher_terms(voucher) if voucher is not None and problem is None else None
     priced = CartPrice(
         _price_lines(cart.lines, cart.categories),
-        await buyer_terms(session, user_id),
+        terms_of(standing) if standing is not None else await buyer_terms(session, user_id),
         voucher,
         terms,
         problem,
