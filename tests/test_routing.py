@@ -1,21 +1,24 @@
-"""What an update costs the framework: routers gated on their presses' prefixes (handlers.gates), the
-services an update builds (bot.middlewares: those its handler and the filters ask for, not all of them), and
-how its session is closed (models.database.close_session)."""
+"""What an update costs the framework: routers gated on their presses' prefixes (handlers.gates), a press's
+data unpacked once (handlers.callbacks.UnpackedOnce), the services an update builds (bot.middlewares: those its
+handler and the filters ask for, not all of them), how a read_only transaction opens and how its session is
+closed (models.database)."""
 
 from collections import Counter
 from typing import Any
 
 import pytest
 from aiogram import F, Router
+from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, User
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import container as container_module
-from handlers import build_routers, start
-from handlers.callbacks import LanguageCb, MenuAction, MenuCb
+from handlers import build_routers, callbacks, start
+from handlers.callbacks import LanguageCb, MenuAction, MenuCb, ProductAction, ProductCb, UnpackedOnce
 from handlers.gates import PressPrefixes, gate_presses, press_prefixes
-from models.database import close_session
+from models import database
+from models.database import close_session, read_only
 from repositories.users import UserRepo
 from tests.telegram import Person, Telegram
 
@@ -80,6 +83,52 @@ def test_the_shops_routers_are_gated_where_they_can_be() -> None:
     assert gate_of(routers["buyer-prompts"]) is None
     assert gate_of(routers["checkout"]) is None
     assert gate_of(routers["fallback"]) is None
+
+
+def test_a_press_is_unpacked_once_for_each_data() -> None:
+    data = ProductCb(action=ProductAction.view, id=7, var=2).pack()
+    first = ProductCb.unpack(data)
+    assert first == ProductCb(action=ProductAction.view, id=7, var=2)
+    assert ProductCb.unpack(data) is first
+    assert MenuCb.unpack(MenuCb(action=MenuAction.main).pack()) is not first  # kept by class and data
+    for forged in (f"{ProductCb.__prefix__}:v:{2**31}:1:c:0:0", "other:1", f"{ProductCb.__prefix__}:v"):
+        for _ in range(2):  # raises each time: nothing kept
+            with pytest.raises((TypeError, ValueError)):
+                ProductCb.unpack(forged)
+
+
+def test_every_buyer_press_is_unpacked_once() -> None:
+    classes = [v for v in vars(callbacks).values() if isinstance(v, type) and v.__module__ == callbacks.__name__]
+    presses = [cls for cls in classes if issubclass(cls, CallbackData)]
+    assert len(presses) > 10
+    assert [cls.__name__ for cls in presses if not issubclass(cls, UnpackedOnce)] == []
+
+
+async def test_a_read_only_transaction_opens_in_one_trip_and_ends_as_async_with_begin_would(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trips: list[str] = []
+    spawn = database.greenlet_spawn
+
+    async def counted(fn: Any, *args: Any) -> Any:
+        trips.append(getattr(fn, "__name__", "?"))
+        return await spawn(fn, *args)
+
+    monkeypatch.setattr(database, "greenlet_spawn", counted)
+    async with sessions() as session:
+        async with read_only(session):
+            assert session.in_transaction()
+            assert (await session.execute(text("SELECT 1"))).scalar() == 1
+        assert trips == ["_begin_read_only", "__exit__"]
+        assert not session.in_transaction()
+        with pytest.raises(ZeroDivisionError):
+            async with read_only(session):
+                await session.execute(text("SELECT 1"))
+                raise ZeroDivisionError
+        assert not session.in_transaction()
+        async with read_only(session):  # the session is usable again
+            await UserRepo(session).by_telegram_id(1)
+    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
 
 
 async def test_an_update_builds_only_the_services_its_handler_and_the_filters_ask_for(
