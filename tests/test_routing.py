@@ -17,7 +17,10 @@ from sqlalchemy.util import greenlet_spawn
 from bot import container as container_module
 from handlers import build_routers, callbacks, start
 from handlers.callbacks import LanguageCb, MenuAction, MenuCb, ProductAction, ProductCb, UnpackedOnce
-from handlers.gates import PressPrefixes, gate_presses, press_prefixes
+from handlers.find import SearchForm
+from handlers.gates import PressGate, Takes, gate_presses, router_takes
+from handlers.prompts import leaving_router, waiting_router
+from handlers.support import SupportForm
 from models import database
 from models.database import close_session, read_only
 from repositories.users import UserRepo
@@ -31,8 +34,8 @@ def press(data: str | None) -> CallbackQuery:
     return CallbackQuery(id="1", from_user=User(id=1, is_bot=False, first_name="A"), chat_instance="1", data=data)
 
 
-def gate_of(router: Router) -> PressPrefixes | None:
-    gates = [f.callback for f in router.callback_query._handler.filters or () if isinstance(f.callback, PressPrefixes)]
+def gate_of(router: Router) -> PressGate | None:
+    gates = [f.callback for f in router.callback_query._handler.filters or () if isinstance(f.callback, PressGate)]
     assert len(gates) <= 1
     return gates[0] if gates else None
 
@@ -52,13 +55,34 @@ async def test_a_gate_lets_through_only_its_handlers_prefixes() -> None:
     assert not await gate(press(None))
 
 
+async def test_a_gate_lets_through_any_press_in_its_prompts_wait_states() -> None:
+    router, _ = waiting_router("waits", SearchForm)
+    router.callback_query.register(nothing, MenuCb.filter())
+    gate_presses(router)
+    gate = gate_of(router)
+    assert gate is not None
+    assert router_takes(router) == Takes({":": frozenset({MenuCb.__prefix__})}, frozenset({"SearchForm:text"}))
+    assert await gate(press("other:1"), raw_state=SearchForm.text.state)
+    assert await gate(press(None), raw_state=SearchForm.text.state)
+    assert not await gate(press("other:1"), raw_state=SupportForm.waiting.state)
+    assert not await gate(press("other:1"))
+    assert await gate(press(MenuCb(action=MenuAction.main).pack()), raw_state=SupportForm.waiting.state)
+
+
+def test_a_router_with_only_a_prompts_wait_states_is_left_ungated() -> None:
+    router = leaving_router("waits", SearchForm)
+    assert router_takes(router) == Takes({}, frozenset({"SearchForm:text"}))
+    gate_presses(router)
+    assert gate_of(router) is None  # its `leave` checks the state as cheaply as a gate would
+
+
 def test_a_press_handler_without_callback_data_leaves_its_router_and_those_above_ungated() -> None:
     parent, child = Router(), Router()
     parent.callback_query.register(nothing, MenuCb.filter())
     child.callback_query.register(nothing)  # takes any press
     parent.include_router(child)
-    assert press_prefixes(child) is None
-    assert press_prefixes(parent) is None
+    assert router_takes(child) is None
+    assert router_takes(parent) is None
     gate_presses(parent)
     assert gate_of(parent) is None
     assert gate_of(child) is None
@@ -69,20 +93,25 @@ def test_the_prefixes_of_sub_routers_open_the_gate_above_them() -> None:
     parent.callback_query.register(nothing, MenuCb.filter())
     child.callback_query.register(nothing, LanguageCb.filter())
     parent.include_router(child)
-    assert press_prefixes(parent) == {":": frozenset({MenuCb.__prefix__, LanguageCb.__prefix__})}
+    assert router_takes(parent) == Takes({":": frozenset({MenuCb.__prefix__, LanguageCb.__prefix__})})
 
 
 def test_the_shops_routers_are_gated_where_they_can_be() -> None:
     routers = {router.name: router for router in build_routers()}
     start_gate = gate_of(routers["start"])
     assert start_gate is not None
-    assert press_prefixes(routers["start"]) == {":": frozenset({MenuCb.__prefix__, LanguageCb.__prefix__})}
+    assert router_takes(routers["start"]) == Takes({":": frozenset({MenuCb.__prefix__, LanguageCb.__prefix__})})
     for name in ("shop", "cart", "orders", "account"):
         assert gate_of(routers[name]) is not None, name
-    # any press ends a buyer's wait (and checkout's own wait for an address), and the fallback answers any
-    # press nobody took
+    # the routers with a prompt of their own: their prefixes, or any press while their prompt waits
+    waits = ("vouchers", "checkout", "support", "order-messages", "find", "reviews", "refunds")
+    for name in waits:
+        assert gate_of(routers[name]) is not None, name
+    checkout_takes = router_takes(routers["checkout"])
+    assert checkout_takes is not None
+    assert checkout_takes.states == {"AddressForm:checkout", "AddressForm:order"}
+    # any press ends a buyer's wait, and the fallback answers any press nobody took
     assert gate_of(routers["buyer-prompts"]) is None
-    assert gate_of(routers["checkout"]) is None
     assert gate_of(routers["fallback"]) is None
 
 
