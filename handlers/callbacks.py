@@ -4,7 +4,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Self
 
 from aiogram.filters.callback_data import CallbackData
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from models.enums import Chain
 
@@ -16,15 +16,18 @@ Quantity = Annotated[int, Field(ge=0, le=100_000)]
 
 # Presses unpacked before, by class and data. aiogram's CallbackData filter unpacks the data again for each
 # handler it checks (about 25 µs each, pydantic validation), and buyers press the same buttons. Shared by
-# every update that presses the same button: handlers must not change a callback_data (none does; they make
-# new ones). Emptied when full, so that forged data cannot make it grow.
+# every update that presses the same button, so they are frozen. Emptied when full, so that forged data
+# cannot make it grow.
 _unpacked: dict[tuple[type, str], Any] = {}
 UNPACKED_KEPT = 4096
 
 
 class UnpackedOnce:
     """Mixed into a CallbackData before it: `unpack` validates each distinct data string once. Data that does
-    not unpack raises as before and is not kept."""
+    not unpack raises as before and is not kept. Frozen (pydantic reads the mixin's model_config): one
+    update's callback_data is another's."""
+
+    model_config = ConfigDict(frozen=True)
 
     @classmethod
     def unpack(cls, value: str) -> Self:

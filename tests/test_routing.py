@@ -10,6 +10,7 @@ import pytest
 from aiogram import F, Router
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, User
+from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.util import greenlet_spawn
@@ -120,6 +121,8 @@ def test_a_press_is_unpacked_once_for_each_data() -> None:
     first = ProductCb.unpack(data)
     assert first == ProductCb(action=ProductAction.view, id=7, var=2)
     assert ProductCb.unpack(data) is first
+    with pytest.raises(ValidationError):  # one update's callback_data is another's
+        first.qty = 2
     for forged in (f"{ProductCb.__prefix__}:v:{2**31}:1:c:0:0", "other:1", f"{ProductCb.__prefix__}:v"):
         for _ in range(2):  # raises each time: nothing kept
             with pytest.raises((TypeError, ValueError)):
