@@ -1,10 +1,10 @@
 """Every CallbackData class: short unique prefixes, ids and enums only (Telegram allows 64 bytes)."""
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any, Self
 
 from aiogram.filters.callback_data import CallbackData
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from models.enums import Chain
 
@@ -13,6 +13,32 @@ from models.enums import Chain
 Id = Annotated[int, Field(ge=0, le=2**31 - 1)]
 Page = Annotated[int, Field(ge=0, le=100_000)]
 Quantity = Annotated[int, Field(ge=0, le=100_000)]
+
+# Presses unpacked before, by class and data. aiogram's CallbackData filter unpacks the data again for each
+# handler it checks (about 25 µs each, pydantic validation), and buyers press the same buttons. Shared by
+# every update that presses the same button, so they are frozen. Emptied when full, so that forged data
+# cannot make it grow.
+_unpacked: dict[tuple[type, str], Any] = {}
+UNPACKED_KEPT = 4096
+
+
+class UnpackedOnce:
+    """Mixed into a CallbackData before it: `unpack` validates each distinct data string once. Data that does
+    not unpack raises as before and is not kept. Frozen (pydantic reads the mixin's model_config): one
+    update's callback_data is another's."""
+
+    model_config = ConfigDict(frozen=True)
+
+    @classmethod
+    def unpack(cls, value: str) -> Self:
+        key = (cls, value)
+        made = _unpacked.get(key)
+        if made is None:
+            made = super().unpack(value)  # type: ignore[misc]
+            if len(_unpacked) >= UNPACKED_KEPT:
+                _unpacked.clear()
+            _unpacked[key] = made
+        return made  # type: ignore[no-any-return]
 
 
 class MenuAction(StrEnum):
@@ -27,11 +53,11 @@ class MenuAction(StrEnum):
     account = "acct"
 
 
-class MenuCb(CallbackData, prefix="m"):
+class MenuCb(UnpackedOnce, CallbackData, prefix="m"):
     action: MenuAction
 
 
-class LanguageCb(CallbackData, prefix="lg"):
+class LanguageCb(UnpackedOnce, CallbackData, prefix="lg"):
     code: str
 
 
@@ -41,7 +67,7 @@ class CatalogLevel(StrEnum):
     products = "p"
 
 
-class CatalogCb(CallbackData, prefix="ct"):
+class CatalogCb(UnpackedOnce, CallbackData, prefix="ct"):
     level: CatalogLevel
     id: Id = 0  # the parent: category id for subcategories, subcategory id for products
     page: Page = 0
@@ -60,7 +86,7 @@ class Via(StrEnum):
     best_sellers = "b"  # the best sellers (page)
 
 
-class ProductCb(CallbackData, prefix="pr"):
+class ProductCb(UnpackedOnce, CallbackData, prefix="pr"):
     action: ProductAction
     id: Id
     qty: Quantity = 1
@@ -69,17 +95,17 @@ class ProductCb(CallbackData, prefix="pr"):
     var: Id = 0  # the variant chosen on the card (0: a plain product's only one, or none chosen yet)
 
 
-class SearchCb(CallbackData, prefix="fs"):
+class SearchCb(UnpackedOnce, CallbackData, prefix="fs"):
     """A page of the results of the buyer's last search (the text is kept in their conversation state)."""
 
     page: Page = 0
 
 
-class BestSellersCb(CallbackData, prefix="fb"):
+class BestSellersCb(UnpackedOnce, CallbackData, prefix="fb"):
     page: Page = 0
 
 
-class StockCb(CallbackData, prefix="fk"):
+class StockCb(UnpackedOnce, CallbackData, prefix="fk"):
     page: Page = 0
 
 
@@ -89,7 +115,7 @@ class ReviewAction(StrEnum):
     save = "w"  # store without a text
 
 
-class ReviewCb(CallbackData, prefix="rv"):
+class ReviewCb(UnpackedOnce, CallbackData, prefix="rv"):
     action: ReviewAction
     product: Id
     stars: int = 0
@@ -100,7 +126,7 @@ class PrivacyAction(StrEnum):
     keep = "k"  # /deleteme, cancelled
 
 
-class PrivacyCb(CallbackData, prefix="pd"):
+class PrivacyCb(UnpackedOnce, CallbackData, prefix="pd"):
     action: PrivacyAction
 
 
@@ -115,12 +141,12 @@ class CartAction(StrEnum):
     drop_code = "u"  # take the code off the cart
 
 
-class CartCb(CallbackData, prefix="ca"):
+class CartCb(UnpackedOnce, CallbackData, prefix="ca"):
     action: CartAction
     item: Id = 0
 
 
-class PayCb(CallbackData, prefix="pay"):
+class PayCb(UnpackedOnce, CallbackData, prefix="pay"):
     chain: Chain | None  # None: the store credit applied pays it all
     token: str = ""  # a token's symbol (ETH_TOKENS, SOL_TOKENS); empty: the chain's own coin
     ship: Id = 0  # the shipping option chosen for a cart with something physical (0: none offered)
@@ -132,7 +158,7 @@ class AccountAction(StrEnum):
     credit = "c"  # the store credit history (page)
 
 
-class AccountCb(CallbackData, prefix="ac"):
+class AccountCb(UnpackedOnce, CallbackData, prefix="ac"):
     action: AccountAction
     page: Page = 0
 
@@ -143,7 +169,7 @@ class ShipAction(StrEnum):
     option = "o"  # this option (id)
 
 
-class ShipCb(CallbackData, prefix="sp"):
+class ShipCb(UnpackedOnce, CallbackData, prefix="sp"):
     action: ShipAction
     id: Id = 0
     credit: bool = False  # option: the price and coins with the buyer's store credit applied
@@ -160,7 +186,7 @@ class OrderAction(StrEnum):
     problem = "p"  # report a problem with an order under warranty
 
 
-class OrderCb(CallbackData, prefix="od"):
+class OrderCb(UnpackedOnce, CallbackData, prefix="od"):
     action: OrderAction
     id: Id = 0
     page: Page = 0
@@ -172,6 +198,6 @@ class RefundAction(StrEnum):
     credit_yes = "y"  # confirmed: take it as store credit
 
 
-class RefundCb(CallbackData, prefix="rb"):
+class RefundCb(UnpackedOnce, CallbackData, prefix="rb"):
     action: RefundAction
     id: Id  # the refund

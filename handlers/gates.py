@@ -2,26 +2,44 @@
 
 aiogram checks a press against each router in turn and, inside a router, against each handler's filters
 until one passes; a router whose own filters fail is skipped with all its sub-routers. A router whose every
-press handler (its sub-routers' included) requires a CallbackData gets a gate: the press's prefix must be one
-of theirs. The gate rejects only presses that none of those handlers could take (a CallbackData filter
-rejects data with another prefix), so which handler takes which press does not change.
+press handler (its sub-routers' included) requires a CallbackData or a wait state (handlers.prompts.Waiting:
+a prompt's `leave`) gets a gate: the press's prefix must be one of theirs, or the conversation in one of
+those states. The gate rejects only presses that none of those handlers could take (a CallbackData filter
+rejects data with another prefix, a Waiting filter other states), so which handler takes which press does
+not change.
 """
 
 from collections import defaultdict
+from dataclasses import dataclass, field
 
 from aiogram import Router
 from aiogram.filters import Filter
 from aiogram.filters.callback_data import CallbackQueryFilter
 from aiogram.types import CallbackQuery
 
+from handlers.prompts import Waiting
 
-class PressPrefixes(Filter):
-    """A press whose callback data starts with one of these prefixes (per separator)."""
 
-    def __init__(self, prefixes: dict[str, frozenset[str]]) -> None:
-        self._prefixes = tuple(prefixes.items())
+@dataclass
+class Takes:
+    """What the press handlers of a router tree can take: data with these prefixes (by separator), and any
+    press while the conversation is in one of these states."""
 
-    async def __call__(self, query: CallbackQuery) -> bool:
+    prefixes: dict[str, frozenset[str]]
+    states: frozenset[str] = field(default_factory=frozenset)
+
+
+class PressGate(Filter):
+    """A press whose callback data starts with one of these prefixes (per separator), or any press while the
+    conversation is in one of these states."""
+
+    def __init__(self, takes: Takes) -> None:
+        self._prefixes = tuple(takes.prefixes.items())
+        self._states = takes.states
+
+    async def __call__(self, query: CallbackQuery, raw_state: str | None = None) -> bool:
+        if raw_state in self._states:
+            return True
         data = query.data
         if not data:
             return False
@@ -29,27 +47,36 @@ class PressPrefixes(Filter):
 
 
 def gate_presses(router: Router) -> None:
-    """Gate `router` and every router below it that can be gated (see the module's docstring)."""
+    """Gate `router` and every router below it that can be gated (see the module's docstring). A router that
+    takes no CallbackData (a prompt's leaving router alone) gets none: its handlers check the state as
+    cheaply as a gate would."""
     for sub in router.sub_routers:
         gate_presses(sub)
-    prefixes = press_prefixes(router)
-    if prefixes is not None:
-        router.callback_query.filter(PressPrefixes(prefixes))
+    takes = router_takes(router)
+    if takes is not None and takes.prefixes:
+        router.callback_query.filter(PressGate(takes))
 
 
-def press_prefixes(router: Router) -> dict[str, frozenset[str]] | None:
-    """The CallbackData prefixes, by separator, that the press handlers of `router` and its sub-routers
-    require; None when one of them takes presses without a CallbackData."""
+def router_takes(router: Router) -> Takes | None:
+    """What the press handlers of `router` and its sub-routers require; None when one of them takes presses
+    without a CallbackData or a wait state."""
     found: defaultdict[str, set[str]] = defaultdict(set)
+    states: set[str] = set()
     for handler in router.callback_query.handlers:
-        data = [f.callback.callback_data for f in handler.filters or () if isinstance(f.callback, CallbackQueryFilter)]
-        if not data:
+        callbacks = [f.callback for f in handler.filters or ()]
+        data = [c.callback_data for c in callbacks if isinstance(c, CallbackQueryFilter)]
+        waits = [c.states for c in callbacks if isinstance(c, Waiting)]
+        if data:
+            found[data[0].__separator__].add(data[0].__prefix__)
+        elif waits:
+            states |= waits[0]
+        else:
             return None
-        found[data[0].__separator__].add(data[0].__prefix__)
     for sub in router.sub_routers:
-        below = press_prefixes(sub)
+        below = router_takes(sub)
         if below is None:
             return None
-        for sep, names in below.items():
+        for sep, names in below.prefixes.items():
             found[sep] |= names
-    return {sep: frozenset(names) for sep, names in found.items()}
+        states |= below.states
+    return Takes({sep: frozenset(names) for sep, names in found.items()}, frozenset(states))

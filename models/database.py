@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import event
 from sqlalchemy.dialects import registry
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.util import greenlet_spawn
 
 from config import ROOT
 from models.fair_pool import FairQueuePool
@@ -77,10 +79,27 @@ async def read_only(session: AsyncSession) -> AsyncIterator[None]:
     silently taking SQLite's lock; there it is READ COMMITTED, so each statement sees what was committed
     before it, not one snapshot.
     """
-    async with session.begin():
-        with without_writer_turn():  # the connection is checked out here
-            await session.connection(execution_options={READ_ONLY: True, "postgresql_readonly": True})
+    # What `async with session.begin()` and `session.connection(...)` do, in one greenlet hop instead of
+    # two: each update opens one or two of these. The connection is checked out there, without the writer's
+    # turn (the context variable reaches the greenlet).
+    with without_writer_turn():
+        transaction = await greenlet_spawn(_begin_read_only, session.sync_session)
+    try:
         yield
+    except BaseException as e:
+        await greenlet_spawn(transaction.__exit__, type(e), e, e.__traceback__)
+        raise
+    await greenlet_spawn(transaction.__exit__, None, None, None)
+
+
+def _begin_read_only(session: Session) -> SessionTransaction:
+    transaction = session.begin().__enter__()
+    try:
+        session.connection(execution_options={READ_ONLY: True, "postgresql_readonly": True})
+    except BaseException as e:
+        transaction.__exit__(type(e), e, e.__traceback__)
+        raise
+    return transaction
 
 
 async def close_session(session: AsyncSession) -> None:
