@@ -127,7 +127,7 @@ async def test_a_second_walk_runs_the_statements_the_first_one_built(tg: Telegra
             lambda insert: insert.on_conflict_do_update(
                 index_elements=["chain"],
                 set_={"next_index": DerivationCounter.next_index + literal_column("1")},  # a bound 1 is refused
-            ).returning(DerivationCounter.next_index),
+            ).returning(DerivationCounter.next_index, literal_column(wallet._LAST_PAID_OF_ROW)),
             ["chain", "next_index"],
         ),
     ],
