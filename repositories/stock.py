@@ -39,6 +39,8 @@ from sqlalchemy.orm import InstrumentedAttribute
 from models.enums import ProductKind, StockStatus
 from models.orders import Reservation
 from models.shop import Product, ProductPayload, StockUnit, Variant
+from models.types import utcnow
+from repositories.base import dialect_of
 
 INSERT_CHUNK = 1000  # rows per executemany: bounded memory, and few round trips for 10,000 units
 ID_CHUNK = 1000  # values per IN (...): far below asyncpg's 32,767 parameters and SQLite's 32,766 variables
@@ -82,6 +84,34 @@ def _hold() -> Update:
 
 
 @functools.cache
+def _hold_booked() -> Select[tuple[int]]:
+    """PostgreSQL: `_hold`, and when it took all `quantity` units, their reservations (`order`, `until`,
+    `reserved_at`) and the variant's counter, in one statement (data-modifying CTEs, which see the rows the
+    hold returns): `reserve`'s three statements as one. A short hold changes only the units, as `_hold` alone."""
+    held = _hold().cte("held")
+    count = select(func.count()).select_from(held).scalar_subquery()
+    whole = count == bindparam("quantity")
+    reservations, variants = Reservation.__table__, Variant.__table__
+    booked = insert(reservations).from_select(  # type: ignore[arg-type]
+        ["order_id", "stock_unit_id", "expires_at", "reserved_at"],
+        select(
+            bindparam("order"),
+            held.c.id,
+            bindparam("until", type_=reservations.c.expires_at.type),
+            bindparam("reserved_at", type_=reservations.c.reserved_at.type),
+        )
+        .where(whole)
+        .order_by(held.c.id),  # ids in ascending unit id, as `reserve` writes them on SQLite
+    )
+    counted = (
+        update(variants)  # type: ignore[arg-type]
+        .where(variants.c.id == bindparam("variant"), whole)
+        .values(available_units=variants.c.available_units - count)
+    )
+    return select(held.c.id).add_cte(booked.cte("booked"), counted.cte("counted"))
+
+
+@functools.cache
 def _give_back() -> Update:
     """The units `units` a short hold took are available again (`reserve`): no order's any more."""
     units = StockUnit.__table__.c
@@ -119,15 +149,20 @@ class StockRepo:
         No ids means too little stock, and nothing changed: the caller must roll back. On PostgreSQL the
         candidate rows are locked with SKIP LOCKED so concurrent buyers take different units; on SQLite
         the transaction already holds the write lock. `status = 'available'` in the UPDATE itself makes
-        the hold conditional either way, and reservations.stock_unit_id is unique.
+        the hold conditional either way, and reservations.stock_unit_id is unique. On PostgreSQL the hold, the
+        reservations and the counter are one statement (`_hold_booked`), on SQLite three.
         """
-        result = await self._s.execute(_hold(), {"variant": variant_id, "quantity": quantity, "order": order_id})
+        params: dict[str, Any] = {"variant": variant_id, "quantity": quantity, "order": order_id}
+        booked = dialect_of(self._s) == "postgresql"  # the reservations and the counter in the hold's statement
+        if booked:
+            params |= {"until": until, "reserved_at": utcnow()}
+        result = await self._s.execute(_hold_booked() if booked else _hold(), params)
         unit_ids = sorted(int(i) for i in result.scalars())  # RETURNING's order is the plan's: ascending, as picked
         if len(unit_ids) < quantity:  # short: what it took goes back (one more statement, on this rare path)
             if unit_ids:
                 await self._s.execute(_give_back(), {"units": unit_ids})
             return []
-        if unit_ids:
+        if unit_ids and not booked:
             await self._s.execute(
                 _reservations(), [{"order_id": order_id, "stock_unit_id": uid, "expires_at": until} for uid in unit_ids]
             )

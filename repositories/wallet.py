@@ -1,6 +1,7 @@
 import functools
+from dataclasses import dataclass
 
-from sqlalchemy import Select, bindparam, func, literal_column, select
+from sqlalchemy import func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
 
@@ -9,8 +10,26 @@ from models.orders import DerivationCounter, Invoice, Payment
 from repositories.base import Dialect, dialect_of, insert_on_conflict
 
 
+@dataclass(frozen=True, slots=True)
+class TakenIndex:
+    """A derivation index just taken, and the highest index of its chain whose address has received a payment
+    still on chain (None: no payment yet), read in the same statement."""
+
+    index: int
+    last_paid: int | None
+
+
+# The last paid index of the counter row's chain (a payment not reorged: PaymentStatus.reorged), a subquery of the
+# RETURNING clause. Written as SQL: SQLAlchemy renders RETURNING's columns without their tables, inside a subquery
+# too, which makes a join ambiguous.
+_LAST_PAID_OF_ROW = (
+    "(SELECT max(paid.derivation_index) FROM invoices AS paid JOIN payments ON payments.invoice_id = paid.id"
+    " WHERE paid.chain = derivation_counters.chain AND payments.status != 'reorged')"
+)
+
+
 @functools.cache
-def _take_index(dialect: Dialect) -> ReturningInsert[tuple[int]]:
+def _take_index(dialect: Dialect) -> ReturningInsert[tuple[int, int | None]]:
     """WalletRepo.take_next_index's statement, with the parameters `chain` and `next_index` (1); built and
     compiled once per dialect (insert_on_conflict): every checkout takes an index."""
     counters = DerivationCounter.__table__
@@ -21,43 +40,29 @@ def _take_index(dialect: Dialect) -> ReturningInsert[tuple[int]]:
         lambda insert: insert.on_conflict_do_update(
             index_elements=["chain"], set_={"next_index": counters.c.next_index + literal_column("1")}
         ),
-    ).returning(counters.c.next_index)
-
-
-@functools.cache
-def _last_paid_index() -> Select[tuple[int]]:
-    """WalletRepo.last_paid_index's statement, with the parameter `chain`; built once (checkout runs it). Over the
-    tables' columns: a Core select, which the session runs without the ORM's result setup (the same SQL)."""
-    invoices, payments = Invoice.__table__.c, Payment.__table__.c
-    return (
-        select(func.max(invoices.derivation_index))
-        .join_from(Invoice.__table__, Payment.__table__, payments.invoice_id == invoices.id)
-        .where(invoices.chain == bindparam("chain"), payments.status != PaymentStatus.reorged)
-    )
+    ).returning(counters.c.next_index, literal_column(_LAST_PAID_OF_ROW))
 
 
 class WalletRepo:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
 
-    async def take_next_index(self, chain: Chain) -> int:
-        """The chain's next unused derivation index, taken in the caller's transaction.
+    async def take_next_index(self, chain: Chain) -> TakenIndex:
+        """The chain's next unused derivation index, taken in the caller's transaction, with its last paid index.
 
         One statement, INSERT ... ON CONFLICT DO UPDATE ... RETURNING on the counter row (made at 1 for a
         chain's first index): PostgreSQL row-locks it until commit, SQLite's BEGIN IMMEDIATE serialises
-        writers, so two transactions can never take the same index.
+        writers, so two transactions can never take the same index. The last paid index is read in the same
+        statement; on PostgreSQL from the snapshot it started with, before it waited for the row lock: payments
+        are recorded without that lock, so a separate statement after it is no less racy (one a moment later
+        is missed either way), and the only reader is checkout's warning about the run of unused addresses.
         """
         stmt = _take_index(dialect_of(self._s))
-        return int((await self._s.execute(stmt, {"chain": chain.value, "next_index": 1})).scalar_one()) - 1
+        taken, last_paid = (await self._s.execute(stmt, {"chain": chain.value, "next_index": 1})).one()
+        return TakenIndex(int(taken) - 1, None if last_paid is None else int(last_paid))
 
     async def highest_index(self, chain: Chain) -> int | None:
         result = await self._s.execute(select(func.max(Invoice.derivation_index)).where(Invoice.chain == chain))
-        value = result.scalar_one_or_none()
-        return None if value is None else int(value)
-
-    async def last_paid_index(self, chain: Chain) -> int | None:
-        """The highest index whose address has received a payment still on chain."""
-        result = await self._s.execute(_last_paid_index(), {"chain": chain})
         value = result.scalar_one_or_none()
         return None if value is None else int(value)
 

@@ -11,9 +11,9 @@ from sqlalchemy import select, update
 import repositories.payments
 from bot.app import chains_to_watch
 from handlers.callbacks import OrderAction, OrderCb
-from models.enums import Chain, OrderProblem, OrderStatus, StockStatus
+from models.enums import Chain, OrderProblem, OrderStatus, PaymentStatus, StockStatus
 from models.ops import WebhookEvent
-from models.orders import Invoice, Order
+from models.orders import Invoice, Order, Payment
 from models.shop import StockUnit, User
 from models.types import utcnow
 from services.payments.hints import HintService, PaymentHint
@@ -96,6 +96,26 @@ async def test_admins_hear_once_when_unused_addresses_pass_the_gap_limit(tg, ses
         alerts = await outbox(sessions, "admin.gap_limit")
         assert len(alerts) == (0 if n < 2 else 1)  # the third unused address in a row crosses the limit
     assert alerts == [(900_000_001, None, {"coin": "BTC", "gap": 3, "limit": 2})]
+
+
+async def test_the_gap_limit_counts_from_the_last_index_paid_on_chain(tg, sessions, settings, goods) -> None:
+    settings.gap_limit_warn = 2
+    product = await seed_product(sessions, units=10, goods=goods)
+    await place(tg, sessions, Person(id=600), product)  # index 0
+    await pay(sessions, settings, await place(tg, sessions, Person(id=601), product))  # index 1: paid
+    alerts = []
+    for n in range(3):  # indices 2, 3, 4; the payment to index 3 is gone again (reorged)
+        placed = await place(tg, sessions, Person(id=602 + n), product)
+        if n == 1:
+            await pay(sessions, settings, placed)
+            async with sessions.begin() as s:
+                invoice = select(Invoice.id).where(Invoice.order_id == placed).scalar_subquery()
+                await s.execute(
+                    update(Payment).where(Payment.invoice_id == invoice).values(status=PaymentStatus.reorged)
+                )
+        alerts.append(len(await outbox(sessions, "admin.gap_limit")))
+    assert alerts == [0, 0, 1]  # index 4 makes the run after index 1 three long
+    assert (await outbox(sessions, "admin.gap_limit"))[0][2] == {"coin": "BTC", "gap": 3, "limit": 2}
 
 
 async def test_money_for_a_closed_order_alerts_admins(tg, sessions, settings, goods) -> None:

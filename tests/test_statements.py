@@ -6,17 +6,20 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import event, literal_column
+from sqlalchemy import event, insert, literal_column
 from sqlalchemy.dialects import registry
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from handlers.callbacks import MenuAction, MenuCb
+from models.enums import Chain
 from models.orders import DerivationCounter
 from models.shop import CartItem, User
 from repositories import cart, users, wallet
 from repositories.base import Dialect, insert_in, insert_on_conflict
-from tests.shop import seed_product
+from services.payments.rates import rate_service_from_settings
+from services.shop.checkout import CheckoutService
+from tests.shop import seed_product, variant_of
 from tests.telegram import Person, Telegram, buttons
 
 # The most statements each step may run, for a buyer new to the shop (so /start registers them), through a
@@ -68,6 +71,39 @@ async def test_each_step_of_a_walk_to_the_coins_runs_few_statements(
     await walk(tg, Person(id=250), step_done)
     event.remove(engine.sync_engine, "before_cursor_execute", count)
     assert {step: n for step, n in counted.items() if n > WALK[step]} == {}, counted
+
+
+# The most statements a checkout of one line runs (no code, credit or address), past the gap limit's first
+# indices: the buyer's row, their open order, the cart, their terms, the order, its items, the audit row, the
+# admins' notice, the cart's lines, the derivation index with the last paid one, the invoice, and the hold (on
+# SQLite three statements: the units, their reservations, the counter).
+CHECKOUT = {"sqlite": 14, "postgresql": 12}
+
+
+async def test_a_checkout_runs_few_statements(engine: AsyncEngine, sessions, settings, wallet) -> None:
+    product = await seed_product(sessions, units=3)
+    async with sessions.begin() as s:
+        buyer = User(telegram_id=41_000, language="en")
+        s.add(buyer)
+        await s.flush()
+        line = {"user_id": buyer.id, "product_id": product, "variant_id": await variant_of(s, product), "quantity": 1}
+        await s.execute(insert(CartItem).values(line))
+        await s.execute(insert(DerivationCounter).values(chain=Chain.btc, next_index=100))  # GAP_LIMIT_WARN is 15
+    ran: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if not statement.startswith("BEGIN"):
+            ran.append(statement)
+
+    rates = rate_service_from_settings(settings)
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    try:
+        async with sessions() as s:
+            assert not (await CheckoutService(s, settings, wallet, rates).checkout(buyer.id, Chain.btc)).existing
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", count)
+        await rates.close()
+    assert len(ran) <= CHECKOUT[engine.dialect.name], ran
 
 
 async def test_a_second_walk_runs_the_statements_the_first_one_built(tg: Telegram, sessions, goods) -> None:
@@ -128,7 +164,7 @@ async def test_a_second_walk_runs_the_statements_the_first_one_built(tg: Telegra
             lambda insert: insert.on_conflict_do_update(
                 index_elements=["chain"],
                 set_={"next_index": DerivationCounter.next_index + literal_column("1")},  # a bound 1 is refused
-            ).returning(DerivationCounter.next_index),
+            ).returning(DerivationCounter.next_index, literal_column(wallet._LAST_PAID_OF_ROW)),
             ["chain", "next_index"],
         ),
     ],

@@ -115,7 +115,7 @@ def test_cli_export_and_audited_show_key(tmp_path: Path, sol_file: Path) -> None
 async def test_200_concurrent_allocations_take_distinct_indices(sessions) -> None:
     async def allocate() -> int:
         async with sessions() as s, s.begin():
-            return await WalletRepo(s).take_next_index(Chain.btc)
+            return (await WalletRepo(s).take_next_index(Chain.btc)).index
 
     indices = await asyncio.gather(*(allocate() for _ in range(200)))
     assert sorted(indices) == list(range(200))

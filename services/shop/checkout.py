@@ -26,7 +26,7 @@ from repositories.credit import CreditRepo, InsufficientCredit
 from repositories.orders import OrderRepo
 from repositories.shipping import ShippingRepo
 from repositories.vouchers import VoucherRepo
-from repositories.wallet import WalletRepo
+from repositories.wallet import TakenIndex, WalletRepo
 from services.credit.ledger import CreditLedger
 from services.dto import OrderView, PriceSteps, VoucherProblem
 from services.money import amount_due, from_minor, to_basis_points
@@ -397,16 +397,16 @@ class CheckoutService:
     async def _invoice(self, order: Order, asset: Asset, breakdown: Breakdown, rate: Rate, now: datetime) -> Invoice:
         """The order's invoice: the network's next address, the total in the asset at the locked rate."""
         chain = asset.chain
-        index = await WalletRepo(self._session).take_next_index(chain)
-        await self._warn_gap(chain, index)
+        taken = await WalletRepo(self._session).take_next_index(chain)
+        await self._warn_gap(chain, taken)
         invoice = Invoice(
             order_id=order.id,
             chain=chain,
             asset=asset.symbol,
             token=asset.token,
             decimals=asset.decimals,
-            derivation_index=index,
-            address=self._wallet.address(chain, index),
+            derivation_index=taken.index,
+            address=self._wallet.address(chain, taken.index),
             amount_due=amount_due(asset, from_minor(breakdown.total), rate.value),
             rate=rate.value,
             rate_source=rate.source,
@@ -417,13 +417,10 @@ class CheckoutService:
         await OrderRepo(self._session).add_invoice(invoice)
         return invoice
 
-    async def _warn_gap(self, chain: Chain, index: int) -> None:
-        """Tell admins once when this index makes the run of unused addresses after the last paid one longer
-        than GAP_LIMIT_WARN: a wallet with a smaller gap limit stops looking before later payments."""
-        if index < self._settings.gap_limit_warn:  # the run up to `index` is at most index + 1 long
-            return
-        last_paid = await WalletRepo(self._session).last_paid_index(chain)
-        run = index - (-1 if last_paid is None else last_paid)
+    async def _warn_gap(self, chain: Chain, taken: TakenIndex) -> None:
+        """Tell admins once when the index taken makes the run of unused addresses after the last paid one
+        longer than GAP_LIMIT_WARN: a wallet with a smaller gap limit stops looking before later payments."""
+        run = taken.index - (-1 if taken.last_paid is None else taken.last_paid)
         if run == self._settings.gap_limit_warn + 1:
             limit = self._settings.gap_limit_warn
             await notify_admins(
