@@ -102,6 +102,22 @@ def _status_locked() -> Select[tuple[OrderStatus]]:
     return select(Order.status).where(Order.id == bindparam("order_id")).with_for_update()
 
 
+@functools.cache
+def _add_invoice_message_if_unpaid() -> Insert:
+    """OrderRepo.add_invoice_message_if_unpaid's statement, with the parameters `order_id`, `chat_id` and
+    `message_id`; built once (every invoice shown). The order's row is locked as `_status_locked` locks it."""
+    unpaid = (
+        select(
+            Order.id,
+            bindparam("chat_id", type_=InvoiceMessage.chat_id.type),
+            bindparam("message_id", type_=InvoiceMessage.message_id.type),
+        )
+        .where(Order.id == bindparam("order_id"), Order.status == OrderStatus.awaiting_payment)
+        .with_for_update()
+    )
+    return insert(InvoiceMessage.__table__).from_select(["order_id", "chat_id", "message_id"], unpaid)  # type: ignore[arg-type]
+
+
 class OrderRepo:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
@@ -189,6 +205,13 @@ class OrderRepo:
         as `locked` does, without loading the order."""
         result = await self._s.execute(_status_locked(), {"order_id": order_id})
         return result.scalar_one_or_none()
+
+    async def add_invoice_message_if_unpaid(self, order_id: int, chat_id: int, message_id: int) -> bool:
+        """Remember the invoice message if the order awaits payment, in one statement that waits for a
+        transition in flight as `status_locked` does. False, adding nothing: missing, or moved on."""
+        values = {"order_id": order_id, "chat_id": chat_id, "message_id": message_id}
+        result = await self._s.execute(_add_invoice_message_if_unpaid(), values)
+        return bool(getattr(result, "rowcount", 0) == 1)
 
     async def add_invoice_message(self, order_id: int, chat_id: int, message_id: int) -> None:
         values = {"order_id": order_id, "chat_id": chat_id, "message_id": message_id}

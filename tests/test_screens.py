@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 from aiogram.methods import SendPhoto
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.container import Container
 from handlers.admin.menu import AdminCb, AdminSection
@@ -181,6 +182,30 @@ async def test_an_invoice_that_cannot_be_edited_any_more_gets_a_new_short_messag
         assert refused["description"] == "Bad Request: message to edit not found"
     edits = await rows(sessions, select(OutboxMessage.status).where(OutboxMessage.kind == "invoice_closed"))
     assert edits == [(OutboxStatus.sent,)]
+
+
+async def test_an_invoice_shown_while_its_order_awaits_payment_is_remembered_in_one_statement(
+    tg: Telegram, engine: AsyncEngine, sessions, settings, wallet, goods
+) -> None:
+    """Every pay press records the invoice it sent: the usual case, an order still unpaid, is one INSERT that
+    reads the status it needs, with nothing queued to edit."""
+    order_id = await place(tg, sessions, Person(id=703), await seed_product(sessions, units=1, goods=goods))
+    ran: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if not statement.startswith("BEGIN"):
+            ran.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    async with sessions() as s:
+        await OrderService(s, settings, wallet, goods).invoice_shown(order_id, 703, 4322)
+    event.remove(engine.sync_engine, "before_cursor_execute", count)
+    assert len(ran) == 1, ran
+    remembered = select(InvoiceMessage.order_id, InvoiceMessage.chat_id).where(InvoiceMessage.message_id == 4322)
+    assert await rows(sessions, remembered) == [(order_id, 703)]
+    assert await one(sessions, select(InvoiceMessage.sent_at).where(InvoiceMessage.message_id == 4322)) is not None
+    closed = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.kind == "invoice_closed")
+    assert await one(sessions, closed) == 0
 
 
 async def test_an_invoice_shown_while_its_order_moved_on_is_edited_all_the_same(

@@ -138,6 +138,8 @@ class OrderService:
         the edit is queued at once. Missing orders are ignored."""
         async with self._session.begin():
             repo = OrderRepo(self._session)
+            if await repo.add_invoice_message_if_unpaid(order_id, chat_id, message_id):  # nearly always: done
+                return
             status = await repo.status_locked(order_id)  # waits for a transition in flight: none misses this message
             if status is None:
                 return

@@ -209,17 +209,21 @@ def _finder_like(dark: int, light: int, step: int) -> int:
     Bit i of `pattern` is the pattern starting at module i. A pattern's own modules are never in a gap;
     its windows may be, or past the symbol's edge, where there is no dark module: as segno's shorter
     windows at a line's ends."""
-
-    def ahead(bits: int, k: int) -> int:  # module i + k, at i
-        return bits << k * step
-
+    # `x << k * step` is module i + k at i; the windows are ORs of shifts of two, then four, modules at once.
     pattern = (
-        dark & ahead(light, 1) & ahead(dark, 2) & ahead(dark, 3) & ahead(dark, 4) & ahead(light, 5) & ahead(dark, 6)
+        dark
+        & (light << step)
+        & (dark << 2 * step)
+        & (dark << 3 * step)
+        & (dark << 4 * step)
+        & (light << 5 * step)
+        & (dark << 6 * step)
     )
-    dark_before = (dark >> step) | (dark >> 2 * step) | (dark >> 3 * step) | (dark >> 4 * step)
-    dark_after = ahead(dark, 7) | ahead(dark, 8) | ahead(dark, 9) | ahead(dark, 10)
+    two = dark | (dark << step)  # a dark module at i or i + 1
+    four = two | (two << 2 * step)  # one of i … i + 3
+    dark_before, dark_after = four >> 4 * step, four << 7 * step  # one of i - 4 … i - 1, one of i + 7 … i + 10
     counted = pattern & ~(dark_before & dark_after)
-    return counted.bit_count() - (counted & (ahead(counted, 4) | ahead(counted, 6))).bit_count()
+    return counted.bit_count() - (counted & ((counted << 4 * step) | (counted << 6 * step))).bit_count()
 
 
 def to_bits(rows: Sequence[bytes | bytearray]) -> int:

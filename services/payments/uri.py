@@ -47,6 +47,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # zlib's fastest level: 0.02 ms where segno's 9 takes 0.8-2 ms, for about 300 more bytes of a 0.8 KB upload
 PNG_LEVEL = 1
 _PIXEL_BITS = bytes.maketrans(b"\0\1", b"10")  # a module (dark 1) as its pixels' bit (dark 0)
+_PIXEL_BYTE = bytes.maketrans(b"\0\1", b"\xff\0")  # at 8 px a module is one byte of pixels
 
 
 def qr_png(uri: str) -> bytes:
@@ -65,8 +66,11 @@ def qr_matrix_png(matrix: Sequence[bytes | bytearray], scale: int = QR_SCALE, bo
     pad = -width % 8  # the last byte of a scanline is filled with 0 bits
     light, dark = b"1" * scale, b"0" * scale  # a module's pixels
     quiet, end = light * border, light * border + b"0" * pad
+    quiet_bytes = b"\xff" * border
 
     def scanline(modules: bytes | bytearray) -> bytes:
+        if scale == 8:  # the invoice's: each module one byte, the row one translation (a third of the time)
+            return b"\0" + quiet_bytes + modules.translate(_PIXEL_BYTE) + quiet_bytes
         # light and dark as "1" and "0", then each widened to its pixels (the widened light has no "0")
         pixels = modules.translate(_PIXEL_BITS).replace(b"1", light).replace(b"0", dark)
         return b"\0" + int(quiet + pixels + end, 2).to_bytes((width + pad) // 8, "big")
