@@ -28,11 +28,11 @@ from bip_utils import (
     Hash160,
     Kekkak256,
     SegwitBech32Decoder,
+    SegwitBech32Encoder,
 )
 
 from models.chains import CHAINS
 from models.enums import Chain, Network
-from services.wallet.segwit import p2wpkh_address
 
 _HARDENED = 0x8000_0000
 _EXT_KEY_LEN = 78  # BIP32 serialisation: version 4, depth 1, parent fp 4, index 4, chain code 32, key 33
@@ -160,7 +160,7 @@ class AccountKey:
             keccak = Kekkak256.QuickDigest(child.format(compressed=False)[1:])
             return canonical_address(Chain.eth, "0x" + bytes(keccak[-20:]).hex())
         hrp = CHAINS[self.chain].bech32_hrp[self.network]
-        return p2wpkh_address(hrp, Hash160.QuickDigest(child.format()))
+        return str(SegwitBech32Encoder.Encode(hrp, 0, Hash160.QuickDigest(child.format())))  # P2WPKH: v0, hash160
 
     def __repr__(self) -> str:
         return f"AccountKey({self.chain}, {self.network}, {plain_xpub(self)})"
