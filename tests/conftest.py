@@ -78,7 +78,8 @@ async def _admin_sql(*statements: str) -> None:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A freshly migrated, empty database for each test, on each backend."""
+    """A freshly migrated database for each test, on each backend. On PostgreSQL it is the run's one database,
+    emptied by `engine`: a test that takes only the URL may find an earlier test's rows."""
     if request.param == "sqlite":
         path = tmp_path / "shop.db"
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
