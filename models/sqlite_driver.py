@@ -14,10 +14,10 @@ aiosqlite dialect, nothing else:
   nor does the pool's rollback of a connection it gets back after a COMMIT.
 - **No hop once the transaction holds its lock.** Only a transaction's first statement can wait: for the
   write lock (BEGIN IMMEDIATE, behind another process's writer) or while it opens its WAL snapshot. Later
-  statements of the same transaction take no lock SQLite could make them wait for (a write transaction holds
-  the write lock, a read one its snapshot), so they run here, on the event loop's thread, without the trip
-  (about 17 µs of CPU alone, several times that when ten presses' tasks hand the GIL back and forth). The
-  connection is never used by both threads at once: a statement's trip has ended before the next starts,
+  statements of the same transaction take no lock SQLite could make them wait for (under WAL, which every
+  connection sets: a write transaction holds the write lock, a read one its snapshot), so they run here, on
+  the event loop's thread, without the trip (about 17 µs of CPU alone, several times that when ten presses'
+  tasks hand the GIL back and forth). The connection is never used by both threads at once: a statement's trip has ended before the next starts,
   and file databases are opened with check_same_thread=False. COMMIT, ROLLBACK and executemany (bulk
   imports) still go to the thread: a commit can run a WAL checkpoint, which writes and syncs the file.
 - **Writers take turns, first come first served** (`WriterQueuePool`). A connection checked out for
