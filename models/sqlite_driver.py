@@ -17,9 +17,11 @@ aiosqlite dialect, nothing else:
   statements of the same transaction take no lock SQLite could make them wait for (under WAL, which every
   connection sets: a write transaction holds the write lock, a read one its snapshot), so they run here, on
   the event loop's thread, without the trip (about 17 µs of CPU alone, several times that when ten presses'
-  tasks hand the GIL back and forth). The connection is never used by both threads at once: a statement's trip has ended before the next starts,
-  and file databases are opened with check_same_thread=False. COMMIT, ROLLBACK and executemany (bulk
-  imports) still go to the thread: a commit can run a WAL checkpoint, which writes and syncs the file.
+  tasks hand the GIL back and forth), for at most `LOOP_HOLD_SECONDS` after the transaction's last trip, so
+  a long transaction still lets other tasks run between its statements. The connection is never used by
+  both threads at once: a statement's trip has ended before the next starts, and file databases are opened
+  with check_same_thread=False. COMMIT, ROLLBACK and executemany (bulk imports) still go to the thread: a
+  commit can run a WAL checkpoint, which writes and syncs the file.
 - **Writers take turns, first come first served** (`WriterQueuePool`). A connection checked out for
   anything but a `read_only` transaction waits for the writer's turn *before* it takes a pooled connection,
   and gives the turn back when the connection returns to the pool: after its COMMIT or ROLLBACK, or its
@@ -36,6 +38,7 @@ TESTED_WITH; with others the stock dialect is used, with a warning (tests/test_s
 import asyncio
 import logging
 import sqlite3
+import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -63,6 +66,9 @@ log = logging.getLogger(__name__)
 TESTED_WITH = {"sqlalchemy": "2.0.58", "aiosqlite": "0.22.1"}
 _READING: ContextVar[bool] = ContextVar("sqlite_reading", default=False)
 _HOLDS_TURN = "shop_holds_writer_turn"  # in a pooled connection's record_info while it holds the turn
+# How long after its last trip a transaction's statements may run on the loop's thread: a transaction of many
+# statements (the observer reads thousands of invoices in chunks) then makes a trip, and other tasks run.
+LOOP_HOLD_SECONDS = 0.002
 
 Row = tuple[Any, ...]
 Description = tuple[tuple[Any, ...], ...] | None
@@ -135,11 +141,13 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
         try:
             conn = self._connection._conn  # raises "no active connection" as the stock cursor does
             begin = self._adapt_connection.take_begin()
-            if begin is None and conn.in_transaction:
+            adapted = self._adapt_connection
+            if begin is None and conn.in_transaction and time.perf_counter() < adapted.here_until:
                 ran = _execute(conn, None, operation, parameters)
                 self.await_(_ran_here())
             else:
                 ran = self.await_(self._connection._execute(_execute, conn, begin, operation, parameters))
+                adapted.here_until = time.perf_counter() + LOOP_HOLD_SECONDS
         except Exception as error:
             self._adapt_connection._handle_exception(error)
         self.description, rows, self.rowcount, self.lastrowid = ran  # type: ignore[assignment]  # sqlite3's None
@@ -160,11 +168,12 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 class OneHopConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ("_begin",)
+    __slots__ = ("_begin", "here_until")
 
     def __init__(self, dbapi: Any, connection: AsyncIODBAPIConnection) -> None:
         super().__init__(dbapi, connection)
         self._begin: str | None = None  # the BEGIN the next statement runs first
+        self.here_until = 0.0  # statements may run on the loop's thread until then (time.perf_counter)
 
     def begin_with_next_statement(self, sql: str) -> None:
         self._begin = sql

@@ -1,8 +1,9 @@
-"""models.sqlite_driver: one thread hop per statement, the stock dialect's results, and writers taking turns
+"""models.sqlite_driver: at most one thread hop per statement, the stock dialect's results, and writers taking turns
 in order (SQLite only; PostgreSQL has neither)."""
 
 import asyncio
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import aiosqlite
@@ -13,7 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 import models.sqlite_driver
 from models.database import create_engine, create_sessionmaker, read_only
-from models.sqlite_driver import TESTED_WITH, OneHopSQLiteDialect, WriterQueuePool, WriterTurns, installed_versions
+from models.sqlite_driver import (
+    LOOP_HOLD_SECONDS,
+    TESTED_WITH,
+    OneHopSQLiteDialect,
+    WriterQueuePool,
+    WriterTurns,
+    installed_versions,
+)
 
 WRITERS = 50
 
@@ -83,10 +91,8 @@ async def test_statements_give_what_the_stock_dialect_gives(tmp_path: Path, monk
     assert ours[-1][0] is exc.OperationalError
 
 
-async def test_a_statement_is_one_trip_to_the_connection_thread_or_none(tmp_path: Path, monkeypatch) -> None:
-    """A transaction's first statement (which can wait for a lock), executemany and COMMIT go to the thread;
-    a later statement of the transaction runs on the loop's thread."""
-    engine = await new_engine(tmp_path / "shop.db")
+def count_trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The functions sent to a connection's thread from now on, by name, in order."""
     trips: list[str] = []
     original: Any = aiosqlite.Connection._execute
 
@@ -94,8 +100,16 @@ async def test_a_statement_is_one_trip_to_the_connection_thread_or_none(tmp_path
         trips.append(getattr(fn, "__name__", repr(fn)))
         return await original(self, fn, *args, **kwargs)
 
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    return trips
+
+
+async def test_a_statement_is_one_trip_to_the_connection_thread_or_none(tmp_path: Path, monkeypatch) -> None:
+    """A transaction's first statement (which can wait for a lock), executemany and COMMIT go to the thread;
+    a later statement of the transaction runs on the loop's thread."""
+    engine = await new_engine(tmp_path / "shop.db")
     async with engine.connect() as conn:
-        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+        trips = count_trips(monkeypatch)
         await conn.execute(text("SELECT 1"))  # autobegins: BEGIN IMMEDIATE in the SELECT's trip
         await conn.execute(text("INSERT INTO t (n) VALUES (:n)"), [{"n": 1}, {"n": 2}])
         assert (await conn.execute(text("SELECT id, n FROM t"))).tuples().all() == [(1, 1), (2, 2)]  # no trip
@@ -109,6 +123,25 @@ async def test_a_statement_is_one_trip_to_the_connection_thread_or_none(tmp_path
     assert trips == ["_executemany", "rollback"]
     async with engine.connect() as conn:
         assert (await conn.execute(text("SELECT n FROM t ORDER BY n"))).scalars().all() == [1, 2]
+    await engine.dispose()
+
+
+async def test_a_long_transaction_makes_a_trip_once_it_held_the_loop_for_loop_hold_seconds(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Other tasks run between the statements of a long transaction: once LOOP_HOLD_SECONDS have passed since
+    its last trip, its next statement makes one (and runs there), and the ones after it run here again."""
+    engine = await new_engine(tmp_path / "shop.db")
+    clock = SimpleNamespace(now=100.0)
+    monkeypatch.setattr(models.sqlite_driver, "time", SimpleNamespace(perf_counter=lambda: clock.now))
+    async with engine.connect() as conn:
+        trips = count_trips(monkeypatch)
+        for n in range(4):
+            await conn.execute(text("INSERT INTO t (n) VALUES (:n)"), {"n": n})
+            clock.now += LOOP_HOLD_SECONDS * 0.4  # the fourth statement comes 1.2 holds after the first's trip
+        await conn.commit()
+        assert trips == ["_execute", "_execute", "commit"]
+        assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one() == 4
     await engine.dispose()
 
 
