@@ -140,8 +140,8 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
     def execute(self, operation: Any, parameters: Any = None) -> None:
         try:
             conn = self._connection._conn  # raises "no active connection" as the stock cursor does
-            begin = self._adapt_connection.take_begin()
             adapted = self._adapt_connection
+            begin = adapted.take_begin()
             if begin is None and conn.in_transaction and time.perf_counter() < adapted.here_until:
                 ran = _execute(conn, None, operation, parameters)
                 self.await_(_ran_here())

@@ -152,9 +152,7 @@ class CartRepo:
         if not rows:
             return BuyersCart(_priced([], await self.voucher(user_id)), None, None)
         *_, reseller, tier, stored, balance = rows[0]
-        return BuyersCart(
-            _priced([row[:7] for row in rows], rows[0][6]), Standing.of(reseller, tier, stored), balance or 0
-        )
+        return BuyersCart(_priced(rows, rows[0][6]), Standing.of(reseller, tier, stored), balance or 0)
 
     async def line(self, user_id: int, item_id: int) -> CartItem | None:
         """The line only when it belongs to this user."""

@@ -19,12 +19,12 @@ class TakenIndex:
     last_paid: int | None
 
 
-# The last paid index of the counter row's chain (a payment not reorged: PaymentStatus.reorged), a subquery of the
-# RETURNING clause. Written as SQL: SQLAlchemy renders RETURNING's columns without their tables, inside a subquery
-# too, which makes a join ambiguous.
+# The last paid index of the counter row's chain (a payment not reorged), a subquery of the RETURNING clause.
+# Written as SQL: SQLAlchemy renders RETURNING's columns without their tables, inside a subquery too, which makes
+# a join ambiguous. Built from the enum's value, no input (S608).
 _LAST_PAID_OF_ROW = (
-    "(SELECT max(paid.derivation_index) FROM invoices AS paid JOIN payments ON payments.invoice_id = paid.id"
-    " WHERE paid.chain = derivation_counters.chain AND payments.status != 'reorged')"
+    "(SELECT max(paid.derivation_index) FROM invoices AS paid JOIN payments ON payments.invoice_id = paid.id"  # noqa: S608
+    f" WHERE paid.chain = derivation_counters.chain AND payments.status != '{PaymentStatus.reorged.value}')"
 )
 
 

@@ -175,7 +175,8 @@ class CheckoutService:
             await self._drop_code(user_id)
             raise VoucherRefused(priced.problem)
         breakdown = priced.breakdown()
-        totals = {0: breakdown.total}
+        fees = {asset: self._coin_fee_bp(asset.chain) for asset in self._wallet.assets}
+        totals = {fee: priced.breakdown(fee).total for fee in set(fees.values())}  # most coins share "no fee"
         return Quote(
             from_minor(breakdown.goods),
             ships,
@@ -183,7 +184,7 @@ class CheckoutService:
             from_minor(breakdown.shipping),
             from_minor(breakdown.total),
             price_steps(breakdown),
-            [self._coin_price(priced, asset, totals) for asset in self._wallet.assets],
+            [CoinPrice(asset, fee, from_minor(totals[fee])) for asset, fee in fees.items()],
             from_minor(balance),
             from_minor(breakdown.credit),
         )
@@ -250,13 +251,6 @@ class CheckoutService:
 
     def _coin_fee_bp(self, chain: Chain) -> int:
         return to_basis_points(self._settings.coin_fee_percent(chain))
-
-    def _coin_price(self, priced: CartPrice, asset: Asset, totals: dict[int, int]) -> CoinPrice:
-        """`totals`: the total at each fee priced so far, which coins with the same fee share (most have none)."""
-        fee = self._coin_fee_bp(asset.chain)
-        if fee not in totals:
-            totals[fee] = priced.breakdown(fee).total
-        return CoinPrice(asset, fee, from_minor(totals[fee]))
 
     async def _option(self, option_id: int) -> ShippingOption | None:
         """The chosen option for a cart with something physical (None: the shop offers none). Raises
