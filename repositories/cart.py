@@ -1,6 +1,6 @@
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import BindParameter, Delete, Select, bindparam, delete, select, update
@@ -13,6 +13,7 @@ from repositories.base import Dialect, dialect_of, insert_on_conflict
 from repositories.catalog import variant_on_sale
 from repositories.credit import balance_column
 from repositories.loyalty import Standing, with_standing
+from repositories.orders import OrderRepo
 from repositories.stock import StockRepo
 
 CartRow = tuple[CartItem, Product, Variant]  # a cart line, what it is a line of, and which variant
@@ -37,6 +38,7 @@ class BuyersCart:
     cart: PricedCart
     standing: Standing | None
     credit_minor: int | None  # their store credit balance
+    open_order: int | None = None  # their latest open order's id, when read (CartRepo.to_check_out)
 
 
 def _priced(rows: Sequence[Sequence[Any]], voucher: Voucher | None) -> PricedCart:
@@ -94,6 +96,13 @@ def _to_price_for_buyer() -> Select[Any]:
 
 
 @functools.cache
+def _to_check_out() -> Select[Any]:
+    """CartRepo.to_check_out's statement: `_to_price_for_buyer` with the buyer's open order (OrderRepo's
+    `open_order_column`) on every line."""
+    return _to_price_for_buyer().add_columns(OrderRepo.open_order_column())
+
+
+@functools.cache
 def _add(dialect: Dialect) -> ReturningInsert[tuple[int]]:
     """The line's upsert, with the values of every column as parameters (`user_id`, `product_id`, `variant_id`,
     `quantity`): the quantity is added to the line's."""
@@ -148,11 +157,25 @@ class CartRepo:
     async def to_price_for_buyer(self, user_id: int, setting: str) -> BuyersCart:
         """`to_price` and, in the same statement, the buyer's standing (LoyaltyRepo.standing, with the shop setting
         `setting`) and store credit balance (CreditRepo.balance): what a screen with the cart's price reads."""
-        rows = (await self._s.execute(_to_price_for_buyer(), {"user_id": user_id, "setting": setting})).all()
+        return await self._for_buyer(_to_price_for_buyer(), user_id, setting)
+
+    async def to_check_out(self, user_id: int, setting: str) -> BuyersCart:
+        """`to_price_for_buyer` with the buyer's open order (OrderRepo.open_order_of) in the same statement, run
+        after checkout has locked the buyer's row. An empty cart's rows carry nothing: its buyer's open order is
+        then read by a statement of its own (a double-tapped checkout finds the cart the first one emptied)."""
+        read = await self._for_buyer(_to_check_out(), user_id, setting)
+        if read.cart.lines:
+            return read
+        return replace(read, open_order=await OrderRepo(self._s).open_order_of(user_id))
+
+    async def _for_buyer(self, stmt: Select[Any], user_id: int, setting: str) -> BuyersCart:
+        """A BuyersCart from `stmt`: `_to_price_for_buyer`, maybe with the open order's column after its own."""
+        rows = (await self._s.execute(stmt, {"user_id": user_id, "setting": setting})).all()
         if not rows:
             return BuyersCart(_priced([], await self.voucher(user_id)), None, None)
-        *_, reseller, tier, stored, balance = rows[0]
-        return BuyersCart(_priced(rows, rows[0][6]), Standing.of(reseller, tier, stored), balance or 0)
+        reseller, tier, stored, balance, *open_order = rows[0][7:]
+        standing = Standing.of(reseller, tier, stored)
+        return BuyersCart(_priced(rows, rows[0][6]), standing, balance or 0, *open_order)
 
     async def line(self, user_id: int, item_id: int) -> CartItem | None:
         """The line only when it belongs to this user."""

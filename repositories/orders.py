@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    ScalarSelect,
     ColumnElement,
     Insert,
     Select,
@@ -150,6 +151,12 @@ class OrderRepo:
         """The order only when it belongs to this user: others' orders look exactly like missing ones."""
         result = await self._s.execute(select(Order).where(Order.id == order_id, Order.user_id == user_id))
         return result.scalar_one_or_none()
+
+    @staticmethod
+    def open_order_column() -> ScalarSelect[int]:
+        """`open_order_of` as a column, with the same parameter `user_id`: a read that needs it beside what it
+        reads carries it in its own statement (CartRepo.to_check_out)."""
+        return _open_order_of().scalar_subquery()
 
     async def open_order_of(self, user_id: int) -> int | None:
         """The id of the buyer's latest open order (OrderStatus.open), if they have one; only its id, as checkout

@@ -172,6 +172,25 @@ async def test_second_checkout_shows_the_open_invoice_and_cancel_releases_stock(
     assert audit == [(f"buyer:{erin.id}", "order.place"), (f"buyer:{erin.id}", "order.cancel")]
 
 
+async def test_a_checkout_with_lines_in_the_cart_while_an_order_is_unpaid_shows_that_order(
+    tg: Telegram, sessions, goods
+) -> None:
+    """The open order is read in the cart's statement (CartRepo.to_check_out) when the cart has lines again."""
+    product = await seed_product(sessions, units=4, goods=goods)
+    frank = Person(id=206)
+    await buy_two(tg, frank, product)
+    await tg.press(frank, PayCb(chain=Chain.ltc))
+    calls = await tg.press(frank, MenuCb(action=MenuAction.shop))
+    for label in ("Software", "Licences", "Editor Pro 1y", "🛒 Add 1 to cart"):
+        calls = await tg.press(frank, next(data for text, data in buttons(calls).items() if text.startswith(label)))
+    assert "Added. Your cart now holds 1 of this." in texts(calls)
+    calls = await tg.press(frank, PayCb(chain=Chain.eth))
+    assert "You already have an unpaid order. Pay or cancel it first:" in texts(calls)
+    assert "LTC" in (next(c for c in calls if isinstance(c, SendPhoto)).caption or "")
+    assert await count(sessions, select(func.count()).select_from(Order)) == 1
+    assert await count(sessions, select(func.sum(CartItem.quantity))) == 1  # the cart as it was
+
+
 async def test_paid_order_cannot_be_cancelled_and_shows_goods(tg: Telegram, sessions, goods) -> None:
     product = await seed_product(sessions, units=2, goods=goods)
     frank = Person(id=206)

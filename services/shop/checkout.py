@@ -281,14 +281,14 @@ class CheckoutService:
         orders = OrderRepo(s)
         # A statement of its own, after the lock is granted: one statement reads the snapshot taken when it
         # started, before it waited for the lock, and would miss the order a double tap committed meanwhile.
-        existing = await orders.open_order_of(user_id)
-        if existing is not None:  # shown again before anything else is checked
-            return CheckoutResult(existing, existing=True)
+        read = await CartRepo(s).to_check_out(user_id, STACK)
+        if read.open_order is not None:  # shown again before anything else is checked
+            return CheckoutResult(read.open_order, existing=True)
         if banned:
             raise CheckoutRefused("error.banned")
         if timeouts >= self._settings.max_user_timeouts:
             raise CheckoutRefused("checkout.too_many_timeouts")
-        cart = await CartRepo(s).to_price(user_id)
+        cart = read.cart
         lines = cart.lines
         if not lines:
             raise CheckoutRefused("cart.empty")
@@ -299,7 +299,7 @@ class CheckoutService:
             raise OutOfStock(hidden)  # a buyer cannot hold what the shop no longer sells
         await check_limits(s, user_id, [(p, i.quantity) for i, p, _ in lines], now)
         credit = await CreditRepo(s).balance(user_id, lock=True) if use_credit else 0
-        priced = await price_cart(s, user_id, cart, now, shipping.minor, credit)
+        priced = await price_cart(s, user_id, cart, now, shipping.minor, credit, read.standing)
         if priced.problem is not None:
             raise VoucherRefused(priced.problem)
         breakdown = priced.breakdown(self._coin_fee_bp(asset.chain) if asset else 0)
