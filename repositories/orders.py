@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    ScalarSelect,
     ColumnElement,
     Insert,
+    ScalarSelect,
     Select,
     and_,
     bindparam,
