@@ -90,10 +90,14 @@ async def test_a_checkout_runs_few_statements(engine: AsyncEngine, sessions, set
         await s.execute(insert(CartItem).values(line))
         await s.execute(insert(DerivationCounter).values(chain=Chain.btc, next_index=100))  # GAP_LIMIT_WARN is 15
     ran: list[str] = []
+    expanded: list[str] = []  # statements SQLAlchemy rewrote for this execution: a list given to `in_`
 
-    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+    def count(_conn: Any, _cursor: Any, statement: str, _parameters: Any, context: Any, _many: bool) -> None:
         if not statement.startswith("BEGIN"):
             ran.append(statement)
+        compiled = getattr(context, "compiled", None)
+        if compiled is not None and any(b.expanding for b in compiled.binds.values()):
+            expanded.append(statement)
 
     rates = rate_service_from_settings(settings)
     event.listen(engine.sync_engine, "before_cursor_execute", count)
@@ -104,6 +108,7 @@ async def test_a_checkout_runs_few_statements(engine: AsyncEngine, sessions, set
         event.remove(engine.sync_engine, "before_cursor_execute", count)
         await rates.close()
     assert len(ran) <= CHECKOUT[engine.dialect.name], ran
+    assert expanded == []  # each is written into the SQL text on every execution: see repositories.orders
 
 
 async def test_a_second_walk_runs_the_statements_the_first_one_built(tg: Telegram, sessions, goods) -> None:
