@@ -150,6 +150,19 @@ async def test_a_tier_reached_by_a_delivered_order_and_the_next_card_at_its_pric
     assert len(await outbox(sessions, "tier_reached")) == 1
 
 
+async def test_a_tier_for_one_category_prices_only_that_categorys_cards(tg: Telegram, sessions, goods) -> None:
+    """The tier's category reaches pricing through the statements that read the buyer's standing."""
+    software = await seed_product(sessions, units=10, goods=goods)
+    mug = await seed_product(sessions, name="Mug", category="Kitchen", subcategory="Mugs", units=5)
+    await tg.press(ADMIN, LoyaltyCb(action=LoyaltyAction.new_tier))
+    calls = await tg.send(ADMIN, "Bronze 0 20% category Kitchen")
+    assert "<b>Bronze</b> (−20 % on Kitchen)" in texts(calls)[0]
+    calls = await tg.press(ALICE, ProductCb(action=ProductAction.view, id=mug))
+    assert "Your price: <b>10.00 USD</b> (Bronze tier)" in texts(calls)[0]
+    calls = await tg.press(ALICE, ProductCb(action=ProductAction.view, id=software))
+    assert "Your price" not in texts(calls)[0]
+
+
 async def test_reseller_prices_and_stacking(tg: Telegram, sessions, goods) -> None:
     product = await seed_product(sessions, units=10, goods=goods)
     await tg.send(ALICE, "/start")
