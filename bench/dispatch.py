@@ -148,10 +148,14 @@ async def run_walks(tg: Telegram, presses: list[str], pays: list[str], buyers: i
     return Walks(browse_cpu, pay_cpu, time.perf_counter() - started, stalls.longest)
 
 
-def floor_dispatcher(sessions: async_sessionmaker[AsyncSession], product_id: int) -> Dispatcher:
+def floor_dispatcher(
+    sessions: async_sessionmaker[AsyncSession], product_id: int, answer_presses: bool = False
+) -> Dispatcher:
     """The least a DB-backed screen does: read one row in a session of its own, show it with three buttons
     in one Bot API call. The screen names what was sent or pressed, so each press changes the message, as the
-    shop's screens do (Telegram refuses an edit to the same text and buttons)."""
+    shop's screens do (Telegram refuses an edit to the same text and buttons). With `answer_presses` each
+    press is also answered (answerCallbackQuery), as Telegram asks of every bot: clients show a progress bar
+    on the button until then."""
     router = Router(name="floor")
 
     async def screen(shown: str | None) -> tuple[str, InlineKeyboardMarkup]:
@@ -178,6 +182,8 @@ def floor_dispatcher(sessions: async_sessionmaker[AsyncSession], product_id: int
         text, markup = await screen(query.data)
         assert isinstance(query.message, Message)
         await query.message.edit_text(text, reply_markup=markup)
+        if answer_presses:
+            await query.answer()
 
     dp = Dispatcher()
     dp.include_router(router)

@@ -12,6 +12,10 @@ updates: the bots' own work, HTTP included, and not the double's. The rounds alt
 shop, so that a change in the machine's load meets both. A probe walk first warms each bot up and finds
 the walk's callback data by pressing what a buyer sees.
 
+A second floor bot also answers each press (answerCallbackQuery), as Telegram asks of every bot and the
+shop does: its ratio to the floor is the least any bot that answers its presses can reach over HTTP, a
+shop whose screens cost no more than the floor's one read.
+
 A third process, the shop in Telegram webhook mode (the double POSTs each update to it and performs the
 call carried in the response, `bot.replies`), walks the same way beside the polling shop.
 
@@ -61,11 +65,11 @@ def cpu_seconds(pid: int) -> float:
 
 @dataclass
 class Bot:
-    """A bot process behind its own double; `shop` bots end a press with its callback answer."""
+    """A bot process behind its own double; `answers` bots end a press with its callback answer."""
 
     tg: TelegramDouble
     pid: int
-    shop: bool
+    answers: bool
     deliver: Deliver
     cpu: float = 0.0
     updates: int = 0
@@ -77,10 +81,10 @@ class Bot:
         before = len(self.tg.sent_to(chat))
 
         def handled() -> bool:
-            if self.shop and "callback_query" in update:
+            if self.answers and "callback_query" in update:
                 return self.tg.callback_answer(update) is not None
             sent = self.tg.sent_to(chat)
-            return len(sent) > before and (not self.shop or "reply_markup" in sent[-1])  # the shop: its menu
+            return len(sent) > before and (not self.answers or "reply_markup" in sent[-1])  # the shop: its menu
 
         await self.deliver(update)
         await self.tg.wait_for(handled, timeout=WAIT)
@@ -169,12 +173,18 @@ async def measure(url: str, pushed_url: str, catalog: Catalog, tmp: Path, buyers
     """The polling shop and the floor bot share a database (the floor reads the shop's product); the shop in
     webhook mode has one of its own, seeded the same."""
     async with AsyncExitStack() as stack:
-        doubles = [await stack.enter_async_context(TelegramDouble()) for _ in range(3)]
-        shop_tg, floor_tg, pushed_tg = doubles
+        doubles = [await stack.enter_async_context(TelegramDouble()) for _ in range(4)]
+        shop_tg, floor_tg, answering_tg, pushed_tg = doubles
         polling_env = shop_env(shop_tg, url, tmp)
         shop = await stack.enter_async_context(bot_process(polling_env, tmp / "shop.log"))
-        floor_env = {**floor_tg.env(), "DATABASE_URL": url, "FLOOR_PRODUCT_ID": str(catalog.product_id)}
-        floor = await stack.enter_async_context(module_process("bench.floor_bot", floor_env, tmp / "floor.log"))
+        floor_env = {"DATABASE_URL": url, "FLOOR_PRODUCT_ID": str(catalog.product_id)}
+        floor = await stack.enter_async_context(
+            module_process("bench.floor_bot", {**floor_tg.env(), **floor_env}, tmp / "floor.log")
+        )
+        answering_env = {**answering_tg.env(), **floor_env, "FLOOR_ANSWERS_PRESSES": "1"}
+        answering = await stack.enter_async_context(
+            module_process("bench.floor_bot", answering_env, tmp / "answering.log")
+        )
         pushed_env = {
             **shop_env(pushed_tg, pushed_url, tmp),
             "TELEGRAM_WEBHOOK_URL": "https://shop.example",
@@ -191,18 +201,21 @@ async def measure(url: str, pushed_url: str, catalog: Catalog, tmp: Path, buyers
         bots = {
             "shop": Bot(shop_tg, shop.pid, True, await queued(shop_tg)),
             "floor": Bot(floor_tg, floor.pid, False, await queued(floor_tg)),
+            "answering": Bot(answering_tg, answering.pid, True, await queued(answering_tg)),
             "pushed": Bot(pushed_tg, pushed.pid, True, post),
         }
         presses, pays = await probe(bots["shop"])
         await probe(bots["pushed"])
-        await bots["floor"].walk(FakeUser(id=FIRST_BUYER - 1), [*presses, pays[0]])
+        for floor_bot in (bots["floor"], bots["answering"]):
+            await floor_bot.walk(FakeUser(id=FIRST_BUYER - 1), [*presses, pays[0]])
         half = buyers // 2
-        for n, name in enumerate(("shop", "floor", "pushed", "pushed", "floor", "shop")):
-            first = 0 if n < 3 else half
-            await run_round(bots[name], presses, pays, first, half if n < 3 else buyers - half, concurrency)
+        order = ("shop", "floor", "answering", "pushed")
+        for n, name in enumerate((*order, *reversed(order))):
+            first = 0 if n < len(order) else half
+            await run_round(bots[name], presses, pays, first, buyers - half if first else half, concurrency)
         polling_stall = await longest_stalls_ms(int(polling_env["PROCESSING_PORT"]))
         pushed_stall = await longest_stalls_ms(port)
-    shop_bot, floor_bot, pushed_bot = bots["shop"], bots["floor"], bots["pushed"]
+    shop_bot, floor_bot, answering_bot, pushed_bot = bots["shop"], bots["floor"], bots["answering"], bots["pushed"]
 
     def ms(bot: Bot) -> float:
         return bot.cpu / bot.updates * 1e3
@@ -211,6 +224,13 @@ async def measure(url: str, pushed_url: str, catalog: Catalog, tmp: Path, buyers
         Row(
             "shop walk CPU ms/update over HTTP, polling",
             ms(shop_bot),
+            "ms",
+            "DB-backed floor bot over HTTP",
+            ms(floor_bot),
+        ),
+        Row(
+            "floor bot answering each press, CPU ms/update",
+            ms(answering_bot),
             "ms",
             "DB-backed floor bot over HTTP",
             ms(floor_bot),
