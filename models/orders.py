@@ -84,7 +84,12 @@ class Invoice(Base):
     is never used for two invoices."""
 
     __tablename__ = "invoices"
-    __table_args__ = (UniqueConstraint("chain", "derivation_index"),)
+    __table_args__ = (
+        UniqueConstraint("chain", "derivation_index"),
+        # The observer reads a chain's watched invoices a page at a time in id order (PaymentRepo.watched): each
+        # page a range of this index, not a sort of every invoice of the chain.
+        Index("ix_invoices_chain_id", "chain", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), unique=True)

@@ -166,6 +166,8 @@ def _unspent(utxos: list[Any], where: str) -> list[_Output]:
 
 
 def _payments(address: str, outputs: list[_Output], tip: int) -> list[SeenPayment]:
+    if not outputs:  # nearly every watched address in a cycle: 10,000 of them in one step of the event loop
+        return []
     found: dict[str, SeenPayment] = {}
     for out in outputs:
         if out.height is not None and out.height > tip:

@@ -38,11 +38,11 @@ class WatchList:
         closed since `closed_since` (late payments, reorgs). Read-only; on PostgreSQL each read sees the latest
         commits, and none is missed: an invoice that closes meanwhile stays in the closed-since window, and the
         pages go by id."""
+        watched: list[WatchedInvoice] = []
         async with read_only(self._session):
-            repo = PaymentRepo(self._session)
-            watched = await repo.watched(chain, closed_since)
-            with_payments = await repo.invoices_with_payments([invoice_id for invoice_id, *_ in watched])
-        return [WatchedInvoice(i, address, i in with_payments, token, at) for i, address, token, at in watched]
+            async for page in PaymentRepo(self._session).watched(chain, closed_since):
+                watched += [WatchedInvoice(*row) for row in page]
+        return watched
 
     async def chains_in_use(self, closed_since: datetime) -> set[Chain]:
         """The chains that have an invoice to watch, configured or not (a coin the merchant has since
@@ -58,7 +58,7 @@ class WatchList:
             invoice = await repo.invoice_by_address(chain, canonical_address(chain, address))
             if invoice is None:
                 return None
-            paid = invoice.id in await repo.invoices_with_payments([invoice.id])
+            paid = await repo.has_payments(invoice.id)
             return WatchedInvoice(invoice.id, invoice.address, paid, invoice.token, invoice.created_at)
 
     async def lead(self, holder: str, now: datetime, ttl: timedelta) -> bool:
