@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.enums import Chain, OrderStatus, PaymentStatus
@@ -14,7 +14,7 @@ from repositories.base import insert_ignoring_conflict
 # Rows per read of `watched`: between reads the event loop serves others, and the caller makes a page's objects
 # before the next read (10,000 rows read in one go, then made at once, held the loop about 35 ms).
 WATCHED_PAGE = 500
-WatchedRow = tuple[int, str, bool, str | None, datetime]  # see PaymentRepo.watched
+WatchedRow = tuple[int, str, bool, str | None, datetime]  # see _watched_rows
 
 
 class PaymentRepo:
@@ -22,14 +22,12 @@ class PaymentRepo:
         self._s = session
 
     async def watched(self, chain: Chain, closed_since: datetime) -> AsyncIterator[list[WatchedRow]]:
-        """(invoice id, address, any payment stored, token, created at) of every invoice the observer must look
-        at on this chain: the open ones, and those that closed (paid, expired, ...) since `closed_since`, however
-        old the invoice is. The token is None for an invoice in the chain's own coin. Yields WATCHED_PAGE rows
+        """The WatchedRow of every invoice the observer must look at on this chain: the open ones, and those that
+        closed (paid, expired, ...) since `closed_since`, however old the invoice is. Yields WATCHED_PAGE rows
         at a time, in ascending id after the last one read, so no invoice is skipped or read twice, and the
         caller's work on a page runs between two reads, not on every invoice at once."""
-        with_payments = select(Payment.id).where(Payment.invoice_id == Invoice.id).exists()
         page = (
-            select(Invoice.id, Invoice.address, with_payments, Invoice.token, Invoice.created_at)
+            _watched_rows()
             .join(Order, Order.id == Invoice.order_id)
             .where(Invoice.chain == chain, _watched(closed_since), Invoice.id > bindparam("after"))
             .order_by(Invoice.id)
@@ -38,22 +36,24 @@ class PaymentRepo:
         after = 0
         while True:
             result = await self._s.execute(page, {"after": after})
-            rows = [(int(i), str(a), bool(paid), t, at) for i, a, paid, t, at in result.tuples()]
+            rows = [_watched_row(*row) for row in result.tuples()]
             if rows:
                 yield rows
             if len(rows) < WATCHED_PAGE:
                 return
             after = rows[-1][0]
 
+    async def watched_at(self, chain: Chain, address: str) -> WatchedRow | None:
+        """The WatchedRow of the invoice with this address on `chain`, watched now or not; None when no invoice
+        has it."""
+        result = await self._s.execute(_watched_rows().where(Invoice.chain == chain, Invoice.address == address))
+        row = result.tuples().first()
+        return None if row is None else _watched_row(*row)
+
     async def watched_chains(self, closed_since: datetime) -> set[Chain]:
         """The chains `watched` would return invoices for."""
         result = await self._s.execute(select(Invoice.chain).distinct().join(Order).where(_watched(closed_since)))
         return {Chain(c) for c in result.scalars()}
-
-    async def has_payments(self, invoice_id: int) -> bool:
-        """Whether the invoice has any payment stored."""
-        result = await self._s.execute(select(select(Payment.id).where(Payment.invoice_id == invoice_id).exists()))
-        return bool(result.scalar())
 
     async def invoice_by_address(self, chain: Chain, address: str) -> Invoice | None:
         result = await self._s.execute(select(Invoice).where(Invoice.chain == chain, Invoice.address == address))
@@ -112,6 +112,17 @@ class PaymentRepo:
             .where(Payment.id == payment_id)
             .values(missing_count=missing_count, status=status, updated_at=now)
         )
+
+
+def _watched_rows() -> Select[Any]:
+    """A WatchedRow's columns: (invoice id, address, any payment stored, token, created at). The token is None
+    for an invoice in the chain's own coin."""
+    with_payments = select(Payment.id).where(Payment.invoice_id == Invoice.id).exists()
+    return select(Invoice.id, Invoice.address, with_payments, Invoice.token, Invoice.created_at)
+
+
+def _watched_row(invoice_id: int, address: str, paid: bool, token: str | None, created_at: datetime) -> WatchedRow:
+    return int(invoice_id), str(address), bool(paid), token, created_at
 
 
 def _watched(closed_since: datetime) -> ColumnElement[bool]:

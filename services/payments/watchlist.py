@@ -54,12 +54,8 @@ class WatchList:
         """The invoice with this address on `chain`, written in any case the chain allows (an ETH address in
         lowercase, as providers send it); None when no invoice has it. Read-only."""
         async with read_only(self._session):
-            repo = PaymentRepo(self._session)
-            invoice = await repo.invoice_by_address(chain, canonical_address(chain, address))
-            if invoice is None:
-                return None
-            paid = await repo.has_payments(invoice.id)
-            return WatchedInvoice(invoice.id, invoice.address, paid, invoice.token, invoice.created_at)
+            row = await PaymentRepo(self._session).watched_at(chain, canonical_address(chain, address))
+        return None if row is None else WatchedInvoice(*row)
 
     async def lead(self, holder: str, now: datetime, ttl: timedelta) -> bool:
         """Take or renew the observer lease for `holder` until `now + ttl`; True while `holder` has it.
